@@ -1,0 +1,109 @@
+"""Rendering speed: eventcnn vs the matplotlib way of the original notebooks.
+
+The reference draws one matplotlib figure per event with Ellipse patches and
+saves it with ``savefig`` at 56 dpi (4x4 inches -> 224x224 px), as the
+original notebooks did. eventcnn renders the same selected events to PNG files.
+Both write PNGs into a temporary folder. Prints events/s and the ratio.
+
+    python bench/render.py [--events 300] [--jobs 1 2] [--ref-events 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = ROOT.parent / "shared" / "data" / "cms" / "TTjets_json.json"
+
+
+def matplotlib_reference(events, out: Path) -> None:
+    """One figure per event, Ellipse patches, savefig at 56 dpi (the original way)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Ellipse
+
+    for i in range(len(events)):
+        fig = plt.figure(figsize=(4, 4), dpi=56)
+        ax = fig.add_axes([0, 0, 1, 1])
+        ax.set_xlim(-3, 3)
+        ax.set_ylim(-np.pi, np.pi)
+        ax.axis("off")
+        objs = [(0.0, events.met_phi[i], events.met[i], "black")]
+        j = events.jet.of_event(i)
+        objs += [(e, p, t, "red" if c > 0.679 else (1, 125 / 255, 125 / 255))
+                 for e, p, t, c in zip(j["eta"], j["phi"], j["pt"], np.nan_to_num(j["csv"], nan=-1))]
+        for coll, color in ((events.electron, "blue"), (events.muon, "green")):
+            o = coll.of_event(i)
+            objs += [(e, p, t, color) for e, p, t in zip(o["eta"], o["phi"], o["pt"])]
+        for eta, phi, pt, color in objs:
+            d = max(np.log(max(pt, 1e-12)) / np.log(1.1), 1.0)
+            ax.add_patch(Ellipse((eta, phi), d * 6 / 224, d * 2 * np.pi / 224,
+                                 fill=False, edgecolor=color, linewidth=4 * 72 / 56 / 1.0))
+        fig.savefig(out / f"ref_{i}.png", dpi=56)
+        plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--input", type=Path, default=DEFAULT)
+    parser.add_argument("--events", type=int, default=600, help="events for eventcnn (repeated if needed)")
+    parser.add_argument("--ref-events", type=int, default=100, help="events for the slow reference")
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "_out",
+                        help="scratch folder for the PNGs of both (default: %(default)s)")
+    args = parser.parse_args()
+    if not args.input.exists():
+        sys.exit(f"input not found: {args.input} (pass --input FILE.json)")
+
+    from eventcnn.events import concat_events, read_events, write_events
+    from eventcnn.render import RenderConfig, render_to_dir
+    from eventcnn.selection import Selection
+
+    events, _ = Selection().apply(read_events(args.input))
+    reps = -(-args.events // len(events))
+    pool = concat_events([events] * reps)[: args.events]
+    pool = pool.__class__(**{**pool.__dict__, "event": np.arange(len(pool))})
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        tmp = Path(tmp)
+        src = tmp / "bench.json"
+        write_events(src, pool)
+        ref_dir = tmp / "ref"
+        ref_dir.mkdir()
+        ref = pool[: args.ref_events]
+        t0 = time.perf_counter()
+        matplotlib_reference(ref, ref_dir)
+        ref_rate = len(ref) / (time.perf_counter() - t0)
+        print(f"machine: {os.cpu_count()} CPU cores; input {args.input.name}; {len(pool)} selected events")
+        print(f"matplotlib reference (savefig 56 dpi): {ref_rate:8.1f} events/s  ({len(ref)} events)")
+        rates = {}
+        for jobs in args.jobs:
+            out = tmp / f"ec_{jobs}"
+            t0 = time.perf_counter()
+            render_to_dir([(src, "bench")], out, RenderConfig(), selection="none", jobs=jobs, progress=False)
+            rates[jobs] = len(pool) / (time.perf_counter() - t0)
+            print(f"eventcnn render, --jobs {jobs} (PNG files):  {rates[jobs]:8.1f} events/s  "
+                  f"ratio vs reference: {rates[jobs] / ref_rate:6.1f}x")
+        if len(rates) > 1:
+            base = rates[min(rates)]
+            for jobs, rate in rates.items():
+                print(f"scaling --jobs {jobs}: {rate / base:.2f}x of --jobs {min(rates)}")
+        # identical images regardless of jobs
+        first = sorted((tmp / f"ec_{args.jobs[0]}" / "bench").glob("*.png"))
+        for jobs in args.jobs[1:]:
+            same = all((tmp / f"ec_{jobs}" / "bench" / f.name).read_bytes() == f.read_bytes() for f in first)
+            print(f"images identical for --jobs {args.jobs[0]} and {jobs}: {same}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

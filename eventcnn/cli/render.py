@@ -1,0 +1,78 @@
+"""``eventcnn render``: event files -> eta-phi images + manifest."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "render",
+        help="draw events (CMS JSON) as eta-phi images",
+        description=(
+            "Select and draw events as eta-phi images into OUT/<class>/<class>_event_<n>.png, "
+            "with OUT/manifest.csv and OUT/render_config.json. Images already written are kept."
+        ),
+        epilog=(
+            "examples:\n"
+            "  eventcnn render TTjets_json.json Wjets_json.json --label ttjets --label wjets\n"
+            "  eventcnn render a.json b.json.gz --label a.json=ttjets --label b.json.gz=wjets --size 64\n"
+            "  eventcnn render *.json --jobs 2 --style channels --selection none"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", type=Path, help="event files (.json or .json.gz)")
+    p.add_argument(
+        "--label", action="append", default=[],
+        help="class label: once per input (in order), once for all inputs, or FILE=LABEL; "
+        "default: from the file name (TTjets_json.json -> ttjets)",
+    )
+    p.add_argument("--out", type=Path, default=Path("CreatedImages"), help="output folder (default: %(default)s)")
+    p.add_argument("--style", default="paper", choices=["paper", "channels"], help="image style (default: %(default)s)")
+    p.add_argument("--size", type=int, default=224, help="image size in pixels (default: %(default)s)")
+    p.add_argument("--selection", default="paper",
+                   help="paper (default), paper+jet, none, or a JSON file of Selection settings")
+    p.add_argument("--jobs", type=int, default=1, help="parallel processes (default: %(default)s)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many selected events per input")
+    p.add_argument("--skip-bad", action="store_true", help="drop bad events (reported) instead of stopping")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or cut flow")
+    p.set_defaults(func=run)
+
+
+def resolve_labels(inputs: list[Path], labels: list[str]) -> list[tuple[Path, str]]:
+    """Pair each input with its label (see ``--label``)."""
+    from eventcnn.render import label_from_path
+
+    mapping = dict(item.split("=", 1) for item in labels if "=" in item)
+    plain = [item for item in labels if "=" not in item]
+    if mapping and plain:
+        raise ValueError("use either FILE=LABEL mappings or plain labels, not both")
+    if plain and len(plain) not in (1, len(inputs)):
+        raise ValueError(f"got {len(plain)} labels for {len(inputs)} inputs: give one per input, or one for all")
+    pairs = []
+    for k, path in enumerate(inputs):
+        if mapping:
+            label = mapping.get(str(path)) or mapping.get(path.name) or label_from_path(path)
+        elif plain:
+            label = plain[k] if len(plain) == len(inputs) else plain[0]
+        else:
+            label = label_from_path(path)
+        pairs.append((path, label))
+    return pairs
+
+
+def run(args: argparse.Namespace) -> int:
+    from eventcnn.render import RenderConfig, render_to_dir
+
+    pairs = resolve_labels(args.inputs, args.label)
+    config = RenderConfig(style=args.style, size=args.size)
+    summary = render_to_dir(
+        pairs, args.out, config, selection=args.selection, jobs=args.jobs,
+        limit=args.limit, skip_bad=args.skip_bad, progress=not args.quiet,
+    )
+    if not args.quiet:
+        for table in summary.cutflows:
+            print(table, end="\n\n")
+    print(summary.table())
+    return 0

@@ -1,0 +1,199 @@
+"""Event selection of the original lepton + jets analysis, with a cut-flow table.
+
+Defaults (``Selection()``, also called ``"paper"``): exactly one lepton
+(electron or muon) with tightID, tightIso and pT > 20 GeV; jets count when
+they pass tightID, pT > 30 GeV and |eta| < 2.4; a jet is b-tagged when its
+CSV discriminant is above 0.679 (the CSV medium working point).
+
+Example::
+
+    >>> from eventcnn.events import read_events
+    >>> from eventcnn.selection import Selection
+    >>> events = read_events("TTjets_json.json")                   # doctest: +SKIP
+    >>> selected, flow = Selection(min_jets=1).apply(events)        # doctest: +SKIP
+    >>> print(flow)                                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eventcnn.events import Events, Objects
+
+__all__ = ["CutFlow", "Selection", "SelectionResult", "get_selection"]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Object and event cuts. Every threshold is configurable."""
+
+    lepton_pt: float = 20.0
+    lepton_eta: float = 2.5
+    lepton_tight_id: bool = True
+    lepton_tight_iso: bool = True
+    n_leptons: int | None = 1  # exactly this many selected leptons (None: no requirement)
+    jet_pt: float = 30.0
+    jet_eta: float = 2.4
+    jet_tight_id: bool = True
+    min_jets: int = 0
+    btag_csv: float = 0.679
+    min_bjets: int = 0
+    drop_unselected_objects: bool = True  # images show only selected objects
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Selection:
+        """Build from a dict; unknown keys are an error that lists the valid ones."""
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - valid)
+        if unknown:
+            raise ValueError(f"unknown selection settings {unknown}; valid: {sorted(valid)}")
+        return cls(**data)
+
+    def leptons(self, leptons: Objects) -> np.ndarray:
+        """Flat mask of the selected electrons or muons."""
+        keep = (leptons["pt"] > self.lepton_pt) & (np.abs(leptons["eta"]) < self.lepton_eta)
+        if self.lepton_tight_id:
+            keep &= leptons["tight_id"]
+        if self.lepton_tight_iso:
+            keep &= leptons["tight_iso"]
+        return keep
+
+    def jets(self, jets: Objects) -> np.ndarray:
+        """Flat mask of the selected jets."""
+        keep = (jets["pt"] > self.jet_pt) & (np.abs(jets["eta"]) < self.jet_eta)
+        if self.jet_tight_id:
+            keep &= jets["tight_id"]
+        return keep
+
+    def btagged(self, jets: Objects) -> np.ndarray:
+        """Flat mask of b-tagged jets (CSV above the working point; NaN is never tagged)."""
+        csv = jets["csv"]
+        return np.nan_to_num(csv, nan=-np.inf) > self.btag_csv
+
+    def select(self, events: Events) -> SelectionResult:
+        """Evaluate every cut, columnar; returns masks and the cut flow."""
+        n = len(events)
+        el = self.leptons(events.electron)
+        mu = self.leptons(events.muon)
+        jet = self.jets(events.jet)
+        bjet = jet & self.btagged(events.jet)
+        n_lep = _count(el, events.electron, n) + _count(mu, events.muon, n)
+        n_jet = _count(jet, events.jet, n)
+        n_bjet = _count(bjet, events.jet, n)
+        steps: list[tuple[str, np.ndarray]] = [("all events", np.ones(n, dtype=bool))]
+        if self.n_leptons is not None:
+            tight = " tight" if self.lepton_tight_id else ""
+            iso = " isolated" if self.lepton_tight_iso else ""
+            steps.append((f"exactly {self.n_leptons}{tight}{iso} lepton(s), pT > {self.lepton_pt:g} GeV",
+                          n_lep == self.n_leptons))
+        if self.min_jets > 0:
+            steps.append((f">= {self.min_jets} jet(s), pT > {self.jet_pt:g} GeV, |eta| < {self.jet_eta:g}",
+                          n_jet >= self.min_jets))
+        if self.min_bjets > 0:
+            steps.append((f">= {self.min_bjets} b-tag(s), CSV > {self.btag_csv:g}", n_bjet >= self.min_bjets))
+        passed = np.ones(n, dtype=bool)
+        flow = []
+        for name, cut in steps:
+            passed = passed & cut
+            flow.append((name, int(passed.sum())))
+        return SelectionResult(passed, el, mu, jet, CutFlow(flow, events.source))
+
+    def apply(self, events: Events) -> tuple[Events, CutFlow]:
+        """The passing events (with only selected objects, unless configured otherwise)."""
+        result = self.select(events)
+        if self.drop_unselected_objects:
+            events = _replace_objects(events, result)
+        return events[result.passed], result.cutflow
+
+
+def _count(mask: np.ndarray, objs: Objects, n: int) -> np.ndarray:
+    return np.bincount(objs.event_index[mask], minlength=n)
+
+
+def _replace_objects(events: Events, result: SelectionResult) -> Events:
+    from dataclasses import replace
+
+    return replace(
+        events,
+        jet=events.jet.mask(result.jets),
+        electron=events.electron.mask(result.electrons),
+        muon=events.muon.mask(result.muons),
+    )
+
+
+@dataclass(frozen=True)
+class SelectionResult:
+    """Per-event pass mask, flat per-object masks and the cut flow."""
+
+    passed: np.ndarray
+    electrons: np.ndarray
+    muons: np.ndarray
+    jets: np.ndarray
+    cutflow: CutFlow
+
+
+@dataclass(frozen=True)
+class CutFlow:
+    """Events remaining after each cut; ``str()`` gives the table."""
+
+    steps: list[tuple[str, int]]
+    source: str = ""
+
+    def table(self, label: str = "") -> str:
+        """A plain-text cut-flow table with relative and cumulative efficiencies."""
+        total = self.steps[0][1] if self.steps else 0
+        width = max([len(name) for name, _ in self.steps] + [3])
+        title = label or Path(self.source).name or "cut flow"
+        lines = [f"cut flow: {title}", f"{'cut':<{width}}  {'events':>8}  {'rel.':>7}  {'cum.':>7}"]
+        prev = total
+        for name, count in self.steps:
+            rel = count / prev if prev else 0.0
+            cum = count / total if total else 0.0
+            lines.append(f"{name:<{width}}  {count:>8d}  {rel:>7.1%}  {cum:>7.1%}")
+            prev = count
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return [{"cut": name, "events": count} for name, count in self.steps]
+
+
+PRESETS: dict[str, Selection | None] = {
+    "paper": Selection(),
+    "paper+jet": Selection(min_jets=1),
+    "none": None,
+}
+
+
+def get_selection(spec: str | os.PathLike[str] | Selection | None) -> Selection | None:
+    """A selection from a preset name (``paper``, ``paper+jet``, ``none``), a JSON file or a dict.
+
+    ``None`` and ``"none"`` mean: keep every event and every object.
+    """
+    if spec is None or isinstance(spec, Selection):
+        return spec
+    if isinstance(spec, dict):
+        return Selection.from_dict(spec)
+    text = str(spec)
+    if text in PRESETS:
+        return PRESETS[text]
+    path = Path(text)
+    if path.suffix == ".json" and path.exists():
+        try:
+            return Selection.from_dict(json.loads(path.read_text()))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    raise ValueError(
+        f"unknown selection {text!r}: use one of {sorted(PRESETS)} or a JSON file of settings"
+    )
