@@ -1,0 +1,53 @@
+"""Every notebook runs top to bottom, headless, in quick mode (EVENTCNN_QUICK=1).
+
+The notebooks share one working folder, in their numbered order, as a user
+would run them. They take the real data from ../shared/data as a mirror.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SHARED_DATA
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("notebooks")
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_quick_mode(path: Path, workdir: Path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    if not SHARED_DATA.exists():
+        pytest.skip(f"notebooks need the development data at {SHARED_DATA} as a mirror")
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert not any(c.get("outputs") for c in code), f"{path.name} is committed with outputs"
+    assert "parameters" in code[1].metadata.get("tags", []), "second code cell must be the parameters cell"
+    for key, value in {
+        "EVENTCNN_QUICK": "1",
+        "EVENTCNN_WORKDIR": str(workdir),
+        "EVENTCNN_DATA_MIRROR": str(SHARED_DATA),
+        "EVENTCNN_CACHE": str(workdir / "cache"),
+        "MPLBACKEND": "Agg",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    client = nbclient.NotebookClient(
+        nb, timeout=600, kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    assert os.listdir(workdir)
