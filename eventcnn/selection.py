@@ -38,6 +38,7 @@ class Selection:
     lepton_tight_id: bool = True
     lepton_tight_iso: bool = True
     n_leptons: int | None = 1  # exactly this many selected leptons (None: no requirement)
+    min_leptons: int = 0  # at least this many selected leptons (with n_leptons=None)
     jet_pt: float = 30.0
     jet_eta: float = 2.4
     jet_tight_id: bool = True
@@ -95,6 +96,9 @@ class Selection:
             iso = " isolated" if self.lepton_tight_iso else ""
             steps.append((f"exactly {self.n_leptons}{tight}{iso} lepton(s), pT > {self.lepton_pt:g} GeV",
                           n_lep == self.n_leptons))
+        if self.min_leptons > 0:
+            steps.append((f">= {self.min_leptons} selected lepton(s), pT > {self.lepton_pt:g} GeV",
+                          n_lep >= self.min_leptons))
         if self.min_jets > 0:
             steps.append((f">= {self.min_jets} jet(s), pT > {self.jet_pt:g} GeV, |eta| < {self.jet_eta:g}",
                           n_jet >= self.min_jets))
@@ -172,12 +176,14 @@ class CutFlow:
 PRESETS: dict[str, Selection | None] = {
     "paper": Selection(),
     "paper+jet": Selection(min_jets=1),
+    # >= 1 tight isolated lepton: keeps dilepton classes (Drell-Yan, ZZ) for multi-class work
+    "lepton": Selection(n_leptons=None, min_leptons=1),
     "none": None,
 }
 
 
 def get_selection(spec: str | os.PathLike[str] | Selection | None) -> Selection | None:
-    """A selection from a preset name (``paper``, ``paper+jet``, ``none``), a JSON file or a dict.
+    """A selection from a preset name (``paper``, ``paper+jet``, ``lepton``, ``none``), a JSON file or a dict.
 
     ``None`` and ``"none"`` mean: keep every event and every object.
     """

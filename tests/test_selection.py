@@ -58,6 +58,8 @@ def test_thresholds_are_configurable(events):
     loose = Selection(lepton_tight_iso=False, lepton_pt=10)
     assert loose.select(events).passed.tolist() == [True, False, True, True, True]
     assert Selection(n_leptons=None).select(events).passed.all()
+    # the "lepton" preset: at least one tight isolated lepton (keeps dilepton events)
+    assert get_selection("lepton").select(events).passed.tolist() == [True, True, False, False, True]
 
 
 def test_presets_and_json_file(tmp_path):

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style", default="paper", choices=["paper", "channels"], help="image style (default: %(default)s)")
     p.add_argument("--size", type=int, default=224, help="image size in pixels (default: %(default)s)")
     p.add_argument("--selection", default="paper",
-                   help="paper (default), paper+jet, none, or a JSON file of Selection settings")
+                   help="paper (default), paper+jet, lepton, none, or a JSON file of Selection settings")
     p.add_argument("--jobs", type=int, default=1, help="parallel processes (default: %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="at most this many selected events per input")
     p.add_argument("--skip-bad", action="store_true", help="drop bad events (reported) instead of stopping")

@@ -1,0 +1,37 @@
+"""The main job end to end in its tiny mode: generate, render, train, evaluate, report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from eventcnn.cli import main
+
+
+@pytest.mark.slow
+def test_demo_tiny_end_to_end(tmp_path, capsys):
+    pytest.importorskip("pythia8mc")
+    out = tmp_path / "demo"
+    assert main(["demo", "--tiny", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "CNN (small, images)" in printed and "gradient-boosted trees" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["classes"] == ["dy", "ttjets", "wjets"]
+    assert all(n >= 10 for n in summary["events_selected"].values())
+    cnn = summary["results"]["CNN (small, images)"]
+    assert 0.0 <= cnn["accuracy"] <= 1.0
+    base = summary["results"]["gradient-boosted trees (high-level features)"]
+    assert base is not None and 0.0 <= base["accuracy"] <= 1.0
+    for name in ("report.md", "report.html", "kinematics.png", "gallery.png", "run/best.keras",
+                 "run/config.json", "run/history.json", "run/metrics.json", "images/manifest.csv"):
+        assert (out / name).exists(), name
+    report = (out / "report.md").read_text()
+    assert "## Results on the held-out test set" in report and "![" in report
+    # a re-run resumes: nothing is generated or trained again
+    assert main(["demo", "--tiny", "--out", str(out), "--quiet"]) == 0
+    again = json.loads((out / "summary.json").read_text())
+    assert again["results"] == summary["results"]
+    # other settings into the same folder: a clear error
+    assert main(["demo", "--tiny", "--out", str(out), "--quiet", "--seed", "7"]) == 1
+    assert "other settings" in capsys.readouterr().err
