@@ -52,6 +52,155 @@ def load_selected(inputs: dict[str, Path], selection="paper", limit=None, quiet=
 
 # --- 02 augmentation ---
 
+
+def ensure_images(image_dir, per_class: int = 20, size: int = 224, selection="paper") -> Path:
+    """``image_dir`` with images in it: when it has no ``manifest.csv`` yet (notebook 01 not
+    run), render ``per_class`` selected events per class there first."""
+    from eventcnn.render import RenderConfig, render_to_dir
+
+    image_dir = Path(image_dir)
+    if (image_dir / "manifest.csv").exists():
+        return image_dir
+    print(f"no images in {image_dir} yet (notebook 01 makes them): rendering {per_class} per class")
+    inputs = cms_inputs()
+    render_to_dir([(path, label) for label, path in inputs.items()], image_dir,
+                  RenderConfig(size=size), selection=selection, limit=per_class, progress=False)
+    return image_dir
+
+
+def plot_before_after(augmented_dir, n: int = 4, seed: int = 0, path=None):
+    """Original (top) and Augmentor-augmented image (bottom) for ``n`` random augmented files."""
+    import csv
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from PIL import Image
+
+    augmented_dir = Path(augmented_dir)
+    with open(augmented_dir / "manifest.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    pick = np.random.default_rng(seed).choice(len(rows), size=min(n, len(rows)), replace=False)
+    fig, axes = plt.subplots(2, len(pick), figsize=(2.6 * len(pick), 5.4), squeeze=False)
+    for col, i in enumerate(pick):
+        row = rows[i]
+        for ax, file, title in ((axes[0, col], row["source"], f"{row['class']} event {row['event']}"),
+                                (axes[1, col], augmented_dir / row["file"], "Augmentor")):
+            with Image.open(file) as im:
+                ax.imshow(np.asarray(im.convert("RGB")))
+            ax.set_title(title, fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle("before (top) and after (bottom) the on-disk Augmentor recipe")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+def plot_symmetry_grid(image, n: int = 7, seed: int = 0, geometry: str = "etaphi", path=None):
+    """One event and ``n`` versions of it made by the online physics augmentation (training mode)."""
+    import keras
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from eventcnn.augment import physics_augmentation
+
+    image = np.asarray(image)
+    batch = np.repeat(image[None], n, axis=0)
+    augmented = keras.ops.convert_to_numpy(physics_augmentation(geometry, seed=seed)(batch, training=True))
+    cols = min(4, n + 1)
+    rows = -(-(n + 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 2.9 * rows), squeeze=False)
+    extent = (-3, 3, -np.pi, np.pi) if geometry == "etaphi" else None
+    for k, ax in enumerate(axes.flat):
+        if k > n:
+            ax.axis("off")
+            continue
+        ax.imshow(image if k == 0 else augmented[k - 1], extent=extent, aspect="auto")
+        ax.set_title("original" if k == 0 else f"augmented {k}", fontsize=9)
+        if geometry == "etaphi":
+            ax.set_xlabel("eta", fontsize=8)
+            ax.set_ylabel("phi", fontsize=8)
+            ax.tick_params(labelsize=7)
+        else:
+            ax.axis("off")
+    fig.suptitle("exact symmetries: cyclic phi shift, eta mirror, phi mirror" if geometry == "etaphi"
+                 else "end view: rotation around the beam axis and mirror")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
 # --- 03 transfer learning ---
+
+
+def class_counts(image_dir) -> dict[str, int]:
+    """Images per class of an image folder (manifest or sub-folders)."""
+    from collections import Counter
+
+    from eventcnn.dataset import list_images
+
+    items, _ = list_images(image_dir)
+    return dict(sorted(Counter(it.cls for it in items).items()))
+
+
+def freeze_table(backbone: str, image_size: int, num_classes: int = 2):
+    """Trainable backbone layers and parameters for each freeze policy (random weights, no download)."""
+    from eventcnn.models import (
+        FREEZE_POLICIES,
+        build_model,
+        count_params,
+        get_backbone,
+        set_freeze,
+        trainable_fraction,
+    )
+
+    model = build_model(backbone, num_classes, (image_size, image_size, 3), weights=None)
+    rows = []
+    for policy in FREEZE_POLICIES:
+        set_freeze(model, policy)
+        base = get_backbone(model)
+        rows.append({"freeze": policy, "trainable backbone layers": f"{trainable_fraction(model):.0%}",
+                     "trainable parameters": count_params(model.trainable_weights),
+                     "backbone parameters": count_params(base.weights)})
+    return markdown(_table(rows))
+
+
+def _table(rows) -> str:
+    from eventcnn.metrics import comparison_table
+
+    return comparison_table(rows, digits=4)
+
+
+def results_table(metrics: dict):
+    """CNN vs baseline on the test split (accuracy, balanced accuracy, ROC AUC) as Markdown."""
+    rows = [{"classifier": "CNN", "accuracy": metrics["accuracy"], "balanced accuracy": metrics["balanced_accuracy"],
+             "macro ROC AUC": metrics["roc_auc"]["macro"]}]
+    b = metrics.get("baseline") or {}
+    if "accuracy" in b:
+        rows.append({"classifier": "gradient-boosted trees", "accuracy": b["accuracy"],
+                     "balanced accuracy": b["balanced_accuracy"], "macro ROC AUC": b["roc_auc"]["macro"]})
+    elif b:
+        print(b.get("skipped"))
+    return markdown(_table(rows))
+
+
+def show_image(path):
+    """Display a PNG in the notebook (prints the path when it does not exist)."""
+    from IPython.display import Image, display
+
+    if not Path(path).exists():
+        print(f"{path}: not written")
+        return None
+    return display(Image(filename=str(path)))
+
+
+def markdown(text: str):
+    """Render a Markdown string in the notebook."""
+    from IPython.display import Markdown
+
+    return Markdown(text)
+
 
 # --- 04 OPAL masterclass ---

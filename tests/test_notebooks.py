@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, SHARED_DATA
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
