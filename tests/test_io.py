@@ -1,0 +1,31 @@
+"""Tests of eventcnn._io: atomic writes keep old content on failure and use normal modes."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from eventcnn._io import atomic_path, write_json_atomic, write_text_atomic
+
+
+def test_atomic_write_replaces_and_sets_normal_mode(tmp_path):
+    path = tmp_path / "a" / "out.txt"
+    write_text_atomic(path, "one")
+    assert path.read_text() == "one"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+    write_json_atomic(path, {"x": 1})
+    assert '"x": 1' in path.read_text()
+
+
+def test_failure_keeps_previous_content_and_leaves_no_temp(tmp_path):
+    path = tmp_path / "out.txt"
+    write_text_atomic(path, "old")
+    with pytest.raises(RuntimeError), atomic_path(path) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("boom")
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
