@@ -26,12 +26,10 @@ def cms_inputs(prefer_examples: bool = False) -> dict[str, Path]:
 
 
 def example_inputs() -> dict[str, Path]:
-    """The example event files inside the package: ``eventcnn/examples/example_<class>.json.gz``."""
-    import eventcnn
+    """The example event files inside the package (60 generated events per class)."""
+    from eventcnn.data import example_files
 
-    folder = Path(eventcnn.__file__).parent / "examples"
-    files = sorted(folder.glob("example_*.json*"))
-    return {f.name.split(".")[0].removeprefix("example_"): f for f in files}
+    return example_files()
 
 
 def load_selected(inputs: dict[str, Path], selection="paper", limit=None, quiet=False):

@@ -53,6 +53,7 @@ __all__ = [
     "Source",
     "UnsafeArchiveError",
     "cache_dir",
+    "example_files",
     "check_format",
     "extract_member",
     "fetch",
@@ -186,6 +187,19 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def example_files() -> dict[str, Path]:
+    """The small example event files shipped inside the package, by class.
+
+    60 generated events each (``eventcnn generate <class> --events 60 --seed 20261123``),
+    for offline first steps::
+
+        >>> sorted(example_files())
+        ['dy', 'ttjets', 'wjets']
+    """
+    folder = Path(__file__).parent / "examples"
+    return {f.name.split(".")[0].removeprefix("example_"): f for f in sorted(folder.glob("example_*.json*"))}
 
 
 def cache_dir() -> Path:

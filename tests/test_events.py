@@ -190,3 +190,15 @@ def test_ten_megabyte_file_of_5000_events_under_two_seconds(cms_ttjets, tmp_path
     ev = read_events(path)
     assert len(ev) == 5000
     assert time.perf_counter() - t0 < 2.0
+
+
+def test_shipped_example_files_read_and_render():
+    from eventcnn.data import example_files
+    from eventcnn.render import RenderConfig, render_events
+
+    files = example_files()
+    assert sorted(files) == ["dy", "ttjets", "wjets"]
+    for path in files.values():
+        ev = read_events(path)
+        assert len(ev) == 60
+        assert render_events(ev[:3], RenderConfig(size=32)).shape == (3, 32, 32, 3)
