@@ -399,10 +399,15 @@ def plot_misclassified(
     return _save(fig, plt, path)
 
 
-def plot_history(history: dict[str, Sequence[float]], path: str | os.PathLike[str]) -> Path:
+def plot_history(
+    history: dict[str, Sequence[float]],
+    path: str | os.PathLike[str],
+    phase_start: int | None = None,
+) -> Path:
     """Loss and accuracy per epoch, training vs validation (Keras ``History.history`` dict).
 
     Missing keys are skipped (e.g. no ``val_*`` without a validation set).
+    ``phase_start`` (1-based epoch) draws a dashed line where fine-tuning began.
 
     Example::
 
@@ -432,6 +437,8 @@ def plot_history(history: dict[str, Sequence[float]], path: str | os.PathLike[st
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+        if phase_start is not None:
+            ax.axvline(phase_start - 0.5, color="grey", ls=":", lw=1)
         if ax.get_legend_handles_labels()[0]:
             ax.legend()
         else:

@@ -63,6 +63,7 @@ __all__ = [
 STYLES = ("paper", "channels")
 MANIFEST = "manifest.csv"
 CONFIG_FILE = "render_config.json"
+SELECTION_FILE = "selection.json"
 MANIFEST_COLUMNS = ("file", "class", "source", "event")
 
 # Object kinds in drawing order (later kinds are drawn on top).
@@ -371,6 +372,18 @@ def _check_config(out_dir: Path, config: RenderConfig) -> None:
             )
 
 
+def _check_selection(out_dir: Path, sel: Selection | None) -> None:
+    """A folder holds images of one selection (``selection.json``; ``null`` = none)."""
+    path = out_dir / SELECTION_FILE
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old != (sel.to_dict() if sel is not None else None):
+            raise ValueError(
+                f"{out_dir} already holds images of another selection ({path}); "
+                "use another --out folder or the same --selection"
+            )
+
+
 def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
     if not path.exists():
         return {}
@@ -409,6 +422,7 @@ def render_to_dir(
     out.mkdir(parents=True, exist_ok=True)
     _check_config(out, config)
     sel = get_selection(selection)
+    _check_selection(out, sel)
     manifest_path = out / MANIFEST
     manifest = _read_manifest(manifest_path)
     summary = RenderSummary(out)
@@ -453,6 +467,7 @@ def render_to_dir(
         bar.close()
         _write_manifest(manifest_path, manifest, out)
         write_json_atomic(out / CONFIG_FILE, config.to_dict())
+        write_json_atomic(out / SELECTION_FILE, sel.to_dict() if sel is not None else None)
     return summary
 
 

@@ -185,7 +185,8 @@ PRESETS: dict[str, Selection | None] = {
 def get_selection(spec: str | os.PathLike[str] | Selection | None) -> Selection | None:
     """A selection from a preset name (``paper``, ``paper+jet``, ``lepton``, ``none``), a JSON file or a dict.
 
-    ``None`` and ``"none"`` mean: keep every event and every object.
+    ``None``, ``"none"`` and a JSON file holding ``null`` mean: keep every event and every object.
+    The ``selection.json`` that :func:`eventcnn.render.render_to_dir` writes is such a file.
     """
     if spec is None or isinstance(spec, Selection):
         return spec
@@ -197,7 +198,8 @@ def get_selection(spec: str | os.PathLike[str] | Selection | None) -> Selection 
     path = Path(text)
     if path.suffix == ".json" and path.exists():
         try:
-            return Selection.from_dict(json.loads(path.read_text()))
+            data = json.loads(path.read_text())
+            return None if data is None else Selection.from_dict(data)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     raise ValueError(

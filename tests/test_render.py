@@ -199,6 +199,9 @@ def test_render_to_dir_manifest_rerun_and_jobs(tmp_path):
     assert len(rows) == 9 and set(rows[0]) == {"file", "class", "source", "event"}
     assert {r["class"] for r in rows} == {"alpha", "beta"}
     assert json.loads((out1 / "render_config.json").read_text())["size"] == 32
+    from eventcnn.selection import Selection, get_selection
+
+    assert get_selection(str(out1 / "selection.json")) == Selection()  # the paper default
     img = np.asarray(Image.open(out1 / "alpha" / "alpha_event_101.png"))
     assert img.shape == (32, 32, 3)
     # re-run: nothing rewritten
@@ -212,6 +215,11 @@ def test_render_to_dir_manifest_rerun_and_jobs(tmp_path):
     # other settings into the same folder: clear error, nothing overwritten
     with pytest.raises(ValueError, match="other settings"):
         render_to_dir([(a, "alpha")], out1, RenderConfig(size=64), progress=False)
+    with pytest.raises(ValueError, match="another selection"):
+        render_to_dir([(a, "alpha")], out1, cfg, selection="none", progress=False)
+    out3 = tmp_path / "out3"
+    render_to_dir([(b, "beta")], out3, cfg, selection="none", progress=False)
+    assert get_selection(str(out3 / "selection.json")) is None
 
 
 def test_interrupted_run_leaves_no_partial_png(tmp_path, monkeypatch):
@@ -250,7 +258,8 @@ def test_cli_render_labels_and_errors(tmp_path, capsys):
     assert rc == 0
     assert (out / "a" / "a_event_100.png").exists() and (out / "b" / "b_event_100.png").exists()
     assert "images in" in capsys.readouterr().out
-    rc = main(["render", str(a), "--label", f"{a.name}=sig", "--out", str(out), "--size", "32", "-q"])
+    rc = main(["render", str(a), "--label", f"{a.name}=sig", "--out", str(out), "--size", "32", "-q",
+               "--selection", "none"])
     assert rc == 0
     rc = main(["render", str(a), str(b), "--label", "x", "--label", "y", "--label", "z",
                "--out", str(out), "-q"])
@@ -258,9 +267,12 @@ def test_cli_render_labels_and_errors(tmp_path, capsys):
     assert "3 labels for 2 inputs" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text('{"Event": {"1": {"met": -3, "met_phi": 0}}}')
-    assert main(["render", str(bad), "--out", str(out), "-q", "--size", "32"]) == 1
+    none = ["--selection", "none"]
+    assert main(["render", str(bad), "--out", str(out), "-q", "--size", "32", *none]) == 1
     assert "event 1, field 'met'" in capsys.readouterr().err
-    assert main(["render", str(bad), "--out", str(out), "-q", "--size", "32", "--skip-bad"]) == 0
+    assert main(["render", str(bad), "--out", str(out), "-q", "--size", "32", "--skip-bad", *none]) == 0
+    assert main(["render", str(a), "--out", str(out), "-q", "--size", "32"]) == 1
+    assert "another selection" in capsys.readouterr().err
 
 
 @pytest.mark.shared_data

@@ -1,0 +1,32 @@
+"""``eventcnn compare``: one table over several run folders (Markdown + CSV).
+
+Example::
+
+    eventcnn compare runs/* --out compare.md      # also writes compare.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    """Add the ``compare`` parser."""
+    p = subparsers.add_parser(
+        "compare",
+        help="compare run folders: model, freeze, optimizer, epochs, val/test accuracy, AUC, time",
+        description="Tabulate several run folders as Markdown (printed and --out) and CSV (next to --out).",
+    )
+    p.add_argument("runs", nargs="+", help="run folders (e.g. runs/*)")
+    p.add_argument("--out", default=None, help="Markdown file; a .csv with the same stem is written too")
+    p.add_argument("--plot", default=None, help="optional PNG: test accuracy and AUC per run")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command (no Keras needed)."""
+    from eventcnn.train import compare_runs
+
+    table = compare_runs(args.runs, out=args.out, plot=args.plot)
+    print(table)
+    return 0

@@ -1,0 +1,92 @@
+"""``eventcnn train``: train a CNN on an image folder into a resumable run folder.
+
+Example::
+
+    eventcnn train --data CreatedImages --model small --image-size 64 --epochs 10 --out runs/small
+    eventcnn train --data CreatedImages --model resnet50 --weights imagenet --freeze few \\
+        --optimizer sgd --lr 1e-3 --epochs 5 --fine-tune-epochs 10 --out runs/resnet50_few
+
+Re-running the same command resumes a killed run from ``last.keras`` and
+returns at once for a finished one.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    """Add the ``train`` parser."""
+    p = subparsers.add_parser(
+        "train",
+        help="train a CNN on rendered images (resumable run folder)",
+        description=(
+            "Train a CNN (ImageNet backbone or a small from-scratch CNN) on a folder of "
+            "images <class>/*.png with a seeded stratified train/val/test split. The run "
+            "folder gets config.json, split.json, history.json, best.keras (best validation "
+            "epoch), last.keras + state.json (resume), metrics.json, report.md and plots."
+        ),
+    )
+    p.add_argument("--data", default="CreatedImages", help="image folder (default: CreatedImages)")
+    p.add_argument("--out", required=True, help="run folder, e.g. runs/small")
+    p.add_argument("--model", default="small",
+                   help="vgg16, vgg19, resnet50, inceptionv3, inceptionresnetv2, efficientnetv2b0, "
+                        "convnexttiny or small (default: small)")
+    p.add_argument("--freeze", default=None, choices=["frozen", "few", "many", "none"],
+                   help="backbone layers trained: frozen (none), few (last 20%%), many (last 70%%), none (all); "
+                        "default: frozen for ImageNet backbones, none for small")
+    p.add_argument("--optimizer", default="adam", choices=["adam", "rmsprop", "sgd"])
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: 1e-3)")
+    p.add_argument("--schedule", default="constant", choices=["constant", "cosine", "exponential"])
+    p.add_argument("--epochs", type=int, default=10, help="epochs (head epochs with --fine-tune-epochs)")
+    p.add_argument("--fine-tune-epochs", type=int, default=0,
+                   help="two-phase recipe: after --epochs with a frozen backbone, apply --freeze and train this many more")
+    p.add_argument("--fine-tune-lr", type=float, default=1e-5, help="learning rate of the fine-tuning phase")
+    p.add_argument("--image-size", type=int, default=None, help="resize images to SxS (default: as on disk)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--weights", default="imagenet",
+                   help="imagenet, none or a local backbone weights file .h5/.weights.h5 (ignored for small)")
+    p.add_argument("--head", default=None, choices=["paper", "simple", "linear"],
+                   help="classifier head (default: paper for ImageNet backbones, simple for small)")
+    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--class-weight", default=None, choices=["balanced"], help="weight classes by 1/frequency")
+    p.add_argument("--oversample", action="store_true", help="repeat minority-class images up to the largest class")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                   help="online physics augmentation: phi shift, eta/phi mirror (default: on)")
+    p.add_argument("--geometry", default="etaphi", choices=["etaphi", "endview"], help="augmentation geometry")
+    p.add_argument("--patience", type=int, default=5, help="early stopping on val_loss (default: 5)")
+    p.add_argument("--monitor", default="val_accuracy", choices=["val_accuracy", "val_loss"],
+                   help="metric that picks best.keras (default: val_accuracy)")
+    p.add_argument("--split", default=None, help="re-use this split.json (default: draw a new seeded split)")
+    p.add_argument("--fractions", type=float, nargs=3, default=[0.7, 0.15, 0.15], metavar=("TRAIN", "VAL", "TEST"))
+    p.add_argument("--limit-per-class", type=int, default=None, help="use at most N images per class")
+    p.add_argument("--mixed-precision", default="auto", choices=["auto", "on", "off"],
+                   help="mixed_float16 (auto: on when a GPU is present)")
+    p.add_argument("--workers", type=int, default=2, help="threads decoding and prefetching batches (default: 2)")
+    p.add_argument("--no-evaluate", action="store_true", help="skip the test-set evaluation at the end")
+    p.add_argument("--no-baseline", action="store_true", help="skip the gradient-boosted baseline")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command (imports Keras only here)."""
+    from eventcnn.train import TrainConfig, train
+
+    cfg = TrainConfig(
+        data_dir=args.data, out_dir=args.out, model=args.model, freeze=args.freeze,
+        optimizer=args.optimizer, epochs=args.epochs, image_size=args.image_size,
+        batch_size=args.batch_size, weights=None if args.weights.lower() == "none" else args.weights,
+        lr=args.lr, schedule=args.schedule, head=args.head, dropout=args.dropout, seed=args.seed,
+        class_weight=args.class_weight, oversample=args.oversample, augment=args.augment,
+        augment_geometry=args.geometry, fine_tune_epochs=args.fine_tune_epochs,
+        fine_tune_lr=args.fine_tune_lr, patience=args.patience, monitor=args.monitor,
+        fractions=tuple(args.fractions), split_file=args.split, limit_per_class=args.limit_per_class,
+        mixed_precision=args.mixed_precision, workers=args.workers, evaluate=not args.no_evaluate,
+        baseline=not args.no_baseline, quiet=args.quiet,
+    )
+    run_ = train(cfg)
+    if run_.metrics and not args.quiet:
+        print(f"{args.out}: test accuracy {run_.metrics['accuracy']:.4f}; report in {args.out}/report.md")
+    return 0

@@ -1,0 +1,313 @@
+"""Evaluate a trained run on its test split, and predict new images or events.
+
+:func:`evaluate_run` predicts the run's test split with ``best.keras`` and
+writes ``metrics.json`` (CNN metrics at the top level, the gradient-boosted
+baseline on the same events under ``"baseline"``), ``report.md`` and the plots
+(confusion matrices, ROC, efficiency vs rejection, misclassified gallery).
+:func:`predict` classifies PNG/JPG images or CMS event JSON files (rendered
+with the run's own render config) into a CSV.
+
+Example::
+
+    from eventcnn.evaluate import evaluate_run, predict
+    m = evaluate_run("runs/small")
+    print(m["accuracy"], m["roc_auc"]["macro"], m["baseline"]["accuracy"])
+    rows = predict("runs/small", ["new_events.json", "images/"], "predictions.csv")
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eventcnn._io import write_json_atomic, write_text_atomic
+from eventcnn.dataset import IMAGE_SUFFIXES, ImageSequence, load_arrays, load_split, split_arrays
+
+JSON_SUFFIXES = (".json", ".json.gz")
+
+
+def _say(quiet: bool):
+    def say(msg: str) -> None:
+        if not quiet:
+            print(msg, flush=True)
+
+    return say
+
+
+def _predict_seq(model, seq: ImageSequence, quiet: bool) -> np.ndarray:
+    prob = model.predict(seq, verbose=0 if quiet else "auto")
+    return np.asarray(prob, dtype=np.float64)
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str] | None = None,
+    batch_size: int = 64,
+    baseline: bool = True,
+    quiet: bool = False,
+    max_misclassified: int = 16,
+) -> dict[str, Any]:
+    """Evaluate ``best.keras`` of a run on its test split; write metrics.json, report.md, plots.
+
+    ``data_dir`` defaults to the run's training data folder. The baseline (gradient-
+    boosted trees on high-level features, :mod:`eventcnn.baseline`) is trained on the
+    run's train events and tested on the same test events as the CNN when the
+    manifest names their source files.
+
+    Example::
+
+        metrics = evaluate_run("runs/small")
+    """
+    from eventcnn.train import Run, load_run_model
+
+    quiet = quiet or os.environ.get("EVENTCNN_QUIET") == "1"
+    say = _say(quiet)
+    run = Run.load(run_dir)
+    out = Path(run_dir)
+    cfg_all = json.loads((out / "config.json").read_text())
+    data_dir = Path(data_dir or run.config.data_dir)
+    split = load_split(out / "split.json")
+    names = list(split["class_names"])
+    if not split["test"]:
+        raise ValueError(f"{out}/split.json has an empty test split: nothing to evaluate")
+    size = int(cfg_all["image_size"])
+    seq = ImageSequence.from_split(split, "test", data_dir, batch_size=batch_size, image_size=size)
+    model = load_run_model(out)
+    say(f"evaluating {out} on {len(split['test'])} test images")
+    y_prob = _predict_seq(model, seq, quiet)
+    files, y_true = split_arrays(split, "test", data_dir)
+
+    try:
+        from eventcnn import metrics as M
+    except ImportError as exc:  # pragma: no cover - metrics.py is part of the package
+        raise RuntimeError(f"eventcnn.metrics is missing ({exc}); cannot compute metrics") from exc
+    result: dict[str, Any] = M.compute_metrics(y_true, y_prob, names)
+    result["model"] = run.config.model
+    result["freeze"] = run.config.freeze
+    result["best_epoch"] = run.state.get("best_epoch")
+    result["val_best"] = {run.config.monitor: run.state.get("best")}
+    result["train_seconds"] = run.state.get("train_seconds")
+    cm = np.asarray(result["confusion_matrix"]["counts"])
+    plots = {
+        "confusion_matrix": M.plot_confusion_matrix(cm, names, out / "confusion_matrix.png"),
+        "confusion_matrix_normalized": M.plot_confusion_matrix(cm, names, out / "confusion_matrix_normalized.png", normalize=True),
+        "roc": M.plot_roc(y_true, y_prob, names, out / "roc.png"),
+        "efficiency_rejection": M.plot_efficiency_rejection(y_true, y_prob, names, out / "efficiency_rejection.png"),
+    }
+    wrong = np.flatnonzero(y_prob.argmax(1) != y_true)
+    wrong = wrong[np.argsort(-y_prob[wrong].max(1))][:max_misclassified]
+    if len(wrong):
+        images = load_arrays([files[i] for i in wrong], image_size=size)
+        plots["misclassified"] = M.plot_misclassified(images, y_true[wrong], y_prob[wrong], names, out / "misclassified.png")
+    result["plots"] = {k: Path(v).name for k, v in plots.items()}
+    result["test_files"] = len(files)
+    result["baseline"] = _baseline(split, data_dir, run.config.seed, names, say) if baseline else {"skipped": "disabled"}
+    write_json_atomic(out / "metrics.json", result)
+    write_text_atomic(out / "report.md", report_markdown(result, run))
+    say(f"test accuracy {result['accuracy']:.4f}, macro AUC {result['roc_auc']['macro']}")
+    return result
+
+
+def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[str], say) -> dict[str, Any]:
+    """The gradient-boosted baseline on the run's own train/test events."""
+    try:
+        from eventcnn import baseline as B
+    except ImportError as exc:
+        msg = f"baseline skipped: eventcnn.baseline is not available ({exc})"
+        say(msg)
+        return {"skipped": msg}
+    train_rows, test_rows = split["train"], split["test"]
+    if not all(r.get("source") and r.get("event") for r in train_rows + test_rows):
+        msg = "baseline skipped: the manifest does not name the source event file of every image"
+        say(msg)
+        return {"skipped": msg}
+    try:
+        from eventcnn.metrics import compute_metrics
+
+        rows = [_resolve_source(r, data_dir) for r in train_rows + test_rows]
+        X, y, feature_names = B.features_for_manifest(rows)
+        n = len(train_rows)
+        model = B.train_baseline(X[:n], y[:n], seed)
+        prob = B.baseline_predict_proba(model, X[n:], class_names=list(names))
+        index = {c: i for i, c in enumerate(names)}
+        result = compute_metrics(np.array([index[c] for c in y[n:]]), prob, list(names))
+        result["model"] = B.baseline_spec(model, feature_names)
+        return result
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        msg = f"baseline skipped: {exc}"
+        say(msg)
+        return {"skipped": msg}
+
+
+def _resolve_source(row: dict[str, str], data_dir: Path) -> dict[str, str]:
+    """Make a manifest ``source`` usable from here (absolute, or relative to the data folder)."""
+    src = Path(row["source"])
+    if not src.is_absolute() and not src.exists():
+        for base in (data_dir, data_dir.parent):
+            if (base / src).exists():
+                return {**row, "source": str(base / src)}
+    return row
+
+
+def report_markdown(m: dict[str, Any], run) -> str:
+    """A short Markdown report: settings, CNN vs baseline, per-class table, plots."""
+    from eventcnn.metrics import comparison_table
+
+    cfg = run.config
+    lines = [f"# Evaluation of `{run.out_dir}`", "",
+             f"Model `{cfg.model}` (freeze `{cfg.freeze}`, optimizer `{cfg.optimizer}`, weights `{cfg.weights}`), "
+             f"seed {cfg.seed}, best epoch {m.get('best_epoch')}, {m['n']} test images.", "", "## CNN vs baseline", ""]
+    rows = [{"classifier": "CNN", "accuracy": m["accuracy"], "balanced accuracy": m["balanced_accuracy"],
+             "macro ROC AUC": m["roc_auc"]["macro"]}]
+    b = m.get("baseline") or {}
+    if "accuracy" in b:
+        rows.append({"classifier": "gradient-boosted trees", "accuracy": b.get("accuracy"),
+                     "balanced accuracy": b.get("balanced_accuracy"),
+                     "macro ROC AUC": (b.get("roc_auc") or {}).get("macro")})
+    lines += [comparison_table(rows, digits=4), ""]
+    if "skipped" in b:
+        lines += [f"Baseline: {b['skipped']}", ""]
+    lines += ["## Per class (CNN)", ""]
+    lines += [comparison_table([{"class": k, **v, "ROC AUC": m["roc_auc"].get(k)} for k, v in m["per_class"].items()], digits=4), ""]
+    lines += ["## Confusion matrix (rows: true class)", ""]
+    names = m["class_names"]
+    cm_rows = [{"true \\ predicted": names[i], **dict(zip(names, r))} for i, r in enumerate(m["confusion_matrix"]["counts"])]
+    lines += [comparison_table(cm_rows), ""]
+    lines += ["## Plots", ""] + [f"![{k}]({v})" for k, v in m.get("plots", {}).items()]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# predict
+# ---------------------------------------------------------------------------
+
+
+def _expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[Path]]:
+    images: list[Path] = []
+    events: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ValueError(f"folder {p} holds no .png/.jpg images")
+            images.extend(found)
+        elif not p.exists():
+            raise FileNotFoundError(f"input {p} not found")
+        elif p.name.lower().endswith(JSON_SUFFIXES):
+            events.append(p)
+        elif p.suffix.lower() in IMAGE_SUFFIXES:
+            images.append(p)
+        else:
+            raise ValueError(f"input {p}: expected a .png/.jpg image, a folder of images or an event .json/.json.gz")
+    return images, events
+
+
+def _render_json(path: Path, render_cfg: dict[str, Any] | None, selection: Any, size: int):
+    """Render an event file like the run's training images: (images uint8, event numbers)."""
+    from PIL import Image
+
+    from eventcnn.events import read_events
+    from eventcnn.render import RenderConfig, render_events
+    from eventcnn.selection import get_selection
+
+    if render_cfg is None:
+        raise ValueError(
+            f"cannot render {path}: the run has no render config (its data folder had no render_config.json); "
+            "render the events with `eventcnn render` and predict the PNG files instead"
+        )
+    config = RenderConfig.from_dict(render_cfg)
+    events = read_events(path)
+    sel = get_selection(selection)
+    if sel is not None:
+        events, _ = sel.apply(events)
+    if len(events) == 0:
+        return np.zeros((0, size, size, 3), np.uint8), np.zeros(0, np.int64)
+    imgs = render_events(events, config)
+    if imgs.shape[1:3] != (size, size):
+        imgs = np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in imgs])
+    return imgs, np.asarray(events.event, dtype=np.int64)
+
+
+def _run_selection(run_dir: Path, cfg_all: dict[str, Any], selection: Any) -> Any:
+    if selection != "auto":
+        return selection
+    if "selection" in cfg_all:
+        return cfg_all["selection"]
+    data_sel = Path(cfg_all["train"]["data_dir"]) / "selection.json"
+    return str(data_sel) if data_sel.exists() else "paper"
+
+
+def predict(
+    run_dir: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str]],
+    out_csv: str | os.PathLike[str] | None = None,
+    batch_size: int = 64,
+    selection: Any = "auto",
+    quiet: bool = False,
+) -> list[dict[str, Any]]:
+    """Classify images or event JSON files with a run's ``best.keras``; optionally write a CSV.
+
+    Images (files or folders) are resized to the run's input size; event files
+    are rendered with the run's render config after the selection (``"auto"``:
+    the one recorded with the run/data folder, else the ``paper`` selection
+    that ``eventcnn render`` applies by default; ``None``/``"none"`` for none).
+    Rows: ``input``, ``event`` (event files), ``predicted``, ``p_<class>`` per class.
+
+    Example::
+
+        rows = predict("runs/small", ["TTjets_json.json"], "predictions.csv")
+    """
+    from eventcnn.train import load_run_model
+
+    quiet = quiet or os.environ.get("EVENTCNN_QUIET") == "1"
+    say = _say(quiet)
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a run folder (no config.json)")
+    cfg_all = json.loads(cfg_path.read_text())
+    names = list(cfg_all["class_names"])
+    size = int(cfg_all["image_size"])
+    images, event_files = _expand_inputs(inputs)
+    if not images and not event_files:
+        raise ValueError("no inputs to predict")
+    model = load_run_model(run_dir)
+    rows: list[dict[str, Any]] = []
+
+    def add(prob: np.ndarray, inputs_: Sequence[str], events_: Sequence[Any]) -> None:
+        for p, src, ev in zip(prob, inputs_, events_):
+            rows.append({"input": src, "event": ev, "predicted": names[int(np.argmax(p))],
+                         **{f"p_{c}": float(p[i]) for i, c in enumerate(names)}})
+
+    if images:
+        seq = ImageSequence(images, None, batch_size=batch_size, image_size=size)
+        add(np.asarray(model.predict(seq, verbose=0)), [str(f) for f in images], [""] * len(images))
+    sel = _run_selection(run_dir, cfg_all, selection)
+    for f in event_files:
+        x, numbers = _render_json(f, cfg_all.get("render_config"), sel, size)
+        say(f"{f}: {len(numbers)} events (selection {sel if isinstance(sel, str) else 'custom'})")
+        if len(numbers):
+            add(np.asarray(model.predict(x, batch_size=batch_size, verbose=0)), [str(f)] * len(numbers), [int(n) for n in numbers])
+    if out_csv is not None:
+        write_predictions_csv(rows, names, out_csv)
+        say(f"wrote {len(rows)} predictions to {out_csv}")
+    return rows
+
+
+def write_predictions_csv(rows: Sequence[dict[str, Any]], class_names: Sequence[str], path: str | os.PathLike[str]) -> Path:
+    """Write prediction rows atomically as CSV (columns input, event, predicted, p_<class>...)."""
+    buf = io.StringIO()
+    cols = ["input", "event", "predicted", *[f"p_{c}" for c in class_names]]
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
+    return write_text_atomic(path, buf.getvalue())

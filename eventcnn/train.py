@@ -1,0 +1,634 @@
+"""Training runs: a seeded split, a streaming pipeline, checkpoints, resume, evaluation.
+
+A run folder ``runs/<name>/`` holds:
+
+- ``config.json``: every setting, the data folder's render config, seed, versions;
+- ``split.json``: the train/val/test split (re-used when the run resumes);
+- ``history.json``: one entry per epoch, appended atomically;
+- ``best.keras``: the model of the best epoch on the validation metric
+  (``val_accuracy`` by default, or ``val_loss``; never training accuracy);
+- ``last.keras`` + ``state.json``: written after every epoch so that a killed
+  run resumes where it stopped (re-running a finished run does not retrain);
+- ``metrics.json``, ``report.md`` and plots (written by :mod:`eventcnn.evaluate`),
+  ``learning_curves.png``.
+
+Two-phase transfer learning: with ``fine_tune_epochs > 0`` the backbone is
+frozen for the first ``epochs`` (the head learns), then the ``freeze`` policy
+is applied and training continues for ``fine_tune_epochs`` at ``fine_tune_lr``.
+
+Example::
+
+    from eventcnn.train import TrainConfig, train
+    run = train(TrainConfig(data_dir="CreatedImages", out_dir="runs/small",
+                            model="small", epochs=10, image_size=64))
+    print(run.metrics["accuracy"])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eventcnn import __version__
+from eventcnn._io import atomic_path, write_json_atomic, write_text_atomic
+
+#: settings that may change between a run and its resumption
+RESUMABLE_CHANGES = {"epochs", "fine_tune_epochs", "patience", "quiet", "workers", "evaluate", "data_dir", "out_dir", "baseline"}
+MONITORS = ("val_accuracy", "val_loss")
+
+
+@dataclass
+class TrainConfig:
+    """All settings of a training run (saved as ``config.json``).
+
+    Example::
+
+        TrainConfig("CreatedImages", "runs/vgg16", model="vgg16", weights="imagenet",
+                    freeze="few", image_size=224, epochs=5, fine_tune_epochs=5)
+    """
+
+    data_dir: str
+    out_dir: str
+    model: str = "small"
+    freeze: str | None = None  # None: "none" for small (from scratch), "frozen" for ImageNet backbones
+    optimizer: str = "adam"
+    epochs: int = 10
+    image_size: int | None = None  # None: the size of the images on disk
+    batch_size: int = 32
+    weights: str | None = "imagenet"  # "imagenet", None or a weights file (ignored for "small")
+    lr: float = 1e-3
+    schedule: str = "constant"  # constant | cosine | exponential
+    head: str | None = None
+    pooling: str | None = None  # None: "avg" for ImageNet backbones, "flatten" for small
+    dropout: float = 0.5
+    seed: int = 42
+    class_weight: str | None = None  # None | "balanced"
+    oversample: bool = False
+    augment: bool = True
+    augment_geometry: str = "etaphi"
+    fine_tune_epochs: int = 0
+    fine_tune_lr: float = 1e-5
+    patience: int = 5
+    monitor: str = "val_accuracy"
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    split_file: str | None = None
+    limit_per_class: int | None = None
+    mixed_precision: str = "auto"  # auto | on | off
+    workers: int = 2  # threads decoding/prefetching batches
+    evaluate: bool = True
+    baseline: bool = True
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        from eventcnn.models import FREEZE_POLICIES, canonical_backbone
+
+        self.data_dir, self.out_dir = str(self.data_dir), str(self.out_dir)
+        self.model = canonical_backbone(self.model)
+        if self.freeze is None:
+            self.freeze = "none" if self.model == "small" else "frozen"
+        if self.freeze not in FREEZE_POLICIES:
+            raise ValueError(f"freeze must be one of {FREEZE_POLICIES}, got {self.freeze!r}")
+        if self.optimizer not in ("adam", "rmsprop", "sgd"):
+            raise ValueError(f"optimizer must be adam, rmsprop or sgd, got {self.optimizer!r}")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
+        if self.epochs < 1 or self.fine_tune_epochs < 0 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1 and fine_tune_epochs >= 0")
+        if self.class_weight not in (None, "balanced"):
+            raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
+        if self.mixed_precision not in ("auto", "on", "off"):
+            raise ValueError(f"mixed_precision must be auto, on or off, got {self.mixed_precision!r}")
+        if self.weights is not None and str(self.weights).lower() == "none":
+            self.weights = None
+        if self.model == "small":
+            self.weights = None
+        self.fractions = tuple(float(f) for f in self.fractions)  # type: ignore[assignment]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["fractions"] = list(self.fractions)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class Run:
+    """A finished (or resumed) run: its folder, config, history and test metrics."""
+
+    out_dir: Path
+    config: TrainConfig
+    history: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, Any] | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best_model_path(self) -> Path:
+        return self.out_dir / "best.keras"
+
+    def load_model(self):
+        """Load ``best.keras`` (with the custom eventcnn layers registered)."""
+        return load_run_model(self.out_dir)
+
+    @classmethod
+    def load(cls, out_dir: str | os.PathLike[str]) -> Run:
+        """Read a run folder written by :func:`train`."""
+        out = Path(out_dir)
+        cfg_file = out / "config.json"
+        if not cfg_file.exists():
+            raise FileNotFoundError(f"{out} is not a run folder (no config.json); train one with `eventcnn train`")
+        raw = json.loads(cfg_file.read_text())
+        return cls(
+            out,
+            TrainConfig.from_dict(raw["train"]),
+            _read_json(out / "history.json", []),
+            _read_json(out / "metrics.json", None),
+            _read_json(out / "state.json", {}),
+        )
+
+
+def _read_json(path: Path, default: Any) -> Any:
+    return json.loads(path.read_text()) if path.exists() else default
+
+
+def load_run_model(run_dir: str | os.PathLike[str], which: str = "best"):
+    """Load ``best.keras`` (or ``last.keras``) of a run folder."""
+    import keras
+
+    import eventcnn.models  # noqa: F401 - registers BackbonePreprocess
+
+    with contextlib.suppress(ImportError):
+        import eventcnn.augment  # noqa: F401 - registers the augmentation layers
+    path = Path(run_dir) / f"{which}.keras"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: train the run first (`eventcnn train --out {run_dir}`)")
+    return keras.saving.load_model(path)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries that matter for reproducing a run."""
+    import keras
+
+    out = {"eventcnn": __version__, "python": platform.python_version(), "numpy": np.__version__,
+           "keras": keras.__version__, "backend": keras.backend.backend(), "platform": platform.platform()}
+    backend_module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(keras.backend.backend())
+    if backend_module and backend_module in sys.modules:
+        out[backend_module] = getattr(sys.modules[backend_module], "__version__", "?")
+    return out
+
+
+# ---------------------------------------------------------------------------
+# devices
+# ---------------------------------------------------------------------------
+
+
+def num_gpus() -> int:
+    """Number of GPUs visible to the active Keras backend."""
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return len(tf.config.list_physical_devices("GPU"))
+        if backend == "jax":
+            import jax
+
+            return len([d for d in jax.devices() if d.platform == "gpu"])
+        if backend == "torch":
+            import torch
+
+            return int(torch.cuda.device_count())
+    except Exception:  # noqa: BLE001 - no GPU runtime: treat as CPU
+        return 0
+    return 0
+
+
+def setup_mixed_precision(mode: str = "auto", say=print) -> bool:
+    """Use ``mixed_float16`` when ``mode="on"``, or ``"auto"`` and a GPU is present."""
+    import keras
+
+    use = mode == "on" or (mode == "auto" and num_gpus() > 0)
+    keras.mixed_precision.set_global_policy("mixed_float16" if use else "float32")
+    if use:
+        say("mixed precision: mixed_float16 (softmax in float32)")
+    return use
+
+
+@contextlib.contextmanager
+def distribution_scope(say=print) -> Iterator[None]:
+    """Data-parallel training over all GPUs when there are several.
+
+    TensorFlow: ``tf.distribute.MirroredStrategy``; JAX:
+    ``keras.distribution.DataParallel``. The torch backend trains on one GPU.
+    """
+    import keras
+
+    n = num_gpus()
+    backend = keras.backend.backend()
+    if n > 1 and backend == "tensorflow":
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy()
+        say(f"MirroredStrategy over {strategy.num_replicas_in_sync} GPUs")
+        with strategy.scope():
+            yield
+        return
+    if n > 1 and backend == "jax":
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+        say(f"keras.distribution.DataParallel over {n} GPUs")
+    elif n > 1:
+        say(f"{n} GPUs found, but multi-GPU training is not supported with the {backend} backend: using one")
+    yield
+
+
+# ---------------------------------------------------------------------------
+# the checkpoint callback
+# ---------------------------------------------------------------------------
+
+
+def _save_model_atomic(model, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _make_checkpoint_callback():
+    import keras
+
+    class RunCheckpoint(keras.callbacks.Callback):
+        """History, best/last model, state and early stopping, all resumable."""
+
+        def __init__(self, out: Path, cfg: TrainConfig, state: dict[str, Any], history: list[dict[str, Any]],
+                     phase: int, stop_at: int) -> None:
+            super().__init__()
+            self.out, self.cfg, self.state, self.history = out, cfg, state, history
+            self.phase, self.stop_at = phase, stop_at
+            self._t0 = time.perf_counter()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            seconds = time.perf_counter() - self._t0
+            lr = self.model.optimizer.learning_rate
+            with contextlib.suppress(Exception):
+                lr = float(keras.ops.convert_to_numpy(lr))
+            entry = {"epoch": epoch + 1, "phase": self.phase, **logs, "lr": lr, "seconds": round(seconds, 3)}
+            self.history.append(entry)
+            write_json_atomic(self.out / "history.json", self.history)
+            st = self.state
+            value = logs.get(self.cfg.monitor)
+            if value is None or not math.isfinite(value):
+                raise RuntimeError(f"validation metric {self.cfg.monitor} missing or not finite at epoch {epoch + 1}: {logs}")
+            better = st.get("best") is None or (
+                value > st["best"] if self.cfg.monitor == "val_accuracy" else value < st["best"]
+            )
+            if better:
+                st["best"], st["best_epoch"] = value, epoch + 1
+                _save_model_atomic(self.model, self.out / "best.keras")
+            val_loss = logs.get("val_loss", float("inf"))
+            if st.get("best_val_loss") is None or val_loss < st["best_val_loss"] - 1e-6:
+                st["best_val_loss"], st["wait"] = val_loss, 0
+            else:
+                st["wait"] = st.get("wait", 0) + 1
+            st["epoch"] = epoch + 1
+            st["phase"] = self.phase
+            st["train_seconds"] = round(st.get("train_seconds", 0.0) + seconds, 3)
+            if st["wait"] >= self.cfg.patience and epoch + 1 < self.stop_at:
+                st[f"stopped_early_phase{self.phase}"] = epoch + 1
+                self.model.stop_training = True
+            _save_model_atomic(self.model, self.out / "last.keras")
+            write_json_atomic(self.out / "state.json", st)
+
+    return RunCheckpoint
+
+
+# ---------------------------------------------------------------------------
+# train
+# ---------------------------------------------------------------------------
+
+
+def _limit_split(data_dir: str, cfg: TrainConfig) -> dict[str, Any]:
+    from eventcnn.dataset import list_images, make_split
+
+    items, class_names = list_images(data_dir)
+    if cfg.limit_per_class:
+        rng = np.random.default_rng(cfg.seed)
+        kept = []
+        for cls in class_names:
+            members = [it for it in items if it.cls == cls]
+            pick = rng.permutation(len(members))[: cfg.limit_per_class]
+            kept.extend(members[i] for i in sorted(pick))
+        items = kept
+    return make_split(items, class_names, fractions=cfg.fractions, seed=cfg.seed)
+
+
+def _prepare_split(cfg: TrainConfig, out: Path) -> dict[str, Any]:
+    from eventcnn.dataset import get_split, save_split
+
+    run_split = out / "split.json"
+    if run_split.exists():
+        return get_split(cfg.data_dir, run_split)
+    if cfg.split_file:
+        split = get_split(cfg.data_dir, cfg.split_file)
+    elif cfg.limit_per_class:
+        split = _limit_split(cfg.data_dir, cfg)
+    else:
+        split = get_split(cfg.data_dir, None, fractions=cfg.fractions, seed=cfg.seed)
+    for name in ("train", "val"):
+        if not split[name]:
+            raise ValueError(f"the {name} split of {cfg.data_dir} is empty: add images (>= 3 per class) or change fractions")
+    save_split(split, run_split)
+    return split
+
+
+def _render_config(data_dir: str) -> dict[str, Any] | None:
+    path = Path(data_dir) / "render_config.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _check_resumable(out: Path, cfg: TrainConfig) -> dict[str, Any] | None:
+    """Return the saved state when ``out`` holds a compatible run, else None."""
+    cfg_file, state_file = out / "config.json", out / "state.json"
+    if not cfg_file.exists():
+        return None
+    old = json.loads(cfg_file.read_text())["train"]
+    new = cfg.to_dict()
+    diff = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
+    if not state_file.exists():  # no epoch finished yet (e.g. a failed start): start afresh
+        if set(diff) & {"seed", "fractions", "split_file", "limit_per_class"}:
+            (out / "split.json").unlink(missing_ok=True)
+        return None
+    if diff:
+        details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
+        raise ValueError(
+            f"run folder {out} holds a run with other settings ({details}); "
+            "choose another --out, or delete the folder to start again"
+        )
+    if not (out / "last.keras").exists():
+        return None
+    return json.loads(state_file.read_text())
+
+
+def _compile(model, cfg: TrainConfig, lr: float, steps: int) -> None:
+    from eventcnn.models import make_optimizer
+
+    opt = make_optimizer(cfg.optimizer, lr, cfg.schedule, decay_steps=steps)
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+
+def _augmentation(cfg: TrainConfig, say):
+    if not cfg.augment:
+        return None
+    try:
+        from eventcnn.augment import physics_augmentation
+    except ImportError as exc:
+        say(f"augmentation unavailable ({exc}): training without it")
+        return None
+    return physics_augmentation(geometry=cfg.augment_geometry, seed=cfg.seed)
+
+
+def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None,
+          callbacks: Sequence[Any] = (), **kwargs: Any) -> Run:
+    """Train (or resume, or just return) a run; evaluate it on the test split at the end.
+
+    Call with a :class:`TrainConfig`, or as ``train(data_dir, out_dir, **settings)``.
+    A run folder that already holds a compatible run is resumed from
+    ``last.keras``; a finished one is returned without retraining.
+
+    Example::
+
+        run = train("CreatedImages", "runs/small", model="small", epochs=5, image_size=64)
+    """
+    if isinstance(config, TrainConfig):
+        cfg = config
+    else:
+        if out_dir is None:
+            raise ValueError("train(data_dir, out_dir, ...): out_dir is missing")
+        cfg = TrainConfig(str(config), str(out_dir), **kwargs)
+    quiet = cfg.quiet or os.environ.get("EVENTCNN_QUIET") == "1"
+
+    def say(msg: str) -> None:
+        if not quiet:
+            print(msg, flush=True)
+
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = _check_resumable(out, cfg)
+    total = cfg.epochs + cfg.fine_tune_epochs
+    history: list[dict[str, Any]] = _read_json(out / "history.json", []) if state else []
+    if state:
+        history = history[: state.get("epoch", 0)]  # drop an entry written after the last state
+        if _finished(state, cfg):
+            say(f"{out}: run already finished ({state['epoch']} epochs); not retraining")
+            run = Run(out, cfg, history, _read_json(out / "metrics.json", None), state)
+            if cfg.evaluate and run.metrics is None:
+                run.metrics = _evaluate(out, cfg, quiet)
+            return run
+
+    import keras
+
+    from eventcnn.dataset import ImageSequence, read_image
+
+    split = _prepare_split(cfg, out)
+    num_classes = len(split["class_names"])
+    image_size = cfg.image_size or read_image(Path(cfg.data_dir) / split["train"][0]["file"]).shape[0]
+    render_cfg = _render_config(cfg.data_dir)
+    write_json_atomic(out / "config.json", {
+        "train": cfg.to_dict(), "class_names": split["class_names"], "image_size": int(image_size),
+        "input_shape": [int(image_size), int(image_size), 3], "render_config": render_cfg,
+        "split_counts": {k: len(split[k]) for k in ("train", "val", "test")}, "versions": versions(),
+    })
+    keras.utils.set_random_seed(cfg.seed)
+    setup_mixed_precision(cfg.mixed_precision, say)
+
+    seq_kw = {"batch_size": cfg.batch_size, "image_size": int(image_size), "workers": cfg.workers}
+    train_seq = ImageSequence.from_split(
+        split, "train", cfg.data_dir, shuffle=True, seed=cfg.seed,
+        oversample="balanced" if cfg.oversample else None, class_weight=cfg.class_weight, **seq_kw,
+    )
+    val_seq = ImageSequence.from_split(split, "val", cfg.data_dir, **seq_kw)
+    steps = len(train_seq)
+    phase1_end = cfg.epochs if cfg.fine_tune_epochs else total
+    start = state.get("epoch", 0) if state else 0
+    state = state or {}
+    state.setdefault("run_started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+    from eventcnn.models import build_model, set_freeze
+
+    with distribution_scope(say):
+        if start > 0:
+            say(f"{out}: resuming after epoch {start} from last.keras")
+            model = load_run_model(out, "last")
+        else:
+            first_freeze = "frozen" if cfg.fine_tune_epochs else cfg.freeze
+            model = build_model(cfg.model, num_classes, (int(image_size), int(image_size), 3), weights=cfg.weights,
+                                freeze=cfg.freeze,
+                                head=cfg.head, pooling=cfg.pooling, dropout=cfg.dropout, augmentation=_augmentation(cfg, say))
+            set_freeze(model, first_freeze)
+            _compile(model, cfg, cfg.lr, steps * phase1_end)
+        Checkpoint = _make_checkpoint_callback()
+        verbose = 0 if quiet else "auto"
+        t0 = time.perf_counter()
+        if start < phase1_end and not state.get("stopped_early_phase1"):
+            train_seq.set_epoch(start)
+            cb = Checkpoint(out, cfg, state, history, 1, phase1_end)
+            model.fit(train_seq, validation_data=val_seq, epochs=phase1_end, initial_epoch=start,
+                      callbacks=[cb, *callbacks], verbose=verbose, shuffle=False)  # ImageSequence shuffles
+            start = state["epoch"]
+        if cfg.fine_tune_epochs and start < total:
+            if state.get("phase", 1) == 1:  # entering phase 2: unfreeze, new optimizer at the low rate
+                say(f"fine-tuning: freeze={cfg.freeze}, lr={cfg.fine_tune_lr}")
+                set_freeze(model, cfg.freeze)
+                _compile(model, cfg, cfg.fine_tune_lr, steps * cfg.fine_tune_epochs)
+                state["phase"] = 2
+                state["wait"], state["best_val_loss"] = 0, None
+            train_seq.set_epoch(start)
+            cb = Checkpoint(out, cfg, state, history, 2, total)
+            model.fit(train_seq, validation_data=val_seq, epochs=total, initial_epoch=start,
+                      callbacks=[cb, *callbacks], verbose=verbose, shuffle=False)  # ImageSequence shuffles
+        state["finished"] = True
+        state["finished_epochs"] = state.get("epoch", 0)
+        write_json_atomic(out / "state.json", state)
+    say(f"trained {state.get('epoch')} epochs in {time.perf_counter() - t0:.1f} s; best {cfg.monitor} "
+        f"{state.get('best'):.4f} at epoch {state.get('best_epoch')}")
+    plot_history(history, out / "learning_curves.png")
+    metrics = _evaluate(out, cfg, quiet) if cfg.evaluate else None
+    return Run(out, cfg, history, metrics, state)
+
+
+def _finished(state: dict[str, Any], cfg: TrainConfig) -> bool:
+    if not state.get("finished"):
+        return False
+    total = cfg.epochs + cfg.fine_tune_epochs
+    if state.get("epoch", 0) >= total:
+        return True
+    # stopped early in the last phase: more epochs would not help
+    last_phase = 2 if cfg.fine_tune_epochs else 1
+    return bool(state.get(f"stopped_early_phase{last_phase}"))
+
+
+def _evaluate(out: Path, cfg: TrainConfig, quiet: bool) -> dict[str, Any] | None:
+    from eventcnn.evaluate import evaluate_run
+
+    return evaluate_run(out, data_dir=cfg.data_dir, baseline=cfg.baseline, quiet=quiet)
+
+
+def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path | None:
+    """Learning curves of a run's per-epoch records (``history.json``) as a PNG."""
+    if not history:
+        return None
+    from eventcnn.metrics import plot_history as plot
+
+    keys = {k for h in history for k in h if k not in ("epoch", "phase", "lr", "seconds")}
+    curves = {k: [h.get(k, float("nan")) for h in history] for k in sorted(keys)}
+    phase2 = [i for i, h in enumerate(history, start=1) if h.get("phase") == 2]
+    return plot(curves, path, phase_start=phase2[0] if phase2 else None)
+
+
+# ---------------------------------------------------------------------------
+# compare
+# ---------------------------------------------------------------------------
+
+COMPARE_COLUMNS = ("run", "model", "freeze", "optimizer", "weights", "image_size", "epochs", "best_epoch",
+                   "val_accuracy", "test_accuracy", "balanced_accuracy", "auc", "baseline_accuracy",
+                   "baseline_auc", "train_seconds")
+
+
+def compare_rows(run_dirs: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]]:
+    """One row per run folder (folders without ``config.json`` are an error naming them).
+
+    Example::
+
+        rows = compare_rows(["runs/small", "runs/vgg16"])
+    """
+    rows = []
+    for d in run_dirs:
+        d = Path(d)
+        cfg_file = d / "config.json"
+        if not cfg_file.exists():
+            raise FileNotFoundError(f"{d} is not a run folder (no config.json)")
+        raw = json.loads(cfg_file.read_text())
+        t = raw["train"]
+        state = _read_json(d / "state.json", {})
+        hist = _read_json(d / "history.json", [])
+        m = _read_json(d / "metrics.json", {}) or {}
+        b = m.get("baseline") or {}
+        rows.append({
+            "run": d.name, "model": t.get("model"), "freeze": t.get("freeze"), "optimizer": t.get("optimizer"),
+            "weights": Path(str(t.get("weights"))).name if t.get("weights") else "none",
+            "image_size": raw.get("image_size"), "epochs": state.get("epoch", len(hist)),
+            "best_epoch": state.get("best_epoch"),
+            "val_accuracy": max((h.get("val_accuracy", float("nan")) for h in hist), default=None),
+            "test_accuracy": m.get("accuracy"), "balanced_accuracy": m.get("balanced_accuracy"),
+            "auc": (m.get("roc_auc") or {}).get("macro"),
+            "baseline_accuracy": b.get("accuracy"), "baseline_auc": (b.get("roc_auc") or {}).get("macro"),
+            "train_seconds": state.get("train_seconds"),
+        })
+    return rows
+
+
+def compare_runs(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None = None,
+                 plot: str | os.PathLike[str] | None = None) -> str:
+    """Markdown table over run folders; with ``out`` also writes it and a CSV (same stem).
+
+    Example::
+
+        print(compare_runs(glob.glob("runs/*"), out="compare.md"))
+    """
+    import csv
+    import io
+
+    from eventcnn.metrics import comparison_table
+
+    rows = compare_rows(run_dirs)
+    table = comparison_table(rows, COMPARE_COLUMNS, digits=4)
+    if out is not None:
+        out = Path(out)
+        write_text_atomic(out, table + "\n")
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=COMPARE_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        write_text_atomic(out.with_suffix(".csv"), buf.getvalue())
+    if plot is not None:
+        _plot_compare(rows, plot)
+    return table
+
+
+def _plot_compare(rows: list[dict[str, Any]], path: str | os.PathLike[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(5, len(rows) * 0.8 + 2), 4))
+    acc = [r["test_accuracy"] if r["test_accuracy"] is not None else np.nan for r in rows]
+    auc = [r["auc"] if r["auc"] is not None else np.nan for r in rows]
+    ax.bar(x - 0.2, acc, 0.4, label="test accuracy")
+    ax.bar(x + 0.2, auc, 0.4, label="macro ROC AUC")
+    ax.set_xticks(x, [r["run"] for r in rows], rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

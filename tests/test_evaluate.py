@@ -1,0 +1,91 @@
+"""Tests of eventcnn.evaluate: metrics.json/report.md with the baseline, predict on images and JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from eventcnn.cli import main
+from eventcnn.evaluate import evaluate_run, predict
+from eventcnn.train import TrainConfig, train
+
+
+def _event_json(path, n, njet, seed):
+    """A small CMS-schema event file: one muon, ``njet`` jets, MET."""
+    rng = np.random.default_rng(seed)
+    events = {}
+    for i in range(n):
+        jets = {str(j): {"pt": float(rng.uniform(30, 200)), "eta": float(rng.uniform(-2.3, 2.3)),
+                         "phi": float(rng.uniform(-3.1, 3.1)), "CSV": float(rng.uniform(0, 1)), "tightID": True}
+                for j in range(njet)}
+        phi, pt = float(rng.uniform(-3, 3)), float(rng.uniform(25, 80))
+        muon = {"pt": pt, "eta": 0.5, "phi": phi, "px": pt * np.cos(phi), "py": pt * np.sin(phi), "pz": 10.0,
+                "tightID": True, "tightIso": True}
+        events[str(1000 + i)] = {"jet": jets, "muon": {"0": muon}, "met": float(rng.uniform(20, 100)),
+                                 "met_phi": 0.3, "sumet": 300.0, "njet": njet, "numel": 0, "nummu": 1,
+                                 "xsec": 1.0, "isMC": True, "lumi": 1, "run": 1}
+    path.write_text(json.dumps({"Event": events}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from eventcnn.render import RenderConfig, render_to_dir
+
+    root = tmp_path_factory.mktemp("ev")
+    tt = _event_json(root / "tt.json", 20, 5, 0)
+    w = _event_json(root / "w.json", 20, 1, 1)
+    render_to_dir([(tt, "tt"), (w, "w")], root / "images", RenderConfig(size=32), selection="none", progress=False)
+    cfg = TrainConfig(root / "images", root / "run", model="small", epochs=1, batch_size=16, quiet=True,
+                      evaluate=False, augment=False)
+    train(cfg)
+    return root
+
+
+def test_evaluate_writes_metrics_report_and_baseline(run_dir):
+    m = evaluate_run(run_dir / "run", quiet=True)
+    saved = json.loads((run_dir / "run" / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(m))
+    for key in ("accuracy", "balanced_accuracy", "per_class", "confusion_matrix", "roc_auc", "auc",
+                "signal_efficiency", "baseline", "plots", "model"):
+        assert key in saved, key
+    assert saved["n"] == 6 and set(saved["per_class"]) == {"tt", "w"}
+    assert np.asarray(saved["confusion_matrix"]["counts"]).sum() == 6
+    # the baseline ran on the same 6 test events (the jet multiplicity separates these toys)
+    assert saved["baseline"]["n"] == 6 and saved["baseline"]["accuracy"] >= 0.5
+    report = (run_dir / "run" / "report.md").read_text()
+    assert "gradient-boosted trees" in report and "CNN" in report
+    for plot in ("roc.png", "efficiency_rejection.png", "confusion_matrix_normalized.png"):
+        assert (run_dir / "run" / plot).exists()
+
+
+def test_predict_images_and_json(run_dir, tmp_path):
+    out = tmp_path / "pred.csv"
+    rows = predict(run_dir / "run", [run_dir / "images" / "tt", run_dir / "w.json"], out, quiet=True)
+    assert len(rows) == 40
+    with open(out) as fh:
+        table = list(csv.DictReader(fh))
+    assert list(table[0]) == ["input", "event", "predicted", "p_tt", "p_w"]
+    assert sum(r["input"].endswith(".png") for r in table) == 20
+    json_rows = [r for r in table if r["input"].endswith("w.json")]
+    assert [int(r["event"]) for r in json_rows] == list(range(1000, 1020))
+    for r in table:
+        assert r["predicted"] in ("tt", "w")
+        assert float(r["p_tt"]) + float(r["p_w"]) == pytest.approx(1.0, abs=1e-4)
+    # a rendered JSON event is classified exactly like its PNG from the data folder
+    png = predict(run_dir / "run", [run_dir / "images" / "w" / "w_event_1003.png"], quiet=True)[0]
+    js = next(r for r in rows if r["event"] == 1003)
+    assert png["p_w"] == pytest.approx(js["p_w"], abs=1e-5)
+
+
+def test_cli_evaluate_and_predict(run_dir, tmp_path):
+    assert main(["evaluate", str(run_dir / "run"), "--no-baseline", "--quiet"]) == 0
+    assert json.loads((run_dir / "run" / "metrics.json").read_text())["baseline"] == {"skipped": "disabled"}
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(run_dir / "run"), str(run_dir / "tt.json"), "--out", str(out), "--quiet"]) == 0
+    assert out.read_text().count("\n") == 21
+    assert main(["predict", str(run_dir / "run"), str(tmp_path / "missing.png"), "--quiet"]) == 1
+    assert main(["evaluate", str(tmp_path), "--quiet"]) == 1

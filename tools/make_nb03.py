@@ -1,0 +1,78 @@
+"""Build notebooks/03_transfer_learning.ipynb (run: python -m tools.make_nb03)."""
+
+from tools.notebook_template import build_notebook, code, md
+
+INTRO = """\
+Stage 3 of the pipeline: train a CNN on the event images and evaluate it honestly.
+
+The original study fed ImageNet networks (VGG16/19, ResNet50, InceptionV3,
+InceptionResNetV2) with raw 0-255 pixels, trained the BatchNorm layers of
+frozen backbones in training mode and kept the checkpoint with the best
+*training* accuracy; it reached 78-81 % on three classes and often collapsed
+to 33 %. Here:
+
+* every model does its backbone's own preprocessing inside (caffe BGR/mean for
+  VGG and ResNet, [-1, 1] for Inception, built-in for EfficientNetV2/ConvNeXt),
+  so it always takes the uint8 images as they are on disk;
+* a partly frozen backbone runs its BatchNorm layers in inference mode;
+* a seeded, stratified train/validation/test split is saved with the run, the
+  checkpoint is chosen on the **validation** set, and the test set is used once;
+* the same test events are also classified by gradient-boosted trees on
+  high-level features (jet and b-tag counts, HT, MET, lepton, mT), the
+  reference every CNN has to beat.
+
+Command line: `eventcnn train --data CreatedImages --model small --image-size 64 --epochs 15 --out runs/small`,
+then `eventcnn evaluate runs/small`, `eventcnn predict runs/small events.json` and `eventcnn compare runs/*`.
+"""
+
+PARAMS = """\
+BACKBONE = "small" if QUICK else "resnet50"   # small | vgg16 | vgg19 | resnet50 | inceptionv3 | inceptionresnetv2 | efficientnetv2b0 | convnexttiny
+FREEZE = "none" if QUICK else "few"           # frozen | few (last 20 %) | many (last 70 %) | none (small: always none)
+OPTIMIZER = "adam"                            # adam | rmsprop | sgd
+EPOCHS = 1 if QUICK else 5                    # head epochs (backbone frozen)
+FINE_TUNE_EPOCHS = 0 if QUICK else 10         # then apply FREEZE and train on at a low rate
+IMAGE_SIZE = 32 if QUICK else 224             # Inception needs >= 75
+WEIGHTS = None if QUICK else "imagenet"       # "imagenet", None or a local weights file
+LIMIT_PER_CLASS = 20 if QUICK else None       # images per class (None: all)
+FALLBACK_PER_CLASS = 20 if QUICK else 1000    # events rendered per class if notebook 01 has not run
+IMAGE_DIR = WORKDIR / "CreatedImages"         # written by notebook 01
+RUN_DIR = WORKDIR / "runs" / f"{BACKBONE}_{FREEZE}_{OPTIMIZER}"
+"""
+
+cells = [
+    md("## The images\nThe images of notebook 01; if it has not been run, events are rendered now "
+       "from the public CMS files (`eventcnn.data.fetch('cms')`)."),
+    code("import helpers\n\n"
+         "image_dir = helpers.ensure_images(IMAGE_DIR, per_class=FALLBACK_PER_CLASS, size=max(IMAGE_SIZE, 64))\n"
+         "helpers.class_counts(image_dir)"),
+    md("## The model\nInput uint8 images -> (training only) phi shift and eta/phi mirrors -> the "
+       "backbone's preprocessing -> backbone -> global average pooling -> head -> softmax. "
+       "The freeze policy decides how much of the backbone learns; BatchNorm layers of a "
+       "(partly) frozen backbone stay in inference mode."),
+    code("helpers.freeze_table(BACKBONE, IMAGE_SIZE)"),
+    md("## Training\nA resumable run folder: re-running this cell after an interruption continues "
+       "from the last epoch; a finished run is not trained again. The best epoch on the validation "
+       "accuracy is kept as `best.keras`, and the test split is evaluated at the end."),
+    code("from eventcnn.train import TrainConfig, train\n\n"
+         "config = TrainConfig(image_dir, RUN_DIR, model=BACKBONE, freeze=FREEZE, optimizer=OPTIMIZER,\n"
+         "                     epochs=EPOCHS, fine_tune_epochs=FINE_TUNE_EPOCHS, image_size=IMAGE_SIZE,\n"
+         "                     weights=WEIGHTS, seed=SEED, limit_per_class=LIMIT_PER_CLASS,\n"
+         "                     batch_size=16 if QUICK else 32, quiet=QUICK)\n"
+         "run = train(config)"),
+    md("## Learning curves"),
+    code("helpers.show_image(RUN_DIR / 'learning_curves.png')"),
+    md("## Evaluation on the test split: CNN vs gradient-boosted trees\nSame test events for both."),
+    code("helpers.results_table(run.metrics)"),
+    code("for name in ['confusion_matrix_normalized.png', 'roc.png', 'efficiency_rejection.png', 'misclassified.png']:\n"
+         "    helpers.show_image(RUN_DIR / name)"),
+    md("## Comparison of every run in `WORKDIR/runs`\nTrain other backbones / freeze policies / "
+       "optimizers (change the parameters above and re-run), then compare. The full grid of the "
+       "original study runs with `python bench/backbones.py` on a GPU machine."),
+    code("from eventcnn.train import compare_runs\n\n"
+         "runs = sorted(p for p in (WORKDIR / 'runs').iterdir() if (p / 'metrics.json').exists())\n"
+         "helpers.markdown(compare_runs(runs, out=WORKDIR / 'runs' / 'compare.md'))"),
+]
+
+if __name__ == "__main__":
+    build_notebook("notebooks/03_transfer_learning.ipynb", "Transfer learning: CNNs on event images",
+                   PARAMS, cells, intro=INTRO)
