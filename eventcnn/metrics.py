@@ -287,6 +287,18 @@ def plot_confusion_matrix(
     return _save(fig, plt, path)
 
 
+def _one_vs_rest(y_true: np.ndarray, y_prob: np.ndarray, names: Sequence[str]):
+    """Yield ``(class name, fpr, tpr)`` per class (only the positive class for two classes)."""
+    from sklearn.metrics import roc_curve
+
+    for i in [1] if len(names) == 2 else range(len(names)):
+        is_sig = y_true == i
+        if is_sig.all() or not is_sig.any():
+            continue
+        fpr, tpr, _ = roc_curve(is_sig, y_prob[:, i])
+        yield names[i], fpr, tpr
+
+
 def plot_roc(
     y_true: Any, y_prob: Any, class_names: Sequence[str], path: str | os.PathLike[str]
 ) -> Path:
@@ -298,19 +310,12 @@ def plot_roc(
 
         plot_roc(y_true, y_prob, ["tt", "W"], "roc.png")
     """
-    from sklearn.metrics import roc_auc_score, roc_curve
+    from sklearn.metrics import auc
 
     y_true, y_prob, names = _validate(y_true, y_prob, class_names)
     plt, fig, ax = _figure(figsize=(5.5, 5))
-    indices = [1] if len(names) == 2 else range(len(names))
-    for i in indices:
-        is_sig = y_true == i
-        if is_sig.all() or not is_sig.any():
-            continue
-        fpr, tpr, _ = roc_curve(is_sig, y_prob[:, i])
-        ax.plot(
-            fpr, tpr, label=f"{names[i]} vs rest (AUC = {roc_auc_score(is_sig, y_prob[:, i]):.3f})"
-        )
+    for name, fpr, tpr in _one_vs_rest(y_true, y_prob, names):
+        ax.plot(fpr, tpr, label=f"{name} vs rest (AUC = {auc(fpr, tpr):.3f})")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="random")
     ax.set_xlabel("false positive rate (background efficiency)")
     ax.set_ylabel("true positive rate (signal efficiency)")
@@ -329,18 +334,11 @@ def plot_efficiency_rejection(
 
         plot_efficiency_rejection(y_true, y_prob, ["tt", "W"], "rejection.png")
     """
-    from sklearn.metrics import roc_curve
-
     y_true, y_prob, names = _validate(y_true, y_prob, class_names)
     plt, fig, ax = _figure(figsize=(5.5, 5))
-    indices = [1] if len(names) == 2 else range(len(names))
-    for i in indices:
-        is_sig = y_true == i
-        if is_sig.all() or not is_sig.any():
-            continue
-        fpr, tpr, _ = roc_curve(is_sig, y_prob[:, i])
+    for name, fpr, tpr in _one_vs_rest(y_true, y_prob, names):
         ok = fpr > 0
-        ax.plot(tpr[ok], 1.0 / fpr[ok], label=f"{names[i]} vs rest")
+        ax.plot(tpr[ok], 1.0 / fpr[ok], label=f"{name} vs rest")
     ax.set_yscale("log")
     ax.set_xlim(0, 1)
     ax.set_xlabel("signal efficiency")
