@@ -45,8 +45,8 @@ class DemoConfig:
 
     out_dir: str = "demo_output"
     events: int = 3000  # generated events per class
-    image_size: int = 48
-    epochs: int = 10
+    image_size: int = 64
+    epochs: int = 20  # at most; early stopping on the validation loss (patience 4)
     batch_size: int = 64
     seed: int = 1
     jobs: int = 2
@@ -214,7 +214,7 @@ def _summary(cfg, summary, metrics, run, times, total) -> dict[str, Any]:
             "kinematics": "kinematics.png",
             "gallery": "gallery.png",
             **{k: f"run/{v}" for k, v in metrics.get("plots", {}).items()},
-            "learning curves": "run/history.png" if (Path(cfg.out_dir) / "run" / "history.png").exists() else None,
+            "learning curves": "run/learning_curves.png",
         },
     }
 

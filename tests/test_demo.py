@@ -24,6 +24,7 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
     base = summary["results"]["gradient-boosted trees (high-level features)"]
     assert base is not None and 0.0 <= base["accuracy"] <= 1.0
     for name in ("report.md", "report.html", "kinematics.png", "gallery.png", "run/best.keras",
+                 "run/learning_curves.png", "run/confusion_matrix.png", "run/roc.png",
                  "run/config.json", "run/history.json", "run/metrics.json", "images/manifest.csv"):
         assert (out / name).exists(), name
     report = (out / "report.md").read_text()
