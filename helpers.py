@@ -202,3 +202,107 @@ def markdown(text: str):
 
 
 # --- 04 OPAL masterclass ---
+
+
+def opal_events(quick: bool = False, n_quick: int = 60, seed: int = 42):
+    """The OPAL displays with the reference labels (``eventcnn.data.fetch("opal")``).
+
+    In quick mode a stratified subset of ``n_quick`` events (every class kept).
+
+    Example::
+
+        data = helpers.opal_events(quick=QUICK)
+    """
+    import numpy as np
+
+    from eventcnn import opal
+    from eventcnn.data import fetch
+
+    paths = fetch("opal")
+    data = opal.load_displays(paths["zip"], paths["labels"])
+    if quick and len(data) > n_quick:
+        rng = np.random.default_rng(seed)
+        keep = []
+        for c in opal.CLASS_NAMES:
+            idx = np.flatnonzero(data.labels == c)
+            n = max(3, int(round(n_quick * len(idx) / len(data))))
+            keep.extend(rng.choice(idx, size=min(n, len(idx)), replace=False))
+        data = data[np.sort(np.array(keep))]
+        print(f"QUICK mode: using {len(data)} of the events ({data.counts()})")
+    return data
+
+
+def show_examples(data, per_class: int = 3) -> None:
+    """A grid of example displays of every class (rows: q, e, m, t)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from eventcnn import opal
+
+    fig, axes = plt.subplots(4, per_class, figsize=(2.6 * per_class, 10.4), squeeze=False)
+    for row, c in enumerate(opal.CLASS_NAMES):
+        idx = np.flatnonzero(data.labels == c)[:per_class]
+        for col in range(per_class):
+            ax = axes[row, col]
+            ax.axis("off")
+            if col < len(idx):
+                ax.imshow(data.images[idx[col]])
+                ax.set_title(f"{opal.CLASS_TITLES[c]}\n{data.names[idx[col]]}", fontsize=8)
+    plt.tight_layout()
+    plt.show()
+
+
+def interactive_frontend(quick: bool) -> bool:
+    """True when a person can click widgets here (a Jupyter kernel, not QUICK/CI)."""
+    from eventcnn import labeller
+
+    return not quick and labeller.widgets_available()
+
+
+def student_labels(session, data, n_label: int, simulate: bool):
+    """Your labels for ``data`` (``""`` = unlabelled); simulated from the reference if needed.
+
+    When ``simulate`` is True (quick mode, CI, no widgets) or you labelled fewer
+    than ``n_label`` events, the missing answers are taken from the reference
+    labels, written to the session file, and this is said clearly.
+    """
+    import numpy as np
+
+    todo = [n for n in session.names[:n_label] if n not in session.labels]
+    if todo and (simulate or len(session.labels) < n_label):
+        ref = dict(zip(data.names, data.labels))
+        for name in todo:
+            session.label(name, ref[name])
+        why = "no interactive frontend / QUICK mode" if simulate else "you labelled fewer"
+        print(f"NOTE: {len(todo)} of the first {n_label} events were labelled automatically "
+              f"with the reference labels ({why}): a simulated student.")
+    table = session.labels
+    print(session.status())
+    return np.array([table.get(n, "") for n in data.names], dtype="<U1")
+
+
+def plot_overview(pred, reference=None) -> None:
+    """Bar chart: share of each class predicted (and in the reference) vs the Z expectation."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from eventcnn import opal
+
+    rows = opal.predicted_overview(pred, reference)
+    print(opal.overview_table(rows))
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    bars = [("predicted_share", "CNN prediction")]
+    if reference is not None:
+        bars.append(("reference_share", "reference labels"))
+    bars.append(("expected_share", "expected (PDG)"))
+    width = 0.8 / len(bars)
+    for k, (key, label) in enumerate(bars):
+        ax.bar(x + k * width, [r[key] for r in rows], width, label=label)
+    ax.set_xticks(x + width * (len(bars) - 1) / 2, [opal.CLASS_TITLES[r["class"]] for r in rows],
+                  fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("share of visible Z decays")
+    ax.legend(fontsize=8)
+    plt.tight_layout()
+    plt.show()

@@ -1,0 +1,254 @@
+"""Tests of eventcnn.opal: loading, the masterclass network, recipes, predictions."""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from eventcnn import opal
+
+# ---------------------------------------------------------------- real data
+
+
+def test_load_real_zip(opal_zip: Path, opal_labels: Path) -> None:
+    data = opal.load_displays(opal_zip, opal_labels, verbose=False)
+    assert data.images.shape == (497, 200, 200, 3)
+    assert data.images.dtype == np.uint8
+    assert data.counts() == {"q": 431, "e": 18, "m": 26, "t": 22}
+    assert data.report.ok, data.report.summary()
+    # the zip names carry the prefix; the event names do not
+    assert not any(n.startswith("final") or n.endswith(".png") for n in data.names)
+    labels = opal.read_labels(opal_labels)
+    table = {k[:-4]: v for k, v in labels.items()}
+    assert all(table[n] == lab for n, lab in zip(data.names, data.labels))
+
+
+# ---------------------------------------------------------------- synthetic folder
+
+
+def _display(color: tuple[int, int, int], size: int = 120) -> Image.Image:
+    im = Image.new("RGB", (size, size), (0, 0, 0))
+    im.paste(color, (size // 4, size // 4, size // 2, size // 2))
+    return im
+
+
+@pytest.fixture()
+def folder(tmp_path: Path) -> tuple[Path, Path]:
+    d = tmp_path / "displays"
+    (d / "final").mkdir(parents=True)
+    _display((255, 0, 0)).save(d / "final" / "finalcenteredmaskedrotatedopencvev1.png")
+    _display((0, 255, 0)).convert("P", palette=Image.Palette.ADAPTIVE).save(d / "ev2.gif")
+    _display((0, 0, 255), size=300).save(d / "ev3.jpg", quality=95)
+    rgba = Image.new("RGBA", (200, 200), (255, 0, 0, 0))  # fully transparent red -> black
+    rgba.paste((255, 255, 255, 255), (0, 0, 100, 100))
+    rgba.save(d / "ev4.png")
+    pal = _display((9, 9, 9)).convert("P")
+    pal.save(d / "ev5.png")
+    _display((1, 2, 3)).save(d / "ev6.png")  # no label
+    (d / "notes.txt").write_text("not an image")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("ev1.png;q\nev2.png;e\nev3.png;m\n\nev4.png;t\nev5.PNG;q\nev7.png;e\n")
+    return d, labels
+
+
+def test_load_folder_formats_and_report(folder: tuple[Path, Path]) -> None:
+    d, labels = folder
+    with pytest.warns(UserWarning, match="without a label"):
+        data = opal.load_displays(d, labels, verbose=False)
+    assert data.images.shape == (6, 200, 200, 3) and data.images.dtype == np.uint8
+    assert sorted(data.names) == ["ev1", "ev2", "ev3", "ev4", "ev5", "ev6"]
+    got = dict(zip(data.names, data.labels))
+    assert got == {"ev1": "q", "ev2": "e", "ev3": "m", "ev4": "t", "ev5": "q", "ev6": ""}
+    assert data.report.unmatched_images == ["ev6"]
+    assert data.report.unmatched_labels == ["ev7.png"]
+    assert data.labelled.sum() == 5 and data.counts() == {"q": 2, "e": 1, "m": 1, "t": 1}
+    ev4 = data.images[list(data.names).index("ev4")]
+    assert ev4[150, 150].tolist() == [0, 0, 0]  # transparent part composited on black
+    assert ev4[20, 20].tolist() == [255, 255, 255]
+    ev2 = data.images[list(data.names).index("ev2")]
+    assert ev2[:, :, 1].max() > 200 and ev2[:, :, 0].max() < 50  # palette GIF decoded to green
+
+
+def test_load_zip_skips_dirs_and_rejects_huge(tmp_path: Path, monkeypatch) -> None:
+    z = tmp_path / "d.zip"
+    buf = tmp_path / "a.png"
+    _display((255, 0, 0)).save(buf)
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("top/", "")
+        zf.write(buf, "top/final/finalcenteredmaskedrotatedopencvz1_2.png")
+        zf.writestr("__MACOSX/._x.png", b"junk")
+        zf.writestr("top/broken.png", b"not a png")
+    with pytest.warns(UserWarning, match="skipped"):
+        data = opal.load_displays(z, verbose=False)
+    assert list(data.names) == ["z1_2"] and data.labels is None
+    assert data.report.skipped[0][0] == "top/broken.png"
+    assert not (tmp_path / "top").exists()  # nothing extracted
+    monkeypatch.setattr(opal, "MAX_MEMBER_BYTES", 100)
+    with pytest.raises(ValueError, match="z1_2.png"):
+        opal.load_displays(z, verbose=False)
+
+
+def test_crop_box(tmp_path: Path) -> None:
+    im = Image.new("RGB", (400, 300), (0, 0, 0))
+    im.paste((255, 255, 255), (0, 0, 200, 300))  # left half white ("logo")
+    im.save(tmp_path / "raw1.png")
+    full = opal.load_displays(tmp_path, verbose=False)
+    cropped = opal.load_displays(tmp_path, crop=(200, 0, 400, 300), verbose=False)
+    assert full.images.max() == 255 and cropped.images.max() == 0
+    with pytest.raises(ValueError, match="crop box"):
+        opal.load_displays(tmp_path, crop=(0, 0, 500, 300), verbose=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("a.png;q\nb.png;q\nc.png;x\n", r"labels\.csv:3: field 'label'"),
+        ("a.png;q\nb.png q\n", r"labels\.csv:2: expected 2 fields"),
+        ("a.png;q\n;e\n", r"labels\.csv:2: field 'event' is empty"),
+        ("a.png;q\na.png;e\n", r"labels\.csv:2: field 'event' 'a.png' repeats line 1"),
+    ],
+)
+def test_bad_label_line(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text(text)
+    with pytest.raises(opal.LabelFormatError, match=match):
+        opal.read_labels(path)
+
+
+def test_missing_source_message(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="fetch"):
+        opal.load_displays(tmp_path / "nope.zip")
+
+
+def test_match_names_longest_suffix() -> None:
+    got = opal.match_names(["opencvz5_11", "x1", "y"], ["z5_11.png", "5_11.png", "1.png"])
+    assert got == ["z5_11.png", "1.png", None]
+
+
+# ---------------------------------------------------------------- physics
+
+
+def test_expected_fractions() -> None:
+    f = opal.expected_fractions()
+    assert sum(f.values()) == pytest.approx(1.0)
+    assert f["q"] == pytest.approx(0.874, abs=5e-4)
+    for c in "emt":
+        assert f[c] == pytest.approx(0.042, abs=5e-4)
+    rows = opal.predicted_overview(np.array(["q", "q", "e", "t"]), np.array(["q", "e", "e", ""]))
+    assert [r["predicted"] for r in rows] == [2, 1, 0, 1]
+    assert [r["reference"] for r in rows] == [1, 2, 0, 0]
+
+
+# ---------------------------------------------------------------- recipe
+
+
+def test_recipe_factors_and_determinism() -> None:
+    y = np.array([0] * 10 + [1] * 2 + [2] * 3 + [3] * 1)
+    cfg = opal.RecipeConfig(recipe="original", copies=3, lepton_factor=20, seed=7, val_fraction=0.2)
+    a = opal.recipe_copies(y, cfg)
+    b = opal.recipe_copies(y, cfg)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    per_class = np.bincount(y[a["source"]], minlength=4)
+    assert per_class.tolist() == [30, 2 * 60, 3 * 60, 1 * 60]
+    assert np.bincount(a["source"]).tolist() == [3] * 10 + [60] * 6
+    assert a["train"].sum() == round(0.8 * len(a["source"]))
+    assert a["angle"].min() >= 0 and a["angle"].max() < 360
+    c = opal.recipe_copies(y, opal.RecipeConfig(recipe="original", seed=8))
+    assert not np.array_equal(a["angle"], c["angle"])
+    assert opal.RecipeConfig(recipe="original", lepton_factor=60).factors() == {
+        "q": 3, "e": 180, "m": 180, "t": 180}
+    with pytest.raises(ValueError, match="recipe"):
+        opal.RecipeConfig(recipe="fancy")
+
+
+def test_rotate_images_shape_dtype() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(3, 40, 40, 3), dtype=np.uint8)
+    out = opal.rotate_images(x, np.array([0.0, 90.0, 33.0]), np.array([False, True, False]))
+    assert out.shape == x.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[0], x[0])
+    np.testing.assert_array_equal(out[1], np.rot90(x[1])[:, ::-1])
+
+
+# ---------------------------------------------------------------- model and training
+
+
+def test_model_has_masterclass_parameter_count() -> None:
+    model = opal.build_model()
+    assert model.count_params() == 204_100
+    assert opal.build_model(augment=True).count_params() == 204_100
+    flat = next(layer for layer in model.layers if layer.name.startswith("flatten"))
+    assert flat.output.shape[-1] == 2304
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, size=(16, 64, 64, 3), dtype=np.uint8)
+    y = np.array(list("qqqqqqqqeemmttqe"))
+    return x, y
+
+
+@pytest.mark.parametrize("recipe", ["original", "default"])
+def test_train_one_epoch_and_predict(tiny, recipe: str, tmp_path: Path) -> None:
+    x, y = tiny
+    res = opal.train(x, y, recipe=recipe, epochs=1, copies=1, lepton_factor=2, steps_per_epoch=2,
+                     batch_size=8, seed=3, out=tmp_path / "run", verbose=0)
+    assert len(res.history["loss"]) == 1
+    assert {"config.json", "history.json", "model.keras"} <= {p.name for p in (tmp_path / "run").iterdir()}
+    probs = opal.predict(res.model, x[:5])
+    assert probs.shape == (5, 4)
+    assert np.all(probs >= 0) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    if recipe == "default":
+        m = opal.evaluate(res.model, x[:8], y[:8], out=tmp_path / "eval", names=[f"n{i}" for i in range(8)])
+        assert 0.0 <= m["balanced_accuracy"] <= 1.0
+        assert np.sum(m["confusion_matrix"]["counts"]) == 8
+        assert [r["class"] for r in m["overview"]] == list(opal.CLASS_NAMES)
+        written = {p.name for p in (tmp_path / "eval").iterdir()}
+        assert {"metrics.json", "confusion_matrix.png", "misclassified.png", "misclassified.csv"} <= written
+
+
+def test_train_rejects_float_images(tiny) -> None:
+    x, y = tiny
+    with pytest.raises(ValueError, match="uint8"):
+        opal.train(x.astype(np.float64), y, epochs=1)
+    with pytest.raises(ValueError, match="unknown class"):
+        opal.label_indices(["q", "z"])
+
+
+def test_write_predictions_atomic(tmp_path: Path) -> None:
+    path = tmp_path / "pred.csv"
+    names = np.array(["a", "b", "c"])
+    probs = np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.1, 0.1, 0.7], [0.2, 0.5, 0.2, 0.1]])
+    opal.write_predictions(path, names, probs)
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == ["event", "predicted", "p_q", "p_e", "p_m", "p_t"]
+    assert [r[:2] for r in rows[1:]] == [["a", "q"], ["b", "t"], ["c", "e"]]
+    before = path.read_text()
+    with pytest.raises(ValueError, match="shape"):
+        opal.write_predictions(path, names, probs[:2])
+    assert path.read_text() == before  # a failed write leaves the old file intact
+    assert [p.name for p in tmp_path.iterdir()] == ["pred.csv"]
+
+
+def test_cli_train_and_predict(folder, tmp_path: Path) -> None:
+    from eventcnn.cli import main
+
+    d, labels = folder
+    out = tmp_path / "run"
+    rc = main(["opal", "train", "--data", str(d), "--labels", str(labels), "--size", "64",
+               "--epochs", "1", "--out", str(out), "--quiet", "--reference", str(labels)])
+    assert rc == 0
+    rows = list(csv.reader((out / "predictions.csv").open()))
+    assert [r[0] for r in rows[1:]] == ["ev6"]  # one row per unlabelled event
+    assert (out / "history.png").exists()
+    pred = tmp_path / "all.csv"
+    assert main(["opal", "predict", "--model", str(out), "--data", str(d), "--size", "64",
+                 "--out", str(pred)]) == 0
+    assert len(list(csv.reader(pred.open()))) == 1 + 6

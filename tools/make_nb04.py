@@ -1,0 +1,209 @@
+"""Build notebooks/04_opal_cnn.ipynb and its student version (run: python -m tools.make_nb04).
+
+Both notebooks share their cells; the student version leaves the exercises
+open (``# TODO`` cells with working defaults, so it still runs in CI).
+"""
+
+from tools.notebook_template import build_notebook, code, md
+
+INTRO = """\
+The **OPAL masterclass with machine learning**: look at event displays of Z boson
+decays recorded by the OPAL experiment at CERN's LEP collider, label a few of them
+by hand, train a small convolutional neural network (CNN) on your labels and let
+it classify all the others. Then compare: you, the reference labels of the
+masterclass and the CNN.
+
+The same from the command line:
+`eventcnn opal label --data ZIP --labels my_labels.csv`, then
+`eventcnn opal train --data ZIP --labels my_labels.csv --recipe default --out runs/opal`.
+"""
+
+PARAMS = """\
+N_LABEL = 30 if QUICK else 60   # how many events you label by hand
+RECIPE = "default"               # "original" (masterclass: rotated copies) or "default" (ours)
+EPOCHS = 1 if QUICK else None    # None: the recipe's default (original 3, default up to 40)
+LEPTON_FACTOR = 20               # original recipe: extra copies of e, m, t (masterclass 20, later 60)
+STEPS_PER_EPOCH = 4 if QUICK else 32  # default recipe: batches of 16 per epoch
+USE_REFERENCE_LABELS = False     # True: train on all reference labels instead of yours
+RUN_DIR = WORKDIR / "runs" / "opal_nb"
+"""
+
+PHYSICS = """\
+## The physics: Z bosons at LEP
+
+From 1989 to 1995 the LEP collider at CERN collided electrons and positrons at a
+centre-of-mass energy of about 91 GeV, the mass of the **Z boson**. The Z lives
+only about 3e-25 s and decays at once, so the detector sees its decay products:
+
+| decay | share of all Z decays (PDG) | what the display shows |
+|---|---|---|
+| Z -> q qbar (**hadronic**, `q`) | 69.9 % | many tracks in two (or more) **jets**, lots of energy in both calorimeters |
+| Z -> e+ e- (**electron**, `e`) | 3.36 % | **two tracks**, back to back, that stop in the **electromagnetic calorimeter** (large energy deposits there) |
+| Z -> mu+ mu- (**muon**, `m`) | 3.37 % | **two tracks**, back to back, that cross the whole detector and reach the **muon chambers**; little calorimeter energy |
+| Z -> tau+ tau- (**tau**, `t`) | 3.37 % | **few tracks** (often 1 + 1 or 1 + 3), not back to back, **missing energy** carried away by neutrinos |
+| Z -> nu nubar (invisible) | 20.0 % | nothing: neutrinos leave no trace, so there is no display |
+
+Among the decays we can see, the expected shares are therefore
+q 87.4 %, e 4.2 %, mu 4.2 %, tau 4.2 % (computed below from the PDG values).
+
+The displays are OPAL **end views**: we look along the beam pipe. The event can be
+rotated freely around the beam axis (the physics does not care about the angle),
+which is why rotating and mirroring images is a fair way to make more training
+examples here.
+"""
+
+COMMON_START = [
+    md(PHYSICS),
+    code("import numpy as np\n\nimport helpers\nfrom eventcnn import labeller, metrics, opal\n\n"
+         "print({c: round(f, 4) for c, f in opal.expected_fractions().items()})"),
+    md("## The event displays\nThe images come with the reference labels of the masterclass "
+       "(`eventcnn.data.fetch('opal')` downloads them once). They are kept as 8-bit "
+       "integers (uint8): 497 displays take 60 MB, not the 8 GB of float64 copies of the original."),
+    code("data = helpers.opal_events(quick=QUICK, seed=SEED)\n"
+         "print(data.images.shape, data.images.dtype, data.counts())\n"
+         "print(data.report.summary())"),
+    code("helpers.show_examples(data, per_class=3)"),
+    md("## Label events by hand\nYou are the physicist now. Below, one display at a time: "
+       "click **q**, **e**, **m** or **t** (or *skip* / *back*). Every answer is saved at "
+       "once to `my_labels.csv`; if the notebook crashes, re-running this cell resumes "
+       "where you stopped.\n\nLabel at least `N_LABEL` events, then run the next cells. "
+       "Without an interactive Jupyter (in CI, or in QUICK mode) the notebook **simulates "
+       "a student** with the reference labels and says so. In a plain terminal use "
+       "`eventcnn opal label`."),
+    code("rng = np.random.default_rng(SEED)\n"
+         "order = rng.permutation(len(data))  # shuffled, so the first events are not all alike\n"
+         "session = labeller.LabelSession(data.names[order], RUN_DIR / 'my_labels.csv')\n"
+         "INTERACTIVE = helpers.interactive_frontend(QUICK)\n"
+         "if INTERACTIVE:\n"
+         "    display(labeller.labeller_widget(session, data.images[order]))\n"
+         "else:\n"
+         "    print('no interactive frontend: the labels will be simulated in the next cell')"),
+    code("my_labels = helpers.student_labels(session, data, N_LABEL, simulate=not INTERACTIVE)\n"
+         "mine = my_labels != ''\n"
+         "cmp = labeller.compare_labels(data.names, my_labels, data.labels)\n"
+         "print(f\"your labels agree with the reference for {cmp['agreement']:.0%} of {cmp['n']} events\")\n"
+         "for name, ref, you in cmp['disagreements'][:10]:\n"
+         "    print(f'  {name}: reference {ref}, you {you}')"),
+]
+
+MODEL_MD = md(
+    "## The network\nThe masterclass CNN: three blocks of a 3x3 **convolution** (32, 64, 64 "
+    "filters that learn to recognise tracks, energy deposits, ...) and a 3x3 **max-pooling** "
+    "(keeps the strongest response, shrinks the image 3x), then a dense layer of 64 neurons and "
+    "an output of 4 probabilities (q, e, m, t). 200x200 pixels shrink to 6x6x64 = 2304 "
+    "numbers before the dense layer; 204,100 parameters in all.")
+
+MODEL_FULL = code("model = opal.build_model()\nmodel.summary()")
+
+MODEL_STUDENT = [
+    code('''\
+# TODO (exercise 1): complete the model. The masterclass network has three blocks of
+# Conv2D(3x3, relu) + MaxPooling2D(3x3) with 32, 64 and 64 filters, then Flatten,
+# Dense(64, relu) and Dense(4, softmax). One block is given; add the other two where marked.
+import keras
+from keras import layers
+
+def build_my_model():
+    return keras.Sequential([
+        keras.Input((200, 200, 3)),
+        layers.Rescaling(1 / 255),
+        layers.Conv2D(32, (3, 3), activation="relu"),
+        layers.MaxPooling2D((3, 3)),
+        # TODO: second block (64 filters)
+        # TODO: third block (64 filters)
+        layers.Flatten(),
+        layers.Dense(64, activation="relu"),
+        layers.Dense(4, activation="softmax"),
+    ])
+
+model = build_my_model()
+model.summary()'''),
+    code('''\
+# Check: the masterclass model has 204,100 parameters. Training below uses the
+# masterclass model; compare the number of parameters of yours with it.
+n = model.count_params()
+print(f"your model: {n:,} parameters;", "that is the masterclass network!" if n == 204_100
+      else "the masterclass network has 204,100: add the missing blocks (hint: pooling shrinks the image)")'''),
+]
+
+TRAIN_MD = md(
+    "## Train\nTwo recipes:\n\n* **original** (the masterclass): every training image is copied "
+    "3 times, each copy rotated by a random angle and maybe mirrored; the rare lepton classes "
+    "get `LEPTON_FACTOR` (20) times more copies, so the network sees them about as often as "
+    "hadrons. The copies are made on the fly, batch by batch, so memory stays small.\n"
+    "* **default** (ours): the network itself rotates and mirrors every image randomly at "
+    "every step (only while training), batches are drawn with equal numbers of each class, and "
+    "training stops when the validation loss stops improving (keeping the best weights).")
+
+TRAIN_STUDENT_MD = md(
+    "### Exercise 2: choose the recipe and the augmentation factor\n"
+    "Change `RECIPE` and `LEPTON_FACTOR` in the parameters cell (top) and re-run from there. "
+    "Without copies of the leptons, what does the network learn to answer? Which factor gives "
+    "the best *balanced* accuracy (the mean of the recall of the four classes)?")
+
+TRAIN = code('''\
+train_labels = data.labels if USE_REFERENCE_LABELS else my_labels
+train_mask = train_labels != ""
+print("training on", {c: int(np.sum(train_labels == c)) for c in opal.CLASS_NAMES})
+settings = {"seed": SEED, "lepton_factor": LEPTON_FACTOR, "steps_per_epoch": STEPS_PER_EPOCH}
+if EPOCHS is not None:
+    settings["epochs"] = EPOCHS
+result = opal.train(data.images[train_mask], train_labels[train_mask], recipe=RECIPE,
+                    out=RUN_DIR, **settings)
+print(f"trained in {result.seconds:.0f} s")
+helpers.show_image(metrics.plot_history(result.history, RUN_DIR / "history.png"))''')
+
+PREDICT = [
+    md("## Classify the rest\nThe CNN now labels every event you did not label. The overview "
+       "compares the predicted shares with the reference labels and with the expectation from "
+       "the Z branching fractions. The predictions are saved to `predictions.csv`."),
+    code('''\
+rest = ~train_mask
+probs = opal.predict(result.model, data.images[rest])
+pred = np.array(opal.CLASS_NAMES)[probs.argmax(axis=1)]
+opal.write_predictions(RUN_DIR / "predictions.csv", data.names[rest], probs)
+helpers.plot_overview(pred, data.labels[rest])'''),
+    md("## How good is it?\nThe masterclass data come with reference labels, so we can check "
+       "the CNN on the events it has not seen. Accuracy alone is misleading: answering "
+       "*hadronic* every time is right 87 % of the time. The **balanced accuracy** (mean "
+       "recall of the four classes) and the **confusion matrix** (log colour scale: the "
+       "classes differ a lot in size) tell more."),
+    code('''\
+m = opal.evaluate(result.model, data.images[rest], data.labels[rest], out=RUN_DIR,
+                  names=data.names[rest], probs=probs)
+print(f"accuracy {m['accuracy']:.3f}   balanced accuracy {m['balanced_accuracy']:.3f}")
+print({c: round(v["recall"], 3) for c, v in m["per_class"].items()})
+helpers.show_image(RUN_DIR / "confusion_matrix.png")'''),
+    md("### The wrongly classified events\nWith the probability the CNN gave to the true and "
+       "to the predicted class. Would you have got them right?"),
+    code('helpers.show_image(RUN_DIR / "misclassified.png")'),
+    md("## You, the reference and the CNN\nOn the events you labelled: how often do you agree "
+       "with the reference? On the others: how often does the CNN?"),
+    code('''\
+cnn_vs_ref = labeller.compare_labels(data.names[rest], pred, data.labels[rest])
+print(f"you vs reference: {cmp['agreement']:.0%} of {cmp['n']} events")
+print(f"CNN vs reference: {cnn_vs_ref['agreement']:.0%} of {cnn_vs_ref['n']} events")'''),
+]
+
+STUDENT_END = [
+    md("### Exercise 3\nLook at the misclassified gallery. Which classes get confused most "
+       "often, and why (think of what a tau decay can look like)? Write your answer here."),
+    code("# TODO (exercise 4): label more events (raise N_LABEL), or set USE_REFERENCE_LABELS = True,\n"
+         "# re-run, and note the balanced accuracy. How does it grow with the number of labels?\n"
+         "print(f\"balanced accuracy with {int(train_mask.sum())} training labels: {m['balanced_accuracy']:.3f}\")"),
+]
+
+
+def main() -> None:
+    build_notebook("notebooks/04_opal_cnn.ipynb", "04 OPAL masterclass: classify Z decays with a CNN",
+                   params=PARAMS, intro=INTRO,
+                   cells=[*COMMON_START, MODEL_MD, MODEL_FULL, TRAIN_MD, TRAIN, *PREDICT])
+    build_notebook("notebooks/04_opal_cnn_student.ipynb",
+                   "04 OPAL masterclass (student version): classify Z decays with a CNN",
+                   params=PARAMS, intro=INTRO + "\nExercises are marked **TODO**.",
+                   cells=[*COMMON_START, MODEL_MD, *MODEL_STUDENT, TRAIN_MD, TRAIN_STUDENT_MD,
+                          TRAIN, *PREDICT, *STUDENT_END])
+
+
+if __name__ == "__main__":
+    main()
