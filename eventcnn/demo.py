@@ -46,7 +46,7 @@ class DemoConfig:
     out_dir: str = "demo_output"
     events: int = 3000  # generated events per class
     image_size: int = 64
-    epochs: int = 20  # at most; early stopping on the validation loss (patience 4)
+    epochs: int = 30  # at most; early stopping on the validation loss (patience 5)
     batch_size: int = 64
     seed: int = 1
     jobs: int = 2
@@ -165,14 +165,14 @@ def run_demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     if too_few:
         raise RuntimeError(f"too few selected events to train on: {too_few}; generate more (--events)")
 
-    stages.start(f"training a small CNN ({cfg.epochs} epochs) on the images")
+    stages.start(f"training a small CNN (at most {cfg.epochs} epochs) on the images")
     from eventcnn.train import TrainConfig, train
 
     run_dir = out / "run"
     tcfg = TrainConfig(
         data_dir=str(images), out_dir=str(run_dir), model="small", weights=None,
         epochs=cfg.epochs, image_size=cfg.image_size, batch_size=cfg.batch_size, seed=cfg.seed,
-        lr=1e-3, patience=4, monitor="val_loss", evaluate=False, baseline=False, quiet=quiet,
+        lr=1e-3, schedule="cosine", patience=5, evaluate=False, baseline=False, quiet=quiet,
     )
     run = train(tcfg)
 

@@ -36,3 +36,17 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
     # other settings into the same folder: a clear error
     assert main(["demo", "--tiny", "--out", str(out), "--quiet", "--seed", "7"]) == 1
     assert "other settings" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_demo_real_data_from_mirror(tmp_path, capsys, monkeypatch, shared_data):
+    monkeypatch.setenv("EVENTCNN_DATA_MIRROR", str(shared_data))
+    monkeypatch.setenv("EVENTCNN_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "real"
+    assert main(["demo", "--tiny", "--real", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["classes"] == ["ttjets", "wjets"]
+    # the paper selection on the development sample: 866 tt+jets, 1074 W+jets events
+    assert summary["events_selected"] == {"ttjets": 866, "wjets": 1074}
+    assert "public CMS open data" in (out / "report.md").read_text()

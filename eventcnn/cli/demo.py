@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="demo_output", help="report folder (default: %(default)s)")
     p.add_argument("--events", type=int, default=None, help="generated events per class (default: 3000)")
     p.add_argument("--size", type=int, default=None, help="image size in pixels (default: 64)")
-    p.add_argument("--epochs", type=int, default=None, help="at most this many training epochs (default: 20, early stopping)")
+    p.add_argument("--epochs", type=int, default=None, help="at most this many training epochs (default: 30, early stopping)")
     p.add_argument("--seed", type=int, default=1, help="seed of every random step (default: %(default)s)")
     p.add_argument("--jobs", type=int, default=None, help="parallel processes (default: CPU count, at most 4)")
     p.add_argument("--real", action="store_true",
