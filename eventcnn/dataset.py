@@ -139,6 +139,9 @@ def make_split(
         if n >= 3:
             n_val = max(n_val, 1 if fractions[1] > 0 else 0)
             n_test = max(n_test, 1 if fractions[2] > 0 else 0)
+        excess = max(0, n_val + n_test - n)  # rounding up can ask for more than there is
+        n_val -= min(excess, n_val)
+        n_test = min(n_test, n - n_val)
         n_train = n - n_val - n_test
         cuts = {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
         for name, idx in cuts.items():

@@ -21,6 +21,7 @@ import csv
 import io
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -237,12 +238,20 @@ def _render_json(path: Path, render_cfg: dict[str, Any] | None, selection: Any, 
 
 
 def _run_selection(run_dir: Path, cfg_all: dict[str, Any], selection: Any) -> Any:
+    """The selection for event files: given, else the one recorded with the run (null = none)."""
     if selection != "auto":
         return selection
     if "selection" in cfg_all:
         return cfg_all["selection"]
     data_sel = Path(cfg_all["train"]["data_dir"]) / "selection.json"
-    return str(data_sel) if data_sel.exists() else "paper"
+    if data_sel.exists():
+        return str(data_sel)
+    warnings.warn(
+        f"{run_dir} records no event selection and {data_sel} is missing: using the 'paper' "
+        "selection for event files (pass --selection to choose)",
+        stacklevel=3,
+    )
+    return "paper"
 
 
 def predict(

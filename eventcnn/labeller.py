@@ -55,16 +55,21 @@ class LabelSession:
 
     def __init__(self, names: Sequence[str] | np.ndarray, path: str | os.PathLike[str]) -> None:
         self.names: list[str] = [event_name(str(n), prefixes=()) for n in names]
-        if len(set(self.names)) != len(self.names):
-            raise ValueError("event names given to LabelSession must be unique")
+        # names match case-insensitively, as in read_labels and load_displays
+        self._by_key: dict[str, str] = {n.lower(): n for n in self.names}
+        if len(self._by_key) != len(self.names):
+            raise ValueError("event names given to LabelSession must be unique (ignoring case)")
         self.path = Path(path)
         self.labels: dict[str, str] = {}
         self._extra: dict[str, str] = {}  # labels in the file for events not in this session
         if self.path.exists():
-            known = set(self.names)
             for name, label in read_labels(self.path).items():
                 key = event_name(name, prefixes=())
-                (self.labels if key in known else self._extra)[key] = label
+                own = self._by_key.get(key.lower())
+                if own is not None:
+                    self.labels[own] = label
+                else:
+                    self._extra[key] = label
         self._history: list[int] = []
         first = self._next_unlabelled(0)
         self.position: int | None = first
@@ -110,8 +115,8 @@ class LabelSession:
         cls = cls.strip().lower()
         if cls not in CLASS_NAMES:
             raise ValueError(f"class must be one of {', '.join(CLASS_NAMES)}, got {cls!r}")
-        key = event_name(name, prefixes=())
-        if key not in set(self.names):
+        key = self._by_key.get(event_name(name, prefixes=()).lower())
+        if key is None:
             raise KeyError(f"event {name!r} is not part of this labelling session")
         self.labels[key] = cls
         self.save()

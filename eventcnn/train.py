@@ -451,11 +451,15 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
     num_classes = len(split["class_names"])
     image_size = cfg.image_size or read_image(Path(cfg.data_dir) / split["train"][0]["file"]).shape[0]
     render_cfg = _render_config(cfg.data_dir)
-    write_json_atomic(out / "config.json", {
+    run_config = {
         "train": cfg.to_dict(), "class_names": split["class_names"], "image_size": int(image_size),
         "input_shape": [int(image_size), int(image_size), 3], "render_config": render_cfg,
         "split_counts": {k: len(split[k]) for k in ("train", "val", "test")}, "versions": versions(),
-    })
+    }
+    selection_file = Path(cfg.data_dir) / "selection.json"
+    if selection_file.exists():  # the selection of the images (null = none), kept with the run
+        run_config["selection"] = json.loads(selection_file.read_text())
+    write_json_atomic(out / "config.json", run_config)
     keras.utils.set_random_seed(cfg.seed)
     setup_mixed_precision(cfg.mixed_precision, say)
 

@@ -120,3 +120,12 @@ def test_read_errors_name_the_file(tmp_path):
     bad.write_bytes(b"not a png")
     with pytest.raises(ValueError, match="a.png"):
         ImageSequence([bad], [0], batch_size=1)[0]
+
+
+@pytest.mark.parametrize("n, fractions", [(7, (0.0, 0.5, 0.5)), (3, (0.2, 0.4, 0.4)), (5, (0.1, 0.45, 0.45))])
+def test_split_never_overlaps(tmp_path, n, fractions):
+    items, _ = list_images(make_toy_images(tmp_path / "t", n_per_class=n, size=16, seed=0))
+    split = make_split(items, fractions=fractions, seed=1)
+    files = {name: {row["file"] for row in split[name]} for name in ("train", "val", "test")}
+    assert not files["train"] & files["test"] and not files["train"] & files["val"] and not files["val"] & files["test"]
+    assert sum(len(f) for f in files.values()) == 2 * n

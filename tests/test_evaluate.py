@@ -89,3 +89,18 @@ def test_cli_evaluate_and_predict(run_dir, tmp_path):
     assert out.read_text().count("\n") == 21
     assert main(["predict", str(run_dir / "run"), str(tmp_path / "missing.png"), "--quiet"]) == 1
     assert main(["evaluate", str(tmp_path), "--quiet"]) == 1
+
+
+def test_run_keeps_its_selection_when_the_image_folder_moves(run_dir, tmp_path, monkeypatch):
+    cfg = json.loads((run_dir / "run" / "config.json").read_text())
+    assert "selection" in cfg and cfg["selection"] is None  # the images were drawn with --selection none
+    # events without any lepton: the paper selection would drop every one of them
+    no_lepton = json.loads((run_dir / "w.json").read_text())
+    for event in no_lepton["Event"].values():
+        del event["muon"]
+    path = tmp_path / "nolep.json"
+    path.write_text(json.dumps(no_lepton))
+    # predict from another folder, where the run's relative data_dir does not exist
+    monkeypatch.chdir(tmp_path)
+    rows = predict(run_dir / "run", [path], quiet=True)
+    assert len(rows) == 20  # the run's own selection (none) was applied, not "paper"

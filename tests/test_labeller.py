@@ -124,3 +124,17 @@ def test_compare_labels() -> None:
     assert cmp["n"] == 3 and cmp["agreement"] == pytest.approx(2 / 3)
     assert cmp["disagreements"] == [("b", "m", "e")]
     assert cmp["confusion"][2, 1] == 1 and cmp["confusion"].sum() == 3
+
+
+def test_names_match_case_insensitively_and_file_stays_readable(tmp_path):
+    from eventcnn.opal import read_labels
+
+    path = tmp_path / "labels.csv"
+    path.write_text("E5293_10479.png;q\n")
+    s = labeller.LabelSession(["e5293_10479", "e5293_10480"], path)
+    assert s.labels == {"e5293_10479": "q"}  # the file's label is recognised
+    assert s.current == "e5293_10480"  # so it is not offered again
+    s.answer("m")
+    again = read_labels(path)  # no duplicate line: the file still reads
+    assert len(again) == 2
+    assert labeller.LabelSession(["e5293_10479", "e5293_10480"], path).done
