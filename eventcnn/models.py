@@ -209,7 +209,12 @@ def build_backbone(
         kwargs = dict(spec.extra)
         try:
             model = ctor(include_top=False, weights="imagenet" if weights == "imagenet" else None, input_shape=shape, **kwargs)
-        except ValueError:
+        except ValueError as exc:
+            # keras.utils.get_file reports a corrupted/incomplete download (proxy, captive
+            # portal) as a ValueError about the file hash: same advice as offline
+            text = str(exc).lower()
+            if weights == "imagenet" and ("hash" in text or "corrupt" in text or "incomplete" in text):
+                raise imagenet_error(key, exc) from exc
             raise
         except Exception as exc:  # noqa: BLE001 - download failures come as Exception/URLError/OSError
             if weights == "imagenet":
@@ -320,9 +325,9 @@ def get_backbone(model: keras.Model) -> keras.Model:
 def set_freeze(model: keras.Model, freeze: str) -> keras.Model:
     """Apply a freeze policy to the backbone of ``model`` (in place; recompile afterwards).
 
-    The last ``TRAINABLE_FRACTION[freeze]`` of the backbone's layers (those with
-    weights counted in order) become trainable; BatchNorm layers stay frozen
-    unless ``freeze="none"``.
+    The last ``TRAINABLE_FRACTION[freeze]`` of the backbone's layers (all layers
+    but the input, counted in order: 20 % for ``few``, 70 % for ``many``) become
+    trainable; BatchNorm layers stay frozen unless ``freeze="none"``.
 
     Example::
 

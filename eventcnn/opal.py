@@ -366,6 +366,10 @@ def load_displays(source: str | os.PathLike[str], labels: str | os.PathLike[str]
         for member, reader in members:
             try:
                 data = _read_member(zf, reader, member)
+            except (ValueError, zipfile.BadZipFile) as exc:  # too large, or corrupt in the zip
+                report.skipped.append((member, str(exc)))
+                continue
+            try:
                 images[len(names)] = decode_display(data, size=size, crop=crop)
             except (OSError, Image.DecompressionBombError, SyntaxError) as exc:
                 report.skipped.append((member, f"not a readable image: {exc}"))
@@ -692,7 +696,7 @@ class TrainResult:
     history: dict[str, list[float]]
     config: RecipeConfig
     seconds: float
-    best_epoch: int | None = None
+    best_epoch: int | None = None  # 1-based; None when the last epoch's weights are kept
 
 
 def _class_weights(y: np.ndarray) -> dict[int, float]:
@@ -751,9 +755,10 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
                      callbacks=callbacks, verbose=verbose, **fit_kwargs)
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    best = None
-    if "val_loss" in history and history["val_loss"]:
-        best = int(np.argmin(history["val_loss"]))
+    best = None  # 1-based epoch of the kept weights; only when the best weights were restored
+    restored = any(getattr(cb, "restore_best_weights", False) for cb in callbacks)
+    if restored and history.get("val_loss"):
+        best = int(np.argmin(history["val_loss"])) + 1
     result = TrainResult(model, history, config, seconds, best)
     if out is not None:
         save_run(result, out)

@@ -268,6 +268,17 @@ def _save_model_atomic(model, path: Path) -> None:
     os.replace(tmp, path)
 
 
+BEST_PENDING = ".best.pending.keras"
+
+
+def _settle_best(out: Path, state: dict[str, Any]) -> None:
+    """Finish a best-model update that a kill interrupted (state.json already names it)."""
+    pending = out / BEST_PENDING
+    if state.pop("best_pending", None) and pending.exists():
+        os.replace(pending, out / "best.keras")
+    pending.unlink(missing_ok=True)
+
+
 def _make_checkpoint_callback():
     import keras
 
@@ -301,8 +312,12 @@ def _make_checkpoint_callback():
                 value > st["best"] if self.cfg.monitor == "val_accuracy" else value < st["best"]
             )
             if better:
-                st["best"], st["best_epoch"] = value, epoch + 1
-                _save_model_atomic(self.model, self.out / "best.keras")
+                # best.keras and state.json change together: model to a pending file, state
+                # names it, then rename (a resume finishes the rename, see _settle_best)
+                self.model.save(self.out / BEST_PENDING)
+                st["best"], st["best_epoch"], st["best_pending"] = value, epoch + 1, True
+                write_json_atomic(self.out / "state.json", st)
+                _settle_best(self.out, st)
             val_loss = logs.get("val_loss", float("inf"))
             if st.get("best_val_loss") is None or val_loss < st["best_val_loss"] - 1e-6:
                 st["best_val_loss"], st["wait"] = val_loss, 0
@@ -473,6 +488,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
     phase1_end = cfg.epochs if cfg.fine_tune_epochs else total
     start = state.get("epoch", 0) if state else 0
     state = state or {}
+    _settle_best(out, state)
     state.setdefault("run_started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
     from eventcnn.models import build_model, set_freeze
@@ -504,9 +520,12 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
                 _compile(model, cfg, cfg.fine_tune_lr, steps * cfg.fine_tune_epochs)
                 state["phase"] = 2
                 state["wait"], state["best_val_loss"] = 0, None
+                # exactly fine_tune_epochs more, also when phase 1 stopped early
+                state["phase2_end"] = start + cfg.fine_tune_epochs
+            end2 = state.get("phase2_end", total)
             train_seq.set_epoch(start)
-            cb = Checkpoint(out, cfg, state, history, 2, total)
-            model.fit(train_seq, validation_data=val_seq, epochs=total, initial_epoch=start,
+            cb = Checkpoint(out, cfg, state, history, 2, end2)
+            model.fit(train_seq, validation_data=val_seq, epochs=end2, initial_epoch=start,
                       callbacks=[cb, *callbacks], verbose=verbose, shuffle=False)  # ImageSequence shuffles
         state["finished"] = True
         state["finished_epochs"] = state.get("epoch", 0)
@@ -521,7 +540,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
 def _finished(state: dict[str, Any], cfg: TrainConfig) -> bool:
     if not state.get("finished"):
         return False
-    total = cfg.epochs + cfg.fine_tune_epochs
+    total = state.get("phase2_end", cfg.epochs + cfg.fine_tune_epochs)
     if state.get("epoch", 0) >= total:
         return True
     # stopped early in the last phase: more epochs would not help

@@ -127,6 +127,18 @@ def test_offline_imagenet_gives_clear_error(monkeypatch, tmp_path):
     assert "keras.applications.VGG16" in msg and str(tmp_path) in msg and ".weights.h5" in msg
 
 
+def test_corrupted_imagenet_download_gives_the_same_advice(monkeypatch, tmp_path):
+    import keras.src.utils.file_utils as fu
+
+    def corrupted(*args, **kwargs):  # what get_file raises when a proxy returns a wrong file
+        raise ValueError("Incomplete or corrupted file detected. The sha256 file hash does not match")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(fu, "get_file", corrupted)
+    with pytest.raises(RuntimeError, match="could not download the ImageNet weights"):
+        build_model("vgg16", 2, (32, 32, 3), weights="imagenet")
+
+
 def test_input_errors():
     with pytest.raises(ValueError, match="at least 75x75"):
         build_model("inceptionv3", 3, (32, 32, 3), weights=None)

@@ -89,8 +89,28 @@ def test_load_zip_skips_dirs_and_rejects_huge(tmp_path: Path, monkeypatch) -> No
     assert data.report.skipped[0][0] == "top/broken.png"
     assert not (tmp_path / "top").exists()  # nothing extracted
     monkeypatch.setattr(opal, "MAX_MEMBER_BYTES", 100)
-    with pytest.raises(ValueError, match="z1_2.png"):
-        opal.load_displays(z, verbose=False)
+    with pytest.warns(UserWarning, match="skipped"):
+        small = opal.load_displays(z, verbose=False)
+    assert len(small) == 0  # the oversized display is reported, not read, not dropped silently
+    assert any("z1_2.png" in m and "more than" in why for m, why in small.report.skipped)
+
+
+def test_corrupt_zip_member_is_reported(tmp_path: Path) -> None:
+    z = tmp_path / "c.zip"
+    buf = tmp_path / "a.png"
+    _display((0, 255, 0)).save(buf)
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.write(buf, "ev1.png")
+        zf.write(buf, "ev2.png")
+    raw = bytearray(z.read_bytes())
+    at = raw.index(b"IDAT") + 8  # flip a byte inside the second member's data: CRC fails
+    at = raw.index(b"IDAT", at) + 8
+    raw[at] ^= 0xFF
+    z.write_bytes(bytes(raw))
+    with pytest.warns(UserWarning, match="skipped"):
+        data = opal.load_displays(z, verbose=False)
+    assert list(data.names) == ["ev1"]
+    assert data.report.skipped[0][0] == "ev2.png"
 
 
 def test_crop_box(tmp_path: Path) -> None:
@@ -201,6 +221,8 @@ def test_train_one_epoch_and_predict(tiny, recipe: str, tmp_path: Path) -> None:
     res = opal.train(x, y, recipe=recipe, epochs=1, copies=1, lepton_factor=2, steps_per_epoch=2,
                      batch_size=8, seed=3, out=tmp_path / "run", verbose=0)
     assert len(res.history["loss"]) == 1
+    # best_epoch is 1-based and only set where the best weights were restored (default recipe)
+    assert res.best_epoch == (1 if recipe == "default" else None)
     assert {"config.json", "history.json", "model.keras"} <= {p.name for p in (tmp_path / "run").iterdir()}
     probs = opal.predict(res.model, x[:5])
     assert probs.shape == (5, 4)

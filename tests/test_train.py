@@ -124,3 +124,30 @@ def test_failed_start_does_not_block_the_folder(toy, tmp_path):
     retry = TrainConfig(**{**cfg.to_dict(), "weights": None, "seed": 5})
     assert _check_resumable(tmp_path / "f", retry) is None  # no error: nothing was trained yet
     assert not (tmp_path / "f" / "split.json").exists()  # the split of the other seed is dropped
+
+
+def test_phase_two_runs_fine_tune_epochs_after_an_early_stop(toy, tmp_path):
+    # a huge learning rate makes the validation loss stop improving, so phase 1 stops early
+    run = train(toy, tmp_path / "es", model="small", epochs=6, fine_tune_epochs=2, patience=1, lr=5.0,
+                freeze="none", batch_size=16, quiet=True, evaluate=False, limit_per_class=12, augment=False)
+    phases = [h["phase"] for h in run.history]
+    n1 = phases.count(1)
+    assert n1 < 6 and run.state.get("stopped_early_phase1") == n1
+    assert run.state["phase2_end"] == n1 + 2
+    assert phases.count(2) <= 2 and phases[n1:] == [2] * phases.count(2)
+    assert run.state["finished"]
+
+
+def test_interrupted_best_update_is_finished_on_resume(tmp_path):
+    from eventcnn.train import BEST_PENDING, _settle_best
+
+    (tmp_path / "best.keras").write_text("old")
+    (tmp_path / BEST_PENDING).write_text("new")
+    state = {"best_epoch": 3, "best_pending": True}  # state.json was written, the rename was not
+    _settle_best(tmp_path, state)
+    assert (tmp_path / "best.keras").read_text() == "new" and "best_pending" not in state
+    assert not (tmp_path / BEST_PENDING).exists()
+    # a pending file without the state's word (kill before state.json) is dropped
+    (tmp_path / BEST_PENDING).write_text("newer")
+    _settle_best(tmp_path, {"best_epoch": 3})
+    assert (tmp_path / "best.keras").read_text() == "new" and not (tmp_path / BEST_PENDING).exists()
