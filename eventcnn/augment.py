@@ -221,16 +221,12 @@ def _apply_operations(pipeline, image) -> Any:
 
 
 def _read_source_manifest(source: Path) -> dict[str, dict[str, str]]:
+    from eventcnn.render import read_manifest
+
     path = source / "manifest.csv"
     if not path.exists():
         return {}
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None or "file" not in reader.fieldnames:
-            raise ValueError(
-                f"{path}: not a manifest (needs a 'file' column, has {reader.fieldnames})"
-            )
-        return {Path(row["file"]).as_posix(): row for row in reader}
+    return {Path(row["file"]).as_posix(): row for row in read_manifest(path, required=("file",))}
 
 
 def _list_classes(source: Path) -> dict[str, list[Path]]:

@@ -25,7 +25,6 @@ Example::
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -172,12 +171,10 @@ def _read_manifest(
     manifest: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
 ) -> tuple[list[dict[str, Any]], Path | None]:
     if isinstance(manifest, (str, os.PathLike)):
+        from eventcnn.render import read_manifest
+
         path = Path(manifest)
-        if not path.exists():
-            raise FileNotFoundError(f"manifest not found: {path}")
-        with open(path, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        return rows, path.parent
+        return read_manifest(path, required=()), path.parent
     return [dict(r) for r in manifest], None
 
 
@@ -197,21 +194,23 @@ def _resolve_source(source: str, base: Path | None) -> Path:
 def features_for_manifest(
     manifest: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
     selection: Selection | None = None,
+    base: str | os.PathLike[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Features of the events listed in a manifest (``file,class,source,event``), in manifest order.
 
     ``manifest`` is the path of a ``manifest.csv`` or a list of row dicts.
     Each distinct ``source`` event file is read once. Returns
     ``(X, y, names)`` where ``y`` holds the class name of each row.
-    Relative sources are looked up as given, then next to the manifest and one
-    folder up. An event number missing from its source file is an error that
+    Relative sources are looked up as given, then in the manifest's folder
+    (or ``base`` for a list of rows) and one folder up. An event number missing from its source file is an error that
     names both.
 
     Example::
 
         X, y, names = features_for_manifest("CreatedImages/manifest.csv")
     """
-    rows, base = _read_manifest(manifest)
+    rows, manifest_dir = _read_manifest(manifest)
+    base = Path(base) if base is not None else manifest_dir
     if not rows:
         raise ValueError("the manifest has no rows")
     for i, r in enumerate(rows):

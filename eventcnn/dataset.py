@@ -84,17 +84,10 @@ def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list
     manifest = data_dir / "manifest.csv"
     items: list[ImageItem] = []
     if manifest.exists():
-        with open(manifest, newline="") as fh:
-            reader = csv.DictReader(fh)
-            missing = {"file", "class"} - set(reader.fieldnames or [])
-            if missing:
-                raise ValueError(f"{manifest}: missing column(s) {sorted(missing)}; expected file,class,source,event")
-            for row_no, row in enumerate(reader, start=2):
-                if not row.get("file") or not row.get("class"):
-                    raise ValueError(f"{manifest} row {row_no}: empty 'file' or 'class' field")
-                items.append(
-                    ImageItem(row["file"], row["class"], row.get("source") or "", str(row.get("event") or ""))
-                )
+        from eventcnn.render import read_manifest
+
+        items = [ImageItem(row["file"], row["class"], row.get("source") or "", str(row.get("event") or ""))
+                 for row in read_manifest(manifest)]
     else:
         for cls_dir in sorted(p for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
             for f in sorted(cls_dir.iterdir()):

@@ -12,7 +12,6 @@ Example::
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -152,9 +151,10 @@ def _files_by_class(root: Path) -> dict[str, list[Path]]:
     manifest = root / "manifest.csv"
     out: dict[str, list[Path]] = {}
     if manifest.exists():
-        with manifest.open(newline="") as fh:
-            for row in csv.DictReader(fh):
-                out.setdefault(row["class"], []).append(root / row["file"])
+        from eventcnn.render import read_manifest
+
+        for row in read_manifest(manifest):
+            out.setdefault(row["class"], []).append(root / row["file"])
         return out
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
         images = sorted(sub.glob("*.png")) + sorted(sub.glob("*.jpg"))

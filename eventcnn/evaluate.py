@@ -132,8 +132,7 @@ def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[
     try:
         from eventcnn.metrics import compute_metrics
 
-        rows = [_resolve_source(r, data_dir) for r in train_rows + test_rows]
-        X, y, feature_names = B.features_for_manifest(rows)
+        X, y, feature_names = B.features_for_manifest(train_rows + test_rows, base=data_dir)
         n = len(train_rows)
         model = B.train_baseline(X[:n], y[:n], seed)
         prob = B.baseline_predict_proba(model, X[n:], class_names=list(names))
@@ -145,16 +144,6 @@ def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[
         msg = f"baseline skipped: {exc}"
         say(msg)
         return {"skipped": msg}
-
-
-def _resolve_source(row: dict[str, str], data_dir: Path) -> dict[str, str]:
-    """Make a manifest ``source`` usable from here (absolute, or relative to the data folder)."""
-    src = Path(row["source"])
-    if not src.is_absolute() and not src.exists():
-        for base in (data_dir, data_dir.parent):
-            if (base / src).exists():
-                return {**row, "source": str(base / src)}
-    return row
 
 
 def report_markdown(m: dict[str, Any], run) -> str:

@@ -55,6 +55,7 @@ __all__ = [
     "RenderSummary",
     "STYLES",
     "encode_png",
+    "read_manifest",
     "render_event",
     "render_events",
     "render_to_dir",
@@ -384,11 +385,37 @@ def _check_selection(out_dir: Path, sel: Selection | None) -> None:
             )
 
 
-def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
+def read_manifest(
+    path: str | os.PathLike[str], required: tuple[str, ...] = ("file", "class")
+) -> list[dict[str, str]]:
+    """The rows of a ``manifest.csv`` (``file,class,source,event``) as dicts, in file order.
+
+    Missing ``required`` columns, or an empty required field in a row, are an
+    error naming the file and the row.
+
+    Example::
+
+        >>> rows = read_manifest("CreatedImages/manifest.csv")     # doctest: +SKIP
+        >>> rows[0]["class"], rows[0]["event"]                      # doctest: +SKIP
+    """
+    path = Path(path)
     if not path.exists():
-        return {}
+        raise FileNotFoundError(f"manifest not found: {path}")
     with path.open(newline="") as fh:
-        return {row["file"]: row for row in csv.DictReader(fh)}
+        reader = csv.DictReader(fh)
+        missing = sorted(set(required) - set(reader.fieldnames or []))
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {missing}; expected {','.join(MANIFEST_COLUMNS)}")
+        rows = list(reader)
+    for row_no, row in enumerate(rows, start=2):
+        empty = [c for c in required if not row.get(c)]
+        if empty:
+            raise ValueError(f"{path} row {row_no}: empty field(s) {empty}")
+    return rows
+
+
+def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
+    return {row["file"]: row for row in read_manifest(path)} if path.exists() else {}
 
 
 def render_to_dir(

@@ -285,3 +285,18 @@ def test_real_sample_images(cms_ttjets, tmp_path):
     # every image shows something besides the background, and some red jets
     assert np.all((imgs != 255).any(axis=(1, 2, 3)))
     assert colored(imgs, (255, 125, 125)).sum() > 0
+
+
+def test_read_manifest_validates_columns_and_rows(tmp_path):
+    from eventcnn.render import read_manifest
+
+    path = tmp_path / "manifest.csv"
+    path.write_text("file,class,source,event\na/a_event_1.png,a,x.json,1\n,a,x.json,2\n")
+    with pytest.raises(ValueError, match=r"manifest.csv row 3: empty field\(s\) \['file'\]"):
+        read_manifest(path)
+    assert len(read_manifest(path, required=("class",))) == 2
+    path.write_text("name,label\nx,y\n")
+    with pytest.raises(ValueError, match="missing column"):
+        read_manifest(path)
+    with pytest.raises(FileNotFoundError, match="manifest not found"):
+        read_manifest(tmp_path / "none.csv")
