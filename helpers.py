@@ -12,17 +12,42 @@ from pathlib import Path  # noqa: E402
 from eventcnn.display import plot_gallery, plot_kinematics  # noqa: E402,F401
 
 
-def cms_inputs(prefer_examples: bool = False) -> dict[str, Path]:
-    """Class label -> event file: the public CMS files (fetched once, cached), else the
-    small example files shipped with eventcnn (generated with ``eventcnn generate``)."""
-    from eventcnn.data import fetch
+class InputFiles(dict):
+    """``{label: Path}`` of event files, plus where they come from.
 
-    if not prefer_examples:
-        try:
-            return dict(fetch("cms", progress=False))
-        except (OSError, RuntimeError, ValueError) as exc:
-            print(f"could not fetch the CMS files ({exc}); using the shipped examples")
-    return example_inputs()
+    ``examples`` is True when these are the small generated example files instead
+    of the real CMS data; ``note`` says why (show it next to any result).
+    """
+
+    examples: bool = False
+    note: str = ""
+
+
+def cms_inputs(prefer_examples: bool = False) -> InputFiles:
+    """Class label -> event file: the public CMS files (fetched once, cached).
+
+    Only when the data cannot be had (offline / not downloadable: ``DownloadError``,
+    or a missing mirror file: ``FileNotFoundError``) do the small example files shipped
+    with eventcnn (60 generated events per class) stand in; that is announced with a
+    loud warning and recorded in ``.examples`` / ``.note`` of the result. A checksum
+    mismatch or any other error is raised, never papered over.
+    """
+    from eventcnn.data import DownloadError, fetch
+
+    if prefer_examples:
+        out = InputFiles(example_inputs())
+        out.examples, out.note = True, "example events (asked for with prefer_examples=True), not real CMS data"
+        return out
+    try:
+        return InputFiles(fetch("cms", progress=False))
+    except (DownloadError, FileNotFoundError) as exc:
+        out = InputFiles(example_inputs())
+        out.examples = True
+        out.note = (f"the CMS files could not be fetched ({exc}); using the 60 generated example "
+                    "events per class shipped with eventcnn: results below are on EXAMPLE events, "
+                    "NOT real CMS data")
+        print(f"WARNING: {out.note}")
+        return out
 
 
 def example_inputs() -> dict[str, Path]:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,3 +60,79 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
 def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: int = 2) -> Path:
     """Write ``obj`` as JSON to ``path`` atomically."""
     return write_text_atomic(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike[str], timeout: float = 600.0) -> Iterator[None]:
+    """Hold an exclusive inter-process lock on ``path`` (created if missing) for the body.
+
+    POSIX uses ``fcntl.flock``, Windows ``msvcrt.locking``; elsewhere a lock file
+    created with ``O_EXCL`` (``<path>.excl``). Waits up to ``timeout`` seconds,
+    then raises :class:`TimeoutError` naming the lock. The lock is released even
+    when the body raises (and by the OS when a process dies, except for the
+    ``O_EXCL`` fallback).
+
+    Example::
+
+        with file_lock("CreatedImages/.eventcnn.lock"):
+            ...  # read, merge and rewrite manifest.csv
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        fcntl = None  # type: ignore[assignment]
+    if fcntl is not None:
+        with open(path, "a+b") as fh:
+            while True:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    _wait_or_fail(deadline, path)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return
+    try:  # pragma: no cover - Windows only
+        import msvcrt
+    except ImportError:  # pragma: no cover
+        msvcrt = None  # type: ignore[assignment]
+    if msvcrt is not None:  # pragma: no cover - Windows only
+        with open(path, "a+b") as fh:
+            while True:
+                try:
+                    fh.seek(0)
+                    msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+                    break
+                except OSError:
+                    _wait_or_fail(deadline, path)
+            try:
+                yield
+            finally:
+                fh.seek(0)
+                msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+        return
+    excl = path.with_name(path.name + ".excl")  # pragma: no cover - neither POSIX nor Windows
+    while True:  # pragma: no cover
+        try:
+            os.close(os.open(excl, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            break
+        except FileExistsError:
+            _wait_or_fail(deadline, excl)
+    try:  # pragma: no cover
+        yield
+    finally:  # pragma: no cover
+        excl.unlink(missing_ok=True)
+
+
+def _wait_or_fail(deadline: float, path: Path) -> None:
+    if time.monotonic() > deadline:
+        raise TimeoutError(
+            f"could not lock {path}: another eventcnn process holds it; wait for it to finish "
+            "(or delete the lock file if no such process runs)"
+        )
+    time.sleep(0.05)

@@ -457,12 +457,13 @@ def check_format(path: str | os.PathLike[str]) -> None:
 def _download(url: str, out: Path, expected: str, label: str, bar: bool) -> None:
     """Download ``url`` to ``out`` with pooch and check its sha256 (``out`` is a temp path)."""
     import pooch
-    import requests
 
     downloader = pooch.HTTPDownloader(progressbar=bar, timeout=DOWNLOAD_TIMEOUT)
     try:
         downloader(url, str(out), None)
-    except (requests.RequestException, OSError) as exc:
+    except OSError as exc:  # requests' errors are OSErrors too
+        if _local_write_error(exc):  # full disk, no permission: not an offline situation
+            raise
         raise DownloadError(
             f"could not download {label} from {url}: {exc}. Nothing was saved. Check the "
             "connection and retry, or use local copies with --mirror DIR / EVENTCNN_DATA_MIRROR."
@@ -474,6 +475,19 @@ def _download(url: str, out: Path, expected: str, label: str, bar: bool) -> None
             "Nothing was saved. The download was corrupted or the file changed at the source: "
             "retry; if it persists, use --mirror DIR with known-good copies and report it."
         )
+
+
+def _local_write_error(exc: OSError) -> bool:
+    """True for an error writing the local file (not a network problem)."""
+    import errno
+
+    import requests
+
+    if isinstance(exc, requests.RequestException):
+        return False
+    return isinstance(exc, (PermissionError, IsADirectoryError, NotADirectoryError)) or exc.errno in (
+        errno.ENOSPC, errno.EDQUOT, errno.EROFS,
+    )
 
 
 def _fetch_download(src: Source, target: Path, base_url: str | None, bar: bool) -> None:
@@ -592,7 +606,12 @@ def fetch(
         target = root / src.dataset / src.filename
         if _is_present(src, target, mirror_dir):
             say(f"{src.relpath}: already present at {target}")
-        elif mirror_dir is not None:
+            out[src.key] = target
+            continue
+        if target.is_file():  # never replaced without a word
+            ref = "the mirror's copy" if mirror_dir is not None else "the published sha256"
+            say(f"{src.relpath}: {target} differs from {ref}; replacing it")
+        if mirror_dir is not None:
             say(f"{src.relpath}: copying from mirror {mirror_dir}")
             _fetch_mirror(src, mirror_dir, target)
         else:
@@ -628,6 +647,16 @@ def format_registry(
         else:
             lines.append(f"  sha256:   {src.sha256}")
         lines.append(f"  licence:  {src.licence}")
-        lines.append(f"  local:    {target} ({'present' if target.is_file() else 'not fetched'})")
+        lines.append(f"  local:    {target} ({_local_status(src, target)})")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _local_status(src: Source, target: Path) -> str:
+    """'not fetched', 'present, sha256 verified' or a loud note that the local copy differs."""
+    if not target.is_file():
+        return "not fetched"
+    if sha256sum(target) == src.final_sha256:
+        return "present, sha256 verified"
+    return ("present, but its sha256 differs from the registry: a mirror subset or a damaged copy; "
+            "'eventcnn data fetch' without --mirror replaces it")

@@ -11,7 +11,9 @@ The schema (see ``../shared/data/README.md``)::
 Object collections are absent when empty. Known quirks are repaired on
 reading: a lepton ``phi`` written as 0.0 while ``px``/``py`` are not is
 recomputed from ``px``, ``py``; a jet ``CSV`` of -100, -10 or -1 (any
-negative value) means "no b-tag value" and becomes NaN.
+negative value) means "no b-tag value" and becomes NaN. The flags ``tightID``
+and ``tightIso`` must be JSON ``true``/``false`` (or 0/1; null or absent means
+false): anything else, such as the string ``"false"``, is an error.
 
 Example::
 
@@ -26,6 +28,7 @@ import gzip
 import json
 import math
 import os
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -227,8 +230,11 @@ def read_events(path: str | os.PathLike[str], skip_bad: bool = False) -> Events:
     if path.suffix == ".gz" or raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise EventFormatError(f"{path}: not a readable gzip file ({exc})") from None
+        except (OSError, EOFError, zlib.error) as exc:
+            raise EventFormatError(
+                f"{path}: corrupt or truncated gzip file ({type(exc).__name__}: {exc}); "
+                "download or copy it again"
+            ) from None
     try:
         doc = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -310,7 +316,7 @@ def _columns(records: Mapping[str, Any], source: str) -> Events:
             fields = {}
             for attr, values in lists[c].items():
                 if attr in _BOOL_FIELDS:
-                    fields[attr] = np.array([bool(v) for v in values], dtype=bool)
+                    fields[attr] = _flags(values)
                 else:
                     # optional fields (CSV, px...) absent -> None -> NaN
                     fields[attr] = np.array(values, dtype=np.float64)
@@ -346,6 +352,29 @@ def _columns(records: Mapping[str, Any], source: str) -> Events:
         muon=collections["muon"],
         source=source,
     )
+
+
+_FLAG_TYPES = frozenset({bool, int, type(None)})
+_FLAG_VALUES = frozenset({0, 1, None})  # True == 1 and False == 0 in a set
+
+
+def _flags(values: list[Any]) -> np.ndarray:
+    """A flag column (tightID, tightIso): JSON true/false, 0/1 or null/absent (= false).
+
+    Anything else (a string such as ``"false"``, 2, 0.5) sends the file to the
+    slow path, which names the event and field.
+    """
+    types = set(map(type, values))
+    if not types <= _FLAG_TYPES or (int in types and not set(values) <= _FLAG_VALUES):
+        raise _NeedsDiagnosis
+    return np.array(values, dtype=bool)
+
+
+def _flag_problem(value: Any) -> str | None:
+    """Why ``value`` is not a valid flag (true/false, 0/1, null), or None when it is."""
+    if value is None or isinstance(value, bool) or (type(value) is int and value in (0, 1)):
+        return None
+    return f"not a boolean: {value!r} (expected true/false or 0/1)"
 
 
 def _repair_lepton_phi(leptons: Objects) -> None:
@@ -400,8 +429,8 @@ def _diagnose(number: Any, rec: Any) -> BadEvent | None:
                 if value is None:
                     continue
                 if key in ("tightID", "tightIso"):
-                    if not isinstance(value, (bool, int)):
-                        return BadEvent(str(number), f"{where}.{key}", f"not a boolean: {value!r}")
+                    if why := _flag_problem(value):
+                        return BadEvent(str(number), f"{where}.{key}", why)
                     continue
                 if key in _REQUIRED_OBJECT_KEYS and (why := _number(value)):
                     return BadEvent(str(number), f"{where}.{key}", why)

@@ -46,6 +46,7 @@ __all__ = [
     "ALIASES",
     "CHUNK_SIZE",
     "PROCESSES",
+    "OutputExistsError",
     "canonical_process",
     "chunk_seed",
     "generate",
@@ -603,6 +604,10 @@ def _run_parallel(tasks: list[tuple], jobs: int, bar: Any) -> list[_Chunk]:
     return [results[k] for k in sorted(results)]
 
 
+class OutputExistsError(FileExistsError, ValueError):
+    """The output file exists and ``overwrite`` was not given."""
+
+
 def generate_to_file(
     process: str,
     n_events: int,
@@ -612,8 +617,12 @@ def generate_to_file(
     progress: bool = True,
     fast: bool = False,
     config: det.DetectorConfig | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Generate events and write them atomically to ``out`` (gzip if it ends in ``.gz``).
+
+    An existing ``out`` is an :class:`OutputExistsError` (checked before any
+    event is generated) unless ``overwrite=True``.
 
     Example::
 
@@ -623,6 +632,11 @@ def generate_to_file(
     out = Path(out)
     if out.suffix not in (".json", ".gz") or (out.suffix == ".gz" and not out.name.endswith(".json.gz")):
         raise ValueError(f"output file {out} must end in .json or .json.gz")
+    if out.exists() and not overwrite:
+        raise OutputExistsError(
+            f"output file {out} already exists; pass --overwrite (overwrite=True) to replace it, "
+            "or choose another --out"
+        )
     t0 = time.perf_counter()
     data = generate(process, n_events, seed=seed, jobs=jobs, progress=progress, fast=fast, config=config)
     payload = json.dumps(data, separators=(",", ":")).encode("utf-8")

@@ -46,15 +46,18 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from eventcnn._io import write_json_atomic, write_text_atomic
-from eventcnn.events import Events, read_events
-from eventcnn.selection import Selection, get_selection
+from eventcnn._io import file_lock, write_json_atomic, write_text_atomic
+from eventcnn.events import BadEvent, Events, read_events
+from eventcnn.selection import CutFlow, Selection, get_selection
 
 __all__ = [
     "RenderConfig",
     "RenderSummary",
     "STYLES",
+    "OutputFolderError",
+    "check_label",
     "encode_png",
+    "png_looks_complete",
     "read_manifest",
     "render_event",
     "render_events",
@@ -66,6 +69,9 @@ MANIFEST = "manifest.csv"
 CONFIG_FILE = "render_config.json"
 SELECTION_FILE = "selection.json"
 MANIFEST_COLUMNS = ("file", "class", "source", "event")
+SKIPPED_FILE = "skipped.csv"
+SKIPPED_COLUMNS = ("source", "event", "field", "reason")
+LOCK_FILE = ".eventcnn.lock"
 
 # Object kinds in drawing order (later kinds are drawn on top).
 MET, JET, BJET, ELECTRON, MUON = range(5)
@@ -309,7 +315,12 @@ def _chunk(tag: bytes, data: bytes) -> bytes:
 
 @dataclass
 class RenderSummary:
-    """What :func:`render_to_dir` did, per class."""
+    """What :func:`render_to_dir` did, per class.
+
+    ``skipped`` counts images already present (kept), ``redrawn`` present but
+    broken images drawn again, ``dropped`` lists ``(source, BadEvent)`` of the
+    events that ``skip_bad`` dropped (also in ``skipped.csv``).
+    """
 
     out_dir: Path
     written: dict[str, int] = field(default_factory=dict)
@@ -317,7 +328,9 @@ class RenderSummary:
     selected: dict[str, int] = field(default_factory=dict)
     read: dict[str, int] = field(default_factory=dict)
     bad: dict[str, int] = field(default_factory=dict)
+    redrawn: dict[str, int] = field(default_factory=dict)
     cutflows: list[str] = field(default_factory=list)
+    dropped: list[tuple[str, BadEvent]] = field(default_factory=list)
 
     def table(self) -> str:
         """Plain-text table: events read, selected, images written and already present."""
@@ -328,7 +341,22 @@ class RenderSummary:
         widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
         lines = ["  ".join(c.rjust(w) if k else c.ljust(w) for k, (c, w) in enumerate(zip(r, widths)))
                  for r in rows]
+        redrawn = sum(self.redrawn.values())
+        if redrawn:
+            per = ", ".join(f"{k} {v}" for k, v in sorted(self.redrawn.items()) if v)
+            lines.append(f"redrew {redrawn} broken image(s) found on disk ({per})")
         return "\n".join(lines) + f"\nimages in {self.out_dir}"
+
+    def dropped_report(self, first: int = 5) -> str:
+        """The dropped bad events: the first ``first`` by source, event and field, then a count."""
+        if not self.dropped:
+            return ""
+        lines = [f"dropped {len(self.dropped)} bad event(s) (--skip-bad); all listed in "
+                 f"{self.out_dir / SKIPPED_FILE}:"]
+        lines += [f"  {src}: {bad}" for src, bad in self.dropped[:first]]
+        if len(self.dropped) > first:
+            lines.append(f"  ... and {len(self.dropped) - first} more")
+        return "\n".join(lines)
 
 
 def _image_name(label: str, event: int) -> str:
@@ -353,6 +381,33 @@ def _write_chunk(args: tuple[Events, RenderConfig, str, str]) -> int:
     return len(sub)
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_PNG_MIN_SIZE = len(_PNG_SIGNATURE) + 25 + 12 + len(_PNG_IEND)  # + IHDR + empty IDAT + IEND
+
+
+def png_looks_complete(path: str | os.PathLike[str]) -> bool:
+    """Cheap check of a PNG on disk: plausible size, PNG signature, ``IEND`` trailer.
+
+    Reads 8 + 12 bytes, so a re-run can check thousands of images quickly; a
+    0-byte, truncated or foreign file gives ``False``.
+
+    Example::
+
+        >>> png_looks_complete("CreatedImages/ttjets/ttjets_event_1.png")  # doctest: +SKIP
+        True
+    """
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size < _PNG_MIN_SIZE or fh.read(8) != _PNG_SIGNATURE:
+                return False
+            fh.seek(size - len(_PNG_IEND))
+            return fh.read(len(_PNG_IEND)) == _PNG_IEND
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return False
+
+
 def label_from_path(path: str | os.PathLike[str]) -> str:
     """Default class label of an event file: ``TTjets_json.json.gz`` -> ``ttjets``."""
     name = Path(path).name
@@ -362,27 +417,89 @@ def label_from_path(path: str | os.PathLike[str]) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "events"
 
 
-def _check_config(out_dir: Path, config: RenderConfig) -> None:
-    path = out_dir / CONFIG_FILE
-    if path.exists():
-        old = RenderConfig.from_json(path)
+_FORBIDDEN_LABEL_CHARS = set('/\\:') | {chr(c) for c in range(32)} | {chr(127)}
+
+
+def check_label(label: str) -> str:
+    """``label`` if it is a safe class name (one folder name inside the output folder).
+
+    Allowed: any non-empty name other than ``.`` and ``..`` without ``/``,
+    ``\\``, ``:`` or control characters (NUL, newline, ...). Anything else is a
+    ``ValueError`` saying so; this is what keeps every image inside ``out_dir``.
+
+    Example::
+
+        >>> check_label("ttjets")
+        'ttjets'
+    """
+    problem = None
+    if not isinstance(label, str):
+        problem = f"must be a string, got {type(label).__name__}"
+    elif not label.strip():
+        problem = "is empty"
+    elif label in (".", ".."):
+        problem = "is a relative folder reference"
+    elif bad := sorted(set(label) & _FORBIDDEN_LABEL_CHARS):
+        problem = f"contains {', '.join(repr(c) for c in bad)}"
+    if problem:
+        raise ValueError(
+            f"class label {label!r} {problem}: a label becomes one folder name, so use a non-empty "
+            "name without '/', '\\', ':' or control characters, other than '.' and '..' "
+            "(e.g. ttjets, w_jets)"
+        )
+    return label
+
+
+def _folder_settings(out_dir: Path, config: RenderConfig, sel: Selection | None, claim: bool) -> None:
+    """One folder holds images of one render config and one selection.
+
+    Raises when ``render_config.json`` / ``selection.json`` say otherwise; with
+    ``claim`` writes them when absent (call under the folder lock).
+    """
+    config_path, sel_path = out_dir / CONFIG_FILE, out_dir / SELECTION_FILE
+    if config_path.exists():
+        old = RenderConfig.from_json(config_path)
         if old != config:
             raise ValueError(
-                f"{out_dir} already holds images drawn with other settings ({path}); "
+                f"{out_dir} already holds images drawn with other settings ({config_path}); "
                 "use another --out folder or delete the old images"
             )
-
-
-def _check_selection(out_dir: Path, sel: Selection | None) -> None:
-    """A folder holds images of one selection (``selection.json``; ``null`` = none)."""
-    path = out_dir / SELECTION_FILE
-    if path.exists():
-        old = json.loads(path.read_text())
-        if old != (sel.to_dict() if sel is not None else None):
+    elif claim:
+        write_json_atomic(config_path, config.to_dict())
+    wanted = sel.to_dict() if sel is not None else None
+    if sel_path.exists():
+        if json.loads(sel_path.read_text()) != wanted:
             raise ValueError(
-                f"{out_dir} already holds images of another selection ({path}); "
+                f"{out_dir} already holds images of another selection ({sel_path}); "
                 "use another --out folder or the same --selection"
             )
+    elif claim:
+        write_json_atomic(sel_path, wanted)
+
+
+def _prepare_out(out: Path) -> None:
+    """Create ``out`` and make sure files can be written in it (one clear error if not)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), out)
+        raise OutputFolderError(
+            f"cannot use {out} as output folder: {blocker} is a file, not a folder; choose another --out"
+        ) from None
+    except PermissionError:
+        raise OutputFolderError(
+            f"cannot create output folder {out}: permission denied; choose a --out folder you can write to"
+        ) from None
+    if not out.is_dir():
+        raise OutputFolderError(f"cannot use {out} as output folder: it is not a folder; choose another --out")
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise OutputFolderError(
+            f"output folder {out} is not writable; fix its permissions or choose another --out"
+        )
+
+
+class OutputFolderError(ValueError):
+    """The output folder cannot be created or written to; the message names it."""
 
 
 def read_manifest(
@@ -431,11 +548,14 @@ def render_to_dir(
 ) -> RenderSummary:
     """Render event files into ``out_dir/<class>/<class>_event_<n>.png`` with a manifest.
 
-    ``inputs`` pairs each event file with its class label. Images already on
-    disk are kept (a re-run only adds what is missing), every PNG is written
-    atomically, and ``manifest.csv`` plus ``render_config.json`` are updated
-    at the end. ``jobs`` processes render in parallel; the images do not
-    depend on ``jobs``.
+    ``inputs`` pairs each event file with its class label (:func:`check_label`:
+    one folder name). Images already on disk are kept when they look complete
+    (:func:`png_looks_complete`; broken ones are redrawn), every PNG is written
+    atomically, and ``manifest.csv`` is merged with what is there under a lock,
+    so several processes may render (different classes) into one folder at
+    once. ``skip_bad`` drops bad events and lists them in ``skipped.csv``. A
+    file without events, or a class without selected events, is an error.
+    ``jobs`` processes render in parallel; the images do not depend on ``jobs``.
 
     Example::
 
@@ -445,33 +565,36 @@ def render_to_dir(
     from tqdm.auto import tqdm
 
     config = config or RenderConfig()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_config(out, config)
+    inputs = [(source, check_label(label)) for source, label in inputs]
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit (--limit) must be a whole number of at least 1, got {limit!r}")
     sel = get_selection(selection)
-    _check_selection(out, sel)
-    manifest_path = out / MANIFEST
-    manifest = _read_manifest(manifest_path)
+    out = Path(out_dir)
+    _prepare_out(out)
+    lock = out / LOCK_FILE
+    with file_lock(lock):  # fail fast, before reading the inputs
+        _folder_settings(out, config, sel, claim=False)
+        _read_manifest(out / MANIFEST)
     summary = RenderSummary(out)
+    chosen = [_read_and_select(source, label, sel, limit, skip_bad, summary) for source, label in inputs]
+    _require_selected(summary, inputs, [flow for _, flow in chosen])
+    with file_lock(lock):
+        _folder_settings(out, config, sel, claim=True)
+    rows: dict[str, dict[str, str]] = {}
     work: list[tuple[Events, RenderConfig, str, str]] = []
-    for source, label in inputs:
-        events = read_events(source, skip_bad=skip_bad)
-        summary.read[label] = summary.read.get(label, 0) + len(events) + len(events.bad)
-        summary.bad[label] = summary.bad.get(label, 0) + len(events.bad)
-        if sel is not None:
-            events, flow = sel.apply(events)
-            summary.cutflows.append(flow.table(f"{Path(source).name} -> {label}"))
-        if limit is not None:
-            events = events[: max(0, limit)]
-        summary.selected[label] = summary.selected.get(label, 0) + len(events)
-        (out / label).mkdir(parents=True, exist_ok=True)
+    for (source, label), (events, _) in zip(inputs, chosen):
+        (out / label).mkdir(exist_ok=True)
+        _prepare_out(out / label)
         todo = []
         for i, number in enumerate(events.event):
             name = _image_name(label, int(number))
-            manifest[name] = {"file": name, "class": label, "source": str(source), "event": str(int(number))}
-            if (out / name).exists():
+            rows[name] = {"file": name, "class": label, "source": str(source), "event": str(int(number))}
+            path = out / name
+            if png_looks_complete(path):
                 summary.skipped[label] = summary.skipped.get(label, 0) + 1
             else:
+                if path.exists():
+                    summary.redrawn[label] = summary.redrawn.get(label, 0) + 1
                 todo.append(i)
         summary.written.setdefault(label, 0)
         for k in range(0, len(todo), chunk_size):
@@ -492,10 +615,56 @@ def render_to_dir(
                 bar.update(done)
     finally:
         bar.close()
-        _write_manifest(manifest_path, manifest, out)
-        write_json_atomic(out / CONFIG_FILE, config.to_dict())
-        write_json_atomic(out / SELECTION_FILE, sel.to_dict() if sel is not None else None)
+        with file_lock(lock):  # read-merge-write: concurrent runs into one folder add up
+            manifest = _read_manifest(out / MANIFEST)
+            manifest.update(rows)
+            _write_manifest(out / MANIFEST, manifest, out)
+            _write_skipped(out / SKIPPED_FILE, summary.dropped, {str(src) for src, _ in inputs})
     return summary
+
+
+def _read_and_select(
+    source: str | os.PathLike[str], label: str, sel: Selection | None, limit: int | None,
+    skip_bad: bool, summary: RenderSummary,
+) -> tuple[Events, CutFlow | None]:
+    """Read one input, apply the selection and ``limit``; record counts in ``summary``."""
+    events = read_events(source, skip_bad=skip_bad)
+    n_read = len(events) + len(events.bad)
+    if n_read == 0:
+        raise ValueError(f"{source}: the file holds no events ('Event' is empty); nothing to render")
+    if len(events) == 0:
+        raise ValueError(
+            f"{source}: all {n_read} events are bad and were dropped (first: {events.bad[0]}); "
+            "fix the file"
+        )
+    summary.read[label] = summary.read.get(label, 0) + n_read
+    summary.bad[label] = summary.bad.get(label, 0) + len(events.bad)
+    summary.dropped += [(str(source), b) for b in events.bad]
+    flow = None
+    if sel is not None:
+        events, flow = sel.apply(events)
+        summary.cutflows.append(flow.table(f"{Path(source).name} -> {label}"))
+    if limit is not None:
+        events = events[:limit]
+    summary.selected[label] = summary.selected.get(label, 0) + len(events)
+    return events, flow
+
+
+def _require_selected(
+    summary: RenderSummary, inputs: list[tuple[str | os.PathLike[str], str]], flows: list[CutFlow | None]
+) -> None:
+    """A class without any selected event is an error (training would silently lack it)."""
+    for label, n in summary.selected.items():
+        if n == 0:
+            files = ", ".join(str(src) for src, lab in inputs if lab == label)
+            steps = "; ".join(
+                " -> ".join(f"{name}: {count}" for name, count in flow.steps)
+                for (_, lab), flow in zip(inputs, flows) if lab == label and flow is not None
+            )
+            raise ValueError(
+                f"class {label!r}: no event of {files} passes the selection (cut flow: {steps}); "
+                "check the input or use a looser --selection (e.g. lepton or none)"
+            )
 
 
 def _write_manifest(path: Path, manifest: dict[str, dict[str, str]], out: Path) -> None:
@@ -506,4 +675,20 @@ def _write_manifest(path: Path, manifest: dict[str, dict[str, str]], out: Path) 
     for name in sorted(manifest):
         if (out / name).exists():
             writer.writerow(manifest[name])
+    write_text_atomic(path, buf.getvalue())
+
+
+def _write_skipped(path: Path, dropped: list[tuple[str, BadEvent]], sources: set[str]) -> None:
+    """Merge this run's dropped events into ``skipped.csv`` (rows of re-read sources are replaced)."""
+    rows: list[dict[str, str]] = []
+    if path.exists():
+        with path.open(newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if r.get("source") not in sources]
+    rows += [{"source": src, "event": b.event, "field": b.field, "reason": b.reason} for src, b in dropped]
+    if not rows and not path.exists():
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=SKIPPED_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(sorted(rows, key=lambda r: (r["source"], r["event"])))
     write_text_atomic(path, buf.getvalue())

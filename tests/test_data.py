@@ -543,3 +543,103 @@ def test_cli_list_shows_registry(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "CC0" in out and "NTW-Muenster/opal-mc-ml" in out
     assert "not fetched" in out
     assert main(["data", "info"]) == 0
+
+
+# --------------------------------------------------------------------------- no silent fallbacks
+
+
+def _helpers():
+    import sys
+
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    import helpers
+
+    return helpers
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        DataIntegrityError("sha256 mismatch for cms/TTjets_json.json"),
+        DataFormatError("cms/TTjets_json.json: not valid JSON"),
+        PermissionError("cache not writable"),
+        KeyError("bug"),
+    ],
+)
+def test_cms_inputs_never_hides_a_checksum_mismatch_or_other_error(
+    monkeypatch: pytest.MonkeyPatch, exc: Exception
+) -> None:
+    helpers = _helpers()
+
+    def broken(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(data, "fetch", broken)
+    with pytest.raises(type(exc)):
+        helpers.cms_inputs()
+
+
+@pytest.mark.parametrize("exc", [DownloadError("no network"), FileNotFoundError("mirror lacks it")])
+def test_cms_inputs_falls_back_only_offline_loudly_and_recorded(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], exc: Exception
+) -> None:
+    helpers = _helpers()
+
+    def offline(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(data, "fetch", offline)
+    inputs = helpers.cms_inputs()
+    assert inputs.examples is True and set(inputs) == set(data.example_files())
+    out = capsys.readouterr().out
+    assert out.startswith("WARNING:") and "EXAMPLE events" in out and "NOT real CMS data" in out
+    assert str(exc) in out and inputs.note in out
+
+
+def test_cms_inputs_real_data_is_not_flagged(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    helpers = _helpers()
+    monkeypatch.setattr(data, "fetch", lambda *a, **k: {"ttjets": tmp_path / "t.json"})
+    inputs = helpers.cms_inputs()
+    assert inputs == {"ttjets": tmp_path / "t.json"} and inputs.examples is False
+    assert capsys.readouterr().out == ""
+
+
+def test_local_write_error_during_download_is_not_an_offline_error(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pooch
+
+    server.add("dir/Wjets_json.json", EVENT_JSON)
+
+    def disk_full(self, url, output_file, pooch_obj, check_only=False):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", disk_full)
+    with pytest.raises(OSError, match="No space left") as err:
+        fetch("cms", dest=tmp_path / "d", base_url=server.base_url, sources=[plain_source(EVENT_JSON)])
+    assert not isinstance(err.value, DownloadError)  # helpers must not fall back to examples on this
+
+
+def test_replacing_a_wrong_cached_file_is_announced(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.add("dir/Wjets_json.json", EVENT_JSON)
+    target = tmp_path / "cms" / "Wjets_json.json"
+    target.parent.mkdir()
+    target.write_bytes(b'{"Event": {}}')
+    fetch("cms", dest=tmp_path, base_url=server.base_url, sources=[plain_source(EVENT_JSON)])
+    assert f"{target} differs from the published sha256; replacing it" in capsys.readouterr().err
+
+
+def test_cli_list_verifies_local_copies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = next(s for s in data.REGISTRY if s.key == "labels")
+    target = tmp_path / src.relpath
+    target.parent.mkdir(parents=True)
+    target.write_text("ev1.png;q\n")  # not the published file
+    assert main(["data", "list", "--dest", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{target} (present, but its sha256 differs from the registry" in out

@@ -202,3 +202,52 @@ def test_shipped_example_files_read_and_render():
         ev = read_events(path)
         assert len(ev) == 60
         assert render_events(ev[:3], RenderConfig(size=32)).shape == (3, 32, 32, 3)
+
+
+@pytest.mark.parametrize(
+    "collection, key, value",
+    [
+        ("electron", "tightID", "false"),
+        ("electron", "tightIso", "true"),
+        ("jet", "tightID", "false"),
+        ("jet", "tightID", 2),
+        ("electron", "tightID", 0.5),
+        ("electron", "tightIso", [1]),
+    ],
+)
+def test_flag_of_wrong_type_is_an_error_not_true(tmp_path, collection, key, value):
+    doc = make_doc()
+    doc["Event"]["7"][collection]["0"][key] = value
+    path = write(tmp_path, doc)
+    with pytest.raises(EventFormatError) as err:
+        read_events(path)
+    msg = str(err.value)
+    assert str(path) in msg and "event 7" in msg and f"{collection}[0].{key}" in msg
+    assert "not a boolean" in msg and "true/false or 0/1" in msg
+    ev = read_events(path, skip_bad=True)  # the bad lepton never passes as tight
+    assert ev.event.tolist() == [9] and ev.bad[0].field == f"{collection}[0].{key}"
+
+
+def test_flags_accept_true_false_zero_one_and_null(tmp_path):
+    doc = make_doc()
+    jets = doc["Event"]["7"]["jet"]
+    jets["0"]["tightID"], jets["1"]["tightID"] = 1, 0
+    doc["Event"]["7"]["electron"]["0"]["tightIso"] = None
+    ev = read_events(write(tmp_path, doc))
+    assert ev.jet["tight_id"].tolist() == [True, False]
+    assert ev.electron["tight_id"].tolist() == [True] and ev.electron["tight_iso"].tolist() == [False]
+
+
+@pytest.mark.parametrize("cut", ["body", "tail"])
+def test_corrupt_gzip_names_the_file(tmp_path, cut):
+    data = bytearray(gzip.compress(json.dumps(make_doc()).encode()))
+    if cut == "body":  # flip bytes inside the deflate stream: zlib.error on current main
+        for k in range(12, 40):
+            data[k] ^= 0xFF
+    else:  # truncated copy: EOFError
+        data = data[: len(data) // 2]
+    path = tmp_path / "ev.json.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(EventFormatError, match="corrupt or truncated gzip") as err:
+        read_events(path)
+    assert str(path) in str(err.value)

@@ -221,8 +221,24 @@ def test_cli_writes_file(tmp_path):
     assert main(["generate", "dy", "--events", "10", "--seed", "1", "--out", str(out), "--quiet"]) == 0
     data = json.loads(out.read_text())
     assert len(data["Event"]) == 10
-    assert main(["generate", "dy", "--events", "-1", "--out", str(out), "--quiet"]) == 1
+    assert main(["generate", "dy", "--events", "-1", "--out", str(out), "--quiet", "--overwrite"]) == 1
     assert json.loads(out.read_text()) == data  # a failed run leaves the earlier output intact
+
+
+def test_existing_output_is_refused_without_overwrite(tmp_path, capsys):
+    from eventcnn.cli import main
+
+    out = tmp_path / "DY_json.json"
+    out.write_text("precious")
+    assert main(["generate", "dy", "--events", "3", "--seed", "1", "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert str(out) in err and "--overwrite" in err and "already exists" in err
+    assert out.read_text() == "precious"
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        generate_to_file("dy", 3, out, seed=1, progress=False)
+    assert main(["generate", "dy", "--events", "3", "--seed", "1", "--out", str(out), "--quiet",
+                 "--overwrite"]) == 0
+    assert len(json.loads(out.read_text())["Event"]) == 3
 
 
 def test_cli_choices_match_the_api():

@@ -29,3 +29,18 @@ def test_failure_keeps_previous_content_and_leaves_no_temp(tmp_path):
         raise RuntimeError("boom")
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_file_lock_excludes_a_second_holder_and_is_released(tmp_path):
+    from eventcnn._io import file_lock
+
+    lock = tmp_path / "sub" / ".lock"
+    held = file_lock(lock, timeout=0.1)
+    with file_lock(lock), pytest.raises(TimeoutError, match=r"could not lock .*\.lock"), held:
+        pass
+    with file_lock(lock, timeout=0.1):  # released after the body, also after an error
+        pass
+    with pytest.raises(RuntimeError), file_lock(lock):
+        raise RuntimeError("boom")
+    with file_lock(lock, timeout=0.1):
+        pass

@@ -266,11 +266,12 @@ def test_cli_render_labels_and_errors(tmp_path, capsys):
     assert rc == 1
     assert "3 labels for 2 inputs" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
-    bad.write_text('{"Event": {"1": {"met": -3, "met_phi": 0}}}')
+    bad.write_text('{"Event": {"1": {"met": -3, "met_phi": 0}, "2": {"met": 3, "met_phi": 0}}}')
     none = ["--selection", "none"]
     assert main(["render", str(bad), "--out", str(out), "-q", "--size", "32", *none]) == 1
     assert "event 1, field 'met'" in capsys.readouterr().err
     assert main(["render", str(bad), "--out", str(out), "-q", "--size", "32", "--skip-bad", *none]) == 0
+    assert "event 1, field 'met'" in capsys.readouterr().out  # the dropped event is named
     assert main(["render", str(a), "--out", str(out), "-q", "--size", "32"]) == 1
     assert "another selection" in capsys.readouterr().err
 

@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes (default: %(default)s)")
     p.add_argument("--fast", action="store_true",
                    help="multiparton interactions off (faster, less underlying event)")  # fmt: skip
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it exists (default: refuse)")  # fmt: skip
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no progress bar (also when EVENTCNN_QUIET=1)")  # fmt: skip
     p.set_defaults(func=run)
@@ -52,6 +54,6 @@ def run(args: argparse.Namespace) -> int:
     quiet = args.quiet or os.environ.get("EVENTCNN_QUIET") == "1"
     generate_to_file(
         args.process, args.events, args.out, seed=args.seed, jobs=args.jobs,
-        progress=not quiet, fast=args.fast,
+        progress=not quiet, fast=args.fast, overwrite=args.overwrite,
     )  # fmt: skip
     return 0

@@ -35,14 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="paper (default), paper+jet, lepton, none, or a JSON file of Selection settings")
     p.add_argument("--jobs", type=int, default=1, help="parallel processes (default: %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="at most this many selected events per input")
-    p.add_argument("--skip-bad", action="store_true", help="drop bad events (reported) instead of stopping")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="drop bad events instead of stopping (each named; all listed in OUT/skipped.csv)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or cut flow")
     p.set_defaults(func=run)
 
 
 def resolve_labels(inputs: list[Path], labels: list[str]) -> list[tuple[Path, str]]:
     """Pair each input with its label (see ``--label``)."""
-    from eventcnn.render import label_from_path
+    from eventcnn.render import check_label, label_from_path
 
     mapping = dict(item.split("=", 1) for item in labels if "=" in item)
     plain = [item for item in labels if "=" not in item]
@@ -53,18 +54,21 @@ def resolve_labels(inputs: list[Path], labels: list[str]) -> list[tuple[Path, st
     pairs = []
     for k, path in enumerate(inputs):
         if mapping:
-            label = mapping.get(str(path)) or mapping.get(path.name) or label_from_path(path)
+            key = str(path) if str(path) in mapping else path.name
+            label = mapping[key] if key in mapping else label_from_path(path)
         elif plain:
             label = plain[k] if len(plain) == len(inputs) else plain[0]
         else:
             label = label_from_path(path)
-        pairs.append((path, label))
+        pairs.append((path, check_label(label)))
     return pairs
 
 
 def run(args: argparse.Namespace) -> int:
     from eventcnn.render import RenderConfig, render_to_dir
 
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be at least 1 (got {args.limit}); leave it out to render every event")
     pairs = resolve_labels(args.inputs, args.label)
     config = RenderConfig(style=args.style, size=args.size)
     summary = render_to_dir(
@@ -74,5 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         for table in summary.cutflows:
             print(table, end="\n\n")
+    if summary.dropped:
+        print(summary.dropped_report(first=5))
     print(summary.table())
     return 0
