@@ -60,8 +60,9 @@ import numpy as np
 from keras import ops
 
 from eventcnn._io import atomic_path, write_json_atomic, write_text_atomic
+from eventcnn.dataset import IMAGE_SUFFIXES
+from eventcnn.errors import UserError, check_writable
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MANIFEST_COLUMNS = ("file", "class", "source", "event")
 CONFIG_NAME = "augment_config.json"
 _EVENT_RE = re.compile(r"_event_(\d+)$")
@@ -229,12 +230,29 @@ def _read_source_manifest(source: Path) -> dict[str, dict[str, str]]:
     return {Path(row["file"]).as_posix(): row for row in read_manifest(path, required=("file",))}
 
 
+def _open_rgb(path: Path) -> Any:
+    """Decode an image as an RGB PIL image; a clear error names a broken or empty file."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise UserError(f"image {path} could not be decoded ({exc}): replace or delete the file, "
+                        "then run again") from None
+
+
 def _list_classes(source: Path) -> dict[str, list[Path]]:
+    from eventcnn.dataset import _class_images
+
+    found, skipped = _class_images(source)
+    if skipped:
+        warnings.warn(f"{source}: skipped {len(skipped)} file(s) that are not images "
+                      f"({'/'.join(IMAGE_SUFFIXES)}): {', '.join(skipped[:5])}"
+                      + (f", ... ({len(skipped)} in all)" if len(skipped) > 5 else ""), UserWarning, stacklevel=3)
     classes: dict[str, list[Path]] = {}
-    for d in sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        if files:
-            classes[d.name] = files
+    for rel in found:
+        classes.setdefault(rel.split("/", 1)[0], []).append(source / rel)
     return classes
 
 
@@ -280,7 +298,6 @@ def augment_folder(
 
         augment_folder("CreatedImages", "augmented", AugmentorConfig(samples=50, seed=7))
     """
-    from PIL import Image
     from tqdm.auto import tqdm
 
     cfg = config or AugmentorConfig()
@@ -305,7 +322,7 @@ def augment_folder(
                 f"{out} holds augmented images made with another configuration "
                 f"({cfg_path}); use another --out folder or --overwrite"
             )
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable(cfg_path)  # creates the folder; fails early and clearly when read-only
     write_json_atomic(cfg_path, wanted)
 
     src_manifest = _read_source_manifest(source)
@@ -326,10 +343,11 @@ def augment_folder(
                 if overwrite or not target.exists():
                     random.seed(s)
                     np.random.seed(s)
-                    with Image.open(pick) as im, warnings.catch_warnings():
+                    rgb = _open_rgb(pick)
+                    with warnings.catch_warnings():
                         # Augmentor's skew uses numpy.matrix (PendingDeprecationWarning)
                         warnings.simplefilter("ignore", PendingDeprecationWarning)
-                        result = _apply_operations(pipeline, im.convert("RGB"))
+                        result = _apply_operations(pipeline, rgb)
                     with atomic_path(target) as tmp:
                         result.save(tmp, format="PNG")
                 rel_src = pick.relative_to(source).as_posix()

@@ -28,24 +28,22 @@ import csv
 import json
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from eventcnn._io import write_json_atomic
+from eventcnn.errors import UserError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: image files read (any mode, converted to RGB; the first frame of an animated GIF/WebP/TIFF)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 SPLITS = ("train", "val", "test")
-
-try:  # keras is a hard dependency, but keep ``import eventcnn.dataset`` usable for listings
-    import keras
-
-    _PyDataset: Any = keras.utils.PyDataset
-except ImportError:  # pragma: no cover - keras is in the dependencies
-    _PyDataset = object
+_PyDataset: Any = keras.utils.PyDataset
 
 
 @dataclass(frozen=True)
@@ -69,8 +67,10 @@ class ImageItem:
 def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list[str]]:
     """List the images of a data folder and its class names (sorted).
 
-    Reads ``manifest.csv`` when present (columns ``file,class,source,event``),
-    otherwise every ``*.png|*.jpg`` in the class sub-folders.
+    Reads ``manifest.csv`` when present (columns ``file,class,source,event``;
+    image files on disk that it does not list are counted and named in a
+    warning), otherwise every image (:data:`IMAGE_SUFFIXES`) in the class
+    sub-folders; other files there are counted and named in a warning.
 
     Example::
 
@@ -88,15 +88,48 @@ def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list
 
         items = [ImageItem(row["file"], row["class"], row.get("source") or "", str(row.get("event") or ""))
                  for row in read_manifest(manifest)]
+        listed = {Path(it.file).as_posix() for it in items}
+        extra = [f for f in _class_images(data_dir)[0] if f not in listed]
+        if extra:
+            warnings.warn(
+                f"{data_dir}: {len(extra)} image file(s) on disk are not in manifest.csv and are not used: "
+                f"{_few(extra)} (render them with `eventcnn render` into the folder, or delete them)",
+                UserWarning, stacklevel=2)
     else:
-        for cls_dir in sorted(p for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            for f in sorted(cls_dir.iterdir()):
-                if f.suffix.lower() in IMAGE_SUFFIXES:
-                    items.append(ImageItem(f"{cls_dir.name}/{f.name}", cls_dir.name))
+        found, skipped = _class_images(data_dir)
+        items = [ImageItem(f, f.split("/", 1)[0]) for f in found]
+        if skipped:
+            warnings.warn(
+                f"{data_dir}: skipped {len(skipped)} file(s) that are not images "
+                f"({'/'.join(IMAGE_SUFFIXES)}): {_few(skipped)}", UserWarning, stacklevel=2)
     if not items:
         raise ValueError(f"no images found in {data_dir} (expected <class>/*.png or a manifest.csv)")
     class_names = sorted({it.cls for it in items})
     return items, class_names
+
+
+def _few(names: Sequence[str], n: int = 5) -> str:
+    shown = ", ".join(names[:n])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
+
+
+def _class_images(data_dir: Path) -> tuple[list[str], list[str]]:
+    """Image files ``<class>/<name>`` of the class sub-folders, and the other files skipped there.
+
+    Hidden folders and files (``.ipynb_checkpoints``, ``.DS_Store``) are ignored.
+    """
+    found: list[str] = []
+    skipped: list[str] = []
+    for cls_dir in sorted(p for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for f in sorted(cls_dir.iterdir()):
+            if f.name.startswith("."):
+                continue
+            rel = f"{cls_dir.name}/{f.name}"
+            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
+                found.append(rel)
+            else:
+                skipped.append(rel + ("/" if f.is_dir() else ""))
+    return found, skipped
 
 
 def make_split(
@@ -270,8 +303,8 @@ def read_image(path: str | os.PathLike[str], image_size: int | Sequence[int] | N
             return np.asarray(im, dtype=np.uint8)
     except FileNotFoundError:
         raise FileNotFoundError(f"image {path} not found") from None
-    except OSError as exc:
-        raise ValueError(f"image {path} could not be decoded: {exc}") from None
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise UserError(f"image {path} could not be decoded ({exc}): replace or delete the file") from None
 
 
 def _hw(image_size: int | Sequence[int]) -> tuple[int, int]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ import numpy as np
 
 from eventcnn._io import write_json_atomic, write_text_atomic
 from eventcnn.dataset import IMAGE_SUFFIXES, ImageSequence, load_arrays, load_split, split_arrays
+from eventcnn.errors import UserError, check_writable
 
 JSON_SUFFIXES = (".json", ".json.gz")
 
@@ -66,13 +66,14 @@ def evaluate_run(
 
         metrics = evaluate_run("runs/small")
     """
-    from eventcnn.train import Run, load_run_model
+    from eventcnn.train import Run, load_run_model, read_run_config
 
     quiet = quiet or os.environ.get("EVENTCNN_QUIET") == "1"
     say = _say(quiet)
     run = Run.load(run_dir)
     out = Path(run_dir)
-    cfg_all = json.loads((out / "config.json").read_text())
+    cfg_all = read_run_config(out)
+    check_writable(out / "metrics.json")
     data_dir = Path(data_dir or run.config.data_dir)
     split = load_split(out / "split.json")
     names = list(split["class_names"])
@@ -85,10 +86,8 @@ def evaluate_run(
     y_prob = _predict_seq(model, seq, quiet)
     files, y_true = split_arrays(split, "test", data_dir)
 
-    try:
-        from eventcnn import metrics as M
-    except ImportError as exc:  # pragma: no cover - metrics.py is part of the package
-        raise RuntimeError(f"eventcnn.metrics is missing ({exc}); cannot compute metrics") from exc
+    from eventcnn import metrics as M
+
     result: dict[str, Any] = M.compute_metrics(y_true, y_prob, names)
     result["model"] = run.config.model
     result["freeze"] = run.config.freeze
@@ -117,33 +116,38 @@ def evaluate_run(
 
 
 def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[str], say) -> dict[str, Any]:
-    """The gradient-boosted baseline on the run's own train/test events."""
-    try:
-        from eventcnn import baseline as B
-    except ImportError as exc:
-        msg = f"baseline skipped: eventcnn.baseline is not available ({exc})"
-        say(msg)
-        return {"skipped": msg}
-    train_rows, test_rows = split["train"], split["test"]
-    if not all(r.get("source") and r.get("event") for r in train_rows + test_rows):
-        msg = "baseline skipped: the manifest does not name the source event file of every image"
-        say(msg)
-        return {"skipped": msg}
-    try:
-        from eventcnn.metrics import compute_metrics
+    """The gradient-boosted baseline on the run's own train/test events.
 
-        X, y, feature_names = B.features_for_manifest(train_rows + test_rows, base=data_dir)
-        n = len(train_rows)
-        model = B.train_baseline(X[:n], y[:n], seed)
-        prob = B.baseline_predict_proba(model, X[n:], class_names=list(names))
-        index = {c: i for i, c in enumerate(names)}
-        result = compute_metrics(np.array([index[c] for c in y[n:]]), prob, list(names))
-        result["model"] = B.baseline_spec(model, feature_names)
-        return result
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        msg = f"baseline skipped: {exc}"
+    Skipped (loudly, with the reason recorded in ``metrics.json``) only when the
+    images cannot be traced back to their events: the manifest does not name
+    the source event files, or those files are not readable where it says.
+    Any other error propagates.
+    """
+    from eventcnn import baseline as B
+    from eventcnn.metrics import compute_metrics
+
+    def skip(reason: str) -> dict[str, Any]:
+        msg = f"baseline skipped: {reason}"
+        warnings.warn(msg, UserWarning, stacklevel=3)
         say(msg)
         return {"skipped": msg}
+
+    train_rows, test_rows = split["train"], split["test"]
+    unnamed = [r["file"] for r in train_rows + test_rows if not (r.get("source") and r.get("event"))]
+    if unnamed:
+        return skip(f"the manifest of {data_dir} does not name the source event file of {len(unnamed)} "
+                    f"image(s) (e.g. {unnamed[0]}), so there are no events to compute high-level features from")
+    try:
+        X, y, feature_names = B.features_for_manifest(train_rows + test_rows, base=data_dir)
+    except (FileNotFoundError, ValueError) as exc:  # the event files are gone or do not match the images
+        return skip(f"cannot read the events behind the images of {data_dir}: {exc}")
+    n = len(train_rows)
+    model = B.train_baseline(X[:n], y[:n], seed)
+    prob = B.baseline_predict_proba(model, X[n:], class_names=list(names))
+    index = {c: i for i, c in enumerate(names)}
+    result = compute_metrics(np.array([index[c] for c in y[n:]]), prob, list(names))
+    result["model"] = B.baseline_spec(model, feature_names)
+    return result
 
 
 def report_markdown(m: dict[str, Any], run) -> str:
@@ -179,15 +183,56 @@ def report_markdown(m: dict[str, Any], run) -> str:
 # ---------------------------------------------------------------------------
 
 
+def _few(names: Sequence[str], n: int = 5) -> str:
+    shown = ", ".join(names[:n])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
+
+
+#: files eventcnn writes into image folders (metadata, not inputs): skipped without a word
+FOLDER_METADATA = frozenset({"manifest.csv", "render_config.json", "selection.json", "augment_config.json",
+                             ".eventcnn.lock"})
+
+
+def _scan_folder(folder: Path) -> list[Path]:
+    """Images under ``folder``, skipping hidden folders/files; skipped entries are counted in a warning.
+
+    eventcnn's own metadata files (:data:`FOLDER_METADATA`) are not inputs and are not reported.
+    """
+    found: list[Path] = []
+    hidden: list[str] = []
+    other: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        rel_root = Path(root).relative_to(folder)
+        hidden += [(rel_root / d).as_posix() + "/" for d in dirs if d.startswith(".")]
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            rel = (rel_root / name).as_posix()
+            if name in FOLDER_METADATA:
+                continue
+            if name.startswith("."):
+                hidden.append(rel)
+            elif Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                found.append(Path(root) / name)
+            else:
+                other.append(rel)
+    if hidden:
+        warnings.warn(f"{folder}: skipped {len(hidden)} hidden folder(s)/file(s): {_few(hidden)}",
+                      UserWarning, stacklevel=3)
+    if other:
+        warnings.warn(f"{folder}: skipped {len(other)} file(s) that are not images "
+                      f"({'/'.join(IMAGE_SUFFIXES)}): {_few(other)}", UserWarning, stacklevel=3)
+    return sorted(found)
+
+
 def _expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[Path]]:
     images: list[Path] = []
     events: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+            found = _scan_folder(p)
             if not found:
-                raise ValueError(f"folder {p} holds no .png/.jpg images")
+                raise UserError(f"folder {p} holds no images ({'/'.join(IMAGE_SUFFIXES)})")
             images.extend(found)
         elif not p.exists():
             raise FileNotFoundError(f"input {p} not found")
@@ -196,7 +241,8 @@ def _expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path]
         elif p.suffix.lower() in IMAGE_SUFFIXES:
             images.append(p)
         else:
-            raise ValueError(f"input {p}: expected a .png/.jpg image, a folder of images or an event .json/.json.gz")
+            raise UserError(f"input {p}: expected an image ({'/'.join(IMAGE_SUFFIXES)}), a folder of images "
+                            "or an event .json/.json.gz")
     return images, events
 
 
@@ -217,7 +263,14 @@ def _render_json(path: Path, render_cfg: dict[str, Any] | None, selection: Any, 
     events = read_events(path)
     sel = get_selection(selection)
     if sel is not None:
-        events, _ = sel.apply(events)
+        n_all = len(events)
+        events, flow = sel.apply(events)
+        rejected = n_all - len(events)
+        if rejected:
+            steps = "; ".join(f"{name}: {count}" for name, count in flow.steps)
+            warnings.warn(f"{path}: the selection rejected {rejected} of {n_all} events, which get no "
+                          f"prediction (cut flow: {steps}); pass --selection none to classify every event",
+                          UserWarning, stacklevel=3)
     if len(events) == 0:
         return np.zeros((0, size, size, 3), np.uint8), np.zeros(0, np.int64)
     imgs = render_events(events, config)
@@ -263,20 +316,19 @@ def predict(
 
         rows = predict("runs/small", ["TTjets_json.json"], "predictions.csv")
     """
-    from eventcnn.train import load_run_model
+    from eventcnn.train import load_run_model, read_run_config
 
     quiet = quiet or os.environ.get("EVENTCNN_QUIET") == "1"
     say = _say(quiet)
     run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.json"
-    if not cfg_path.exists():
-        raise FileNotFoundError(f"{run_dir} is not a run folder (no config.json)")
-    cfg_all = json.loads(cfg_path.read_text())
+    cfg_all = read_run_config(run_dir)
     names = list(cfg_all["class_names"])
     size = int(cfg_all["image_size"])
     images, event_files = _expand_inputs(inputs)
     if not images and not event_files:
-        raise ValueError("no inputs to predict")
+        raise UserError("no inputs to predict")
+    if out_csv is not None:
+        check_writable(out_csv)
     model = load_run_model(run_dir)
     rows: list[dict[str, Any]] = []
 

@@ -43,6 +43,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from eventcnn.errors import INTERNAL_ERRORS
+
 FREEZE_POLICIES = ("frozen", "few", "many", "none")
 HEADS = ("paper", "simple", "linear")
 #: fraction of backbone layers left trainable per freeze policy
@@ -217,7 +219,7 @@ def build_backbone(
                 raise imagenet_error(key, exc) from exc
             raise
         except Exception as exc:  # noqa: BLE001 - download failures come as Exception/URLError/OSError
-            if weights == "imagenet":
+            if weights == "imagenet" and not isinstance(exc, INTERNAL_ERRORS):  # a bug stays a bug
                 raise imagenet_error(key, exc) from exc
             raise
         model.name = BACKBONE_NAME
@@ -228,7 +230,9 @@ def build_backbone(
                 model.set_weights(src.get_weights())
             else:
                 model.load_weights(path)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - h5py/keras report a bad file in many ways
+            if isinstance(exc, INTERNAL_ERRORS):
+                raise
             raise ValueError(f"weights file {path} does not fit backbone {key!r} with input {shape}: {exc}") from exc
     return model
 

@@ -44,6 +44,7 @@ import numpy as np
 from PIL import Image
 
 from eventcnn._io import atomic_path, write_json_atomic
+from eventcnn.errors import UserError
 
 CLASS_NAMES: tuple[str, ...] = ("q", "e", "m", "t")
 """Class codes in model-output order: hadronic, electron, muon, tau."""
@@ -71,6 +72,32 @@ DEFAULT_PREFIXES = ("finalcenteredmaskedrotatedopencv",)
 #: Largest zip member (bytes) that is read; a display is a few kB.
 MAX_MEMBER_BYTES = 32 * 1024 * 1024
 IMAGE_SIZE = 200
+#: the masterclass CNN's feature extractor: (filters, kernel, pool) per stage ("valid" padding)
+CONV_STAGES: tuple[tuple[int, int, int], ...] = ((32, 3, 3), (64, 3, 3), (64, 3, 3))
+
+
+def min_input_size(stages: Sequence[tuple[int, int, int]] = CONV_STAGES) -> int:
+    """Smallest image side the masterclass CNN accepts (each conv+pool stage must leave >= 1 pixel).
+
+    Example::
+
+        >>> min_input_size()
+        53
+    """
+    side = 1
+    for _, kernel, pool in reversed(stages):
+        side = side * pool + kernel - 1  # an unpadded conv k x k, then a k x k max-pool of stride k
+    return side
+
+
+def check_image_size(size: int) -> int:
+    """Return ``size`` when the masterclass CNN can take ``size`` x ``size`` images, else a clear error."""
+    need = min_input_size()
+    if int(size) < need:
+        raise UserError(f"image size {size} is too small for the masterclass CNN: its three 3x3 conv + "
+                        f"3x3 max-pool stages need at least {need} x {need} pixels; use --size {need} or "
+                        f"more (the masterclass uses {IMAGE_SIZE})")
+    return int(size)
 
 
 class LabelFormatError(ValueError):
@@ -249,14 +276,29 @@ def read_labels(path: str | os.PathLike[str]) -> dict[str, str]:
 # --------------------------------------------------------------------------- images
 
 
-def _iter_members(source: Path) -> list[tuple[str, Any]]:
-    """(name, reader) pairs of the image files in a zip or folder, sorted by name."""
+def _iter_members(source: Path) -> tuple[list[tuple[str, Any]], list[tuple[str, str]]]:
+    """(name, reader) pairs of the image files in a zip or folder, sorted by name, and the skipped entries.
+
+    Skipped, with a reason: files that are not images, and in a folder hidden
+    files and folders (``.ipynb_checkpoints`` holds copies of the displays).
+    Zip metadata (``__MACOSX/``, ``._*``) is ignored.
+    """
     items: list[tuple[str, Any]] = []
+    skipped: list[tuple[str, str]] = []
     if source.is_dir():
-        for p in sorted(source.rglob("*")):
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-                items.append((str(p.relative_to(source)), p))
-        return items
+        for root, dirs, files in os.walk(source):
+            rel_root = Path(root).relative_to(source)
+            skipped += [((rel_root / d).as_posix() + "/", "hidden folder") for d in sorted(dirs) if d.startswith(".")]
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                rel = (rel_root / name).as_posix()
+                if name.startswith("."):
+                    skipped.append((rel, "hidden file"))
+                elif os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+                    items.append((rel, Path(root) / name))
+                else:
+                    skipped.append((rel, f"not an image ({'/'.join(IMAGE_SUFFIXES)})"))
+        return sorted(items, key=lambda x: x[0]), skipped
     if not zipfile.is_zipfile(source):
         raise ValueError(f"{source} is neither a folder nor a zip file of event displays")
     with zipfile.ZipFile(source) as zf:
@@ -268,7 +310,9 @@ def _iter_members(source: Path) -> list[tuple[str, Any]]:
                 continue
             if os.path.splitext(base)[1].lower() in IMAGE_SUFFIXES:
                 items.append((info.filename, info))
-    return sorted(items, key=lambda x: x[0])
+            else:
+                skipped.append((info.filename, f"not an image ({'/'.join(IMAGE_SUFFIXES)})"))
+    return sorted(items, key=lambda x: x[0]), skipped
 
 
 def _read_member(zf: zipfile.ZipFile | None, reader: Any, name: str) -> bytes:
@@ -357,10 +401,11 @@ def load_displays(source: str | os.PathLike[str], labels: str | os.PathLike[str]
             "(eventcnn.data.fetch('opal') downloads the masterclass set)")
     if size < 8:
         raise ValueError(f"size must be at least 8 pixels, got {size}")
-    members = _iter_members(source)
-    report = LoadReport()
+    members, not_images = _iter_members(source)
+    report = LoadReport(skipped=not_images)
     images = np.empty((len(members), size, size, 3), dtype=np.uint8)
     names: list[str] = []
+    member_of: dict[str, str] = {}
     zf = zipfile.ZipFile(source) if not source.is_dir() else None
     try:
         for member, reader in members:
@@ -374,7 +419,13 @@ def load_displays(source: str | os.PathLike[str], labels: str | os.PathLike[str]
             except (OSError, Image.DecompressionBombError, SyntaxError) as exc:
                 report.skipped.append((member, f"not a readable image: {exc}"))
                 continue
-            names.append(event_name(member, prefixes))
+            name = event_name(member, prefixes)
+            if name in member_of:
+                raise UserError(
+                    f"{source}: members {member_of[name]!r} and {member!r} are both event {name!r}; "
+                    "one event per name: remove or rename one of them")
+            member_of[name] = member
+            names.append(name)
     finally:
         if zf is not None:
             zf.close()
@@ -473,19 +524,16 @@ def build_model(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3),
     import keras
     from keras import layers
 
+    check_image_size(min(input_shape[0], input_shape[1]))
     stages: list[Any] = [keras.Input(shape=input_shape), layers.Rescaling(1.0 / 255.0)]
     if augment:
         stages += [
             layers.RandomRotation(1.0, fill_mode="constant", fill_value=0.0, seed=seed),
             layers.RandomFlip("horizontal", seed=None if seed is None else seed + 1),
         ]
+    for filters, kernel, pool in CONV_STAGES:
+        stages += [layers.Conv2D(filters, (kernel, kernel), activation="relu"), layers.MaxPooling2D((pool, pool))]
     stages += [
-        layers.Conv2D(32, (3, 3), activation="relu"),
-        layers.MaxPooling2D((3, 3)),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.MaxPooling2D((3, 3)),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.MaxPooling2D((3, 3)),
         layers.Flatten(),
         layers.Dense(64, activation="relu"),
         layers.Dense(num_classes, activation="softmax"),

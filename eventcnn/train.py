@@ -42,6 +42,7 @@ import numpy as np
 
 from eventcnn import __version__
 from eventcnn._io import atomic_path, write_json_atomic, write_text_atomic
+from eventcnn.errors import UserError, check_writable
 
 #: settings that may change between a run and its resumption
 RESUMABLE_CHANGES = {"epochs", "fine_tune_epochs", "patience", "quiet", "workers", "evaluate", "data_dir", "out_dir", "baseline"}
@@ -148,10 +149,7 @@ class Run:
     def load(cls, out_dir: str | os.PathLike[str]) -> Run:
         """Read a run folder written by :func:`train`."""
         out = Path(out_dir)
-        cfg_file = out / "config.json"
-        if not cfg_file.exists():
-            raise FileNotFoundError(f"{out} is not a run folder (no config.json); train one with `eventcnn train`")
-        raw = json.loads(cfg_file.read_text())
+        raw = read_run_config(out)
         return cls(
             out,
             TrainConfig.from_dict(raw["train"]),
@@ -162,17 +160,62 @@ class Run:
 
 
 def _read_json(path: Path, default: Any) -> Any:
-    return json.loads(path.read_text()) if path.exists() else default
+    if not path.exists():
+        return default
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); the run folder is damaged: "
+                        "delete the file or train into a new --out") from None
+
+
+#: keys of ``config.json`` that every reader of a run folder relies on
+RUN_CONFIG_KEYS = ("train", "class_names", "image_size")
+
+
+def read_run_config(run_dir: str | os.PathLike[str], keys: Sequence[str] = RUN_CONFIG_KEYS) -> dict[str, Any]:
+    """Read and check a run folder's ``config.json``; a clear error when it is missing, not JSON or lacks keys.
+
+    Example::
+
+        cfg = read_run_config("runs/small")
+        cfg["class_names"], cfg["image_size"]
+    """
+    run_dir = Path(run_dir)
+    cfg_file = run_dir / "config.json"
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run folder {run_dir} not found: train one with `eventcnn train --out {run_dir}`")
+    if not cfg_file.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run folder (no config.json); train one with `eventcnn train`")
+    try:
+        raw = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{run_dir} is not a run folder written by eventcnn train "
+                        f"(config.json is not JSON: {exc})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{run_dir} is not a run folder written by eventcnn train "
+                        f"(config.json holds a {type(raw).__name__}, not an object)")
+    for key in keys:
+        if key not in raw:
+            raise UserError(f"{run_dir} is not a run folder written by eventcnn train (config.json lacks {key!r})")
+    if "train" in keys:
+        train_cfg = raw["train"]
+        if not isinstance(train_cfg, dict):
+            raise UserError(f"{run_dir} is not a run folder written by eventcnn train "
+                            "(config.json: 'train' is not an object)")
+        for key in ("data_dir", "out_dir"):
+            if key not in train_cfg:
+                raise UserError(f"{run_dir} is not a run folder written by eventcnn train "
+                                f"(config.json lacks 'train.{key}')")
+    return raw
 
 
 def load_run_model(run_dir: str | os.PathLike[str], which: str = "best"):
     """Load ``best.keras`` (or ``last.keras``) of a run folder."""
     import keras
 
+    import eventcnn.augment  # noqa: F401 - registers the augmentation layers
     import eventcnn.models  # noqa: F401 - registers BackbonePreprocess
-
-    with contextlib.suppress(ImportError):
-        import eventcnn.augment  # noqa: F401 - registers the augmentation layers
     path = Path(run_dir) / f"{which}.keras"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: train the run first (`eventcnn train --out {run_dir}`)")
@@ -367,6 +410,14 @@ def _prepare_split(cfg: TrainConfig, out: Path) -> dict[str, Any]:
         split = _limit_split(cfg.data_dir, cfg)
     else:
         split = get_split(cfg.data_dir, None, fractions=cfg.fractions, seed=cfg.seed)
+    classes = list(split["class_names"])
+    if len(classes) < 2:
+        counts = {c: sum(r["class"] == c for r in split["train"] + split["val"] + split["test"]) for c in classes}
+        raise UserError(
+            f"{cfg.data_dir} holds images of {len(classes)} class ({counts or 'none'}); a classifier needs at "
+            "least 2: put each class in its own sub-folder (or manifest class), e.g. "
+            f"`eventcnn render OTHER.json --out {cfg.data_dir}` adds another sample"
+        )
     for name in ("train", "val"):
         if not split[name]:
             raise ValueError(f"the {name} split of {cfg.data_dir} is empty: add images (>= 3 per class) or change fractions")
@@ -384,13 +435,15 @@ def _check_resumable(out: Path, cfg: TrainConfig) -> dict[str, Any] | None:
     cfg_file, state_file = out / "config.json", out / "state.json"
     if not cfg_file.exists():
         return None
-    old = json.loads(cfg_file.read_text())["train"]
+    old = read_run_config(out, keys=("train",))["train"]
     new = cfg.to_dict()
     diff = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
     if not state_file.exists():  # no epoch finished yet (e.g. a failed start): start afresh
-        if set(diff) & {"seed", "fractions", "split_file", "limit_per_class"}:
+        if set(diff) & {"seed", "fractions", "split_file", "limit_per_class"} or not _same_folder(
+                old.get("data_dir"), cfg.data_dir):
             (out / "split.json").unlink(missing_ok=True)
         return None
+    _check_same_data(out, str(old.get("data_dir")), cfg.data_dir)
     if diff:
         details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
         raise ValueError(
@@ -400,6 +453,42 @@ def _check_resumable(out: Path, cfg: TrainConfig) -> dict[str, Any] | None:
     if not (out / "last.keras").exists():
         return None
     return json.loads(state_file.read_text())
+
+
+def _same_folder(a: str | None, b: str) -> bool:
+    return a is not None and Path(a).resolve() == Path(b).resolve()
+
+
+def _check_same_data(out: Path, old_data: str, new_data: str) -> None:
+    """Refuse to resume or re-use a run with a data folder that does not hold its images.
+
+    Another path to the same images (a moved or copied folder: same classes, every
+    file of ``split.json`` present) is accepted.
+    """
+    if _same_folder(old_data, new_data):
+        return
+    from eventcnn.dataset import list_images, load_split
+
+    problem = ""
+    split_file = out / "split.json"
+    if not Path(new_data).is_dir():
+        problem = f"{new_data} does not exist"
+    elif split_file.exists():
+        split = load_split(split_file)
+        _, classes = list_images(new_data)
+        missing = [r["file"] for part in ("train", "val", "test") for r in split[part]
+                   if not (Path(new_data) / r["file"]).is_file()]
+        if classes != list(split["class_names"]):
+            problem = f"it holds classes {classes}, the run has {list(split['class_names'])}"
+        elif missing:
+            problem = f"{len(missing)} image(s) of the run's split.json are not in it, e.g. {missing[0]}"
+    else:
+        problem = "the run has no split.json to compare with"
+    if problem:
+        raise UserError(
+            f"run {out} was trained on {old_data}; you passed --data {new_data} ({problem}): "
+            f"use a new --out for a run on {new_data}, or pass --data {old_data} to resume or re-evaluate {out}"
+        )
 
 
 def _compile(model, cfg: TrainConfig, lr: float, steps: int) -> None:
@@ -412,11 +501,8 @@ def _compile(model, cfg: TrainConfig, lr: float, steps: int) -> None:
 def _augmentation(cfg: TrainConfig, say):
     if not cfg.augment:
         return None
-    try:
-        from eventcnn.augment import physics_augmentation
-    except ImportError as exc:
-        say(f"augmentation unavailable ({exc}): training without it")
-        return None
+    from eventcnn.augment import physics_augmentation
+
     return physics_augmentation(geometry=cfg.augment_geometry, seed=cfg.seed)
 
 
@@ -445,7 +531,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
             print(msg, flush=True)
 
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out / "config.json")  # creates the folder; fails early and clearly when read-only
     state = _check_resumable(out, cfg)
     total = cfg.epochs + cfg.fine_tune_epochs
     history: list[dict[str, Any]] = _read_json(out / "history.json", []) if state else []
@@ -585,10 +671,7 @@ def compare_rows(run_dirs: Sequence[str | os.PathLike[str]]) -> list[dict[str, A
     rows = []
     for d in run_dirs:
         d = Path(d)
-        cfg_file = d / "config.json"
-        if not cfg_file.exists():
-            raise FileNotFoundError(f"{d} is not a run folder (no config.json)")
-        raw = json.loads(cfg_file.read_text())
+        raw = read_run_config(d, keys=("train",))
         t = raw["train"]
         state = _read_json(d / "state.json", {})
         hist = _read_json(d / "history.json", [])

@@ -254,3 +254,26 @@ def test_cli_augment(image_folder, tmp_path, capsys):
         cli_main(["augment", str(image_folder), "--out", str(image_folder / "x"), "--quiet"]) == 1
     )
     assert "separate folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", [b"", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"])
+def test_cli_augment_names_an_empty_or_truncated_image(tmp_path, capsys, content):
+    src = tmp_path / "src"
+    (src / "A").mkdir(parents=True)
+    (src / "A" / "A_event_1.png").write_bytes(content)
+    out = tmp_path / "aug"
+    assert cli_main(["augment", str(src), "--out", str(out), "--samples", "1", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"eventcnn augment: error: image {src / 'A' / 'A_event_1.png'} could not be decoded")
+    assert not list(out.rglob("*.png"))  # nothing half-written
+
+
+def test_augment_reads_gif_and_names_skipped_files(tmp_path):
+    src = tmp_path / "src"
+    (src / "A").mkdir(parents=True)
+    Image.new("RGB", (16, 16), (9, 200, 9)).convert("P").save(src / "A" / "A_event_1.gif")
+    (src / "A" / "readme.txt").write_text("x")
+    with pytest.warns(UserWarning, match=r"skipped 1 file\(s\).*A/readme.txt"):
+        augment_folder(src, tmp_path / "aug", AugmentorConfig(samples=2, seed=0), quiet=True)
+    assert len(list((tmp_path / "aug" / "A").glob("*.png"))) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 
 import numpy as np
@@ -19,6 +20,7 @@ from eventcnn.dataset import (
     make_split,
     make_toy_images,
     oversample_factors,
+    read_image,
     save_split,
     split_arrays,
 )
@@ -129,3 +131,45 @@ def test_split_never_overlaps(tmp_path, n, fractions):
     files = {name: {row["file"] for row in split[name]} for name in ("train", "val", "test")}
     assert not files["train"] & files["test"] and not files["train"] & files["val"] and not files["val"] & files["test"]
     assert sum(len(f) for f in files.values()) == 2 * n
+
+
+def test_common_image_formats_are_read_and_other_files_named(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "d"
+    for cls, fmt in (("a", "gif"), ("a", "png"), ("b", "bmp"), ("b", "webp")):
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (16, 16), (200, 10, 10)).convert("P").save(root / cls / f"x.{fmt}")
+    (root / "a" / "notes.txt").write_text("x")
+    (root / "a" / ".DS_Store").write_bytes(b"\0")
+    (root / ".ipynb_checkpoints").mkdir()
+    with pytest.warns(UserWarning, match=r"skipped 1 file\(s\) that are not images.*a/notes.txt"):
+        items, names = list_images(root)
+    assert names == ["a", "b"] and sorted(it.file for it in items) == ["a/x.gif", "a/x.png", "b/x.bmp", "b/x.webp"]
+    img = read_image(root / "a" / "x.gif", image_size=8)
+    assert img.shape == (8, 8, 3) and img.dtype == np.uint8  # palette GIF converted to RGB
+
+
+def test_images_missing_from_the_manifest_are_counted_and_named(tmp_path):
+    root = make_toy_images(tmp_path / "toy", n_per_class=3, size=16)
+
+
+    for i in range(7):
+        shutil.copy(root / "top" / "top_event_0.png", root / "top" / f"extra_{i}.png")
+    with pytest.warns(UserWarning, match=r"7 image file\(s\) on disk are not in manifest.csv.*top/extra_0.png"):
+        items, _ = list_images(root)
+    assert len(items) == 6  # the manifest decides what is used
+
+
+def test_empty_or_truncated_image_names_the_file(tmp_path):
+    from PIL import Image
+
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    good = tmp_path / "good.png"
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(good)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(good.read_bytes()[:60])
+    for path in (empty, cut):
+        with pytest.raises(ValueError, match=rf"image {path} could not be decoded"):
+            read_image(path)

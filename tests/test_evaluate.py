@@ -104,3 +104,60 @@ def test_run_keeps_its_selection_when_the_image_folder_moves(run_dir, tmp_path, 
     monkeypatch.chdir(tmp_path)
     rows = predict(run_dir / "run", [path], quiet=True)
     assert len(rows) == 20  # the run's own selection (none) was applied, not "paper"
+
+
+def test_predict_skips_hidden_folders_and_reads_gif(run_dir, tmp_path):
+    import shutil
+
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    shutil.copytree(run_dir / "images" / "tt", folder)
+    shutil.copytree(run_dir / "images" / "tt", folder / ".ipynb_checkpoints")  # Jupyter's copies
+    Image.open(folder / "tt_event_1000.png").save(folder / "as_gif.gif")
+    with pytest.warns(UserWarning, match=r"skipped 1 hidden folder\(s\)/file\(s\): .ipynb_checkpoints/"):
+        rows = predict(run_dir / "run", [folder], quiet=True)
+    assert len(rows) == 21 and not any(".ipynb_checkpoints" in r["input"] for r in rows)
+    gif = next(r for r in rows if r["input"].endswith("as_gif.gif"))
+    png = next(r for r in rows if r["input"].endswith("tt_event_1000.png"))
+    assert gif["p_tt"] == pytest.approx(png["p_tt"], abs=1e-5)
+
+
+def test_predict_says_how_many_events_the_selection_rejected(run_dir, tmp_path, capsys):
+    data = json.loads((run_dir / "w.json").read_text())
+    for number in ("1000", "1001", "1002"):
+        del data["Event"][number]["muon"]  # no lepton: the paper selection rejects these
+    path = tmp_path / "w3.json"
+    path.write_text(json.dumps(data))
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(run_dir / "run"), str(path), "--selection", "paper", "--out", str(out),
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"eventcnn predict: warning: {path}: the selection rejected 3 of 20 events" in err
+    assert "cut flow: all events: 20" in err and err.count("\n") == 1
+    assert out.read_text().count("\n") == 1 + 17
+
+
+def test_baseline_fallback_is_recorded_and_bugs_propagate(run_dir, tmp_path, monkeypatch):
+    import shutil
+
+    import eventcnn.baseline
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir / "run", run)
+    split = json.loads((run / "split.json").read_text())
+    for part in ("train", "val", "test"):
+        for row in split[part]:
+            row["source"] = str(tmp_path / "gone" / row["source"].rsplit("/", 1)[-1])  # event files deleted
+    (run / "split.json").write_text(json.dumps(split))
+    with pytest.warns(UserWarning, match="baseline skipped: cannot read the events behind the images"):
+        m = evaluate_run(run, data_dir=run_dir / "images", quiet=True)
+    assert "not found" in m["baseline"]["skipped"]
+    assert json.loads((run / "metrics.json").read_text())["baseline"] == m["baseline"]
+
+    def bug(*_a, **_k):
+        raise KeyError("class")
+
+    monkeypatch.setattr(eventcnn.baseline, "features_for_manifest", bug)
+    with pytest.raises(KeyError):
+        evaluate_run(run, data_dir=run_dir / "images", quiet=True)

@@ -274,3 +274,55 @@ def test_cli_train_and_predict(folder, tmp_path: Path) -> None:
     assert main(["opal", "predict", "--model", str(out), "--data", str(d), "--size", "64",
                  "--out", str(pred)]) == 0
     assert len(list(csv.reader(pred.open()))) == 1 + 6
+
+
+def test_zip_members_with_the_same_event_name_are_refused(tmp_path: Path) -> None:
+    z = tmp_path / "d.zip"
+    buf = tmp_path / "a.png"
+    _display((255, 0, 0)).save(buf)
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.write(buf, "set1/ev1.png")
+        zf.write(buf, "set2/finalcenteredmaskedrotatedopencvev1.png")
+    with pytest.raises(ValueError, match=r"members 'set1/ev1.png' and 'set2/finalcenteredmaskedrotatedopencvev1.png'"
+                                         r" are both event 'ev1'"):
+        opal.load_displays(z, verbose=False)
+
+
+def test_min_input_size_follows_the_architecture() -> None:
+    need = opal.min_input_size()
+    assert need == 53
+    assert opal.build_model((need, need, 3)).output_shape == (None, 4)
+    with pytest.raises(ValueError, match="at least 53 x 53"):
+        opal.build_model((need - 1, need - 1, 3))
+
+
+def test_cli_size_is_checked_up_front_and_predict_uses_the_models_size(folder, tmp_path: Path, capsys) -> None:
+    from eventcnn.cli import main
+
+    d, labels = folder
+    assert main(["opal", "train", "--data", str(d), "--labels", str(labels), "--size", "48",
+                 "--out", str(tmp_path / "r"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("eventcnn opal train: error: image size 48 is too small") and "at least 53" in err
+    assert err.count("\n") == 1 and not (tmp_path / "r").exists()
+    out = tmp_path / "run"
+    assert main(["opal", "train", "--data", str(d), "--labels", str(labels), "--size", "56",
+                 "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    pred = tmp_path / "p.csv"
+    assert main(["opal", "predict", "--model", str(out), "--data", str(d), "--out", str(pred)]) == 0
+    assert len(list(csv.reader(pred.open()))) == 1 + 6  # read at the model's 56 px, not the default 200
+    assert main(["opal", "predict", "--model", str(out), "--data", str(d), "--size", "64",
+                 "--out", str(pred)]) == 1
+    assert "--size 64 does not match the model" in capsys.readouterr().err
+
+
+def test_folder_skips_hidden_copies_and_names_other_files(folder: tuple[Path, Path]) -> None:
+    d, _ = folder
+    (d / ".ipynb_checkpoints").mkdir()
+    _display((255, 0, 0)).save(d / ".ipynb_checkpoints" / "ev1.png")  # would duplicate ev1
+    with pytest.warns(UserWarning, match=r"2 file\(s\) skipped"):
+        data = opal.load_displays(d, verbose=False)
+    assert sorted(data.names) == ["ev1", "ev2", "ev3", "ev4", "ev5", "ev6"]
+    assert dict(data.report.skipped) == {".ipynb_checkpoints/": "hidden folder",
+                                         "notes.txt": "not an image (.png/.gif/.jpg/.jpeg)"}

@@ -151,3 +151,28 @@ def test_interrupted_best_update_is_finished_on_resume(tmp_path):
     (tmp_path / BEST_PENDING).write_text("newer")
     _settle_best(tmp_path, {"best_epoch": 3})
     assert (tmp_path / "best.keras").read_text() == "new" and not (tmp_path / BEST_PENDING).exists()
+
+
+def test_one_class_folder_is_explained(tmp_path, capsys):
+    data = make_toy_images(tmp_path / "one", n_per_class=4, size=16, classes=("ttbar",))
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "run"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{data} holds images of 1 class ({{'ttbar': 4}}); a classifier needs at least 2" in err
+
+
+def test_finished_run_with_other_data_is_refused(trained, toy, tmp_path, capsys):
+    import shutil
+
+    other = make_toy_images(tmp_path / "other", n_per_class=5, size=32, seed=9, classes=("left", "right"))
+    argv = ["train", "--data", str(other), "--out", str(trained.out_dir), "--model", "small", "--epochs", "6",
+            "--batch-size", "8", "--lr", "3e-3", "--no-augment", "--seed", "1", "--no-baseline", "--quiet"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"run {trained.out_dir} was trained on {toy}; you passed --data {other}" in err
+    assert "it holds classes ['left', 'right'], the run has ['bottom', 'top']" in err
+    assert "use a new --out" in err and err.count("\n") == 1
+    # the same images under another path (a moved folder) are accepted
+    moved = shutil.copytree(toy, tmp_path / "moved")
+    argv[2] = str(moved)
+    assert main(argv) == 0

@@ -5,6 +5,11 @@ Each sub-command lives in its own module of this package and defines
 discovered automatically, and each imports its heavy dependencies (Keras,
 Pythia) only inside the function that runs the command, so
 ``eventcnn render`` never imports TensorFlow.
+
+Errors: a user error (bad input, missing or unwritable files) prints one line
+``eventcnn <cmd>: error: ...`` and exits with 1; anything else is a bug in
+eventcnn: one line saying so, exit code 3. ``--debug`` (or ``EVENTCNN_DEBUG=1``)
+shows the full traceback and the TensorFlow start-up log.
 """
 
 from __future__ import annotations
@@ -14,8 +19,13 @@ import importlib
 import os
 import pkgutil
 import sys
+import warnings
 
 from eventcnn import __version__
+from eventcnn.errors import describe, is_user_error
+
+#: exit code of an internal error (a bug in eventcnn)
+EXIT_INTERNAL = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Classify particle-collision events as images with CNNs.",
     )
     parser.add_argument("--version", action="version", version=f"eventcnn {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show full tracebacks and TensorFlow's log (also EVENTCNN_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
@@ -34,24 +46,71 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: commands that import Keras (and so TensorFlow, whose C++ start-up log ignores TF_CPP_MIN_LOG_LEVEL)
+KERAS_COMMANDS = frozenset({"train", "evaluate", "predict", "augment", "opal", "demo"})
+
+
+def _import_keras_quietly() -> None:
+    """Import Keras with the process's stderr (fd 2) muted: absl prints oneDNN/CUDA notes before any setting applies."""
+    if "keras" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import keras  # noqa: F401
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``eventcnn`` console script."""
-    # TensorFlow's C++ start-up chatter is noise on the command line (set 0 to see it).
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    end = argv.index("--") if "--" in argv else len(argv)
+    debug_anywhere = "--debug" in argv[:end]  # also after the sub-command: `eventcnn train ... --debug`
+    argv = [a for i, a in enumerate(argv) if not (a == "--debug" and i < end)]
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = debug_anywhere or os.environ.get("EVENTCNN_DEBUG", "") not in ("", "0")
+    # TensorFlow's C++/absl start-up chatter is noise on the command line; --debug shows it.
+    # (oneDNN stays as configured: its options change numerics, only its log is silenced.)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "3")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    command = " ".join(c for c in (args.command, getattr(args, f"{args.command}_command", None)) if c)
+    with warnings.catch_warnings():
+        if not debug:  # a warning is one line naming the command, like an error
+            warnings.simplefilter("default", UserWarning)
+            warnings.showwarning = lambda message, *_a, **_k: print(
+                f"eventcnn {command}: warning: {describe(message) if isinstance(message, Exception) else message}",
+                file=sys.stderr, flush=True)
+        return _run(args, command, debug)
+
+
+def _run(args: argparse.Namespace, command: str, debug: bool) -> int:
+    """Run the command; report an error in one line (or raise it with ``debug``)."""
     try:
+        if args.command in KERAS_COMMANDS and not debug:
+            _import_keras_quietly()
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        # User-facing errors: one clear line, no traceback.
-        print(f"eventcnn {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:  # noqa: BLE001 - every error is reported in one line (or raised with --debug)
+        if debug:
+            raise
+        if is_user_error(exc):
+            print(f"eventcnn {command}: error: {describe(exc)}", file=sys.stderr)
+            return 1
+        print(f"eventcnn {command}: internal error (a bug in eventcnn, please report it): "
+              f"{type(exc).__name__}: {describe(exc)}; run again with --debug for the traceback",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

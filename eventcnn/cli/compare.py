@@ -25,8 +25,12 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command (no Keras needed)."""
+    from eventcnn.errors import check_writable
     from eventcnn.train import compare_runs
 
+    for path in (args.out, args.plot):
+        if path is not None:
+            check_writable(path)
     table = compare_runs(args.runs, out=args.out, plot=args.plot)
     print(table)
     return 0

@@ -33,7 +33,8 @@ def _add_data_args(p: argparse.ArgumentParser, labels_required: bool = False) ->
     p.add_argument("--data", required=True, help="zip or folder of event displays (PNG/GIF/JPEG)")
     p.add_argument("--labels", required=labels_required,
                    help="label file '<event>.png;<label>' (q/e/m/t), no header")
-    p.add_argument("--size", type=int, default=200, help="image size in pixels (default 200)")
+    p.add_argument("--size", type=int, default=None,
+                   help="image size in pixels (default 200; predict: the model's own input size)")
     p.add_argument("--crop", type=_crop, default=None,
                    help="crop box LEFT,TOP,RIGHT,BOTTOM applied before resizing (raw displays)")
 
@@ -81,8 +82,11 @@ def run_train(args: argparse.Namespace) -> int:
     import numpy as np
 
     from eventcnn import metrics, opal
+    from eventcnn.errors import check_writable
 
-    data = opal.load_displays(args.data, args.labels, size=args.size, crop=args.crop)
+    size = opal.check_image_size(args.size or opal.IMAGE_SIZE)  # before any loading
+    check_writable(Path(args.out) / "config.json")
+    data = opal.load_displays(args.data, args.labels, size=size, crop=args.crop)
     lab = data.labelled
     if lab.sum() < 4:
         raise ValueError(f"{args.labels}: only {int(lab.sum())} labelled events; label more first")
@@ -121,9 +125,19 @@ def run_train(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     """Predict events with a saved model into a CSV."""
     from eventcnn import opal
+    from eventcnn.errors import UserError, check_writable
 
-    data = opal.load_displays(args.data, args.labels, size=args.size, crop=args.crop)
+    check_writable(args.out)
     model = opal.load_model(args.model)
+    shape = tuple(model.input_shape[1:3])
+    if len(shape) != 2 or shape[0] != shape[1] or shape[0] is None:
+        raise UserError(f"{args.model}: the model takes inputs of shape {model.input_shape}, "
+                        "not square images: is it a model written by `eventcnn opal train`?")
+    size = int(shape[0])
+    if args.size is not None and args.size != size:
+        raise UserError(f"--size {args.size} does not match the model {args.model}, which takes "
+                        f"{size} x {size} images: leave out --size (the model's size is used)")
+    data = opal.load_displays(args.data, args.labels, size=size, crop=args.crop)
     sel = slice(None) if args.all or args.labels is None else ~data.labelled
     probs = opal.predict(model, data.images[sel])
     opal.write_predictions(args.out, data.names[sel], probs)
@@ -139,7 +153,7 @@ def run_label(args: argparse.Namespace) -> int:
 
     if args.labels is None:
         raise ValueError("give --labels FILE: the CSV your labels are saved to (created if missing)")
-    data = opal.load_displays(args.data, size=args.size, crop=args.crop)
+    data = opal.load_displays(args.data, size=args.size or opal.IMAGE_SIZE, crop=args.crop)
     n = len(data) if args.n is None else min(args.n, len(data))
     session = labeller.LabelSession(data.names[:n], args.labels)
     show = Path(args.show)

@@ -1,0 +1,109 @@
+"""Error types shared by the stages, and how the command line words them.
+
+:class:`UserError` (a :class:`ValueError`, so ``except ValueError`` keeps
+working) marks a problem with the user's input or environment that a message
+can explain; anything else that escapes a command is a bug in eventcnn.
+
+Example::
+
+    from eventcnn.errors import UserError
+    raise UserError("runs/x is not a run folder written by eventcnn train (config.json lacks 'train')")
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import tempfile
+from pathlib import Path
+
+#: exception types that are never the user's fault: a bug in eventcnn
+INTERNAL_ERRORS: tuple[type[BaseException], ...] = (
+    TypeError, AttributeError, KeyError, IndexError, AssertionError, NameError,
+    UnboundLocalError, ZeroDivisionError, NotImplementedError, RecursionError, ImportError,
+)
+
+
+class UserError(ValueError):
+    """A problem with the input, the folders or the options; the message says what to do."""
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """True for errors a user can fix (bad input, missing or unwritable files), False for bugs.
+
+    Example::
+
+        >>> is_user_error(FileNotFoundError("x")), is_user_error(KeyError("x"))
+        (True, False)
+    """
+    if isinstance(exc, UserError):
+        return True
+    if isinstance(exc, INTERNAL_ERRORS):
+        return False
+    return isinstance(exc, (ValueError, OSError, RuntimeError))
+
+
+_VERBS = {errno.EACCES: "cannot write", errno.EPERM: "cannot write", errno.EROFS: "cannot write",
+          errno.ENOSPC: "cannot write", errno.ENOTDIR: "cannot create", errno.EEXIST: "cannot create"}
+
+
+#: the temporary files of ``eventcnn._io.atomic_path``: ``.<name>.<random>.tmp`` next to ``<name>``
+_ATOMIC_TMP = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def _target_of_temp(name: str) -> str:
+    """The file an atomic write was making, instead of its temporary name."""
+    path = Path(name)
+    m = _ATOMIC_TMP.match(path.name)
+    return str(path.with_name(m.group("name"))) if m else name
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a user error; an ``OSError`` reads like ``cannot write /x/y: Permission denied``.
+
+    Example::
+
+        >>> describe(PermissionError(13, "Permission denied", "/x/y"))
+        'cannot write /x/y: Permission denied'
+    """
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        name = _target_of_temp(os.fsdecode(exc.filename))
+        verb = _VERBS.get(exc.errno or 0, "cannot access")
+        if isinstance(exc, FileNotFoundError):
+            verb = "cannot find"
+        text = f"{verb} {name}: {exc.strerror}"
+        if exc.errno == errno.ENOTDIR:
+            text += " (a part of the path is a file, not a folder)"
+        if exc.filename2 is not None:
+            text += f" (and {os.fsdecode(exc.filename2)})"
+        return text
+    text = str(exc).strip() or type(exc).__name__
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Fail early, naming the folder, when a file cannot be written at ``path``.
+
+    Creates the parent folder if needed and a temporary file next to ``path``
+    (removed at once), so a long job does not fail only at its very end.
+
+    Example::
+
+        check_writable("predictions/out.csv")
+    """
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        raise UserError(f"cannot write {path}: it is a folder, not a file; give a file name")
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"cannot write into {folder} (for {path}): it is a file, not a folder; "
+                        "choose another output location")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=folder)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise UserError(f"cannot write into folder {folder} (for {path}): {exc.strerror or exc}; "
+                        "make it writable or choose another output location") from None

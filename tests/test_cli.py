@@ -1,0 +1,169 @@
+"""Tests of the command line's error handling: one line per user error, bugs flagged, --debug."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from eventcnn.cli import EXIT_INTERNAL, main
+from eventcnn.errors import UserError, describe, is_user_error
+
+
+def _fail_with(monkeypatch, exc: BaseException) -> None:
+    """Make ``eventcnn compare`` raise ``exc`` (compare needs no Keras)."""
+    import eventcnn.train
+
+    def boom(*_a, **_k):
+        raise exc
+
+    monkeypatch.setattr(eventcnn.train, "compare_runs", boom)
+
+
+@pytest.mark.parametrize("exc", [KeyError("class"), TypeError("bad operand"), AttributeError("x"),
+                                 IndexError("list index out of range"), AssertionError("never")])
+def test_internal_error_is_flagged_as_a_bug(monkeypatch, capsys, exc):
+    _fail_with(monkeypatch, exc)
+    monkeypatch.delenv("EVENTCNN_DEBUG", raising=False)
+    assert main(["compare", "r"]) == EXIT_INTERNAL
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("eventcnn compare: internal error (a bug in eventcnn, please report it): "
+                          f"{type(exc).__name__}")
+    assert err.endswith("run again with --debug for the traceback")
+
+
+def test_debug_flag_and_env_show_the_traceback(monkeypatch):
+    _fail_with(monkeypatch, KeyError("class"))
+    monkeypatch.delenv("EVENTCNN_DEBUG", raising=False)
+    with pytest.raises(KeyError):
+        main(["--debug", "compare", "r"])
+    with pytest.raises(KeyError):
+        main(["compare", "r", "--debug"])  # after the sub-command too
+    monkeypatch.setenv("EVENTCNN_DEBUG", "1")
+    with pytest.raises(KeyError):
+        main(["compare", "r"])
+
+
+@pytest.mark.parametrize("exc, text", [
+    (PermissionError(13, "Permission denied", "/x/y"), "cannot write /x/y: Permission denied"),
+    (NotADirectoryError(20, "Not a directory", "/f/out"), "cannot create /f/out: Not a directory"),
+    (FileNotFoundError("image folder x not found"), "image folder x not found"),
+    (UserError("bad\nthing"), "bad; thing"),
+    (RuntimeError("no GPU"), "no GPU"),
+])
+def test_user_errors_are_one_line(monkeypatch, capsys, exc, text):
+    _fail_with(monkeypatch, exc)
+    monkeypatch.delenv("EVENTCNN_DEBUG", raising=False)
+    assert main(["compare", "r"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"eventcnn compare: error: {text}")
+
+
+def test_is_user_error_and_describe():
+    assert is_user_error(UserError("x")) and isinstance(UserError("x"), ValueError)
+    assert not is_user_error(KeyError("x")) and not is_user_error(NotImplementedError("x"))
+    assert describe(PermissionError(13, "Permission denied", "/x/y")) == "cannot write /x/y: Permission denied"
+
+
+def _fake_run(path, config) -> None:
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(config if isinstance(config, str) else json.dumps(config))
+
+
+@pytest.mark.parametrize("config, lacks", [
+    ({"train": {"data_dir": "d", "out_dir": "o"}, "image_size": 32}, "lacks 'class_names'"),
+    ({"class_names": ["a", "b"], "image_size": 32}, "lacks 'train'"),
+    ("{not json", "config.json is not JSON"),
+])
+def test_broken_run_config_is_named(tmp_path, capsys, config, lacks):
+    run = tmp_path / "run"
+    _fake_run(run, config)
+    img = tmp_path / "a.png"
+    Image.new("RGB", (8, 8)).save(img)
+    commands = [["predict", str(run), str(img), "--out", str(tmp_path / "p.csv")], ["evaluate", str(run)]]
+    if "class_names" not in lacks:  # compare reads only the 'train' settings
+        commands.append(["compare", str(run)])
+    for argv in commands:
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert f"{run} is not a run folder written by eventcnn train" in err and lacks in err, (argv, err)
+        assert err.count("\n") == 1
+
+
+def test_predict_checks_its_output_before_loading_the_model(tmp_path, capsys, monkeypatch):
+    import eventcnn.train
+
+    run = tmp_path / "run"
+    _fake_run(run, {"train": {"data_dir": "d", "out_dir": "o"}, "class_names": ["a", "b"], "image_size": 8})
+    img = tmp_path / "a.png"
+    Image.new("RGB", (8, 8)).save(img)
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    loaded = []
+    monkeypatch.setattr(eventcnn.train, "load_run_model", lambda *a, **k: loaded.append(a))
+    assert main(["predict", str(run), str(img), "--out", str(blocker / "sub" / "p.csv")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot write into folder {blocker / 'sub'}" in err
+    assert loaded == []  # refused before the model was loaded
+    assert main(["predict", str(run), str(img), "--out", str(tmp_path)]) == 1
+    assert "is a folder" in capsys.readouterr().err and loaded == []
+    assert main(["predict", str(run), str(img), "--out", str(blocker / "p.csv")]) == 1
+    assert f"cannot write into {blocker} (for {blocker / 'p.csv'}): it is a file" in capsys.readouterr().err
+    assert loaded == []
+
+
+def test_train_and_augment_into_an_unwritable_folder(tmp_path, capsys):
+    from eventcnn.dataset import make_toy_images
+
+    data = make_toy_images(tmp_path / "toy", n_per_class=3, size=16)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["train", "--data", str(data), "--out", str(blocker / "run"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot write into folder {blocker / 'run'}" in err
+    pytest.importorskip("Augmentor")
+    assert main(["augment", str(data), "--out", str(blocker / "aug"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot write into folder {blocker / 'aug'}" in err
+
+
+def test_warnings_are_one_line_naming_the_command(tmp_path, capsys):
+    run = tmp_path / "run"
+    _fake_run(run, {"train": {"data_dir": "d", "out_dir": "o"}, "class_names": ["a", "b"], "image_size": 8})
+    (tmp_path / "imgs" / ".ipynb_checkpoints").mkdir(parents=True)
+    (tmp_path / "imgs" / "notes.txt").write_text("x")
+    (tmp_path / "imgs" / "manifest.csv").write_text("file,class\n")  # eventcnn's metadata: not reported
+    # no images at all: an error, after one warning line per kind of skipped entry
+    assert main(["predict", str(run), str(tmp_path / "imgs")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert "eventcnn predict: warning:" in err[0] and "1 hidden folder(s)/file(s): .ipynb_checkpoints/" in err[0]
+    assert "1 file(s) that are not images" in err[1] and "notes.txt" in err[1] and "manifest" not in err[1]
+    assert err[2].startswith("eventcnn predict: error: folder") and len(err) == 3
+
+
+def test_evaluate_checks_the_run_folder_is_writable_before_loading(tmp_path, capsys, monkeypatch):
+    import eventcnn.errors
+    import eventcnn.train
+
+    run = tmp_path / "run"
+    _fake_run(run, {"train": {"data_dir": str(tmp_path), "out_dir": str(run)}, "class_names": ["a", "b"],
+                    "image_size": 8})
+    (run / "split.json").write_text(json.dumps({"class_names": ["a", "b"], "train": [], "val": [],
+                                                "test": [{"file": "a/x.png", "class": "a"}]}))
+
+    def read_only(*_a, dir=None, **_k):
+        raise PermissionError(13, "Permission denied", str(dir))
+
+    monkeypatch.setattr(eventcnn.errors.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(eventcnn.train, "load_run_model", lambda *a, **k: pytest.fail("model loaded"))
+    assert main(["evaluate", str(run), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"eventcnn evaluate: error: cannot write into folder {run} (for {run / 'metrics.json'}): " \
+                  "Permission denied; make it writable or choose another output location\n"
+
+
+def test_an_atomic_write_failure_names_the_target_not_the_temp_file():
+    exc = PermissionError(13, "Permission denied", "/data/out/.metrics.json.a1b2_c3d.tmp")
+    assert describe(exc) == "cannot write /data/out/metrics.json: Permission denied"
