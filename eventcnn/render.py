@@ -47,8 +47,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from eventcnn._io import write_json_atomic, write_text_atomic
-from eventcnn.events import Events, read_events
-from eventcnn.selection import Selection, get_selection
+from eventcnn.events import Events
+from eventcnn.nanoaod import read_selected
+from eventcnn.selection import BTAG_WORKING_POINTS, Selection, get_selection
 
 __all__ = [
     "RenderConfig",
@@ -163,7 +164,9 @@ def _shapes(events: Events, config: RenderConfig) -> _Shapes:
     """Columnar: the pixel centre, kind and pT of every object, grouped by event."""
     n = len(events)
     jets = events.jet
-    btag = np.nan_to_num(jets["csv"], nan=-np.inf) > config.btag_csv
+    # config.btag_csv is the 2011-CSV working point; NanoAOD discriminants use their own
+    wp = config.btag_csv if events.btag == "csv" else BTAG_WORKING_POINTS[events.btag]
+    btag = np.nan_to_num(jets["csv"], nan=-np.inf) > wp
     parts = [
         (np.arange(n), np.full(n, MET), np.full(n, config.met_eta), events.met_phi, events.met),
         (jets.event_index, np.where(btag, BJET, JET), jets["eta"], jets["phi"], jets["pt"]),
@@ -356,7 +359,7 @@ def _write_chunk(args: tuple[Events, RenderConfig, str, str]) -> int:
 def label_from_path(path: str | os.PathLike[str]) -> str:
     """Default class label of an event file: ``TTjets_json.json.gz`` -> ``ttjets``."""
     name = Path(path).name
-    for suffix in (".gz", ".json"):
+    for suffix in (".gz", ".json", ".root"):
         name = name.removesuffix(suffix)
     name = name.removesuffix("_json").lower()
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "events"
@@ -455,11 +458,12 @@ def render_to_dir(
     summary = RenderSummary(out)
     work: list[tuple[Events, RenderConfig, str, str]] = []
     for source, label in inputs:
-        events = read_events(source, skip_bad=skip_bad)
-        summary.read[label] = summary.read.get(label, 0) + len(events) + len(events.bad)
+        # NanoAOD is read and selected chunk by chunk: memory holds only the selected events
+        events, flow = read_selected(source, sel, skip_bad=skip_bad)
+        n_read = flow.steps[0][1] if flow is not None else len(events)
+        summary.read[label] = summary.read.get(label, 0) + n_read + len(events.bad)
         summary.bad[label] = summary.bad.get(label, 0) + len(events.bad)
-        if sel is not None:
-            events, flow = sel.apply(events)
+        if flow is not None:
             summary.cutflows.append(flow.table(f"{Path(source).name} -> {label}"))
         if limit is not None:
             events = events[: max(0, limit)]
