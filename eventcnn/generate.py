@@ -613,7 +613,7 @@ def generate_to_file(
     fast: bool = False,
     config: det.DetectorConfig | None = None,
 ) -> Path:
-    """Generate events and write them atomically to ``out`` (gzip if it ends in ``.gz``).
+    """Generate events and write them atomically to ``out`` (gzip if it ends in ``.gz``, NanoAOD if ``.root``).
 
     Example::
 
@@ -621,10 +621,19 @@ def generate_to_file(
         PosixPath('json_files/DY_json.json')
     """
     out = Path(out)
-    if out.suffix not in (".json", ".gz") or (out.suffix == ".gz" and not out.name.endswith(".json.gz")):
-        raise ValueError(f"output file {out} must end in .json or .json.gz")
+    nano = out.suffix == ".root"  # NanoAOD (eventcnn.nanoaod), same events
+    if not nano and (out.suffix not in (".json", ".gz") or (out.suffix == ".gz" and not out.name.endswith(".json.gz"))):
+        raise ValueError(f"output file {out} must end in .json, .json.gz or .root (NanoAOD)")
     t0 = time.perf_counter()
     data = generate(process, n_events, seed=seed, jobs=jobs, progress=progress, fast=fast, config=config)
+    if nano:
+        from eventcnn.events import events_from_records
+        from eventcnn.nanoaod import write_nanoaod
+
+        write_nanoaod(out, events_from_records(data, source=str(out)))
+        if progress:
+            print(f"wrote {n_events} {process} events to {out} (NanoAOD)", file=sys.stderr)
+        return out
     payload = json.dumps(data, separators=(",", ":")).encode("utf-8")
     if out.name.endswith(".gz"):
         payload = gzip.compress(payload, compresslevel=6, mtime=0)
