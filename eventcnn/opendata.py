@@ -197,7 +197,11 @@ def _verify(src: NanoSource, path: Path, origin: str, say) -> None:
                 f"adler32 mismatch for {src.relpath} from {origin}: expected {src.adler32}, got {got}. "
                 "Nothing was saved: the download was corrupted or the file changed; retry."
             )
-    else:
+
+
+
+def _warn_unverified(src: NanoSource, path: Path, say) -> None:
+    if src.adler32 is None:
         msg = (f"UNVERIFIED: {src.relpath} has no published checksum in eventcnn's registry "
                f"({'size checked' if src.size else 'neither size nor checksum checked'}); "
                f"compare adler32 {adler32sum(path)} with opendata.cern.ch"
@@ -231,6 +235,7 @@ def _download(src: NanoSource, target: Path, base_url: str | None, bar: bool, sa
             ) from exc
         _verify(src, tmp, url, say)
         _check_root(tmp, url)
+        _warn_unverified(src, tmp, say)
 
 
 def _stream(src: NanoSource, origin: str, target: Path, max_events: int, progress: bool) -> None:
