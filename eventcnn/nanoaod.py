@@ -112,6 +112,13 @@ def _open_tree(path: str) -> tuple[Any, Any]:
     except FileNotFoundError:
         raise
     except Exception as exc:  # uproot raises ValueError, OSError, ... for non-ROOT input
+        if is_url:
+            from eventcnn.data import DownloadError
+
+            raise DownloadError(
+                f"could not open {path} ({type(exc).__name__}: {exc}). root:// URLs need a network and "
+                "'pip install fsspec-xrootd'; or fetch a local copy (eventcnn data fetch) / use --mirror"
+            ) from None
         raise EventFormatError(f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})") from None
     try:
         tree = file["Events"]
