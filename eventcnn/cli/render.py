@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", type=Path, help="event files (.json or .json.gz)")
+    p.add_argument("inputs", nargs="+", type=_path_or_url,
+                   help="event files (.json, .json.gz, NanoAOD .root or root:// URL)")  # fmt: skip
     p.add_argument(
         "--label", action="append", default=[],
         help="class label: once per input (in order), once for all inputs, or FILE=LABEL; "
@@ -40,6 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _path_or_url(text: str) -> Path | str:
+    """A local path, or a URL kept as text (``Path`` would fold ``root://host//path``)."""
+    return text if "://" in text else Path(text)
+
+
 def resolve_labels(inputs: list[Path], labels: list[str]) -> list[tuple[Path, str]]:
     """Pair each input with its label (see ``--label``)."""
     from eventcnn.render import label_from_path
@@ -53,7 +59,7 @@ def resolve_labels(inputs: list[Path], labels: list[str]) -> list[tuple[Path, st
     pairs = []
     for k, path in enumerate(inputs):
         if mapping:
-            label = mapping.get(str(path)) or mapping.get(path.name) or label_from_path(path)
+            label = mapping.get(str(path)) or mapping.get(Path(str(path)).name) or label_from_path(path)
         elif plain:
             label = plain[k] if len(plain) == len(inputs) else plain[0]
         else:
