@@ -381,6 +381,8 @@ def _check_selection(out_dir: Path, sel: Selection | None) -> None:
     path = out_dir / SELECTION_FILE
     if path.exists():
         old = json.loads(path.read_text())
+        if isinstance(old, dict):  # a file from before newer settings existed: fill their defaults
+            old = Selection.from_dict(old).to_dict()
         if old != (sel.to_dict() if sel is not None else None):
             raise ValueError(
                 f"{out_dir} already holds images of another selection ({path}); "
@@ -459,7 +461,7 @@ def render_to_dir(
     work: list[tuple[Events, RenderConfig, str, str]] = []
     for source, label in inputs:
         # NanoAOD is read and selected chunk by chunk: memory holds only the selected events
-        events, flow = read_selected(source, sel, skip_bad=skip_bad)
+        events, flow = read_selected(source, sel, skip_bad=skip_bad, progress=progress)
         n_read = flow.steps[0][1] if flow is not None else len(events)
         summary.read[label] = summary.read.get(label, 0) + n_read + len(events.bad)
         summary.bad[label] = summary.bad.get(label, 0) + len(events.bad)

@@ -103,6 +103,17 @@ def test_bad_input_is_a_clear_error_naming_file_and_branch(tmp_path, make, needl
     assert str(path) in str(info.value)
 
 
+def test_truncated_file_and_empty_tree(tmp_path):
+    small = read_events(raw_nano(tmp_path / "x.root"))
+    whole = write_nanoaod(tmp_path / "big.root", small[np.arange(30_000) % 3])
+    blob = whole.read_bytes()
+    (tmp_path / "cut.root").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(EventFormatError, match="cut.root"):
+        read_events(tmp_path / "cut.root")
+    empty = write_nanoaod(tmp_path / "empty.root", read_events(whole)[np.zeros(0, dtype=int)])
+    assert len(read_events(empty)) == 0
+
+
 def test_no_events_tree_and_no_btag_are_clear_errors(tmp_path):
     other = tmp_path / "other.root"
     with uproot.recreate(other) as f:
