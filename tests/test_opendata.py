@@ -170,3 +170,21 @@ def test_demo_real_nano_three_classes_from_mirror(mirror: Path, tmp_path: Path, 
     assert summary["classes"] == ["dy", "ttjets", "wjets"]
     assert summary["config"]["nano"] is True and all(v >= 10 for v in summary["events_selected"].values())
     assert "2016 NanoAOD" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_demo_runs_on_generated_nanoaod(tmp_path: Path, monkeypatch) -> None:
+    """generate --format nano -> a mirror -> demo --tiny --real nano: the whole path, no download."""
+    pytest.importorskip("pythia8mc")
+    pytest.importorskip("fastjet")
+    mirror = tmp_path / "mirror"
+    for k, src in enumerate(s for s in NANO_REGISTRY if s.key in KEYS):
+        out = mirror / "nano" / src.filename
+        assert main(["generate", src.key, "--events", "100", "--seed", str(10 + k), "--fast",
+                     "--format", "nano", "--out", str(out), "--quiet"]) == 0  # fmt: skip
+        assert len(read_events(out)) == 100
+    monkeypatch.setenv("EVENTCNN_DATA_MIRROR", str(mirror))
+    out = tmp_path / "demo"
+    assert main(["demo", "--tiny", "--real", "nano", "--nano-events", "100", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["classes"] == ["dy", "ttjets", "wjets"] and summary["config"]["nano_events"] == 100
