@@ -214,3 +214,10 @@ def test_generate_format_nano_reads_back(tmp_path):
     ref = read_events(js)
     assert np.array_equal(ref.event, ev.event) and np.array_equal(ref.muon["pt"], ev.muon["pt"])
     assert main(["generate", "dy", "--events", "3", "--format", "nano", "--out", str(tmp_path / "x.json")]) == 1
+
+
+def test_unreachable_url_is_a_download_error_that_says_what_to_do():
+    from eventcnn.data import DownloadError
+
+    with pytest.raises(DownloadError, match=r"root://127.0.0.1:1//x.root.*fsspec-xrootd"):
+        read_events("root://127.0.0.1:1//x.root")
