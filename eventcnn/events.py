@@ -213,7 +213,8 @@ _EVENT_ARRAYS = ("event", "met", "met_phi", "sumet", "xsec", "is_mc", "lumi", "r
 def read_events(path: str | os.PathLike[str], skip_bad: bool = False) -> Events:
     """Read a CMS JSON event file (``.json`` or ``.json.gz``) or NanoAOD (``.root``) into :class:`Events`.
 
-    ``.root`` paths and ``root://`` URLs go to :func:`eventcnn.nanoaod.read_nanoaod`.
+    ``.root`` paths and ``root://`` URLs go to :func:`eventcnn.nanoaod.read_nanoaod`
+    (``skip_bad`` applies to JSON; a bad NanoAOD file is always an error).
 
     Bad input raises :class:`EventFormatError` naming the file, the event number
     and the field. With ``skip_bad=True`` bad events are dropped instead and

@@ -26,7 +26,7 @@ import os
 import sys
 import warnings
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,7 +182,7 @@ def _check_root(path: Path, origin: str) -> None:
         raise DataFormatError(str(exc).replace(str(path), origin)) from None
 
 
-def _verify(src: NanoSource, path: Path, origin: str, say) -> None:
+def _verify(src: NanoSource, path: Path, origin: str, say: Callable[..., None]) -> None:
     from eventcnn.data import DataIntegrityError
 
     if src.size is not None and path.stat().st_size != src.size:
@@ -200,7 +200,7 @@ def _verify(src: NanoSource, path: Path, origin: str, say) -> None:
 
 
 
-def _warn_unverified(src: NanoSource, path: Path, say) -> None:
+def _warn_unverified(src: NanoSource, path: Path, say: Callable[..., None]) -> None:
     if src.adler32 is None:
         msg = (f"UNVERIFIED: {src.relpath} has no published checksum in eventcnn's registry "
                f"({'size checked' if src.size else 'neither size nor checksum checked'}); "
@@ -218,7 +218,7 @@ def _present(src: NanoSource, target: Path) -> bool:
     return src.adler32 is None or adler32sum(target) == src.adler32.lower()
 
 
-def _download(src: NanoSource, target: Path, base_url: str | None, bar: bool, say) -> None:
+def _download(src: NanoSource, target: Path, base_url: str | None, bar: bool, say: Callable[..., None]) -> None:
     import pooch
     import requests
 
