@@ -31,7 +31,7 @@ import numpy as np
 from eventcnn._io import write_json_atomic, write_text_atomic
 from eventcnn.dataset import IMAGE_SUFFIXES, ImageSequence, load_arrays, load_split, split_arrays
 
-JSON_SUFFIXES = (".json", ".json.gz")
+JSON_SUFFIXES = (".json", ".json.gz", ".root")  # event files: CMS JSON or NanoAOD
 
 
 def _say(quiet: bool):
@@ -196,7 +196,7 @@ def _expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path]
         elif p.suffix.lower() in IMAGE_SUFFIXES:
             images.append(p)
         else:
-            raise ValueError(f"input {p}: expected a .png/.jpg image, a folder of images or an event .json/.json.gz")
+            raise ValueError(f"input {p}: expected a .png/.jpg image, a folder of images or an event .json/.json.gz/.root")
     return images, events
 
 

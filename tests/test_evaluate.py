@@ -104,3 +104,14 @@ def test_run_keeps_its_selection_when_the_image_folder_moves(run_dir, tmp_path, 
     monkeypatch.chdir(tmp_path)
     rows = predict(run_dir / "run", [path], quiet=True)
     assert len(rows) == 20  # the run's own selection (none) was applied, not "paper"
+
+
+def test_predict_nanoaod_like_json(run_dir, tmp_path):
+    pytest.importorskip("uproot")
+    from eventcnn.nanoaod import convert
+
+    root = convert(run_dir / "w.json", tmp_path / "w.root")
+    js = predict(run_dir / "run", [run_dir / "w.json"], quiet=True)
+    nano = predict(run_dir / "run", [root], quiet=True)
+    assert [r["event"] for r in nano] == [r["event"] for r in js] and len(js) == 20
+    assert [r["p_w"] for r in nano] == pytest.approx([r["p_w"] for r in js], abs=1e-6)
