@@ -124,7 +124,7 @@ def event_features(
     n = len(events)
     jets: Objects = events.jet
     jmask = sel.jets(jets)
-    bmask = jmask & sel.btagged(jets)
+    bmask = jmask & sel.btagged(jets, events.btag)
     jidx = jets.event_index
     n_jets = np.bincount(jidx[jmask], minlength=n)
     n_bjets = np.bincount(jidx[bmask], minlength=n)

@@ -179,7 +179,7 @@ REGISTRY: tuple[Source, ...] = (
     ),
 )
 
-#: Names accepted by :func:`fetch` (besides ``"all"``).
+#: Names accepted by :func:`fetch` (besides ``"all"``; ``"nano"`` is :mod:`eventcnn.opendata`).
 DATASETS: tuple[str, ...] = ("cms", "opal")
 
 OPAL_LABELS = frozenset("qemt")
@@ -553,7 +553,10 @@ def fetch(
     base_url: str | None = None,
     sources: Sequence[Source] | None = None,
 ) -> dict[str, Path]:
-    """Fetch the public data set ``name`` (``"cms"``, ``"opal"`` or ``"all"``).
+    """Fetch the public data set ``name`` (``"cms"``, ``"opal"``, ``"all"`` = both, or ``"nano"``).
+
+    ``"nano"`` fetches the 2016 NanoAOD files in full (see :func:`eventcnn.opendata.fetch_nano`
+    for ``max_events`` and key selection).
 
     Files land at ``<dest>/<dataset>/<file>`` (``dest`` defaults to
     :func:`cache_dir`) and are returned by key: ``ttjets``, ``wjets`` (cms),
@@ -587,6 +590,10 @@ def fetch(
         >>> sorted(paths)  # doctest: +SKIP
         ['ttjets', 'wjets']
     """
+    if name == "nano":  # the 2016 NanoAOD files: eventcnn.opendata (full files are GBs, not in "all")
+        from eventcnn.opendata import fetch_nano
+
+        return fetch_nano("all", dest=dest, mirror=mirror, progress=progress, base_url=base_url)
     chosen = _select(name, REGISTRY if sources is None else sources)
     root = (Path(dest).expanduser() if dest is not None else cache_dir()).absolute()
     mirror_dir = _mirror_from_env(mirror)

@@ -31,7 +31,7 @@ from eventcnn._io import write_json_atomic, write_text_atomic
 from eventcnn.dataset import IMAGE_SUFFIXES, ImageSequence, load_arrays, load_split, split_arrays
 from eventcnn.errors import UserError, check_writable
 
-JSON_SUFFIXES = (".json", ".json.gz")
+JSON_SUFFIXES = (".json", ".json.gz", ".root")  # event files: CMS JSON or NanoAOD
 
 
 def _say(quiet: bool):
@@ -242,7 +242,7 @@ def _expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path]
             images.append(p)
         else:
             raise UserError(f"input {p}: expected an image ({'/'.join(IMAGE_SUFFIXES)}), a folder of images "
-                            "or an event .json/.json.gz")
+                            "or an event file (.json/.json.gz/.root)")
     return images, events
 
 

@@ -185,6 +185,8 @@ class Events:
     muon: Objects
     source: str = ""
     bad: tuple[BadEvent, ...] = field(default=())
+    #: which b-tag discriminant ``jet.csv`` holds: "csv" (2011 JSON), "csvv2" or "deepflavb" (NanoAOD)
+    btag: str = "csv"
 
     def __len__(self) -> int:
         return len(self.event)
@@ -212,7 +214,10 @@ _EVENT_ARRAYS = ("event", "met", "met_phi", "sumet", "xsec", "is_mc", "lumi", "r
 
 
 def read_events(path: str | os.PathLike[str], skip_bad: bool = False) -> Events:
-    """Read a CMS JSON event file (``.json`` or ``.json.gz``) into :class:`Events`.
+    """Read a CMS JSON event file (``.json`` or ``.json.gz``) or NanoAOD (``.root``) into :class:`Events`.
+
+    ``.root`` paths and ``root://`` URLs go to :func:`eventcnn.nanoaod.read_nanoaod`
+    (``skip_bad`` applies to JSON; a bad NanoAOD file is always an error).
 
     Bad input raises :class:`EventFormatError` naming the file, the event number
     and the field. With ``skip_bad=True`` bad events are dropped instead and
@@ -223,6 +228,10 @@ def read_events(path: str | os.PathLike[str], skip_bad: bool = False) -> Events:
         >>> ev = read_events("Wjets_json.json", skip_bad=True)      # doctest: +SKIP
         >>> print(ev.summary(), len(ev.bad))                        # doctest: +SKIP
     """
+    from eventcnn.nanoaod import is_root_path, read_nanoaod
+
+    if is_root_path(path):  # NanoAOD: .root path or root:// / https:// URL
+        return read_nanoaod(path, progress=False)
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"event file not found: {path}")
@@ -454,8 +463,11 @@ def concat_events(parts: Iterable[Events]) -> Events:
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         objects[c] = Objects(offsets, {k: np.concatenate([o[k] for o in cols]) for k in cols[0].fields})
     sources = sorted({p.source for p in parts})
+    btags = sorted({p.btag for p in parts})
+    if len(btags) > 1:
+        raise ValueError(f"cannot concatenate events with different b-tag discriminants {btags}")
     return Events(**per_event, **objects, source=";".join(sources),
-                  bad=tuple(b for p in parts for b in p.bad))
+                  bad=tuple(b for p in parts for b in p.bad), btag=btags[0])
 
 
 def to_records(events: Events) -> dict[str, Any]:

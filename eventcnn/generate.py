@@ -619,7 +619,7 @@ def generate_to_file(
     config: det.DetectorConfig | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Generate events and write them atomically to ``out`` (gzip if it ends in ``.gz``).
+    """Generate events and write them atomically to ``out`` (gzip if it ends in ``.gz``, NanoAOD if ``.root``).
 
     An existing ``out`` is an :class:`OutputExistsError` (checked before any
     event is generated) unless ``overwrite=True``.
@@ -630,8 +630,9 @@ def generate_to_file(
         PosixPath('json_files/DY_json.json')
     """
     out = Path(out)
-    if out.suffix not in (".json", ".gz") or (out.suffix == ".gz" and not out.name.endswith(".json.gz")):
-        raise ValueError(f"output file {out} must end in .json or .json.gz")
+    nano = out.suffix == ".root"  # NanoAOD (eventcnn.nanoaod), same events
+    if not nano and (out.suffix not in (".json", ".gz") or (out.suffix == ".gz" and not out.name.endswith(".json.gz"))):
+        raise ValueError(f"output file {out} must end in .json, .json.gz or .root (NanoAOD)")
     if out.exists() and not overwrite:
         raise OutputExistsError(
             f"output file {out} already exists; pass --overwrite (overwrite=True) to replace it, "
@@ -639,6 +640,14 @@ def generate_to_file(
         )
     t0 = time.perf_counter()
     data = generate(process, n_events, seed=seed, jobs=jobs, progress=progress, fast=fast, config=config)
+    if nano:
+        from eventcnn.events import events_from_records
+        from eventcnn.nanoaod import write_nanoaod
+
+        write_nanoaod(out, events_from_records(data, source=str(out)))
+        if progress:
+            print(f"wrote {n_events} {process} events to {out} (NanoAOD)", file=sys.stderr)
+        return out
     payload = json.dumps(data, separators=(",", ":")).encode("utf-8")
     if out.name.endswith(".gz"):
         payload = gzip.compress(payload, compresslevel=6, mtime=0)

@@ -47,8 +47,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from eventcnn._io import file_lock, write_json_atomic, write_text_atomic
-from eventcnn.events import BadEvent, Events, read_events
-from eventcnn.selection import CutFlow, Selection, get_selection
+from eventcnn.events import BadEvent, Events
+from eventcnn.nanoaod import read_selected
+from eventcnn.selection import BTAG_WORKING_POINTS, CutFlow, Selection, get_selection
 
 __all__ = [
     "RenderConfig",
@@ -169,7 +170,9 @@ def _shapes(events: Events, config: RenderConfig) -> _Shapes:
     """Columnar: the pixel centre, kind and pT of every object, grouped by event."""
     n = len(events)
     jets = events.jet
-    btag = np.nan_to_num(jets["csv"], nan=-np.inf) > config.btag_csv
+    # config.btag_csv is the 2011-CSV working point; NanoAOD discriminants use their own
+    wp = config.btag_csv if events.btag == "csv" else BTAG_WORKING_POINTS[events.btag]
+    btag = np.nan_to_num(jets["csv"], nan=-np.inf) > wp
     parts = [
         (np.arange(n), np.full(n, MET), np.full(n, config.met_eta), events.met_phi, events.met),
         (jets.event_index, np.where(btag, BJET, JET), jets["eta"], jets["phi"], jets["pt"]),
@@ -411,7 +414,7 @@ def png_looks_complete(path: str | os.PathLike[str]) -> bool:
 def label_from_path(path: str | os.PathLike[str]) -> str:
     """Default class label of an event file: ``TTjets_json.json.gz`` -> ``ttjets``."""
     name = Path(path).name
-    for suffix in (".gz", ".json"):
+    for suffix in (".gz", ".json", ".root"):
         name = name.removesuffix(suffix)
     name = name.removesuffix("_json").lower()
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "events"
@@ -468,7 +471,10 @@ def _folder_settings(out_dir: Path, config: RenderConfig, sel: Selection | None,
         write_json_atomic(config_path, config.to_dict())
     wanted = sel.to_dict() if sel is not None else None
     if sel_path.exists():
-        if json.loads(sel_path.read_text()) != wanted:
+        old = json.loads(sel_path.read_text())
+        if isinstance(old, dict):  # a file from before newer settings existed: fill their defaults
+            old = Selection.from_dict(old).to_dict()
+        if old != wanted:
             raise ValueError(
                 f"{out_dir} already holds images of another selection ({sel_path}); "
                 "use another --out folder or the same --selection"
@@ -576,7 +582,8 @@ def render_to_dir(
         _folder_settings(out, config, sel, claim=False)
         _read_manifest(out / MANIFEST)
     summary = RenderSummary(out)
-    chosen = [_read_and_select(source, label, sel, limit, skip_bad, summary) for source, label in inputs]
+    chosen = [_read_and_select(source, label, sel, limit, skip_bad, summary, progress)
+              for source, label in inputs]
     _require_selected(summary, inputs, [flow for _, flow in chosen])
     with file_lock(lock):
         _folder_settings(out, config, sel, claim=True)
@@ -625,14 +632,18 @@ def render_to_dir(
 
 def _read_and_select(
     source: str | os.PathLike[str], label: str, sel: Selection | None, limit: int | None,
-    skip_bad: bool, summary: RenderSummary,
+    skip_bad: bool, summary: RenderSummary, progress: bool = False,
 ) -> tuple[Events, CutFlow | None]:
-    """Read one input, apply the selection and ``limit``; record counts in ``summary``."""
-    events = read_events(source, skip_bad=skip_bad)
-    n_read = len(events) + len(events.bad)
+    """Read one input, apply the selection and ``limit``; record counts in ``summary``.
+
+    NanoAOD is read and selected chunk by chunk, so memory holds only the selected events.
+    """
+    events, flow = read_selected(source, sel, skip_bad=skip_bad, progress=progress)
+    n_good = flow.steps[0][1] if flow is not None else len(events)
+    n_read = n_good + len(events.bad)
     if n_read == 0:
-        raise ValueError(f"{source}: the file holds no events ('Event' is empty); nothing to render")
-    if len(events) == 0:
+        raise ValueError(f"{source}: the file holds no events; nothing to render")
+    if n_good == 0:
         raise ValueError(
             f"{source}: all {n_read} events are bad and were dropped (first: {events.bad[0]}); "
             "fix the file"
@@ -640,10 +651,8 @@ def _read_and_select(
     summary.read[label] = summary.read.get(label, 0) + n_read
     summary.bad[label] = summary.bad.get(label, 0) + len(events.bad)
     summary.dropped += [(str(source), b) for b in events.bad]
-    flow = None
-    if sel is not None:
-        events, flow = sel.apply(events)
-        summary.cutflows.append(flow.table(f"{Path(source).name} -> {label}"))
+    if flow is not None:
+        summary.cutflows.append(flow.table(f"{Path(str(source)).name} -> {label}"))
     if limit is not None:
         events = events[:limit]
     summary.selected[label] = summary.selected.get(label, 0) + len(events)

@@ -3,7 +3,9 @@
 Defaults (``Selection()``, also called ``"paper"``): exactly one lepton
 (electron or muon) with tightID, tightIso and pT > 20 GeV; jets count when
 they pass tightID, pT > 30 GeV and |eta| < 2.4; a jet is b-tagged when its
-CSV discriminant is above 0.679 (the CSV medium working point).
+discriminant is above the medium working point of the discriminant the events
+carry (``events.btag``): CSV 0.679 (2011 JSON), CSVv2 0.8484 and DeepFlavB
+0.3093 (2016 NanoAOD), see :data:`BTAG_WORKING_POINTS`.
 
 Example::
 
@@ -26,7 +28,10 @@ import numpy as np
 
 from eventcnn.events import Events, Objects
 
-__all__ = ["CutFlow", "Selection", "SelectionResult", "get_selection"]
+__all__ = ["BTAG_WORKING_POINTS", "CutFlow", "Selection", "SelectionResult", "get_selection"]
+
+#: Medium working point per b-tag discriminant (``Events.btag``).
+BTAG_WORKING_POINTS: dict[str, float] = {"csv": 0.679, "csvv2": 0.8484, "deepflavb": 0.3093}
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,9 @@ class Selection:
     jet_eta: float = 2.4
     jet_tight_id: bool = True
     min_jets: int = 0
-    btag_csv: float = 0.679
+    btag_csv: float = 0.679  # 2011 CSV (JSON); NanoAOD discriminants use the two below
+    btag_csvv2: float = 0.8484  # Jet_btagCSVV2, 2016 medium
+    btag_deepflavb: float = 0.3093  # Jet_btagDeepFlavB, 2016 medium
     min_bjets: int = 0
     drop_unselected_objects: bool = True  # images show only selected objects
 
@@ -75,10 +82,22 @@ class Selection:
             keep &= jets["tight_id"]
         return keep
 
-    def btagged(self, jets: Objects) -> np.ndarray:
-        """Flat mask of b-tagged jets (CSV above the working point; NaN is never tagged)."""
+    def btag_threshold(self, discriminant: str = "csv") -> float:
+        """The working point for ``discriminant`` (``"csv"``, ``"csvv2"`` or ``"deepflavb"``).
+
+        Example::
+
+            >>> Selection().btag_threshold("deepflavb")
+            0.3093
+        """
+        if discriminant not in BTAG_WORKING_POINTS:
+            raise ValueError(f"unknown b-tag discriminant {discriminant!r}; expected one of {sorted(BTAG_WORKING_POINTS)}")
+        return float(getattr(self, f"btag_{discriminant}"))
+
+    def btagged(self, jets: Objects, discriminant: str = "csv") -> np.ndarray:
+        """Flat mask of b-tagged jets (discriminant above its working point; NaN is never tagged)."""
         csv = jets["csv"]
-        return np.nan_to_num(csv, nan=-np.inf) > self.btag_csv
+        return np.nan_to_num(csv, nan=-np.inf) > self.btag_threshold(discriminant)
 
     def select(self, events: Events) -> SelectionResult:
         """Evaluate every cut, columnar; returns masks and the cut flow."""
@@ -86,7 +105,7 @@ class Selection:
         el = self.leptons(events.electron)
         mu = self.leptons(events.muon)
         jet = self.jets(events.jet)
-        bjet = jet & self.btagged(events.jet)
+        bjet = jet & self.btagged(events.jet, events.btag)
         n_lep = _count(el, events.electron, n) + _count(mu, events.muon, n)
         n_jet = _count(jet, events.jet, n)
         n_bjet = _count(bjet, events.jet, n)
@@ -103,7 +122,8 @@ class Selection:
             steps.append((f">= {self.min_jets} jet(s), pT > {self.jet_pt:g} GeV, |eta| < {self.jet_eta:g}",
                           n_jet >= self.min_jets))
         if self.min_bjets > 0:
-            steps.append((f">= {self.min_bjets} b-tag(s), CSV > {self.btag_csv:g}", n_bjet >= self.min_bjets))
+            steps.append((f">= {self.min_bjets} b-tag(s), {events.btag} > {self.btag_threshold(events.btag):g}",
+                          n_bjet >= self.min_bjets))
         passed = np.ones(n, dtype=bool)
         flow = []
         for name, cut in steps:

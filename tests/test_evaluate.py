@@ -161,3 +161,14 @@ def test_baseline_fallback_is_recorded_and_bugs_propagate(run_dir, tmp_path, mon
     monkeypatch.setattr(eventcnn.baseline, "features_for_manifest", bug)
     with pytest.raises(KeyError):
         evaluate_run(run, data_dir=run_dir / "images", quiet=True)
+
+
+def test_predict_nanoaod_like_json(run_dir, tmp_path):
+    pytest.importorskip("uproot")
+    from eventcnn.nanoaod import convert
+
+    root = convert(run_dir / "w.json", tmp_path / "w.root")
+    js = predict(run_dir / "run", [run_dir / "w.json"], quiet=True)
+    nano = predict(run_dir / "run", [root], quiet=True)
+    assert [r["event"] for r in nano] == [r["event"] for r in js] and len(js) == 20
+    assert [r["p_w"] for r in nano] == pytest.approx([r["p_w"] for r in js], abs=1e-6)

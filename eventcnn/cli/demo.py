@@ -21,8 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=None, help="at most this many training epochs (default: 30, early stopping)")
     p.add_argument("--seed", type=int, default=1, help="seed of every random step (default: %(default)s)")
     p.add_argument("--jobs", type=int, default=None, help="parallel processes (default: CPU count, at most 4)")
-    p.add_argument("--real", action="store_true",
-                   help="use the public CMS tt+jets and W+jets files instead of generated events")
+    p.add_argument("--real", nargs="?", const="json", choices=["json", "nano"], default=None,
+                   help="use public CMS data instead of generated events: json (2011 tt+jets vs "
+                   "W+jets, the default) or nano (2016 NanoAOD tt / W+jets / Drell-Yan)")
+    p.add_argument("--nano-events", type=int, default=None,
+                   help="with --real nano: the first N events of each file (default: 20000)")
     p.add_argument("--tiny", action="store_true", help="a seconds-long smoke run (few events, 1 epoch)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run)
@@ -35,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = DemoConfig.tiny() if args.tiny else DemoConfig()
     overrides = {"events": args.events, "image_size": args.size, "epochs": args.epochs, "jobs": args.jobs}
-    cfg = replace(cfg, out_dir=args.out, seed=args.seed, real=args.real, quiet=args.quiet,
+    overrides["nano_events"] = args.nano_events
+    cfg = replace(cfg, out_dir=args.out, seed=args.seed, real=args.real is not None,
+                  nano=args.real == "nano", quiet=args.quiet,
                   **{k: v for k, v in overrides.items() if v is not None})
     if args.jobs is None and not args.tiny:
         cfg = replace(cfg, jobs=default_jobs())

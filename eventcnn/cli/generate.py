@@ -26,14 +26,18 @@ def register(sub: argparse._SubParsersAction) -> None:
             "examples:\n"
             "  eventcnn generate dy --events 2000 --seed 1 --out json_files/DY_json.json\n"
             "  eventcnn generate zz --events 5000 --jobs 2 --out json_files/ZZ_json.json.gz\n"
-            "  eventcnn generate tt --events 1000 --fast --quiet --out tt.json"
+            "  eventcnn generate tt --events 1000 --fast --quiet --out tt.json\n"
+            "  eventcnn generate dy --events 500 --format nano --out dy.root"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("process", choices=_CHOICES, metavar="PROCESS",
                    help="tt|ttjets, wjets, dy, zz")  # fmt: skip
     p.add_argument("--events", "-n", type=int, required=True, help="number of events")
-    p.add_argument("--out", "-o", type=Path, required=True, help="output file (.json or .json.gz)")
+    p.add_argument("--out", "-o", type=Path, required=True,
+                   help="output file (.json, .json.gz, or .root with --format nano)")  # fmt: skip
+    p.add_argument("--format", choices=["json", "nano"], default=None,
+                   help="json (CMS JSON schema) or nano (NanoAOD ROOT, needs uproot); default: from --out")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="master random seed (default: %(default)s)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes (default: %(default)s)")
     p.add_argument("--fast", action="store_true",
@@ -52,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
     from eventcnn.generate import generate_to_file
 
     quiet = args.quiet or os.environ.get("EVENTCNN_QUIET") == "1"
+    if args.format is not None and (args.format == "nano") != (args.out.suffix == ".root"):
+        raise ValueError(f"--format {args.format} needs an --out file ending in "
+                         f"{'.root' if args.format == 'nano' else '.json or .json.gz'}, not {args.out.name}")
     generate_to_file(
         args.process, args.events, args.out, seed=args.seed, jobs=args.jobs,
         progress=not quiet, fast=args.fast, overwrite=args.overwrite,

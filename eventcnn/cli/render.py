@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", type=Path, help="event files (.json or .json.gz)")
+    p.add_argument("inputs", nargs="+", type=_path_or_url,
+                   help="event files (.json, .json.gz, NanoAOD .root or root:// URL)")  # fmt: skip
     p.add_argument(
         "--label", action="append", default=[],
         help="class label: once per input (in order), once for all inputs, or FILE=LABEL; "
@@ -41,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _path_or_url(text: str) -> Path | str:
+    """A local path, or a URL kept as text (``Path`` would fold ``root://host//path``)."""
+    return text if "://" in text else Path(text)
+
+
 def resolve_labels(inputs: list[Path], labels: list[str]) -> list[tuple[Path, str]]:
     """Pair each input with its label (see ``--label``)."""
     from eventcnn.render import check_label, label_from_path
@@ -54,7 +60,7 @@ def resolve_labels(inputs: list[Path], labels: list[str]) -> list[tuple[Path, st
     pairs = []
     for k, path in enumerate(inputs):
         if mapping:
-            key = str(path) if str(path) in mapping else path.name
+            key = str(path) if str(path) in mapping else Path(str(path)).name
             label = mapping[key] if key in mapping else label_from_path(path)
         elif plain:
             label = plain[k] if len(plain) == len(inputs) else plain[0]
