@@ -37,7 +37,7 @@ def is_user_error(exc: BaseException) -> bool:
         >>> is_user_error(FileNotFoundError("x")), is_user_error(KeyError("x"))
         (True, False)
     """
-    if isinstance(exc, UserError):
+    if isinstance(exc, UserError) or _missing_package(exc):
         return True
     if isinstance(exc, INTERNAL_ERRORS):
         return False
@@ -59,6 +59,13 @@ def _target_of_temp(name: str) -> str:
     return str(path.with_name(m.group("name"))) if m else name
 
 
+def _missing_package(exc: BaseException) -> str | None:
+    """The third-party package a ``ModuleNotFoundError`` misses (``None`` for our own modules)."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name and exc.name.split(".")[0] != "eventcnn":
+        return exc.name.split(".")[0]
+    return None
+
+
 def describe(exc: BaseException) -> str:
     """One line for a user error; an ``OSError`` reads like ``cannot write /x/y: Permission denied``.
 
@@ -67,6 +74,9 @@ def describe(exc: BaseException) -> str:
         >>> describe(PermissionError(13, "Permission denied", "/x/y"))
         'cannot write /x/y: Permission denied'
     """
+    if package := _missing_package(exc):
+        return (f"the Python package {package!r} is not installed: pip install {package} "
+                "(or pip install 'eventcnn[all]' for every optional stage)")
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
         name = _target_of_temp(os.fsdecode(exc.filename))
         verb = _VERBS.get(exc.errno or 0, "cannot access")

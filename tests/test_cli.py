@@ -65,6 +65,9 @@ def test_is_user_error_and_describe():
     assert is_user_error(UserError("x")) and isinstance(UserError("x"), ValueError)
     assert not is_user_error(KeyError("x")) and not is_user_error(NotImplementedError("x"))
     assert describe(PermissionError(13, "Permission denied", "/x/y")) == "cannot write /x/y: Permission denied"
+    missing = ModuleNotFoundError("No module named 'uproot'", name="uproot")
+    assert is_user_error(missing) and "pip install uproot" in describe(missing)
+    assert not is_user_error(ModuleNotFoundError("No module named 'eventcnn.x'", name="eventcnn.x"))
 
 
 def _fake_run(path, config) -> None:
