@@ -1,0 +1,71 @@
+"""Tests of eventcnn.devices: precision per GPU, compile choice, data-parallel training on 2 JAX CPU devices."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eventcnn.dataset import make_toy_images
+from eventcnn.devices import jit_compile_setting, needs_fixed_shapes, precision_policy
+from eventcnn.train import TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(("mode", "caps", "policy"), [
+    ("auto", [(9, 0)], "mixed_bfloat16"),            # H100
+    ("auto", [(8, 0), (8, 6)], "mixed_bfloat16"),    # A100 + RTX 3090
+    ("auto", [(7, 5)], "mixed_float16"),             # T4 (Colab): no bf16
+    ("auto", [(9, 0), (7, 0)], "mixed_float16"),     # mixed machine: the weakest GPU decides
+    ("auto", [], "float32"),                         # CPU
+    ("on", [], "mixed_bfloat16"),
+    ("off", [(9, 0)], "float32"),
+    ("float16", [(9, 0)], "mixed_float16"),
+])
+def test_precision_policy_fits_the_device(mode, caps, policy):
+    assert precision_policy(mode, caps) == policy
+
+
+def test_precision_on_this_cpu_machine_is_float32():
+    assert precision_policy("auto") == "float32"
+
+
+def test_compile_setting_and_validation(tmp_path):
+    assert jit_compile_setting("on") is True and jit_compile_setting("off") is False
+    assert jit_compile_setting("auto") == "auto"
+    with pytest.raises(ValueError, match="compile"):
+        jit_compile_setting("fast")
+    with pytest.raises(ValueError, match="compile"):
+        TrainConfig(tmp_path, tmp_path / "r", compile="yes")
+    with pytest.raises(ValueError, match="mixed_precision"):
+        TrainConfig(tmp_path, tmp_path / "r", mixed_precision="fp8")
+    assert needs_fixed_shapes(n_devices=2)
+
+
+@pytest.mark.slow
+def test_data_parallel_training_on_two_jax_cpu_devices(tmp_path):
+    pytest.importorskip("jax")
+    data = make_toy_images(tmp_path / "toy", n_per_class=15, size=16, seed=0)
+    out = tmp_path / "run"
+    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+           "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg", "PYTHONPATH": str(REPO)}
+    env.pop("EVENTCNN_QUIET", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "eventcnn", "train", "--data", str(data), "--out", str(out), "--epochs", "1",
+         "--batch-size", "3", "--no-augment", "--no-baseline", "--scale-lr", "--lr", "1e-3"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "DataParallel over 2 devices" in proc.stdout
+    devices = json.loads((out / "config.json").read_text())["devices"]
+    assert devices["backend"] == "jax" and devices["count"] == 2
+    assert devices["global_batch_size"] == 6 and devices["lr_scale"] == 2.0
+    assert (out / "best.keras").exists() and (out / "metrics.json").exists()
+    history = json.loads((out / "history.json").read_text())
+    # global batch 6 (3 per device); Adam at 2e-3 (linear scaling)
+    assert len(history) == 1 and history[0]["lr"] == pytest.approx(2e-3)
