@@ -796,7 +796,8 @@ def predict(model: Any, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """Class probabilities ``(N, 4)`` for ``uint8`` images, in :data:`CLASS_NAMES` order.
 
     Small batches keep the peak memory low (the first convolution's output of
-    one 200x200 image takes 5 MB in float32).
+    one 200x200 image takes 5 MB in float32). The last batch is padded to
+    ``batch_size`` so that every call has one shape (XLA compiles once).
 
     Example::
 
@@ -806,10 +807,14 @@ def predict(model: Any, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
     images = np.asarray(images)
     if len(images) == 0:
         return np.zeros((0, len(CLASS_NAMES)), dtype=np.float32)
-    probs = np.concatenate([
-        np.asarray(model.predict_on_batch(images[i:i + batch_size]))
-        for i in range(0, len(images), batch_size)
-    ])
+    chunks = []
+    for i in range(0, len(images), batch_size):
+        chunk = images[i:i + batch_size]
+        n = len(chunk)
+        if n < batch_size:  # fixed shape: repeat the last image, drop its predictions
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, axis=0)])
+        chunks.append(np.asarray(model.predict_on_batch(chunk))[:n])
+    probs = np.concatenate(chunks)
     return probs.astype(np.float32)
 
 
