@@ -69,3 +69,30 @@ def test_data_parallel_training_on_two_jax_cpu_devices(tmp_path):
     history = json.loads((out / "history.json").read_text())
     # global batch 6 (3 per device); Adam at 2e-3 (linear scaling)
     assert len(history) == 1 and history[0]["lr"] == pytest.approx(2e-3)
+
+
+def _train_cli(data: Path, out: Path, backend: str, *extra: str, env_extra: dict | None = None):
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg",
+           "PYTHONPATH": str(REPO), **(env_extra or {})}
+    env.pop("EVENTCNN_QUIET", None)
+    return subprocess.run(
+        [sys.executable, "-m", "eventcnn", "train", "--data", str(data), "--out", str(out), "--epochs", "2",
+         "--batch-size", "4", "--no-augment", "--no-baseline", "--no-evaluate", "--quiet", *extra],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=900,
+    )
+
+
+@pytest.mark.slow
+def test_torch_backend_compile_on_matches_eager(tmp_path):
+    """torch.compile (``--compile on``) trains to the same losses as eager (``off``, what ``auto`` picks)."""
+    pytest.importorskip("torch", reason="torch is not in the test extra (CPU wheel ~200 MB); install it to run this")
+    data = make_toy_images(tmp_path / "toy", n_per_class=10, size=16, seed=0)
+    losses = {}
+    for mode in ("off", "on"):
+        proc = _train_cli(data, tmp_path / mode, "torch", "--compile", mode)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        devices = json.loads((tmp_path / mode / "config.json").read_text())["devices"]
+        assert devices["backend"] == "torch" and devices["compile"] == mode
+        losses[mode] = [h["loss"] for h in json.loads((tmp_path / mode / "history.json").read_text())]
+        assert (tmp_path / mode / "best.keras").exists()
+    assert losses["on"] == pytest.approx(losses["off"], rel=1e-3)
