@@ -35,8 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def render_folder(out: Path, size: int, quiet: bool) -> Path:
-    """Render the CMS development events (all, no selection) as ``size`` px images into ``out``."""
+def render_folder(out: Path, size: int, quiet: bool, limit: int | None = None) -> Path:
+    """Render the CMS development events (no selection; ``limit`` per file) as ``size`` px images into ``out``."""
     from eventcnn.render import RenderConfig, render_to_dir
 
     cms = REPO.parent / "shared" / "data" / "cms"
@@ -44,7 +44,7 @@ def render_folder(out: Path, size: int, quiet: bool) -> Path:
     if not all(p.exists() for p, _ in inputs):
         ex = REPO / "eventcnn" / "examples"
         inputs = [(ex / f"example_{k}.json.gz", k) for k in ("ttjets", "wjets", "dy")]
-    render_to_dir(inputs, out, RenderConfig(size=size), selection=None, jobs=os.cpu_count() or 1,
+    render_to_dir(inputs, out, RenderConfig(size=size), selection=None, jobs=os.cpu_count() or 1, limit=limit,
                   progress=not quiet)
     return out
 

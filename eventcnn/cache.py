@@ -70,7 +70,7 @@ def cache_key(
     image_size: int | Sequence[int] | None,
     extra: Mapping[str, Any] | None = None,
 ) -> str:
-    """SHA-256 over the file list (path, size, mtime), the image size and ``extra``.
+    """SHA-256 over the file list (absolute path, size, mtime), the image size and ``extra``.
 
     Example::
 
@@ -84,7 +84,7 @@ def cache_key(
             st = os.stat(f)
         except FileNotFoundError:
             raise FileNotFoundError(f"image {f} not found") from None
-        h.update(f"{os.fspath(f)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        h.update(f"{os.path.abspath(f)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
