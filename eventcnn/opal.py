@@ -475,8 +475,10 @@ def build_model(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3),
 
     stages: list[Any] = [keras.Input(shape=input_shape), layers.Rescaling(1.0 / 255.0)]
     if augment:
+        from eventcnn.devices import allow_jit
+
         stages += [
-            layers.RandomRotation(1.0, fill_mode="constant", fill_value=0.0, seed=seed),
+            allow_jit(layers.RandomRotation(1.0, fill_mode="constant", fill_value=0.0, seed=seed)),
             layers.RandomFlip("horizontal", seed=None if seed is None else seed + 1),
         ]
     stages += [

@@ -115,3 +115,27 @@ def test_train_records_devices_uses_cache_and_resumes_runs_from_before_these_set
     (run.out_dir / "config.json").write_text(json.dumps(cfg))
     resumed = train(TrainConfig(data, tmp_path / "run", epochs=2, cache=False, **kw))
     assert [h["epoch"] for h in resumed.history] == [1, 2]
+
+
+@pytest.mark.slow
+def test_rotation_augmentation_keeps_xla_on_jax(tmp_path):
+    """OPAL's default recipe and the end-view augmentation compile with XLA on JAX (not op by op)."""
+    pytest.importorskip("jax")
+    script = (
+        "import numpy as np, keras\n"
+        "from eventcnn import opal\n"
+        "from eventcnn.augment import physics_augmentation\n"
+        "from eventcnn.models import build_model\n"
+        "x = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)\n"
+        "y = np.arange(8) % 2\n"
+        "for m in (opal.build_model((64, 64, 3), augment=True, seed=1),\n"
+        "          build_model('small', 2, (64, 64, 3), augmentation=physics_augmentation('endview', seed=1))):\n"
+        "    m.compile('adam', 'sparse_categorical_crossentropy')\n"
+        "    m.fit(x, y, batch_size=4, epochs=1, verbose=0)\n"
+        "    print('jit_compile', m.jit_compile)\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split().count("True") == 2, proc.stdout
