@@ -581,14 +581,16 @@ class PhysicsAugmentation(keras.layers.Layer):
         self.steps: list = []
         self.seed_generator = keras.random.SeedGenerator(seed)
         if geometry == "endview":
+            from eventcnn.devices import allow_jit
+
             self.steps.append(
-                keras.layers.RandomRotation(
+                allow_jit(keras.layers.RandomRotation(
                     1.0,
                     fill_mode="constant",
                     fill_value=self.background,
                     seed=sub(0),
                     name="rotation",
-                )
+                ))
             )
             self.steps.append(keras.layers.RandomFlip("horizontal", seed=sub(1), name="mirror"))
 

@@ -527,8 +527,10 @@ def build_model(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3),
     check_image_size(min(input_shape[0], input_shape[1]))
     stages: list[Any] = [keras.Input(shape=input_shape), layers.Rescaling(1.0 / 255.0)]
     if augment:
+        from eventcnn.devices import allow_jit
+
         stages += [
-            layers.RandomRotation(1.0, fill_mode="constant", fill_value=0.0, seed=seed),
+            allow_jit(layers.RandomRotation(1.0, fill_mode="constant", fill_value=0.0, seed=seed)),
             layers.RandomFlip("horizontal", seed=None if seed is None else seed + 1),
         ]
     for filters, kernel, pool in CONV_STAGES:
@@ -844,7 +846,8 @@ def predict(model: Any, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """Class probabilities ``(N, 4)`` for ``uint8`` images, in :data:`CLASS_NAMES` order.
 
     Small batches keep the peak memory low (the first convolution's output of
-    one 200x200 image takes 5 MB in float32).
+    one 200x200 image takes 5 MB in float32). The last batch is padded to
+    ``batch_size`` so that every call has one shape (XLA compiles once).
 
     Example::
 
@@ -854,10 +857,14 @@ def predict(model: Any, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
     images = np.asarray(images)
     if len(images) == 0:
         return np.zeros((0, len(CLASS_NAMES)), dtype=np.float32)
-    probs = np.concatenate([
-        np.asarray(model.predict_on_batch(images[i:i + batch_size]))
-        for i in range(0, len(images), batch_size)
-    ])
+    chunks = []
+    for i in range(0, len(images), batch_size):
+        chunk = images[i:i + batch_size]
+        n = len(chunk)
+        if n < batch_size:  # fixed shape: repeat the last image, drop its predictions
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, axis=0)])
+        chunks.append(np.asarray(model.predict_on_batch(chunk))[:n])
+    probs = np.concatenate(chunks)
     return probs.astype(np.float32)
 
 

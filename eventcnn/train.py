@@ -45,7 +45,8 @@ from eventcnn._io import atomic_path, write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError, check_writable
 
 #: settings that may change between a run and its resumption
-RESUMABLE_CHANGES = {"epochs", "fine_tune_epochs", "patience", "quiet", "workers", "evaluate", "data_dir", "out_dir", "baseline"}
+RESUMABLE_CHANGES = {"epochs", "fine_tune_epochs", "patience", "quiet", "workers", "evaluate", "data_dir", "out_dir", "baseline",
+                     "cache", "cache_dir", "compile"}
 MONITORS = ("val_accuracy", "val_loss")
 
 
@@ -85,8 +86,12 @@ class TrainConfig:
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
     split_file: str | None = None
     limit_per_class: int | None = None
-    mixed_precision: str = "auto"  # auto | on | off
+    mixed_precision: str = "auto"  # auto | on | off | bfloat16 | float16 (eventcnn.devices)
     workers: int = 2  # threads decoding/prefetching batches
+    cache: bool = True  # decode the images once into a memory-mapped cache (eventcnn.cache)
+    cache_dir: str | None = None  # None: <data_dir>/.eventcnn-cache (or <out_dir>/cache)
+    compile: str = "auto"  # auto | on | off: jit_compile of model.compile
+    scale_lr: bool = False  # linear scaling rule: lr x devices in data-parallel runs
     evaluate: bool = True
     baseline: bool = True
     quiet: bool = False
@@ -108,8 +113,12 @@ class TrainConfig:
             raise ValueError("epochs and batch_size must be >= 1 and fine_tune_epochs >= 0")
         if self.class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
-        if self.mixed_precision not in ("auto", "on", "off"):
-            raise ValueError(f"mixed_precision must be auto, on or off, got {self.mixed_precision!r}")
+        from eventcnn.devices import COMPILE_MODES, PRECISION_MODES
+
+        if self.mixed_precision not in PRECISION_MODES:
+            raise ValueError(f"mixed_precision must be one of {PRECISION_MODES}, got {self.mixed_precision!r}")
+        if self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile must be one of {COMPILE_MODES}, got {self.compile!r}")
         if self.weights is not None and str(self.weights).lower() == "none":
             self.weights = None
         if self.model == "small":
@@ -263,14 +272,16 @@ def num_gpus() -> int:
 
 
 def setup_mixed_precision(mode: str = "auto", say=print) -> bool:
-    """Use ``mixed_float16`` when ``mode="on"``, or ``"auto"`` and a GPU is present."""
+    """Set the dtype policy of :func:`eventcnn.devices.precision_policy` (bf16 on Ampere+ GPUs)."""
     import keras
 
-    use = mode == "on" or (mode == "auto" and num_gpus() > 0)
-    keras.mixed_precision.set_global_policy("mixed_float16" if use else "float32")
-    if use:
-        say("mixed precision: mixed_float16 (softmax in float32)")
-    return use
+    from eventcnn.devices import precision_policy
+
+    policy = precision_policy(mode)
+    keras.mixed_precision.set_global_policy(policy)
+    if policy != "float32":
+        say(f"mixed precision: {policy} (softmax in float32)")
+    return policy != "float32"
 
 
 @contextlib.contextmanager
@@ -435,8 +446,9 @@ def _check_resumable(out: Path, cfg: TrainConfig) -> dict[str, Any] | None:
     cfg_file, state_file = out / "config.json", out / "state.json"
     if not cfg_file.exists():
         return None
-    old = read_run_config(out, keys=("train",))["train"]
     new = cfg.to_dict()
+    defaults = {f.name: f.default for f in fields(TrainConfig)}  # settings added since the run started
+    old = {**{k: v for k, v in defaults.items() if k in new}, **read_run_config(out, keys=("train",))["train"]}
     diff = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
     if not state_file.exists():  # no epoch finished yet (e.g. a failed start): start afresh
         if set(diff) & {"seed", "fractions", "split_file", "limit_per_class"} or not _same_folder(
@@ -491,11 +503,13 @@ def _check_same_data(out: Path, old_data: str, new_data: str) -> None:
         )
 
 
-def _compile(model, cfg: TrainConfig, lr: float, steps: int) -> None:
+def _compile(model, cfg: TrainConfig, lr: float, steps: int, say=print) -> None:
+    from eventcnn.devices import jit_compile_setting
     from eventcnn.models import make_optimizer
 
     opt = make_optimizer(cfg.optimizer, lr, cfg.schedule, decay_steps=steps)
-    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile=jit_compile_setting(cfg.compile, say))
 
 
 def _augmentation(cfg: TrainConfig, say):
@@ -546,7 +560,13 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
 
     import keras
 
-    from eventcnn.dataset import ImageSequence, read_image
+    from eventcnn.dataset import read_image
+    from eventcnn.devices import (
+        data_parallel,
+        data_parallel_devices,
+        needs_fixed_shapes,
+        precision_policy,
+    )
 
     split = _prepare_split(cfg, out)
     num_classes = len(split["class_names"])
@@ -556,6 +576,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
         "train": cfg.to_dict(), "class_names": split["class_names"], "image_size": int(image_size),
         "input_shape": [int(image_size), int(image_size), 3], "render_config": render_cfg,
         "split_counts": {k: len(split[k]) for k in ("train", "val", "test")}, "versions": versions(),
+        "devices": _device_record(cfg, data_parallel_devices(), precision_policy(cfg.mixed_precision)),
     }
     selection_file = Path(cfg.data_dir) / "selection.json"
     if selection_file.exists():  # the selection of the images (null = none), kept with the run
@@ -564,12 +585,15 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
     keras.utils.set_random_seed(cfg.seed)
     setup_mixed_precision(cfg.mixed_precision, say)
 
-    seq_kw = {"batch_size": cfg.batch_size, "image_size": int(image_size), "workers": cfg.workers}
-    train_seq = ImageSequence.from_split(
-        split, "train", cfg.data_dir, shuffle=True, seed=cfg.seed,
-        oversample="balanced" if cfg.oversample else None, class_weight=cfg.class_weight, **seq_kw,
+    from eventcnn.cache import training_sequences
+
+    devices = run_config["devices"]
+    train_seq, val_seq = training_sequences(
+        split, cfg.data_dir, int(image_size), devices["global_batch_size"], seed=cfg.seed,
+        oversample=cfg.oversample, class_weight=cfg.class_weight, workers=cfg.workers, cache=cfg.cache,
+        cache_dir=cfg.cache_dir, out_dir=out, quiet=quiet, say=say,
+        fixed_shapes=needs_fixed_shapes(devices["count"], {"on": True}.get(cfg.compile, False)),
     )
-    val_seq = ImageSequence.from_split(split, "val", cfg.data_dir, **seq_kw)
     steps = len(train_seq)
     phase1_end = cfg.epochs if cfg.fine_tune_epochs else total
     start = state.get("epoch", 0) if state else 0
@@ -579,7 +603,8 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
 
     from eventcnn.models import build_model, set_freeze
 
-    with distribution_scope(say):
+    lr_scale = devices["lr_scale"]
+    with data_parallel(say):
         if start > 0:
             say(f"{out}: resuming after epoch {start} from last.keras")
             model = load_run_model(out, "last")
@@ -589,7 +614,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
                                 freeze=cfg.freeze,
                                 head=cfg.head, pooling=cfg.pooling, dropout=cfg.dropout, augmentation=_augmentation(cfg, say))
             set_freeze(model, first_freeze)
-            _compile(model, cfg, cfg.lr, steps * phase1_end)
+            _compile(model, cfg, cfg.lr * lr_scale, steps * phase1_end, say)
         Checkpoint = _make_checkpoint_callback()
         verbose = 0 if quiet else "auto"
         t0 = time.perf_counter()
@@ -603,7 +628,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
             if state.get("phase", 1) == 1:  # entering phase 2: unfreeze, new optimizer at the low rate
                 say(f"fine-tuning: freeze={cfg.freeze}, lr={cfg.fine_tune_lr}")
                 set_freeze(model, cfg.freeze)
-                _compile(model, cfg, cfg.fine_tune_lr, steps * cfg.fine_tune_epochs)
+                _compile(model, cfg, cfg.fine_tune_lr * lr_scale, steps * cfg.fine_tune_epochs, say)
                 state["phase"] = 2
                 state["wait"], state["best_val_loss"] = 0, None
                 # exactly fine_tune_epochs more, also when phase 1 stopped early
@@ -621,6 +646,15 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
     plot_history(history, out / "learning_curves.png")
     metrics = _evaluate(out, cfg, quiet) if cfg.evaluate else None
     return Run(out, cfg, history, metrics, state)
+
+
+def _device_record(cfg: TrainConfig, n: int, policy: str) -> dict[str, Any]:
+    """What the run trains on: device count, global batch (per-device x devices), lr scale."""
+    import keras
+
+    return {"backend": keras.backend.backend(), "count": n, "per_device_batch_size": cfg.batch_size,
+            "global_batch_size": cfg.batch_size * n, "lr_scale": float(n if cfg.scale_lr else 1),
+            "precision": policy, "compile": cfg.compile, "cache": cfg.cache}
 
 
 def _finished(state: dict[str, Any], cfg: TrainConfig) -> bool:

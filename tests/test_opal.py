@@ -326,3 +326,21 @@ def test_folder_skips_hidden_copies_and_names_other_files(folder: tuple[Path, Pa
     assert sorted(data.names) == ["ev1", "ev2", "ev3", "ev4", "ev5", "ev6"]
     assert dict(data.report.skipped) == {".ipynb_checkpoints/": "hidden folder",
                                          "notes.txt": "not an image (.png/.gif/.jpg/.jpeg)"}
+
+
+def test_predict_calls_the_model_with_one_batch_shape() -> None:
+    class Recorder:  # a per-image model: the probability of class k is pixel k / 255
+        shapes: list[tuple[int, ...]] = []
+
+        def predict_on_batch(self, x):
+            self.shapes.append(x.shape)
+            return x[:, 0, 0, :].astype(np.float32).repeat(2, axis=1)[:, :4] / 255.0
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(37, 6, 6, 3), dtype=np.uint8)
+    model = Recorder()
+    probs = opal.predict(model, images, batch_size=16)
+    assert set(model.shapes) == {(16, 6, 6, 3)}  # 16 + 16 + 5 padded to 16: XLA compiles once
+    expected = images[:, 0, 0, :].astype(np.float32).repeat(2, axis=1)[:, :4] / 255.0
+    np.testing.assert_array_equal(probs, expected)
+    assert opal.predict(model, images[:3], batch_size=16).shape == (3, 4)

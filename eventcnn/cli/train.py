@@ -43,7 +43,8 @@ def register(subparsers) -> None:
                    help="two-phase recipe: after --epochs with a frozen backbone, apply --freeze and train this many more")
     p.add_argument("--fine-tune-lr", type=float, default=1e-5, help="learning rate of the fine-tuning phase")
     p.add_argument("--image-size", type=int, default=None, help="resize images to SxS (default: as on disk)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32,
+                   help="images per device and step (global batch = this x devices; default: 32)")
     p.add_argument("--weights", default="imagenet",
                    help="imagenet, none or a local backbone weights file .h5/.weights.h5 (ignored for small)")
     p.add_argument("--head", default=None, choices=["paper", "simple", "linear"],
@@ -61,8 +62,18 @@ def register(subparsers) -> None:
     p.add_argument("--split", default=None, help="re-use this split.json (default: draw a new seeded split)")
     p.add_argument("--fractions", type=float, nargs=3, default=[0.7, 0.15, 0.15], metavar=("TRAIN", "VAL", "TEST"))
     p.add_argument("--limit-per-class", type=int, default=None, help="use at most N images per class")
-    p.add_argument("--mixed-precision", default="auto", choices=["auto", "on", "off"],
-                   help="mixed_float16 (auto: on when a GPU is present)")
+    p.add_argument("--mixed-precision", default="auto", choices=["auto", "on", "off", "bfloat16", "float16"],
+                   help="auto: mixed_bfloat16 on GPUs with compute capability >= 8.0, mixed_float16 on older "
+                        "GPUs, float32 on CPU")
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
+                   help="decode the images once into a memory-mapped uint8 cache, <data>/.eventcnn-cache "
+                        "(or <out>/cache when the data folder is read-only); default: on")
+    p.add_argument("--cache-dir", default=None, help="where the image cache goes (default: <data>/.eventcnn-cache)")
+    p.add_argument("--compile", default="auto", choices=["auto", "on", "off"],
+                   help="jit_compile of the model: auto = Keras' choice (XLA on JAX; eager on torch), "
+                        "on = XLA / torch.compile, off = eager")
+    p.add_argument("--scale-lr", action="store_true",
+                   help="data-parallel runs: multiply the learning rates by the device count (linear scaling rule)")
     p.add_argument("--workers", type=int, default=2, help="threads decoding and prefetching batches (default: 2)")
     p.add_argument("--no-evaluate", action="store_true", help="skip the test-set evaluation at the end")
     p.add_argument("--no-baseline", action="store_true", help="skip the gradient-boosted baseline")
@@ -83,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
         augment_geometry=args.geometry, fine_tune_epochs=args.fine_tune_epochs,
         fine_tune_lr=args.fine_tune_lr, patience=args.patience, monitor=args.monitor,
         fractions=tuple(args.fractions), split_file=args.split, limit_per_class=args.limit_per_class,
-        mixed_precision=args.mixed_precision, workers=args.workers, evaluate=not args.no_evaluate,
+        mixed_precision=args.mixed_precision, workers=args.workers, cache=args.cache, cache_dir=args.cache_dir,
+        compile=args.compile, scale_lr=args.scale_lr, evaluate=not args.no_evaluate,
         baseline=not args.no_baseline, quiet=args.quiet,
     )
     run_ = train(cfg)

@@ -1,0 +1,135 @@
+"""Tests of eventcnn.cache: invalidation, identical batches, damage detection, fixed shapes."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from eventcnn.cache import CachedImageSequence, ensure_cache, training_sequences
+from eventcnn.dataset import ImageSequence, list_images, make_split, make_toy_images, split_arrays
+
+
+@pytest.fixture()
+def toy(tmp_path):
+    data = make_toy_images(tmp_path / "toy", n_per_class=9, size=20, seed=3)
+    items, names = list_images(data)
+    files = [data / it.file for it in items]
+    labels = np.array([names.index(it.cls) for it in items], dtype=np.int32)
+    return data, files, labels
+
+
+def _cache(files, tmp_path, size=16, **kw):
+    return ensure_cache(files, size, tmp_path / "cache", name="train", quiet=True, **kw)
+
+
+def test_cache_reused_then_rebuilt_when_an_image_or_the_size_changes(toy, tmp_path):
+    _, files, _ = toy
+    first = _cache(files, tmp_path)
+    assert first.built and first.array.shape == (len(files), 16, 16, 3)
+    again = _cache(files, tmp_path)
+    assert not again.built and again.path == first.path
+    # new content (and mtime) in one image: a new cache with the new pixels
+    Image.new("RGB", (20, 20), (0, 0, 255)).save(files[4])
+    st = os.stat(files[4])
+    os.utime(files[4], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    changed = _cache(files, tmp_path)
+    assert changed.built and changed.path != first.path
+    assert np.all(changed.array[4] == (0, 0, 255))
+    assert not first.path.exists()  # the stale cache of the same name and size is removed
+    bigger = _cache(files, tmp_path, size=8)
+    assert bigger.built and bigger.array.shape[1:3] == (8, 8)
+    fewer = _cache(files[:-1], tmp_path)
+    assert fewer.built and len(fewer) == len(files) - 1
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "no_sidecar", "bad_sidecar"])
+def test_damaged_or_partial_cache_is_detected_and_rebuilt(toy, tmp_path, damage, capsys):
+    _, files, _ = toy
+    good = _cache(files, tmp_path)
+    expected = np.array(good.array)
+    meta = good.path.with_suffix(".json")
+    del good
+    if damage == "truncate":  # a copy or a crash that stopped half-way
+        with open(meta.with_suffix(".npy"), "r+b") as fh:
+            fh.truncate(os.path.getsize(meta.with_suffix(".npy")) - 100)
+    elif damage == "flip":  # same size, wrong bytes in the first image
+        with open(meta.with_suffix(".npy"), "r+b") as fh:
+            fh.seek(-expected.size, os.SEEK_END)
+            head = fh.read(30)
+            fh.seek(-expected.size, os.SEEK_END)
+            fh.write(bytes(255 - b for b in head))
+    elif damage == "no_sidecar":
+        meta.unlink()
+    else:
+        meta.write_text("{not json")
+    rebuilt = ensure_cache(files, 16, tmp_path / "cache", name="train", quiet=False)
+    assert rebuilt.built
+    np.testing.assert_array_equal(rebuilt.array, expected)
+    if damage != "no_sidecar":
+        assert "rebuilding" in capsys.readouterr().out
+
+
+def test_failed_build_leaves_no_cache(toy, tmp_path):
+    _, files, _ = toy
+    files[5].write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=files[5].name):
+        _cache(files, tmp_path)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+@pytest.mark.parametrize("kw", [{}, {"shuffle": True, "seed": 5, "oversample": "balanced"},
+                                {"shuffle": True, "seed": 1, "class_weight": "balanced"}])
+def test_cached_batches_equal_decoded_batches(toy, tmp_path, kw):
+    _, files, labels = toy
+    labels = labels.copy()
+    labels[:3] = 1  # imbalanced, so oversampling and weights matter
+    cache = _cache(files, tmp_path)
+    png = ImageSequence(files, labels, batch_size=4, image_size=16, **kw)
+    cached = CachedImageSequence(cache, labels, batch_size=4, **kw)
+    for _epoch in range(2):
+        assert len(png) == len(cached)
+        for i in range(len(png)):
+            a, b = png[i], cached[i]
+            assert len(a) == len(b)
+            for u, v in zip(a, b):
+                assert u.dtype == v.dtype
+                np.testing.assert_array_equal(u, v)
+        png.on_epoch_end()
+        cached.on_epoch_end()
+
+
+def test_fixed_shapes_drop_in_training_and_pad_in_validation(toy, tmp_path):
+    _, files, labels = toy
+    cache = _cache(files, tmp_path)  # 18 images
+    train = CachedImageSequence(cache, labels, batch_size=4, shuffle=True, seed=0, drop_remainder=True)
+    assert len(train) == 4 and {train[i][0].shape[0] for i in range(4)} == {4}
+    seen = set()
+    for _ in range(6):  # a new permutation every epoch: the dropped images change
+        seen |= {train[i][0][j].tobytes() for i in range(len(train)) for j in range(4)}
+        train.on_epoch_end()
+    assert len({x.tobytes() for x in cache.array}) == 18 and len(seen) == 18
+    val = CachedImageSequence(cache, labels, batch_size=4, pad_to_batch=True)
+    x, y, w = val[len(val) - 1]
+    assert x.shape[0] == 4 and w.tolist() == [1.0, 1.0, 0.0, 0.0]
+    np.testing.assert_array_equal(x[:2], cache.array[16:18])
+    assert sum(float(val[i][2].sum()) for i in range(len(val))) == 18
+
+
+def test_training_sequences_cache_location_and_no_cache(toy, tmp_path):
+    data, _, _ = toy
+    items, names = list_images(data)
+    split = make_split(items, names, seed=0)
+    tr, va = training_sequences(split, data, 16, batch_size=4, quiet=True)
+    assert isinstance(tr, CachedImageSequence) and tr.cache.path.parent == data / ".eventcnn-cache"
+    (data / "manifest.csv").unlink()  # listing the class folders skips the cache folder
+    assert sorted(it.file for it in list_images(data)[0]) == sorted(it.file for it in items)
+    files, labels = split_arrays(split, "val", data)
+    np.testing.assert_array_equal(va[0][0], ImageSequence(files, labels, batch_size=4, image_size=16)[0][0])
+    side = json.loads(tr.cache.path.with_suffix(".json").read_text())
+    assert side["shape"] == [len(split["train"]), 16, 16, 3] and len(side["crc32"]) == len(split["train"])
+    tr2, _ = training_sequences(split, data, 16, batch_size=4, cache=False)
+    assert type(tr2) is ImageSequence
