@@ -71,6 +71,9 @@ DEFAULT_PREFIXES = ("finalcenteredmaskedrotatedopencv",)
 #: Largest zip member (bytes) that is read; a display is a few kB.
 MAX_MEMBER_BYTES = 32 * 1024 * 1024
 IMAGE_SIZE = 200
+#: Default recipe with fewer labelled events than SMALL_SET and no explicit
+#: ``epochs``: at most SMALL_SET_EPOCHS epochs (< 2 minutes on 2 CPU cores).
+SMALL_SET, SMALL_SET_EPOCHS = 100, 12
 
 
 class LabelFormatError(ValueError):
@@ -725,6 +728,9 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
     config = recipe if isinstance(recipe, RecipeConfig) else RecipeConfig(recipe=recipe)
     if overrides:
         config = RecipeConfig(**{**asdict(config), **overrides})
+    if (config.recipe == "default" and not isinstance(recipe, RecipeConfig) and "epochs" not in overrides
+            and len(labels) < SMALL_SET):  # tiny validation set: early stopping rarely fires
+        config.epochs = min(config.epochs, SMALL_SET_EPOCHS)
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
