@@ -93,7 +93,7 @@ def occlusion_map(model: Any, image: np.ndarray, target: int | None = None, patc
 
 
 def plot_occlusion(image: np.ndarray, heat: np.ndarray, title: str = "", ax: Any = None,
-                   alpha: float = 0.55) -> Any:
+                   alpha: float = 0.7) -> Any:
     """The display with the occlusion map on top (red: evidence for the class).
 
     Draws into ``ax`` when given, else into a new ``matplotlib.figure.Figure``
@@ -111,11 +111,18 @@ def plot_occlusion(image: np.ndarray, heat: np.ndarray, title: str = "", ax: Any
         ax = fig.add_subplot(1, 1, 1)
     else:
         fig = ax.figure
+    import matplotlib as mpl
+
     img = np.asarray(image)
     ax.imshow(img if img.shape[-1] != 1 else img[..., 0], cmap=None if img.shape[-1] == 3 else "gray")
+    heat = np.asarray(heat, dtype=np.float64)
     lim = float(np.max(np.abs(heat))) or 1.0
-    shown = ax.imshow(heat, cmap="bwr", vmin=-lim, vmax=lim, alpha=alpha)
-    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04,
+    norm = mpl.colors.Normalize(vmin=-lim, vmax=lim)
+    cmap = mpl.colormaps["bwr"]
+    overlay = cmap(norm(heat))
+    overlay[..., 3] = alpha * np.abs(heat) / lim  # transparent where covering changes nothing
+    ax.imshow(overlay)
+    fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.046, pad=0.04,
                  label="probability drop when covered")
     ax.set_title(title, fontsize=10)
     ax.set_axis_off()
