@@ -291,3 +291,30 @@ def suggest(data: OpalData | str | os.PathLike[str], labels: str | os.PathLike[s
             data = load_displays(data, lab_path, size=size, verbose=False)
     idx = suggest_indices(data.images, data.labels, n=n, seed=seed)
     return [f"{name}.png" for name in data.names[idx]]
+
+
+def pseudo_labels(images: np.ndarray, labels: Sequence[str] | np.ndarray, threshold: float = 0.8,
+                  seed: int = 0, features: np.ndarray | None = None) -> np.ndarray:
+    """Labels plus confident guesses for unlabelled displays (self-training input).
+
+    A class-balanced logistic regression on :func:`image_features` (the
+    classifier of :func:`suggest`) labels every unlabelled display whose most
+    likely class has probability >= ``threshold``; the others stay "". Given
+    labels are never changed. Returns a new array of class codes.
+
+    Example::
+
+        y = pseudo_labels(data.images, data.labels, threshold=0.8)
+        use = y != ""
+        opal.train(data.images[use], y[use], epochs=12)
+    """
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    labels = np.asarray(labels)
+    if len(labels) != len(images):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    z = embed(image_features(np.asarray(images)), seed=seed) if features is None else features
+    s = scores(z, labels, seed=seed)
+    guess = np.array(CLASS_NAMES)[s["proba"].argmax(axis=1)]
+    sure = (labels == "") & (s["proba"].max(axis=1) >= threshold)
+    return np.where(sure, guess, labels).astype(labels.dtype if labels.dtype.kind == "U" else "<U1")

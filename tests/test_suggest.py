@@ -76,3 +76,18 @@ def test_cli_suggest(opal_zip, opal_labels, tmp_path, capsys):
     assert main(["opal", "suggest", "--data", str(opal_zip), "--labels", str(tmp_path / "none.csv"),
                  "--n", "4"]) == 0
     assert len(capsys.readouterr().out.split()) == 4
+
+
+def test_pseudo_labels_keep_given_labels(displays):
+    sub = displays[np.arange(0, len(displays), 3)]
+    labels = np.full(len(sub), "", dtype="<U1")
+    idx = suggest.suggest_indices(sub.images, None, n=10, seed=0)
+    labels[idx] = sub.labels[idx]
+    out = suggest.pseudo_labels(sub.images, labels, threshold=0.8)
+    np.testing.assert_array_equal(out[idx], labels[idx])
+    guessed = (labels == "") & (out != "")
+    assert guessed.sum() >= 20  # confident guesses even from 10 labels
+    assert np.mean(out[guessed] == sub.labels[guessed]) > 0.8
+    assert len(set(out[labels == ""]) - {"", *opal.CLASS_NAMES}) == 0
+    with pytest.raises(ValueError, match="threshold"):
+        suggest.pseudo_labels(sub.images, labels, threshold=0)
