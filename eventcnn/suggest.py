@@ -46,7 +46,7 @@ HUE_BINS = 12
 RADIAL_BINS = 12
 
 
-def image_features(images: np.ndarray) -> np.ndarray:
+def image_features(images: np.ndarray, chunk: int = 128) -> np.ndarray:
     """Cheap, columnar features of ``uint8`` displays ``(N, H, W, 3)`` -> ``(N, F)`` float32.
 
     Per display: the fraction of lit pixels in a ``GRID`` x ``GRID`` map (sqrt
@@ -56,11 +56,16 @@ def image_features(images: np.ndarray) -> np.ndarray:
 
     Example::
 
-        f = image_features(data.images)     # (497, 4xx)
+        f = image_features(data.images)     # (497, 440)
     """
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must be (N, H, W, 3), got shape {images.shape}")
+    if min(images.shape[1:3]) < GRID:
+        raise ValueError(f"images must be at least {GRID}x{GRID} pixels, got {images.shape[1:3]}")
+    if len(images) > chunk:  # bounded memory: float copies of `chunk` images at a time
+        return np.concatenate([image_features(images[i:i + chunk], chunk)
+                               for i in range(0, len(images), chunk)])
     n, h, w, _ = images.shape
     x = images.astype(np.float32) / 255.0
     mx = x.max(axis=-1)
