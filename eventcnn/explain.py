@@ -132,6 +132,16 @@ def plot_occlusion(image: np.ndarray, heat: np.ndarray, title: str = "", ax: Any
 # --------------------------------------------------------------------------- models and inputs
 
 
+#: Words for the CMS process classes of eventcnn (render/generate); other names are kept.
+CMS_WORDS: dict[str, str] = {
+    "ttjets": "top pair + jets (ttjets)",
+    "tt": "top pair + jets (tt)",
+    "wjets": "W + jets (wjets)",
+    "dy": "Drell-Yan Z/gamma* -> l l (dy)",
+    "zz": "ZZ (zz)",
+}
+
+
 def _opal_words() -> dict[str, str]:
     from eventcnn.opal import CLASS_TITLES
 
@@ -188,6 +198,8 @@ def load_explainable(path: str | os.PathLike[str]) -> tuple[Any, list[str], tupl
     words = _opal_words()
     if set(names) <= set(words):
         names = [words[c] for c in names]
+    else:
+        names = [CMS_WORDS.get(c.lower(), c) for c in names]
     h, w = model.input_shape[1:3]
     if h is None or w is None:
         size = int(cfg.get("image_size") or 64)

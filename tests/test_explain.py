@@ -98,3 +98,16 @@ def test_cli_writes_png_for_opal_run_and_keras_file(tmp_path, capsys):
     assert names == ["class 0", "class 1"]
     assert main(["explain", str(tmp_path / "m.keras"), str(src), "--out", str(out), "--quiet"]) == 0
     assert main(["explain", str(tmp_path / "missing"), str(src)]) == 1
+
+
+def test_cms_run_folder(tmp_path):
+    run = tmp_path / "cms_run"
+    run.mkdir()
+    _region_model(2).save(run / "best.keras")
+    (run / "config.json").write_text(json.dumps({"class_names": ["ttjets", "wjets"], "image_size": 32}))
+    model, names, size = explain.load_explainable(run)
+    assert names == ["top pair + jets (ttjets)", "W + jets (wjets)"] and size == (32, 32)
+    files = explain.explain_files(run, [], out=tmp_path / "none", quiet=True)
+    assert files == []
+    with pytest.raises(FileNotFoundError, match="best.keras"):
+        explain.load_explainable(tmp_path)
