@@ -167,8 +167,13 @@ def _register_suggest(sub: argparse._SubParsersAction) -> None:
 
 def run_suggest(args: argparse.Namespace) -> int:
     """Print one event name per line, as written in label files."""
+    import sys
+
     from eventcnn.suggest import suggest
 
-    for name in suggest(args.data, args.labels, n=args.n, seed=args.seed):
+    names = suggest(args.data, args.labels, n=args.n, seed=args.seed)
+    if not names:
+        print("every event is labelled already", file=sys.stderr)
+    for name in names:
         print(name)
     return 0
