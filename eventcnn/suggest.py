@@ -296,14 +296,16 @@ def suggest_indices(images: np.ndarray, labels: Sequence[str] | np.ndarray | Non
 
 
 def suggest(data: OpalData | str | os.PathLike[str], labels: str | os.PathLike[str] | None = None,
-            n: int = 10, seed: int = 0, size: int = 100) -> list[str]:
+            n: int = 10, seed: int = 0, size: int = 100,
+            crop: tuple[int, int, int, int] | None = None) -> list[str]:
     """Names of the ``n`` event displays the class should label next.
 
     ``data``: an :class:`~eventcnn.opal.OpalData` (its ``labels`` count as the
     labels so far) or the zip/folder of displays, then with ``labels`` the
     label file so far (absent or empty: nothing labelled yet). Returns event
     names as written in label files (``<name>.png``), never one that is already
-    labelled, no duplicates, the same for the same seed.
+    labelled, no duplicates, the same for the same seed. Displays are read at
+    ``size`` pixels (after ``crop``, for raw displays), enough for the features.
 
     Example::
 
@@ -316,7 +318,7 @@ def suggest(data: OpalData | str | os.PathLike[str], labels: str | os.PathLike[s
             lab_path = labels
         with warnings.catch_warnings():  # unlabelled images are the point here, not a problem
             warnings.simplefilter("ignore")
-            data = load_displays(data, lab_path, size=size, verbose=False)
+            data = load_displays(data, lab_path, size=size, crop=crop, verbose=False)
     idx = suggest_indices(data.images, data.labels, n=n, seed=seed)
     return [f"{name}.png" for name in data.names[idx]]
 

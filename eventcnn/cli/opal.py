@@ -162,6 +162,8 @@ def _register_suggest(sub: argparse._SubParsersAction) -> None:
                    help="label file so far ('<event>.png;<label>'); absent or empty: a first batch")
     s.add_argument("--n", type=int, default=10, help="number of events to suggest (default 10)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--crop", type=_crop, default=None,
+                   help="crop box LEFT,TOP,RIGHT,BOTTOM applied before resizing (raw displays)")
     s.set_defaults(func=run_suggest)
 
 
@@ -171,7 +173,7 @@ def run_suggest(args: argparse.Namespace) -> int:
 
     from eventcnn.suggest import suggest
 
-    names = suggest(args.data, args.labels, n=args.n, seed=args.seed)
+    names = suggest(args.data, args.labels, n=args.n, seed=args.seed, crop=args.crop)
     if not names:
         print("every event is labelled already", file=sys.stderr)
     for name in names:
