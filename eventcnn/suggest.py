@@ -12,7 +12,7 @@ hadronic, so the network never sees a tau. :func:`suggest` picks the next batch:
 - **with labels**: a cheap classifier (class-balanced logistic regression on
   the same features) scores every unlabelled display; the batch favours displays
   the classifier is least sure about (small margin between the two most likely
-  classes), that probably belong to classes rare or hard so far, and that are far from
+  classes), that probably belong to classes rare so far, and that are far from
   everything labelled; candidates are picked greedily so that the batch stays
   diverse.
 
@@ -190,36 +190,13 @@ def _kcenter(z: np.ndarray, n: int, start: Sequence[int], candidates: np.ndarray
     return picks
 
 
-def _difficulty(z: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
-    """Per class, 1 - cross-validated recall of the classifier on the labelled displays.
-
-    Classes with fewer than 3 labels (or absent) get 1: they are hard until known.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-
-    counts = np.array([np.sum(labels == c) for c in CLASS_NAMES])
-    out = np.ones(len(CLASS_NAMES))
-    ok = np.isin(labels, [c for c, k in zip(CLASS_NAMES, counts) if k >= 3])
-    if len(set(labels[ok])) < 2:
-        return out
-    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
-    clf = LogisticRegression(C=0.1, class_weight="balanced", max_iter=2000, random_state=seed)
-    pred = cross_val_predict(clf, z[ok], labels[ok], cv=folds)
-    for i, c in enumerate(CLASS_NAMES):
-        if counts[i] >= 3:
-            out[i] = 1.0 - float(np.mean(pred[labels[ok] == c] == c))
-    return out
-
-
 def scores(z: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
     """Per-display uncertainty, rarity and class probabilities from a classifier on ``z``.
 
     ``labels``: class codes with "" for unlabelled. Returns ``proba`` (N x 4, in
     :data:`~eventcnn.opal.CLASS_NAMES` order; classes never labelled get 0),
     ``uncertainty`` (1 - margin of the two most likely classes), ``rarity``
-    (expected rarity and difficulty of the display's class: sum_c p_c r_c with
-    r_c = 1 / (1 + n_c) + 1 - cross-validated recall of class c, scaled to 1).
+    (expected rarity of the display's class: sum_c p_c / (1 + n_c), scaled to 1).
 
     Example::
 
@@ -242,7 +219,7 @@ def scores(z: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[str, np.nda
             proba[:, CLASS_NAMES.index(c)] = p[:, j]
     top = np.sort(proba, axis=1)
     uncertainty = 1.0 - (top[:, -1] - top[:, -2])
-    rare = 1.0 / (1.0 + counts) + _difficulty(z[lab], labels[lab], seed)
+    rare = 1.0 / (1.0 + counts)
     rarity = proba @ (rare / rare.max())
     return {"proba": proba, "uncertainty": uncertainty, "rarity": rarity}
 
