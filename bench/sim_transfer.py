@@ -24,10 +24,10 @@ Rows are appended to ``<out>/results.csv`` as they finish (re-running skips
 finished rows); the summary (mean and spread over seeds) goes to
 ``<out>/summary.md`` and the plot to ``--plot``.
 
-Usage::
+Usage (from the repository root; ``PYTHONPATH=.`` makes sure this checkout's eventcnn is used)::
 
-    python bench/sim_transfer.py --sizes 25 50 100 200 500 all --seeds 1 2 3 --policies frozen few many none
-    python bench/sim_transfer.py --sizes 25 50 all --seeds 1 --policies frozen none   # reduced grid
+    PYTHONPATH=. python bench/sim_transfer.py --sizes 25 50 100 200 500 all --seeds 1 2 3 --policies frozen few many none
+    PYTHONPATH=. python bench/sim_transfer.py --sizes 25 50 all --seeds 1 --policies frozen none   # reduced grid
 """
 
 from __future__ import annotations
@@ -114,6 +114,9 @@ def _cnn(arm: str, split_file: Path, run_dir: Path, images: Path, args: argparse
         else:
             cfg = TrainConfig(weights=args.weights, freeze=policy, epochs=args.head_epochs, lr=args.lr,
                               fine_tune_epochs=args.fine_tune_epochs, fine_tune_lr=args.fine_tune_lr, **common)
+    if arm.startswith("sim-") and cfg.weights != args.weights:  # e.g. an older eventcnn that drops "sim"
+        raise SystemExit(f"this eventcnn ({__import__('eventcnn').__file__}) ignores weights={args.weights!r}; "
+                         "run the bench against the checkout that has eventcnn.weights (PYTHONPATH=.)")
     run = train(cfg)
     return run
 
@@ -131,6 +134,20 @@ def _bdt(split: dict[str, Any], images: Path, seed: int) -> tuple[float, float]:
     yt = np.asarray(y[n:]) == "ttjets"
     pos = split["class_names"].index("ttjets")
     return float(roc_auc_score(yt, p[:, pos])), float(np.mean((p[:, pos] > 0.5) == yt))
+
+
+def score_unseen(run_dir: Path, images: Path, size: int) -> dict[str, Any]:
+    """ROC AUC of a run folder's best model on every image of ``images`` outside its train/val split."""
+    from eventcnn.dataset import list_images, load_split
+
+    split = load_split(run_dir / "split.json")
+    seen = {r["file"] for r in split["train"] + split["val"]}
+    items, _ = list_images(images)
+    rows = [it.to_dict() for it in items if it.file not in seen]
+    unseen = {**split, "test": rows}
+    auc, acc = _test_auc(run_dir, unseen, images, size)
+    return {"run": str(run_dir), "n_train": len(split["train"]), "n_val": len(split["val"]), "n_unseen": len(rows),
+            "auc": round(auc, 5), "accuracy": round(acc, 5)}
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
@@ -214,7 +231,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--patience", type=int, default=8)
     p.add_argument("--plot", default="docs/img/sim_transfer_auc.png")
+    p.add_argument("--summary-only", action="store_true", help="train nothing: summarize results.csv for the grid")
+    p.add_argument("--score-run", nargs="+", default=None, metavar="RUN_DIR",
+                   help="only score these run folders (eventcnn train on --out/images) on every real event "
+                        "outside their train/val split, and exit")
     args = p.parse_args(argv)
+    if args.score_run:
+        for d in args.score_run:
+            print(json.dumps(score_unseen(Path(d), Path(args.out) / "images", args.image_size)), flush=True)
+        return 0
     for s in args.sizes:
         if s != "all" and not s.isdigit():
             p.error(f"--sizes takes numbers or 'all', got {s!r}")
@@ -238,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     results = out / "results.csv"
     done = {(r["arm"], r["size"], r["seed"]) for r in _read_rows(results)}
     t_all = time.perf_counter()
-    for seed in args.seeds:
+    for seed in [] if args.summary_only else args.seeds:
         for size in args.sizes:
             split = _subset(master, size, seed)
             tag = f"n{size}_s{seed}"
@@ -262,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
                        "best_epoch": best, "seconds": round(time.perf_counter() - t0, 1)}
                 _append(results, row)
                 print(json.dumps(row), flush=True)
-    rows = [r for r in _read_rows(results) if r["size"] in args.sizes and int(r["seed"]) in args.seeds]
+    rows = [r for r in _read_rows(results) if r["size"] in args.sizes and int(r["seed"]) in args.seeds
+            and r["arm"] in all_arms]
     table = summarize(rows, args.sizes, all_arms)
     head = (f"Machine: {platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}; "
             f"test events {len(master['test'])} (fixed), seeds {args.seeds}, image size {args.image_size}; "

@@ -37,19 +37,34 @@ def test_build_model_sim_loads_the_shipped_backbone():
     model = build_model("small", 2, (64, 64, 3), weights="sim", freeze="few")
     reference = build_backbone("small", (64, 64, 3), weights=shipped.WEIGHTS_DIR / f"{_entry()['name']}.weights.h5")
     random = build_model("small", 2, (64, 64, 3), weights=None)
-    got, ref, rnd = (get_backbone(m).get_weights() for m in (model, reference, random))
+    got, ref, rnd = (m.get_weights() for m in (get_backbone(model), reference, get_backbone(random)))
     assert len(got) == len(ref)
     for a, b in zip(got, ref):
         np.testing.assert_array_equal(a, b)
     assert not all(np.array_equal(a, b) for a, b in zip(got, rnd))
 
 
+# trainable conv layers of the 16-layer small backbone per policy (BatchNorm stays frozen unless "none")
+TRAINABLE_CONVS = {"frozen": [], "few": [], "many": ["block3_conv", "block4_conv"],
+                   "none": ["block1_conv", "block2_conv", "block3_conv", "block4_conv"]}
+
+
 @pytest.mark.parametrize("policy", ["frozen", "few", "many", "none"])
 def test_freeze_policies_work_with_sim(policy):
-    from eventcnn.models import TRAINABLE_FRACTION, build_model, trainable_fraction
+    from eventcnn.models import build_model, get_backbone, set_freeze, trainable_fraction
 
     model = build_model("small", 2, (64, 64, 3), weights="sim", freeze=policy)
-    assert trainable_fraction(model) == pytest.approx(TRAINABLE_FRACTION[policy], abs=0.05)
+    plain = build_model("small", 2, (64, 64, 3), weights=None, freeze=policy)
+    assert trainable_fraction(model) == trainable_fraction(plain)
+    base = get_backbone(model)
+    convs = [lay.name for lay in base.layers if lay.name.endswith("_conv") and lay.trainable and base.trainable]
+    assert convs == TRAINABLE_CONVS[policy]
+    bn_trainable = [lay.trainable for lay in base.layers if lay.name.endswith("_bn")]
+    assert all(bn_trainable) if policy == "none" else not any(bn_trainable) or not base.trainable
+    set_freeze(model, "frozen")  # the two-phase recipe: phase 1 frozen ...
+    assert not get_backbone(model).trainable_weights
+    set_freeze(model, policy)  # ... then the policy
+    assert trainable_fraction(model) == trainable_fraction(plain)
 
 
 def test_sim_refuses_other_size_and_model_with_what_is_available():
