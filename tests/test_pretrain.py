@@ -141,3 +141,33 @@ def test_pretrain_config_errors(tmp_path):
         PretrainConfig(str(tmp_path), processes=("tt",))
     with pytest.raises(ValueError, match="unknown|process"):
         PretrainConfig(str(tmp_path), processes=("tt", "higgs"))
+
+
+@pytest.mark.slow
+def test_train_with_sim_weights_two_phase(tmp_path):
+    """``TrainConfig(weights="sim")``: phase 1 head only (backbone unchanged), phase 2 the policy trains it."""
+    from eventcnn.dataset import make_toy_images
+    from eventcnn.models import build_backbone, get_backbone
+    from eventcnn.train import TrainConfig, train
+
+    data = make_toy_images(tmp_path / "toy", n_per_class=12, size=64, seed=0)
+    shipped_bb = build_backbone("small", (64, 64, 3), weights="sim").get_weights()
+
+    def conv_weights_equal(run_dir: Path, which: str) -> list[bool]:
+        from eventcnn.train import load_run_model
+
+        got = get_backbone(load_run_model(run_dir, which)).get_weights()
+        return [np.array_equal(a, b) for a, b in zip(got, shipped_bb)]
+
+    run1 = train(TrainConfig(str(data), str(tmp_path / "frozen"), model="small", weights="sim", freeze="frozen",
+                             epochs=1, batch_size=8, evaluate=False, baseline=False, quiet=True))
+    assert run1.config.weights == "sim"
+    assert all(conv_weights_equal(run1.out_dir, "last"))  # frozen: the shipped backbone untouched
+    run2 = train(TrainConfig(str(data), str(tmp_path / "many"), model="small", weights="sim", freeze="many",
+                             epochs=1, fine_tune_epochs=1, fine_tune_lr=1e-3, batch_size=8, evaluate=False,
+                             baseline=False, quiet=True))
+    assert [h["phase"] for h in run2.history] == [1, 2]
+    assert not all(conv_weights_equal(run2.out_dir, "last"))  # phase 2 fine-tuned the last blocks
+    with pytest.raises(ValueError, match="64x64"):
+        train(TrainConfig(str(data), str(tmp_path / "bad"), model="small", weights="sim", image_size=32,
+                          epochs=1, evaluate=False, baseline=False, quiet=True))
