@@ -172,6 +172,13 @@ def imagenet_error(backbone: str, exc: BaseException) -> RuntimeError:
     )
 
 
+def _resolve_shipped(weights, key: str, shape: tuple[int, int, int]):
+    """``"sim"``/``"sim:<name>"`` -> the verified shipped weights file (:mod:`eventcnn.weights`)."""
+    from eventcnn import weights as shipped
+
+    return shipped.resolve(weights, key, shape) if shipped.is_shipped(weights) else weights
+
+
 def build_backbone(
     backbone: str,
     input_shape: Sequence[int] = (224, 224, 3),
@@ -180,7 +187,8 @@ def build_backbone(
     """Build a backbone without its classifier (``include_top=False``).
 
     ``weights``: ``"imagenet"`` (downloaded into ``~/.keras/models`` when online),
-    ``None`` (random) or a local ``.h5``/``.weights.h5`` file of this backbone.
+    ``None`` (random), ``"sim"`` (the simulation-pretrained backbone shipped in
+    :mod:`eventcnn.weights`, sha256-checked) or a local ``.h5``/``.weights.h5`` file of this backbone.
 
     Example::
 
@@ -193,6 +201,7 @@ def build_backbone(
     spec = BACKBONES[key]
     if weights is not None and str(weights).lower() == "none":
         weights = None
+    weights = _resolve_shipped(weights, key, shape)
     path: Path | None = None
     if weights is not None and str(weights) != "imagenet":
         path = Path(weights)
@@ -272,8 +281,9 @@ def build_model(
         ``vgg16``, ``vgg19``, ``resnet50``, ``inceptionv3``, ``inceptionresnetv2``,
         ``efficientnetv2b0``, ``convnexttiny`` or ``small`` (from scratch).
     weights:
-        ``"imagenet"``, ``None`` or a local weights file of the backbone
-        (``small`` always starts from random weights).
+        ``"imagenet"``, ``None``, ``"sim"`` (shipped simulation-pretrained
+        backbone, e.g. ``small`` at 64 px) or a local weights file of the backbone
+        (``small`` has no ImageNet weights: ``"imagenet"`` means random for it).
     freeze:
         ``frozen``, ``few`` (last 20 % trainable), ``many`` (last 70 %) or ``none``.
     head:

@@ -68,7 +68,7 @@ class TrainConfig:
     epochs: int = 10
     image_size: int | None = None  # None: the size of the images on disk
     batch_size: int = 32
-    weights: str | None = "imagenet"  # "imagenet", None or a weights file (ignored for "small")
+    weights: str | None = "imagenet"  # "imagenet", "sim", None or a weights file ("imagenet" = None for "small")
     lr: float = 1e-3
     schedule: str = "constant"  # constant | cosine | exponential
     head: str | None = None
@@ -123,7 +123,7 @@ class TrainConfig:
             raise ValueError(f"compile must be one of {COMPILE_MODES}, got {self.compile!r}")
         if self.weights is not None and str(self.weights).lower() == "none":
             self.weights = None
-        if self.model == "small":
+        if self.model == "small" and self.weights == "imagenet":  # no ImageNet weights; "sim"/files load
             self.weights = None
         self.fractions = tuple(float(f) for f in self.fractions)  # type: ignore[assignment]
 

@@ -37,6 +37,9 @@ LIMIT_PER_CLASS = 20 if QUICK else None       # images per class (None: all)
 FALLBACK_PER_CLASS = 20 if QUICK else 1000    # events rendered per class if notebook 01 has not run
 IMAGE_DIR = WORKDIR / "CreatedImages"         # written by notebook 01
 RUN_DIR = WORKDIR / "runs" / f"{BACKBONE}_{FREEZE}_{OPTIMIZER}"
+SIM_LIMIT_PER_CLASS = 20 if QUICK else 50     # real events per class for the simulation-pretrained comparison
+SIM_EPOCHS = 1 if QUICK else 15               # head epochs (pretrained backbone frozen)
+SIM_FINE_TUNE_EPOCHS = 0 if QUICK else 20     # then fine-tune with freeze "many" at 1e-4
 """
 
 cells = [
@@ -71,6 +74,37 @@ cells = [
     code("from eventcnn.train import compare_runs\n\n"
          "runs = sorted(p for p in (WORKDIR / 'runs').iterdir() if (p / 'metrics.json').exists())\n"
          "helpers.markdown(compare_runs(runs, out=WORKDIR / 'runs' / 'compare.md'))"),
+    md("## Transfer learning from simulation\n"
+       "ImageNet features know nothing about jets, leptons and MET. eventcnn ships a small backbone "
+       "pretrained on **generated** events (Pythia 8 tt+jets, W+jets, Drell-Yan, ZZ; 64-px paper-style "
+       "images; `eventcnn pretrain`, recipe in `eventcnn/weights/sim_small_64.json`). "
+       "`weights=\"sim\"` (CLI `--weights sim`) loads it, checks its sha256 and refuses another "
+       "backbone or image size. The generator has no pile-up and another mistag rate than CMS, so "
+       "the backbone is fine-tuned on the few real events there are."),
+    code("from eventcnn.weights import available\n\n"
+         "helpers.markdown('\\n'.join(['| name | backbone | image size | classes | test accuracy (sim) | sha256 |', '|---|---|---|---|---|---|'] + [\n"
+         "    f\"| {e['name']} | {e['backbone']} | {e['image_size']} | {', '.join(e['class_names'])} | \"\n"
+         "    f\"{e['figures']['test_accuracy']:.3f} | {e['sha256'][:12]}... |\" for e in available()]))"),
+    md("Few real events per class (`SIM_LIMIT_PER_CLASS`): the pretrained backbone against the "
+       "same small CNN from scratch, same split, same images (64 px, as the shipped weights)."),
+    code("sim_runs = []\n"
+         "for weights in ('sim', None):\n"
+         "    cfg = TrainConfig(image_dir, WORKDIR / 'runs' / f\"small_{weights or 'scratch'}_{SIM_LIMIT_PER_CLASS}\",\n"
+         "                      model='small', weights=weights, freeze='many' if weights else 'none', image_size=64,\n"
+         "                      epochs=SIM_EPOCHS if weights else SIM_EPOCHS + SIM_FINE_TUNE_EPOCHS,\n"
+         "                      fine_tune_epochs=SIM_FINE_TUNE_EPOCHS if weights else 0, fine_tune_lr=1e-4,\n"
+         "                      limit_per_class=SIM_LIMIT_PER_CLASS, monitor='val_loss', seed=SEED,\n"
+         "                      batch_size=16 if QUICK else 32, quiet=QUICK)\n"
+         "    sim_runs.append(train(cfg).out_dir)\n"
+         "helpers.markdown(compare_runs(sim_runs))"),
+    md("The benchmark (`python bench/sim_transfer.py`, see docs/benchmarks.md): ROC AUC on 582 "
+       "held-out real events against the number of real training events per class, for training "
+       "from scratch, the simulation-pretrained backbone with each freeze policy, and boosted trees."),
+    code("plot = ROOT / 'docs' / 'img' / 'sim_transfer_auc.png'\n"
+         "if plot.exists():\n"
+         "    helpers.show_image(plot)\n"
+         "else:\n"
+         "    print(f'{plot} not found: run python bench/sim_transfer.py')"),
 ]
 
 if __name__ == "__main__":

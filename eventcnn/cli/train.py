@@ -46,7 +46,8 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=32,
                    help="images per device and step (global batch = this x devices; default: 32)")
     p.add_argument("--weights", default="imagenet",
-                   help="imagenet, none or a local backbone weights file .h5/.weights.h5 (ignored for small)")
+                   help="imagenet, none, sim (simulation-pretrained backbone shipped with eventcnn: small at 64 px) "
+                        "or a local backbone weights file .h5/.weights.h5 (imagenet means none for small)")
     p.add_argument("--head", default=None, choices=["paper", "simple", "linear"],
                    help="classifier head (default: paper for ImageNet backbones, simple for small)")
     p.add_argument("--dropout", type=float, default=0.5)
