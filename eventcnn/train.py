@@ -754,13 +754,11 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
 
 
 def _plot_compare(rows: list[dict[str, Any]], path: str | os.PathLike[str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(5, len(rows) * 0.8 + 2), 4))
+    fig = Figure(figsize=(max(5, len(rows) * 0.8 + 2), 4))
+    ax = fig.subplots()
     acc = [r["test_accuracy"] if r["test_accuracy"] is not None else np.nan for r in rows]
     auc = [r["auc"] if r["auc"] is not None else np.nan for r in rows]
     ax.bar(x - 0.2, acc, 0.4, label="test accuracy")
@@ -771,4 +769,3 @@ def _plot_compare(rows: list[dict[str, Any]], path: str | os.PathLike[str]) -> N
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
