@@ -126,7 +126,7 @@ def plot_symmetry_grid(image, n: int = 7, seed: int = 0, geometry: str = "etaphi
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from eventcnn.augment import physics_augmentation
+    from eventcnn.augment_layers import physics_augmentation
 
     image = np.asarray(image)
     batch = np.repeat(image[None], n, axis=0)
@@ -238,21 +238,17 @@ def opal_events(quick: bool = False, n_quick: int = 60, seed: int = 42):
 
         data = helpers.opal_events(quick=QUICK)
     """
-    import numpy as np
 
     from eventcnn import opal
     from eventcnn.data import fetch
+    from eventcnn.splits import stratified_sample
 
     paths = fetch("opal")
     data = opal.load_displays(paths["zip"], paths["labels"])
     if quick and len(data) > n_quick:
-        rng = np.random.default_rng(seed)
-        keep = []
-        for c in opal.CLASS_NAMES:
-            idx = np.flatnonzero(data.labels == c)
-            n = max(3, int(round(n_quick * len(idx) / len(data))))
-            keep.extend(rng.choice(idx, size=min(n, len(idx)), replace=False))
-        data = data[np.sort(np.array(keep))]
+        keep = stratified_sample(data.labels, n_quick / len(data), seed, min_per_class=3,
+                                 classes=opal.CLASS_NAMES)
+        data = data[keep]
         print(f"QUICK mode: using {len(data)} of the events ({data.counts()})")
     return data
 

@@ -27,9 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn._env import quiet_from_env
 from eventcnn._io import write_json_atomic, write_text_atomic
 from eventcnn.dataset import IMAGE_SUFFIXES, ImageSequence, load_arrays, load_split, split_arrays
 from eventcnn.errors import UserError, check_writable
+
+__all__ = ["evaluate_run", "predict", "report_markdown", "write_predictions_csv"]
 
 JSON_SUFFIXES = (".json", ".json.gz", ".root")  # event files: CMS JSON or NanoAOD
 
@@ -66,9 +69,9 @@ def evaluate_run(
 
         metrics = evaluate_run("runs/small")
     """
-    from eventcnn.train import Run, load_run_model, read_run_config
+    from eventcnn.runs import Run, load_run_model, read_run_config
 
-    quiet = quiet or os.environ.get("EVENTCNN_QUIET") == "1"
+    quiet = quiet or quiet_from_env()
     say = _say(quiet)
     run = Run.load(run_dir)
     out = Path(run_dir)
@@ -316,9 +319,9 @@ def predict(
 
         rows = predict("runs/small", ["TTjets_json.json"], "predictions.csv")
     """
-    from eventcnn.train import load_run_model, read_run_config
+    from eventcnn.runs import load_run_model, read_run_config
 
-    quiet = quiet or os.environ.get("EVENTCNN_QUIET") == "1"
+    quiet = quiet or quiet_from_env()
     say = _say(quiet)
     run_dir = Path(run_dir)
     cfg_all = read_run_config(run_dir)

@@ -34,6 +34,16 @@ import numpy as np
 from eventcnn._io import atomic_path
 from eventcnn.opal import CLASS_NAMES, CLASS_TITLES, event_name, read_labels
 
+__all__ = [
+    "compare_labels",
+    "HELP",
+    "labeller_widget",
+    "LabelSession",
+    "run_console",
+    "widgets_available",
+]
+
+
 HELP = "q = hadronic, e = electron, m = muon, t = tau, s = skip, b = back, x = stop"
 
 

@@ -45,6 +45,30 @@ from keras import layers, ops
 
 from eventcnn.errors import INTERNAL_ERRORS
 
+__all__ = [
+    "ALIASES",
+    "BACKBONE_NAME",
+    "BackbonePreprocess",
+    "BACKBONES",
+    "BackboneSpec",
+    "build_backbone",
+    "build_model",
+    "CAFFE_MEAN",
+    "canonical_backbone",
+    "count_params",
+    "FREEZE_POLICIES",
+    "get_backbone",
+    "HEADS",
+    "imagenet_error",
+    "make_optimizer",
+    "set_freeze",
+    "TORCH_MEAN",
+    "TORCH_STD",
+    "TRAINABLE_FRACTION",
+    "trainable_fraction",
+]
+
+
 FREEZE_POLICIES = ("frozen", "few", "many", "none")
 HEADS = ("paper", "simple", "linear")
 #: fraction of backbone layers left trainable per freeze policy

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn._env import quiet_from_env
 from eventcnn.events import COLLECTIONS, EventFormatError, Events, Objects, concat_events
 
 __all__ = [
@@ -113,7 +114,7 @@ def _open_tree(path: str) -> tuple[Any, Any]:
         raise
     except Exception as exc:  # uproot raises ValueError, OSError, ... for non-ROOT input
         if is_url:
-            from eventcnn.data import DownloadError
+            from eventcnn._download import DownloadError
 
             raise DownloadError(
                 f"could not open {path} ({type(exc).__name__}: {exc}). root:// URLs need a network and "
@@ -237,7 +238,7 @@ def _chunk_to_events(arrays: Any, plan: dict[str, Any], source: str) -> Events:
 
 
 def _quiet(progress: bool) -> bool:
-    return not progress or os.environ.get("EVENTCNN_QUIET") == "1"
+    return not progress or quiet_from_env()
 
 
 def iter_events(

@@ -43,8 +43,50 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.errors import UserError
+from eventcnn.imagefiles import IMAGE_SUFFIXES
+from eventcnn.splits import balanced_class_weight, class_weight_vector, stratified_holdout
+
+__all__ = [
+    "build_model",
+    "check_image_size",
+    "CLASS_NAMES",
+    "CLASS_TITLES",
+    "CONV_STAGES",
+    "decode_display",
+    "DEFAULT_PREFIXES",
+    "evaluate",
+    "event_name",
+    "expected_fractions",
+    "IMAGE_SIZE",
+    "IMAGE_SUFFIXES",
+    "label_indices",
+    "LabelFormatError",
+    "load_displays",
+    "load_model",
+    "LoadReport",
+    "match_names",
+    "MAX_MEMBER_BYTES",
+    "min_input_size",
+    "OpalData",
+    "overview_table",
+    "predict",
+    "predicted_overview",
+    "read_labels",
+    "recipe_copies",
+    "RecipeConfig",
+    "rotate_images",
+    "save_run",
+    "stratified_holdout",
+    "to_rgb",
+    "train",
+    "TrainResult",
+    "write_predictions",
+    "Z_BRANCHING_PERCENT",
+]
+
 
 CLASS_NAMES: tuple[str, ...] = ("q", "e", "m", "t")
 """Class codes in model-output order: hadronic, electron, muon, tau."""
@@ -66,7 +108,6 @@ Z_BRANCHING_PERCENT: dict[str, float] = {
     "invisible": 20.000,
 }
 
-IMAGE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg")
 #: Prefixes of the masterclass file names, stripped to get the event name.
 DEFAULT_PREFIXES = ("finalcenteredmaskedrotatedopencv",)
 #: Largest zip member (bytes) that is read; a display is a few kB.
@@ -440,7 +481,7 @@ def load_displays(source: str | os.PathLike[str], labels: str | os.PathLike[str]
         report.unmatched_labels = [n for n in table if n not in used]
     if not report.ok:
         warnings.warn(f"load_displays({source.name}): {report.summary()}", stacklevel=2)
-    if verbose and not os.environ.get("EVENTCNN_QUIET"):
+    if verbose and not quiet_from_env():
         print(f"loaded {len(names)} displays from {source.name}"
               + (f" ({report.summary()})" if labels is not None or report.skipped else ""))
     return OpalData(images, np.array(names, dtype=str), label_arr, report)
@@ -639,20 +680,6 @@ def recipe_copies(y: np.ndarray, config: RecipeConfig) -> dict[str, np.ndarray]:
     return {"source": source, "angle": angle, "mirror": mirror, "train": train}
 
 
-def stratified_holdout(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of a stratified validation share (at least one per class with >= 2)."""
-    rng = np.random.default_rng(seed)
-    val = np.zeros(len(y), dtype=bool)
-    if fraction <= 0:
-        return val
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        n = int(round(fraction * len(idx)))
-        n = min(max(n, 1), len(idx) - 1) if len(idx) >= 2 else 0
-        val[rng.choice(idx, size=n, replace=False)] = True
-    return val
-
-
 def _make_datasets(images: np.ndarray, y: np.ndarray, config: RecipeConfig):
     """Keras PyDatasets (train, validation or None) for a recipe; defined lazily (imports keras)."""
     import keras
@@ -713,10 +740,7 @@ def _make_datasets(images: np.ndarray, y: np.ndarray, config: RecipeConfig):
         def __init__(self, idx):
             super().__init__()
             self.idx = idx
-            freq = np.bincount(y[idx], minlength=len(CLASS_NAMES)).astype(float)
-            present = freq > 0
-            self.w = np.zeros(len(CLASS_NAMES), dtype=np.float32)
-            self.w[present] = len(idx) / (present.sum() * freq[present])
+            self.w = class_weight_vector(y[idx], len(CLASS_NAMES), present_only=True).astype(np.float32)
 
         def __len__(self):
             return math.ceil(len(self.idx) / config.batch_size)
@@ -749,11 +773,6 @@ class TrainResult:
     best_epoch: int | None = None  # 1-based; None when the last epoch's weights are kept
 
 
-def _class_weights(y: np.ndarray) -> dict[int, float]:
-    freq = np.bincount(y, minlength=len(CLASS_NAMES)).astype(float)
-    return {i: (len(y) / (len(CLASS_NAMES) * f) if f else 0.0) for i, f in enumerate(freq)}
-
-
 def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
           recipe: str | RecipeConfig = "default", out: str | os.PathLike[str] | None = None,
           verbose: int | None = None, **overrides: Any) -> TrainResult:
@@ -764,7 +783,7 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
     ``overrides`` set its fields (``epochs=3``, ``lepton_factor=60``, ``seed=1``).
     With ``out`` the run folder gets ``config.json``, ``history.json`` and
     ``model.keras`` (written atomically). ``verbose``: Keras verbosity (default 2,
-    0 when ``EVENTCNN_QUIET`` is set).
+    0 when ``EVENTCNN_QUIET`` asks for quiet, see :func:`eventcnn._env.quiet_from_env`).
 
     Example::
 
@@ -787,7 +806,7 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
 
     keras.utils.set_random_seed(config.seed)
     if verbose is None:
-        verbose = 0 if os.environ.get("EVENTCNN_QUIET") else 2
+        verbose = 0 if quiet_from_env() else 2
     model = build_model(images.shape[1:], augment=config.recipe == "default", seed=config.seed)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -799,7 +818,7 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=config.patience, restore_best_weights=True))
         if config.balance == "weights":
-            fit_kwargs["class_weight"] = _class_weights(y)
+            fit_kwargs["class_weight"] = balanced_class_weight(y, len(CLASS_NAMES))
     start = time.perf_counter()
     hist = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                      callbacks=callbacks, verbose=verbose, **fit_kwargs)

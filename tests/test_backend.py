@@ -39,12 +39,12 @@ def test_plot_writers_keep_the_callers_backend(tmp_path):
         import sys
         sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
-        from eventcnn import metrics, train
+        from eventcnn import metrics, runs
         import helpers
         out = Path({str(tmp_path)!r})
         metrics.plot_history({{"loss": [0.7, 0.5], "val_loss": [0.6, 0.55]}}, out / "h.png")
         metrics.plot_confusion_matrix([[3, 1], [0, 4]], ["a", "b"], out / "cm.png")
-        train._plot_compare([{{"run": "r", "test_accuracy": 0.5, "auc": 0.6}}], out / "c.png")
+        runs._plot_compare([{{"run": "r", "test_accuracy": 0.5, "auc": 0.6}}], out / "c.png")
         helpers.plot_overview(["q", "q", "e", "m", "t"], ["q", "e", "e", "m", "t"])
         assert (out / "h.png").stat().st_size > 0 and (out / "c.png").stat().st_size > 0
         print("BACKEND", matplotlib.get_backend())

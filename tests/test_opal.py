@@ -325,7 +325,7 @@ def test_folder_skips_hidden_copies_and_names_other_files(folder: tuple[Path, Pa
         data = opal.load_displays(d, verbose=False)
     assert sorted(data.names) == ["ev1", "ev2", "ev3", "ev4", "ev5", "ev6"]
     assert dict(data.report.skipped) == {".ipynb_checkpoints/": "hidden folder",
-                                         "notes.txt": "not an image (.png/.gif/.jpg/.jpeg)"}
+                                         "notes.txt": "not an image (.png/.jpg/.jpeg/.gif/.bmp/.webp/.tif/.tiff)"}
 
 
 def test_predict_calls_the_model_with_one_batch_shape() -> None:

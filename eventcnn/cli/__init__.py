@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: commands that import Keras (and so TensorFlow, whose C++ start-up log ignores TF_CPP_MIN_LOG_LEVEL)
-KERAS_COMMANDS = frozenset({"train", "evaluate", "predict", "augment", "opal", "demo"})
+KERAS_COMMANDS = frozenset({"train", "evaluate", "predict", "opal", "demo"})
 
 
 def _import_keras_quietly() -> None:
