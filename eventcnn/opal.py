@@ -78,6 +78,7 @@ __all__ = [
     "recipe_copies",
     "RecipeConfig",
     "rotate_images",
+    "history_rows",
     "save_run",
     "stratified_holdout",
     "to_rgb",
@@ -775,14 +776,15 @@ class TrainResult:
 
 def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
           recipe: str | RecipeConfig = "default", out: str | os.PathLike[str] | None = None,
-          verbose: int | None = None, **overrides: Any) -> TrainResult:
+          verbose: int | None = None, data_dir: str | os.PathLike[str] | None = None,
+          **overrides: Any) -> TrainResult:
     """Train the masterclass CNN on labelled ``uint8`` displays.
 
     ``recipe``: ``"original"`` (the masterclass recipe, copies generated lazily)
     or ``"default"`` (our recipe), or a :class:`RecipeConfig`; keyword
     ``overrides`` set its fields (``epochs=3``, ``lepton_factor=60``, ``seed=1``).
-    With ``out`` the run folder gets ``config.json``, ``history.json`` and
-    ``model.keras`` (written atomically). ``verbose``: Keras verbosity (default 2,
+    With ``out`` the run folder is written in the common format (:func:`save_run`;
+    ``data_dir`` is recorded as the run's data). ``verbose``: Keras verbosity (default 2,
     0 when ``EVENTCNN_QUIET`` asks for quiet, see :func:`eventcnn._env.quiet_from_env`).
 
     Example::
@@ -830,32 +832,55 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
         best = int(np.argmin(history["val_loss"])) + 1
     result = TrainResult(model, history, config, seconds, best)
     if out is not None:
-        save_run(result, out)
+        save_run(result, out, data_dir=data_dir)
     return result
 
 
-def save_run(result: TrainResult, out: str | os.PathLike[str]) -> Path:
-    """Write ``config.json``, ``history.json`` and ``model.keras`` into ``out`` (atomically)."""
+def history_rows(history: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """Keras' ``History.history`` (dict of lists) as the run folder's per-epoch rows."""
+    n = max((len(v) for v in history.values()), default=0)
+    return [{"epoch": i + 1, "phase": 1, **{k: float(v[i]) for k, v in history.items() if i < len(v)}}
+            for i in range(n)]
+
+
+def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Write the run folder in the common format (:mod:`eventcnn.runs`), atomically.
+
+    ``config.json`` (``train``: the recipe plus ``model="opal"``, ``class_names``,
+    ``image_size``, ``versions``), ``history.json`` (one row per epoch),
+    ``best.keras`` (the kept weights: the best epoch where they were restored,
+    else the last) and ``state.json``; ``eventcnn compare`` reads it like a CMS run.
+    """
+    from eventcnn.runs import versions
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "config.json", {**asdict(result.config), "seconds": result.seconds,
-                                            "best_epoch": result.best_epoch,
-                                            "class_names": list(CLASS_NAMES)})
-    write_json_atomic(out / "history.json", result.history)
-    with atomic_path(out / "model.keras") as tmp:
+    cfg = result.config
+    size = int(result.model.input_shape[1]) if getattr(result.model, "input_shape", None) else None
+    train_cfg = {**asdict(cfg), "model": "opal", "data_dir": str(data_dir) if data_dir is not None else "",
+                 "out_dir": str(out), "weights": None, "freeze": "none", "optimizer": "adam",
+                 "lr": cfg.learning_rate, "image_size": size, "monitor": "val_loss"}
+    write_json_atomic(out / "config.json", {"kind": "opal", "train": train_cfg, "class_names": list(CLASS_NAMES),
+                                            "image_size": size, "seconds": result.seconds,
+                                            "best_epoch": result.best_epoch, "versions": versions()})
+    rows = history_rows(result.history)
+    write_json_atomic(out / "history.json", rows)
+    with atomic_path(out / "best.keras") as tmp:
         keras_tmp = tmp.with_suffix(".keras")
         result.model.save(keras_tmp)
         os.replace(keras_tmp, tmp)
+    write_json_atomic(out / "state.json", {"epoch": len(rows), "best_epoch": result.best_epoch,
+                                           "train_seconds": result.seconds, "finished": True})
     return out
 
 
 def load_model(path: str | os.PathLike[str]):
-    """Load a saved masterclass model (a ``.keras`` file or a run folder)."""
+    """Load a saved masterclass model (a ``.keras`` file or a run folder: ``best.keras``, or an older ``model.keras``)."""
     import keras
 
     path = Path(path)
     if path.is_dir():
-        path = path / "model.keras"
+        path = next((path / n for n in ("best.keras", "model.keras") if (path / n).is_file()), path / "best.keras")
     if not path.is_file():
         raise FileNotFoundError(f"no model at {path}: train one with 'eventcnn opal train'")
     return keras.models.load_model(path, safe_mode=True)

@@ -223,7 +223,8 @@ def test_train_one_epoch_and_predict(tiny, recipe: str, tmp_path: Path) -> None:
     assert len(res.history["loss"]) == 1
     # best_epoch is 1-based and only set where the best weights were restored (default recipe)
     assert res.best_epoch == (1 if recipe == "default" else None)
-    assert {"config.json", "history.json", "model.keras"} <= {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"config.json", "history.json", "best.keras", "state.json"} <= {p.name for p in (tmp_path / "run").iterdir()}
+    assert opal.load_model(tmp_path / "run").count_params() == res.model.count_params()
     probs = opal.predict(res.model, x[:5])
     assert probs.shape == (5, 4)
     assert np.all(probs >= 0) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
@@ -344,3 +345,33 @@ def test_predict_calls_the_model_with_one_batch_shape() -> None:
     expected = images[:, 0, 0, :].astype(np.float32).repeat(2, axis=1)[:, :4] / 255.0
     np.testing.assert_array_equal(probs, expected)
     assert opal.predict(model, images[:3], batch_size=16).shape == (3, 4)
+
+
+def test_opal_run_is_a_common_run_folder(tiny, tmp_path: Path, capsys) -> None:
+    """An OPAL run folder has the format of eventcnn.runs: `eventcnn compare` reads it next to a CMS run."""
+    import json
+
+    from eventcnn.cli import main
+    from eventcnn.dataset import make_toy_images
+    from eventcnn.runs import compare_rows, read_run_config
+    from eventcnn.train import TrainConfig, train
+
+    x, y = tiny
+    res = opal.train(x, y, recipe="default", epochs=2, steps_per_epoch=2, batch_size=8, seed=3,
+                     out=tmp_path / "opal", verbose=0, data_dir="displays.zip")
+    hist = json.loads((tmp_path / "opal" / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == [1, 2] and hist[0]["loss"] == res.history["loss"][0]
+    raw = read_run_config(tmp_path / "opal")  # the checks every run reader applies
+    assert raw["class_names"] == list(opal.CLASS_NAMES) and raw["image_size"] == 64
+    assert raw["train"]["model"] == "opal" and raw["train"]["data_dir"] == "displays.zip"
+    toy = make_toy_images(tmp_path / "toy", n_per_class=8, size=16, seed=0)
+    train(TrainConfig(toy, tmp_path / "small", model="small", epochs=1, batch_size=8, augment=False,
+                      quiet=True, baseline=False, evaluate=False))
+    rows = compare_rows([tmp_path / "opal", tmp_path / "small"])
+    assert [r["model"] for r in rows] == ["opal", "small"]
+    assert rows[0]["epochs"] == 2 and rows[0]["image_size"] == 64
+    assert rows[0]["val_accuracy"] == max(res.history["val_accuracy"])
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "opal"), str(tmp_path / "small")]) == 0
+    table = capsys.readouterr().out
+    assert "| opal " in table and "| small " in table

@@ -96,7 +96,7 @@ def run_train(args: argparse.Namespace) -> int:
     elif args.recipe == "original":
         overrides["epochs"] = 3
     out = Path(args.out)
-    result = opal.train(data.images[lab], data.labels[lab], recipe=args.recipe, out=out,
+    result = opal.train(data.images[lab], data.labels[lab], recipe=args.recipe, out=out, data_dir=args.data,
                         verbose=0 if args.quiet else 2, **overrides)
     metrics.plot_history(result.history, out / "history.png")
     rest = ~lab
