@@ -88,7 +88,7 @@ def test_load_zip_skips_dirs_and_rejects_huge(tmp_path: Path, monkeypatch) -> No
     assert list(data.names) == ["z1_2"] and data.labels is None
     assert data.report.skipped[0][0] == "top/broken.png"
     assert not (tmp_path / "top").exists()  # nothing extracted
-    monkeypatch.setattr(opal, "MAX_MEMBER_BYTES", 100)
+    monkeypatch.setattr(opal.displays, "MAX_MEMBER_BYTES", 100)
     with pytest.warns(UserWarning, match="skipped"):
         small = opal.load_displays(z, verbose=False)
     assert len(small) == 0  # the oversized display is reported, not read, not dropped silently
@@ -375,3 +375,20 @@ def test_opal_run_is_a_common_run_folder(tiny, tmp_path: Path, capsys) -> None:
     assert main(["compare", str(tmp_path / "opal"), str(tmp_path / "small")]) == 0
     table = capsys.readouterr().out
     assert "| opal " in table and "| small " in table
+
+
+def test_masterclass_trains_classifies_the_rest_and_evaluates(tiny, tmp_path: Path) -> None:
+    x, y = tiny
+    labels = y.copy()
+    labels[10:] = ""  # six events left for the CNN
+    mc = opal.masterclass(x, labels, [f"ev{i}" for i in range(len(x))], out=tmp_path / "mc", recipe="default",
+                          reference=y, epochs=1, steps_per_epoch=2, batch_size=8, seed=3, verbose=0)
+    assert mc.train_mask.sum() == 10 and mc.rest.sum() == 6 and mc.probs.shape == (6, 4)
+    assert [r["class"] for r in mc.overview] == list(opal.CLASS_NAMES)
+    assert mc.metrics is not None and sum(map(sum, mc.metrics["confusion_matrix"]["counts"])) == 6
+    with open(tmp_path / "mc" / "predictions.csv") as fh:
+        assert len(list(csv.DictReader(fh))) == 6
+    for name in ("best.keras", "history.json", "history.png", "metrics.json", "confusion_matrix.png"):
+        assert (tmp_path / "mc" / name).exists(), name
+    with pytest.raises(ValueError, match="no labelled events"):
+        opal.masterclass(x, np.full(len(x), ""), y, out=tmp_path / "none")
