@@ -392,3 +392,27 @@ def test_masterclass_trains_classifies_the_rest_and_evaluates(tiny, tmp_path: Pa
         assert (tmp_path / "mc" / name).exists(), name
     with pytest.raises(ValueError, match="no labelled events"):
         opal.masterclass(x, np.full(len(x), ""), y, out=tmp_path / "none")
+
+
+def test_cli_opal_run_is_evaluated_and_compared_like_a_cms_run(folder, tmp_path: Path, capsys) -> None:
+    """`eventcnn evaluate` and `eventcnn compare` read the run folder `eventcnn opal train` writes."""
+    import json
+
+    from eventcnn.cli import main
+
+    d, labels = folder
+    reference = tmp_path / "reference.csv"
+    reference.write_text(labels.read_text() + "ev6.png;m\n")
+    out = tmp_path / "run"
+    assert main(["opal", "train", "--data", str(d), "--labels", str(labels), "--size", "64", "--epochs", "1",
+                 "--out", str(out), "--quiet", "--reference", str(reference)]) == 0
+    first = json.loads((out / "metrics.json").read_text())
+    (out / "metrics.json").unlink()
+    assert main(["evaluate", str(out), "--quiet"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["model"] == "opal" and sum(map(sum, m["confusion_matrix"]["counts"])) == 1  # ev6, the one unlabelled
+    assert m["accuracy"] == first["accuracy"]
+    assert (out / "report.md").read_text().startswith(f"# Evaluation of `{out}` (OPAL)")
+    capsys.readouterr()
+    assert main(["compare", str(out)]) == 0
+    assert "| run " in capsys.readouterr().out

@@ -103,7 +103,9 @@ def run_train(args: argparse.Namespace) -> int:
     train_labels = np.where(lab, data.labels, "")
     mc = opal.masterclass(data.images, train_labels, data.names, out=args.out, recipe=args.recipe,
                           reference=ref_labels, data_dir=args.data, verbose=0 if args.quiet else 2,
-                          **overrides)
+                          sources={"labels": str(args.labels),
+                                   "reference": str(args.reference) if args.reference else None,
+                                   "crop": args.crop}, **overrides)
     out = mc.out
     print(f"trained in {mc.result.seconds:.0f} s; {int(mc.rest.sum())} unlabelled events classified "
           f"-> {out / 'predictions.csv'}")

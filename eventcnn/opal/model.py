@@ -283,7 +283,7 @@ class TrainResult:
 def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
           recipe: str | RecipeConfig = "default", out: str | os.PathLike[str] | None = None,
           verbose: int | None = None, data_dir: str | os.PathLike[str] | None = None,
-          **overrides: Any) -> TrainResult:
+          run_info: dict[str, Any] | None = None, **overrides: Any) -> TrainResult:
     """Train the masterclass CNN on labelled ``uint8`` displays.
 
     ``recipe``: ``"original"`` (the masterclass recipe, copies generated lazily)
@@ -338,7 +338,7 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
         best = int(np.argmin(history["val_loss"])) + 1
     result = TrainResult(model, history, config, seconds, best)
     if out is not None:
-        save_run(result, out, data_dir=data_dir)
+        save_run(result, out, data_dir=data_dir, run_info=run_info)
     return result
 
 
@@ -349,13 +349,16 @@ def history_rows(history: dict[str, list[float]]) -> list[dict[str, Any]]:
             for i in range(n)]
 
 
-def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None) -> Path:
+def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
+             run_info: dict[str, Any] | None = None) -> Path:
     """Write the run folder in the common format (:mod:`eventcnn.runs`), atomically.
 
     ``config.json`` (``train``: the recipe plus ``model="opal"``, ``class_names``,
     ``image_size``, ``versions``), ``history.json`` (one row per epoch),
     ``best.keras`` (the kept weights: the best epoch where they were restored,
     else the last) and ``state.json``; ``eventcnn compare`` reads it like a CMS run.
+    ``run_info`` is stored as ``config["opal"]`` (e.g. the label files, for
+    ``eventcnn evaluate``).
     """
     from eventcnn.runs import versions
 
@@ -368,7 +371,8 @@ def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | o
                  "lr": cfg.learning_rate, "image_size": size, "monitor": "val_loss"}
     write_json_atomic(out / "config.json", {"kind": "opal", "train": train_cfg, "class_names": list(CLASS_NAMES),
                                             "image_size": size, "seconds": result.seconds,
-                                            "best_epoch": result.best_epoch, "versions": versions()})
+                                            "best_epoch": result.best_epoch, "versions": versions(),
+                                            "opal": dict(run_info or {})})
     rows = history_rows(result.history)
     write_json_atomic(out / "history.json", rows)
     with atomic_path(out / "best.keras") as tmp:

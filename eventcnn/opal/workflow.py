@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn._io import write_json_atomic
 from eventcnn.opal.displays import CLASS_NAMES
 from eventcnn.opal.model import TrainResult, evaluate, predict, train, write_predictions
 from eventcnn.opal.physics import predicted_overview
@@ -48,13 +49,15 @@ class MasterclassResult:
 def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.PathLike[str],
                 recipe: str = "default", reference: Any = None,
                 data_dir: str | os.PathLike[str] | None = None, verbose: int | None = None,
-                **settings: Any) -> MasterclassResult:
+                sources: dict[str, Any] | None = None, **settings: Any) -> MasterclassResult:
     """Train on the events with a label (``""`` = unlabelled), classify the others, compare.
 
     ``reference``: reference labels of all events (``""`` where unknown); with it
     the rest is evaluated (``metrics.json``, ``confusion_matrix.png``,
     ``misclassified.png``/``.csv`` in ``out``). ``settings`` go to :func:`train`
-    (``seed``, ``epochs``, ``lepton_factor``, ...).
+    (``seed``, ``epochs``, ``lepton_factor``, ...). ``sources`` (e.g. the label
+    files) is recorded in ``config.json`` and ``split.json`` lists the events
+    trained on and classified, so ``eventcnn evaluate`` can evaluate the run later.
     """
     from eventcnn import metrics as M
 
@@ -65,7 +68,9 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
         raise ValueError("no labelled events to train on: label some events first")
     out = Path(out)
     result = train(images[train_mask], labels[train_mask], recipe=recipe, out=out, verbose=verbose,
-                   data_dir=data_dir, **settings)
+                   data_dir=data_dir, run_info=sources, **settings)
+    write_json_atomic(out / "split.json", {"class_names": list(CLASS_NAMES), "train": names[train_mask].tolist(),
+                                           "val": [], "test": names[~train_mask].tolist()})
     history_png = M.plot_history(result.history, out / "history.png")
     rest = ~train_mask
     probs = predict(result.model, images[rest]) if rest.any() else np.zeros((0, len(CLASS_NAMES)), np.float32)
