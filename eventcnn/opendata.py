@@ -170,7 +170,7 @@ def _select(name: str | Sequence[str], sources: Sequence[NanoSource]) -> list[Na
 def _check_root(path: Path, origin: str) -> None:
     """A readable NanoAOD file with the branches eventcnn needs, else DataFormatError."""
     from eventcnn._download import DataFormatError
-    from eventcnn.events import EventFormatError
+    from eventcnn._events import EventFormatError
     from eventcnn.nanoaod import _open_tree, _plan
 
     try:

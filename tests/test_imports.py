@@ -74,18 +74,16 @@ def test_graph_sees_function_level_imports():
     assert "eventcnn.models" in graph["eventcnn.train"]  # imported inside train()
 
 
-#: the event-reading layer still dispatches both ways (events <-> nanoaod, data <-> opendata): to be untangled
-KNOWN_DATA_LAYER = frozenset({"eventcnn.data", "eventcnn.opendata", "eventcnn.nanoaod", "eventcnn.events",
-                              "eventcnn.selection"})
-
-
 def test_package_import_graph_is_acyclic():
-    graph = import_graph()
-    # the data layer is checked apart: no cycle may pass through any other module
-    rest = {m: {t for t in ts if m not in KNOWN_DATA_LAYER or t not in KNOWN_DATA_LAYER}
-            for m, ts in graph.items()}
-    cycle = find_cycle(rest)
+    cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_format_dispatch_is_one_way():
+    graph = import_graph()
+    assert "eventcnn.nanoaod" in graph["eventcnn.events"]  # read_events reads NanoAOD too
+    assert "eventcnn.events" not in graph["eventcnn.nanoaod"] | graph["eventcnn.selection"]
+    assert "eventcnn.data" not in graph["eventcnn.opendata"] | graph["eventcnn.nanoaod"]
 
 
 def test_training_and_evaluation_do_not_import_each_other_back():
