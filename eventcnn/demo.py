@@ -58,6 +58,15 @@ class DemoConfig:
     selection: str = "lepton"  # >= 1 tight isolated lepton (keeps Drell-Yan dileptons)
     quiet: bool = False
 
+    def __post_init__(self) -> None:
+        """Check every number up front, so a bad option fails before minutes of generation."""
+        lows = {"events": 1, "image_size": 8, "epochs": 1, "batch_size": 1, "jobs": 1, "nano_events": 1}
+        for name, low in lows.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                flag = "size" if name == "image_size" else name.replace("_", "-")
+                raise ValueError(f"{name} (--{flag}) must be a whole number of at least {low}, got {value!r}")
+
     @classmethod
     def tiny(cls, **overrides: Any) -> DemoConfig:
         """A seconds-long configuration for tests and smoke runs."""

@@ -241,7 +241,7 @@ def _few(names: Sequence[str], n: int = 5) -> str:
 
 #: files eventcnn writes into image folders (metadata, not inputs): skipped without a word
 FOLDER_METADATA = frozenset({"manifest.csv", "render_config.json", "selection.json", "augment_config.json",
-                             ".eventcnn.lock"})
+                             "skipped.csv", ".eventcnn.lock", ".eventcnn-cache"})
 
 
 def _scan_folder(folder: Path) -> list[Path]:
@@ -254,7 +254,7 @@ def _scan_folder(folder: Path) -> list[Path]:
     other: list[str] = []
     for root, dirs, files in os.walk(folder):
         rel_root = Path(root).relative_to(folder)
-        hidden += [(rel_root / d).as_posix() + "/" for d in dirs if d.startswith(".")]
+        hidden += [(rel_root / d).as_posix() + "/" for d in dirs if d.startswith(".") and d not in FOLDER_METADATA]
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             rel = (rel_root / name).as_posix()

@@ -573,6 +573,8 @@ def render_to_dir(
 
     config = config or RenderConfig()
     inputs = [(source, check_label(label)) for source, label in inputs]
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs (--jobs) must be a whole number of at least 1, got {jobs!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit (--limit) must be a whole number of at least 1, got {limit!r}")
     sel = get_selection(selection)

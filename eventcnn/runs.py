@@ -103,8 +103,10 @@ class TrainConfig:
             raise ValueError(f"optimizer must be adam, rmsprop or sgd, got {self.optimizer!r}")
         if self.monitor not in MONITORS:
             raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
-        if self.epochs < 1 or self.fine_tune_epochs < 0 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be >= 1 and fine_tune_epochs >= 0")
+        for name, low in (("epochs", 1), ("batch_size", 1), ("fine_tune_epochs", 0)):
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} (--{name.replace('_', '-')}) must be at least {low}, "
+                                 f"got {getattr(self, name)}")
         if self.class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
         from eventcnn.devices import COMPILE_MODES, PRECISION_MODES

@@ -368,6 +368,10 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
             print(msg, flush=True)
 
     out = Path(cfg.out_dir)
+    data = Path(cfg.data_dir).resolve()
+    if out.resolve() == data or data in out.resolve().parents:
+        raise UserError(f"--out {out} is the image folder {cfg.data_dir} or inside it: a run writes its model, "
+                        "plots and split there; choose a separate folder (e.g. --out runs/small)")
     check_writable(out / "config.json")  # creates the folder; fails early and clearly when read-only
     state = _check_resumable(out, cfg)
     total = cfg.epochs + cfg.fine_tune_epochs

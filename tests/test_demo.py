@@ -50,3 +50,14 @@ def test_demo_real_data_from_mirror(tmp_path, capsys, monkeypatch, shared_data):
     # the paper selection on the development sample: 866 tt+jets, 1074 W+jets events
     assert summary["events_selected"] == {"ttjets": 866, "wjets": 1074}
     assert "public CMS open data" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("option, value", [("--size", "3"), ("--events", "-5"), ("--epochs", "0")])
+def test_bad_numbers_fail_before_any_work(tmp_path, capsys, option, value):
+    from eventcnn.cli import main
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--tiny", "--quiet", "--out", str(out), option, value]) == 1
+    err = capsys.readouterr().err
+    assert f"({option}) must be a whole number of at least" in err and err.count("\n") == 1
+    assert not out.exists()  # nothing generated or written

@@ -114,6 +114,7 @@ def test_predict_skips_hidden_folders_and_reads_gif(run_dir, tmp_path):
     folder = tmp_path / "imgs"
     shutil.copytree(run_dir / "images" / "tt", folder)
     shutil.copytree(run_dir / "images" / "tt", folder / ".ipynb_checkpoints")  # Jupyter's copies
+    shutil.copytree(run_dir / "images" / "tt", folder / ".eventcnn-cache")  # our own cache: silently not an input
     Image.open(folder / "tt_event_1000.png").save(folder / "as_gif.gif")
     with pytest.warns(UserWarning, match=r"skipped 1 hidden folder\(s\)/file\(s\): .ipynb_checkpoints/"):
         rows = predict(run_dir / "run", [folder], quiet=True)

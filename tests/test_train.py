@@ -176,3 +176,17 @@ def test_finished_run_with_other_data_is_refused(trained, toy, tmp_path, capsys)
     moved = shutil.copytree(toy, tmp_path / "moved")
     argv[2] = str(moved)
     assert main(argv) == 0
+
+
+def test_run_folder_inside_the_image_folder_is_refused(tmp_path, capsys):
+    from eventcnn.cli import main
+
+    data = tmp_path / "images"
+    for cls in ("a", "b"):
+        (data / cls).mkdir(parents=True)
+    for out in (data, data / "run"):
+        assert main(["train", "--data", str(data), "--out", str(out), "--model", "small", "--epochs", "1",
+                     "--quiet"]) == 1
+        err = capsys.readouterr().err
+        assert "is the image folder" in err and err.count("\n") == 1
+    assert sorted(p.name for p in data.iterdir()) == ["a", "b"]  # nothing written

@@ -76,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="PNG the current display is written to (open it in an image viewer)")
     lab.set_defaults(func=run_label)
 
+    _register_suggest(sub)
+
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, save the run, predict the unlabelled events."""
@@ -162,4 +164,31 @@ def run_label(args: argparse.Namespace) -> int:
         Image.fromarray(data.images[pos]).save(show)
 
     labeller.run_console(session, show_fn=show_fn)
+    return 0
+
+
+def _register_suggest(sub: argparse._SubParsersAction) -> None:
+    """``opal suggest``: the events to label next (active learning, eventcnn.suggest)."""
+    s = sub.add_parser("suggest", help="print the N events the class should label next")
+    s.add_argument("--data", required=True, help="zip or folder of event displays (PNG/GIF/JPEG)")
+    s.add_argument("--labels", default=None,
+                   help="label file so far ('<event>.png;<label>'); absent or empty: a first batch")
+    s.add_argument("--n", type=int, default=10, help="number of events to suggest (default 10)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--crop", type=_crop, default=None,
+                   help="crop box LEFT,TOP,RIGHT,BOTTOM applied before resizing (raw displays)")
+    s.set_defaults(func=run_suggest)
+
+
+def run_suggest(args: argparse.Namespace) -> int:
+    """Print one event name per line, as written in label files."""
+    import sys
+
+    from eventcnn.suggest import suggest
+
+    names = suggest(args.data, args.labels, n=args.n, seed=args.seed, crop=args.crop)
+    if not names:
+        print("every event is labelled already", file=sys.stderr)
+    for name in names:
+        print(name)
     return 0

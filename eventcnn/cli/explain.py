@@ -1,0 +1,42 @@
+"""``eventcnn explain``: occlusion-sensitivity maps, what the CNN looks at.
+
+Example::
+
+    eventcnn explain runs/opal z5299_24147.png e5293_10479.png --out explain/
+    eventcnn explain runs/small CreatedImages/ttbar/ttbar_event_1.png
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``explain`` parser."""
+    p = subparsers.add_parser(
+        "explain",
+        help="occlusion-sensitivity map of the predicted class over each image (PNG)",
+        description=(
+            "Slides a black square over each image and draws how much the probability of the "
+            "predicted class drops where it covers the image (forward passes only, any Keras "
+            "backend). RUN is a run folder of `eventcnn train` or `eventcnn opal train`, or a "
+            ".keras file. Writes OUT/<image>_occlusion.png."
+        ),
+    )
+    p.add_argument("run", help="run folder (eventcnn train / eventcnn opal train) or .keras file")
+    p.add_argument("images", nargs="+", help="image files (PNG/GIF/JPEG)")
+    p.add_argument("--out", default="explain", help="output folder (default: explain)")
+    p.add_argument("--patch", type=int, default=None, help="occluding square in pixels (default H/8)")
+    p.add_argument("--stride", type=int, default=None, help="step in pixels (default patch/2)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_explain)
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    """Run ``explain`` (imports Keras only here)."""
+    from eventcnn.explain import explain_files
+
+    for path in explain_files(args.run, args.images, out=args.out, patch=args.patch,
+                              stride=args.stride, quiet=args.quiet):
+        print(path)
+    return 0

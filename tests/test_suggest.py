@@ -1,0 +1,93 @@
+"""Tests for eventcnn.suggest (active learning) and ``eventcnn opal suggest``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eventcnn import opal, suggest
+from eventcnn.cli import main
+
+
+@pytest.fixture(scope="module")
+def displays(opal_zip, opal_labels) -> opal.OpalData:
+    """The real development set at 48x48 pixels (fast), with the reference labels."""
+    return opal.load_displays(opal_zip, opal_labels, size=48, verbose=False)
+
+
+def test_features_shape_and_dtype(displays):
+    f = suggest.image_features(displays.images[:20])
+    assert f.shape[0] == 20 and f.dtype == np.float32 and np.isfinite(f).all()
+    with pytest.raises(ValueError, match="must be"):
+        suggest.image_features(displays.images[0])
+
+
+def test_first_batch_covers_more_classes_than_name_order(displays):
+    idx = suggest.suggest_indices(displays.images, None, n=10, seed=0)
+    assert len(idx) == 10 and len(set(idx.tolist())) == 10
+    chosen = set(displays.labels[idx])
+    name_order = set(displays.labels[np.argsort(displays.names)[:10]])
+    assert len(chosen) > len(name_order)
+    assert len(chosen) >= 3  # hadrons plus at least two of the rare leptonic classes
+
+
+def test_suggestions_are_new_unique_and_deterministic(displays):
+    sub = displays[np.arange(0, len(displays), 3)]  # a third of the set
+    labels = np.full(len(sub), "", dtype="<U1")
+    first = suggest.suggest_indices(sub.images, labels, n=8, seed=1)
+    labels[first] = sub.labels[first]  # the oracle answers
+    second = suggest.suggest_indices(sub.images, labels, n=8, seed=1)
+    assert len(set(second.tolist())) == 8
+    assert not set(second.tolist()) & set(first.tolist())
+    np.testing.assert_array_equal(second, suggest.suggest_indices(sub.images, labels, n=8, seed=1))
+    # the labelled classes are rare so far; the second batch is not all hadronic
+    assert set(sub.labels[second]) != {"q"}
+
+
+def test_suggest_names_with_opal_data(displays):
+    labels = np.full(len(displays), "", dtype="<U1")
+    labels[:40] = displays.labels[:40]
+    data = opal.OpalData(displays.images, displays.names, labels)
+    names = suggest.suggest(data, n=6, seed=0)
+    assert len(names) == len(set(names)) == 6
+    known = {f"{n}.png" for n in displays.names}
+    already = {f"{n}.png" for n in displays.names[:40]}
+    assert set(names) <= known and not set(names) & already
+
+
+def test_bad_labels_and_n_rejected(displays):
+    with pytest.raises(ValueError, match="unknown class"):
+        suggest.suggest_indices(displays.images[:5], np.array(["q", "x", "", "", ""]), n=2)
+    with pytest.raises(ValueError, match="n must be"):
+        suggest.suggest_indices(displays.images[:5], None, n=0)
+
+
+def test_cli_suggest(opal_zip, opal_labels, tmp_path, capsys):
+    labels = tmp_path / "my_labels.csv"
+    ref = list(opal.read_labels(opal_labels).items())[:12]
+    labels.write_text("".join(f"{n};{c}\n" for n, c in ref))
+    assert main(["opal", "suggest", "--data", str(opal_zip), "--labels", str(labels),
+                 "--n", "5", "--seed", "3"]) == 0
+    out = capsys.readouterr().out.split()
+    assert len(out) == len(set(out)) == 5
+    assert all(n.endswith(".png") for n in out)
+    assert not {n.lower() for n in out} & {n.lower() for n, _ in ref}
+    # no label file yet: a first batch
+    assert main(["opal", "suggest", "--data", str(opal_zip), "--labels", str(tmp_path / "none.csv"),
+                 "--n", "4"]) == 0
+    assert len(capsys.readouterr().out.split()) == 4
+
+
+def test_pseudo_labels_keep_given_labels(displays):
+    sub = displays[np.arange(0, len(displays), 3)]
+    labels = np.full(len(sub), "", dtype="<U1")
+    idx = suggest.suggest_indices(sub.images, None, n=10, seed=0)
+    labels[idx] = sub.labels[idx]
+    out = suggest.pseudo_labels(sub.images, labels, threshold=0.8)
+    np.testing.assert_array_equal(out[idx], labels[idx])
+    guessed = (labels == "") & (out != "")
+    assert guessed.sum() >= 20  # confident guesses even from 10 labels
+    assert np.mean(out[guessed] == sub.labels[guessed]) > 0.8
+    assert len(set(out[labels == ""]) - {"", *opal.CLASS_NAMES}) == 0
+    with pytest.raises(ValueError, match="threshold"):
+        suggest.pseudo_labels(sub.images, labels, threshold=0)
