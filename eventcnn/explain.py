@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path
 
 __all__ = [
@@ -257,7 +258,7 @@ def explain_files(model_path: str | os.PathLike[str], images: Sequence[str | os.
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    quiet = quiet or bool(os.environ.get("EVENTCNN_QUIET"))
+    quiet = quiet or quiet_from_env()
     for f in tqdm(list(images), desc="occlusion maps", disable=quiet, unit="image"):
         image = read_input(f, size)
         probs = _predict(model, image[None])[0]
