@@ -126,7 +126,7 @@ def plot_symmetry_grid(image, n: int = 7, seed: int = 0, geometry: str = "etaphi
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from eventcnn.augment import physics_augmentation
+    from eventcnn.augment_layers import physics_augmentation
 
     image = np.asarray(image)
     batch = np.repeat(image[None], n, axis=0)
@@ -169,25 +169,10 @@ def class_counts(image_dir) -> dict[str, int]:
 
 
 def freeze_table(backbone: str, image_size: int, num_classes: int = 2):
-    """Trainable backbone layers and parameters for each freeze policy (random weights, no download)."""
-    from eventcnn.models import (
-        FREEZE_POLICIES,
-        build_model,
-        count_params,
-        get_backbone,
-        set_freeze,
-        trainable_fraction,
-    )
+    """:func:`eventcnn.models.freeze_table` shown as Markdown."""
+    from eventcnn.models import freeze_table as rows
 
-    model = build_model(backbone, num_classes, (image_size, image_size, 3), weights=None)
-    rows = []
-    for policy in FREEZE_POLICIES:
-        set_freeze(model, policy)
-        base = get_backbone(model)
-        rows.append({"freeze": policy, "trainable backbone layers": f"{trainable_fraction(model):.0%}",
-                     "trainable parameters": count_params(model.trainable_weights),
-                     "backbone parameters": count_params(base.weights)})
-    return markdown(_table(rows))
+    return markdown(_table(rows(backbone, image_size, num_classes)))
 
 
 def _table(rows) -> str:
@@ -238,21 +223,17 @@ def opal_events(quick: bool = False, n_quick: int = 60, seed: int = 42):
 
         data = helpers.opal_events(quick=QUICK)
     """
-    import numpy as np
 
     from eventcnn import opal
     from eventcnn.data import fetch
+    from eventcnn.splits import stratified_sample
 
     paths = fetch("opal")
     data = opal.load_displays(paths["zip"], paths["labels"])
     if quick and len(data) > n_quick:
-        rng = np.random.default_rng(seed)
-        keep = []
-        for c in opal.CLASS_NAMES:
-            idx = np.flatnonzero(data.labels == c)
-            n = max(3, int(round(n_quick * len(idx) / len(data))))
-            keep.extend(rng.choice(idx, size=min(n, len(idx)), replace=False))
-        data = data[np.sort(np.array(keep))]
+        keep = stratified_sample(data.labels, n_quick / len(data), seed, min_per_class=3,
+                                 classes=opal.CLASS_NAMES)
+        data = data[keep]
         print(f"QUICK mode: using {len(data)} of the events ({data.counts()})")
     return data
 
@@ -285,25 +266,19 @@ def interactive_frontend(quick: bool) -> bool:
 
 
 def student_labels(session, data, n_label: int, simulate: bool):
-    """Your labels for ``data`` (``""`` = unlabelled); simulated from the reference if needed.
+    """Your labels for ``data`` (``""`` = unlabelled), simulated from the reference if needed, saying so.
 
-    When ``simulate`` is True (quick mode, CI, no widgets) or you labelled fewer
-    than ``n_label`` events, the missing answers are taken from the reference
-    labels, written to the session file, and this is said clearly.
+    :func:`eventcnn.labeller.simulate_student` does the work.
     """
-    import numpy as np
+    from eventcnn.labeller import simulate_student
 
-    todo = [n for n in session.names[:n_label] if n not in session.labels]
-    if todo and (simulate or len(session.labels) < n_label):
-        ref = dict(zip(data.names, data.labels))
-        for name in todo:
-            session.label(name, ref[name])
+    labels, n_sim = simulate_student(session, data.names, data.labels, n_label, simulate)
+    if n_sim:
         why = "no interactive frontend / QUICK mode" if simulate else "you labelled fewer"
-        print(f"NOTE: {len(todo)} of the first {n_label} events were labelled automatically "
+        print(f"NOTE: {n_sim} of the first {n_label} events were labelled automatically "
               f"with the reference labels ({why}): a simulated student.")
-    table = session.labels
     print(session.status())
-    return np.array([table.get(n, "") for n in data.names], dtype="<U1")
+    return labels
 
 
 def plot_overview(pred, reference=None) -> None:

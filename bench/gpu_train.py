@@ -136,7 +136,7 @@ def end_to_end(backend: str, data: Path, args: argparse.Namespace, tmp: Path) ->
     """``python -m eventcnn train`` on ``data``; images/s over the epochs after the first."""
     out = tmp / f"run_{backend}"
     cmd = [sys.executable, "-m", "eventcnn", "train", "--data", str(data), "--out", str(out), "--model", "resnet50",
-           "--weights", "none", "--freeze", "none", "--image-size", str(args.image_size),
+           "--weights", "none", "--freeze", "none", "--size", str(args.image_size),
            "--batch-size", str(args.batch_size), "--epochs", str(args.epochs), "--no-augment", "--no-evaluate",
            "--no-baseline", "--quiet", "--compile", args.compile, "--patience", "1000",
            "--fractions", "0.9", "0.05", "0.05"]  # epoch seconds include the (5 %) validation pass

@@ -50,16 +50,6 @@ def _load(data_dir: Path):
                               data_dir / "events_list.csv", verbose=False)
 
 
-def stratified_subset(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
-    """Indices of a class-proportional subset (at least one event per class)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        out.extend(rng.choice(idx, size=max(1, int(round(fraction * len(idx)))), replace=False))
-    return np.sort(np.array(out))
-
-
 def n_copies(labels: np.ndarray) -> int:
     """Number of recipe copies of these labels."""
     return int(sum(FACTORS[c] for c in labels))
@@ -72,9 +62,10 @@ def worker_original(data_dir: Path, fraction: float) -> dict:
     from scipy import ndimage
 
     from eventcnn import opal
+    from eventcnn.splits import stratified_sample
 
     data = _load(data_dir)
-    sub = stratified_subset(data.labels, fraction)
+    sub = stratified_sample(data.labels, fraction)
     # plt.imread of a PNG gives float32 in [0, 1]: one float32 image per event
     events = [(data.images[i].astype(np.float32) / 255.0, data.labels[i]) for i in sub]
     del data

@@ -46,6 +46,20 @@ import numpy as np
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.dataset import ImageSequence, _hw, read_image
 
+__all__ = [
+    "CACHE_DIRNAME",
+    "cache_key",
+    "CACHE_VERSION",
+    "CachedImageSequence",
+    "CHECK_ROWS",
+    "default_cache_dir",
+    "ensure_cache",
+    "ImageCache",
+    "open_cache",
+    "training_sequences",
+]
+
+
 CACHE_DIRNAME = ".eventcnn-cache"
 CACHE_VERSION = 1
 #: rows whose CRC32 is checked when a cache is opened (first, last and evenly spaced ones)

@@ -41,6 +41,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from eventcnn import _download as _basics
+from eventcnn._download import (  # noqa: F401 - public names of eventcnn.data
+    DOWNLOAD_TIMEOUT,
+    DataFormatError,
+    DataIntegrityError,
+    DownloadError,
+    UnsafeArchiveError,
+    cache_dir,
+)
+from eventcnn._download import mirror_from_env as _mirror_from_env
+from eventcnn._download import want_bar as _want_bar
 from eventcnn._io import atomic_path
 
 __all__ = [
@@ -62,27 +73,9 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
-#: Seconds without data after which a download is abandoned.
-DOWNLOAD_TIMEOUT = 60.0
 
 CMS_LICENCE = "CC0 1.0 (CMS open data)"
 OPAL_LICENCE = "unknown: not stated, see NTW-Muenster/opal-mc-ml"
-
-
-class DataIntegrityError(ValueError):
-    """A downloaded file (or archive member) does not have the expected sha256."""
-
-
-class DataFormatError(ValueError):
-    """A file (typically from a mirror) does not have the expected format."""
-
-
-class UnsafeArchiveError(ValueError):
-    """An archive member would be written outside the destination folder."""
-
-
-class DownloadError(RuntimeError):
-    """A download failed (network error, HTTP error, truncated transfer)."""
 
 
 @dataclass(frozen=True)
@@ -202,24 +195,6 @@ def example_files() -> dict[str, Path]:
     return {f.name.split(".")[0].removeprefix("example_"): f for f in sorted(folder.glob("example_*.json*"))}
 
 
-def cache_dir() -> Path:
-    """Folder where fetched data is cached.
-
-    ``EVENTCNN_CACHE`` when set, else the user cache dir (``pooch.os_cache``).
-
-    Example::
-
-        >>> cache_dir()  # doctest: +SKIP
-        PosixPath('/home/me/.cache/eventcnn')
-    """
-    env = os.environ.get("EVENTCNN_CACHE")
-    if env:
-        return Path(env).expanduser()
-    import pooch
-
-    return Path(pooch.os_cache("eventcnn"))
-
-
 def sha256sum(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks.
 
@@ -248,21 +223,6 @@ def _select(name: str, sources: Sequence[Source]) -> list[Source]:
     if not chosen:
         raise ValueError(f"unknown data set {name!r}: choose one of {', '.join([*names, 'all'])}")
     return chosen
-
-
-def _mirror_from_env(mirror: str | os.PathLike[str] | None) -> Path | None:
-    if mirror is not None:
-        return Path(mirror).expanduser()
-    env = os.environ.get("EVENTCNN_DATA_MIRROR")
-    return Path(env).expanduser() if env else None
-
-
-def _want_bar(progress: bool) -> bool:
-    """Show tqdm bars only for interactive sessions (terminal or Jupyter)."""
-    if not progress:
-        return False
-    isatty = getattr(sys.stderr, "isatty", None)
-    return bool(isatty and isatty()) or "ipykernel" in sys.modules
 
 
 # --------------------------------------------------------------------------- archives
@@ -458,7 +418,7 @@ def _download(url: str, out: Path, expected: str, label: str, bar: bool) -> None
     """Download ``url`` to ``out`` with pooch and check its sha256 (``out`` is a temp path)."""
     import pooch
 
-    downloader = pooch.HTTPDownloader(progressbar=bar, timeout=DOWNLOAD_TIMEOUT)
+    downloader = pooch.HTTPDownloader(progressbar=bar, timeout=_basics.DOWNLOAD_TIMEOUT)
     try:
         downloader(url, str(out), None)
     except OSError as exc:  # requests' errors are OSErrors too

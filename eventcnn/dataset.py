@@ -39,9 +39,30 @@ import numpy as np
 
 from eventcnn._io import write_json_atomic
 from eventcnn.errors import UserError
+from eventcnn.imagefiles import IMAGE_SUFFIXES, class_images
+from eventcnn.splits import balanced_class_weight, oversample_factors
+
+__all__ = [
+    "balanced_class_weight",
+    "epoch_indices",
+    "get_split",
+    "IMAGE_SUFFIXES",
+    "ImageItem",
+    "ImageSequence",
+    "list_images",
+    "load_arrays",
+    "load_split",
+    "make_split",
+    "make_toy_images",
+    "oversample_factors",
+    "read_image",
+    "save_split",
+    "split_arrays",
+    "SPLITS",
+]
+
 
 #: image files read (any mode, converted to RGB; the first frame of an animated GIF/WebP/TIFF)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 SPLITS = ("train", "val", "test")
 _PyDataset: Any = keras.utils.PyDataset
 
@@ -113,23 +134,7 @@ def _few(names: Sequence[str], n: int = 5) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
-def _class_images(data_dir: Path) -> tuple[list[str], list[str]]:
-    """Image files ``<class>/<name>`` of the class sub-folders, and the other files skipped there.
-
-    Hidden folders and files (``.ipynb_checkpoints``, ``.DS_Store``) are ignored.
-    """
-    found: list[str] = []
-    skipped: list[str] = []
-    for cls_dir in sorted(p for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for f in sorted(cls_dir.iterdir()):
-            if f.name.startswith("."):
-                continue
-            rel = f"{cls_dir.name}/{f.name}"
-            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
-                found.append(rel)
-            else:
-                skipped.append(rel + ("/" if f.is_dir() else ""))
-    return found, skipped
+_class_images = class_images  # the former private name
 
 
 def make_split(
@@ -231,19 +236,7 @@ def split_arrays(split: Mapping[str, Any], name: str, data_dir: str | os.PathLik
 # imbalance
 # ---------------------------------------------------------------------------
 
-
-def balanced_class_weight(labels: np.ndarray, num_classes: int) -> dict[int, float]:
-    """Class weights ``n / (k * n_c)`` (scikit-learn's "balanced"); absent classes get 1."""
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes)
-    n = counts.sum()
-    return {c: (float(n / (num_classes * counts[c])) if counts[c] else 1.0) for c in range(num_classes)}
-
-
-def oversample_factors(labels: np.ndarray, num_classes: int) -> dict[int, float]:
-    """Per-class repeat factors that bring every class up to the largest one."""
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes)
-    top = counts.max()
-    return {c: (float(top / counts[c]) if counts[c] else 1.0) for c in range(num_classes)}
+# balanced_class_weight, oversample_factors: eventcnn.splits (re-exported here)
 
 
 def epoch_indices(

@@ -26,6 +26,21 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+__all__ = [
+    "allow_jit",
+    "backend",
+    "COMPILE_MODES",
+    "data_parallel",
+    "data_parallel_devices",
+    "device_count",
+    "gpu_capabilities",
+    "jit_compile_setting",
+    "needs_fixed_shapes",
+    "PRECISION_MODES",
+    "precision_policy",
+]
+
+
 PRECISION_MODES = ("auto", "on", "off", "bfloat16", "float16")
 COMPILE_MODES = ("auto", "on", "off")
 _HINTED: set[str] = set()

@@ -25,11 +25,8 @@ from eventcnn.events import Events
 __all__ = ["kinematics", "plot_gallery", "plot_kinematics", "save_figure"]
 
 
-def _plt():
-    import matplotlib
-
-    if not os.environ.get("MPLBACKEND") and "ipykernel" not in str(matplotlib.get_backend()):
-        matplotlib.use("Agg")
+def _plt() -> Any:
+    """pyplot with the backend the caller chose (a notebook's inline one, Agg on the command line)."""
     import matplotlib.pyplot as plt
 
     return plt

@@ -18,6 +18,15 @@ import re
 import tempfile
 from pathlib import Path
 
+__all__ = [
+    "check_writable",
+    "describe",
+    "INTERNAL_ERRORS",
+    "is_user_error",
+    "UserError",
+]
+
+
 #: exception types that are never the user's fault: a bug in eventcnn
 INTERNAL_ERRORS: tuple[type[BaseException], ...] = (
     TypeError, AttributeError, KeyError, IndexError, AssertionError, NameError,

@@ -33,7 +33,17 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path
+
+__all__ = [
+    "CMS_WORDS",
+    "explain_files",
+    "load_explainable",
+    "occlusion_map",
+    "plot_occlusion",
+    "read_input",
+]
 
 
 def _predict(model: Any, batch: np.ndarray) -> np.ndarray:
@@ -152,7 +162,8 @@ def load_explainable(path: str | os.PathLike[str]) -> tuple[Any, list[str], tupl
     """``(model, class names in words, (H, W))`` from a run folder or a ``.keras`` file.
 
     CMS run folders (``eventcnn train``: ``best.keras`` + ``config.json`` with
-    ``class_names``), OPAL run folders (``eventcnn opal train``: ``model.keras``)
+    ``class_names``), OPAL run folders (``eventcnn opal train``: ``best.keras`` too, or
+    ``model.keras`` in folders written before the common run-folder format)
     and bare ``.keras`` files (OPAL names when the model is the masterclass CNN,
     else ``class 0``, ``class 1``, ...).
 
@@ -172,7 +183,7 @@ def load_explainable(path: str | os.PathLike[str]) -> tuple[Any, list[str], tupl
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{cfg_file}: not valid JSON ({exc})") from None
         if (path / "best.keras").is_file():
-            from eventcnn.train import load_run_model
+            from eventcnn.runs import load_run_model
 
             model = load_run_model(path)
         elif (path / "model.keras").is_file():
@@ -247,7 +258,7 @@ def explain_files(model_path: str | os.PathLike[str], images: Sequence[str | os.
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    quiet = quiet or bool(os.environ.get("EVENTCNN_QUIET"))
+    quiet = quiet or quiet_from_env()
     for f in tqdm(list(images), desc="occlusion maps", disable=quiet, unit="image"):
         image = read_input(f, size)
         probs = _predict(model, image[None])[0]

@@ -34,6 +34,17 @@ import numpy as np
 from eventcnn._io import atomic_path
 from eventcnn.opal import CLASS_NAMES, CLASS_TITLES, event_name, read_labels
 
+__all__ = [
+    "compare_labels",
+    "HELP",
+    "labeller_widget",
+    "LabelSession",
+    "run_console",
+    "simulate_student",
+    "widgets_available",
+]
+
+
 HELP = "q = hadronic, e = electron, m = muon, t = tau, s = skip, b = back, x = stop"
 
 
@@ -272,6 +283,31 @@ def labeller_widget(session: LabelSession, images: np.ndarray | Sequence[np.ndar
     back_b.on_click(lambda _: (session.back(), refresh()))
     refresh()
     return w.VBox([title, img, w.HBox(buttons), w.HBox([skip_b, back_b]), counts])
+
+
+def simulate_student(session: LabelSession, names: Sequence[str] | np.ndarray,
+                     reference: Sequence[str] | np.ndarray, n_label: int,
+                     simulate: bool) -> tuple[np.ndarray, int]:
+    """The session's labels for ``names`` (``""`` = unlabelled), completed from ``reference`` if needed.
+
+    When ``simulate`` is True (quick mode, CI, no widgets) or fewer than
+    ``n_label`` events were labelled, the first ``n_label`` events of the session
+    that lack a label get the reference label, written to the session file (a
+    simulated student). Returns the labels and how many were simulated.
+
+    Example::
+
+        labels, n_sim = simulate_student(session, data.names, data.labels, 40, simulate=True)
+    """
+    todo = [n for n in session.names[:n_label] if n not in session.labels]
+    simulated = 0
+    if todo and (simulate or len(session.labels) < n_label):
+        ref = dict(zip(np.asarray(names).tolist(), np.asarray(reference).tolist()))
+        for name in todo:
+            session.label(name, ref[name])
+        simulated = len(todo)
+    table = session.labels
+    return np.array([table.get(n, "") for n in names], dtype="<U1"), simulated
 
 
 def compare_labels(names: Sequence[str] | np.ndarray, student: Sequence[str] | np.ndarray,

@@ -208,20 +208,18 @@ def compute_metrics(
 # --------------------------------------------------------------------------
 
 
-def _figure(*args, **kwargs):
-    import matplotlib
+def _figure(*args: Any, figsize: tuple[float, float] | None = None, **kwargs: Any) -> tuple[Any, Any]:
+    """A figure of the object-oriented API: no pyplot, no backend chosen or changed."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt, *plt.subplots(*args, **kwargs)
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
 
 
-def _save(fig, plt, path: str | os.PathLike[str]) -> Path:
+def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
@@ -255,7 +253,7 @@ def plot_confusion_matrix(
     frac = np.divide(cm, row, out=np.zeros_like(cm), where=row > 0)
     values = frac if normalize else cm
     k = len(names)
-    plt, fig, ax = _figure(figsize=(1.2 * k + 2.5, 1.1 * k + 2))
+    fig, ax = _figure(figsize=(1.2 * k + 2.5, 1.1 * k + 2))
     if log:
         positive = values[values > 0]
         vmin = positive.min() if positive.size else 1e-3
@@ -284,7 +282,7 @@ def plot_confusion_matrix(
             text = f"{frac[i, j]:.2f}\n({int(cm[i, j])})" if normalize else f"{int(cm[i, j])}"
             color = "white" if values[i, j] > threshold else "black"
             ax.text(j, i, text, ha="center", va="center", color=color, fontsize=9)
-    return _save(fig, plt, path)
+    return _save(fig, path)
 
 
 def _one_vs_rest(y_true: np.ndarray, y_prob: np.ndarray, names: Sequence[str]):
@@ -313,7 +311,7 @@ def plot_roc(
     from sklearn.metrics import auc
 
     y_true, y_prob, names = _validate(y_true, y_prob, class_names)
-    plt, fig, ax = _figure(figsize=(5.5, 5))
+    fig, ax = _figure(figsize=(5.5, 5))
     for name, fpr, tpr in _one_vs_rest(y_true, y_prob, names):
         ax.plot(fpr, tpr, label=f"{name} vs rest (AUC = {auc(fpr, tpr):.3f})")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="random")
@@ -322,7 +320,7 @@ def plot_roc(
     ax.set_title("ROC (one vs rest)")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
-    return _save(fig, plt, path)
+    return _save(fig, path)
 
 
 def plot_efficiency_rejection(
@@ -335,7 +333,7 @@ def plot_efficiency_rejection(
         plot_efficiency_rejection(y_true, y_prob, ["tt", "W"], "rejection.png")
     """
     y_true, y_prob, names = _validate(y_true, y_prob, class_names)
-    plt, fig, ax = _figure(figsize=(5.5, 5))
+    fig, ax = _figure(figsize=(5.5, 5))
     for name, fpr, tpr in _one_vs_rest(y_true, y_prob, names):
         ok = fpr > 0
         ax.plot(tpr[ok], 1.0 / fpr[ok], label=f"{name} vs rest")
@@ -346,7 +344,7 @@ def plot_efficiency_rejection(
     ax.set_title("efficiency vs rejection")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
-    return _save(fig, plt, path)
+    return _save(fig, path)
 
 
 def plot_misclassified(
@@ -379,7 +377,7 @@ def plot_misclassified(
     ]
     cols = max(1, min(4, len(wrong)))
     rows = max(1, math.ceil(len(wrong) / cols))
-    plt, fig, axes = _figure(rows, cols, figsize=(3 * cols, 3.3 * rows), squeeze=False)
+    fig, axes = _figure(rows, cols, figsize=(3 * cols, 3.3 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     if len(wrong) == 0:
@@ -394,7 +392,7 @@ def plot_misclassified(
             fontsize=8,
         )
     fig.suptitle(f"misclassified: {int((y_pred != y_true).sum())} of {len(y_true)}")
-    return _save(fig, plt, path)
+    return _save(fig, path)
 
 
 def plot_history(
@@ -417,7 +415,7 @@ def plot_history(
     panels = [("loss", "loss"), ("accuracy", "accuracy")]
     if "accuracy" not in history and "acc" in history:
         panels[1] = ("acc", "accuracy")
-    plt, fig, axes = _figure(1, 2, figsize=(10, 4))
+    fig, axes = _figure(1, 2, figsize=(10, 4))
     for ax, (key, label) in zip(axes, panels):
         for prefix, style in (("", "-"), ("val_", "--")):
             values = history.get(prefix + key)
@@ -443,7 +441,7 @@ def plot_history(
             ax.text(
                 0.5, 0.5, f"no '{key}' in history", ha="center", va="center", transform=ax.transAxes
             )
-    return _save(fig, plt, path)
+    return _save(fig, path)
 
 
 def comparison_table(

@@ -45,6 +45,31 @@ from keras import layers, ops
 
 from eventcnn.errors import INTERNAL_ERRORS
 
+__all__ = [
+    "ALIASES",
+    "BACKBONE_NAME",
+    "BackbonePreprocess",
+    "BACKBONES",
+    "BackboneSpec",
+    "build_backbone",
+    "build_model",
+    "CAFFE_MEAN",
+    "canonical_backbone",
+    "count_params",
+    "FREEZE_POLICIES",
+    "freeze_table",
+    "get_backbone",
+    "HEADS",
+    "imagenet_error",
+    "make_optimizer",
+    "set_freeze",
+    "TORCH_MEAN",
+    "TORCH_STD",
+    "TRAINABLE_FRACTION",
+    "trainable_fraction",
+]
+
+
 FREEZE_POLICIES = ("frozen", "few", "many", "none")
 HEADS = ("paper", "simple", "linear")
 #: fraction of backbone layers left trainable per freeze policy
@@ -378,6 +403,24 @@ def trainable_fraction(model: keras.Model) -> float:
 def count_params(weights: Sequence[Any]) -> int:
     """Number of scalars in a list of weights."""
     return int(sum(int(np.prod(w.shape)) for w in weights))
+
+
+def freeze_table(backbone: str, image_size: int, num_classes: int = 2) -> list[dict[str, Any]]:
+    """Trainable backbone layers and parameters for each freeze policy (random weights, no download).
+
+    Example::
+
+        rows = freeze_table("vgg16", 64)
+        print(comparison_table(rows))   # eventcnn.metrics.comparison_table
+    """
+    model = build_model(backbone, num_classes, (image_size, image_size, 3), weights=None)
+    rows = []
+    for policy in FREEZE_POLICIES:
+        set_freeze(model, policy)
+        rows.append({"freeze": policy, "trainable backbone layers": f"{trainable_fraction(model):.0%}",
+                     "trainable parameters": count_params(model.trainable_weights),
+                     "backbone parameters": count_params(get_backbone(model).weights)})
+    return rows
 
 
 def make_optimizer(

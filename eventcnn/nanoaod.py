@@ -46,7 +46,15 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn.events import COLLECTIONS, EventFormatError, Events, Objects, concat_events
+from eventcnn._env import quiet_from_env
+from eventcnn._events import (
+    COLLECTIONS,
+    EventFormatError,
+    Events,
+    Objects,
+    concat_events,
+    read_json_events,
+)
 
 __all__ = [
     "BTAG_BRANCHES",
@@ -113,7 +121,7 @@ def _open_tree(path: str) -> tuple[Any, Any]:
         raise
     except Exception as exc:  # uproot raises ValueError, OSError, ... for non-ROOT input
         if is_url:
-            from eventcnn.data import DownloadError
+            from eventcnn._download import DownloadError
 
             raise DownloadError(
                 f"could not open {path} ({type(exc).__name__}: {exc}). root:// URLs need a network and "
@@ -237,7 +245,7 @@ def _chunk_to_events(arrays: Any, plan: dict[str, Any], source: str) -> Events:
 
 
 def _quiet(progress: bool) -> bool:
-    return not progress or os.environ.get("EVENTCNN_QUIET") == "1"
+    return not progress or quiet_from_env()
 
 
 def iter_events(
@@ -259,9 +267,7 @@ def iter_events(
     """
     text = str(path)
     if not is_root_path(text):
-        from eventcnn.events import read_events
-
-        events = read_events(path)
+        events = read_json_events(path)
         yield events if max_events is None else events[:max_events]
         return
     from tqdm.auto import tqdm
@@ -334,12 +340,11 @@ def read_selected(
 
         >>> ev, flow = read_selected("tt.root", "paper")           # doctest: +SKIP
     """
-    from eventcnn.events import read_events
     from eventcnn.selection import CutFlow, get_selection
 
     sel = get_selection(selection)
     if not is_root_path(path):
-        events = read_events(path, skip_bad=skip_bad)
+        events = read_json_events(path, skip_bad=skip_bad)
         return sel.apply(events) if sel is not None else (events, None)
     if sel is None:
         return read_nanoaod(path, step_size=step_size, progress=progress), None
@@ -435,9 +440,9 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], skip_bad: 
         >>> convert("TTjets_json.json", "TTjets.root")                  # doctest: +SKIP
         PosixPath('TTjets.root')
     """
-    from eventcnn.events import read_events, write_events
+    from eventcnn._events import write_events
 
-    events = read_events(src, skip_bad=skip_bad)
+    events = read_nanoaod(src, progress=False) if is_root_path(src) else read_json_events(src, skip_bad=skip_bad)
     if is_root_path(dst):
         return write_nanoaod(dst, events)
     return write_events(dst, events)

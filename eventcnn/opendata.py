@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path
 
 __all__ = ["NANO_REGISTRY", "NanoSource", "adler32sum", "fetch_nano", "format_nano_registry"]
@@ -168,8 +169,8 @@ def _select(name: str | Sequence[str], sources: Sequence[NanoSource]) -> list[Na
 
 def _check_root(path: Path, origin: str) -> None:
     """A readable NanoAOD file with the branches eventcnn needs, else DataFormatError."""
-    from eventcnn.data import DataFormatError
-    from eventcnn.events import EventFormatError
+    from eventcnn._download import DataFormatError
+    from eventcnn._events import EventFormatError
     from eventcnn.nanoaod import _open_tree, _plan
 
     try:
@@ -183,7 +184,7 @@ def _check_root(path: Path, origin: str) -> None:
 
 
 def _verify(src: NanoSource, path: Path, origin: str, say: Callable[..., None]) -> None:
-    from eventcnn.data import DataIntegrityError
+    from eventcnn._download import DataIntegrityError
 
     if src.size is not None and path.stat().st_size != src.size:
         raise DataIntegrityError(
@@ -222,12 +223,13 @@ def _download(src: NanoSource, target: Path, base_url: str | None, bar: bool, sa
     import pooch
     import requests
 
-    from eventcnn.data import DOWNLOAD_TIMEOUT, DownloadError
+    from eventcnn import _download
+    from eventcnn._download import DownloadError
 
     url = src.https_url(base_url)
     with atomic_path(target) as tmp:
         try:
-            pooch.HTTPDownloader(progressbar=bar, timeout=DOWNLOAD_TIMEOUT)(url, str(tmp), None)
+            pooch.HTTPDownloader(progressbar=bar, timeout=_download.DOWNLOAD_TIMEOUT)(url, str(tmp), None)
         except (requests.RequestException, OSError) as exc:
             raise DownloadError(
                 f"could not download {src.relpath} from {url}: {exc}. Nothing was saved. Check the "
@@ -272,13 +274,15 @@ def fetch_nano(
     """
     import shutil
 
-    from eventcnn.data import _mirror_from_env, _want_bar, cache_dir
+    from eventcnn._download import cache_dir
+    from eventcnn._download import mirror_from_env as _mirror_from_env
+    from eventcnn._download import want_bar as _want_bar
 
     chosen = _select(name, NANO_REGISTRY if sources is None else sources)
     root = (Path(dest).expanduser() if dest is not None else cache_dir()).absolute()
     mirror_dir = _mirror_from_env(mirror)
     base_url = base_url or os.environ.get("EVENTCNN_NANO_BASE_URL") or None
-    quiet = not progress or os.environ.get("EVENTCNN_QUIET") == "1"
+    quiet = not progress or quiet_from_env()
 
     def say(msg: str, force: bool = False) -> None:
         if force or not quiet:
@@ -331,7 +335,7 @@ def format_nano_registry(
 
         >>> print(format_nano_registry())          # doctest: +SKIP
     """
-    from eventcnn.data import cache_dir
+    from eventcnn._download import cache_dir
 
     root = Path(dest).expanduser() if dest is not None else cache_dir()
     blocks = []

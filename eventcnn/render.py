@@ -48,6 +48,7 @@ from PIL import Image, ImageDraw
 
 from eventcnn._io import file_lock, write_json_atomic, write_text_atomic
 from eventcnn.events import BadEvent, Events
+from eventcnn.imagefiles import MANIFEST_COLUMNS
 from eventcnn.nanoaod import read_selected
 from eventcnn.selection import BTAG_WORKING_POINTS, CutFlow, Selection, get_selection
 
@@ -69,7 +70,7 @@ STYLES = ("paper", "channels")
 MANIFEST = "manifest.csv"
 CONFIG_FILE = "render_config.json"
 SELECTION_FILE = "selection.json"
-MANIFEST_COLUMNS = ("file", "class", "source", "event")
+
 SKIPPED_FILE = "skipped.csv"
 SKIPPED_COLUMNS = ("source", "event", "field", "reason")
 LOCK_FILE = ".eventcnn.lock"

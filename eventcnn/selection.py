@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn.events import Events, Objects
+from eventcnn._events import Events, Objects
 
 __all__ = ["BTAG_WORKING_POINTS", "CutFlow", "Selection", "SelectionResult", "get_selection"]
 

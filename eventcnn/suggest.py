@@ -37,6 +37,20 @@ import numpy as np
 
 from eventcnn.opal import CLASS_NAMES, OpalData, load_displays
 
+__all__ = [
+    "embed",
+    "first_batch",
+    "GRID",
+    "HUE_BINS",
+    "image_features",
+    "LIT_THRESHOLD",
+    "pseudo_labels",
+    "RADIAL_BINS",
+    "scores",
+    "suggest",
+    "suggest_indices",
+]
+
 #: Pixels whose brightest channel is above this count as "lit" (displays are black).
 LIT_THRESHOLD = 40
 #: Side of the downsampled lit-pixel map.

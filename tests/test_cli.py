@@ -18,7 +18,7 @@ def _fail_with(monkeypatch, exc: BaseException) -> None:
     def boom(*_a, **_k):
         raise exc
 
-    monkeypatch.setattr(eventcnn.train, "compare_runs", boom)
+    monkeypatch.setattr(eventcnn.runs, "compare_runs", boom)
 
 
 @pytest.mark.parametrize("exc", [KeyError("class"), TypeError("bad operand"), AttributeError("x"),
@@ -170,3 +170,16 @@ def test_evaluate_checks_the_run_folder_is_writable_before_loading(tmp_path, cap
 def test_an_atomic_write_failure_names_the_target_not_the_temp_file():
     exc = PermissionError(13, "Permission denied", "/data/out/.metrics.json.a1b2_c3d.tmp")
     assert describe(exc) == "cannot write /data/out/metrics.json: Permission denied"
+
+
+def test_size_is_the_one_image_size_option():
+    """--size everywhere; train keeps --image-size as a hidden alias of it."""
+    from eventcnn.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["train", "--data", "d", "--out", "o", "--size", "48"],
+                 ["train", "--data", "d", "--out", "o", "--image-size", "48"]):
+        assert parser.parse_args(argv).size == 48
+    assert parser.parse_args(["render", "x.json", "--size", "32"]).size == 32
+    train_parser = parser._subparsers._group_actions[0].choices["train"]
+    assert "--image-size" not in train_parser.format_help()

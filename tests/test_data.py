@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from eventcnn import data
+from eventcnn import _download, data
 from eventcnn.cli import main
 from eventcnn.data import (
     DataFormatError,
@@ -87,7 +87,7 @@ class Server:
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT", 5.0)
+    monkeypatch.setattr(_download, "DOWNLOAD_TIMEOUT", 5.0)
     srv = Server()
     thread = threading.Thread(target=srv.httpd.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True

@@ -138,3 +138,18 @@ def test_names_match_case_insensitively_and_file_stays_readable(tmp_path):
     again = read_labels(path)  # no duplicate line: the file still reads
     assert len(again) == 2
     assert labeller.LabelSession(["e5293_10479", "e5293_10480"], path).done
+
+
+def test_simulated_student_fills_the_first_events_from_the_reference(tmp_path: Path) -> None:
+    names = np.array(["a", "b", "c", "d"])
+    reference = np.array(["q", "e", "m", "t"])
+    s = labeller.LabelSession(names, tmp_path / "labels.csv")
+    s.label("a", "t")  # the student's own answer is kept
+    labels, n = labeller.simulate_student(s, names, reference, n_label=3, simulate=True)
+    assert n == 2 and labels.tolist() == ["t", "e", "m", ""]
+    again, n2 = labeller.simulate_student(labeller.LabelSession(names, tmp_path / "labels.csv"), names,
+                                          reference, n_label=3, simulate=True)
+    assert n2 == 0 and again.tolist() == labels.tolist()  # written to the session file
+    fresh = labeller.LabelSession(names, tmp_path / "other.csv")
+    none, n3 = labeller.simulate_student(fresh, names, reference, n_label=0, simulate=False)
+    assert n3 == 0 and none.tolist() == ["", "", "", ""]

@@ -179,3 +179,13 @@ def test_mixed_precision_keeps_float32_softmax():
         assert out.dtype == np.float32 and np.allclose(out.sum(axis=1), 1, atol=1e-3)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_freeze_table_counts_trainable_parameters_per_policy():
+    from eventcnn.models import FREEZE_POLICIES, freeze_table
+
+    rows = freeze_table("small", 32)
+    assert [r["freeze"] for r in rows] == list(FREEZE_POLICIES)
+    by = {r["freeze"]: r for r in rows}
+    assert by["frozen"]["trainable parameters"] < by["none"]["trainable parameters"]
+    assert by["none"]["trainable backbone layers"] == "100%"

@@ -37,11 +37,11 @@ def test_notebook_runs_in_quick_mode(path: Path, workdir: Path, monkeypatch):
         "EVENTCNN_WORKDIR": str(workdir),
         "EVENTCNN_DATA_MIRROR": str(SHARED_DATA),
         "EVENTCNN_CACHE": str(workdir / "cache"),
-        "MPLBACKEND": "Agg",
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend, as a user has it
     client = nbclient.NotebookClient(
         nb, timeout=600, kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
@@ -49,4 +49,8 @@ def test_notebook_runs_in_quick_mode(path: Path, workdir: Path, monkeypatch):
     client.execute()
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+    for cell in code:  # every figure shown with plt.show() reaches the notebook (no backend switched off)
+        if "plt.show()" in cell.source or "helpers.plot_overview(" in cell.source or "helpers.show_examples(" in cell.source:
+            images = [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+            assert images, f"{path.name}: no figure shown by cell:\n{cell.source[:300]}"
     assert os.listdir(workdir)

@@ -88,7 +88,7 @@ def test_load_zip_skips_dirs_and_rejects_huge(tmp_path: Path, monkeypatch) -> No
     assert list(data.names) == ["z1_2"] and data.labels is None
     assert data.report.skipped[0][0] == "top/broken.png"
     assert not (tmp_path / "top").exists()  # nothing extracted
-    monkeypatch.setattr(opal, "MAX_MEMBER_BYTES", 100)
+    monkeypatch.setattr(opal.displays, "MAX_MEMBER_BYTES", 100)
     with pytest.warns(UserWarning, match="skipped"):
         small = opal.load_displays(z, verbose=False)
     assert len(small) == 0  # the oversized display is reported, not read, not dropped silently
@@ -223,7 +223,8 @@ def test_train_one_epoch_and_predict(tiny, recipe: str, tmp_path: Path) -> None:
     assert len(res.history["loss"]) == 1
     # best_epoch is 1-based and only set where the best weights were restored (default recipe)
     assert res.best_epoch == (1 if recipe == "default" else None)
-    assert {"config.json", "history.json", "model.keras"} <= {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"config.json", "history.json", "best.keras", "state.json"} <= {p.name for p in (tmp_path / "run").iterdir()}
+    assert opal.load_model(tmp_path / "run").count_params() == res.model.count_params()
     probs = opal.predict(res.model, x[:5])
     assert probs.shape == (5, 4)
     assert np.all(probs >= 0) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
@@ -325,7 +326,7 @@ def test_folder_skips_hidden_copies_and_names_other_files(folder: tuple[Path, Pa
         data = opal.load_displays(d, verbose=False)
     assert sorted(data.names) == ["ev1", "ev2", "ev3", "ev4", "ev5", "ev6"]
     assert dict(data.report.skipped) == {".ipynb_checkpoints/": "hidden folder",
-                                         "notes.txt": "not an image (.png/.gif/.jpg/.jpeg)"}
+                                         "notes.txt": "not an image (.png/.jpg/.jpeg/.gif/.bmp/.webp/.tif/.tiff)"}
 
 
 def test_predict_calls_the_model_with_one_batch_shape() -> None:
@@ -344,3 +345,74 @@ def test_predict_calls_the_model_with_one_batch_shape() -> None:
     expected = images[:, 0, 0, :].astype(np.float32).repeat(2, axis=1)[:, :4] / 255.0
     np.testing.assert_array_equal(probs, expected)
     assert opal.predict(model, images[:3], batch_size=16).shape == (3, 4)
+
+
+def test_opal_run_is_a_common_run_folder(tiny, tmp_path: Path, capsys) -> None:
+    """An OPAL run folder has the format of eventcnn.runs: `eventcnn compare` reads it next to a CMS run."""
+    import json
+
+    from eventcnn.cli import main
+    from eventcnn.dataset import make_toy_images
+    from eventcnn.runs import compare_rows, read_run_config
+    from eventcnn.train import TrainConfig, train
+
+    x, y = tiny
+    res = opal.train(x, y, recipe="default", epochs=2, steps_per_epoch=2, batch_size=8, seed=3,
+                     out=tmp_path / "opal", verbose=0, data_dir="displays.zip")
+    hist = json.loads((tmp_path / "opal" / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == [1, 2] and hist[0]["loss"] == res.history["loss"][0]
+    raw = read_run_config(tmp_path / "opal")  # the checks every run reader applies
+    assert raw["class_names"] == list(opal.CLASS_NAMES) and raw["image_size"] == 64
+    assert raw["train"]["model"] == "opal" and raw["train"]["data_dir"] == "displays.zip"
+    toy = make_toy_images(tmp_path / "toy", n_per_class=8, size=16, seed=0)
+    train(TrainConfig(toy, tmp_path / "small", model="small", epochs=1, batch_size=8, augment=False,
+                      quiet=True, baseline=False, evaluate=False))
+    rows = compare_rows([tmp_path / "opal", tmp_path / "small"])
+    assert [r["model"] for r in rows] == ["opal", "small"]
+    assert rows[0]["epochs"] == 2 and rows[0]["image_size"] == 64
+    assert rows[0]["val_accuracy"] == max(res.history["val_accuracy"])
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "opal"), str(tmp_path / "small")]) == 0
+    table = capsys.readouterr().out
+    assert "| opal " in table and "| small " in table
+
+
+def test_masterclass_trains_classifies_the_rest_and_evaluates(tiny, tmp_path: Path) -> None:
+    x, y = tiny
+    labels = y.copy()
+    labels[10:] = ""  # six events left for the CNN
+    mc = opal.masterclass(x, labels, [f"ev{i}" for i in range(len(x))], out=tmp_path / "mc", recipe="default",
+                          reference=y, epochs=1, steps_per_epoch=2, batch_size=8, seed=3, verbose=0)
+    assert mc.train_mask.sum() == 10 and mc.rest.sum() == 6 and mc.probs.shape == (6, 4)
+    assert [r["class"] for r in mc.overview] == list(opal.CLASS_NAMES)
+    assert mc.metrics is not None and sum(map(sum, mc.metrics["confusion_matrix"]["counts"])) == 6
+    with open(tmp_path / "mc" / "predictions.csv") as fh:
+        assert len(list(csv.DictReader(fh))) == 6
+    for name in ("best.keras", "history.json", "history.png", "metrics.json", "confusion_matrix.png"):
+        assert (tmp_path / "mc" / name).exists(), name
+    with pytest.raises(ValueError, match="no labelled events"):
+        opal.masterclass(x, np.full(len(x), ""), y, out=tmp_path / "none")
+
+
+def test_cli_opal_run_is_evaluated_and_compared_like_a_cms_run(folder, tmp_path: Path, capsys) -> None:
+    """`eventcnn evaluate` and `eventcnn compare` read the run folder `eventcnn opal train` writes."""
+    import json
+
+    from eventcnn.cli import main
+
+    d, labels = folder
+    reference = tmp_path / "reference.csv"
+    reference.write_text(labels.read_text() + "ev6.png;m\n")
+    out = tmp_path / "run"
+    assert main(["opal", "train", "--data", str(d), "--labels", str(labels), "--size", "64", "--epochs", "1",
+                 "--out", str(out), "--quiet", "--reference", str(reference)]) == 0
+    first = json.loads((out / "metrics.json").read_text())
+    (out / "metrics.json").unlink()
+    assert main(["evaluate", str(out), "--quiet"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["model"] == "opal" and sum(map(sum, m["confusion_matrix"]["counts"])) == 1  # ev6, the one unlabelled
+    assert m["accuracy"] == first["accuracy"]
+    assert (out / "report.md").read_text().startswith(f"# Evaluation of `{out}` (OPAL)")
+    capsys.readouterr()
+    assert main(["compare", str(out)]) == 0
+    assert "| run " in capsys.readouterr().out

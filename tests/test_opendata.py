@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("uproot", reason="NanoAOD needs uproot and awkward (pip install eventcnn[nano])")
 
-from eventcnn import data  # noqa: E402
+from eventcnn import _download  # noqa: E402
 from eventcnn.cli import main  # noqa: E402
 from eventcnn.data import DataFormatError, DataIntegrityError, example_files  # noqa: E402
 from eventcnn.events import read_events  # noqa: E402
@@ -55,7 +55,7 @@ def server(mirror: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Serves the mirror folder over HTTP on 127.0.0.1 (files at /nano/<file>)."""
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT", 5.0)
+    monkeypatch.setattr(_download, "DOWNLOAD_TIMEOUT", 5.0)
 
     class Quiet(SimpleHTTPRequestHandler):
         def log_message(self, *args: object) -> None:

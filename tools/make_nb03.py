@@ -21,7 +21,7 @@ to 33 %. Here:
   high-level features (jet and b-tag counts, HT, MET, lepton, mT), the
   reference every CNN has to beat.
 
-Command line: `eventcnn train --data CreatedImages --model small --image-size 64 --epochs 15 --out runs/small`,
+Command line: `eventcnn train --data CreatedImages --model small --size 64 --epochs 15 --out runs/small`,
 then `eventcnn evaluate runs/small`, `eventcnn predict runs/small events.json` and `eventcnn compare runs/*`.
 """
 

@@ -54,7 +54,7 @@ examples here.
 
 COMMON_START = [
     md(PHYSICS),
-    code("import numpy as np\n\nimport helpers\nfrom eventcnn import labeller, metrics, opal\n\n"
+    code("import numpy as np\n\nimport helpers\nfrom eventcnn import labeller, opal\n\n"
          "print({c: round(f, 4) for c, f in opal.expected_fractions().items()})"),
     md("## The event displays\nThe images come with the reference labels of the masterclass "
        "(`eventcnn.data.fetch('opal')` downloads them once). They are kept as 8-bit "
@@ -148,20 +148,20 @@ print("training on", {c: int(np.sum(train_labels == c)) for c in opal.CLASS_NAME
 settings = {"seed": SEED, "lepton_factor": LEPTON_FACTOR, "steps_per_epoch": STEPS_PER_EPOCH}
 if EPOCHS is not None:
     settings["epochs"] = EPOCHS
-result = opal.train(data.images[train_mask], train_labels[train_mask], recipe=RECIPE,
-                    out=RUN_DIR, **settings)
+# the whole masterclass in one call, as `eventcnn opal train` runs it: train, classify the rest,
+# write predictions.csv, and check against the reference labels (metrics.json, plots)
+mc = opal.masterclass(data.images, train_labels, data.names, out=RUN_DIR, recipe=RECIPE,
+                      reference=data.labels, **settings)
+result = mc.result
 print(f"trained in {result.seconds:.0f} s")
-helpers.show_image(metrics.plot_history(result.history, RUN_DIR / "history.png"))''')
+helpers.show_image(mc.history_png)''')
 
 PREDICT = [
     md("## Classify the rest\nThe CNN now labels every event you did not label. The overview "
        "compares the predicted shares with the reference labels and with the expectation from "
        "the Z branching fractions. The predictions are saved to `predictions.csv`."),
     code('''\
-rest = ~train_mask
-probs = opal.predict(result.model, data.images[rest])
-pred = np.array(opal.CLASS_NAMES)[probs.argmax(axis=1)]
-opal.write_predictions(RUN_DIR / "predictions.csv", data.names[rest], probs)
+rest, probs, pred = mc.rest, mc.probs, mc.pred  # predictions.csv is in RUN_DIR already
 helpers.plot_overview(pred, data.labels[rest])'''),
     md("## How good is it?\nThe masterclass data come with reference labels, so we can check "
        "the CNN on the events it has not seen. Accuracy alone is misleading: answering "
@@ -169,8 +169,7 @@ helpers.plot_overview(pred, data.labels[rest])'''),
        "recall of the four classes) and the **confusion matrix** (log colour scale: the "
        "classes differ a lot in size) tell more."),
     code('''\
-m = opal.evaluate(result.model, data.images[rest], data.labels[rest], out=RUN_DIR,
-                  names=data.names[rest], probs=probs)
+m = mc.metrics  # opal.evaluate on the rest, against the reference labels
 print(f"accuracy {m['accuracy']:.3f}   balanced accuracy {m['balanced_accuracy']:.3f}")
 print({c: round(v["recall"], 3) for c, v in m["per_class"].items()})
 helpers.show_image(RUN_DIR / "confusion_matrix.png")'''),

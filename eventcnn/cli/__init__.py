@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: commands that import Keras (and so TensorFlow, whose C++ start-up log ignores TF_CPP_MIN_LOG_LEVEL)
-KERAS_COMMANDS = frozenset({"train", "evaluate", "predict", "augment", "opal", "demo"})
+KERAS_COMMANDS = frozenset({"train", "evaluate", "predict", "opal", "demo"})
 
 
 def _import_keras_quietly() -> None:
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++/absl start-up chatter is noise on the command line; --debug shows it.
     # (oneDNN stays as configured: its options change numerics, only its log is silenced.)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "3")
+    # The entry point chooses the plotting backend (library code never does): files, no windows.
+    os.environ.setdefault("MPLBACKEND", "Agg")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -12,7 +12,8 @@ For training, prefer the online physics augmentation
 from __future__ import annotations
 
 import argparse
-import os
+
+from eventcnn._env import quiet_from_env
 
 
 def register(subparsers) -> None:
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         skew_probability=args.skew_probability if args.skew > 0 else 0.0,
         skew_magnitude=args.skew if args.skew > 0 else 0.1,
     )
-    quiet = args.quiet or os.environ.get("EVENTCNN_QUIET") == "1"
+    quiet = args.quiet or quiet_from_env()
     manifest = augment_folder(
         args.source, args.out, config, classes=args.classes, overwrite=args.overwrite, quiet=quiet
     )

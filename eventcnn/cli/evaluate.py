@@ -22,8 +22,9 @@ def register(subparsers) -> None:
             "misclassified gallery, and the gradient-boosted baseline on the same events."
         ),
     )
-    p.add_argument("run", help="run folder written by `eventcnn train`")
-    p.add_argument("--data", default=None, help="image folder (default: the one the run was trained on)")
+    p.add_argument("run", help="run folder written by `eventcnn train` or `eventcnn opal train`")
+    p.add_argument("--data", default=None,
+                   help="image folder, or OPAL displays (default: the one the run was trained on)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--no-baseline", action="store_true", help="skip the gradient-boosted baseline")
     p.add_argument("--quiet", action="store_true")

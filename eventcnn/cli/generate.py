@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from eventcnn._env import quiet_from_env
+
 # Keep in sync with eventcnn.generate.PROCESSES / ALIASES (not imported here so the
 # CLI starts without numpy-heavy imports).
 _CHOICES = ["tt", "ttjets", "ttbar", "wjets", "w", "wjet", "dy", "drellyan", "zjets", "dyjets", "zz"]
@@ -51,11 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``eventcnn generate`` (imports Pythia and fastjet only here)."""
-    import os
 
     from eventcnn.generate import generate_to_file
 
-    quiet = args.quiet or os.environ.get("EVENTCNN_QUIET") == "1"
+    quiet = args.quiet or quiet_from_env()
     if args.format is not None and (args.format == "nano") != (args.out.suffix == ".root"):
         raise ValueError(f"--format {args.format} needs an --out file ending in "
                          f"{'.root' if args.format == 'nano' else '.json or .json.gz'}, not {args.out.name}")

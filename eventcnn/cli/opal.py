@@ -83,7 +83,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Train, save the run, predict the unlabelled events."""
     import numpy as np
 
-    from eventcnn import metrics, opal
+    from eventcnn import opal
     from eventcnn.errors import check_writable
 
     size = opal.check_image_size(args.size or opal.IMAGE_SIZE)  # before any loading
@@ -97,28 +97,27 @@ def run_train(args: argparse.Namespace) -> int:
         overrides["epochs"] = args.epochs
     elif args.recipe == "original":
         overrides["epochs"] = 3
-    out = Path(args.out)
-    result = opal.train(data.images[lab], data.labels[lab], recipe=args.recipe, out=out,
-                        verbose=0 if args.quiet else 2, **overrides)
-    metrics.plot_history(result.history, out / "history.png")
-    rest = ~lab
-    probs = opal.predict(result.model, data.images[rest])
-    opal.write_predictions(out / "predictions.csv", data.names[rest], probs)
-    pred = np.array(opal.CLASS_NAMES)[probs.argmax(axis=1)] if len(probs) else np.array([])
-    print(f"trained in {result.seconds:.0f} s; {int(rest.sum())} unlabelled events classified "
-          f"-> {out / 'predictions.csv'}")
-    if len(pred):
-        print(opal.overview_table(opal.predicted_overview(pred)))
-    if args.reference and rest.any():
+    ref_labels = None
+    if args.reference:
         ref = opal.load_displays(args.data, args.reference, size=8, verbose=False)
         table = dict(zip(ref.names, ref.labels))
-        ref_labels = np.array([table.get(n, "") for n in data.names[rest]])
-        have = ref_labels != ""
-        if not have.any():
+        ref_labels = np.array([table.get(n, "") for n in data.names])
+    train_labels = np.where(lab, data.labels, "")
+    mc = opal.masterclass(data.images, train_labels, data.names, out=args.out, recipe=args.recipe,
+                          reference=ref_labels, data_dir=args.data, verbose=0 if args.quiet else 2,
+                          sources={"labels": str(args.labels),
+                                   "reference": str(args.reference) if args.reference else None,
+                                   "crop": args.crop}, **overrides)
+    out = mc.out
+    print(f"trained in {mc.result.seconds:.0f} s; {int(mc.rest.sum())} unlabelled events classified "
+          f"-> {out / 'predictions.csv'}")
+    if len(mc.pred):
+        print(opal.overview_table(opal.predicted_overview(mc.pred)))
+    if args.reference and mc.rest.any():
+        if mc.metrics is None:
             print(f"{args.reference}: no reference label for any unlabelled event")
             return 0
-        m = opal.evaluate(result.model, data.images[rest][have], ref_labels[have], out=out,
-                          names=data.names[rest][have], probs=probs[have])
+        m = mc.metrics
         print(f"against the reference: accuracy {m['accuracy']:.3f}, "
               f"balanced accuracy {m['balanced_accuracy']:.3f} -> {out / 'metrics.json'}")
     return 0

@@ -2,7 +2,7 @@
 
 Example::
 
-    eventcnn train --data CreatedImages --model small --image-size 64 --epochs 10 --out runs/small
+    eventcnn train --data CreatedImages --model small --size 64 --epochs 10 --out runs/small
     eventcnn train --data CreatedImages --model resnet50 --weights imagenet --freeze few \\
         --optimizer sgd --lr 1e-3 --epochs 5 --fine-tune-epochs 10 --out runs/resnet50_few
 
@@ -42,7 +42,9 @@ def register(subparsers) -> None:
     p.add_argument("--fine-tune-epochs", type=int, default=0,
                    help="two-phase recipe: after --epochs with a frozen backbone, apply --freeze and train this many more")
     p.add_argument("--fine-tune-lr", type=float, default=1e-5, help="learning rate of the fine-tuning phase")
-    p.add_argument("--image-size", type=int, default=None, help="resize images to SxS (default: as on disk)")
+    p.add_argument("--size", type=int, default=None, dest="size", metavar="S",
+                   help="resize images to SxS pixels (default: as on disk)")
+    p.add_argument("--image-size", type=int, dest="size", help=argparse.SUPPRESS)  # the former name
     p.add_argument("--batch-size", type=int, default=32,
                    help="images per device and step (global batch = this x devices; default: 32)")
     p.add_argument("--weights", default="imagenet",
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(
         data_dir=args.data, out_dir=args.out, model=args.model, freeze=args.freeze,
-        optimizer=args.optimizer, epochs=args.epochs, image_size=args.image_size,
+        optimizer=args.optimizer, epochs=args.epochs, image_size=args.size,
         batch_size=args.batch_size, weights=None if args.weights.lower() == "none" else args.weights,
         lr=args.lr, schedule=args.schedule, head=args.head, dropout=args.dropout, seed=args.seed,
         class_weight=args.class_weight, oversample=args.oversample, augment=args.augment,

@@ -1,0 +1,490 @@
+"""The masterclass CNN and its training recipes, prediction and evaluation.
+
+:func:`build_model` is the masterclass network (204,100 parameters);
+:func:`train` runs the original recipe (rotated + mirrored copies, leptons
+multiplied, generated lazily per batch) or our default (on-the-fly augmentation
+inside the model, balanced sampling, early stopping) and writes the common run
+folder (:mod:`eventcnn.runs`). Keras is imported only inside the functions that
+need it; images stay ``uint8``.
+
+Example::
+
+    from eventcnn.opal import predict, train
+    result = train(data.images, data.labels, recipe="default", seed=1)
+    probs = predict(result.model, data.images)
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from eventcnn._env import quiet_from_env
+from eventcnn._io import atomic_path, write_json_atomic
+from eventcnn.opal.displays import (
+    CLASS_NAMES,
+    CONV_STAGES,
+    IMAGE_SIZE,
+    check_image_size,
+    label_indices,
+)
+from eventcnn.opal.physics import predicted_overview
+from eventcnn.splits import balanced_class_weight, class_weight_vector, stratified_holdout
+
+__all__ = [
+    "build_model",
+    "evaluate",
+    "history_rows",
+    "load_model",
+    "predict",
+    "recipe_copies",
+    "RecipeConfig",
+    "rotate_images",
+    "save_run",
+    "SMALL_SET",
+    "SMALL_SET_EPOCHS",
+    "stratified_holdout",
+    "train",
+    "TrainResult",
+    "write_predictions",
+]
+
+
+#: Default recipe with fewer labelled events than SMALL_SET and no explicit
+#: ``epochs``: at most SMALL_SET_EPOCHS epochs (< 2 minutes on 2 CPU cores).
+SMALL_SET, SMALL_SET_EPOCHS = 100, 12
+
+
+def build_model(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3),
+                num_classes: int = 4, augment: bool = False, seed: int | None = None):
+    """The masterclass CNN, taking ``uint8`` images (rescaled inside the model).
+
+    Conv 32 3x3 -> MaxPool 3x3 -> Conv 64 3x3 -> MaxPool 3x3 -> Conv 64 3x3 ->
+    MaxPool 3x3 -> Flatten (2304) -> Dense 64 ReLU -> Dense 4 softmax: 204,100
+    parameters. ``augment`` adds a training-only stage (random rotation by any
+    angle and random mirror; end-view displays may be rotated freely around the
+    beam axis) that is inactive in ``predict``.
+
+    Example::
+
+        model = build_model()
+        model.count_params()   # 204100
+    """
+    import keras
+    from keras import layers
+
+    check_image_size(min(input_shape[0], input_shape[1]))
+    stages: list[Any] = [keras.Input(shape=input_shape), layers.Rescaling(1.0 / 255.0)]
+    if augment:
+        from eventcnn.devices import allow_jit
+
+        stages += [
+            allow_jit(layers.RandomRotation(1.0, fill_mode="constant", fill_value=0.0, seed=seed)),
+            layers.RandomFlip("horizontal", seed=None if seed is None else seed + 1),
+        ]
+    for filters, kernel, pool in CONV_STAGES:
+        stages += [layers.Conv2D(filters, (kernel, kernel), activation="relu"), layers.MaxPooling2D((pool, pool))]
+    stages += [
+        layers.Flatten(),
+        layers.Dense(64, activation="relu"),
+        layers.Dense(num_classes, activation="softmax"),
+    ]
+    return keras.Sequential(stages, name="opal_masterclass_cnn")
+
+
+def rotate_images(images: np.ndarray, angles: np.ndarray, mirror: np.ndarray) -> np.ndarray:
+    """Rotate (degrees, about the centre) and optionally mirror ``uint8`` images.
+
+    Returns a new ``uint8`` array of the same shape; corners are filled black.
+
+    Example::
+
+        out = rotate_images(batch, np.array([90.0]), np.array([True]))
+    """
+    out = np.empty_like(images)
+    for i in range(len(images)):  # one small PIL call per image (C speed, uint8)
+        im = Image.fromarray(images[i]).rotate(float(angles[i]), resample=Image.Resampling.BILINEAR)
+        arr = np.asarray(im)
+        out[i] = arr[:, ::-1] if mirror[i] else arr
+    return out
+
+
+@dataclass
+class RecipeConfig:
+    """Training settings; ``recipe`` is ``"original"`` or ``"default"``.
+
+    original: every training image is copied ``copies`` times with a random
+    rotation (0-360 deg) and a random mirror, leptonic classes (e, m, t)
+    ``lepton_factor`` times more (the masterclass used 20, its later solution 60),
+    the copies shuffled and split ``val_fraction`` for validation, then trained
+    for ``epochs`` epochs in batches of 32 (Keras' default, as in the masterclass). The copies are generated lazily per batch from the
+    ``uint8`` originals (same numbers as materialising them, a fraction of the
+    memory).
+
+    default: a stratified ``val_fraction`` of the originals is held out;
+    training batches are drawn class-balanced (``balance="sampling"``) or with
+    class weights (``balance="weights"``), rotated and mirrored on the fly
+    inside the model, ``steps_per_epoch`` batches of 16 per epoch, early stopping on
+    the validation loss with ``patience``, best weights restored. The validation
+    loss is class-balanced (sample weights), like the training batches, so that
+    the few leptons count as much as the many hadrons.
+    """
+
+    recipe: str = "default"
+    epochs: int = 40
+    batch_size: int | None = None
+    seed: int = 42
+    val_fraction: float = 0.2
+    copies: int = 3
+    lepton_factor: int = 20
+    balance: str = "sampling"
+    steps_per_epoch: int = 32
+    patience: int = 8
+    learning_rate: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.batch_size is None:  # Keras' 32 as in the masterclass; 16 keeps ours < 1.5 GB
+            self.batch_size = 32 if self.recipe == "original" else 16
+        if self.recipe not in ("original", "default"):
+            raise ValueError(f"recipe must be 'original' or 'default', got {self.recipe!r}")
+        if self.balance not in ("sampling", "weights", "none"):
+            raise ValueError(f"balance must be 'sampling', 'weights' or 'none', got {self.balance!r}")
+        for name in ("epochs", "batch_size", "copies", "lepton_factor", "steps_per_epoch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+
+    def factors(self) -> dict[str, int]:
+        """Copies per original image and class under the original recipe."""
+        return {c: self.copies * (1 if c == "q" else self.lepton_factor) for c in CLASS_NAMES}
+
+
+def recipe_copies(y: np.ndarray, config: RecipeConfig) -> dict[str, np.ndarray]:
+    """The original recipe's copies, as index arrays: source image, angle, mirror, split.
+
+    Returns ``source`` (int, index of the original image), ``angle`` (degrees,
+    integers 0-359 as in the masterclass), ``mirror`` (bool), ``train`` (bool;
+    False for the validation share). The copies are shuffled; nothing is
+    materialised, and the same seed gives the same copies.
+
+    Example::
+
+        copies = recipe_copies(np.array([0, 1, 0]), RecipeConfig(recipe="original"))
+        np.bincount(copies["source"])   # [3, 60, 3]
+    """
+    rng = np.random.default_rng(config.seed)
+    per_class = np.array([config.factors()[c] for c in CLASS_NAMES])
+    source = np.repeat(np.arange(len(y)), per_class[y])
+    source = source[rng.permutation(len(source))]
+    angle = rng.integers(0, 360, size=len(source)).astype(np.float32)
+    mirror = rng.integers(0, 2, size=len(source)).astype(bool)
+    n_val = int(round(config.val_fraction * len(source)))
+    train = np.ones(len(source), dtype=bool)
+    train[len(source) - n_val:] = False
+    return {"source": source, "angle": angle, "mirror": mirror, "train": train}
+
+
+def _make_datasets(images: np.ndarray, y: np.ndarray, config: RecipeConfig):
+    """Keras PyDatasets (train, validation or None) for a recipe; defined lazily (imports keras)."""
+    import keras
+
+    class CopiesDataset(keras.utils.PyDataset):
+        """Batches of rotated/mirrored copies generated on the fly from uint8 originals."""
+
+        def __init__(self, source, angle, mirror, shuffle_seed=None):
+            super().__init__()
+            self.source, self.angle, self.mirror = source, angle, mirror
+            self.shuffle_seed = shuffle_seed
+            self.order = np.arange(len(source))
+            self.epoch = 0
+
+        def __len__(self):
+            return math.ceil(len(self.source) / config.batch_size)
+
+        def __getitem__(self, i):
+            sel = self.order[i * config.batch_size:(i + 1) * config.batch_size]
+            x = rotate_images(images[self.source[sel]], self.angle[sel], self.mirror[sel])
+            return x, y[self.source[sel]]
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            if self.shuffle_seed is not None:  # Keras' shuffle per epoch, seeded
+                rng = np.random.default_rng([self.shuffle_seed, self.epoch])
+                self.order = rng.permutation(len(self.source))
+
+    class BalancedDataset(keras.utils.PyDataset):
+        """Class-balanced batches of uint8 originals; index draws seeded per (epoch, batch)."""
+
+        def __init__(self, idx):
+            super().__init__()
+            self.idx = idx
+            self.epoch = 0
+            classes = y[idx]
+            if config.balance == "sampling":
+                freq = np.bincount(classes, minlength=len(CLASS_NAMES)).astype(float)
+                w = 1.0 / freq[classes]
+            else:
+                w = np.ones(len(idx))
+            self.p = w / w.sum()
+
+        def __len__(self):
+            return config.steps_per_epoch
+
+        def __getitem__(self, i):
+            rng = np.random.default_rng([config.seed, self.epoch, i])
+            sel = rng.choice(self.idx, size=config.batch_size, p=self.p)
+            return images[sel], y[sel]
+
+        def on_epoch_end(self):
+            self.epoch += 1
+
+    class PlainDataset(keras.utils.PyDataset):
+        """Fixed batches of uint8 originals (validation), with class-balancing sample weights."""
+
+        def __init__(self, idx):
+            super().__init__()
+            self.idx = idx
+            self.w = class_weight_vector(y[idx], len(CLASS_NAMES), present_only=True).astype(np.float32)
+
+        def __len__(self):
+            return math.ceil(len(self.idx) / config.batch_size)
+
+        def __getitem__(self, i):
+            sel = self.idx[i * config.batch_size:(i + 1) * config.batch_size]
+            return images[sel], y[sel], self.w[y[sel]]
+
+    if config.recipe == "original":
+        cp = recipe_copies(y, config)
+        t, v = cp["train"], ~cp["train"]
+        train = CopiesDataset(cp["source"][t], cp["angle"][t], cp["mirror"][t],
+                              shuffle_seed=config.seed)
+        val = CopiesDataset(cp["source"][v], cp["angle"][v], cp["mirror"][v]) if v.any() else None
+        return train, val
+    val_mask = stratified_holdout(y, config.val_fraction, config.seed)
+    train = BalancedDataset(np.flatnonzero(~val_mask))
+    val = PlainDataset(np.flatnonzero(val_mask)) if val_mask.any() else None
+    return train, val
+
+
+@dataclass
+class TrainResult:
+    """A trained model with its history (dict of lists), config and timing."""
+
+    model: Any
+    history: dict[str, list[float]]
+    config: RecipeConfig
+    seconds: float
+    best_epoch: int | None = None  # 1-based; None when the last epoch's weights are kept
+
+
+def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
+          recipe: str | RecipeConfig = "default", out: str | os.PathLike[str] | None = None,
+          verbose: int | None = None, data_dir: str | os.PathLike[str] | None = None,
+          run_info: dict[str, Any] | None = None, **overrides: Any) -> TrainResult:
+    """Train the masterclass CNN on labelled ``uint8`` displays.
+
+    ``recipe``: ``"original"`` (the masterclass recipe, copies generated lazily)
+    or ``"default"`` (our recipe), or a :class:`RecipeConfig`; keyword
+    ``overrides`` set its fields (``epochs=3``, ``lepton_factor=60``, ``seed=1``).
+    With ``out`` the run folder is written in the common format (:func:`save_run`;
+    ``data_dir`` is recorded as the run's data). ``verbose``: Keras verbosity (default 2,
+    0 when ``EVENTCNN_QUIET`` asks for quiet, see :func:`eventcnn._env.quiet_from_env`).
+
+    Example::
+
+        result = train(data.images[data.labelled], data.labels[data.labelled],
+                       recipe="original", epochs=3, lepton_factor=20, seed=1)
+        result.history["val_accuracy"][-1]
+    """
+    config = recipe if isinstance(recipe, RecipeConfig) else RecipeConfig(recipe=recipe)
+    if overrides:
+        config = RecipeConfig(**{**asdict(config), **overrides})
+    if (config.recipe == "default" and not isinstance(recipe, RecipeConfig) and "epochs" not in overrides
+            and len(labels) < SMALL_SET):  # tiny validation set: early stopping rarely fires
+        config.epochs = min(config.epochs, SMALL_SET_EPOCHS)
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+    y = label_indices(labels)
+    if len(y) != len(images):
+        raise ValueError(f"{len(images)} images but {len(y)} labels")
+    if len(y) == 0:
+        raise ValueError("no labelled images to train on: label some events first")
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    if verbose is None:
+        verbose = 0 if quiet_from_env() else 2
+    model = build_model(images.shape[1:], augment=config.recipe == "default", seed=config.seed)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    train_ds, val_ds = _make_datasets(images, y, config)
+    callbacks: list[Any] = []
+    fit_kwargs: dict[str, Any] = {}
+    if config.recipe == "default":
+        if val_ds is not None:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.patience, restore_best_weights=True))
+        if config.balance == "weights":
+            fit_kwargs["class_weight"] = balanced_class_weight(y, len(CLASS_NAMES))
+    start = time.perf_counter()
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                     callbacks=callbacks, verbose=verbose, **fit_kwargs)
+    seconds = time.perf_counter() - start
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    best = None  # 1-based epoch of the kept weights; only when the best weights were restored
+    restored = any(getattr(cb, "restore_best_weights", False) for cb in callbacks)
+    if restored and history.get("val_loss"):
+        best = int(np.argmin(history["val_loss"])) + 1
+    result = TrainResult(model, history, config, seconds, best)
+    if out is not None:
+        save_run(result, out, data_dir=data_dir, run_info=run_info)
+    return result
+
+
+def history_rows(history: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """Keras' ``History.history`` (dict of lists) as the run folder's per-epoch rows."""
+    n = max((len(v) for v in history.values()), default=0)
+    return [{"epoch": i + 1, "phase": 1, **{k: float(v[i]) for k, v in history.items() if i < len(v)}}
+            for i in range(n)]
+
+
+def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
+             run_info: dict[str, Any] | None = None) -> Path:
+    """Write the run folder in the common format (:mod:`eventcnn.runs`), atomically.
+
+    ``config.json`` (``train``: the recipe plus ``model="opal"``, ``class_names``,
+    ``image_size``, ``versions``), ``history.json`` (one row per epoch),
+    ``best.keras`` (the kept weights: the best epoch where they were restored,
+    else the last) and ``state.json``; ``eventcnn compare`` reads it like a CMS run.
+    ``run_info`` is stored as ``config["opal"]`` (e.g. the label files, for
+    ``eventcnn evaluate``).
+    """
+    from eventcnn.runs import versions
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = result.config
+    size = int(result.model.input_shape[1]) if getattr(result.model, "input_shape", None) else None
+    train_cfg = {**asdict(cfg), "model": "opal", "data_dir": str(data_dir) if data_dir is not None else "",
+                 "out_dir": str(out), "weights": None, "freeze": "none", "optimizer": "adam",
+                 "lr": cfg.learning_rate, "image_size": size, "monitor": "val_loss"}
+    write_json_atomic(out / "config.json", {"kind": "opal", "train": train_cfg, "class_names": list(CLASS_NAMES),
+                                            "image_size": size, "seconds": result.seconds,
+                                            "best_epoch": result.best_epoch, "versions": versions(),
+                                            "opal": dict(run_info or {})})
+    rows = history_rows(result.history)
+    write_json_atomic(out / "history.json", rows)
+    with atomic_path(out / "best.keras") as tmp:
+        keras_tmp = tmp.with_suffix(".keras")
+        result.model.save(keras_tmp)
+        os.replace(keras_tmp, tmp)
+    write_json_atomic(out / "state.json", {"epoch": len(rows), "best_epoch": result.best_epoch,
+                                           "train_seconds": result.seconds, "finished": True})
+    return out
+
+
+def load_model(path: str | os.PathLike[str]):
+    """Load a saved masterclass model (a ``.keras`` file or a run folder: ``best.keras``, or an older ``model.keras``)."""
+    import keras
+
+    path = Path(path)
+    if path.is_dir():
+        path = next((path / n for n in ("best.keras", "model.keras") if (path / n).is_file()), path / "best.keras")
+    if not path.is_file():
+        raise FileNotFoundError(f"no model at {path}: train one with 'eventcnn opal train'")
+    return keras.models.load_model(path, safe_mode=True)
+
+
+def predict(model: Any, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
+    """Class probabilities ``(N, 4)`` for ``uint8`` images, in :data:`CLASS_NAMES` order.
+
+    Small batches keep the peak memory low (the first convolution's output of
+    one 200x200 image takes 5 MB in float32). The last batch is padded to
+    ``batch_size`` so that every call has one shape (XLA compiles once).
+
+    Example::
+
+        probs = predict(result.model, data.images)
+        classes = np.array(CLASS_NAMES)[probs.argmax(1)]
+    """
+    images = np.asarray(images)
+    if len(images) == 0:
+        return np.zeros((0, len(CLASS_NAMES)), dtype=np.float32)
+    chunks = []
+    for i in range(0, len(images), batch_size):
+        chunk = images[i:i + batch_size]
+        n = len(chunk)
+        if n < batch_size:  # fixed shape: repeat the last image, drop its predictions
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, axis=0)])
+        chunks.append(np.asarray(model.predict_on_batch(chunk))[:n])
+    probs = np.concatenate(chunks)
+    return probs.astype(np.float32)
+
+
+def write_predictions(path: str | os.PathLike[str], names: Sequence[str] | np.ndarray,
+                      probs: np.ndarray) -> Path:
+    """Write ``event,predicted,p_q,p_e,p_m,p_t`` (one row per event) atomically.
+
+    Example::
+
+        unlabelled = ~data.labelled
+        write_predictions("runs/opal/predictions.csv", data.names[unlabelled],
+                          predict(model, data.images[unlabelled]))
+    """
+    probs = np.asarray(probs)
+    if probs.shape != (len(names), len(CLASS_NAMES)):
+        raise ValueError(f"probs must have shape ({len(names)}, {len(CLASS_NAMES)}), got {probs.shape}")
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["event", "predicted", *(f"p_{c}" for c in CLASS_NAMES)])
+        pred = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
+        for name, k, row in zip(names, pred, probs):
+            w.writerow([name, CLASS_NAMES[k], *(f"{p:.6f}" for p in row)])
+    return Path(path)
+
+
+def evaluate(model: Any, images: np.ndarray, labels: Sequence[str] | np.ndarray,
+             out: str | os.PathLike[str] | None = None, names: Sequence[str] | None = None,
+             probs: np.ndarray | None = None) -> dict[str, Any]:
+    """Metrics of ``model`` on labelled ``images`` (uses :mod:`eventcnn.metrics`).
+
+    Returns :func:`eventcnn.metrics.compute_metrics`' dict plus ``overview``
+    (:func:`predicted_overview`). With ``out``: ``metrics.json``,
+    ``confusion_matrix.png`` (counts, log colour scale) and ``misclassified.png``
+    (gallery with probabilities), and ``misclassified.csv`` when ``names`` are given.
+
+    Example::
+
+        m = evaluate(result.model, data.images[test], data.labels[test], out="runs/opal")
+        m["balanced_accuracy"]
+    """
+    from eventcnn import metrics
+
+    y = label_indices(labels)
+    if probs is None:
+        probs = predict(model, images)
+    m = metrics.compute_metrics(y, probs, list(CLASS_NAMES))
+    pred = np.array(CLASS_NAMES)[probs.argmax(axis=1)]
+    m["overview"] = predicted_overview(pred, np.asarray(labels))
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out / "metrics.json", m)
+        metrics.plot_confusion_matrix(m["confusion_matrix"]["counts"], list(CLASS_NAMES),
+                                      out / "confusion_matrix.png", log=True)
+        metrics.plot_misclassified(images, y, probs, list(CLASS_NAMES), out / "misclassified.png")
+        if names is not None:
+            wrong = np.flatnonzero(pred != np.asarray(labels))
+            write_predictions(out / "misclassified.csv", np.asarray(names)[wrong], probs[wrong])
+    return m
