@@ -179,10 +179,11 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     """
     import json
 
+    from eventcnn._env import quiet_from_env
     from eventcnn.render import RenderConfig, render_to_dir
     from eventcnn.train import TrainConfig, train
 
-    quiet = cfg.quiet or os.environ.get("EVENTCNN_QUIET") == "1"
+    quiet = cfg.quiet or quiet_from_env()
 
     def say(msg: str) -> None:
         if not quiet:
