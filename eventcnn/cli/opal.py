@@ -4,7 +4,7 @@ Sub-commands::
 
     eventcnn opal train   --data ZIP --labels CSV [--recipe original|default] [--out runs/opal]
     eventcnn opal predict --model runs/opal --data ZIP [--labels CSV] --out predictions.csv
-    eventcnn opal label   --data ZIP --labels my_labels.csv [--n 50]
+    eventcnn opal label   --data ZIP --labels my_labels.csv [--n 50] [--order suggest]
 
 ``train`` trains on the labelled events, writes the run folder (config,
 history, model, learning curves) and predicts every unlabelled event into
@@ -16,7 +16,9 @@ Keras is imported only when a command runs.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def _crop(text: str) -> tuple[int, int, int, int]:
@@ -69,11 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="predictions.csv", help="CSV to write (atomically)")
     p.set_defaults(func=run_predict)
 
-    lab = sub.add_parser("label", help="label events by hand in the console (resumable)")
-    _add_data_args(lab)
-    lab.add_argument("--n", type=int, default=None, help="label only the first N events")
-    lab.add_argument("--show", default="current_event.png",
-                     help="PNG the current display is written to (open it in an image viewer)")
+    lab = sub.add_parser("label", help="label events by hand in the console (blind, resumable)")
+    _add_label_args(lab)
     lab.set_defaults(func=run_label)
 
     _register_suggest(sub)
@@ -147,22 +146,98 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_label_args(lab: argparse.ArgumentParser) -> None:
+    """Options of ``opal label`` (blind labelling of suggested events)."""
+    from eventcnn.labeller import ORDERS
+
+    _add_data_args(lab)
+    lab.add_argument("--n", type=int, default=50,
+                     help="events to label in this sitting (default %(default)s); re-running "
+                          "asks a fresh batch chosen with your answers so far")
+    lab.add_argument("--order", choices=ORDERS, default="suggest",
+                     help="which events: suggest (what to label next, eventcnn.suggest), shuffle "
+                          "(random) or name (name order); always shown shuffled (default %(default)s)")
+    lab.add_argument("--seed", type=int, default=0, help="seed of the choice and order (default 0)")
+    lab.add_argument("--show", default=None,
+                     help="PNG the current display is written to (default: label_current.png "
+                          "next to the label file; the name never reveals the event)")
+    lab.add_argument("--window", choices=["auto", "no"], default="auto",
+                     help="auto: also show the display in a window when matplotlib has an "
+                          "interactive backend and a screen (default %(default)s)")
+
+
+def _label_window() -> Callable[[Any, str], None] | None:
+    """A function drawing a display in a matplotlib window, or None when there is no screen.
+
+    Decided here, in the command, never in library code: nothing changes the
+    backend; a non-interactive one (Agg, no screen, MPLBACKEND=Agg) means no window.
+    """
+    try:
+        import matplotlib
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    backend = matplotlib.get_backend().lower()
+    if backend in {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"} or "inline" in backend:
+        return None
+    plt.ion()
+    fig = plt.figure("eventcnn opal label", figsize=(5, 5))
+    ax = fig.add_subplot()
+
+    def draw(image: Any, title: str) -> None:
+        ax.clear()
+        ax.imshow(image)
+        ax.set_title(title)
+        ax.axis("off")
+        fig.canvas.draw_idle()
+        plt.pause(0.05)
+
+    return draw
+
+
 def run_label(args: argparse.Namespace) -> int:
-    """Console labeller; every answer is saved at once, re-running resumes."""
+    """Blind console labeller of suggested events; every answer is saved at once.
+
+    Nothing printed names an event (names such as ``e5293_...`` give the class
+    away): the prompt says "event 7 of 50", the display goes to a PNG whose name
+    says nothing, and the label file records the real names for the teacher.
+    """
+    import warnings
+
     from PIL import Image
 
-    from eventcnn import labeller, opal
+    from eventcnn import classroom, labeller, opal
+    from eventcnn._io import atomic_path
 
     if args.labels is None:
         raise ValueError("give --labels FILE: the CSV your labels are saved to (created if missing)")
-    data = opal.load_displays(args.data, size=args.size or opal.IMAGE_SIZE, crop=args.crop)
-    n = len(data) if args.n is None else min(args.n, len(data))
-    session = labeller.LabelSession(data.names[:n], args.labels)
-    show = Path(args.show)
-    print(f"The current display is written to {show.resolve()}: open it in an image viewer.")
+    if args.n < 1:
+        raise ValueError(f"--n must be at least 1, got {args.n}")
+    path = Path(args.labels)
+    have = path.is_file() and path.stat().st_size > 0
+    with warnings.catch_warnings():  # its lists of unmatched names would give classes away
+        warnings.simplefilter("ignore")
+        data = opal.load_displays(args.data, path if have else None,
+                                  size=args.size or opal.IMAGE_SIZE, crop=args.crop, verbose=False)
+    print(f"{len(data)} displays in {Path(args.data).name}, {int(data.labelled.sum())} of them "
+          f"labelled so far in {path}")
+    idx = labeller.choose_events(data.images, data.labels, args.n, order=args.order, seed=args.seed)
+    if len(idx) == 0:
+        print("every display is labelled already")
+        return 0
+    session = labeller.LabelSession(data.names[idx], path)
+    show = Path(args.show) if args.show else path.parent / "label_current.png"
+    window = _label_window() if args.window == "auto" else None
+    print(classroom.hint_card())
+    where = "in a window and in" if window else "in"
+    print(f"The display to label is shown {where} {show.resolve()} (open it in an image viewer; "
+          "it is rewritten for every event).")
 
     def show_fn(pos: int) -> None:
-        Image.fromarray(data.images[pos]).save(show)
+        with atomic_path(show) as tmp:
+            Image.fromarray(data.images[idx[pos]]).save(tmp, format="PNG")
+        if window is not None:
+            window(data.images[idx[pos]], f"event {pos + 1} of {len(idx)}")
 
     labeller.run_console(session, show_fn=show_fn)
     return 0
