@@ -272,7 +272,7 @@ def show_examples(data, per_class: int = 3) -> None:
             ax.axis("off")
             if col < len(idx):
                 ax.imshow(data.images[idx[col]])
-                ax.set_title(f"{opal.CLASS_TITLES[c]}\n{data.names[idx[col]]}", fontsize=8)
+                ax.set_title(opal.CLASS_TITLES[c], fontsize=8)  # the class in words, never the file name
     plt.tight_layout()
     plt.show()
 
@@ -306,28 +306,21 @@ def student_labels(session, data, n_label: int, simulate: bool):
     return np.array([table.get(n, "") for n in data.names], dtype="<U1")
 
 
-def plot_overview(pred, reference=None) -> None:
-    """Bar chart: share of each class predicted (and in the reference) vs the Z expectation."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from eventcnn import opal
+def plot_overview(pred, reference=None):
+    """Shares of each class predicted (and in the reference) vs the Z expectation: table + chart."""
+    from eventcnn import classroom, opal
 
     rows = opal.predicted_overview(pred, reference)
     print(opal.overview_table(rows))
-    x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    bars = [("predicted_share", "CNN prediction")]
-    if reference is not None:
-        bars.append(("reference_share", "reference labels"))
-    bars.append(("expected_share", "expected (PDG)"))
-    width = 0.8 / len(bars)
-    for k, (key, label) in enumerate(bars):
-        ax.bar(x + k * width, [r[key] for r in rows], width, label=label)
-    ax.set_xticks(x + width * (len(bars) - 1) / 2, [opal.CLASS_TITLES[r["class"]] for r in rows],
-                  fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("share of visible Z decays")
-    ax.legend(fontsize=8)
-    plt.tight_layout()
-    plt.show()
+    show_figure(classroom.overview_figure(rows))
+
+
+def show_figure(fig) -> None:
+    """Show a matplotlib Figure (also one made without pyplot) in the notebook as a PNG."""
+    import io
+
+    from IPython.display import Image, display
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    display(Image(buf.getvalue()))

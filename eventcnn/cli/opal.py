@@ -107,7 +107,11 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"trained in {result.seconds:.0f} s; {int(rest.sum())} unlabelled events classified "
           f"-> {out / 'predictions.csv'}")
     if len(pred):
-        print(opal.overview_table(opal.predicted_overview(pred)))
+        from eventcnn import classroom
+
+        rows = opal.predicted_overview(pred)
+        print(opal.overview_table(rows))
+        classroom.save(classroom.overview_figure(rows), out / "overview.png")
     if args.reference and rest.any():
         ref = opal.load_displays(args.data, args.reference, size=8, verbose=False)
         table = dict(zip(ref.names, ref.labels))
