@@ -53,12 +53,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_data_args(t, labels_required=True)
     t.add_argument("--recipe", choices=["original", "default"], default="default",
                    help="original: rotated copies x3, leptons x LEPTON_FACTOR; default: on-the-fly "
-                        "augmentation, balanced sampling, early stopping (default)")
-    t.add_argument("--out", default="runs/opal", help="run folder (default runs/opal)")
-    t.add_argument("--epochs", type=int, default=None, help="epochs (default: 3 original, 30 default)")
+                        "augmentation, balanced sampling, early stopping (default %(default)s)")
+    t.add_argument("--out", default="runs/opal", help="run folder (default %(default)s)")
+    t.add_argument("--epochs", type=int, default=None, help="epochs (default: original recipe 3; default recipe up to 40 with early "
+                        "stopping, at most 12 with fewer than 100 labelled events)")
     t.add_argument("--lepton-factor", type=int, default=20,
-                   help="original recipe: extra copies of e/m/t (masterclass 20, later 60)")
-    t.add_argument("--seed", type=int, default=42)
+                   help="original recipe: extra copies of e/m/t (masterclass 20, later 60; "
+                        "default %(default)s)")
+    t.add_argument("--seed", type=int, default=42, help="seed (default %(default)s)")
     t.add_argument("--reference", default=None,
                    help="reference label file to score the predictions of the unlabelled events")
     t.add_argument("--quiet", action="store_true", help="no progress output")
@@ -68,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="run folder or .keras file")
     _add_data_args(p)
     p.add_argument("--all", action="store_true", help="predict labelled events too")
-    p.add_argument("--out", default="predictions.csv", help="CSV to write (atomically)")
+    p.add_argument("--out", default="predictions.csv", help="CSV to write, atomically (default %(default)s)")
     p.set_defaults(func=run_predict)
 
     lab = sub.add_parser("label", help="label events by hand in the console (blind, resumable)")
@@ -253,8 +255,8 @@ def _register_suggest(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--data", required=True, help="zip or folder of event displays (PNG/GIF/JPEG)")
     s.add_argument("--labels", default=None,
                    help="label file so far ('<event>.png;<label>'); absent or empty: a first batch")
-    s.add_argument("--n", type=int, default=10, help="number of events to suggest (default 10)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n", type=int, default=10, help="number of events to suggest (default %(default)s)")
+    s.add_argument("--seed", type=int, default=0, help="seed (default %(default)s)")
     s.add_argument("--crop", type=_crop, default=None,
                    help="crop box LEFT,TOP,RIGHT,BOTTOM applied before resizing (raw displays)")
     s.set_defaults(func=run_suggest)
