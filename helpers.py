@@ -284,26 +284,38 @@ def interactive_frontend(quick: bool) -> bool:
     return not quick and labeller.widgets_available()
 
 
-def student_labels(session, data, n_label: int, simulate: bool):
-    """Your labels for ``data`` (``""`` = unlabelled); simulated from the reference if needed.
+def student_labels(session, data, n_label: int, demo: bool = False):
+    """Your labels and, only in demo mode, reference labels for the ones missing.
 
-    When ``simulate`` is True (quick mode, CI, no widgets) or you labelled fewer
-    than ``n_label`` events, the missing answers are taken from the reference
-    labels, written to the session file, and this is said clearly.
+    Returns ``(mine, demo_labels)``: arrays over ``data`` (``""`` = none).
+    ``mine`` holds only what you labelled. With fewer than ``n_label`` labels a
+    clear error says so, unless ``demo`` is True: then the missing ones are
+    taken from the reference labels into ``demo_labels`` (never written to your
+    label file, never counted in the agreement score) and this is said loudly.
     """
     import numpy as np
 
-    todo = [n for n in session.names[:n_label] if n not in session.labels]
-    if todo and (simulate or len(session.labels) < n_label):
-        ref = dict(zip(data.names, data.labels))
-        for name in todo:
-            session.label(name, ref[name])
-        why = "no interactive frontend / QUICK mode" if simulate else "you labelled fewer"
-        print(f"NOTE: {len(todo)} of the first {n_label} events were labelled automatically "
-              f"with the reference labels ({why}): a simulated student.")
     table = session.labels
+    mine = np.array([table.get(n, "") for n in data.names], dtype="<U1")
+    demo_labels = np.full(len(data), "", dtype="<U1")
+    have = int((mine != "").sum())
     print(session.status())
-    return np.array([table.get(n, "") for n in data.names], dtype="<U1")
+    if have >= n_label:
+        return mine, demo_labels
+    if not demo:
+        raise RuntimeError(
+            f"You labelled {have} of the {n_label} events (N_LABEL). Label the others in the "
+            "labeller above (or lower N_LABEL in the parameters cell), then re-run this cell. "
+            "For a demonstration without labelling set DEMO_LABELS = True in the parameters cell: "
+            "the missing labels are then copied from the reference and marked as such.")
+    ref = dict(zip(data.names, data.labels))
+    todo = [n for n in session.names if n not in table][: n_label - have]
+    index = {n: i for i, n in enumerate(data.names)}
+    for name in todo:
+        demo_labels[index[name]] = ref[name]
+    print(f"DEMO_LABELS: {len(todo)} of the {n_label} labels are REFERENCE labels, not yours. "
+          "They are used for training only and left out of the agreement score.")
+    return mine, demo_labels
 
 
 def plot_overview(pred, reference=None):
