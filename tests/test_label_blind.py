@@ -91,3 +91,23 @@ def test_widget_title_is_blind(tmp_path: Path) -> None:
     w = labeller.labeller_widget(s, np.zeros((3, 16, 16, 3), dtype=np.uint8))
     title = w.children[0].value
     assert "1</b> of 3" in title and not any(n in title for n in names)
+
+
+def test_notebook_helper_never_invents_labels(tmp_path: Path) -> None:
+    import helpers
+
+    names = np.array(["a1", "b2", "c3", "d4", "e5"])
+    data = opal.OpalData(np.zeros((5, 8, 8, 3), dtype=np.uint8), names,
+                         np.array(["q", "e", "m", "t", "q"]))
+    path = tmp_path / "my_labels.csv"
+    s = labeller.LabelSession(names, path)
+    s.answer("q")
+    s.answer("m")  # wrong on purpose: the reference says e
+    with pytest.raises(RuntimeError, match="You labelled 2 of the 4 events.*DEMO_LABELS"):
+        helpers.student_labels(s, data, 4, demo=False)
+    mine, demo = helpers.student_labels(s, data, 4, demo=True)
+    assert mine.tolist() == ["q", "m", "", "", ""]
+    assert demo.tolist() == ["", "", "m", "t", ""]  # reference labels, only up to n_label
+    assert len(path.read_text().splitlines()) == 2  # never written to the student's file
+    cmp = labeller.compare_labels(names, mine, data.labels)
+    assert cmp["n"] == 2 and cmp["agreement"] == 0.5  # demo labels are not scored
