@@ -53,3 +53,23 @@ def test_help_states_the_real_defaults(capsys) -> None:
         main(["opal", "label", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "default 50" in text and "default suggest" in text
+
+
+def test_label_and_suggest_do_not_import_keras(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    d = _folder(tmp_path, n=6)
+    code = (
+        "import sys\n"
+        "from eventcnn.cli import main\n"
+        f"assert main(['opal', 'suggest', '--data', {str(d)!r}, '--n', '2']) == 0\n"
+        f"sys.stdin = __import__('io').StringIO('q\\n')\n"
+        f"assert main(['opal', 'label', '--data', {str(d)!r}, '--labels', {str(tmp_path / 'l.csv')!r},"
+        " '--n', '2', '--size', '40', '--window', 'no']) == 0\n"
+        "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, 'Keras imported'\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert res.returncode == 0, res.stderr[-1500:]
+    assert (tmp_path / "l.csv").read_text().count(";q") == 1
