@@ -64,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--reference", default=None,
                    help="reference label file to score the predictions of the unlabelled events")
     t.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_tta_arg(t)
     t.set_defaults(func=run_train)
 
     p = sub.add_parser("predict", help="classify events with a trained model")
@@ -71,6 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_data_args(p)
     p.add_argument("--all", action="store_true", help="predict labelled events too")
     p.add_argument("--out", default="predictions.csv", help="CSV to write, atomically (default %(default)s)")
+    _add_tta_arg(p)
     p.set_defaults(func=run_predict)
 
     lab = sub.add_parser("label", help="label events by hand in the console (blind, resumable)")
@@ -78,6 +80,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lab.set_defaults(func=run_label)
 
     _register_suggest(sub)
+
+
+def _add_tta_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: average the CNN over 8 rotated/mirrored copies "
+                        "of each display (8x slower to predict; steadier with few labels)")
+
+
+def _predict(args: argparse.Namespace, model: Any, images: Any) -> Any:
+    """opal.predict, or the rotation/mirror average with --tta (eventcnn.tta)."""
+    from eventcnn import opal, tta
+
+    return tta.predict_tta(model, images) if args.tta else opal.predict(model, images)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -103,7 +118,7 @@ def run_train(args: argparse.Namespace) -> int:
                         verbose=0 if args.quiet else 2, **overrides)
     metrics.plot_history(result.history, out / "history.png")
     rest = ~lab
-    probs = opal.predict(result.model, data.images[rest])
+    probs = _predict(args, result.model, data.images[rest])
     opal.write_predictions(out / "predictions.csv", data.names[rest], probs)
     pred = np.array(opal.CLASS_NAMES)[probs.argmax(axis=1)] if len(probs) else np.array([])
     print(f"trained in {result.seconds:.0f} s; {int(rest.sum())} unlabelled events classified "
@@ -146,7 +161,7 @@ def run_predict(args: argparse.Namespace) -> int:
                         f"{size} x {size} images: leave out --size (the model's size is used)")
     data = opal.load_displays(args.data, args.labels, size=size, crop=args.crop)
     sel = slice(None) if args.all or args.labels is None else ~data.labelled
-    probs = opal.predict(model, data.images[sel])
+    probs = _predict(args, model, data.images[sel])
     opal.write_predictions(args.out, data.names[sel], probs)
     print(f"{len(probs)} events classified -> {args.out}")
     return 0
