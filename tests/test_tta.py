@@ -38,3 +38,31 @@ def test_cli_help_mentions_tta(capsys) -> None:
         with pytest.raises(SystemExit):
             main(["opal", cmd, "--help"])
         assert "--tta" in capsys.readouterr().out
+
+
+def test_cli_predict_tta_writes_the_averaged_probabilities(tmp_path) -> None:
+    import csv
+
+    from PIL import Image
+
+    from eventcnn.cli import main
+
+    d = tmp_path / "displays"
+    d.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (70, 70, 3), dtype=np.uint8)).save(d / f"ev{i}.png")
+    labels = tmp_path / "l.csv"
+    labels.write_text("ev0.png;q\nev1.png;e\nev2.png;m\nev3.png;t\n")
+    run = tmp_path / "run"
+    assert main(["opal", "train", "--data", str(d), "--labels", str(labels), "--size", "64",
+                 "--epochs", "1", "--out", str(run), "--quiet", "--tta"]) == 0
+    out = tmp_path / "p.csv"
+    assert main(["opal", "predict", "--model", str(run), "--data", str(d), "--all", "--tta",
+                 "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    got = np.array([[float(r[f"p_{c}"]) for c in opal.CLASS_NAMES] for r in rows])
+    data = opal.load_displays(d, size=64, verbose=False)
+    model = opal.load_model(run)
+    want = tta.predict_tta(model, data.images)
+    np.testing.assert_allclose(got, want[[list(data.names).index(r["event"]) for r in rows]], atol=1e-5)
