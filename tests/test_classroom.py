@@ -74,3 +74,16 @@ def test_evaluate_writes_the_readable_confusion_matrix(tmp_path: Path, monkeypat
     assert _ticks(ax.get_xticklabels()) == WORDS
     assert not isinstance(ax.images[0].norm, LogNorm)
     assert (tmp_path / "confusion_matrix.png").is_file()
+
+
+def test_gallery_captions_never_show_file_names(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from eventcnn.display import plot_gallery
+
+    for cls, stem in (("electron", "e5293_10479"), ("tau", "t5301_2")):
+        (tmp_path / cls).mkdir()
+        Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / cls / f"{stem}.png")
+    fig = plot_gallery(tmp_path, per_class=2)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["electron 1", "tau 1"]
