@@ -253,7 +253,7 @@ def show_examples(data, per_class: int = 3) -> None:
             ax.axis("off")
             if col < len(idx):
                 ax.imshow(data.images[idx[col]])
-                ax.set_title(f"{opal.CLASS_TITLES[c]}\n{data.names[idx[col]]}", fontsize=8)
+                ax.set_title(opal.CLASS_TITLES[c], fontsize=8)  # the class in words, never the file name
     plt.tight_layout()
     plt.show()
 
@@ -265,44 +265,55 @@ def interactive_frontend(quick: bool) -> bool:
     return not quick and labeller.widgets_available()
 
 
-def student_labels(session, data, n_label: int, simulate: bool):
-    """Your labels for ``data`` (``""`` = unlabelled), simulated from the reference if needed, saying so.
+def student_labels(session, data, n_label: int, demo: bool = False):
+    """Your labels and, only in demo mode, reference labels for the ones missing.
 
-    :func:`eventcnn.labeller.simulate_student` does the work.
+    Returns ``(mine, demo_labels)``: arrays over ``data`` (``""`` = none).
+    ``mine`` holds only what you labelled. With fewer than ``n_label`` labels a
+    clear error says so, unless ``demo`` is True: then the missing ones are
+    taken from the reference labels into ``demo_labels`` (never written to your
+    label file, never counted in the agreement score) and this is said loudly.
     """
-    from eventcnn.labeller import simulate_student
-
-    labels, n_sim = simulate_student(session, data.names, data.labels, n_label, simulate)
-    if n_sim:
-        why = "no interactive frontend / QUICK mode" if simulate else "you labelled fewer"
-        print(f"NOTE: {n_sim} of the first {n_label} events were labelled automatically "
-              f"with the reference labels ({why}): a simulated student.")
-    print(session.status())
-    return labels
-
-
-def plot_overview(pred, reference=None) -> None:
-    """Bar chart: share of each class predicted (and in the reference) vs the Z expectation."""
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    from eventcnn import opal
+    table = session.labels
+    mine = np.array([table.get(n, "") for n in data.names], dtype="<U1")
+    demo_labels = np.full(len(data), "", dtype="<U1")
+    have = int((mine != "").sum())
+    print(session.status())
+    if have >= n_label:
+        return mine, demo_labels
+    if not demo:
+        raise RuntimeError(
+            f"You labelled {have} of the {n_label} events (N_LABEL). Label the others in the "
+            "labeller above (or lower N_LABEL in the parameters cell), then re-run this cell. "
+            "For a demonstration without labelling set DEMO_LABELS = True in the parameters cell: "
+            "the missing labels are then copied from the reference and marked as such.")
+    ref = dict(zip(data.names, data.labels))
+    todo = [n for n in session.names if n not in table][: n_label - have]
+    index = {n: i for i, n in enumerate(data.names)}
+    for name in todo:
+        demo_labels[index[name]] = ref[name]
+    print(f"DEMO_LABELS: {len(todo)} of the {n_label} labels are REFERENCE labels, not yours. "
+          "They are used for training only and left out of the agreement score.")
+    return mine, demo_labels
+
+
+def plot_overview(pred, reference=None):
+    """Shares of each class predicted (and in the reference) vs the Z expectation: table + chart."""
+    from eventcnn import classroom, opal
 
     rows = opal.predicted_overview(pred, reference)
     print(opal.overview_table(rows))
-    x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    bars = [("predicted_share", "CNN prediction")]
-    if reference is not None:
-        bars.append(("reference_share", "reference labels"))
-    bars.append(("expected_share", "expected (PDG)"))
-    width = 0.8 / len(bars)
-    for k, (key, label) in enumerate(bars):
-        ax.bar(x + k * width, [r[key] for r in rows], width, label=label)
-    ax.set_xticks(x + width * (len(bars) - 1) / 2, [opal.CLASS_TITLES[r["class"]] for r in rows],
-                  fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("share of visible Z decays")
-    ax.legend(fontsize=8)
-    plt.tight_layout()
-    plt.show()
+    show_figure(classroom.overview_figure(rows))
+
+
+def show_figure(fig) -> None:
+    """Show a matplotlib Figure (also one made without pyplot) in the notebook as a PNG."""
+    import io
+
+    from IPython.display import Image, display
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    display(Image(buf.getvalue()))

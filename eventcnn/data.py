@@ -65,10 +65,12 @@ __all__ = [
     "UnsafeArchiveError",
     "cache_dir",
     "example_files",
+    "cached_origin",
     "check_format",
     "extract_member",
     "fetch",
     "format_registry",
+    "origin_path",
     "sha256sum",
 ]
 
@@ -487,6 +489,52 @@ def _check_copy(tmp: Path, origin: Path) -> None:
         raise type(exc)(str(exc).replace(str(tmp), str(origin))) from None
 
 
+def origin_path(target: str | os.PathLike[str]) -> Path:
+    """Sidecar ``<file>.origin.json`` recording where a fetched file came from.
+
+    Example::
+
+        >>> origin_path("cache/opal/events_list.csv").name
+        'events_list.csv.origin.json'
+    """
+    target = Path(target)
+    return target.with_name(target.name + ".origin.json")
+
+
+def _record_origin(target: Path, origin: str, check: str) -> None:
+    """Write the sidecar of ``target``: its origin, sha256 and the check it passed."""
+    record = {"origin": origin, "sha256": sha256sum(target), "check": check}
+    with atomic_path(origin_path(target)) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        _publish(tmp)
+
+
+def cached_origin(target: str | os.PathLike[str]) -> str | None:
+    """Where ``target`` came from when its sidecar matches it (it passed its checks), else None.
+
+    A file copied from a mirror is format-checked, not hash-checked (mirrors may
+    hold subsets); its sidecar says so, and :func:`fetch` then uses it offline
+    whatever mirror it came from, as long as the file is unchanged since.
+
+    Example::
+
+        >>> cached_origin(cache_dir() / "opal" / "events_list.csv")  # doctest: +SKIP
+        'mirror /work/shared/data/opal/events_list.csv (format checked)'
+    """
+    target = Path(target)
+    side = origin_path(target)
+    if not (target.is_file() and side.is_file()):
+        return None
+    try:
+        record = json.loads(side.read_text(encoding="utf-8"))
+        origin, digest, check = str(record["origin"]), str(record["sha256"]), str(record["check"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # unreadable sidecar: treat the file as unknown
+    if digest != sha256sum(target):
+        return None
+    return f"{origin} ({check})"
+
+
 def _is_present(src: Source, target: Path, mirror: Path | None) -> bool:
     """True when ``target`` is the published file, or (mirror mode) the mirror's copy."""
     if not target.is_file():
@@ -522,6 +570,10 @@ def fetch(
     :func:`cache_dir`) and are returned by key: ``ttjets``, ``wjets`` (cms),
     ``zip``, ``labels`` (opal). A file already there with the published sha256
     (or, in mirror mode, identical to the mirror's file) is not fetched again.
+    A file copied from a mirror gets a sidecar ``<file>.origin.json`` (origin,
+    sha256, check passed); without a mirror, a cached copy whose sidecar still matches
+    is used as it is, whatever mirror it came from, so a classroom that fetched
+    once from a mirror works offline afterwards (the message names the origin).
 
     Parameters
     ----------
@@ -572,7 +624,13 @@ def fetch(
     for src in chosen:
         target = root / src.dataset / src.filename
         if _is_present(src, target, mirror_dir):
-            say(f"{src.relpath}: already present at {target}")
+            origin = cached_origin(target)
+            say(f"{src.relpath}: already present at {target}" + (f", from {origin}" if origin else ""))
+            out[src.key] = target
+            continue
+        origin = cached_origin(target) if mirror_dir is None else None
+        if origin is not None:  # an earlier mirror copy that passed its checks: works offline
+            say(f"{src.relpath}: using the cached copy at {target}, from {origin}")
             out[src.key] = target
             continue
         if target.is_file():  # never replaced without a word
@@ -581,9 +639,11 @@ def fetch(
         if mirror_dir is not None:
             say(f"{src.relpath}: copying from mirror {mirror_dir}")
             _fetch_mirror(src, mirror_dir, target)
+            _record_origin(target, f"mirror {mirror_dir / src.dataset / src.filename}",
+                           "format checked")
         else:
             say(f"{src.relpath}: downloading {src.url(base_url)}")
-            _fetch_download(src, target, base_url, bar)
+            _fetch_download(src, target, base_url, bar)  # the published sha256 says it all
         out[src.key] = target
     return out
 
@@ -625,5 +685,8 @@ def _local_status(src: Source, target: Path) -> str:
         return "not fetched"
     if sha256sum(target) == src.final_sha256:
         return "present, sha256 verified"
+    origin = cached_origin(target)
+    if origin is not None:
+        return f"present, from {origin}"
     return ("present, but its sha256 differs from the registry: a mirror subset or a damaged copy; "
             "'eventcnn data fetch' without --mirror replaces it")

@@ -136,7 +136,8 @@ def plot_gallery(
             if col < len(chosen):
                 with Image.open(chosen[col]) as im:
                     ax.imshow(np.asarray(im.convert("RGB")))
-                ax.set_title(chosen[col].stem.split("_event_")[-1], fontsize=8)
+                # the class in words, never the file name (OPAL names such as e5293_... give it away)
+                ax.set_title(f"{label} {col + 1}", fontsize=8)
             if col == 0:
                 ax.set_ylabel(label, fontsize=11)
     fig.tight_layout()

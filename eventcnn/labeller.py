@@ -176,6 +176,9 @@ def run_console(session: LabelSession, input_fn: Callable[[str], str] = input,
                 show_fn: Callable[[int], None] | None = None) -> LabelSession:
     """Label in a text console: one event per prompt, answers q/e/m/t, s, b or x.
 
+    Blind: the prompt says "event 7 of 50", never the event name (names such as
+    ``e5293_...`` give the class away); the label file records the real names.
+
     ``input_fn`` and ``print_fn`` are injectable (tests, other front ends). Stops
     at ``x``, at end of input (EOF), after ``max_answers`` prompts or when every
     event is labelled. ``show_fn(position)`` is called before each prompt (e.g.
@@ -195,7 +198,8 @@ def run_console(session: LabelSession, input_fn: Callable[[str], str] = input,
         if show_fn is not None:
             show_fn(pos)
         try:
-            raw = input_fn(f"[{pos + 1}/{len(session.names)}] {session.current} > ")
+            # blind: the event name (e5293_..., qq5305_...) would give the class away
+            raw = input_fn(f"event {pos + 1} of {len(session.names)} > ")
         except EOFError:
             break
         ans = raw.strip().lower()
@@ -266,7 +270,8 @@ def labeller_widget(session: LabelSession, images: np.ndarray | Sequence[np.ndar
         else:
             have = session.labels.get(session.names[pos])
             note = f" (labelled <b>{have}</b>; click to change)" if have else ""
-            title.value = f"Event <b>{session.names[pos]}</b> ({pos + 1} of {len(session.names)}){note}"
+            # blind: never the event name, which gives the class away
+            title.value = f"Event <b>{pos + 1}</b> of {len(session.names)}{note}"
             img.value = _png_bytes(images[pos])
         counts.value = session.status() + f"<br>saved to <code>{session.path}</code>"
 
@@ -333,3 +338,42 @@ def compare_labels(names: Sequence[str] | np.ndarray, student: Sequence[str] | n
     diff = [(str(n), str(a), str(b)) for n, a, b in zip(names[both], r, s) if a != b]
     return {"n": int(both.sum()), "agreement": float(np.mean(s == r)) if len(s) else float("nan"),
             "confusion": cm, "disagreements": diff}
+
+
+ORDERS = ("suggest", "shuffle", "name")
+
+
+def choose_events(images: np.ndarray, labels: Sequence[str] | np.ndarray | None, n: int,
+                  order: str = "suggest", seed: int = 0) -> np.ndarray:
+    """Indices of the ``n`` unlabelled displays to label now, in a seeded random order.
+
+    ``order``: ``"suggest"`` (default) takes what :mod:`eventcnn.suggest` says
+    to label next (a diverse first batch, then uncertain and rare-looking
+    displays); ``"shuffle"``: a seeded random choice; ``"name"``: name order
+    (not recommended: neighbours in name order tend to be of one class). The
+    chosen events are always shown shuffled with ``seed``, so their order says
+    nothing about their class. ``labels``: class codes so far ("" unlabelled).
+
+    Example::
+
+        idx = choose_events(data.images, data.labels, n=50, seed=0)
+        session = LabelSession(data.names[idx], "my_labels.csv")
+    """
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    images = np.asarray(images)
+    lab = np.full(len(images), "", dtype="<U1") if labels is None else np.asarray(labels)
+    free = np.flatnonzero(lab == "")
+    rng = np.random.default_rng(seed)
+    if order == "suggest":
+        from eventcnn.suggest import suggest_indices
+
+        step = max(1, images.shape[1] // 100)  # features need no more than ~100 px
+        idx = suggest_indices(images[:, ::step, ::step], lab, n=n, seed=seed)
+    elif order == "shuffle":
+        idx = rng.permutation(free)[:n]
+    else:
+        idx = free[:n]
+    return np.asarray(idx, dtype=np.int64)[rng.permutation(len(idx))]

@@ -34,6 +34,7 @@ def test_notebook_runs_in_quick_mode(path: Path, workdir: Path, monkeypatch):
     assert "parameters" in code[1].metadata.get("tags", []), "second code cell must be the parameters cell"
     for key, value in {
         "EVENTCNN_QUICK": "1",
+        "EVENTCNN_DEMO_LABELS": "1",  # notebook 04: no one labels in CI; reference labels, marked
         "EVENTCNN_WORKDIR": str(workdir),
         "EVENTCNN_DATA_MIRROR": str(SHARED_DATA),
         "EVENTCNN_CACHE": str(workdir / "cache"),

@@ -45,7 +45,7 @@ SIM_FINE_TUNE_EPOCHS = 0 if QUICK else 20     # then fine-tune with freeze "many
 cells = [
     md("## The images\nThe images of notebook 01; if it has not been run, events are rendered now "
        "from the public CMS files (`eventcnn.data.fetch('cms')`)."),
-    code("import helpers\n\n"
+    code("import numpy as np\n\nimport helpers\n\n"
          "image_dir = helpers.ensure_images(IMAGE_DIR, per_class=FALLBACK_PER_CLASS, size=max(IMAGE_SIZE, 64))\n"
          "helpers.class_counts(image_dir)"),
     md("## The model\nInput uint8 images -> (training only) phi shift and eta/phi mirrors -> the "
@@ -68,6 +68,22 @@ cells = [
     code("helpers.results_table(run.metrics)"),
     code("for name in ['confusion_matrix_normalized.png', 'roc.png', 'efficiency_rejection.png', 'misclassified.png']:\n"
          "    helpers.show_image(RUN_DIR / name)"),
+    md("## What does the CNN look at?\nAn occlusion map (`eventcnn.explain`): a grey square is "
+       "slid over the image and the drop of the predicted class's probability is recorded. "
+       "Command line: `eventcnn explain RUN_DIR IMAGE.png --out explain/`."),
+    code("from eventcnn import explain\n\n"
+         "model, class_words, (h, w) = explain.load_explainable(RUN_DIR)\n"
+         "examples = [sorted(d.glob('*.png'))[0] for d in sorted(Path(image_dir).iterdir())\n"
+         "            if d.is_dir() and any(d.glob('*.png'))][:2]\n"
+         "for f in examples:\n"
+         "    image = explain.read_input(f, (h, w))\n"
+         "    p = np.asarray(model.predict_on_batch(image[None]))[0]\n"
+         "    heat = explain.occlusion_map(model, image, target=int(p.argmax()))\n"
+         "    title = f'{f.parent.name}: CNN says {class_words[int(p.argmax())]} ({p.max():.0%})'\n"
+         "    helpers.show_figure(explain.plot_occlusion(image, heat, title=title))"),
+    md("*How to read it:* red regions are where covering the image lowers the probability of "
+       "the predicted class (the evidence the CNN uses), blue regions raise it. Evidence on "
+       "empty parts of the image would be a warning sign."),
     md("## Comparison of every run in `WORKDIR/runs`\nTrain other backbones / freeze policies / "
        "optimizers (change the parameters above and re-run), then compare. The full grid of the "
        "original study runs with `python bench/backbones.py` on a GPU machine."),

@@ -25,6 +25,9 @@ EPOCHS = 1 if QUICK else None    # None: the recipe's default (original 3, defau
 LEPTON_FACTOR = 20               # original recipe: extra copies of e, m, t (masterclass 20, later 60)
 STEPS_PER_EPOCH = 4 if QUICK else 32  # default recipe: batches of 16 per epoch
 USE_REFERENCE_LABELS = False     # True: train on all reference labels instead of yours
+# True: if you labelled fewer than N_LABEL, fill up with REFERENCE labels (demo only; they are
+# marked and left out of the agreement score). CI sets EVENTCNN_DEMO_LABELS=1.
+DEMO_LABELS = os.environ.get("EVENTCNN_DEMO_LABELS") == "1"
 RUN_DIR = WORKDIR / "runs" / "opal_nb"
 """
 
@@ -63,25 +66,32 @@ COMMON_START = [
          "print(data.images.shape, data.images.dtype, data.counts())\n"
          "print(data.report.summary())"),
     code("helpers.show_examples(data, per_class=3)"),
+    md("*How to read it:* one row per kind of Z decay, three example displays each. Look for "
+       "the number of tracks (lines from the centre), where they end (coloured blocks: energy "
+       "in the calorimeters) and whether the picture is balanced."),
     md("## Label events by hand\nYou are the physicist now. Below, one display at a time: "
        "click **q**, **e**, **m** or **t** (or *skip* / *back*). Every answer is saved at "
        "once to `my_labels.csv`; if the notebook crashes, re-running this cell resumes "
-       "where you stopped.\n\nLabel at least `N_LABEL` events, then run the next cells. "
-       "Without an interactive Jupyter (in CI, or in QUICK mode) the notebook **simulates "
-       "a student** with the reference labels and says so. In a plain terminal use "
+       "where you stopped.\n\nLabel at least `N_LABEL` events, then run the next cells. You see \"event 7 of 30\", "
+       "never the file name (it would give the class away). The events are the ones "
+       "`eventcnn.suggest` picks (a diverse batch, so the rare kinds are in it), shown in a "
+       "shuffled order. If you labelled fewer than `N_LABEL`, the next cell stops and says so; "
+       "only with `DEMO_LABELS = True` (parameters cell) does it fill up with the reference "
+       "labels, marked as such and left out of your agreement score. In a plain terminal use "
        "`eventcnn opal label`."),
-    code("rng = np.random.default_rng(SEED)\n"
-         "order = rng.permutation(len(data))  # shuffled, so the first events are not all alike\n"
+    code("order = labeller.choose_events(data.images, None, N_LABEL, seed=SEED)  # eventcnn.suggest, shuffled\n"
          "session = labeller.LabelSession(data.names[order], RUN_DIR / 'my_labels.csv')\n"
          "INTERACTIVE = helpers.interactive_frontend(QUICK)\n"
          "if INTERACTIVE:\n"
          "    display(labeller.labeller_widget(session, data.images[order]))\n"
          "else:\n"
-         "    print('no interactive frontend: the labels will be simulated in the next cell')"),
-    code("my_labels = helpers.student_labels(session, data, N_LABEL, simulate=not INTERACTIVE)\n"
-         "mine = my_labels != ''\n"
-         "cmp = labeller.compare_labels(data.names, my_labels, data.labels)\n"
-         "print(f\"your labels agree with the reference for {cmp['agreement']:.0%} of {cmp['n']} events\")\n"
+         "    print('no interactive frontend here: label with `eventcnn opal label`, or set DEMO_LABELS')"),
+    code("my_labels, demo_labels = helpers.student_labels(session, data, N_LABEL, demo=DEMO_LABELS)\n"
+         "cmp = labeller.compare_labels(data.names, my_labels, data.labels)  # your own labels only\n"
+         "if cmp['n']:\n"
+         "    print(f\"your labels agree with the reference for {cmp['agreement']:.0%} of {cmp['n']} events\")\n"
+         "else:\n"
+         "    print('no labels of your own yet: nothing to compare (demo labels are not counted)')\n"
          "for name, ref, you in cmp['disagreements'][:10]:\n"
          "    print(f'  {name}: reference {ref}, you {you}')"),
 ]
@@ -142,7 +152,7 @@ TRAIN_STUDENT_MD = md(
     "the best *balanced* accuracy (the mean of the recall of the four classes)?")
 
 TRAIN = code('''\
-train_labels = data.labels if USE_REFERENCE_LABELS else my_labels
+train_labels = data.labels if USE_REFERENCE_LABELS else np.where(my_labels != "", my_labels, demo_labels)
 train_mask = train_labels != ""
 print("training on", {c: int(np.sum(train_labels == c)) for c in opal.CLASS_NAMES})
 settings = {"seed": SEED, "lepton_factor": LEPTON_FACTOR, "steps_per_epoch": STEPS_PER_EPOCH}
@@ -156,6 +166,30 @@ result = mc.result
 print(f"trained in {result.seconds:.0f} s")
 helpers.show_image(mc.history_png)''')
 
+HISTORY_READ = md(
+    "*How to read it:* left the loss (how wrong the network is; lower is better), right the "
+    "accuracy, for every pass over the training images (epoch). Solid: the images it learns "
+    "from; dashed: the validation images it never learns from. If the dashed curve stops "
+    "improving while the solid one keeps getting better, the network starts to memorise.")
+
+EXPLAIN = [
+    md("## What does the CNN look at?\nCover one part of the display with a black square and "
+       "see how much the CNN's probability for its answer drops: that part mattered "
+       "(`eventcnn.explain`, also `eventcnn explain RUN_DIR EVENT.png` on the command line)."),
+    code('''\
+from eventcnn import classroom, explain
+
+picks = np.argsort(-probs.max(axis=1))[:2]  # the two events the CNN is surest about
+for i in picks:
+    k = int(probs[i].argmax())
+    heat = explain.occlusion_map(result.model, data.images[rest][i], target=k)
+    title = f"CNN: {classroom.CLASS_WORDS[opal.CLASS_NAMES[k]]} ({probs[i, k]:.0%})"
+    helpers.show_figure(explain.plot_occlusion(data.images[rest][i], heat, title=title))'''),
+    md("*How to read it:* red parts are where covering the display lowers the CNN's "
+       "probability for its answer (the evidence it uses), blue parts raise it. Are the red "
+       "parts the tracks and energy deposits a physicist would look at?"),
+]
+
 PREDICT = [
     md("## Classify the rest\nThe CNN now labels every event you did not label. The overview "
        "compares the predicted shares with the reference labels and with the expectation from "
@@ -163,19 +197,28 @@ PREDICT = [
     code('''\
 rest, probs, pred = mc.rest, mc.probs, mc.pred  # predictions.csv is in RUN_DIR already
 helpers.plot_overview(pred, data.labels[rest])'''),
+    md("*How to read it:* one group of bars per kind of decay, the share in percent written "
+       "at each bar: the CNN's answer, the reference labels of the masterclass and what the "
+       "Z branching fractions predict. Close bars mean the CNN finds the right mix."),
     md("## How good is it?\nThe masterclass data come with reference labels, so we can check "
        "the CNN on the events it has not seen. Accuracy alone is misleading: answering "
        "*hadronic* every time is right 87 % of the time. The **balanced accuracy** (mean "
-       "recall of the four classes) and the **confusion matrix** (log colour scale: the "
-       "classes differ a lot in size) tell more."),
+       "recall of the four classes) and the **confusion matrix** tell more."),
     code('''\
 m = mc.metrics  # opal.evaluate on the rest, against the reference labels
 print(f"accuracy {m['accuracy']:.3f}   balanced accuracy {m['balanced_accuracy']:.3f}")
 print({c: round(v["recall"], 3) for c, v in m["per_class"].items()})
 helpers.show_image(RUN_DIR / "confusion_matrix.png")'''),
+    md("*How to read it:* each row is what an event really is, each column what the CNN says; "
+       "the number in a square counts those events. The diagonal (bold) is right; everything "
+       "else is a mix-up, e.g. row *tau*, column *hadronic*: taus taken for hadrons."),
     md("### The wrongly classified events\nWith the probability the CNN gave to the true and "
        "to the predicted class. Would you have got them right?"),
     code('helpers.show_image(RUN_DIR / "misclassified.png")'),
+    md("*How to read it:* above each display the true class and the predicted one, each with "
+       "the probability the CNN gave it. A high probability for a wrong class means the CNN "
+       "was sure and wrong."),
+    *EXPLAIN,
     md("## You, the reference and the CNN\nOn the events you labelled: how often do you agree "
        "with the reference? On the others: how often does the CNN?"),
     code('''\
@@ -192,16 +235,37 @@ STUDENT_END = [
          "print(f\"balanced accuracy with {int(train_mask.sum())} training labels: {m['balanced_accuracy']:.3f}\")"),
 ]
 
+OFFLINE = md("""\
+## Offline classroom
+Fetch the data once while online, or from a USB stick / shared folder laid out like
+`shared/data` (`<dir>/opal/centered-masked-rotated1.zip`, `<dir>/opal/events_list.csv`);
+afterwards everything runs without a network:
+
+```
+eventcnn data fetch opal --dest data                            # online
+eventcnn data fetch opal --dest data --mirror /media/usb/data   # or from a copy, no network
+eventcnn opal label   --data data/opal/centered-masked-rotated1.zip --labels my_labels.csv --n 50
+eventcnn opal suggest --data data/opal/centered-masked-rotated1.zip --labels my_labels.csv --n 10
+eventcnn opal train   --data data/opal/centered-masked-rotated1.zip --labels my_labels.csv --out runs/opal
+eventcnn opal predict --model runs/opal --data data/opal/centered-masked-rotated1.zip --labels my_labels.csv --out predictions.csv
+```
+
+A copy taken from a mirror is format-checked and remembers where it came from
+(`data/opal/<file>.origin.json`), so a later fetch without `--mirror` and without a
+network (`fetch("opal", dest="data")` here) uses it as it is and says where it came from.
+In this notebook `EVENTCNN_CACHE` (or the user cache) plays the part of `data`.""")
+
 
 def main() -> None:
     build_notebook("notebooks/04_opal_cnn.ipynb", "04 OPAL masterclass: classify Z decays with a CNN",
                    params=PARAMS, intro=INTRO,
-                   cells=[*COMMON_START, MODEL_MD, MODEL_FULL, TRAIN_MD, TRAIN, *PREDICT])
+                   cells=[*COMMON_START, MODEL_MD, MODEL_FULL, TRAIN_MD, TRAIN, HISTORY_READ,
+                          *PREDICT, OFFLINE])
     build_notebook("notebooks/04_opal_cnn_student.ipynb",
                    "04 OPAL masterclass (student version): classify Z decays with a CNN",
                    params=PARAMS, intro=INTRO + "\nExercises are marked **TODO**.",
                    cells=[*COMMON_START, MODEL_MD, *MODEL_STUDENT, TRAIN_MD, TRAIN_STUDENT_MD,
-                          TRAIN, *PREDICT, *STUDENT_END])
+                          TRAIN, HISTORY_READ, *PREDICT, *STUDENT_END, OFFLINE])
 
 
 if __name__ == "__main__":

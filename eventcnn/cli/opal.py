@@ -4,7 +4,7 @@ Sub-commands::
 
     eventcnn opal train   --data ZIP --labels CSV [--recipe original|default] [--out runs/opal]
     eventcnn opal predict --model runs/opal --data ZIP [--labels CSV] --out predictions.csv
-    eventcnn opal label   --data ZIP --labels my_labels.csv [--n 50]
+    eventcnn opal label   --data ZIP --labels my_labels.csv [--n 50] [--order suggest]
 
 ``train`` trains on the labelled events, writes the run folder (config,
 history, model, learning curves) and predicts every unlabelled event into
@@ -16,7 +16,9 @@ Keras is imported only when a command runs.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def _crop(text: str) -> tuple[int, int, int, int]:
@@ -51,32 +53,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_data_args(t, labels_required=True)
     t.add_argument("--recipe", choices=["original", "default"], default="default",
                    help="original: rotated copies x3, leptons x LEPTON_FACTOR; default: on-the-fly "
-                        "augmentation, balanced sampling, early stopping (default)")
-    t.add_argument("--out", default="runs/opal", help="run folder (default runs/opal)")
-    t.add_argument("--epochs", type=int, default=None, help="epochs (default: 3 original, 30 default)")
+                        "augmentation, balanced sampling, early stopping (default %(default)s)")
+    t.add_argument("--out", default="runs/opal", help="run folder (default %(default)s)")
+    t.add_argument("--epochs", type=int, default=None, help="epochs (default: original recipe 3; default recipe up to 40 with early "
+                        "stopping, at most 12 with fewer than 100 labelled events)")
     t.add_argument("--lepton-factor", type=int, default=20,
-                   help="original recipe: extra copies of e/m/t (masterclass 20, later 60)")
-    t.add_argument("--seed", type=int, default=42)
+                   help="original recipe: extra copies of e/m/t (masterclass 20, later 60; "
+                        "default %(default)s)")
+    t.add_argument("--seed", type=int, default=42, help="seed (default %(default)s)")
     t.add_argument("--reference", default=None,
                    help="reference label file to score the predictions of the unlabelled events")
     t.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_tta_arg(t)
     t.set_defaults(func=run_train)
 
     p = sub.add_parser("predict", help="classify events with a trained model")
     p.add_argument("--model", required=True, help="run folder or .keras file")
     _add_data_args(p)
     p.add_argument("--all", action="store_true", help="predict labelled events too")
-    p.add_argument("--out", default="predictions.csv", help="CSV to write (atomically)")
+    p.add_argument("--out", default="predictions.csv", help="CSV to write, atomically (default %(default)s)")
+    _add_tta_arg(p)
     p.set_defaults(func=run_predict)
 
-    lab = sub.add_parser("label", help="label events by hand in the console (resumable)")
-    _add_data_args(lab)
-    lab.add_argument("--n", type=int, default=None, help="label only the first N events")
-    lab.add_argument("--show", default="current_event.png",
-                     help="PNG the current display is written to (open it in an image viewer)")
+    lab = sub.add_parser("label", help="label events by hand in the console (blind, resumable)")
+    _add_label_args(lab)
     lab.set_defaults(func=run_label)
 
     _register_suggest(sub)
+
+
+def _add_tta_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: average the CNN over 8 rotated/mirrored copies "
+                        "of each display (8x slower to predict; steadier with few labels)")
+
+
+def _predict(args: argparse.Namespace, model: Any, images: Any) -> Any:
+    """opal.predict, or the rotation/mirror average with --tta (eventcnn.tta)."""
+    from eventcnn import opal, tta
+
+    return tta.predict_tta(model, images) if args.tta else opal.predict(model, images)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -107,12 +123,17 @@ def run_train(args: argparse.Namespace) -> int:
                           reference=ref_labels, data_dir=args.data, verbose=0 if args.quiet else 2,
                           sources={"labels": str(args.labels),
                                    "reference": str(args.reference) if args.reference else None,
-                                   "crop": args.crop}, **overrides)
+                                   "crop": args.crop},
+                          predict_fn=lambda model, images: _predict(args, model, images), **overrides)
     out = mc.out
     print(f"trained in {mc.result.seconds:.0f} s; {int(mc.rest.sum())} unlabelled events classified "
           f"-> {out / 'predictions.csv'}")
     if len(mc.pred):
-        print(opal.overview_table(opal.predicted_overview(mc.pred)))
+        from eventcnn import classroom
+
+        rows = opal.predicted_overview(mc.pred)
+        print(opal.overview_table(rows))
+        classroom.save(classroom.overview_figure(rows), out / "overview.png")
     if args.reference and mc.rest.any():
         if mc.metrics is None:
             print(f"{args.reference}: no reference label for any unlabelled event")
@@ -140,28 +161,104 @@ def run_predict(args: argparse.Namespace) -> int:
                         f"{size} x {size} images: leave out --size (the model's size is used)")
     data = opal.load_displays(args.data, args.labels, size=size, crop=args.crop)
     sel = slice(None) if args.all or args.labels is None else ~data.labelled
-    probs = opal.predict(model, data.images[sel])
+    probs = _predict(args, model, data.images[sel])
     opal.write_predictions(args.out, data.names[sel], probs)
     print(f"{len(probs)} events classified -> {args.out}")
     return 0
 
 
+def _add_label_args(lab: argparse.ArgumentParser) -> None:
+    """Options of ``opal label`` (blind labelling of suggested events)."""
+    from eventcnn.labeller import ORDERS
+
+    _add_data_args(lab)
+    lab.add_argument("--n", type=int, default=50,
+                     help="events to label in this sitting (default %(default)s); re-running "
+                          "asks a fresh batch chosen with your answers so far")
+    lab.add_argument("--order", choices=ORDERS, default="suggest",
+                     help="which events: suggest (what to label next, eventcnn.suggest), shuffle "
+                          "(random) or name (name order); always shown shuffled (default %(default)s)")
+    lab.add_argument("--seed", type=int, default=0, help="seed of the choice and order (default 0)")
+    lab.add_argument("--show", default=None,
+                     help="PNG the current display is written to (default: label_current.png "
+                          "next to the label file; the name never reveals the event)")
+    lab.add_argument("--window", choices=["auto", "no"], default="auto",
+                     help="auto: also show the display in a window when matplotlib has an "
+                          "interactive backend and a screen (default %(default)s)")
+
+
+def _label_window() -> Callable[[Any, str], None] | None:
+    """A function drawing a display in a matplotlib window, or None when there is no screen.
+
+    Decided here, in the command, never in library code: nothing changes the
+    backend; a non-interactive one (Agg, no screen, MPLBACKEND=Agg) means no window.
+    """
+    try:
+        import matplotlib
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    backend = matplotlib.get_backend().lower()
+    if backend in {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"} or "inline" in backend:
+        return None
+    plt.ion()
+    fig = plt.figure("eventcnn opal label", figsize=(5, 5))
+    ax = fig.add_subplot()
+
+    def draw(image: Any, title: str) -> None:
+        ax.clear()
+        ax.imshow(image)
+        ax.set_title(title)
+        ax.axis("off")
+        fig.canvas.draw_idle()
+        plt.pause(0.05)
+
+    return draw
+
+
 def run_label(args: argparse.Namespace) -> int:
-    """Console labeller; every answer is saved at once, re-running resumes."""
+    """Blind console labeller of suggested events; every answer is saved at once.
+
+    Nothing printed names an event (names such as ``e5293_...`` give the class
+    away): the prompt says "event 7 of 50", the display goes to a PNG whose name
+    says nothing, and the label file records the real names for the teacher.
+    """
+    import warnings
+
     from PIL import Image
 
-    from eventcnn import labeller, opal
+    from eventcnn import classroom, labeller, opal
+    from eventcnn._io import atomic_path
 
     if args.labels is None:
         raise ValueError("give --labels FILE: the CSV your labels are saved to (created if missing)")
-    data = opal.load_displays(args.data, size=args.size or opal.IMAGE_SIZE, crop=args.crop)
-    n = len(data) if args.n is None else min(args.n, len(data))
-    session = labeller.LabelSession(data.names[:n], args.labels)
-    show = Path(args.show)
-    print(f"The current display is written to {show.resolve()}: open it in an image viewer.")
+    if args.n < 1:
+        raise ValueError(f"--n must be at least 1, got {args.n}")
+    path = Path(args.labels)
+    have = path.is_file() and path.stat().st_size > 0
+    with warnings.catch_warnings():  # its lists of unmatched names would give classes away
+        warnings.simplefilter("ignore")
+        data = opal.load_displays(args.data, path if have else None,
+                                  size=args.size or opal.IMAGE_SIZE, crop=args.crop, verbose=False)
+    print(f"{len(data)} displays in {Path(args.data).name}, {int(data.labelled.sum())} of them "
+          f"labelled so far in {path}")
+    idx = labeller.choose_events(data.images, data.labels, args.n, order=args.order, seed=args.seed)
+    if len(idx) == 0:
+        print("every display is labelled already")
+        return 0
+    session = labeller.LabelSession(data.names[idx], path)
+    show = Path(args.show) if args.show else path.parent / "label_current.png"
+    window = _label_window() if args.window == "auto" else None
+    print(classroom.hint_card())
+    where = "in a window and in" if window else "in"
+    print(f"The display to label is shown {where} {show.resolve()} (open it in an image viewer; "
+          "it is rewritten for every event).")
 
     def show_fn(pos: int) -> None:
-        Image.fromarray(data.images[pos]).save(show)
+        with atomic_path(show) as tmp:
+            Image.fromarray(data.images[idx[pos]]).save(tmp, format="PNG")
+        if window is not None:
+            window(data.images[idx[pos]], f"event {pos + 1} of {len(idx)}")
 
     labeller.run_console(session, show_fn=show_fn)
     return 0
@@ -173,8 +270,8 @@ def _register_suggest(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--data", required=True, help="zip or folder of event displays (PNG/GIF/JPEG)")
     s.add_argument("--labels", default=None,
                    help="label file so far ('<event>.png;<label>'); absent or empty: a first batch")
-    s.add_argument("--n", type=int, default=10, help="number of events to suggest (default 10)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n", type=int, default=10, help="number of events to suggest (default %(default)s)")
+    s.add_argument("--seed", type=int, default=0, help="seed (default %(default)s)")
     s.add_argument("--crop", type=_crop, default=None,
                    help="crop box LEFT,TOP,RIGHT,BOTTOM applied before resizing (raw displays)")
     s.set_defaults(func=run_suggest)

@@ -435,11 +435,16 @@ def load_displays(source: str | os.PathLike[str], labels: str | os.PathLike[str]
         report.unmatched_images = [n for n, m in zip(names, matched) if m is None]
         used = {m for m in matched if m is not None}
         report.unmatched_labels = [n for n in table if n not in used]
-    if not report.ok:
+    # one message per condition: images without a label are the events to classify
+    # (normal: an info line); labels without an image and unreadable files are warnings
+    if report.unmatched_labels or report.skipped:
         warnings.warn(f"load_displays({source.name}): {report.summary()}", stacklevel=2)
     if verbose and not quiet_from_env():
-        print(f"loaded {len(names)} displays from {source.name}"
-              + (f" ({report.summary()})" if labels is not None or report.skipped else ""))
+        info = ""
+        if label_arr is not None:
+            info = (f": {int((label_arr != '').sum())} labelled, "
+                    f"{len(report.unmatched_images)} without a label (to classify)")
+        print(f"loaded {len(names)} displays from {source.name}{info}")
     return OpalData(images, np.array(names, dtype=str), label_arr, report)
 
 

@@ -461,7 +461,8 @@ def evaluate(model: Any, images: np.ndarray, labels: Sequence[str] | np.ndarray,
 
     Returns :func:`eventcnn.metrics.compute_metrics`' dict plus ``overview``
     (:func:`predicted_overview`). With ``out``: ``metrics.json``,
-    ``confusion_matrix.png`` (counts, log colour scale) and ``misclassified.png``
+    ``confusion_matrix.png`` (classes in words, counts in every cell, linear
+    colour scale: :func:`eventcnn.classroom.confusion_figure`) and ``misclassified.png``
     (gallery with probabilities), and ``misclassified.csv`` when ``names`` are given.
 
     Example::
@@ -481,9 +482,12 @@ def evaluate(model: Any, images: np.ndarray, labels: Sequence[str] | np.ndarray,
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / "metrics.json", m)
-        metrics.plot_confusion_matrix(m["confusion_matrix"]["counts"], list(CLASS_NAMES),
-                                      out / "confusion_matrix.png", log=True)
-        metrics.plot_misclassified(images, y, probs, list(CLASS_NAMES), out / "misclassified.png")
+        from eventcnn import classroom  # class names in words, linear scale, counts in cells
+
+        classroom.save(classroom.confusion_figure(m["confusion_matrix"]["counts"]),
+                       out / "confusion_matrix.png")
+        metrics.plot_misclassified(images, y, probs, classroom.words(CLASS_NAMES),
+                                   out / "misclassified.png")
         if names is not None:
             wrong = np.flatnonzero(pred != np.asarray(labels))
             write_predictions(out / "misclassified.csv", np.asarray(names)[wrong], probs[wrong])

@@ -49,7 +49,8 @@ class MasterclassResult:
 def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.PathLike[str],
                 recipe: str = "default", reference: Any = None,
                 data_dir: str | os.PathLike[str] | None = None, verbose: int | None = None,
-                sources: dict[str, Any] | None = None, **settings: Any) -> MasterclassResult:
+                sources: dict[str, Any] | None = None, predict_fn: Any = None,
+                **settings: Any) -> MasterclassResult:
     """Train on the events with a label (``""`` = unlabelled), classify the others, compare.
 
     ``reference``: reference labels of all events (``""`` where unknown); with it
@@ -58,6 +59,7 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     (``seed``, ``epochs``, ``lepton_factor``, ...). ``sources`` (e.g. the label
     files) is recorded in ``config.json`` and ``split.json`` lists the events
     trained on and classified, so ``eventcnn evaluate`` can evaluate the run later.
+    ``predict_fn(model, images)`` replaces :func:`predict` (e.g. ``eventcnn.tta.predict_tta``).
     """
     from eventcnn import metrics as M
 
@@ -73,7 +75,7 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
                                            "val": [], "test": names[~train_mask].tolist()})
     history_png = M.plot_history(result.history, out / "history.png")
     rest = ~train_mask
-    probs = predict(result.model, images[rest]) if rest.any() else np.zeros((0, len(CLASS_NAMES)), np.float32)
+    probs = (predict_fn or predict)(result.model, images[rest]) if rest.any() else np.zeros((0, len(CLASS_NAMES)), np.float32)
     write_predictions(out / "predictions.csv", names[rest], probs)
     pred = np.array(CLASS_NAMES)[probs.argmax(axis=1)] if len(probs) else np.array([], dtype="<U1")
     ref_rest = None if reference is None else np.asarray(reference)[rest]

@@ -1,0 +1,68 @@
+"""Test-time augmentation: the average over rotated/mirrored copies, and the --tta option."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eventcnn import opal, tta
+
+keras = pytest.importorskip("keras")
+
+
+def _model():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255),
+                             keras.layers.Flatten(), keras.layers.Dense(4, activation="softmax")])
+
+
+def test_predict_tta_is_the_mean_over_the_copies() -> None:
+    model = _model()
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, size=(5, 16, 16, 3), dtype=np.uint8)
+    np.testing.assert_allclose(tta.predict_tta(model, x, copies=1), opal.predict(model, x), atol=1e-6)
+    want = np.mean([opal.predict(model, opal.rotate_images(x, np.full(5, k * 90.0), np.full(5, k % 2 == 1)))
+                    for k in range(4)], axis=0)
+    got = tta.predict_tta(model, x, copies=4)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert not np.allclose(got, opal.predict(model, x), atol=1e-4)  # the copies do change it
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="copies"):
+        tta.predict_tta(model, x, copies=0)
+
+
+def test_cli_help_mentions_tta(capsys) -> None:
+    from eventcnn.cli import main
+
+    for cmd in ("train", "predict"):
+        with pytest.raises(SystemExit):
+            main(["opal", cmd, "--help"])
+        assert "--tta" in capsys.readouterr().out
+
+
+def test_cli_predict_tta_writes_the_averaged_probabilities(tmp_path) -> None:
+    import csv
+
+    from PIL import Image
+
+    from eventcnn.cli import main
+
+    d = tmp_path / "displays"
+    d.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (70, 70, 3), dtype=np.uint8)).save(d / f"ev{i}.png")
+    labels = tmp_path / "l.csv"
+    labels.write_text("ev0.png;q\nev1.png;e\nev2.png;m\nev3.png;t\n")
+    run = tmp_path / "run"
+    assert main(["opal", "train", "--data", str(d), "--labels", str(labels), "--size", "64",
+                 "--epochs", "1", "--out", str(run), "--quiet", "--tta"]) == 0
+    out = tmp_path / "p.csv"
+    assert main(["opal", "predict", "--model", str(run), "--data", str(d), "--all", "--tta",
+                 "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    got = np.array([[float(r[f"p_{c}"]) for c in opal.CLASS_NAMES] for r in rows])
+    data = opal.load_displays(d, size=64, verbose=False)
+    model = opal.load_model(run)
+    want = tta.predict_tta(model, data.images)
+    np.testing.assert_allclose(got, want[[list(data.names).index(r["event"]) for r in rows]], atol=1e-5)
