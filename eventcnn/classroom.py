@@ -27,6 +27,8 @@ import numpy as np
 
 from eventcnn._io import atomic_path
 
+__all__ = ['confusion_figure', 'counts_figure', 'hint_card', 'overview_figure', 'save', 'words']
+
 CLASS_CODES: tuple[str, ...] = ("q", "e", "m", "t")
 """Class codes in model-output order (same as :data:`eventcnn.opal.CLASS_NAMES`)."""
 

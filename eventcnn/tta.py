@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ['TTA_COPIES', 'predict_tta']
+
 #: copies in the average (the display and 7 rotations by 45-degree steps)
 TTA_COPIES = 8
 
