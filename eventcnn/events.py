@@ -1,22 +1,7 @@
 """Read CMS open-data events (JSON or NanoAOD) into columnar numpy arrays.
 
-The JSON schema (see ``../shared/data/README.md``)::
-
-    {"Event": {"<event number>": {
-        "electron": {"0": {pt, eta, phi, px, py, pz, tightID, tightIso}, ...},
-        "muon": {...same...},
-        "jet": {"0": {pt, eta, phi, CSV, tightID}, ...},
-        "met", "met_phi", "sumet", "njet", "numel", "nummu", "xsec", "isMC", "lumi", "run"}}}
-
-Object collections are absent when empty. Known quirks are repaired on
-reading: a lepton ``phi`` written as 0.0 while ``px``/``py`` are not is
-recomputed from ``px``, ``py``; a jet ``CSV`` of -100, -10 or -1 (any
-negative value) means "no b-tag value" and becomes NaN. The flags ``tightID``
-and ``tightIso`` must be JSON ``true``/``false`` (or 0/1; null or absent means
-false): anything else, such as the string ``"false"``, is an error.
-
-The types and the JSON format live in :mod:`eventcnn._events` (re-exported
-here); this module adds :func:`read_events`, which also reads NanoAOD
+The types, the JSON schema and its repaired quirks live in :mod:`eventcnn._events`
+(re-exported here); this module adds :func:`read_events`, which also reads NanoAOD
 (:mod:`eventcnn.nanoaod`).
 
 Example::
