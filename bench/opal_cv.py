@@ -61,7 +61,7 @@ def worker(args: argparse.Namespace) -> None:
         overrides.update(epochs=args.default_epochs, steps_per_epoch=args.steps,
                          patience=args.patience, balance=args.balance)
     result = opal.train(data.images[train_mask], data.labels[train_mask], recipe=args.recipe,
-                        verbose=2 if args.verbose else 0, **overrides)
+                        quiet=not args.verbose, **overrides)
     probs = opal.predict(result.model, data.images[test])
     pred = probs.argmax(axis=1)
     rec = recall_score(y[test], pred, labels=range(4), average=None, zero_division=0)
@@ -71,7 +71,7 @@ def worker(args: argparse.Namespace) -> None:
         "balanced_accuracy": float(balanced_accuracy_score(y[test], pred)),
         "recall": {c: float(r) for c, r in zip(opal.CLASS_NAMES, rec)},
         "train_seconds": result.seconds,
-        "epochs_run": len(result.history.get("loss", [])),
+        "epochs_run": len(result.history),
         "config": {k: v for k, v in vars(result.config).items()},
         "n_test": int(len(test)),
         # peak resident memory of this worker process (Linux: kB)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -41,6 +40,7 @@ import numpy as np
 from eventcnn._env import quiet_from_env
 from eventcnn._io import write_json_atomic
 from eventcnn.errors import UserError, check_writable
+from eventcnn.loop import LoopSettings, fit_phase, settle_best
 
 # the run-folder format lives in eventcnn.runs; re-exported here for existing imports
 from eventcnn.runs import (  # noqa: F401
@@ -132,84 +132,6 @@ def distribution_scope(say=print) -> Iterator[None]:
     elif n > 1:
         say(f"{n} GPUs found, but multi-GPU training is not supported with the {backend} backend: using one")
     yield
-
-
-# ---------------------------------------------------------------------------
-# the checkpoint callback
-# ---------------------------------------------------------------------------
-
-
-def _save_model_atomic(model, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
-
-
-BEST_PENDING = ".best.pending.keras"
-
-
-def _settle_best(out: Path, state: dict[str, Any]) -> None:
-    """Finish a best-model update that a kill interrupted (state.json already names it)."""
-    pending = out / BEST_PENDING
-    if state.pop("best_pending", None) and pending.exists():
-        os.replace(pending, out / "best.keras")
-    pending.unlink(missing_ok=True)
-
-
-def _make_checkpoint_callback():
-    import keras
-
-    class RunCheckpoint(keras.callbacks.Callback):
-        """History, best/last model, state and early stopping, all resumable."""
-
-        def __init__(self, out: Path, cfg: TrainConfig, state: dict[str, Any], history: list[dict[str, Any]],
-                     phase: int, stop_at: int) -> None:
-            super().__init__()
-            self.out, self.cfg, self.state, self.history = out, cfg, state, history
-            self.phase, self.stop_at = phase, stop_at
-            self._t0 = time.perf_counter()
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = {k: float(v) for k, v in (logs or {}).items()}
-            seconds = time.perf_counter() - self._t0
-            lr = self.model.optimizer.learning_rate
-            with contextlib.suppress(Exception):
-                lr = float(keras.ops.convert_to_numpy(lr))
-            entry = {"epoch": epoch + 1, "phase": self.phase, **logs, "lr": lr, "seconds": round(seconds, 3)}
-            self.history.append(entry)
-            write_json_atomic(self.out / "history.json", self.history)
-            st = self.state
-            value = logs.get(self.cfg.monitor)
-            if value is None or not math.isfinite(value):
-                raise RuntimeError(f"validation metric {self.cfg.monitor} missing or not finite at epoch {epoch + 1}: {logs}")
-            better = st.get("best") is None or (
-                value > st["best"] if self.cfg.monitor == "val_accuracy" else value < st["best"]
-            )
-            if better:
-                # best.keras and state.json change together: model to a pending file, state
-                # names it, then rename (a resume finishes the rename, see _settle_best)
-                self.model.save(self.out / BEST_PENDING)
-                st["best"], st["best_epoch"], st["best_pending"] = value, epoch + 1, True
-                write_json_atomic(self.out / "state.json", st)
-                _settle_best(self.out, st)
-            val_loss = logs.get("val_loss", float("inf"))
-            if st.get("best_val_loss") is None or val_loss < st["best_val_loss"] - 1e-6:
-                st["best_val_loss"], st["wait"] = val_loss, 0
-            else:
-                st["wait"] = st.get("wait", 0) + 1
-            st["epoch"] = epoch + 1
-            st["phase"] = self.phase
-            st["train_seconds"] = round(st.get("train_seconds", 0.0) + seconds, 3)
-            if st["wait"] >= self.cfg.patience and epoch + 1 < self.stop_at:
-                st[f"stopped_early_phase{self.phase}"] = epoch + 1
-                self.model.stop_training = True
-            _save_model_atomic(self.model, self.out / "last.keras")
-            write_json_atomic(self.out / "state.json", st)
-
-    return RunCheckpoint
 
 
 # ---------------------------------------------------------------------------
@@ -425,7 +347,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
     phase1_end = cfg.epochs if cfg.fine_tune_epochs else total
     start = state.get("epoch", 0) if state else 0
     state = state or {}
-    _settle_best(out, state)
+    settle_best(out, state)
     state.setdefault("run_started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
     from eventcnn.models import build_model, set_freeze
@@ -442,14 +364,12 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
                                 head=cfg.head, pooling=cfg.pooling, dropout=cfg.dropout, augmentation=_augmentation(cfg, say))
             set_freeze(model, first_freeze)
             _compile(model, cfg, cfg.lr * lr_scale, steps * phase1_end, say)
-        Checkpoint = _make_checkpoint_callback()
-        verbose = 0 if quiet else "auto"
+        loop = LoopSettings(monitor=cfg.monitor, patience=cfg.patience)
         t0 = time.perf_counter()
         if start < phase1_end and not state.get("stopped_early_phase1"):
             train_seq.set_epoch(start)
-            cb = Checkpoint(out, cfg, state, history, 1, phase1_end)
-            model.fit(train_seq, validation_data=val_seq, epochs=phase1_end, initial_epoch=start,
-                      callbacks=[cb, *callbacks], verbose=verbose, shuffle=False)  # ImageSequence shuffles
+            fit_phase(model, train_seq, val_seq, epochs=phase1_end, initial_epoch=start, settings=loop, phase=1,
+                      out=out, state=state, history=history, callbacks=callbacks, quiet=quiet)
             start = state["epoch"]
         if cfg.fine_tune_epochs and start < total:
             if state.get("phase", 1) == 1:  # entering phase 2: unfreeze, new optimizer at the low rate
@@ -462,9 +382,8 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
                 state["phase2_end"] = start + cfg.fine_tune_epochs
             end2 = state.get("phase2_end", total)
             train_seq.set_epoch(start)
-            cb = Checkpoint(out, cfg, state, history, 2, end2)
-            model.fit(train_seq, validation_data=val_seq, epochs=end2, initial_epoch=start,
-                      callbacks=[cb, *callbacks], verbose=verbose, shuffle=False)  # ImageSequence shuffles
+            fit_phase(model, train_seq, val_seq, epochs=end2, initial_epoch=start, settings=loop, phase=2,
+                      out=out, state=state, history=history, callbacks=callbacks, quiet=quiet)
         state["finished"] = True
         state["finished_epochs"] = state.get("epoch", 0)
         write_json_atomic(out / "state.json", state)

@@ -219,8 +219,8 @@ def tiny() -> tuple[np.ndarray, np.ndarray]:
 def test_train_one_epoch_and_predict(tiny, recipe: str, tmp_path: Path) -> None:
     x, y = tiny
     res = opal.train(x, y, recipe=recipe, epochs=1, copies=1, lepton_factor=2, steps_per_epoch=2,
-                     batch_size=8, seed=3, out=tmp_path / "run", verbose=0)
-    assert len(res.history["loss"]) == 1
+                     batch_size=8, seed=3, out=tmp_path / "run", quiet=True)
+    assert len(res.history) == 1
     # best_epoch is 1-based and only set where the best weights were restored (default recipe)
     assert res.best_epoch == (1 if recipe == "default" else None)
     assert {"config.json", "history.json", "best.keras", "state.json"} <= {p.name for p in (tmp_path / "run").iterdir()}
@@ -270,7 +270,7 @@ def test_cli_train_and_predict(folder, tmp_path: Path) -> None:
     assert rc == 0
     rows = list(csv.reader((out / "predictions.csv").open()))
     assert [r[0] for r in rows[1:]] == ["ev6"]  # one row per unlabelled event
-    assert (out / "history.png").exists()
+    assert (out / "learning_curves.png").exists()
     pred = tmp_path / "all.csv"
     assert main(["opal", "predict", "--model", str(out), "--data", str(d), "--size", "64",
                  "--out", str(pred)]) == 0
@@ -358,9 +358,9 @@ def test_opal_run_is_a_common_run_folder(tiny, tmp_path: Path, capsys) -> None:
 
     x, y = tiny
     res = opal.train(x, y, recipe="default", epochs=2, steps_per_epoch=2, batch_size=8, seed=3,
-                     out=tmp_path / "opal", verbose=0, data_dir="displays.zip")
+                     out=tmp_path / "opal", quiet=True, data_dir="displays.zip")
     hist = json.loads((tmp_path / "opal" / "history.json").read_text())
-    assert [h["epoch"] for h in hist] == [1, 2] and hist[0]["loss"] == res.history["loss"][0]
+    assert [h["epoch"] for h in hist] == [1, 2] and hist[0]["loss"] == res.history[0]["loss"]
     raw = read_run_config(tmp_path / "opal")  # the checks every run reader applies
     assert raw["class_names"] == list(opal.CLASS_NAMES) and raw["image_size"] == 64
     assert raw["train"]["model"] == "opal" and raw["train"]["data_dir"] == "displays.zip"
@@ -370,7 +370,7 @@ def test_opal_run_is_a_common_run_folder(tiny, tmp_path: Path, capsys) -> None:
     rows = compare_rows([tmp_path / "opal", tmp_path / "small"])
     assert [r["model"] for r in rows] == ["opal", "small"]
     assert rows[0]["epochs"] == 2 and rows[0]["image_size"] == 64
-    assert rows[0]["val_accuracy"] == max(res.history["val_accuracy"])
+    assert rows[0]["val_accuracy"] == max(res.curve("val_accuracy"))
     capsys.readouterr()
     assert main(["compare", str(tmp_path / "opal"), str(tmp_path / "small")]) == 0
     table = capsys.readouterr().out
@@ -382,13 +382,13 @@ def test_masterclass_trains_classifies_the_rest_and_evaluates(tiny, tmp_path: Pa
     labels = y.copy()
     labels[10:] = ""  # six events left for the CNN
     mc = opal.masterclass(x, labels, [f"ev{i}" for i in range(len(x))], out=tmp_path / "mc", recipe="default",
-                          reference=y, epochs=1, steps_per_epoch=2, batch_size=8, seed=3, verbose=0)
+                          reference=y, epochs=1, steps_per_epoch=2, batch_size=8, seed=3, quiet=True)
     assert mc.train_mask.sum() == 10 and mc.rest.sum() == 6 and mc.probs.shape == (6, 4)
     assert [r["class"] for r in mc.overview] == list(opal.CLASS_NAMES)
     assert mc.metrics is not None and sum(map(sum, mc.metrics["confusion_matrix"]["counts"])) == 6
     with open(tmp_path / "mc" / "predictions.csv") as fh:
         assert len(list(csv.DictReader(fh))) == 6
-    for name in ("best.keras", "history.json", "history.png", "metrics.json", "confusion_matrix.png"):
+    for name in ("best.keras", "history.json", "learning_curves.png", "metrics.json", "confusion_matrix.png"):
         assert (tmp_path / "mc" / name).exists(), name
     with pytest.raises(ValueError, match="no labelled events"):
         opal.masterclass(x, np.full(len(x), ""), y, out=tmp_path / "none")
@@ -416,3 +416,26 @@ def test_cli_opal_run_is_evaluated_and_compared_like_a_cms_run(folder, tmp_path:
     capsys.readouterr()
     assert main(["compare", str(out)]) == 0
     assert "| run " in capsys.readouterr().out
+
+
+def test_opal_trains_through_the_shared_loop(tiny, monkeypatch) -> None:
+    """opal.train uses eventcnn.loop.fit_phase (the CMS loop): rows with lr/seconds, the old verbose= warns."""
+    import eventcnn.loop
+
+    calls = []
+    real = eventcnn.loop.fit_phase
+
+    def spy(*a, **k):
+        calls.append(k["settings"])
+        return real(*a, **k)
+
+    monkeypatch.setattr("eventcnn.opal.model.fit_phase", spy)
+    x, y = tiny
+    with pytest.warns(DeprecationWarning, match="quiet"):
+        res = opal.train(x, y, recipe="default", epochs=2, steps_per_epoch=1, batch_size=8, seed=3, verbose=0)
+    assert len(calls) == 1 and calls[0].monitor == "val_loss" and calls[0].restore_best
+    assert [h["epoch"] for h in res.history] == [1, 2]
+    assert {"loss", "val_loss", "lr", "seconds", "phase"} <= set(res.history[0])
+    assert res.curve("loss") == [h["loss"] for h in res.history]
+    with pytest.raises(TypeError, match="not both"):
+        opal.train(x, y, epochs=1, steps_per_epoch=1, quiet=True, verbose=0)

@@ -16,12 +16,12 @@ def _tiny(n: int = 8) -> tuple[np.ndarray, np.ndarray]:
 
 def test_small_label_set_caps_epochs():
     x, y = _tiny()
-    res = opal.train(x, y, steps_per_epoch=1, val_fraction=0.0, verbose=0)
+    res = opal.train(x, y, steps_per_epoch=1, val_fraction=0.0, quiet=True)
     assert res.config.epochs == opal.SMALL_SET_EPOCHS
-    assert len(res.history["loss"]) == opal.SMALL_SET_EPOCHS
+    assert len(res.history) == opal.SMALL_SET_EPOCHS
 
 
 def test_explicit_epochs_win():
     x, y = _tiny()
-    res = opal.train(x, y, steps_per_epoch=1, val_fraction=0.0, epochs=2, verbose=0)
-    assert len(res.history["loss"]) == 2
+    res = opal.train(x, y, steps_per_epoch=1, val_fraction=0.0, epochs=2, quiet=True)
+    assert len(res.history) == 2

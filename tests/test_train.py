@@ -138,21 +138,6 @@ def test_phase_two_runs_fine_tune_epochs_after_an_early_stop(toy, tmp_path):
     assert run.state["finished"]
 
 
-def test_interrupted_best_update_is_finished_on_resume(tmp_path):
-    from eventcnn.train import BEST_PENDING, _settle_best
-
-    (tmp_path / "best.keras").write_text("old")
-    (tmp_path / BEST_PENDING).write_text("new")
-    state = {"best_epoch": 3, "best_pending": True}  # state.json was written, the rename was not
-    _settle_best(tmp_path, state)
-    assert (tmp_path / "best.keras").read_text() == "new" and "best_pending" not in state
-    assert not (tmp_path / BEST_PENDING).exists()
-    # a pending file without the state's word (kill before state.json) is dropped
-    (tmp_path / BEST_PENDING).write_text("newer")
-    _settle_best(tmp_path, {"best_epoch": 3})
-    assert (tmp_path / "best.keras").read_text() == "new" and not (tmp_path / BEST_PENDING).exists()
-
-
 def test_one_class_folder_is_explained(tmp_path, capsys):
     data = make_toy_images(tmp_path / "one", n_per_class=4, size=16, classes=("ttbar",))
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "run"), "--quiet"]) == 1

@@ -120,7 +120,7 @@ def run_train(args: argparse.Namespace) -> int:
         ref_labels = np.array([table.get(n, "") for n in data.names])
     train_labels = np.where(lab, data.labels, "")
     mc = opal.masterclass(data.images, train_labels, data.names, out=args.out, recipe=args.recipe,
-                          reference=ref_labels, data_dir=args.data, verbose=0 if args.quiet else 2,
+                          reference=ref_labels, data_dir=args.data, quiet=args.quiet,
                           sources={"labels": str(args.labels),
                                    "reference": str(args.reference) if args.reference else None,
                                    "crop": args.crop},

@@ -20,6 +20,7 @@ import csv
 import math
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from PIL import Image
 
 from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path, write_json_atomic
+from eventcnn.loop import LoopSettings, fit_phase
 from eventcnn.opal.displays import (
     CLASS_NAMES,
     CONV_STAGES,
@@ -43,7 +45,7 @@ from eventcnn.splits import balanced_class_weight, class_weight_vector, stratifi
 __all__ = [
     "build_model",
     "evaluate",
-    "history_rows",
+    "loop_settings",
     "load_model",
     "predict",
     "recipe_copies",
@@ -278,34 +280,55 @@ def _make_datasets(images: np.ndarray, y: np.ndarray, config: RecipeConfig):
 
 @dataclass
 class TrainResult:
-    """A trained model with its history (dict of lists), config and timing."""
+    """A trained model with its history (one row per epoch, as in ``history.json``), config and timing."""
 
     model: Any
-    history: dict[str, list[float]]
+    history: list[dict[str, Any]]
     config: RecipeConfig
     seconds: float
     best_epoch: int | None = None  # 1-based; None when the last epoch's weights are kept
 
+    def curve(self, key: str) -> list[float]:
+        """One metric per epoch, e.g. ``result.curve("val_loss")`` (NaN where an epoch lacks it)."""
+        return [float(h.get(key, float("nan"))) for h in self.history]
+
+
+def loop_settings(config: RecipeConfig, has_validation: bool) -> LoopSettings:
+    """The shared loop's settings for a recipe (:mod:`eventcnn.loop`).
+
+    default: early stopping on the class-balanced validation loss with
+    ``patience``, the best epoch's weights kept (Keras' ``EarlyStopping`` with
+    ``restore_best_weights``). original: all ``epochs``, the last weights kept,
+    as in the masterclass. Without validation data: the last weights.
+    """
+    if config.recipe == "default" and has_validation:
+        return LoopSettings(monitor="val_loss", patience=config.patience, min_delta=0.0, restore_best=True)
+    return LoopSettings(monitor=None, patience=None)
+
 
 def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
           recipe: str | RecipeConfig = "default", out: str | os.PathLike[str] | None = None,
-          verbose: int | None = None, data_dir: str | os.PathLike[str] | None = None,
+          quiet: bool | None = None, data_dir: str | os.PathLike[str] | None = None,
           run_info: dict[str, Any] | None = None, **overrides: Any) -> TrainResult:
     """Train the masterclass CNN on labelled ``uint8`` displays.
 
     ``recipe``: ``"original"`` (the masterclass recipe, copies generated lazily)
     or ``"default"`` (our recipe), or a :class:`RecipeConfig`; keyword
     ``overrides`` set its fields (``epochs=3``, ``lepton_factor=60``, ``seed=1``).
-    With ``out`` the run folder is written in the common format (:func:`save_run`;
-    ``data_dir`` is recorded as the run's data). ``verbose``: Keras verbosity (default 2,
-    0 when ``EVENTCNN_QUIET`` asks for quiet, see :func:`eventcnn._env.quiet_from_env`).
+    The model trains through the shared loop (:func:`eventcnn.loop.fit_phase`,
+    settings from :func:`loop_settings`), as CMS runs do. With ``out`` the run
+    folder is written in the common format (:func:`save_run`; ``data_dir`` is
+    recorded as the run's data). ``quiet``: no Keras progress bar (default: the
+    ``EVENTCNN_QUIET`` environment variable, :func:`eventcnn._env.quiet_from_env`;
+    the old ``verbose=0`` still works).
 
     Example::
 
         result = train(data.images[data.labelled], data.labels[data.labelled],
                        recipe="original", epochs=3, lepton_factor=20, seed=1)
-        result.history["val_accuracy"][-1]
+        result.history[-1]["val_accuracy"]
     """
+    quiet = _quiet_argument(quiet, overrides)
     config = recipe if isinstance(recipe, RecipeConfig) else RecipeConfig(recipe=recipe)
     if overrides:
         config = RecipeConfig(**{**asdict(config), **overrides})
@@ -323,40 +346,35 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
     import keras
 
     keras.utils.set_random_seed(config.seed)
-    if verbose is None:
-        verbose = 0 if quiet_from_env() else 2
     model = build_model(images.shape[1:], augment=config.recipe == "default", seed=config.seed)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     train_ds, val_ds = _make_datasets(images, y, config)
-    callbacks: list[Any] = []
-    fit_kwargs: dict[str, Any] = {}
-    if config.recipe == "default":
-        if val_ds is not None:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.patience, restore_best_weights=True))
-        if config.balance == "weights":
-            fit_kwargs["class_weight"] = balanced_class_weight(y, len(CLASS_NAMES))
+    settings = loop_settings(config, val_ds is not None)
+    weights = None
+    if config.recipe == "default" and config.balance == "weights":
+        weights = balanced_class_weight(y, len(CLASS_NAMES))
     start = time.perf_counter()
-    hist = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                     callbacks=callbacks, verbose=verbose, **fit_kwargs)
+    state, history = fit_phase(model, train_ds, val_ds, epochs=config.epochs, settings=settings,
+                               class_weight=weights, shuffle_batches=True, quiet=quiet)
     seconds = time.perf_counter() - start
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    best = None  # 1-based epoch of the kept weights; only when the best weights were restored
-    restored = any(getattr(cb, "restore_best_weights", False) for cb in callbacks)
-    if restored and history.get("val_loss"):
-        best = int(np.argmin(history["val_loss"])) + 1
+    best = state.get("best_epoch") if settings.restore_best else None
     result = TrainResult(model, history, config, seconds, best)
     if out is not None:
         save_run(result, out, data_dir=data_dir, run_info=run_info)
     return result
 
 
-def history_rows(history: dict[str, list[float]]) -> list[dict[str, Any]]:
-    """Keras' ``History.history`` (dict of lists) as the run folder's per-epoch rows."""
-    n = max((len(v) for v in history.values()), default=0)
-    return [{"epoch": i + 1, "phase": 1, **{k: float(v[i]) for k, v in history.items() if i < len(v)}}
-            for i in range(n)]
+def _quiet_argument(quiet: bool | None, overrides: dict[str, Any]) -> bool:
+    """``quiet``, or the deprecated ``verbose`` (a Keras verbosity), or the environment."""
+    if "verbose" in overrides:
+        verbose = overrides.pop("verbose")
+        if quiet is not None:
+            raise TypeError("pass quiet=..., not both quiet and verbose")
+        warnings.warn("verbose= is deprecated: use quiet=True/False", DeprecationWarning, stacklevel=3)
+        if verbose is not None:
+            return not verbose
+    return quiet_from_env() if quiet is None else bool(quiet)
 
 
 def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
@@ -383,7 +401,7 @@ def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | o
                                             "image_size": size, "seconds": result.seconds,
                                             "best_epoch": result.best_epoch, "versions": versions(),
                                             "opal": dict(run_info or {})})
-    rows = history_rows(result.history)
+    rows = result.history
     write_json_atomic(out / "history.json", rows)
     with atomic_path(out / "best.keras") as tmp:
         keras_tmp = tmp.with_suffix(".keras")

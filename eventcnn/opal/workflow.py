@@ -27,6 +27,7 @@ from eventcnn._io import write_json_atomic
 from eventcnn.opal.displays import CLASS_NAMES
 from eventcnn.opal.model import TrainResult, evaluate, predict, train, write_predictions
 from eventcnn.opal.physics import predicted_overview
+from eventcnn.runs import plot_history
 
 __all__ = ["MasterclassResult", "masterclass"]
 
@@ -48,7 +49,7 @@ class MasterclassResult:
 
 def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.PathLike[str],
                 recipe: str = "default", reference: Any = None,
-                data_dir: str | os.PathLike[str] | None = None, verbose: int | None = None,
+                data_dir: str | os.PathLike[str] | None = None, quiet: bool | None = None,
                 sources: dict[str, Any] | None = None, predict_fn: Any = None,
                 **settings: Any) -> MasterclassResult:
     """Train on the events with a label (``""`` = unlabelled), classify the others, compare.
@@ -61,7 +62,6 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     trained on and classified, so ``eventcnn evaluate`` can evaluate the run later.
     ``predict_fn(model, images)`` replaces :func:`predict` (e.g. ``eventcnn.tta.predict_tta``).
     """
-    from eventcnn import metrics as M
 
     labels = np.asarray(labels)
     names = np.asarray(names)
@@ -69,11 +69,11 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     if not train_mask.any():
         raise ValueError("no labelled events to train on: label some events first")
     out = Path(out)
-    result = train(images[train_mask], labels[train_mask], recipe=recipe, out=out, verbose=verbose,
+    result = train(images[train_mask], labels[train_mask], recipe=recipe, out=out, quiet=quiet,
                    data_dir=data_dir, run_info=sources, **settings)
     write_json_atomic(out / "split.json", {"class_names": list(CLASS_NAMES), "train": names[train_mask].tolist(),
                                            "val": [], "test": names[~train_mask].tolist()})
-    history_png = M.plot_history(result.history, out / "history.png")
+    history_png = plot_history(result.history, out / "learning_curves.png")
     rest = ~train_mask
     probs = (predict_fn or predict)(result.model, images[rest]) if rest.any() else np.zeros((0, len(CLASS_NAMES)), np.float32)
     write_predictions(out / "predictions.csv", names[rest], probs)
