@@ -183,3 +183,15 @@ def test_size_is_the_one_image_size_option():
     assert parser.parse_args(["render", "x.json", "--size", "32"]).size == 32
     train_parser = parser._subparsers._group_actions[0].choices["train"]
     assert "--image-size" not in train_parser.format_help()
+
+
+def test_no_subcommand_shows_image_size_in_help():
+    """One name per concept: every subcommand's help says --size; --image-size only as a hidden alias."""
+    from eventcnn.cli import build_parser
+
+    parser = build_parser()
+    choices = parser._subparsers._group_actions[0].choices
+    for name, sub in choices.items():
+        assert "--image-size" not in sub.format_help(), name
+    assert parser.parse_args(["pretrain", "--out", "o", "--image-size", "40"]).size == 40
+    assert parser.parse_args(["pretrain", "--out", "o", "--size", "40"]).size == 40

@@ -2,8 +2,8 @@
 
 Example::
 
-    eventcnn pretrain --out runs/pretrain_sim --events 4000 --seed 1 --image-size 64 --epochs 20
-    eventcnn train --data CreatedImages --model small --image-size 64 \\
+    eventcnn pretrain --out runs/pretrain_sim --events 4000 --seed 1 --size 64 --epochs 20
+    eventcnn train --data CreatedImages --model small --size 64 \\
         --weights runs/pretrain_sim/sim_small_64.weights.h5 --freeze many --epochs 10 --fine-tune-epochs 15 --out runs/ft
 
 Re-running the same command resumes (events, images and the run folder are kept).
@@ -32,7 +32,7 @@ def register(subparsers) -> None:
             "physics augmentation in a resumable run folder and export its backbone as "
             "<name>.weights.h5 + <name>.json (recipe, command, figures, sha256)."
         ),
-        epilog="example:\n  eventcnn pretrain --out runs/pretrain_sim --events 4000 --seed 1 --image-size 64 --epochs 20",
+        epilog="example:\n  eventcnn pretrain --out runs/pretrain_sim --events 4000 --seed 1 --size 64 --epochs 20",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", required=True, help="output folder (events/, images/, run/, the exported weights)")
@@ -42,7 +42,8 @@ def register(subparsers) -> None:
                    help="use this event file for class LABEL instead of generating it (repeatable)")
     p.add_argument("--events", type=int, default=4000, help="generated events per process (default: 4000)")
     p.add_argument("--seed", type=int, default=1, help="master seed: generation, split, training (default: 1)")
-    p.add_argument("--image-size", type=int, default=64, help="image size in pixels (default: 64)")
+    p.add_argument("--size", type=int, default=64, help="image size in pixels (default: 64)")
+    p.add_argument("--image-size", type=int, dest="size", help=argparse.SUPPRESS)  # the former name
     p.add_argument("--selection", default="lepton", help="event selection (default: lepton: >= 1 tight isolated lepton)")
     p.add_argument("--model", default="small", help="backbone (default: small)")
     p.add_argument("--epochs", type=int, default=20, help="at most this many epochs (early stop on val_loss)")
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = PretrainConfig(
         out_dir=args.out, processes=tuple(args.processes), inputs=dict(args.inputs), events=args.events,
-        seed=args.seed, image_size=args.image_size, selection=args.selection, model=args.model,
+        seed=args.seed, image_size=args.size, selection=args.selection, model=args.model,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
         augment=args.augment, fast=args.fast, jobs=args.jobs, name=args.name, export=args.export, quiet=args.quiet,
     )

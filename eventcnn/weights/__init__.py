@@ -115,7 +115,7 @@ def resolve(
     if (h, w) != (size, size):
         raise ValueError(
             f"shipped weights {entry['name']!r} were trained on {size}x{size} images, the model input is {h}x{w}; "
-            f"render or resize to {size} px (--image-size {size}); {_describe(entries)}"
+            f"render or resize to {size} px (--size {size}); {_describe(entries)}"
         )
     path = d / f"{entry['name']}.weights.h5"
     digest = sha256_file(path)
