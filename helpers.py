@@ -39,7 +39,7 @@ def cms_inputs(prefer_examples: bool = False) -> InputFiles:
         out.examples, out.note = True, "example events (asked for with prefer_examples=True), not real CMS data"
         return out
     try:
-        return InputFiles(fetch("cms", progress=False))
+        return InputFiles(fetch("cms", quiet=True))
     except (DownloadError, FileNotFoundError) as exc:
         out = InputFiles(example_inputs())
         out.examples = True
@@ -87,7 +87,7 @@ def ensure_images(image_dir, per_class: int = 20, size: int = 224, selection="pa
     print(f"no images in {image_dir} yet (notebook 01 makes them): rendering {per_class} per class")
     inputs = cms_inputs()
     render_to_dir([(path, label) for label, path in inputs.items()], image_dir,
-                  RenderConfig(size=size), selection=selection, limit=per_class, progress=False)
+                  RenderConfig(size=size), selection=selection, limit=per_class, quiet=True)
     return image_dir
 
 

@@ -140,7 +140,7 @@ def evaluate_opal_run(out: Path, cfg_all: dict[str, Any], data_dir: str | os.Pat
     split = load_split(out / "split.json")
     crop = info.get("crop")
     data = opal.load_displays(source, labels_file, size=int(cfg_all["image_size"]),
-                              crop=tuple(crop) if crop else None, verbose=False)
+                              crop=tuple(crop) if crop else None, quiet=True)
     index = {n: i for i, n in enumerate(data.names)}
     test = [index[n] for n in split["test"] if n in index and data.labels[index[n]] != ""]
     if not test:

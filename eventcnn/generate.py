@@ -17,7 +17,7 @@ Pythia and fastjet are imported only when events are generated.
 Example::
 
     >>> from eventcnn.generate import generate
-    >>> data = generate("dy", 20, seed=1, progress=False)  # doctest: +SKIP
+    >>> data = generate("dy", 20, seed=1, quiet=True)  # doctest: +SKIP
     >>> len(data["Event"])  # doctest: +SKIP
     20
 """
@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn import detector as det
+from eventcnn._env import renamed_quiet
 from eventcnn._io import write_bytes_atomic
 
 __all__ = [
@@ -534,12 +535,14 @@ def _check(n_events: int, seed: int, jobs: int) -> None:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
 
 
+@renamed_quiet("progress")
 def generate(
     process: str,
     n_events: int,
     seed: int = 0,
     jobs: int = 1,
-    progress: bool = True,
+    *,
+    quiet: bool = False,
     fast: bool = False,
     config: det.DetectorConfig | None = None,
     chunk_size: int = CHUNK_SIZE,
@@ -553,10 +556,11 @@ def generate(
     ``jobs`` processes run the fixed chunks; the result does not depend on it.
     ``fast`` turns multiparton interactions off. ``chunk_size`` events share one
     Pythia seed; it is part of the reproducibility key (keep the default).
+    ``quiet`` hides the progress bar (``progress=`` is its deprecated old name).
 
     Example::
 
-        >>> data = generate("tt", 10, seed=3, progress=False)  # doctest: +SKIP
+        >>> data = generate("tt", 10, seed=3, quiet=True)  # doctest: +SKIP
         >>> sorted(data["Event"]["1"])[:3]  # doctest: +SKIP
         ['electron', 'isMC', 'jet']
     """
@@ -569,7 +573,7 @@ def generate(
     tasks = [(process, k, n, seed, fast, config, chunk_size) for k, n in enumerate(sizes)]
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=n_events, unit="ev", desc=f"generate {process}", disable=not progress)
+    bar = tqdm(total=n_events, unit="ev", desc=f"generate {process}", disable=quiet)
     try:
         if jobs == 1 or len(tasks) == 1:
             chunks = [_generate_chunk(*t, report=bar.update) for t in tasks]
@@ -608,13 +612,15 @@ class OutputExistsError(FileExistsError, ValueError):
     """The output file exists and ``overwrite`` was not given."""
 
 
+@renamed_quiet("progress")
 def generate_to_file(
     process: str,
     n_events: int,
     out: str | os.PathLike[str],
     seed: int = 0,
     jobs: int = 1,
-    progress: bool = True,
+    *,
+    quiet: bool = False,
     fast: bool = False,
     config: det.DetectorConfig | None = None,
     overwrite: bool = False,
@@ -622,7 +628,7 @@ def generate_to_file(
     """Generate events and write them atomically to ``out`` (gzip if it ends in ``.gz``, NanoAOD if ``.root``).
 
     An existing ``out`` is an :class:`OutputExistsError` (checked before any
-    event is generated) unless ``overwrite=True``.
+    event is generated) unless ``overwrite=True``. ``quiet`` hides the bar and the summary line.
 
     Example::
 
@@ -639,20 +645,20 @@ def generate_to_file(
             "or choose another --out"
         )
     t0 = time.perf_counter()
-    data = generate(process, n_events, seed=seed, jobs=jobs, progress=progress, fast=fast, config=config)
+    data = generate(process, n_events, seed=seed, jobs=jobs, quiet=quiet, fast=fast, config=config)
     if nano:
         from eventcnn.events import events_from_records
         from eventcnn.nanoaod import write_nanoaod
 
         write_nanoaod(out, events_from_records(data, source=str(out)))
-        if progress:
+        if not quiet:
             print(f"wrote {n_events} {process} events to {out} (NanoAOD)", file=sys.stderr)
         return out
     payload = json.dumps(data, separators=(",", ":")).encode("utf-8")
     if out.name.endswith(".gz"):
         payload = gzip.compress(payload, compresslevel=6, mtime=0)
     write_bytes_atomic(out, payload)
-    if progress:
+    if not quiet:
         dt = time.perf_counter() - t0
         print(f"wrote {n_events} {process} events to {out} ({n_events / dt:.1f} ev/s)", file=sys.stderr)
     return out

@@ -129,7 +129,7 @@ def _event_files(cfg: PretrainConfig, out: Path, say) -> dict[str, Path]:
             say(f"  {label}: {path} already generated")
         else:
             say(f"  generating {cfg.events} {proc} events (seed {cfg.seed + k})")
-            generate_to_file(proc, cfg.events, path, seed=cfg.seed + k, jobs=cfg.jobs, progress=not cfg.quiet,
+            generate_to_file(proc, cfg.events, path, seed=cfg.seed + k, jobs=cfg.jobs, quiet=cfg.quiet,
                              fast=cfg.fast)
         files[label] = path
     return files
@@ -196,7 +196,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     say(f"[2/4] selecting ({cfg.selection}) and drawing {cfg.image_size}x{cfg.image_size} images")
     images = out / "images"
     summary = render_to_dir([(p, label) for label, p in files.items()], images, RenderConfig(size=cfg.image_size),
-                            selection=cfg.selection, jobs=cfg.jobs, progress=not quiet)
+                            selection=cfg.selection, jobs=cfg.jobs, quiet=quiet)
     few = {k: v for k, v in summary.selected.items() if v < 5}
     if few:
         raise RuntimeError(f"too few selected events to pretrain on: {few}; generate more (--events)")

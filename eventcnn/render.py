@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from eventcnn._env import renamed_quiet
 from eventcnn._io import file_lock, write_json_atomic, write_text_atomic
 from eventcnn.events import BadEvent, Events
 from eventcnn.imagefiles import MANIFEST_COLUMNS
@@ -542,6 +543,7 @@ def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
     return {row["file"]: row for row in read_manifest(path)} if path.exists() else {}
 
 
+@renamed_quiet("progress")
 def render_to_dir(
     inputs: Iterable[tuple[str | os.PathLike[str], str]],
     out_dir: str | os.PathLike[str] = "CreatedImages",
@@ -550,7 +552,8 @@ def render_to_dir(
     jobs: int = 1,
     limit: int | None = None,
     skip_bad: bool = False,
-    progress: bool = True,
+    *,
+    quiet: bool = False,
     chunk_size: int = 256,
 ) -> RenderSummary:
     """Render event files into ``out_dir/<class>/<class>_event_<n>.png`` with a manifest.
@@ -563,6 +566,7 @@ def render_to_dir(
     once. ``skip_bad`` drops bad events and lists them in ``skipped.csv``. A
     file without events, or a class without selected events, is an error.
     ``jobs`` processes render in parallel; the images do not depend on ``jobs``.
+    ``quiet`` hides the progress bar (``progress=`` is its deprecated old name).
 
     Example::
 
@@ -585,7 +589,7 @@ def render_to_dir(
         _folder_settings(out, config, sel, claim=False)
         _read_manifest(out / MANIFEST)
     summary = RenderSummary(out)
-    chosen = [_read_and_select(source, label, sel, limit, skip_bad, summary, progress)
+    chosen = [_read_and_select(source, label, sel, limit, skip_bad, summary, quiet)
               for source, label in inputs]
     _require_selected(summary, inputs, [flow for _, flow in chosen])
     with file_lock(lock):
@@ -611,7 +615,7 @@ def render_to_dir(
             chunk = np.asarray(todo[k : k + chunk_size], dtype=np.int64)
             work.append((events[chunk], config, str(out), label))
     total = sum(len(w[0]) for w in work)
-    bar = tqdm(total=total, unit="img", desc="rendering", disable=not progress or total == 0)
+    bar = tqdm(total=total, unit="img", desc="rendering", disable=quiet or total == 0)
     try:
         if jobs > 1 and len(work) > 1:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -635,13 +639,13 @@ def render_to_dir(
 
 def _read_and_select(
     source: str | os.PathLike[str], label: str, sel: Selection | None, limit: int | None,
-    skip_bad: bool, summary: RenderSummary, progress: bool = False,
+    skip_bad: bool, summary: RenderSummary, quiet: bool = True,
 ) -> tuple[Events, CutFlow | None]:
     """Read one input, apply the selection and ``limit``; record counts in ``summary``.
 
     NanoAOD is read and selected chunk by chunk, so memory holds only the selected events.
     """
-    events, flow = read_selected(source, sel, skip_bad=skip_bad, progress=progress)
+    events, flow = read_selected(source, sel, skip_bad=skip_bad, quiet=quiet)
     n_good = flow.steps[0][1] if flow is not None else len(events)
     n_read = n_good + len(events.bad)
     if n_read == 0:

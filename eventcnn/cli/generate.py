@@ -62,6 +62,6 @@ def run(args: argparse.Namespace) -> int:
                          f"{'.root' if args.format == 'nano' else '.json or .json.gz'}, not {args.out.name}")
     generate_to_file(
         args.process, args.events, args.out, seed=args.seed, jobs=args.jobs,
-        progress=not quiet, fast=args.fast, overwrite=args.overwrite,
+        quiet=quiet, fast=args.fast, overwrite=args.overwrite,
     )  # fmt: skip
     return 0
