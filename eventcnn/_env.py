@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 __all__ = ["quiet_from_env", "renamed_quiet"]
 
