@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._io import atomic_path, write_json_atomic, write_text_atomic
+from eventcnn._io import atomic_path, quiet_stdout, write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError, check_writable
 from eventcnn.imagefiles import IMAGE_SUFFIXES, MANIFEST_COLUMNS, class_images
 
@@ -149,7 +149,7 @@ def build_augmentor_pipeline(config: AugmentorConfig | None = None):
             "the on-disk augmentation needs Augmentor: pip install 'eventcnn[augment]'"
         ) from exc
     c = config or AugmentorConfig()
-    with _quiet_stdout():
+    with quiet_stdout():
         p = Augmentor.Pipeline()
     if c.rotate_probability > 0 and c.max_rotation > 0:
         p.rotate(
@@ -174,12 +174,6 @@ def build_augmentor_pipeline(config: AugmentorConfig | None = None):
     if not p.operations:
         raise ValueError("every augmentation operation is switched off: nothing to do")
     return p
-
-
-@contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
-        yield
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +41,7 @@ import numpy as np
 
 from eventcnn import detector as det
 from eventcnn._env import renamed_quiet
-from eventcnn._io import write_bytes_atomic
+from eventcnn._io import quiet_stdout, write_bytes_atomic
 
 __all__ = [
     "ALIASES",
@@ -162,21 +162,6 @@ class _Chunk:
 _FASTJET_QUIET = False
 
 
-@contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """Redirect file descriptor 1 to /dev/null (C++ banners bypass ``sys.stdout``)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _cluster(px, py, pz, e, counts, r: float, pt_min: float):
     """Anti-kt jets of many events at once (fastjet's multi-event interface).
 
@@ -192,7 +177,7 @@ def _cluster(px, py, pz, e, counts, r: float, pt_min: float):
     arr = ak.unflatten(flat, counts)
     jetdef = fastjet.JetDefinition(fastjet.antikt_algorithm, r)
     # the banner is printed (to C++ stdout) on the first clustering of a process
-    with contextlib.nullcontext() if _FASTJET_QUIET else _quiet_stdout():
+    with contextlib.nullcontext() if _FASTJET_QUIET else quiet_stdout():
         seq = fastjet.ClusterSequence(arr, jetdef)
         jets = seq.inclusive_jets(pt_min)
         const = seq.constituent_index(pt_min)
@@ -222,7 +207,7 @@ def _run_pythia(
     for s in pythia_settings(process, seed, fast):
         if not pythia.readString(s):
             raise RuntimeError(f"Pythia rejected the setting {s!r}")
-    with _quiet_stdout():
+    with quiet_stdout():
         ok = pythia.init()
     if not ok:
         raise RuntimeError(f"Pythia failed to initialise process {process!r}")
