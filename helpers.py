@@ -93,15 +93,14 @@ def ensure_images(image_dir, per_class: int = 20, size: int = 224, selection="pa
 
 def plot_before_after(augmented_dir, n: int = 4, seed: int = 0, path=None):
     """Original (top) and Augmentor-augmented image (bottom) for ``n`` random augmented files."""
-    import csv
-
     import matplotlib.pyplot as plt
     import numpy as np
     from PIL import Image
 
+    from eventcnn.imagefiles import read_manifest
+
     augmented_dir = Path(augmented_dir)
-    with open(augmented_dir / "manifest.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_manifest(augmented_dir / "manifest.csv", required=("file", "source"))
     pick = np.random.default_rng(seed).choice(len(rows), size=min(n, len(rows)), replace=False)
     fig, axes = plt.subplots(2, len(pick), figsize=(2.6 * len(pick), 5.4), squeeze=False)
     for col, i in enumerate(pick):

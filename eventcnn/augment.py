@@ -62,7 +62,7 @@ import numpy as np
 
 from eventcnn._io import atomic_path, quiet_stdout, write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError, check_writable
-from eventcnn.imagefiles import IMAGE_SUFFIXES, MANIFEST_COLUMNS, class_images
+from eventcnn.imagefiles import IMAGE_SUFFIXES, MANIFEST_COLUMNS, class_images, manifest_by_file
 
 CONFIG_NAME = "augment_config.json"
 _EVENT_RE = re.compile(r"_event_(\d+)$")
@@ -210,15 +210,6 @@ def _apply_operations(pipeline, image) -> Any:
     return images[0]
 
 
-def _read_source_manifest(source: Path) -> dict[str, dict[str, str]]:
-    from eventcnn.render import read_manifest
-
-    path = source / "manifest.csv"
-    if not path.exists():
-        return {}
-    return {Path(row["file"]).as_posix(): row for row in read_manifest(path, required=("file",))}
-
-
 def _open_rgb(path: Path) -> Any:
     """Decode an image as an RGB PIL image; a clear error names a broken or empty file."""
     from PIL import Image
@@ -313,7 +304,7 @@ def augment_folder(
     check_writable(cfg_path)  # creates the folder; fails early and clearly when read-only
     write_json_atomic(cfg_path, wanted)
 
-    src_manifest = _read_source_manifest(source)
+    src_manifest = manifest_by_file(source / "manifest.csv", required=("file",))
     pipeline = build_augmentor_pipeline(cfg)
     rows: list[dict[str, str]] = []
     total = cfg.samples * len(found)

@@ -105,7 +105,7 @@ def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list
     manifest = data_dir / "manifest.csv"
     items: list[ImageItem] = []
     if manifest.exists():
-        from eventcnn.render import read_manifest
+        from eventcnn.imagefiles import read_manifest
 
         items = [ImageItem(row["file"], row["class"], row.get("source") or "", str(row.get("event") or ""))
                  for row in read_manifest(manifest)]

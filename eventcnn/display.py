@@ -149,7 +149,7 @@ def _files_by_class(root: Path) -> dict[str, list[Path]]:
     manifest = root / "manifest.csv"
     out: dict[str, list[Path]] = {}
     if manifest.exists():
-        from eventcnn.render import read_manifest
+        from eventcnn.imagefiles import read_manifest
 
         for row in read_manifest(manifest):
             out.setdefault(row["class"], []).append(root / row["file"])

@@ -49,7 +49,7 @@ from PIL import Image, ImageDraw
 from eventcnn._env import renamed_quiet
 from eventcnn._io import file_lock, write_json_atomic, write_text_atomic
 from eventcnn.events import BadEvent, Events
-from eventcnn.imagefiles import MANIFEST_COLUMNS
+from eventcnn.imagefiles import MANIFEST_COLUMNS, manifest_by_file, read_manifest
 from eventcnn.nanoaod import read_selected
 from eventcnn.selection import BTAG_WORKING_POINTS, CutFlow, Selection, get_selection
 
@@ -510,39 +510,6 @@ class OutputFolderError(ValueError):
     """The output folder cannot be created or written to; the message names it."""
 
 
-def read_manifest(
-    path: str | os.PathLike[str], required: tuple[str, ...] = ("file", "class")
-) -> list[dict[str, str]]:
-    """The rows of a ``manifest.csv`` (``file,class,source,event``) as dicts, in file order.
-
-    Missing ``required`` columns, or an empty required field in a row, are an
-    error naming the file and the row.
-
-    Example::
-
-        >>> rows = read_manifest("CreatedImages/manifest.csv")     # doctest: +SKIP
-        >>> rows[0]["class"], rows[0]["event"]                      # doctest: +SKIP
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"manifest not found: {path}")
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = sorted(set(required) - set(reader.fieldnames or []))
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {missing}; expected {','.join(MANIFEST_COLUMNS)}")
-        rows = list(reader)
-    for row_no, row in enumerate(rows, start=2):
-        empty = [c for c in required if not row.get(c)]
-        if empty:
-            raise ValueError(f"{path} row {row_no}: empty field(s) {empty}")
-    return rows
-
-
-def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
-    return {row["file"]: row for row in read_manifest(path)} if path.exists() else {}
-
-
 @renamed_quiet("progress")
 def render_to_dir(
     inputs: Iterable[tuple[str | os.PathLike[str], str]],
@@ -587,7 +554,7 @@ def render_to_dir(
     lock = out / LOCK_FILE
     with file_lock(lock):  # fail fast, before reading the inputs
         _folder_settings(out, config, sel, claim=False)
-        _read_manifest(out / MANIFEST)
+        manifest_by_file(out / MANIFEST)
     summary = RenderSummary(out)
     chosen = [_read_and_select(source, label, sel, limit, skip_bad, summary, quiet)
               for source, label in inputs]
@@ -630,7 +597,7 @@ def render_to_dir(
     finally:
         bar.close()
         with file_lock(lock):  # read-merge-write: concurrent runs into one folder add up
-            manifest = _read_manifest(out / MANIFEST)
+            manifest = manifest_by_file(out / MANIFEST)
             manifest.update(rows)
             _write_manifest(out / MANIFEST, manifest, out)
             _write_skipped(out / SKIPPED_FILE, summary.dropped, {str(src) for src, _ in inputs})

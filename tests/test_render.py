@@ -301,3 +301,18 @@ def test_read_manifest_validates_columns_and_rows(tmp_path):
         read_manifest(path)
     with pytest.raises(FileNotFoundError, match="manifest not found"):
         read_manifest(tmp_path / "none.csv")
+
+
+def test_one_manifest_reader_keyed_by_file(tmp_path):
+    from eventcnn import imagefiles, render
+
+    assert render.read_manifest is imagefiles.read_manifest  # one reader, re-exported by render
+    path = tmp_path / "manifest.csv"
+    assert imagefiles.manifest_by_file(path) == {}  # no manifest yet
+    path.write_text("file,class,source,event\n./a/a_event_1.png,a,x.json,1\nb/b_event_2.png,b,x.json,2\n")
+    rows = imagefiles.manifest_by_file(path)
+    assert list(rows) == ["a/a_event_1.png", "b/b_event_2.png"] and rows["b/b_event_2.png"]["event"] == "2"
+    path.write_text("file,class\nc.png,\n")
+    with pytest.raises(ValueError, match="row 2"):
+        imagefiles.manifest_by_file(path)
+    assert imagefiles.manifest_by_file(path, required=("file",))["c.png"]["class"] == ""
