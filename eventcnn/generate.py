@@ -53,8 +53,8 @@ __all__ = [
     "generate",
     "generate_to_file",
     "pythia_settings",
+    "reco_records",
     "reconstruct",
-    "to_records",
 ]
 
 #: Process name -> description.
@@ -432,8 +432,12 @@ def _collections(ev: np.ndarray, pt: np.ndarray, n_ev: int, build) -> list[dict[
     return out
 
 
-def to_records(reco: dict[str, np.ndarray], n_ev: int) -> list[dict[str, Any]]:
-    """Turn :func:`reconstruct` output into per-event dicts of the CMS JSON schema."""
+def reco_records(reco: dict[str, np.ndarray], n_ev: int) -> list[dict[str, Any]]:
+    """Turn :func:`reconstruct` output into per-event dicts of the CMS JSON schema.
+
+    (Not :func:`eventcnn.events.to_records`, which writes a whole :class:`~eventcnn.events.Events`
+    back to the JSON document; this was also called ``to_records`` before, a deprecated alias.)
+    """
 
     def leptons(flavour: int) -> list[dict[str, dict]]:
         m = reco["lep_flavour"] == flavour
@@ -485,7 +489,7 @@ def _generate_chunk(
     parts, offsets, sigma = _run_pythia(process, n, chunk_seed(seed, chunk), fast, report)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(chunk), 1]))
     reco = reconstruct(parts, offsets, rng, config)
-    records = to_records(reco, n)
+    records = reco_records(reco, n)
     first = chunk * chunk_size + 1
     events = []
     for k, rec in enumerate(records):
@@ -591,6 +595,17 @@ def _run_parallel(tasks: list[tuple], jobs: int, bar: Any) -> list[_Chunk]:
             if counter.value > bar.n:
                 bar.update(counter.value - bar.n)
     return [results[k] for k in sorted(results)]
+
+
+def __getattr__(name: str) -> Any:
+    """``to_records``: the deprecated old name of :func:`reco_records`."""
+    if name == "to_records":
+        import warnings
+
+        warnings.warn("eventcnn.generate.to_records is deprecated; use eventcnn.generate.reco_records "
+                      "(eventcnn.events.to_records is another function)", DeprecationWarning, stacklevel=2)
+        return reco_records
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class OutputExistsError(FileExistsError, ValueError):

@@ -117,3 +117,15 @@ def test_old_keywords_still_work_on_the_public_functions(tmp_path, monkeypatch, 
     assert "loaded 2 displays" in capsys.readouterr().out
     with pytest.raises(TypeError, match="quiet= only"):
         generate("dy", 1, progress=False, quiet=True)  # refused before any event is generated
+
+
+def test_generate_to_records_is_a_deprecated_alias_of_reco_records():
+    import eventcnn.events
+    import eventcnn.generate as gen
+
+    assert "to_records" not in gen.__all__ and "reco_records" in gen.__all__
+    with pytest.warns(DeprecationWarning, match="use eventcnn.generate.reco_records"):
+        assert gen.to_records is gen.reco_records
+    assert eventcnn.events.to_records is not gen.reco_records  # the other concept keeps its name
+    with pytest.raises(AttributeError):
+        gen.no_such_name  # noqa: B018
