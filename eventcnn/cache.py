@@ -267,9 +267,7 @@ class CachedImageSequence(ImageSequence):
         x = np.empty((len(idx), *self.cache.array.shape[1:]), dtype=np.uint8)
         x[order] = self.cache.array[idx[order]]
         n_real = len(idx)
-        weights = None
-        if self.labels is not None and self.class_weight:
-            weights = np.array([self.class_weight.get(int(c), 1.0) for c in self.labels[idx]], dtype=np.float32)
+        weights = self._sample_weights(self.labels[idx]) if self.labels is not None else None
         if self.pad_to_batch and n_real < self.batch_size:
             pad = self.batch_size - n_real
             x = np.concatenate([x, np.repeat(x[:1], pad, axis=0)])

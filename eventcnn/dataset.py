@@ -440,10 +440,14 @@ class ImageSequence(_PyDataset):
         if self.labels is None:
             return (x,)
         y = self.labels[idx]
-        if self.class_weight:
-            w = np.array([self.class_weight.get(int(c), 1.0) for c in y], dtype=np.float32)
-            return x, y, w
-        return x, y
+        w = self._sample_weights(y)
+        return (x, y) if w is None else (x, y, w)
+
+    def _sample_weights(self, y: np.ndarray) -> np.ndarray | None:
+        """Per-sample ``class_weight`` of the labels ``y`` (None without class weights)."""
+        if not self.class_weight:
+            return None
+        return np.array([self.class_weight.get(int(c), 1.0) for c in y], dtype=np.float32)
 
     @classmethod
     def from_split(
