@@ -1,24 +1,19 @@
-"""Settings read from the environment, each parsed in one place, and the ``quiet`` convention.
+"""Settings read from the environment, each parsed in one place.
 
-Every public function that can print progress takes ``quiet: bool = False``
-(the CLI's ``--quiet``); ``EVENTCNN_QUIET`` (:func:`quiet_from_env`) silences
-them all. Older keyword names (``progress=``, ``verbose=``) still work through
-:func:`renamed_quiet`, with a :class:`DeprecationWarning`.
+The ``quiet`` convention: every public function that can print progress takes
+``quiet: bool = False`` (the CLI's ``--quiet``), and ``EVENTCNN_QUIET``
+(:func:`quiet_from_env`) silences the command line and the stages that read
+it. Older keyword names (``progress=``, ``verbose=``) still work through
+:func:`eventcnn._deprecated.renamed_quiet`, with a :class:`DeprecationWarning`.
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import warnings
-from collections.abc import Callable
-from typing import Any, TypeVar
 
-__all__ = ["quiet_from_env", "renamed_quiet"]
+__all__ = ["quiet_from_env"]
 
 _FALSE = frozenset({"", "0", "false", "no", "off"})
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def quiet_from_env() -> bool:
@@ -32,36 +27,3 @@ def quiet_from_env() -> bool:
         False
     """
     return os.environ.get("EVENTCNN_QUIET", "").strip().lower() not in _FALSE
-
-
-def renamed_quiet(old: str) -> Callable[[F], F]:
-    """Decorator: accept the old keyword ``old`` (``progress`` or ``verbose``) as ``quiet=not old``.
-
-    The old keyword is hidden (not in the signature), warns with a
-    :class:`DeprecationWarning` and is a :class:`TypeError` together with ``quiet=``.
-
-    Example::
-
-        >>> @renamed_quiet("progress")
-        ... def work(n, *, quiet=False):
-        ...     return quiet
-        >>> work(1, quiet=True)
-        True
-    """
-
-    def decorate(func: F) -> F:
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if old in kwargs:
-                if "quiet" in kwargs:
-                    raise TypeError(f"{func.__name__}(): pass quiet= only ({old}= is its old name)")
-                warnings.warn(
-                    f"{func.__name__}({old}=...) is deprecated; use quiet={not kwargs[old]!r}",
-                    DeprecationWarning, stacklevel=2,
-                )  # fmt: skip
-                kwargs["quiet"] = not kwargs.pop(old)
-            return func(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate

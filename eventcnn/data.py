@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eventcnn import _download as _basics
+from eventcnn._deprecated import renamed_quiet
 from eventcnn._download import (  # noqa: F401 - public names of eventcnn.data
     DOWNLOAD_TIMEOUT,
     DataFormatError,
@@ -52,7 +53,6 @@ from eventcnn._download import (  # noqa: F401 - public names of eventcnn.data
 )
 from eventcnn._download import mirror_from_env as _mirror_from_env
 from eventcnn._download import want_bar as _want_bar
-from eventcnn._env import renamed_quiet
 from eventcnn._io import atomic_path
 
 __all__ = [

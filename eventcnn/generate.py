@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn import detector as det
-from eventcnn._env import renamed_quiet
+from eventcnn._deprecated import old_names, renamed_quiet
 from eventcnn._io import quiet_stdout, write_bytes_atomic
 
 __all__ = [
@@ -597,15 +597,9 @@ def _run_parallel(tasks: list[tuple], jobs: int, bar: Any) -> list[_Chunk]:
     return [results[k] for k in sorted(results)]
 
 
-def __getattr__(name: str) -> Any:
-    """``to_records``: the deprecated old name of :func:`reco_records`."""
-    if name == "to_records":
-        import warnings
-
-        warnings.warn("eventcnn.generate.to_records is deprecated; use eventcnn.generate.reco_records "
-                      "(eventcnn.events.to_records is another function)", DeprecationWarning, stacklevel=2)
-        return reco_records
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = old_names(__name__, {
+    "to_records": ("eventcnn.generate.reco_records", "eventcnn.events.to_records is another function"),
+})
 
 
 class OutputExistsError(FileExistsError, ValueError):

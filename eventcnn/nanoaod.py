@@ -46,7 +46,8 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._env import quiet_from_env, renamed_quiet
+from eventcnn._deprecated import renamed_quiet
+from eventcnn._env import quiet_from_env
 from eventcnn._events import (
     COLLECTIONS,
     EventFormatError,

@@ -30,7 +30,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventcnn._env import quiet_from_env, renamed_quiet
+from eventcnn._deprecated import renamed_quiet
+from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path
 
 __all__ = ["NANO_REGISTRY", "NanoSource", "adler32sum", "fetch_nano", "format_nano_registry"]

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from eventcnn._env import renamed_quiet
+from eventcnn._deprecated import renamed_quiet
 from eventcnn._io import file_lock, write_json_atomic, write_text_atomic
 from eventcnn.events import BadEvent, Events
 from eventcnn.imagefiles import MANIFEST_COLUMNS, manifest_by_file, read_manifest

@@ -14,7 +14,7 @@ import warnings
 import pytest
 
 import eventcnn
-from eventcnn._env import renamed_quiet
+from eventcnn._deprecated import renamed_quiet
 
 OLD_NAMES = {"progress", "verbose"}
 
@@ -129,3 +129,15 @@ def test_generate_to_records_is_a_deprecated_alias_of_reco_records():
     assert eventcnn.events.to_records is not gen.reco_records  # the other concept keeps its name
     with pytest.raises(AttributeError):
         gen.no_such_name  # noqa: B018
+
+
+def test_run_plot_history_is_plot_run_history():
+    import eventcnn.metrics
+    import eventcnn.runs
+    import eventcnn.train
+
+    assert "plot_history" not in eventcnn.runs.__all__ and "plot_run_history" in eventcnn.runs.__all__
+    for module in (eventcnn.runs, eventcnn.train):
+        with pytest.warns(DeprecationWarning, match="use eventcnn.runs.plot_run_history"):
+            assert module.plot_history is eventcnn.runs.plot_run_history
+    assert eventcnn.metrics.plot_history is not eventcnn.runs.plot_run_history  # Keras history dict

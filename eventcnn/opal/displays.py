@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from eventcnn._env import quiet_from_env, renamed_quiet
+from eventcnn._deprecated import renamed_quiet
+from eventcnn._env import quiet_from_env
 from eventcnn.errors import UserError
 from eventcnn.imagefiles import IMAGE_SUFFIXES
 
