@@ -17,6 +17,7 @@ __all__ = [
     "file_lock",
     "quiet_stdout",
     "write_bytes_atomic",
+    "write_figure_png",
     "write_json_atomic",
     "write_text_atomic",
 ]
@@ -61,6 +62,19 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+def write_figure_png(fig: Any, path: str | os.PathLike[str], dpi: int = 110, tight: bool = True) -> Path:
+    """Write a matplotlib figure as PNG atomically (``tight``: crop to the drawn area) and return the path.
+
+    Example::
+
+        >>> write_figure_png(fig, "history.png")                  # doctest: +SKIP
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, **({"bbox_inches": "tight"} if tight else {}))
+    return path
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:

@@ -38,7 +38,7 @@ import keras
 import numpy as np
 
 from eventcnn._io import write_json_atomic
-from eventcnn.errors import UserError
+from eventcnn.errors import UserError, few_names
 from eventcnn.imagefiles import IMAGE_SUFFIXES, class_images
 from eventcnn.splits import balanced_class_weight, oversample_factors
 
@@ -114,7 +114,7 @@ def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list
         if extra:
             warnings.warn(
                 f"{data_dir}: {len(extra)} image file(s) on disk are not in manifest.csv and are not used: "
-                f"{_few(extra)} (render them with `eventcnn render` into the folder, or delete them)",
+                f"{few_names(extra)} (render them with `eventcnn render` into the folder, or delete them)",
                 UserWarning, stacklevel=2)
     else:
         found, skipped = _class_images(data_dir)
@@ -122,16 +122,11 @@ def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list
         if skipped:
             warnings.warn(
                 f"{data_dir}: skipped {len(skipped)} file(s) that are not images "
-                f"({'/'.join(IMAGE_SUFFIXES)}): {_few(skipped)}", UserWarning, stacklevel=2)
+                f"({'/'.join(IMAGE_SUFFIXES)}): {few_names(skipped)}", UserWarning, stacklevel=2)
     if not items:
         raise ValueError(f"no images found in {data_dir} (expected <class>/*.png or a manifest.csv)")
     class_names = sorted({it.cls for it in items})
     return items, class_names
-
-
-def _few(names: Sequence[str], n: int = 5) -> str:
-    shown = ", ".join(names[:n])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
 _class_images = class_images  # the former private name

@@ -30,7 +30,7 @@ import numpy as np
 from eventcnn._env import quiet_from_env
 from eventcnn._io import write_json_atomic, write_text_atomic
 from eventcnn.dataset import IMAGE_SUFFIXES, ImageSequence, load_arrays, load_split, split_arrays
-from eventcnn.errors import UserError, check_writable
+from eventcnn.errors import UserError, check_writable, few_names
 
 __all__ = ["evaluate_opal_run", "evaluate_run", "predict", "report_markdown", "write_predictions_csv"]
 
@@ -234,11 +234,6 @@ def report_markdown(m: dict[str, Any], run) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _few(names: Sequence[str], n: int = 5) -> str:
-    shown = ", ".join(names[:n])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
-
-
 #: files eventcnn writes into image folders (metadata, not inputs): skipped without a word
 FOLDER_METADATA = frozenset({"manifest.csv", "render_config.json", "selection.json", "augment_config.json",
                              "skipped.csv", ".eventcnn.lock", ".eventcnn-cache"})
@@ -267,11 +262,11 @@ def _scan_folder(folder: Path) -> list[Path]:
             else:
                 other.append(rel)
     if hidden:
-        warnings.warn(f"{folder}: skipped {len(hidden)} hidden folder(s)/file(s): {_few(hidden)}",
+        warnings.warn(f"{folder}: skipped {len(hidden)} hidden folder(s)/file(s): {few_names(hidden)}",
                       UserWarning, stacklevel=3)
     if other:
         warnings.warn(f"{folder}: skipped {len(other)} file(s) that are not images "
-                      f"({'/'.join(IMAGE_SUFFIXES)}): {_few(other)}", UserWarning, stacklevel=3)
+                      f"({'/'.join(IMAGE_SUFFIXES)}): {few_names(other)}", UserWarning, stacklevel=3)
     return sorted(found)
 
 
