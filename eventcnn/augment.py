@@ -61,8 +61,14 @@ from typing import Any
 import numpy as np
 
 from eventcnn._io import atomic_path, quiet_stdout, write_json_atomic, write_text_atomic
-from eventcnn.errors import UserError, check_writable
-from eventcnn.imagefiles import IMAGE_SUFFIXES, MANIFEST_COLUMNS, class_images, manifest_by_file
+from eventcnn.errors import check_writable
+from eventcnn.imagefiles import (
+    IMAGE_SUFFIXES,
+    MANIFEST_COLUMNS,
+    class_images,
+    manifest_by_file,
+    open_rgb,
+)
 
 CONFIG_NAME = "augment_config.json"
 _EVENT_RE = re.compile(r"_event_(\d+)$")
@@ -210,18 +216,6 @@ def _apply_operations(pipeline, image) -> Any:
     return images[0]
 
 
-def _open_rgb(path: Path) -> Any:
-    """Decode an image as an RGB PIL image; a clear error names a broken or empty file."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise UserError(f"image {path} could not be decoded ({exc}): replace or delete the file, "
-                        "then run again") from None
-
-
 def _list_classes(source: Path) -> dict[str, list[Path]]:
 
     found, skipped = class_images(source)
@@ -322,7 +316,7 @@ def augment_folder(
                 if overwrite or not target.exists():
                     random.seed(s)
                     np.random.seed(s)
-                    rgb = _open_rgb(pick)
+                    rgb = open_rgb(pick)
                     with warnings.catch_warnings():
                         # Augmentor's skew uses numpy.matrix (PendingDeprecationWarning)
                         warnings.simplefilter("ignore", PendingDeprecationWarning)

@@ -38,8 +38,8 @@ import keras
 import numpy as np
 
 from eventcnn._io import write_json_atomic
-from eventcnn.errors import UserError, few_names
-from eventcnn.imagefiles import IMAGE_SUFFIXES, class_images
+from eventcnn.errors import few_names
+from eventcnn.imagefiles import IMAGE_SUFFIXES, class_images, open_rgb, read_manifest
 from eventcnn.splits import balanced_class_weight, oversample_factors
 
 __all__ = [
@@ -105,8 +105,6 @@ def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list
     manifest = data_dir / "manifest.csv"
     items: list[ImageItem] = []
     if manifest.exists():
-        from eventcnn.imagefiles import read_manifest
-
         items = [ImageItem(row["file"], row["class"], row.get("source") or "", str(row.get("event") or ""))
                  for row in read_manifest(manifest)]
         listed = {Path(it.file).as_posix() for it in items}
@@ -281,18 +279,12 @@ def read_image(path: str | os.PathLike[str], image_size: int | Sequence[int] | N
     """
     from PIL import Image
 
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if image_size is not None:
-                h, w = _hw(image_size)
-                if im.size != (w, h):
-                    im = im.resize((w, h), Image.BILINEAR)
-            return np.asarray(im, dtype=np.uint8)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"image {path} not found") from None
-    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise UserError(f"image {path} could not be decoded ({exc}): replace or delete the file") from None
+    im = open_rgb(path)
+    if image_size is not None:
+        h, w = _hw(image_size)
+        if im.size != (w, h):
+            im = im.resize((w, h), Image.BILINEAR)
+    return np.asarray(im, dtype=np.uint8)
 
 
 def _hw(image_size: int | Sequence[int]) -> tuple[int, int]:

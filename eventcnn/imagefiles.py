@@ -1,7 +1,7 @@
 """Image folders on disk: the file types read, the manifest and its reader, the class sub-folders.
 
 Shared by rendering, on-disk augmentation, datasets and OPAL; numpy-free and
-Keras-free, so every light stage can use it.
+Keras-free (PIL only inside :func:`open_rgb`), so every light stage can use it.
 
 Example::
 
@@ -14,8 +14,9 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import Any
 
-__all__ = ["IMAGE_SUFFIXES", "MANIFEST_COLUMNS", "class_images", "manifest_by_file", "read_manifest"]
+__all__ = ["IMAGE_SUFFIXES", "MANIFEST_COLUMNS", "class_images", "manifest_by_file", "open_rgb", "read_manifest"]
 
 #: image file types read everywhere (lower case; compared with ``Path.suffix.lower()``)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
@@ -80,3 +81,26 @@ def class_images(data_dir: Path) -> tuple[list[str], list[str]]:
             else:
                 skipped.append(rel + ("/" if f.is_dir() else ""))
     return found, skipped
+
+
+def open_rgb(path: str | os.PathLike[str]) -> Any:
+    """Decode an image file as an RGB PIL image, loaded into memory (the file is closed again).
+
+    A missing file is a :class:`FileNotFoundError`, a broken or empty one a
+    :class:`~eventcnn.errors.UserError`, both naming the file.
+
+    Example::
+
+        >>> im = open_rgb("CreatedImages/ttjets/ttjets_event_1.png")   # doctest: +SKIP
+    """
+    from PIL import Image
+
+    from eventcnn.errors import UserError
+
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image {path} not found") from None
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise UserError(f"image {path} could not be decoded ({exc}): replace or delete the file") from None
