@@ -10,8 +10,10 @@ it. Older keyword names (``progress=``, ``verbose=``) still work through
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 
-__all__ = ["quiet_from_env"]
+__all__ = ["quiet_from_env", "sayer"]
 
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
@@ -27,3 +29,20 @@ def quiet_from_env() -> bool:
         False
     """
     return os.environ.get("EVENTCNN_QUIET", "").strip().lower() not in _FALSE
+
+
+def sayer(quiet: bool, stderr: bool = False) -> Callable[[str], None]:
+    """A ``say(msg)`` that prints one progress line (stdout, or stderr) unless ``quiet``.
+
+    Example::
+
+        >>> say = sayer(quiet=False)
+        >>> say("3 images")
+        3 images
+    """
+
+    def say(msg: str) -> None:
+        if not quiet:
+            print(msg, file=sys.stderr if stderr else sys.stdout, flush=True)
+
+    return say

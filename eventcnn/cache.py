@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn._env import sayer
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.dataset import ImageSequence, _hw, read_image
 
@@ -178,7 +179,7 @@ def ensure_cache(
     """
     if not len(files):
         raise ValueError("ensure_cache: no files")
-    say = say or (lambda msg: None if quiet else print(msg, flush=True))
+    say = say or sayer(quiet)
     cache_dir = Path(cache_dir)
     hw = _hw(image_size) if image_size is not None else read_image(files[0]).shape[:2]
     key = cache_key(files, hw, extra)

@@ -32,7 +32,6 @@ import json
 import os
 import posixpath
 import shutil
-import sys
 import tarfile
 import tempfile
 import zipfile
@@ -53,6 +52,7 @@ from eventcnn._download import (  # noqa: F401 - public names of eventcnn.data
 )
 from eventcnn._download import mirror_from_env as _mirror_from_env
 from eventcnn._download import want_bar as _want_bar
+from eventcnn._env import sayer
 from eventcnn._io import atomic_path
 
 __all__ = [
@@ -619,9 +619,7 @@ def fetch(
     base_url = base_url or os.environ.get("EVENTCNN_DATA_BASE_URL") or None
     bar = _want_bar(quiet)
 
-    def say(msg: str) -> None:
-        if not quiet:
-            print(msg, file=sys.stderr, flush=True)
+    say = sayer(quiet, stderr=True)
 
     out: dict[str, Path] = {}
     for src in chosen:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._env import quiet_from_env
+from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic, write_text_atomic
 from eventcnn.dataset import IMAGE_SUFFIXES, ImageSequence, load_arrays, load_split, split_arrays
 from eventcnn.errors import UserError, check_writable, few_names
@@ -35,14 +35,6 @@ from eventcnn.errors import UserError, check_writable, few_names
 __all__ = ["evaluate_opal_run", "evaluate_run", "predict", "report_markdown", "write_predictions_csv"]
 
 JSON_SUFFIXES = (".json", ".json.gz", ".root")  # event files: CMS JSON or NanoAOD
-
-
-def _say(quiet: bool):
-    def say(msg: str) -> None:
-        if not quiet:
-            print(msg, flush=True)
-
-    return say
 
 
 def _predict_seq(model, seq: ImageSequence, quiet: bool) -> np.ndarray:
@@ -72,7 +64,7 @@ def evaluate_run(
     from eventcnn.runs import Run, load_run_model, read_run_config
 
     quiet = quiet or quiet_from_env()
-    say = _say(quiet)
+    say = sayer(quiet)
     out = Path(run_dir)
     cfg_all = read_run_config(out)
     if cfg_all["train"].get("model") == "opal":
@@ -365,7 +357,7 @@ def predict(
     from eventcnn.runs import load_run_model, read_run_config
 
     quiet = quiet or quiet_from_env()
-    say = _say(quiet)
+    say = sayer(quiet)
     run_dir = Path(run_dir)
     cfg_all = read_run_config(run_dir)
     names = list(cfg_all["class_names"])

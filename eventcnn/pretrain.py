@@ -179,15 +179,13 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     """
     import json
 
-    from eventcnn._env import quiet_from_env
+    from eventcnn._env import quiet_from_env, sayer
     from eventcnn.render import RenderConfig, render_to_dir
     from eventcnn.train import TrainConfig, train
 
     quiet = cfg.quiet or quiet_from_env()
 
-    def say(msg: str) -> None:
-        if not quiet:
-            print(msg, flush=True)
+    say = sayer(quiet)
 
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)

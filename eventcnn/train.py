@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn._deprecated import old_names
-from eventcnn._env import quiet_from_env
+from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic
 from eventcnn.errors import UserError, check_writable
 
@@ -364,9 +364,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
         cfg = TrainConfig(str(config), str(out_dir), **kwargs)
     quiet = cfg.quiet or quiet_from_env()
 
-    def say(msg: str) -> None:
-        if not quiet:
-            print(msg, flush=True)
+    say = sayer(quiet)
 
     out = Path(cfg.out_dir)
     data = Path(cfg.data_dir).resolve()
