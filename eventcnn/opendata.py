@@ -324,7 +324,7 @@ def fetch_nano(
             say(f"{src.relpath}: already present at {target}")
         else:
             say(f"{src.relpath}: downloading {src.https_url(base_url)}")
-            _download(src, target, base_url, _want_bar(not quiet), say)
+            _download(src, target, base_url, _want_bar(quiet), say)
         out[src.key] = target
     return out
 
