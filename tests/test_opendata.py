@@ -188,3 +188,17 @@ def test_demo_runs_on_generated_nanoaod(tmp_path: Path, monkeypatch) -> None:
     assert main(["demo", "--tiny", "--real", "nano", "--nano-events", "100", "--out", str(out), "--quiet"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["classes"] == ["dy", "ttjets", "wjets"] and summary["config"]["nano_events"] == 100
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_quiet_decides_the_download_bar(server: str, mirror: Path, tmp_path: Path, monkeypatch, quiet) -> None:
+    from eventcnn import _download
+
+    monkeypatch.delenv("EVENTCNN_QUIET", raising=False)
+    asked = []
+    monkeypatch.setattr(_download, "want_bar", lambda q: asked.append(q) or False)
+    src = NANO_REGISTRY[0]
+    origin = mirror / "nano" / src.filename
+    good = local(src, size=origin.stat().st_size, adler32=adler32sum(origin))
+    fetch_nano("tt", dest=tmp_path / "d", base_url=server, sources=[good], quiet=quiet)
+    assert asked == [quiet]
