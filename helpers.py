@@ -39,7 +39,7 @@ def cms_inputs(prefer_examples: bool = False) -> InputFiles:
         out.examples, out.note = True, "example events (asked for with prefer_examples=True), not real CMS data"
         return out
     try:
-        return InputFiles(fetch("cms", progress=False))
+        return InputFiles(fetch("cms", quiet=True))
     except (DownloadError, FileNotFoundError) as exc:
         out = InputFiles(example_inputs())
         out.examples = True
@@ -87,21 +87,20 @@ def ensure_images(image_dir, per_class: int = 20, size: int = 224, selection="pa
     print(f"no images in {image_dir} yet (notebook 01 makes them): rendering {per_class} per class")
     inputs = cms_inputs()
     render_to_dir([(path, label) for label, path in inputs.items()], image_dir,
-                  RenderConfig(size=size), selection=selection, limit=per_class, progress=False)
+                  RenderConfig(size=size), selection=selection, limit=per_class, quiet=True)
     return image_dir
 
 
 def plot_before_after(augmented_dir, n: int = 4, seed: int = 0, path=None):
     """Original (top) and Augmentor-augmented image (bottom) for ``n`` random augmented files."""
-    import csv
-
     import matplotlib.pyplot as plt
     import numpy as np
     from PIL import Image
 
+    from eventcnn.imagefiles import read_manifest
+
     augmented_dir = Path(augmented_dir)
-    with open(augmented_dir / "manifest.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_manifest(augmented_dir / "manifest.csv", required=("file", "source"))
     pick = np.random.default_rng(seed).choice(len(rows), size=min(n, len(rows)), replace=False)
     fig, axes = plt.subplots(2, len(pick), figsize=(2.6 * len(pick), 5.4), squeeze=False)
     for col, i in enumerate(pick):

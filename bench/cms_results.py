@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         inputs = [(data / "TTjets_json.json", "ttjets"), (data / "Wjets_json.json", "wjets")]
     summary = render_to_dir(inputs, images, RenderConfig(size=args.size), selection=args.selection,
-                            jobs=args.jobs, progress=False)
+                            jobs=args.jobs, quiet=True)
     t_render = time.perf_counter() - t0
     print(summary.table())
     run_name = f"{args.model}_{args.size}px_seed{args.seed}" + ("_noaug" if args.no_augment else "")

@@ -21,7 +21,7 @@ from eventcnn.generate import PROCESSES, generate
 def rate(process: str, n: int, fast: bool = False, jobs: int = 1, seed: int = 123) -> float:
     """Events per second of one ``generate`` call (wall clock)."""
     t0 = time.perf_counter()
-    generate(process, n, seed=seed, jobs=jobs, progress=False, fast=fast)
+    generate(process, n, seed=seed, jobs=jobs, quiet=True, fast=fast)
     return n / (time.perf_counter() - t0)
 
 

@@ -45,7 +45,7 @@ def render_folder(out: Path, size: int, quiet: bool, limit: int | None = None) -
         ex = REPO / "eventcnn" / "examples"
         inputs = [(ex / f"example_{k}.json.gz", k) for k in ("ttjets", "wjets", "dy")]
     render_to_dir(inputs, out, RenderConfig(size=size), selection=None, jobs=os.cpu_count() or 1, limit=limit,
-                  progress=not quiet)
+                  quiet=quiet)
     return out
 
 

@@ -53,7 +53,7 @@ if mode == "json":
     for p in path.split(","):
         ev = read_events(p); n += len(ev); kept += len(sel.apply(ev)[0])
 elif mode == "nano-stream":
-    for chunk in iter_events(path, step_size=step, progress=False):
+    for chunk in iter_events(path, step_size=step, quiet=True):
         n += len(chunk); kept += len(sel.apply(chunk)[0])
 else:  # nano-same, nano-full: one read_events, then select
     ev = read_events(path); n = len(ev); kept = len(sel.apply(ev)[0])

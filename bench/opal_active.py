@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     zip_path = args.data / "centered-masked-rotated1.zip"
     ref = {k.lower(): v for k, v in opal.read_labels(args.data / "events_list.csv").items()}
-    data = opal.load_displays(zip_path, size=8, verbose=False)
+    data = opal.load_displays(zip_path, size=8, quiet=True)
     table = {}
     for n in data.names:
         if f"{n}.png".lower() in ref:

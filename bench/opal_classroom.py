@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     # the oracle: same blind order as the command (outside the timing), reference answers
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = opal.load_displays(zip_path, data_dir / "opal" / "events_list.csv", verbose=False)
+        ref = opal.load_displays(zip_path, data_dir / "opal" / "events_list.csv", quiet=True)
     idx = labeller.choose_events(ref.images, None, args.n, order="suggest", seed=args.seed)
     answers = "".join(f"{c}\n" for c in ref.labels[idx])
     steps.append(run_step(f"label {args.n} suggested (oracle)",

@@ -34,7 +34,7 @@ from eventcnn._io import write_json_atomic
 def load(data_dir: Path) -> opal.OpalData:
     """The OPAL development set (zip + labels) from ``data_dir``."""
     return opal.load_displays(data_dir / "centered-masked-rotated1.zip",
-                              data_dir / "events_list.csv", verbose=False)
+                              data_dir / "events_list.csv", quiet=True)
 
 
 def folds(y: np.ndarray, k: int, seed: int) -> list[np.ndarray]:

@@ -47,7 +47,7 @@ def _load(data_dir: Path):
     from eventcnn import opal
 
     return opal.load_displays(data_dir / "centered-masked-rotated1.zip",
-                              data_dir / "events_list.csv", verbose=False)
+                              data_dir / "events_list.csv", quiet=True)
 
 
 def n_copies(labels: np.ndarray) -> int:

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         d = opal.load_displays(args.data / "centered-masked-rotated1.zip",
-                               args.data / "events_list.csv", verbose=False)
+                               args.data / "events_list.csv", quiet=True)
     for run in args.runs:
         lab = dict(line.split(";") for line in (run / "my_labels.csv").read_text().split())
         rest = np.array([f"{n}.png" not in lab for n in d.names])

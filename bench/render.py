@@ -92,7 +92,7 @@ def main() -> int:
                 out = tmp / f"ec_{jobs}_{r}"
                 t0 = time.perf_counter()
                 render_to_dir([(src, "bench")], out, RenderConfig(), selection="none", jobs=jobs,
-                              progress=False)
+                              quiet=True)
                 rates[jobs] = max(rates[jobs], len(pool) / (time.perf_counter() - t0))
         print(f"machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}; "
               f"input {args.input.name}; best of {args.rounds} rounds")

@@ -61,7 +61,7 @@ def _render(cms: Path, out: Path, size: int) -> Path:
     for f, _ in inputs:
         if not f.exists():
             raise SystemExit(f"{f} not found: pass --cms FOLDER with TTjets_json.json and Wjets_json.json")
-    render_to_dir(inputs, images, RenderConfig(size=size), selection="paper", progress=False)
+    render_to_dir(inputs, images, RenderConfig(size=size), selection="paper", quiet=True)
     return images
 
 

@@ -17,4 +17,6 @@ Heavy dependencies (Keras, TensorFlow, Pythia) are imported only by the
 modules that need them, so ``import eventcnn`` is cheap.
 """
 
+__all__ = ["__version__"]
+
 __version__ = "0.1.0"

@@ -60,9 +60,9 @@ def mirror_from_env(mirror: str | os.PathLike[str] | None) -> Path | None:
     return Path(env).expanduser() if env else None
 
 
-def want_bar(progress: bool) -> bool:
-    """Show tqdm bars only for interactive sessions (terminal or Jupyter)."""
-    if not progress:
+def want_bar(quiet: bool) -> bool:
+    """Show tqdm bars only when not ``quiet`` and interactive (terminal or Jupyter)."""
+    if quiet:
         return False
     isatty = getattr(sys.stderr, "isatty", None)
     return bool(isatty and isatty()) or "ipykernel" in sys.modules

@@ -1,10 +1,11 @@
-"""Small file-system utilities shared by every stage: atomic writes, paths."""
+"""Small file-system utilities shared by every stage: atomic writes, locks, a silenced stdout."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -14,7 +15,9 @@ from typing import Any
 __all__ = [
     "atomic_path",
     "file_lock",
+    "quiet_stdout",
     "write_bytes_atomic",
+    "write_figure_png",
     "write_json_atomic",
     "write_text_atomic",
 ]
@@ -59,6 +62,19 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+def write_figure_png(fig: Any, path: str | os.PathLike[str], dpi: int = 110, tight: bool = True) -> Path:
+    """Write a matplotlib figure as PNG atomically (``tight``: crop to the drawn area) and return the path.
+
+    Example::
+
+        >>> write_figure_png(fig, "history.png")                  # doctest: +SKIP
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, **({"bbox_inches": "tight"} if tight else {}))
+    return path
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
@@ -145,3 +161,35 @@ def _wait_or_fail(deadline: float, path: Path) -> None:
             "(or delete the lock file if no such process runs)"
         )
     time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Send standard output to /dev/null inside the block: ``sys.stdout`` and file descriptor 1.
+
+    Python libraries print to ``sys.stdout`` (Augmentor); C++ code (Pythia's
+    init, fastjet's banner) writes to descriptor 1 directly. stderr (progress
+    bars, warnings) is untouched.
+
+    Example::
+
+        >>> with quiet_stdout():
+        ...     print("not shown")
+    """
+    if sys.stdout is not None:
+        sys.stdout.flush()
+    try:
+        saved: int | None = os.dup(1)
+    except OSError:  # no descriptor 1 (a detached process)
+        saved = None
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        if saved is not None:
+            os.dup2(devnull, 1)
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+            yield
+    finally:
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
+        os.close(devnull)

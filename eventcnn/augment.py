@@ -60,9 +60,15 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._io import atomic_path, write_json_atomic, write_text_atomic
-from eventcnn.errors import UserError, check_writable
-from eventcnn.imagefiles import IMAGE_SUFFIXES, MANIFEST_COLUMNS, class_images
+from eventcnn._io import atomic_path, quiet_stdout, write_json_atomic, write_text_atomic
+from eventcnn.errors import check_writable
+from eventcnn.imagefiles import (
+    IMAGE_SUFFIXES,
+    MANIFEST_COLUMNS,
+    class_images,
+    manifest_by_file,
+    open_rgb,
+)
 
 CONFIG_NAME = "augment_config.json"
 _EVENT_RE = re.compile(r"_event_(\d+)$")
@@ -149,7 +155,7 @@ def build_augmentor_pipeline(config: AugmentorConfig | None = None):
             "the on-disk augmentation needs Augmentor: pip install 'eventcnn[augment]'"
         ) from exc
     c = config or AugmentorConfig()
-    with _quiet_stdout():
+    with quiet_stdout():
         p = Augmentor.Pipeline()
     if c.rotate_probability > 0 and c.max_rotation > 0:
         p.rotate(
@@ -174,12 +180,6 @@ def build_augmentor_pipeline(config: AugmentorConfig | None = None):
     if not p.operations:
         raise ValueError("every augmentation operation is switched off: nothing to do")
     return p
-
-
-@contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
-        yield
 
 
 @contextlib.contextmanager
@@ -214,27 +214,6 @@ def _apply_operations(pipeline, image) -> Any:
         if r <= operation.probability:
             images = operation.perform_operation(images)
     return images[0]
-
-
-def _read_source_manifest(source: Path) -> dict[str, dict[str, str]]:
-    from eventcnn.render import read_manifest
-
-    path = source / "manifest.csv"
-    if not path.exists():
-        return {}
-    return {Path(row["file"]).as_posix(): row for row in read_manifest(path, required=("file",))}
-
-
-def _open_rgb(path: Path) -> Any:
-    """Decode an image as an RGB PIL image; a clear error names a broken or empty file."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise UserError(f"image {path} could not be decoded ({exc}): replace or delete the file, "
-                        "then run again") from None
 
 
 def _list_classes(source: Path) -> dict[str, list[Path]]:
@@ -319,7 +298,7 @@ def augment_folder(
     check_writable(cfg_path)  # creates the folder; fails early and clearly when read-only
     write_json_atomic(cfg_path, wanted)
 
-    src_manifest = _read_source_manifest(source)
+    src_manifest = manifest_by_file(source / "manifest.csv", required=("file",))
     pipeline = build_augmentor_pipeline(cfg)
     rows: list[dict[str, str]] = []
     total = cfg.samples * len(found)
@@ -337,7 +316,7 @@ def augment_folder(
                 if overwrite or not target.exists():
                     random.seed(s)
                     np.random.seed(s)
-                    rgb = _open_rgb(pick)
+                    rgb = open_rgb(pick)
                     with warnings.catch_warnings():
                         # Augmentor's skew uses numpy.matrix (PendingDeprecationWarning)
                         warnings.simplefilter("ignore", PendingDeprecationWarning)

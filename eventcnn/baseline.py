@@ -167,11 +167,12 @@ def event_features(
 # --------------------------------------------------------------------------
 
 
-def _read_manifest(
+def _manifest_rows(
     manifest: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
 ) -> tuple[list[dict[str, Any]], Path | None]:
+    """The rows of a manifest file or of a list of row dicts, and the folder relative sources start from."""
     if isinstance(manifest, (str, os.PathLike)):
-        from eventcnn.render import read_manifest
+        from eventcnn.imagefiles import read_manifest
 
         path = Path(manifest)
         return read_manifest(path, required=()), path.parent
@@ -209,7 +210,7 @@ def features_for_manifest(
 
         X, y, names = features_for_manifest("CreatedImages/manifest.csv")
     """
-    rows, manifest_dir = _read_manifest(manifest)
+    rows, manifest_dir = _manifest_rows(manifest)
     base = Path(base) if base is not None else manifest_dir
     if not rows:
         raise ValueError("the manifest has no rows")

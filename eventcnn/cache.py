@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn._env import sayer
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.dataset import ImageSequence, _hw, read_image
 
@@ -178,7 +179,7 @@ def ensure_cache(
     """
     if not len(files):
         raise ValueError("ensure_cache: no files")
-    say = say or (lambda msg: None if quiet else print(msg, flush=True))
+    say = say or sayer(quiet)
     cache_dir = Path(cache_dir)
     hw = _hw(image_size) if image_size is not None else read_image(files[0]).shape[:2]
     key = cache_key(files, hw, extra)
@@ -267,9 +268,7 @@ class CachedImageSequence(ImageSequence):
         x = np.empty((len(idx), *self.cache.array.shape[1:]), dtype=np.uint8)
         x[order] = self.cache.array[idx[order]]
         n_real = len(idx)
-        weights = None
-        if self.labels is not None and self.class_weight:
-            weights = np.array([self.class_weight.get(int(c), 1.0) for c in self.labels[idx]], dtype=np.float32)
+        weights = self._sample_weights(self.labels[idx]) if self.labels is not None else None
         if self.pad_to_batch and n_real < self.batch_size:
             pad = self.batch_size - n_real
             x = np.concatenate([x, np.repeat(x[:1], pad, axis=0)])

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._io import atomic_path
+from eventcnn._io import write_figure_png
 
 __all__ = ['confusion_figure', 'counts_figure', 'hint_card', 'overview_figure', 'save', 'words']
 
@@ -83,10 +83,7 @@ def save(fig: Any, path: str | os.PathLike[str], dpi: int = 110) -> Path:
 
         save(overview_figure(rows), "overview.png")
     """
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
-    return path
+    return write_figure_png(fig, path, dpi=dpi, tight=False)  # the constrained layout fits the page
 
 
 def confusion_figure(cm: Any, class_names: Sequence[str] | None = None, log: bool = False,

@@ -32,7 +32,6 @@ import json
 import os
 import posixpath
 import shutil
-import sys
 import tarfile
 import tempfile
 import zipfile
@@ -42,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eventcnn import _download as _basics
+from eventcnn._deprecated import renamed_quiet
 from eventcnn._download import (  # noqa: F401 - public names of eventcnn.data
     DOWNLOAD_TIMEOUT,
     DataFormatError,
@@ -52,6 +52,7 @@ from eventcnn._download import (  # noqa: F401 - public names of eventcnn.data
 )
 from eventcnn._download import mirror_from_env as _mirror_from_env
 from eventcnn._download import want_bar as _want_bar
+from eventcnn._env import sayer
 from eventcnn._io import atomic_path
 
 __all__ = [
@@ -552,12 +553,13 @@ def _is_present(src: Source, target: Path, mirror: Path | None) -> bool:
     return False
 
 
+@renamed_quiet("progress")
 def fetch(
     name: str,
     dest: str | os.PathLike[str] | None = None,
     mirror: str | os.PathLike[str] | None = None,
-    progress: bool = True,
     *,
+    quiet: bool = False,
     base_url: str | None = None,
     sources: Sequence[Source] | None = None,
 ) -> dict[str, Path]:
@@ -582,7 +584,8 @@ def fetch(
     mirror : local folder laid out like ``../shared/data`` to copy from instead of
         downloading (default ``EVENTCNN_DATA_MIRROR``). Mirror files may be
         subsets: their format is checked, not their hash.
-    progress : print what happens (stderr) and show download bars when interactive.
+    quiet : print nothing; otherwise say what happens (stderr) and show download
+        bars when interactive (``progress=`` is the deprecated old name).
     base_url : download from ``<base_url>/<repo>/<commit>/<path>`` instead of raw
         GitHub (default ``EVENTCNN_DATA_BASE_URL``).
     sources : registry to use instead of :data:`REGISTRY` (tests, private mirrors).
@@ -598,14 +601,14 @@ def fetch(
 
     Example::
 
-        >>> paths = fetch("cms", mirror="../shared/data", progress=False)  # doctest: +SKIP
+        >>> paths = fetch("cms", mirror="../shared/data", quiet=True)  # doctest: +SKIP
         >>> sorted(paths)  # doctest: +SKIP
         ['ttjets', 'wjets']
     """
     if name == "nano":  # the 2016 NanoAOD files: eventcnn.opendata (full files are GBs, not in "all")
         from eventcnn.opendata import fetch_nano
 
-        return fetch_nano("all", dest=dest, mirror=mirror, progress=progress, base_url=base_url)
+        return fetch_nano("all", dest=dest, mirror=mirror, quiet=quiet, base_url=base_url)
     chosen = _select(name, REGISTRY if sources is None else sources)
     root = (Path(dest).expanduser() if dest is not None else cache_dir()).absolute()
     mirror_dir = _mirror_from_env(mirror)
@@ -614,11 +617,9 @@ def fetch(
             f"mirror folder {mirror_dir} not found (from --mirror or EVENTCNN_DATA_MIRROR)"
         )
     base_url = base_url or os.environ.get("EVENTCNN_DATA_BASE_URL") or None
-    bar = _want_bar(progress)
+    bar = _want_bar(quiet)
 
-    def say(msg: str) -> None:
-        if progress:
-            print(msg, file=sys.stderr, flush=True)
+    say = sayer(quiet, stderr=True)
 
     out: dict[str, Path] = {}
     for src in chosen:

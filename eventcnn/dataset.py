@@ -38,8 +38,8 @@ import keras
 import numpy as np
 
 from eventcnn._io import write_json_atomic
-from eventcnn.errors import UserError
-from eventcnn.imagefiles import IMAGE_SUFFIXES, class_images
+from eventcnn.errors import few_names
+from eventcnn.imagefiles import IMAGE_SUFFIXES, class_images, open_rgb, read_manifest
 from eventcnn.splits import balanced_class_weight, oversample_factors
 
 __all__ = [
@@ -105,8 +105,6 @@ def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list
     manifest = data_dir / "manifest.csv"
     items: list[ImageItem] = []
     if manifest.exists():
-        from eventcnn.render import read_manifest
-
         items = [ImageItem(row["file"], row["class"], row.get("source") or "", str(row.get("event") or ""))
                  for row in read_manifest(manifest)]
         listed = {Path(it.file).as_posix() for it in items}
@@ -114,7 +112,7 @@ def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list
         if extra:
             warnings.warn(
                 f"{data_dir}: {len(extra)} image file(s) on disk are not in manifest.csv and are not used: "
-                f"{_few(extra)} (render them with `eventcnn render` into the folder, or delete them)",
+                f"{few_names(extra)} (render them with `eventcnn render` into the folder, or delete them)",
                 UserWarning, stacklevel=2)
     else:
         found, skipped = _class_images(data_dir)
@@ -122,16 +120,11 @@ def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list
         if skipped:
             warnings.warn(
                 f"{data_dir}: skipped {len(skipped)} file(s) that are not images "
-                f"({'/'.join(IMAGE_SUFFIXES)}): {_few(skipped)}", UserWarning, stacklevel=2)
+                f"({'/'.join(IMAGE_SUFFIXES)}): {few_names(skipped)}", UserWarning, stacklevel=2)
     if not items:
         raise ValueError(f"no images found in {data_dir} (expected <class>/*.png or a manifest.csv)")
     class_names = sorted({it.cls for it in items})
     return items, class_names
-
-
-def _few(names: Sequence[str], n: int = 5) -> str:
-    shown = ", ".join(names[:n])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
 _class_images = class_images  # the former private name
@@ -286,18 +279,12 @@ def read_image(path: str | os.PathLike[str], image_size: int | Sequence[int] | N
     """
     from PIL import Image
 
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if image_size is not None:
-                h, w = _hw(image_size)
-                if im.size != (w, h):
-                    im = im.resize((w, h), Image.BILINEAR)
-            return np.asarray(im, dtype=np.uint8)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"image {path} not found") from None
-    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise UserError(f"image {path} could not be decoded ({exc}): replace or delete the file") from None
+    im = open_rgb(path)
+    if image_size is not None:
+        h, w = _hw(image_size)
+        if im.size != (w, h):
+            im = im.resize((w, h), Image.BILINEAR)
+    return np.asarray(im, dtype=np.uint8)
 
 
 def _hw(image_size: int | Sequence[int]) -> tuple[int, int]:
@@ -440,10 +427,14 @@ class ImageSequence(_PyDataset):
         if self.labels is None:
             return (x,)
         y = self.labels[idx]
-        if self.class_weight:
-            w = np.array([self.class_weight.get(int(c), 1.0) for c in y], dtype=np.float32)
-            return x, y, w
-        return x, y
+        w = self._sample_weights(y)
+        return (x, y) if w is None else (x, y, w)
+
+    def _sample_weights(self, y: np.ndarray) -> np.ndarray | None:
+        """Per-sample ``class_weight`` of the labels ``y`` (None without class weights)."""
+        if not self.class_weight:
+            return None
+        return np.array([self.class_weight.get(int(c), 1.0) for c in y], dtype=np.float32)
 
     @classmethod
     def from_split(

@@ -110,14 +110,14 @@ def _inputs(cfg: DemoConfig, out: Path, stages: _Stages) -> tuple[dict[str, Path
         from eventcnn.opendata import NANO_REGISTRY, fetch_nano
 
         stages.start(f"fetching the first {cfg.nano_events} events of the 2016 CMS NanoAOD files (tt, W, DY)")
-        paths = fetch_nano("three-class", max_events=cfg.nano_events, progress=not cfg.quiet)
+        paths = fetch_nano("three-class", max_events=cfg.nano_events, quiet=cfg.quiet)
         labels = {s.key: s.label for s in NANO_REGISTRY}
         return {labels[k]: Path(p) for k, p in paths.items()}, cfg.selection
     if cfg.real:
         from eventcnn.data import fetch
 
         stages.start("fetching the public CMS files (tt+jets, W+jets)")
-        paths = fetch("cms", progress=not cfg.quiet)
+        paths = fetch("cms", quiet=cfg.quiet)
         return {"ttjets": Path(paths["ttjets"]), "wjets": Path(paths["wjets"])}, "paper"
     from eventcnn.generate import generate_to_file
 
@@ -130,7 +130,7 @@ def _inputs(cfg: DemoConfig, out: Path, stages: _Stages) -> tuple[dict[str, Path
                 print(f"  {label}: {path} already generated")
         else:
             generate_to_file(label, cfg.events, path, seed=cfg.seed * 1000 + k, jobs=cfg.jobs,
-                             progress=not cfg.quiet)
+                             quiet=cfg.quiet)
         files[label] = path
     return files, cfg.selection
 
@@ -173,7 +173,7 @@ def run_demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     images = out / "images"
     summary = render_to_dir([(p, label) for label, p in inputs.items()], images,
                             RenderConfig(size=cfg.image_size), selection=selection,
-                            jobs=cfg.jobs, progress=not quiet)
+                            jobs=cfg.jobs, quiet=quiet)
     sel = get_selection(selection)
     samples = {label: (sel.apply(read_events(p))[0] if sel else read_events(p)) for label, p in inputs.items()}
     if not quiet:

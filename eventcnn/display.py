@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._io import atomic_path
+from eventcnn._io import write_figure_png
 from eventcnn.events import Events
 
 __all__ = ["kinematics", "plot_gallery", "plot_kinematics", "save_figure"]
@@ -34,10 +34,8 @@ def _plt() -> Any:
 
 def save_figure(fig: Any, path: str | os.PathLike[str] | None, dpi: int = 100) -> None:
     """Save ``fig`` as PNG atomically (no-op when ``path`` is None)."""
-    if path is None:
-        return
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    if path is not None:
+        write_figure_png(fig, path, dpi=dpi)
 
 
 def _leading(values: np.ndarray, objs_index: np.ndarray, n: int) -> np.ndarray:
@@ -149,7 +147,7 @@ def _files_by_class(root: Path) -> dict[str, list[Path]]:
     manifest = root / "manifest.csv"
     out: dict[str, list[Path]] = {}
     if manifest.exists():
-        from eventcnn.render import read_manifest
+        from eventcnn.imagefiles import read_manifest
 
         for row in read_manifest(manifest):
             out.setdefault(row["class"], []).append(root / row["file"])

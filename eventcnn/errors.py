@@ -16,11 +16,13 @@ import errno
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
     "check_writable",
     "describe",
+    "few_names",
     "INTERNAL_ERRORS",
     "is_user_error",
     "UserError",
@@ -32,6 +34,18 @@ INTERNAL_ERRORS: tuple[type[BaseException], ...] = (
     TypeError, AttributeError, KeyError, IndexError, AssertionError, NameError,
     UnboundLocalError, ZeroDivisionError, NotImplementedError, RecursionError, ImportError,
 )
+
+
+def few_names(names: Sequence[str], n: int = 5) -> str:
+    """The first ``n`` of ``names`` for a message, and how many there are in all when more.
+
+    Example::
+
+        >>> few_names(["a", "b", "c"], n=2)
+        'a, b, ... (3 in all)'
+    """
+    shown = ", ".join(names[:n])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
 class UserError(ValueError):

@@ -27,22 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._env import quiet_from_env
+from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic, write_text_atomic
 from eventcnn.dataset import IMAGE_SUFFIXES, ImageSequence, load_arrays, load_split, split_arrays
-from eventcnn.errors import UserError, check_writable
+from eventcnn.errors import UserError, check_writable, few_names
 
 __all__ = ["evaluate_opal_run", "evaluate_run", "predict", "report_markdown", "write_predictions_csv"]
 
 JSON_SUFFIXES = (".json", ".json.gz", ".root")  # event files: CMS JSON or NanoAOD
-
-
-def _say(quiet: bool):
-    def say(msg: str) -> None:
-        if not quiet:
-            print(msg, flush=True)
-
-    return say
 
 
 def _predict_seq(model, seq: ImageSequence, quiet: bool) -> np.ndarray:
@@ -72,7 +64,7 @@ def evaluate_run(
     from eventcnn.runs import Run, load_run_model, read_run_config
 
     quiet = quiet or quiet_from_env()
-    say = _say(quiet)
+    say = sayer(quiet)
     out = Path(run_dir)
     cfg_all = read_run_config(out)
     if cfg_all["train"].get("model") == "opal":
@@ -140,7 +132,7 @@ def evaluate_opal_run(out: Path, cfg_all: dict[str, Any], data_dir: str | os.Pat
     split = load_split(out / "split.json")
     crop = info.get("crop")
     data = opal.load_displays(source, labels_file, size=int(cfg_all["image_size"]),
-                              crop=tuple(crop) if crop else None, verbose=False)
+                              crop=tuple(crop) if crop else None, quiet=True)
     index = {n: i for i, n in enumerate(data.names)}
     test = [index[n] for n in split["test"] if n in index and data.labels[index[n]] != ""]
     if not test:
@@ -234,11 +226,6 @@ def report_markdown(m: dict[str, Any], run) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _few(names: Sequence[str], n: int = 5) -> str:
-    shown = ", ".join(names[:n])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
-
-
 #: files eventcnn writes into image folders (metadata, not inputs): skipped without a word
 FOLDER_METADATA = frozenset({"manifest.csv", "render_config.json", "selection.json", "augment_config.json",
                              "skipped.csv", ".eventcnn.lock", ".eventcnn-cache"})
@@ -267,11 +254,11 @@ def _scan_folder(folder: Path) -> list[Path]:
             else:
                 other.append(rel)
     if hidden:
-        warnings.warn(f"{folder}: skipped {len(hidden)} hidden folder(s)/file(s): {_few(hidden)}",
+        warnings.warn(f"{folder}: skipped {len(hidden)} hidden folder(s)/file(s): {few_names(hidden)}",
                       UserWarning, stacklevel=3)
     if other:
         warnings.warn(f"{folder}: skipped {len(other)} file(s) that are not images "
-                      f"({'/'.join(IMAGE_SUFFIXES)}): {_few(other)}", UserWarning, stacklevel=3)
+                      f"({'/'.join(IMAGE_SUFFIXES)}): {few_names(other)}", UserWarning, stacklevel=3)
     return sorted(found)
 
 
@@ -370,7 +357,7 @@ def predict(
     from eventcnn.runs import load_run_model, read_run_config
 
     quiet = quiet or quiet_from_env()
-    say = _say(quiet)
+    say = sayer(quiet)
     run_dir = Path(run_dir)
     cfg_all = read_run_config(run_dir)
     names = list(cfg_all["class_names"])

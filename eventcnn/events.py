@@ -61,5 +61,5 @@ def read_events(path: str | os.PathLike[str], skip_bad: bool = False) -> Events:
     from eventcnn.nanoaod import is_root_path, read_nanoaod
 
     if is_root_path(path):  # NanoAOD: .root path or root:// / https:// URL
-        return read_nanoaod(path, progress=False)
+        return read_nanoaod(path, quiet=True)
     return read_json_events(path, skip_bad=skip_bad)

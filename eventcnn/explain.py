@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn._env import quiet_from_env
-from eventcnn._io import atomic_path
+from eventcnn._io import write_figure_png
 
 __all__ = [
     "CMS_WORDS",
@@ -266,7 +266,5 @@ def explain_files(model_path: str | os.PathLike[str], images: Sequence[str | os.
         heat = occlusion_map(model, image, target=k, patch=patch, stride=stride)
         fig = plot_occlusion(image, heat, title=f"{Path(f).name}\npredicted {names[k]}, p = {probs[k]:.3f}")
         target = out / f"{Path(f).stem}_occlusion.png"
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-        written.append(target)
+        written.append(write_figure_png(fig, target, dpi=100))
     return written

@@ -17,7 +17,7 @@ Pythia and fastjet are imported only when events are generated.
 Example::
 
     >>> from eventcnn.generate import generate
-    >>> data = generate("dy", 20, seed=1, progress=False)  # doctest: +SKIP
+    >>> data = generate("dy", 20, seed=1, quiet=True)  # doctest: +SKIP
     >>> len(data["Event"])  # doctest: +SKIP
     20
 """
@@ -31,7 +31,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 
 from eventcnn import detector as det
-from eventcnn._io import write_bytes_atomic
+from eventcnn._deprecated import old_names, renamed_quiet
+from eventcnn._io import quiet_stdout, write_bytes_atomic
 
 __all__ = [
     "ALIASES",
@@ -52,8 +53,8 @@ __all__ = [
     "generate",
     "generate_to_file",
     "pythia_settings",
+    "reco_records",
     "reconstruct",
-    "to_records",
 ]
 
 #: Process name -> description.
@@ -161,21 +162,6 @@ class _Chunk:
 _FASTJET_QUIET = False
 
 
-@contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """Redirect file descriptor 1 to /dev/null (C++ banners bypass ``sys.stdout``)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _cluster(px, py, pz, e, counts, r: float, pt_min: float):
     """Anti-kt jets of many events at once (fastjet's multi-event interface).
 
@@ -191,7 +177,7 @@ def _cluster(px, py, pz, e, counts, r: float, pt_min: float):
     arr = ak.unflatten(flat, counts)
     jetdef = fastjet.JetDefinition(fastjet.antikt_algorithm, r)
     # the banner is printed (to C++ stdout) on the first clustering of a process
-    with contextlib.nullcontext() if _FASTJET_QUIET else _quiet_stdout():
+    with contextlib.nullcontext() if _FASTJET_QUIET else quiet_stdout():
         seq = fastjet.ClusterSequence(arr, jetdef)
         jets = seq.inclusive_jets(pt_min)
         const = seq.constituent_index(pt_min)
@@ -221,7 +207,7 @@ def _run_pythia(
     for s in pythia_settings(process, seed, fast):
         if not pythia.readString(s):
             raise RuntimeError(f"Pythia rejected the setting {s!r}")
-    with _quiet_stdout():
+    with quiet_stdout():
         ok = pythia.init()
     if not ok:
         raise RuntimeError(f"Pythia failed to initialise process {process!r}")
@@ -446,8 +432,12 @@ def _collections(ev: np.ndarray, pt: np.ndarray, n_ev: int, build) -> list[dict[
     return out
 
 
-def to_records(reco: dict[str, np.ndarray], n_ev: int) -> list[dict[str, Any]]:
-    """Turn :func:`reconstruct` output into per-event dicts of the CMS JSON schema."""
+def reco_records(reco: dict[str, np.ndarray], n_ev: int) -> list[dict[str, Any]]:
+    """Turn :func:`reconstruct` output into per-event dicts of the CMS JSON schema.
+
+    (Not :func:`eventcnn.events.to_records`, which writes a whole :class:`~eventcnn.events.Events`
+    back to the JSON document; this was also called ``to_records`` before, a deprecated alias.)
+    """
 
     def leptons(flavour: int) -> list[dict[str, dict]]:
         m = reco["lep_flavour"] == flavour
@@ -499,7 +489,7 @@ def _generate_chunk(
     parts, offsets, sigma = _run_pythia(process, n, chunk_seed(seed, chunk), fast, report)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(chunk), 1]))
     reco = reconstruct(parts, offsets, rng, config)
-    records = to_records(reco, n)
+    records = reco_records(reco, n)
     first = chunk * chunk_size + 1
     events = []
     for k, rec in enumerate(records):
@@ -534,12 +524,14 @@ def _check(n_events: int, seed: int, jobs: int) -> None:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
 
 
+@renamed_quiet("progress")
 def generate(
     process: str,
     n_events: int,
     seed: int = 0,
     jobs: int = 1,
-    progress: bool = True,
+    *,
+    quiet: bool = False,
     fast: bool = False,
     config: det.DetectorConfig | None = None,
     chunk_size: int = CHUNK_SIZE,
@@ -553,10 +545,11 @@ def generate(
     ``jobs`` processes run the fixed chunks; the result does not depend on it.
     ``fast`` turns multiparton interactions off. ``chunk_size`` events share one
     Pythia seed; it is part of the reproducibility key (keep the default).
+    ``quiet`` hides the progress bar (``progress=`` is its deprecated old name).
 
     Example::
 
-        >>> data = generate("tt", 10, seed=3, progress=False)  # doctest: +SKIP
+        >>> data = generate("tt", 10, seed=3, quiet=True)  # doctest: +SKIP
         >>> sorted(data["Event"]["1"])[:3]  # doctest: +SKIP
         ['electron', 'isMC', 'jet']
     """
@@ -569,7 +562,7 @@ def generate(
     tasks = [(process, k, n, seed, fast, config, chunk_size) for k, n in enumerate(sizes)]
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=n_events, unit="ev", desc=f"generate {process}", disable=not progress)
+    bar = tqdm(total=n_events, unit="ev", desc=f"generate {process}", disable=quiet)
     try:
         if jobs == 1 or len(tasks) == 1:
             chunks = [_generate_chunk(*t, report=bar.update) for t in tasks]
@@ -604,17 +597,24 @@ def _run_parallel(tasks: list[tuple], jobs: int, bar: Any) -> list[_Chunk]:
     return [results[k] for k in sorted(results)]
 
 
+__getattr__ = old_names(__name__, {
+    "to_records": ("eventcnn.generate.reco_records", "eventcnn.events.to_records is another function"),
+})
+
+
 class OutputExistsError(FileExistsError, ValueError):
     """The output file exists and ``overwrite`` was not given."""
 
 
+@renamed_quiet("progress")
 def generate_to_file(
     process: str,
     n_events: int,
     out: str | os.PathLike[str],
     seed: int = 0,
     jobs: int = 1,
-    progress: bool = True,
+    *,
+    quiet: bool = False,
     fast: bool = False,
     config: det.DetectorConfig | None = None,
     overwrite: bool = False,
@@ -622,7 +622,7 @@ def generate_to_file(
     """Generate events and write them atomically to ``out`` (gzip if it ends in ``.gz``, NanoAOD if ``.root``).
 
     An existing ``out`` is an :class:`OutputExistsError` (checked before any
-    event is generated) unless ``overwrite=True``.
+    event is generated) unless ``overwrite=True``. ``quiet`` hides the bar and the summary line.
 
     Example::
 
@@ -639,20 +639,20 @@ def generate_to_file(
             "or choose another --out"
         )
     t0 = time.perf_counter()
-    data = generate(process, n_events, seed=seed, jobs=jobs, progress=progress, fast=fast, config=config)
+    data = generate(process, n_events, seed=seed, jobs=jobs, quiet=quiet, fast=fast, config=config)
     if nano:
         from eventcnn.events import events_from_records
         from eventcnn.nanoaod import write_nanoaod
 
         write_nanoaod(out, events_from_records(data, source=str(out)))
-        if progress:
+        if not quiet:
             print(f"wrote {n_events} {process} events to {out} (NanoAOD)", file=sys.stderr)
         return out
     payload = json.dumps(data, separators=(",", ":")).encode("utf-8")
     if out.name.endswith(".gz"):
         payload = gzip.compress(payload, compresslevel=6, mtime=0)
     write_bytes_atomic(out, payload)
-    if progress:
+    if not quiet:
         dt = time.perf_counter() - t0
         print(f"wrote {n_events} {process} events to {out} ({n_events / dt:.1f} ev/s)", file=sys.stderr)
     return out

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._io import atomic_path
+from eventcnn._io import write_figure_png
 
 __all__ = [
     "BKG_EFFICIENCIES",
@@ -216,13 +216,6 @@ def _figure(*args: Any, figsize: tuple[float, float] | None = None, **kwargs: An
     return fig, fig.subplots(*args, **kwargs)
 
 
-def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    return path
-
-
 def plot_confusion_matrix(
     cm: Any,
     class_names: Sequence[str],
@@ -282,7 +275,7 @@ def plot_confusion_matrix(
             text = f"{frac[i, j]:.2f}\n({int(cm[i, j])})" if normalize else f"{int(cm[i, j])}"
             color = "white" if values[i, j] > threshold else "black"
             ax.text(j, i, text, ha="center", va="center", color=color, fontsize=9)
-    return _save(fig, path)
+    return write_figure_png(fig, path)
 
 
 def _one_vs_rest(y_true: np.ndarray, y_prob: np.ndarray, names: Sequence[str]):
@@ -320,7 +313,7 @@ def plot_roc(
     ax.set_title("ROC (one vs rest)")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return write_figure_png(fig, path)
 
 
 def plot_efficiency_rejection(
@@ -344,7 +337,7 @@ def plot_efficiency_rejection(
     ax.set_title("efficiency vs rejection")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
-    return _save(fig, path)
+    return write_figure_png(fig, path)
 
 
 def plot_misclassified(
@@ -392,7 +385,7 @@ def plot_misclassified(
             fontsize=8,
         )
     fig.suptitle(f"misclassified: {int((y_pred != y_true).sum())} of {len(y_true)}")
-    return _save(fig, path)
+    return write_figure_png(fig, path)
 
 
 def plot_history(
@@ -441,7 +434,7 @@ def plot_history(
             ax.text(
                 0.5, 0.5, f"no '{key}' in history", ha="center", va="center", transform=ax.transAxes
             )
-    return _save(fig, path)
+    return write_figure_png(fig, path)
 
 
 def comparison_table(

@@ -32,7 +32,7 @@ above; :func:`iter_events` streams chunks so a file of any size fits in memory.
 Example::
 
     >>> from eventcnn.nanoaod import iter_events, read_nanoaod
-    >>> ev = read_nanoaod("tt.root", progress=False)                      # doctest: +SKIP
+    >>> ev = read_nanoaod("tt.root", quiet=True)                         # doctest: +SKIP
     >>> for chunk in iter_events("root://eospublic.cern.ch//eos/...root", step_size=200_000):
     ...     print(chunk.summary())                                        # doctest: +SKIP
 """
@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn._deprecated import renamed_quiet
 from eventcnn._env import quiet_from_env
 from eventcnn._events import (
     COLLECTIONS,
@@ -244,21 +245,20 @@ def _chunk_to_events(arrays: Any, plan: dict[str, Any], source: str) -> Events:
     )
 
 
-def _quiet(progress: bool) -> bool:
-    return not progress or quiet_from_env()
-
-
+@renamed_quiet("progress")
 def iter_events(
     path: str | os.PathLike[str],
     step_size: int | str = DEFAULT_STEP,
     max_events: int | None = None,
-    progress: bool = True,
+    *,
+    quiet: bool = False,
 ) -> Iterator[Events]:
     """Stream a NanoAOD file (path or ``root://`` / ``https://`` URL) as :class:`Events` chunks.
 
     ``step_size`` is events per chunk (or an uproot size such as ``"100 MB"``);
     only the needed branches are read, so memory stays bounded by one chunk.
     A JSON event file yields itself in one chunk, so callers can stream either.
+    ``quiet`` (or ``EVENTCNN_QUIET``) hides the progress bar.
 
     Example::
 
@@ -278,7 +278,7 @@ def iter_events(
         plan = _plan(file, tree, text)
         stop = tree.num_entries if max_events is None else min(int(max_events), tree.num_entries)
         with tqdm(total=stop, unit="ev", desc=f"read {Path(text.split('?')[0]).name}",
-                  disable=_quiet(progress)) as bar:
+                  disable=quiet or quiet_from_env()) as bar:
             try:
                 for arrays in tree.iterate(plan["branches"], step_size=step_size, entry_stop=stop,
                                            library="ak"):
@@ -290,21 +290,23 @@ def iter_events(
         file.close()
 
 
+@renamed_quiet("progress")
 def read_nanoaod(
     path: str | os.PathLike[str],
     step_size: int | str = DEFAULT_STEP,
     max_events: int | None = None,
-    progress: bool = True,
+    *,
+    quiet: bool = False,
 ) -> Events:
     """Read a whole NanoAOD file into one :class:`Events` (chunked read, one concatenation).
 
     Example::
 
-        >>> ev = read_nanoaod("tt.root", max_events=10_000, progress=False)   # doctest: +SKIP
+        >>> ev = read_nanoaod("tt.root", max_events=10_000, quiet=True)      # doctest: +SKIP
         >>> ev.btag                                                            # doctest: +SKIP
         'deepflavb'
     """
-    parts = list(iter_events(path, step_size=step_size, max_events=max_events, progress=progress))
+    parts = list(iter_events(path, step_size=step_size, max_events=max_events, quiet=quiet))
     if not parts:  # an empty tree
         file, tree = _open_tree(str(path))
         plan = _plan(file, tree, str(path))
@@ -325,16 +327,19 @@ def _empty_arrays(plan: dict[str, Any]) -> Any:
                      else ak.Array([[0.0]])[:0] for b in plan["branches"]})
 
 
+@renamed_quiet("progress")
 def read_selected(
     path: str | os.PathLike[str],
     selection: Any = None,
     skip_bad: bool = False,
     step_size: int | str = DEFAULT_STEP,
-    progress: bool = False,
+    *,
+    quiet: bool = True,
 ) -> tuple[Events, Any]:
     """Read and select, chunk by chunk for NanoAOD: memory is bounded by the selected events.
 
     Returns ``(events, cutflow)``; the cut flow sums the chunks' (``None`` without selection).
+    Quiet by default (``quiet=False`` shows the read progress bar).
 
     Example::
 
@@ -347,16 +352,16 @@ def read_selected(
         events = read_json_events(path, skip_bad=skip_bad)
         return sel.apply(events) if sel is not None else (events, None)
     if sel is None:
-        return read_nanoaod(path, step_size=step_size, progress=progress), None
+        return read_nanoaod(path, step_size=step_size, quiet=quiet), None
     parts, steps = [], None
-    for chunk in iter_events(path, step_size=step_size, progress=progress):
+    for chunk in iter_events(path, step_size=step_size, quiet=quiet):
         kept, flow = sel.apply(chunk)
         parts.append(kept)
         counts = [c for _, c in flow.steps]
         steps = counts if steps is None else [a + b for a, b in zip(steps, counts)]
         names = [name for name, _ in flow.steps]
     if not parts:
-        return sel.apply(read_nanoaod(path, progress=False))
+        return sel.apply(read_nanoaod(path, quiet=True))
     from dataclasses import replace
 
     events = replace(concat_events(parts), source=str(path))
@@ -442,7 +447,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], skip_bad: 
     """
     from eventcnn._events import write_events
 
-    events = read_nanoaod(src, progress=False) if is_root_path(src) else read_json_events(src, skip_bad=skip_bad)
+    events = read_nanoaod(src, quiet=True) if is_root_path(src) else read_json_events(src, skip_bad=skip_bad)
     if is_root_path(dst):
         return write_nanoaod(dst, events)
     return write_events(dst, events)

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from eventcnn._deprecated import renamed_quiet
 from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path
 
@@ -240,20 +241,21 @@ def _download(src: NanoSource, target: Path, base_url: str | None, bar: bool, sa
         _warn_unverified(src, tmp, say)
 
 
-def _stream(src: NanoSource, origin: str, target: Path, max_events: int, progress: bool) -> None:
+def _stream(src: NanoSource, origin: str, target: Path, max_events: int, quiet: bool) -> None:
     from eventcnn.nanoaod import read_nanoaod, write_nanoaod
 
-    events = read_nanoaod(origin, max_events=max_events, progress=progress)
+    events = read_nanoaod(origin, max_events=max_events, quiet=quiet)
     write_nanoaod(target, events)
 
 
+@renamed_quiet("progress")
 def fetch_nano(
     name: str | Sequence[str] = "three-class",
     dest: str | os.PathLike[str] | None = None,
     mirror: str | os.PathLike[str] | None = None,
     max_events: int | None = None,
-    progress: bool = True,
     *,
+    quiet: bool = False,
     base_url: str | None = None,
     stream_url: str | None = None,
     sources: Sequence[NanoSource] | None = None,
@@ -265,11 +267,12 @@ def fetch_nano(
     (default the XRootD URL) or read from the mirror; without it the whole
     file is downloaded from ``base_url`` (default ``https://eospublic.cern.ch``,
     also ``EVENTCNN_NANO_BASE_URL``) or copied from ``mirror``
-    (``EVENTCNN_DATA_MIRROR``). A file already there is kept.
+    (``EVENTCNN_DATA_MIRROR``). A file already there is kept. ``quiet`` (or
+    ``EVENTCNN_QUIET``) silences the messages and bars.
 
     Example::
 
-        >>> fetch_nano("tt", max_events=5000, progress=False)           # doctest: +SKIP
+        >>> fetch_nano("tt", max_events=5000, quiet=True)               # doctest: +SKIP
         {'tt': PosixPath('/home/me/.cache/eventcnn/nano/TTToSemiLeptonic_UL16_08FCB2ED.first5000.root')}
     """
     import shutil
@@ -282,7 +285,7 @@ def fetch_nano(
     root = (Path(dest).expanduser() if dest is not None else cache_dir()).absolute()
     mirror_dir = _mirror_from_env(mirror)
     base_url = base_url or os.environ.get("EVENTCNN_NANO_BASE_URL") or None
-    quiet = not progress or quiet_from_env()
+    quiet = quiet or quiet_from_env()
 
     def say(msg: str, force: bool = False) -> None:
         if force or not quiet:
@@ -305,7 +308,7 @@ def fetch_nano(
             else:
                 origin = str(origin_mirror) if origin_mirror is not None else (stream_url or src.xrootd_url())
                 say(f"{src.relpath}: streaming the first {max_events} events from {origin}")
-                _stream(src, origin, target, max_events, progress and not quiet)
+                _stream(src, origin, target, max_events, quiet)
             out[src.key] = target
             continue
         target = root / DATASET_DIR / src.filename
@@ -321,7 +324,7 @@ def fetch_nano(
             say(f"{src.relpath}: already present at {target}")
         else:
             say(f"{src.relpath}: downloading {src.https_url(base_url)}")
-            _download(src, target, base_url, _want_bar(not quiet), say)
+            _download(src, target, base_url, _want_bar(quiet), say)
         out[src.key] = target
     return out
 

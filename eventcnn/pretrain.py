@@ -129,7 +129,7 @@ def _event_files(cfg: PretrainConfig, out: Path, say) -> dict[str, Path]:
             say(f"  {label}: {path} already generated")
         else:
             say(f"  generating {cfg.events} {proc} events (seed {cfg.seed + k})")
-            generate_to_file(proc, cfg.events, path, seed=cfg.seed + k, jobs=cfg.jobs, progress=not cfg.quiet,
+            generate_to_file(proc, cfg.events, path, seed=cfg.seed + k, jobs=cfg.jobs, quiet=cfg.quiet,
                              fast=cfg.fast)
         files[label] = path
     return files
@@ -179,15 +179,13 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     """
     import json
 
-    from eventcnn._env import quiet_from_env
+    from eventcnn._env import quiet_from_env, sayer
     from eventcnn.render import RenderConfig, render_to_dir
     from eventcnn.train import TrainConfig, train
 
     quiet = cfg.quiet or quiet_from_env()
 
-    def say(msg: str) -> None:
-        if not quiet:
-            print(msg, flush=True)
+    say = sayer(quiet)
 
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -196,7 +194,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     say(f"[2/4] selecting ({cfg.selection}) and drawing {cfg.image_size}x{cfg.image_size} images")
     images = out / "images"
     summary = render_to_dir([(p, label) for label, p in files.items()], images, RenderConfig(size=cfg.image_size),
-                            selection=cfg.selection, jobs=cfg.jobs, progress=not quiet)
+                            selection=cfg.selection, jobs=cfg.jobs, quiet=quiet)
     few = {k: v for k, v in summary.selected.items() if v < 5}
     if few:
         raise RuntimeError(f"too few selected events to pretrain on: {few}; generate more (--events)")

@@ -46,9 +46,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from eventcnn._deprecated import renamed_quiet
 from eventcnn._io import file_lock, write_json_atomic, write_text_atomic
 from eventcnn.events import BadEvent, Events
-from eventcnn.imagefiles import MANIFEST_COLUMNS
+from eventcnn.imagefiles import MANIFEST_COLUMNS, manifest_by_file, read_manifest
 from eventcnn.nanoaod import read_selected
 from eventcnn.selection import BTAG_WORKING_POINTS, CutFlow, Selection, get_selection
 
@@ -509,39 +510,7 @@ class OutputFolderError(ValueError):
     """The output folder cannot be created or written to; the message names it."""
 
 
-def read_manifest(
-    path: str | os.PathLike[str], required: tuple[str, ...] = ("file", "class")
-) -> list[dict[str, str]]:
-    """The rows of a ``manifest.csv`` (``file,class,source,event``) as dicts, in file order.
-
-    Missing ``required`` columns, or an empty required field in a row, are an
-    error naming the file and the row.
-
-    Example::
-
-        >>> rows = read_manifest("CreatedImages/manifest.csv")     # doctest: +SKIP
-        >>> rows[0]["class"], rows[0]["event"]                      # doctest: +SKIP
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"manifest not found: {path}")
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = sorted(set(required) - set(reader.fieldnames or []))
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {missing}; expected {','.join(MANIFEST_COLUMNS)}")
-        rows = list(reader)
-    for row_no, row in enumerate(rows, start=2):
-        empty = [c for c in required if not row.get(c)]
-        if empty:
-            raise ValueError(f"{path} row {row_no}: empty field(s) {empty}")
-    return rows
-
-
-def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
-    return {row["file"]: row for row in read_manifest(path)} if path.exists() else {}
-
-
+@renamed_quiet("progress")
 def render_to_dir(
     inputs: Iterable[tuple[str | os.PathLike[str], str]],
     out_dir: str | os.PathLike[str] = "CreatedImages",
@@ -550,7 +519,8 @@ def render_to_dir(
     jobs: int = 1,
     limit: int | None = None,
     skip_bad: bool = False,
-    progress: bool = True,
+    *,
+    quiet: bool = False,
     chunk_size: int = 256,
 ) -> RenderSummary:
     """Render event files into ``out_dir/<class>/<class>_event_<n>.png`` with a manifest.
@@ -563,6 +533,7 @@ def render_to_dir(
     once. ``skip_bad`` drops bad events and lists them in ``skipped.csv``. A
     file without events, or a class without selected events, is an error.
     ``jobs`` processes render in parallel; the images do not depend on ``jobs``.
+    ``quiet`` hides the progress bar (``progress=`` is its deprecated old name).
 
     Example::
 
@@ -583,9 +554,9 @@ def render_to_dir(
     lock = out / LOCK_FILE
     with file_lock(lock):  # fail fast, before reading the inputs
         _folder_settings(out, config, sel, claim=False)
-        _read_manifest(out / MANIFEST)
+        manifest_by_file(out / MANIFEST)
     summary = RenderSummary(out)
-    chosen = [_read_and_select(source, label, sel, limit, skip_bad, summary, progress)
+    chosen = [_read_and_select(source, label, sel, limit, skip_bad, summary, quiet)
               for source, label in inputs]
     _require_selected(summary, inputs, [flow for _, flow in chosen])
     with file_lock(lock):
@@ -611,7 +582,7 @@ def render_to_dir(
             chunk = np.asarray(todo[k : k + chunk_size], dtype=np.int64)
             work.append((events[chunk], config, str(out), label))
     total = sum(len(w[0]) for w in work)
-    bar = tqdm(total=total, unit="img", desc="rendering", disable=not progress or total == 0)
+    bar = tqdm(total=total, unit="img", desc="rendering", disable=quiet or total == 0)
     try:
         if jobs > 1 and len(work) > 1:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -626,7 +597,7 @@ def render_to_dir(
     finally:
         bar.close()
         with file_lock(lock):  # read-merge-write: concurrent runs into one folder add up
-            manifest = _read_manifest(out / MANIFEST)
+            manifest = manifest_by_file(out / MANIFEST)
             manifest.update(rows)
             _write_manifest(out / MANIFEST, manifest, out)
             _write_skipped(out / SKIPPED_FILE, summary.dropped, {str(src) for src, _ in inputs})
@@ -635,13 +606,13 @@ def render_to_dir(
 
 def _read_and_select(
     source: str | os.PathLike[str], label: str, sel: Selection | None, limit: int | None,
-    skip_bad: bool, summary: RenderSummary, progress: bool = False,
+    skip_bad: bool, summary: RenderSummary, quiet: bool = True,
 ) -> tuple[Events, CutFlow | None]:
     """Read one input, apply the selection and ``limit``; record counts in ``summary``.
 
     NanoAOD is read and selected chunk by chunk, so memory holds only the selected events.
     """
-    events, flow = read_selected(source, sel, skip_bad=skip_bad, progress=progress)
+    events, flow = read_selected(source, sel, skip_bad=skip_bad, quiet=quiet)
     n_good = flow.steps[0][1] if flow is not None else len(events)
     n_read = n_good + len(events.bad)
     if n_read == 0:

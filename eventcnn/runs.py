@@ -34,11 +34,12 @@ from typing import Any
 import numpy as np
 
 from eventcnn import __version__
+from eventcnn._deprecated import old_names
 from eventcnn._io import atomic_path, write_text_atomic
 from eventcnn.errors import UserError
 
 __all__ = ["COMPARE_COLUMNS", "MONITORS", "RUN_CONFIG_KEYS", "Run", "TrainConfig", "compare_rows",
-           "compare_runs", "load_run_model", "plot_history", "read_json", "read_run_config", "versions"]
+           "compare_runs", "load_run_model", "plot_run_history", "read_json", "read_run_config", "versions"]
 
 #: validation metrics a run may select its best epoch by
 MONITORS = ("val_accuracy", "val_loss")
@@ -240,8 +241,12 @@ def versions() -> dict[str, str]:
     return out
 
 
-def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path | None:
-    """Learning curves of a run's per-epoch records (``history.json``) as a PNG."""
+def plot_run_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path | None:
+    """Learning curves of a run's per-epoch records (``history.json``) as a PNG.
+
+    Draws with :func:`eventcnn.metrics.plot_history` (which takes a Keras
+    ``History.history`` dict); ``plot_history`` is this function's deprecated old name here.
+    """
     if not history:
         return None
     from eventcnn.metrics import plot_history as plot
@@ -335,3 +340,8 @@ def _plot_compare(rows: list[dict[str, Any]], path: str | os.PathLike[str]) -> N
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
+
+
+__getattr__ = old_names(__name__, {
+    "plot_history": ("eventcnn.runs.plot_run_history", "eventcnn.metrics.plot_history draws a Keras history dict"),
+})

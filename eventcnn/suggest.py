@@ -309,7 +309,7 @@ def suggest(data: OpalData | str | os.PathLike[str], labels: str | os.PathLike[s
             lab_path = labels
         with warnings.catch_warnings():  # unlabelled images are the point here, not a problem
             warnings.simplefilter("ignore")
-            data = load_displays(data, lab_path, size=size, crop=crop, verbose=False)
+            data = load_displays(data, lab_path, size=size, crop=crop, quiet=True)
     idx = suggest_indices(data.images, data.labels, n=n, seed=seed)
     return [f"{name}.png" for name in data.names[idx]]
 

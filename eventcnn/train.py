@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._env import quiet_from_env
+from eventcnn._deprecated import old_names
+from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic
 from eventcnn.errors import UserError, check_writable
 from eventcnn.loop import LoopSettings, fit_phase, settle_best
@@ -52,7 +53,7 @@ from eventcnn.runs import (  # noqa: F401
     compare_rows,
     compare_runs,
     load_run_model,
-    plot_history,
+    plot_run_history,
     read_json,
     read_run_config,
     versions,
@@ -285,9 +286,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
         cfg = TrainConfig(str(config), str(out_dir), **kwargs)
     quiet = cfg.quiet or quiet_from_env()
 
-    def say(msg: str) -> None:
-        if not quiet:
-            print(msg, flush=True)
+    say = sayer(quiet)
 
     out = Path(cfg.out_dir)
     data = Path(cfg.data_dir).resolve()
@@ -389,7 +388,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
         write_json_atomic(out / "state.json", state)
     say(f"trained {state.get('epoch')} epochs in {time.perf_counter() - t0:.1f} s; best {cfg.monitor} "
         f"{state.get('best'):.4f} at epoch {state.get('best_epoch')}")
-    plot_history(history, out / "learning_curves.png")
+    plot_run_history(history, out / "learning_curves.png")
     metrics = _evaluate(out, cfg, quiet) if cfg.evaluate else None
     return Run(out, cfg, history, metrics, state)
 
@@ -418,3 +417,8 @@ def _evaluate(out: Path, cfg: TrainConfig, quiet: bool) -> dict[str, Any] | None
     from eventcnn.evaluate import evaluate_run
 
     return evaluate_run(out, data_dir=cfg.data_dir, baseline=cfg.baseline, quiet=quiet)
+
+
+__getattr__ = old_names(__name__, {
+    "plot_history": ("eventcnn.runs.plot_run_history", "eventcnn.metrics.plot_history draws a Keras history dict"),
+})

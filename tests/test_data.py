@@ -212,7 +212,7 @@ def test_progress_bar_when_interactive(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     server.add("dir/Wjets_json.json", EVENT_JSON)
-    monkeypatch.setattr(data, "_want_bar", lambda progress: progress)  # as in a terminal
+    monkeypatch.setattr(data, "_want_bar", lambda quiet: not quiet)  # as in a terminal
     fetch("cms", dest=tmp_path, base_url=server.base_url, sources=[plain_source(EVENT_JSON)])
     err = capsys.readouterr().err
     assert "downloading http://127.0.0.1" in err
@@ -224,7 +224,7 @@ def test_progress_bar_when_interactive(
         dest=tmp_path,
         base_url=server.base_url,
         sources=[plain_source(EVENT_JSON)],
-        progress=False,
+        quiet=True,
     )
     assert capsys.readouterr().err == ""
 
@@ -234,7 +234,7 @@ def test_base_url_from_environment(
 ) -> None:
     server.add("dir/Wjets_json.json", EVENT_JSON)
     monkeypatch.setenv("EVENTCNN_DATA_BASE_URL", server.base_url + "/")
-    paths = fetch("cms", dest=tmp_path, sources=[plain_source(EVENT_JSON)], progress=False)
+    paths = fetch("cms", dest=tmp_path, sources=[plain_source(EVENT_JSON)], quiet=True)
     assert paths["wjets"].read_bytes() == EVENT_JSON
 
 
@@ -442,7 +442,7 @@ def test_mirror_from_environment_into_cache_from_environment(
     monkeypatch.setenv("EVENTCNN_DATA_MIRROR", str(shared_data))
     monkeypatch.setenv("EVENTCNN_CACHE", str(tmp_path / "cache"))
     assert data.cache_dir() == tmp_path / "cache"
-    paths = fetch("opal", progress=False)
+    paths = fetch("opal", quiet=True)
     assert paths["labels"] == tmp_path / "cache" / "opal" / "events_list.csv"
     assert paths["labels"].read_bytes() == (shared_data / "opal" / "events_list.csv").read_bytes()
 
@@ -497,7 +497,7 @@ def test_good_small_mirror_passes_format_checks(tmp_path: Path) -> None:
     (mirror / "opal").mkdir(parents=True)
     write_zip(mirror / "opal" / "centered-masked-rotated1.zip", {"final/x1.png": PNG})
     (mirror / "opal" / "events_list.csv").write_text("1.png;q\r\n2.png;e\n3.png;m\n4.png;t\n")
-    paths = fetch("opal", dest=tmp_path / "d", mirror=mirror, progress=False)
+    paths = fetch("opal", dest=tmp_path / "d", mirror=mirror, quiet=True)
     assert paths["labels"].read_text().count(";") == 4
 
 

@@ -37,7 +37,7 @@ def test_mirror_copy_is_used_offline_afterwards(shared_data: Path, tmp_path: Pat
         fh.write("x.png;q\n")
     assert data.cached_origin(first["labels"]) is None
     with pytest.raises(data.DownloadError, match="network disabled"):
-        data.fetch("opal", dest=tmp_path, progress=False)
+        data.fetch("opal", dest=tmp_path, quiet=True)
 
 
 def test_bad_sidecar_is_ignored(tmp_path: Path) -> None:

@@ -24,3 +24,14 @@ def test_no_module_parses_eventcnn_quiet_itself():
     offenders = [p.relative_to(ROOT).as_posix() for p in (ROOT / "eventcnn").rglob("*.py")
                  if p.name != "_env.py" and 'environ.get("EVENTCNN_QUIET"' in p.read_text()]
     assert not offenders
+
+
+def test_sayer_prints_unless_quiet(capsys):
+    from eventcnn._env import sayer
+
+    sayer(False)("to stdout")
+    sayer(False, stderr=True)("to stderr")
+    sayer(True)("never")
+    sayer(True, stderr=True)("never")
+    out, err = capsys.readouterr()
+    assert out == "to stdout\n" and err == "to stderr\n"

@@ -38,7 +38,7 @@ def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("ev")
     tt = _event_json(root / "tt.json", 20, 5, 0)
     w = _event_json(root / "w.json", 20, 1, 1)
-    render_to_dir([(tt, "tt"), (w, "w")], root / "images", RenderConfig(size=32), selection="none", progress=False)
+    render_to_dir([(tt, "tt"), (w, "w")], root / "images", RenderConfig(size=32), selection="none", quiet=True)
     cfg = TrainConfig(root / "images", root / "run", model="small", epochs=1, batch_size=16, quiet=True,
                       evaluate=False, augment=False)
     train(cfg)

@@ -27,7 +27,7 @@ N_PHYS = 200  # events per process for the physics sanity checks
 
 @pytest.fixture(scope="module")
 def samples() -> dict[str, dict]:
-    return {p: generate(p, N_PHYS, seed=2, progress=False) for p in ("tt", "wjets", "dy")}
+    return {p: generate(p, N_PHYS, seed=2, quiet=True) for p in ("tt", "wjets", "dy")}
 
 
 def _leptons(rec: dict) -> list[tuple[str, dict]]:
@@ -84,17 +84,17 @@ def test_settings_seed_and_fast_mode():
 
 
 def test_same_seed_identical_different_seed_differs():
-    a = generate("dy", 25, seed=5, progress=False)
-    b = generate("dy", 25, seed=5, progress=False)
-    c = generate("dy", 25, seed=6, progress=False)
+    a = generate("dy", 25, seed=5, quiet=True)
+    b = generate("dy", 25, seed=5, quiet=True)
+    c = generate("dy", 25, seed=6, quiet=True)
     assert json.dumps(a) == json.dumps(b)
     assert json.dumps(a) != json.dumps(c)
     assert list(a["Event"]) == [str(i) for i in range(1, 26)]
 
 
 def test_jobs_do_not_change_the_result():
-    one = generate("wjets", 45, seed=9, jobs=1, progress=False, chunk_size=15)
-    two = generate("wjets", 45, seed=9, jobs=2, progress=False, chunk_size=15)
+    one = generate("wjets", 45, seed=9, jobs=1, quiet=True, chunk_size=15)
+    two = generate("wjets", 45, seed=9, jobs=2, quiet=True, chunk_size=15)
     assert json.dumps(one) == json.dumps(two)
     assert len(one["Event"]) == 45
 
@@ -134,7 +134,7 @@ def test_schema_matches_real_files(samples):
 
 def test_round_trip_through_reader(tmp_path):
     events_mod = pytest.importorskip("eventcnn.events")
-    out = generate_to_file("tt", 30, tmp_path / "tt_json.json.gz", seed=4, progress=False)
+    out = generate_to_file("tt", 30, tmp_path / "tt_json.json.gz", seed=4, quiet=True)
     assert gzip.decompress(out.read_bytes())[:1] == b"{"
     raw = json.loads(gzip.decompress(out.read_bytes()))
     ev = events_mod.read_events(out)
@@ -191,7 +191,7 @@ def test_isolated_leptons_are_clustered_into_jets_like_cms_pf(samples):
 
     # real CMS files: ~80 % of isolated leptons above 20 GeV sit inside a jet
     assert _lepton_jet_fraction(samples["wjets"]) > 0.6
-    clean = generate("wjets", 100, seed=2, progress=False,
+    clean = generate("wjets", 100, seed=2, quiet=True,
                      config=DetectorConfig(jets_include_leptons=False))  # fmt: skip
     assert _lepton_jet_fraction(clean) < 0.1
     njet = _frac(clean, lambda r: r["njet"])
@@ -199,7 +199,7 @@ def test_isolated_leptons_are_clustered_into_jets_like_cms_pf(samples):
 
 
 def test_zz_events_have_a_z_to_leptons():
-    data = generate("zz", 20, seed=1, progress=False)
+    data = generate("zz", 20, seed=1, quiet=True)
     n_lep = _frac(data, lambda r: len(_leptons(r)) >= 1)
     assert n_lep > 0.5
     assert 0.1 < next(iter(data["Event"].values()))["xsec"] < 5.0  # pb
@@ -235,7 +235,7 @@ def test_existing_output_is_refused_without_overwrite(tmp_path, capsys):
     assert str(out) in err and "--overwrite" in err and "already exists" in err
     assert out.read_text() == "precious"
     with pytest.raises(FileExistsError, match="overwrite=True"):
-        generate_to_file("dy", 3, out, seed=1, progress=False)
+        generate_to_file("dy", 3, out, seed=1, quiet=True)
     assert main(["generate", "dy", "--events", "3", "--seed", "1", "--out", str(out), "--quiet",
                  "--overwrite"]) == 0
     assert len(json.loads(out.read_text())["Event"]) == 3

@@ -62,7 +62,7 @@ def test_unsafe_labels_are_refused_before_anything_is_written(tmp_path, label):
     src = _file(tmp_path / "a.json")
     out = tmp_path / "deep" / "out"
     with pytest.raises(ValueError, match="class label .* one folder name"):
-        render_to_dir([(src, label)], out, CFG, progress=False)
+        render_to_dir([(src, label)], out, CFG, quiet=True)
     assert not (tmp_path / "deep").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
 
@@ -95,7 +95,7 @@ _WORKER = textwrap.dedent("""
     Path(go + "." + label).touch()          # ready
     while not Path(go).exists():             # start together
         time.sleep(0.01)
-    render_to_dir([(src, label)], out, RenderConfig(size=int(size)), progress=False, chunk_size=4)
+    render_to_dir([(src, label)], out, RenderConfig(size=int(size)), quiet=True, chunk_size=4)
 """)
 
 
@@ -152,9 +152,9 @@ def test_concurrent_runs_with_other_settings_one_is_refused(tmp_path):
 def test_sequential_runs_merge_and_a_rerun_does_not_drop_rows(tmp_path):
     a, b = _file(tmp_path / "a.json", n=3), _file(tmp_path / "b.json", n=2, first=500)
     out = tmp_path / "out"
-    render_to_dir([(a, "alpha")], out, CFG, progress=False)
-    render_to_dir([(b, "beta")], out, CFG, progress=False)
-    render_to_dir([(a, "alpha")], out, CFG, progress=False, limit=1)
+    render_to_dir([(a, "alpha")], out, CFG, quiet=True)
+    render_to_dir([(b, "beta")], out, CFG, quiet=True)
+    render_to_dir([(a, "alpha")], out, CFG, quiet=True, limit=1)
     rows = _rows(out / "manifest.csv")
     assert sorted(r["class"] for r in rows) == ["alpha"] * 3 + ["beta"] * 2
 
@@ -204,8 +204,8 @@ def test_skip_bad_names_dropped_events_and_writes_skipped_csv(tmp_path, capsys):
     assert all(r["field"] == "met" and "negative" in r["reason"] and r["source"] == str(src) for r in rows)
     # another input adds its rows; re-reading a source replaces (not duplicates) its rows
     other = _file(tmp_path / "b.json", n=2, first=900, bad=1)
-    render_to_dir([(other, "beta")], out, CFG, skip_bad=True, progress=False)
-    render_to_dir([(src, "a")], out, CFG, skip_bad=True, progress=False)
+    render_to_dir([(other, "beta")], out, CFG, skip_bad=True, quiet=True)
+    render_to_dir([(src, "a")], out, CFG, skip_bad=True, quiet=True)
     rows = _rows(out / "skipped.csv")
     assert len(rows) == 9 and sum(r["source"] == str(other) for r in rows) == 1
 
@@ -222,13 +222,13 @@ def test_file_without_events_and_limit_below_one_are_errors(tmp_path, capsys):
         assert main(["render", str(src), "--out", str(out), "-q", "--size", "16", "--limit", value]) == 1
         assert "--limit must be at least 1" in capsys.readouterr().err
     with pytest.raises(ValueError, match="limit"):
-        render_to_dir([(src, "a")], out, CFG, limit=0, progress=False)
+        render_to_dir([(src, "a")], out, CFG, limit=0, quiet=True)
     for value in ("0", "-3"):
         assert main(["render", str(src), "--out", str(out), "-q", "--size", "16", "--jobs", value]) == 1
         assert "--jobs) must be a whole number of at least 1" in capsys.readouterr().err
     all_bad = _file(tmp_path / "bad.json", n=0, bad=2)
     with pytest.raises(ValueError, match="all 2 events are bad"):
-        render_to_dir([(all_bad, "a")], out, CFG, skip_bad=True, progress=False)
+        render_to_dir([(all_bad, "a")], out, CFG, skip_bad=True, quiet=True)
     assert not (out / "manifest.csv").exists()
 
 
@@ -237,7 +237,7 @@ def test_class_without_selected_events_is_an_error_with_the_cut_flow(tmp_path):
     none_pass = _file(tmp_path / "noleps.json", leptons=False)
     out = tmp_path / "out"
     with pytest.raises(ValueError) as err:
-        render_to_dir([(good, "sig"), (none_pass, "bkg")], out, CFG, progress=False)
+        render_to_dir([(good, "sig"), (none_pass, "bkg")], out, CFG, quiet=True)
     msg = str(err.value)
     assert "class 'bkg'" in msg and str(none_pass) in msg and "cut flow: all events: 4 -> " in msg
     assert "--selection" in msg
@@ -250,7 +250,7 @@ def test_class_without_selected_events_is_an_error_with_the_cut_flow(tmp_path):
 def test_broken_pngs_on_disk_are_redrawn(tmp_path):
     src = _file(tmp_path / "a.json", n=5)
     out = tmp_path / "out"
-    render_to_dir([(src, "a")], out, CFG, progress=False)
+    render_to_dir([(src, "a")], out, CFG, quiet=True)
     pngs = sorted(out.glob("a/*.png"))
     assert all(png_looks_complete(p) for p in pngs)
     good = pngs[0].read_bytes()
@@ -259,7 +259,7 @@ def test_broken_pngs_on_disk_are_redrawn(tmp_path):
     pngs[2].write_bytes(b"GIF89a" + b"\0" * 100)  # not a PNG
     for p in pngs[:3]:
         assert not png_looks_complete(p)
-    s = render_to_dir([(src, "a")], out, CFG, progress=False)
+    s = render_to_dir([(src, "a")], out, CFG, quiet=True)
     assert s.redrawn == {"a": 3} and s.written == {"a": 3} and s.skipped == {"a": 2}
     assert "redrew 3 broken image(s)" in s.table()
     assert pngs[0].read_bytes() == good

@@ -44,3 +44,19 @@ def test_file_lock_excludes_a_second_holder_and_is_released(tmp_path):
         raise RuntimeError("boom")
     with file_lock(lock, timeout=0.1):
         pass
+
+
+def test_quiet_stdout_silences_python_and_descriptor_1(capfd):
+    import os
+    import sys
+
+    from eventcnn._io import quiet_stdout
+
+    with quiet_stdout():
+        print("python print")
+        sys.stdout.flush()
+        os.write(1, b"c-level write\n")  # what Pythia's / fastjet's C++ banners do
+    print("after")
+    out = capfd.readouterr().out
+    assert "python print" not in out and "c-level write" not in out
+    assert "after" in out

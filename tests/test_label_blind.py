@@ -33,7 +33,7 @@ def test_console_label_is_blind_and_records_real_names(opal_zip: Path, opal_labe
                       "q\ne\nm\nt\nbogus\ns\nq\nx\n", monkeypatch, capsys)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = opal.load_displays(opal_zip, opal_labels, size=100, verbose=False)
+        data = opal.load_displays(opal_zip, opal_labels, size=100, quiet=True)
     for name in data.names:  # no event name, with or without extension or zip prefix
         assert name not in text
     assert not EVENT_LIKE.search(text), EVENT_LIKE.search(text)

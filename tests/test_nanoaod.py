@@ -152,8 +152,8 @@ def test_json_converted_to_nanoaod_gives_the_same_events_and_identical_images(cm
 def test_render_to_dir_from_root_with_jobs_writes_the_same_pngs_as_json(cms_wjets, tmp_path):
     root = convert(cms_wjets, tmp_path / "Wjets.root")
     cfg = RenderConfig(size=32)
-    js = render_to_dir([(cms_wjets, "wjets")], tmp_path / "a", cfg, limit=40, progress=False)
-    nano = render_to_dir([(root, "wjets")], tmp_path / "b", cfg, limit=40, jobs=2, chunk_size=8, progress=False)
+    js = render_to_dir([(cms_wjets, "wjets")], tmp_path / "a", cfg, limit=40, quiet=True)
+    nano = render_to_dir([(root, "wjets")], tmp_path / "b", cfg, limit=40, jobs=2, chunk_size=8, quiet=True)
     assert js.selected == nano.selected == {"wjets": 40} and js.read == nano.read
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a" / "wjets").glob("*.png"))
     assert len(files) == 40
@@ -163,12 +163,12 @@ def test_render_to_dir_from_root_with_jobs_writes_the_same_pngs_as_json(cms_wjet
 
 def test_streaming_in_chunks_equals_one_read(cms_ttjets, tmp_path):
     root = convert(cms_ttjets, tmp_path / "tt.root")
-    whole = read_nanoaod(root, progress=False)
-    chunks = list(iter_events(root, step_size=1000, progress=False))
+    whole = read_nanoaod(root, quiet=True)
+    chunks = list(iter_events(root, step_size=1000, quiet=True))
     assert [len(c) for c in chunks] == [1000, 1000, 1000, 500]
     assert np.array_equal(np.concatenate([c.event for c in chunks]), whole.event)
     assert np.array_equal(np.concatenate([c.jet["pt"] for c in chunks]), whole.jet["pt"])
-    assert len(read_nanoaod(root, max_events=123, progress=False)) == 123
+    assert len(read_nanoaod(root, max_events=123, quiet=True)) == 123
     one, flow = Selection().apply(whole)
     streamed, flow2 = read_selected(root, "paper", step_size=700)
     assert flow.steps == flow2.steps and np.array_equal(one.event, streamed.event)

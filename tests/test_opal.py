@@ -16,7 +16,7 @@ from eventcnn import opal
 
 
 def test_load_real_zip(opal_zip: Path, opal_labels: Path) -> None:
-    data = opal.load_displays(opal_zip, opal_labels, verbose=False)
+    data = opal.load_displays(opal_zip, opal_labels, quiet=True)
     assert data.images.shape == (497, 200, 200, 3)
     assert data.images.dtype == np.uint8
     assert data.counts() == {"q": 431, "e": 18, "m": 26, "t": 22}
@@ -59,7 +59,7 @@ def folder(tmp_path: Path) -> tuple[Path, Path]:
 def test_load_folder_formats_and_report(folder: tuple[Path, Path]) -> None:
     d, labels = folder
     with pytest.warns(UserWarning, match="without a label"):
-        data = opal.load_displays(d, labels, verbose=False)
+        data = opal.load_displays(d, labels, quiet=True)
     assert data.images.shape == (6, 200, 200, 3) and data.images.dtype == np.uint8
     assert sorted(data.names) == ["ev1", "ev2", "ev3", "ev4", "ev5", "ev6"]
     got = dict(zip(data.names, data.labels))
@@ -84,13 +84,13 @@ def test_load_zip_skips_dirs_and_rejects_huge(tmp_path: Path, monkeypatch) -> No
         zf.writestr("__MACOSX/._x.png", b"junk")
         zf.writestr("top/broken.png", b"not a png")
     with pytest.warns(UserWarning, match="skipped"):
-        data = opal.load_displays(z, verbose=False)
+        data = opal.load_displays(z, quiet=True)
     assert list(data.names) == ["z1_2"] and data.labels is None
     assert data.report.skipped[0][0] == "top/broken.png"
     assert not (tmp_path / "top").exists()  # nothing extracted
     monkeypatch.setattr(opal.displays, "MAX_MEMBER_BYTES", 100)
     with pytest.warns(UserWarning, match="skipped"):
-        small = opal.load_displays(z, verbose=False)
+        small = opal.load_displays(z, quiet=True)
     assert len(small) == 0  # the oversized display is reported, not read, not dropped silently
     assert any("z1_2.png" in m and "more than" in why for m, why in small.report.skipped)
 
@@ -108,7 +108,7 @@ def test_corrupt_zip_member_is_reported(tmp_path: Path) -> None:
     raw[at] ^= 0xFF
     z.write_bytes(bytes(raw))
     with pytest.warns(UserWarning, match="skipped"):
-        data = opal.load_displays(z, verbose=False)
+        data = opal.load_displays(z, quiet=True)
     assert list(data.names) == ["ev1"]
     assert data.report.skipped[0][0] == "ev2.png"
 
@@ -117,11 +117,11 @@ def test_crop_box(tmp_path: Path) -> None:
     im = Image.new("RGB", (400, 300), (0, 0, 0))
     im.paste((255, 255, 255), (0, 0, 200, 300))  # left half white ("logo")
     im.save(tmp_path / "raw1.png")
-    full = opal.load_displays(tmp_path, verbose=False)
-    cropped = opal.load_displays(tmp_path, crop=(200, 0, 400, 300), verbose=False)
+    full = opal.load_displays(tmp_path, quiet=True)
+    cropped = opal.load_displays(tmp_path, crop=(200, 0, 400, 300), quiet=True)
     assert full.images.max() == 255 and cropped.images.max() == 0
     with pytest.raises(ValueError, match="crop box"):
-        opal.load_displays(tmp_path, crop=(0, 0, 500, 300), verbose=False)
+        opal.load_displays(tmp_path, crop=(0, 0, 500, 300), quiet=True)
 
 
 @pytest.mark.parametrize(
@@ -286,7 +286,7 @@ def test_zip_members_with_the_same_event_name_are_refused(tmp_path: Path) -> Non
         zf.write(buf, "set2/finalcenteredmaskedrotatedopencvev1.png")
     with pytest.raises(ValueError, match=r"members 'set1/ev1.png' and 'set2/finalcenteredmaskedrotatedopencvev1.png'"
                                          r" are both event 'ev1'"):
-        opal.load_displays(z, verbose=False)
+        opal.load_displays(z, quiet=True)
 
 
 def test_min_input_size_follows_the_architecture() -> None:
@@ -323,7 +323,7 @@ def test_folder_skips_hidden_copies_and_names_other_files(folder: tuple[Path, Pa
     (d / ".ipynb_checkpoints").mkdir()
     _display((255, 0, 0)).save(d / ".ipynb_checkpoints" / "ev1.png")  # would duplicate ev1
     with pytest.warns(UserWarning, match=r"2 file\(s\) skipped"):
-        data = opal.load_displays(d, verbose=False)
+        data = opal.load_displays(d, quiet=True)
     assert sorted(data.names) == ["ev1", "ev2", "ev3", "ev4", "ev5", "ev6"]
     assert dict(data.report.skipped) == {".ipynb_checkpoints/": "hidden folder",
                                          "notes.txt": "not an image (.png/.jpg/.jpeg/.gif/.bmp/.webp/.tif/.tiff)"}

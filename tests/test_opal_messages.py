@@ -34,7 +34,7 @@ def test_unlabelled_images_are_an_info_line_not_a_warning(tmp_path: Path, capsys
     assert data.labelled.sum() == 1
     labels.write_text("ev0.png;q\nev9.png;e\n")  # a label without an image: one warning
     with pytest.warns(UserWarning, match="1 label\\(s\\) without an image") as rec:
-        opal.load_displays(d, labels, size=16, verbose=False)
+        opal.load_displays(d, labels, size=16, quiet=True)
     assert len(rec) == 1
 
 

@@ -102,12 +102,12 @@ def test_download_verified_by_size_and_adler32(server: str, mirror: Path, tmp_pa
     src = NANO_REGISTRY[0]
     origin = mirror / "nano" / src.filename
     good = local(src, size=origin.stat().st_size, adler32=adler32sum(origin))
-    paths = fetch_nano("tt", dest=tmp_path / "d", base_url=server, sources=[good], progress=False)
+    paths = fetch_nano("tt", dest=tmp_path / "d", base_url=server, sources=[good], quiet=True)
     assert paths["tt"].read_bytes() == origin.read_bytes()
     assert len(read_events(paths["tt"])) == 60
     # present: not fetched again (the server is not needed)
     assert fetch_nano("tt", dest=tmp_path / "d", base_url="http://127.0.0.1:9", sources=[good],
-                      progress=False) == paths  # fmt: skip
+                      quiet=True) == paths  # fmt: skip
 
 
 @pytest.mark.parametrize("field", ["size", "adler32"])
@@ -116,7 +116,7 @@ def test_wrong_size_or_checksum_is_an_error_and_saves_nothing(server: str, mirro
     src = NANO_REGISTRY[0]
     bad = local(src, **({"size": 123} if field == "size" else {"adler32": "00000001"}))
     with pytest.raises(DataIntegrityError, match=f"{field} mismatch for nano/{src.filename}"):
-        fetch_nano("tt", dest=tmp_path / "d", base_url=server, sources=[bad], progress=False)
+        fetch_nano("tt", dest=tmp_path / "d", base_url=server, sources=[bad], quiet=True)
     assert not list((tmp_path / "d").rglob("*.root")) and not list((tmp_path / "d").rglob("*.tmp"))
 
 
@@ -124,7 +124,7 @@ def test_unverified_file_is_fetched_with_a_loud_warning(server: str, tmp_path: P
     src = local(NANO_REGISTRY[1])
     assert src.adler32 is None
     with pytest.warns(UnverifiedWarning, match="UNVERIFIED"):
-        paths = fetch_nano("wjets", dest=tmp_path / "d", base_url=server, sources=[src], progress=False)
+        paths = fetch_nano("wjets", dest=tmp_path / "d", base_url=server, sources=[src], quiet=True)
     err = capsys.readouterr().err
     assert "WARNING: UNVERIFIED" in err and adler32sum(paths["wjets"]) in err  # even when quiet
 
@@ -133,21 +133,21 @@ def test_not_a_root_file_from_the_server_is_a_format_error(server: str, mirror: 
     (mirror / "nano" / "junk.root").write_text("<html>not found</html>")
     src = replace(NANO_REGISTRY[2], filename="junk.root", path="/nano/junk.root")
     with pytest.raises(DataFormatError, match="not a readable ROOT file"):
-        fetch_nano("dy", dest=tmp_path / "d", base_url=server, sources=[src], progress=False)
+        fetch_nano("dy", dest=tmp_path / "d", base_url=server, sources=[src], quiet=True)
     assert not (tmp_path / "d" / "nano" / "junk.root").exists()
 
 
 def test_mirror_and_max_events(mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVENTCNN_DATA_MIRROR", str(mirror))
-    full = fetch_nano("three-class", progress=False)
+    full = fetch_nano("three-class", quiet=True)
     assert sorted(full) == ["dy", "tt", "wjets"]
     assert all(p.parent == tmp_path / "cache" / "nano" for p in full.values())
-    part = fetch_nano("three-class", max_events=25, progress=False)
+    part = fetch_nano("three-class", max_events=25, quiet=True)
     assert all(len(read_events(p)) == 25 and ".first25." in p.name for p in part.values())
     with pytest.raises(FileNotFoundError, match="singlemuon|SingleMuon"):
-        fetch_nano("singlemuon", progress=False)
+        fetch_nano("singlemuon", quiet=True)
     with pytest.raises(ValueError, match="unknown NanoAOD file"):
-        fetch_nano("zz", progress=False)
+        fetch_nano("zz", quiet=True)
 
 
 def test_cli_fetch_and_list(mirror: Path, tmp_path: Path, capsys) -> None:
@@ -188,3 +188,17 @@ def test_demo_runs_on_generated_nanoaod(tmp_path: Path, monkeypatch) -> None:
     assert main(["demo", "--tiny", "--real", "nano", "--nano-events", "100", "--out", str(out), "--quiet"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["classes"] == ["dy", "ttjets", "wjets"] and summary["config"]["nano_events"] == 100
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_quiet_decides_the_download_bar(server: str, mirror: Path, tmp_path: Path, monkeypatch, quiet) -> None:
+    from eventcnn import _download
+
+    monkeypatch.delenv("EVENTCNN_QUIET", raising=False)
+    asked = []
+    monkeypatch.setattr(_download, "want_bar", lambda q: asked.append(q) or False)
+    src = NANO_REGISTRY[0]
+    origin = mirror / "nano" / src.filename
+    good = local(src, size=origin.stat().st_size, adler32=adler32sum(origin))
+    fetch_nano("tt", dest=tmp_path / "d", base_url=server, sources=[good], quiet=quiet)
+    assert asked == [quiet]

@@ -192,7 +192,7 @@ def test_render_to_dir_manifest_rerun_and_jobs(tmp_path):
     a, b = _tiny_files(tmp_path)
     out1 = tmp_path / "out1"
     cfg = RenderConfig(size=32)
-    s = render_to_dir([(a, "alpha"), (b, "beta")], out1, cfg, progress=False, chunk_size=2)
+    s = render_to_dir([(a, "alpha"), (b, "beta")], out1, cfg, quiet=True, chunk_size=2)
     assert s.written == {"alpha": 6, "beta": 3}
     assert (out1 / "alpha" / "alpha_event_100.png").exists()
     rows = list(csv.DictReader((out1 / "manifest.csv").open()))
@@ -205,20 +205,20 @@ def test_render_to_dir_manifest_rerun_and_jobs(tmp_path):
     img = np.asarray(Image.open(out1 / "alpha" / "alpha_event_101.png"))
     assert img.shape == (32, 32, 3)
     # re-run: nothing rewritten
-    s2 = render_to_dir([(a, "alpha"), (b, "beta")], out1, cfg, progress=False)
+    s2 = render_to_dir([(a, "alpha"), (b, "beta")], out1, cfg, quiet=True)
     assert sum(s2.written.values()) == 0 and s2.skipped == {"alpha": 6, "beta": 3}
     # jobs=2 gives identical bytes
     out2 = tmp_path / "out2"
-    render_to_dir([(a, "alpha"), (b, "beta")], out2, cfg, jobs=2, progress=False, chunk_size=2)
+    render_to_dir([(a, "alpha"), (b, "beta")], out2, cfg, jobs=2, quiet=True, chunk_size=2)
     for f in sorted(out1.glob("*/*.png")):
         assert (out2 / f.parent.name / f.name).read_bytes() == f.read_bytes()
     # other settings into the same folder: clear error, nothing overwritten
     with pytest.raises(ValueError, match="other settings"):
-        render_to_dir([(a, "alpha")], out1, RenderConfig(size=64), progress=False)
+        render_to_dir([(a, "alpha")], out1, RenderConfig(size=64), quiet=True)
     with pytest.raises(ValueError, match="another selection"):
-        render_to_dir([(a, "alpha")], out1, cfg, selection="none", progress=False)
+        render_to_dir([(a, "alpha")], out1, cfg, selection="none", quiet=True)
     out3 = tmp_path / "out3"
-    render_to_dir([(b, "beta")], out3, cfg, selection="none", progress=False)
+    render_to_dir([(b, "beta")], out3, cfg, selection="none", quiet=True)
     assert get_selection(str(out3 / "selection.json")) is None
 
 
@@ -238,7 +238,7 @@ def test_interrupted_run_leaves_no_partial_png(tmp_path, monkeypatch):
     monkeypatch.setattr(render, "encode_png", flaky)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        render_to_dir([(a, "alpha")], out, RenderConfig(size=32), progress=False)
+        render_to_dir([(a, "alpha")], out, RenderConfig(size=32), quiet=True)
     pngs = sorted(out.glob("alpha/*.png"))
     assert len(pngs) == 3
     assert not list(out.rglob("*.tmp"))
@@ -247,7 +247,7 @@ def test_interrupted_run_leaves_no_partial_png(tmp_path, monkeypatch):
     rows = list(csv.DictReader((out / "manifest.csv").open()))
     assert len(rows) == 3  # the manifest lists exactly the images on disk
     monkeypatch.setattr(render, "encode_png", real)
-    s = render_to_dir([(a, "alpha")], out, RenderConfig(size=32), progress=False)
+    s = render_to_dir([(a, "alpha")], out, RenderConfig(size=32), quiet=True)
     assert s.written == {"alpha": 3} and s.skipped == {"alpha": 3}
 
 
@@ -301,3 +301,18 @@ def test_read_manifest_validates_columns_and_rows(tmp_path):
         read_manifest(path)
     with pytest.raises(FileNotFoundError, match="manifest not found"):
         read_manifest(tmp_path / "none.csv")
+
+
+def test_one_manifest_reader_keyed_by_file(tmp_path):
+    from eventcnn import imagefiles, render
+
+    assert render.read_manifest is imagefiles.read_manifest  # one reader, re-exported by render
+    path = tmp_path / "manifest.csv"
+    assert imagefiles.manifest_by_file(path) == {}  # no manifest yet
+    path.write_text("file,class,source,event\n./a/a_event_1.png,a,x.json,1\nb/b_event_2.png,b,x.json,2\n")
+    rows = imagefiles.manifest_by_file(path)
+    assert list(rows) == ["a/a_event_1.png", "b/b_event_2.png"] and rows["b/b_event_2.png"]["event"] == "2"
+    path.write_text("file,class\nc.png,\n")
+    with pytest.raises(ValueError, match="row 2"):
+        imagefiles.manifest_by_file(path)
+    assert imagefiles.manifest_by_file(path, required=("file",))["c.png"]["class"] == ""

@@ -12,7 +12,7 @@ from eventcnn.cli import main
 @pytest.fixture(scope="module")
 def displays(opal_zip, opal_labels) -> opal.OpalData:
     """The real development set at 48x48 pixels (fast), with the reference labels."""
-    return opal.load_displays(opal_zip, opal_labels, size=48, verbose=False)
+    return opal.load_displays(opal_zip, opal_labels, size=48, quiet=True)
 
 
 def test_features_shape_and_dtype(displays):

@@ -62,7 +62,7 @@ def test_cli_predict_tta_writes_the_averaged_probabilities(tmp_path) -> None:
                  "--out", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))
     got = np.array([[float(r[f"p_{c}"]) for c in opal.CLASS_NAMES] for r in rows])
-    data = opal.load_displays(d, size=64, verbose=False)
+    data = opal.load_displays(d, size=64, quiet=True)
     model = opal.load_model(run)
     want = tta.predict_tta(model, data.images)
     np.testing.assert_allclose(got, want[[list(data.names).index(r["event"]) for r in rows]], atol=1e-5)

@@ -71,7 +71,7 @@ cells += [
     code("from eventcnn.nanoaod import convert\n"
          "from eventcnn.opendata import NANO_REGISTRY, fetch_nano\n\n"
          "try:\n"
-         "    nano = fetch_nano('three-class', max_events=NANO_EVENTS, progress=False)\n"
+         "    nano = fetch_nano('three-class', max_events=NANO_EVENTS, quiet=True)\n"
          "    nano_inputs = {s.label: nano[s.key] for s in NANO_REGISTRY if s.key in nano}\n"
          "except (OSError, RuntimeError, ValueError, ImportError) as exc:\n"
          "    print(f'NanoAOD files not reachable ({str(exc)[:120]}...); converting the shipped examples')\n"

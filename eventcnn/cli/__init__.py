@@ -6,6 +6,9 @@ discovered automatically, and each imports its heavy dependencies (Keras,
 Pythia) only inside the function that runs the command, so
 ``eventcnn render`` never imports TensorFlow.
 
+Every command that prints progress has ``--quiet`` (``-q``), also set by
+``EVENTCNN_QUIET=1`` (parsed here, once, for every command).
+
 Errors: a user error (bad input, missing or unwritable files) prints one line
 ``eventcnn <cmd>: error: ...`` and exits with 1; anything else is a bug in
 eventcnn: one line saying so, exit code 3. ``--debug`` (or ``EVENTCNN_DEBUG=1``)
@@ -22,6 +25,7 @@ import sys
 import warnings
 
 from eventcnn import __version__
+from eventcnn._env import quiet_from_env
 from eventcnn.errors import describe, is_user_error
 
 #: exit code of an internal error (a bug in eventcnn)
@@ -77,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for i, a in enumerate(argv) if not (a == "--debug" and i < end)]
     parser = build_parser()
     args = parser.parse_args(argv)
+    if hasattr(args, "quiet"):  # one quiet flag, parsed one way: --quiet or EVENTCNN_QUIET
+        args.quiet = bool(args.quiet) or quiet_from_env()
     debug = debug_anywhere or os.environ.get("EVENTCNN_DEBUG", "") not in ("", "0")
     # TensorFlow's C++/absl start-up chatter is noise on the command line; --debug shows it.
     # (oneDNN stays as configured: its options change numerics, only its log is silenced.)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 
-from eventcnn._env import quiet_from_env
-
 
 def register(subparsers) -> None:
     """Add the ``augment`` parser."""
@@ -62,7 +60,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--skew-probability", type=float, default=0.3)
     p.add_argument("--overwrite", action="store_true", help="re-create existing images")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -86,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         skew_probability=args.skew_probability if args.skew > 0 else 0.0,
         skew_magnitude=args.skew if args.skew > 0 else 0.1,
     )
-    quiet = args.quiet or quiet_from_env()
+    quiet = args.quiet  # --quiet or EVENTCNN_QUIET (eventcnn.cli.main)
     manifest = augment_folder(
         args.source, args.out, config, classes=args.classes, overwrite=args.overwrite, quiet=quiet
     )

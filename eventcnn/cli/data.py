@@ -104,7 +104,7 @@ def _fetch(args: argparse.Namespace) -> int:
         raise ValueError("--max-events applies to NanoAOD files only (nano, three-class, tt, ...)")
     paths = {}
     for name in other:
-        paths.update(fetch(name, dest=args.dest, mirror=args.mirror, progress=not args.quiet,
+        paths.update(fetch(name, dest=args.dest, mirror=args.mirror, quiet=args.quiet,
                            base_url=args.base_url))  # fmt: skip
     if nano:
         from eventcnn.opendata import fetch_nano
@@ -113,7 +113,7 @@ def _fetch(args: argparse.Namespace) -> int:
                                              [k for k in nano if k != "three-class"] +
                                              (["tt", "wjets", "dy"] if "three-class" in nano else []))  # fmt: skip
         paths.update(fetch_nano(keys, dest=args.dest, mirror=args.mirror, max_events=args.max_events,
-                                progress=not args.quiet, base_url=args.base_url))  # fmt: skip
+                                quiet=args.quiet, base_url=args.base_url))  # fmt: skip
     for key, path in paths.items():
         print(f"{key}: {path}")
     return 0

@@ -27,7 +27,7 @@ def register(subparsers) -> None:
                    help="image folder, or OPAL displays (default: the one the run was trained on)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--no-baseline", action="store_true", help="skip the gradient-boosted baseline")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run_evaluate)
 
     q = subparsers.add_parser(
@@ -45,7 +45,7 @@ def register(subparsers) -> None:
     q.add_argument("--selection", default="auto",
                    help="event selection for JSON inputs: auto (the run's, else paper), paper, none or a JSON file")
     q.add_argument("--batch-size", type=int, default=64)
-    q.add_argument("--quiet", action="store_true")
+    q.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     q.set_defaults(func=run_predict)
 
 

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="explain", help="output folder (default: explain)")
     p.add_argument("--patch", type=int, default=None, help="occluding square in pixels (default H/8)")
     p.add_argument("--stride", type=int, default=None, help="step in pixels (default patch/2)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run_explain)
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from eventcnn._env import quiet_from_env
-
 # Keep in sync with eventcnn.generate.PROCESSES / ALIASES (not imported here so the
 # CLI starts without numpy-heavy imports).
 _CHOICES = ["tt", "ttjets", "ttbar", "wjets", "w", "wjet", "dy", "drellyan", "zjets", "dyjets", "zz"]
@@ -56,12 +54,12 @@ def run(args: argparse.Namespace) -> int:
 
     from eventcnn.generate import generate_to_file
 
-    quiet = args.quiet or quiet_from_env()
+    quiet = args.quiet  # --quiet or EVENTCNN_QUIET (eventcnn.cli.main)
     if args.format is not None and (args.format == "nano") != (args.out.suffix == ".root"):
         raise ValueError(f"--format {args.format} needs an --out file ending in "
                          f"{'.root' if args.format == 'nano' else '.json or .json.gz'}, not {args.out.name}")
     generate_to_file(
         args.process, args.events, args.out, seed=args.seed, jobs=args.jobs,
-        progress=not quiet, fast=args.fast, overwrite=args.overwrite,
+        quiet=quiet, fast=args.fast, overwrite=args.overwrite,
     )  # fmt: skip
     return 0

@@ -115,7 +115,7 @@ def run_train(args: argparse.Namespace) -> int:
         overrides["epochs"] = 3
     ref_labels = None
     if args.reference:
-        ref = opal.load_displays(args.data, args.reference, size=8, verbose=False)
+        ref = opal.load_displays(args.data, args.reference, size=8, quiet=True)
         table = dict(zip(ref.names, ref.labels))
         ref_labels = np.array([table.get(n, "") for n in data.names])
     train_labels = np.where(lab, data.labels, "")
@@ -239,7 +239,7 @@ def run_label(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():  # its lists of unmatched names would give classes away
         warnings.simplefilter("ignore")
         data = opal.load_displays(args.data, path if have else None,
-                                  size=args.size or opal.IMAGE_SIZE, crop=args.crop, verbose=False)
+                                  size=args.size or opal.IMAGE_SIZE, crop=args.crop, quiet=True)
     print(f"{len(data)} displays in {Path(args.data).name}, {int(data.labelled.sum())} of them "
           f"labelled so far in {path}")
     idx = labeller.choose_events(data.images, data.labels, args.n, order=args.order, seed=args.seed)

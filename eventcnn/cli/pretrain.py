@@ -56,7 +56,7 @@ def register(subparsers) -> None:
     p.add_argument("--jobs", type=int, default=1, help="processes for generation and drawing")
     p.add_argument("--name", default=None, help="weights name (default: sim_<model>_<size>)")
     p.add_argument("--export", default=None, help="also copy <name>.weights.h5 and <name>.json into this folder")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
 

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     config = RenderConfig(style=args.style, size=args.size)
     summary = render_to_dir(
         pairs, args.out, config, selection=args.selection, jobs=args.jobs,
-        limit=args.limit, skip_bad=args.skip_bad, progress=not args.quiet,
+        limit=args.limit, skip_bad=args.skip_bad, quiet=args.quiet,
     )
     if not args.quiet:
         for table in summary.cutflows:

@@ -80,7 +80,7 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=2, help="threads decoding and prefetching batches (default: 2)")
     p.add_argument("--no-evaluate", action="store_true", help="skip the test-set evaluation at the end")
     p.add_argument("--no-baseline", action="store_true", help="skip the gradient-boosted baseline")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from eventcnn._deprecated import renamed_quiet
 from eventcnn._env import quiet_from_env
 from eventcnn.errors import UserError
 from eventcnn.imagefiles import IMAGE_SUFFIXES
@@ -376,15 +377,18 @@ def decode_display(data: bytes, size: int = IMAGE_SIZE,
     return np.asarray(rgb, dtype=np.uint8)
 
 
+@renamed_quiet("verbose")
 def load_displays(source: str | os.PathLike[str], labels: str | os.PathLike[str] | None = None,
                   size: int = IMAGE_SIZE, crop: tuple[int, int, int, int] | None = None,
-                  prefixes: Sequence[str] = DEFAULT_PREFIXES, verbose: bool = True) -> OpalData:
+                  prefixes: Sequence[str] = DEFAULT_PREFIXES, *, quiet: bool = False) -> OpalData:
     """Load event displays from a zip or a folder, with optional masterclass labels.
 
     Images (PNG, GIF, JPEG; RGBA and palette converted to RGB) are resized to
     ``size`` x ``size`` and kept as ``uint8``. Zips are read member by member in
     memory (nothing is extracted). Images without a label keep the label "" and,
     like labels without an image, are listed in ``report`` and warned about.
+    ``quiet`` (or ``EVENTCNN_QUIET``) drops the one-line summary (``verbose=``
+    is its deprecated old name).
 
     Example::
 
@@ -438,8 +442,8 @@ def load_displays(source: str | os.PathLike[str], labels: str | os.PathLike[str]
     # one message per condition: images without a label are the events to classify
     # (normal: an info line); labels without an image and unreadable files are warnings
     if report.unmatched_labels or report.skipped:
-        warnings.warn(f"load_displays({source.name}): {report.summary()}", stacklevel=2)
-    if verbose and not quiet_from_env():
+        warnings.warn(f"load_displays({source.name}): {report.summary()}", stacklevel=3)  # past renamed_quiet
+    if not quiet and not quiet_from_env():
         info = ""
         if label_arr is not None:
             info = (f": {int((label_arr != '').sum())} labelled, "

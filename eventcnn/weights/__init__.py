@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+__all__ = ["SIM_PREFIX", "WEIGHTS_DIR", "available", "is_shipped", "resolve", "sha256_file"]
+
 WEIGHTS_DIR = Path(__file__).resolve().parent
 SIM_PREFIX = "sim"
 
