@@ -51,7 +51,7 @@ def child(mode: str, images: int, size: int, epochs: int, steps: int) -> dict:
     x = rng.integers(0, 256, size=(images, size, size, 3), dtype=np.uint8)
     y = np.array(list("qqqqqqqqeemmttqe") * (images // 16 + 1))[:images]
     t0 = time.perf_counter()
-    res = opal.train(x, y, recipe="default", epochs=epochs, steps_per_epoch=steps, batch_size=16, seed=3, verbose=0)
+    res = opal.train(x, y, recipe="default", epochs=epochs, steps_per_epoch=steps, batch_size=16, seed=3, quiet=True)
     return {"mode": mode, "jit_compile": bool(res.model.jit_compile), "compiles": count["n"],
             "seconds": time.perf_counter() - t0}
 

@@ -103,7 +103,7 @@ def worker_ours(data_dir: Path, recipe: str) -> dict:
 
     data = _load(data_dir)
     start = time.perf_counter()
-    res = opal.train(data.images, data.labels, recipe=recipe, epochs=1, seed=0, verbose=0)
+    res = opal.train(data.images, data.labels, recipe=recipe, epochs=1, seed=0, quiet=True)
     opal.predict(res.model, data.images)
     return {"mode": f"ours-{recipe}", "events": len(data), "copies": n_copies(data.labels),
             "seconds": time.perf_counter() - start, "peak_rss_mb": _peak_mb()}

@@ -18,9 +18,6 @@ from eventcnn._deprecated import renamed_quiet
 
 OLD_NAMES = {"progress", "verbose"}
 
-# Renamed by the parallel rewrite of opal.train / masterclass (issue 11); drop on merge.
-PENDING = {"eventcnn.opal.model.train", "eventcnn.opal.workflow.masterclass",
-           "eventcnn.opal.train", "eventcnn.opal.masterclass"}
 
 
 def public_modules() -> list[str]:
@@ -59,8 +56,6 @@ def test_every_public_module_has_all():
 def test_no_public_signature_uses_progress_or_verbose():
     offenders = []
     for qual, obj in public_callables():
-        if qual in PENDING:
-            continue
         try:
             params = inspect.signature(obj).parameters
         except (TypeError, ValueError):  # builtins without a signature
@@ -163,8 +158,7 @@ def test_cli_quiet_is_one_flag_parsed_one_way(monkeypatch, tmp_path):
         options = {o for a in sub._actions for o in a.option_strings}
         if "--quiet" in options and "-q" not in options:
             without_short.append(name)
-    # `opal train` is reworked by the parallel opal.train change; drop it here on merge
-    assert set(without_short) <= {"opal train"}, without_short
+    assert not without_short, without_short
 
     seen = {}
     monkeypatch.setattr(render_cli, "run", lambda args: seen.setdefault("quiet", args.quiet) and 0)

@@ -437,5 +437,5 @@ def test_opal_trains_through_the_shared_loop(tiny, monkeypatch) -> None:
     assert [h["epoch"] for h in res.history] == [1, 2]
     assert {"loss", "val_loss", "lr", "seconds", "phase"} <= set(res.history[0])
     assert res.curve("loss") == [h["loss"] for h in res.history]
-    with pytest.raises(TypeError, match="not both"):
+    with pytest.raises(TypeError, match="quiet= only"):
         opal.train(x, y, epochs=1, steps_per_epoch=1, quiet=True, verbose=0)

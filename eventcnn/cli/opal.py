@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, default=42, help="seed (default %(default)s)")
     t.add_argument("--reference", default=None,
                    help="reference label file to score the predictions of the unlabelled events")
-    t.add_argument("--quiet", action="store_true", help="no progress output")
+    t.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     _add_tta_arg(t)
     t.set_defaults(func=run_train)
 

@@ -20,7 +20,6 @@ import csv
 import math
 import os
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from eventcnn._deprecated import renamed_quiet
 from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.loop import LoopSettings, fit_phase
@@ -306,6 +306,7 @@ def loop_settings(config: RecipeConfig, has_validation: bool) -> LoopSettings:
     return LoopSettings(monitor=None, patience=None)
 
 
+@renamed_quiet("verbose")
 def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
           recipe: str | RecipeConfig = "default", out: str | os.PathLike[str] | None = None,
           quiet: bool | None = None, data_dir: str | os.PathLike[str] | None = None,
@@ -328,7 +329,7 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
                        recipe="original", epochs=3, lepton_factor=20, seed=1)
         result.history[-1]["val_accuracy"]
     """
-    quiet = _quiet_argument(quiet, overrides)
+    quiet = quiet_from_env() if quiet is None else bool(quiet)
     config = recipe if isinstance(recipe, RecipeConfig) else RecipeConfig(recipe=recipe)
     if overrides:
         config = RecipeConfig(**{**asdict(config), **overrides})
@@ -363,18 +364,6 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
     if out is not None:
         save_run(result, out, data_dir=data_dir, run_info=run_info)
     return result
-
-
-def _quiet_argument(quiet: bool | None, overrides: dict[str, Any]) -> bool:
-    """``quiet``, or the deprecated ``verbose`` (a Keras verbosity), or the environment."""
-    if "verbose" in overrides:
-        verbose = overrides.pop("verbose")
-        if quiet is not None:
-            raise TypeError("pass quiet=..., not both quiet and verbose")
-        warnings.warn("verbose= is deprecated: use quiet=True/False", DeprecationWarning, stacklevel=3)
-        if verbose is not None:
-            return not verbose
-    return quiet_from_env() if quiet is None else bool(quiet)
 
 
 def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,

@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn._deprecated import renamed_quiet
 from eventcnn._io import write_json_atomic
 from eventcnn.opal.displays import CLASS_NAMES
 from eventcnn.opal.model import TrainResult, evaluate, predict, train, write_predictions
 from eventcnn.opal.physics import predicted_overview
-from eventcnn.runs import plot_history
+from eventcnn.runs import plot_run_history
 
 __all__ = ["MasterclassResult", "masterclass"]
 
@@ -47,6 +48,7 @@ class MasterclassResult:
     history_png: Path | None = None
 
 
+@renamed_quiet("verbose")
 def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.PathLike[str],
                 recipe: str = "default", reference: Any = None,
                 data_dir: str | os.PathLike[str] | None = None, quiet: bool | None = None,
@@ -73,7 +75,7 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
                    data_dir=data_dir, run_info=sources, **settings)
     write_json_atomic(out / "split.json", {"class_names": list(CLASS_NAMES), "train": names[train_mask].tolist(),
                                            "val": [], "test": names[~train_mask].tolist()})
-    history_png = plot_history(result.history, out / "learning_curves.png")
+    history_png = plot_run_history(result.history, out / "learning_curves.png")
     rest = ~train_mask
     probs = (predict_fn or predict)(result.model, images[rest]) if rest.any() else np.zeros((0, len(CLASS_NAMES)), np.float32)
     write_predictions(out / "predictions.csv", names[rest], probs)
