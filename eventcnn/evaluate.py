@@ -285,7 +285,11 @@ def _expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path]
 
 
 def _render_json(path: Path, render_cfg: dict[str, Any] | None, selection: Any, size: int):
-    """Render an event file like the run's training images: (images uint8, event numbers)."""
+    """Render an event file like the run's training images.
+
+    Returns (images uint8, event numbers, rejected): ``rejected`` lists
+    ``(event number, first cut failed)`` for the events the selection rejected.
+    """
     from PIL import Image
 
     from eventcnn.events import read_events
@@ -300,21 +304,24 @@ def _render_json(path: Path, render_cfg: dict[str, Any] | None, selection: Any, 
     config = RenderConfig.from_dict(render_cfg)
     events = read_events(path)
     sel = get_selection(selection)
+    rejected: list[tuple[int, str]] = []
     if sel is not None:
         n_all = len(events)
+        result = sel.select(events)
+        out = ~result.passed
+        rejected = list(zip(np.asarray(events.event)[out].tolist(), result.failed_cut[out].tolist()))
         events, flow = sel.apply(events)
-        rejected = n_all - len(events)
         if rejected:
             steps = "; ".join(f"{name}: {count}" for name, count in flow.steps)
-            warnings.warn(f"{path}: the selection rejected {rejected} of {n_all} events, which get no "
-                          f"prediction (cut flow: {steps}); pass --selection none to classify every event",
-                          UserWarning, stacklevel=3)
+            warnings.warn(f"{path}: the selection rejected {len(rejected)} of {n_all} events, which get no "
+                          f"prediction (rows with the cut in 'rejected_by'; cut flow: {steps}); "
+                          "pass --selection none to classify every event", UserWarning, stacklevel=3)
     if len(events) == 0:
-        return np.zeros((0, size, size, 3), np.uint8), np.zeros(0, np.int64)
+        return np.zeros((0, size, size, 3), np.uint8), np.zeros(0, np.int64), rejected
     imgs = render_events(events, config)
     if imgs.shape[1:3] != (size, size):
         imgs = np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in imgs])
-    return imgs, np.asarray(events.event, dtype=np.int64)
+    return imgs, np.asarray(events.event, dtype=np.int64), rejected
 
 
 def _run_selection(run_dir: Path, cfg_all: dict[str, Any], selection: Any) -> Any:
@@ -348,7 +355,9 @@ def predict(
     are rendered with the run's render config after the selection (``"auto"``:
     the one recorded with the run/data folder, else the ``paper`` selection
     that ``eventcnn render`` applies by default; ``None``/``"none"`` for none).
-    Rows: ``input``, ``event`` (event files), ``predicted``, ``p_<class>`` per class.
+    Rows: ``input``, ``event`` (event files), ``predicted``, ``p_<class>`` per class,
+    ``rejected_by``: for an event the selection rejected, the first cut it failed
+    (its ``predicted`` and probabilities are empty; nothing is dropped silently).
 
     Example::
 
@@ -380,21 +389,24 @@ def predict(
         add(np.asarray(model.predict(seq, verbose=0)), [str(f) for f in images], [""] * len(images))
     sel = _run_selection(run_dir, cfg_all, selection)
     for f in event_files:
-        x, numbers = _render_json(f, cfg_all.get("render_config"), sel, size)
+        x, numbers, rejected = _render_json(f, cfg_all.get("render_config"), sel, size)
         say(f"{f}: {len(numbers)} events (selection {sel if isinstance(sel, str) else 'custom'})")
         if len(numbers):
             add(np.asarray(model.predict(x, batch_size=batch_size, verbose=0)), [str(f)] * len(numbers), [int(n) for n in numbers])
+        rows.extend({"input": str(f), "event": int(ev), "predicted": "", "rejected_by": cut} for ev, cut in rejected)
     if out_csv is not None:
         write_predictions_csv(rows, names, out_csv)
-        say(f"wrote {len(rows)} predictions to {out_csv}")
+        n_rej = sum(1 for r in rows if r.get("rejected_by"))
+        extra = f" ({n_rej} of them rejected by the selection, with the cut in 'rejected_by')" if n_rej else ""
+        say(f"wrote {len(rows)} rows to {out_csv}{extra}")
     return rows
 
 
 def write_predictions_csv(rows: Sequence[dict[str, Any]], class_names: Sequence[str], path: str | os.PathLike[str]) -> Path:
-    """Write prediction rows atomically as CSV (columns input, event, predicted, p_<class>...)."""
+    """Write prediction rows atomically as CSV (columns input, event, predicted, p_<class>..., rejected_by)."""
     buf = io.StringIO()
-    cols = ["input", "event", "predicted", *[f"p_{c}" for c in class_names]]
-    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    cols = ["input", "event", "predicted", *[f"p_{c}" for c in class_names], "rejected_by"]
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n", restval="")
     w.writeheader()
     for r in rows:
         w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})

@@ -125,11 +125,14 @@ class Selection:
             steps.append((f">= {self.min_bjets} b-tag(s), {events.btag} > {self.btag_threshold(events.btag):g}",
                           n_bjet >= self.min_bjets))
         passed = np.ones(n, dtype=bool)
+        failed = np.full(n, -1, dtype=np.int64)  # index into steps of the first cut an event fails
         flow = []
-        for name, cut in steps:
+        for k, (name, cut) in enumerate(steps):
+            failed[passed & ~cut] = k
             passed = passed & cut
             flow.append((name, int(passed.sum())))
-        return SelectionResult(passed, el, mu, jet, CutFlow(flow, events.source))
+        names = np.array(["", *(name for name, _ in steps)], dtype=object)
+        return SelectionResult(passed, el, mu, jet, CutFlow(flow, events.source), names[failed + 1])
 
     def apply(self, events: Events) -> tuple[Events, CutFlow]:
         """The passing events (with only selected objects, unless configured otherwise)."""
@@ -163,6 +166,8 @@ class SelectionResult:
     muons: np.ndarray
     jets: np.ndarray
     cutflow: CutFlow
+    #: per event, the name of the first cut it fails ("" for passing events)
+    failed_cut: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

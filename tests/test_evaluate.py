@@ -68,7 +68,8 @@ def test_predict_images_and_json(run_dir, tmp_path):
     assert len(rows) == 40
     with open(out) as fh:
         table = list(csv.DictReader(fh))
-    assert list(table[0]) == ["input", "event", "predicted", "p_tt", "p_w"]
+    assert list(table[0]) == ["input", "event", "predicted", "p_tt", "p_w", "rejected_by"]
+    assert all(r["rejected_by"] == "" for r in table)
     assert sum(r["input"].endswith(".png") for r in table) == 20
     json_rows = [r for r in table if r["input"].endswith("w.json")]
     assert [int(r["event"]) for r in json_rows] == list(range(1000, 1020))
@@ -136,7 +137,13 @@ def test_predict_says_how_many_events_the_selection_rejected(run_dir, tmp_path, 
     err = capsys.readouterr().err
     assert f"eventcnn predict: warning: {path}: the selection rejected 3 of 20 events" in err
     assert "cut flow: all events: 20" in err and err.count("\n") == 1
-    assert out.read_text().count("\n") == 1 + 17
+    with open(out) as fh:
+        table = list(csv.DictReader(fh))
+    assert len(table) == 20  # one row per event: 17 classified, 3 named with the cut that rejected them
+    rejected = [r for r in table if r["rejected_by"]]
+    assert sorted(int(r["event"]) for r in rejected) == [1000, 1001, 1002]
+    assert all(r["predicted"] == "" and r["p_tt"] == "" and "lepton" in r["rejected_by"] for r in rejected)
+    assert all(r["predicted"] in ("tt", "w") for r in table if not r["rejected_by"])
 
 
 def test_baseline_fallback_is_recorded_and_bugs_propagate(run_dir, tmp_path, monkeypatch):

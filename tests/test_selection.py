@@ -88,3 +88,13 @@ def test_real_sample_cutflow(cms_ttjets, cms_wjets):
         assert np.all(ev.jet["pt"] > 30) and np.all(np.abs(ev.jet["eta"]) < 2.4)
     # tt+jets has more selected jets than W+jets
     assert tt.jet.counts.mean() > 2 * w.jet.counts.mean()
+
+
+def test_failed_cut_names_the_first_cut_each_event_fails(events):
+    res = Selection(min_jets=1).select(events)
+    # 1: one electron + jets passes; 2: two leptons; 3: not isolated; 4: too soft; 5: one muon + one good jet
+    assert res.passed.tolist() == [True, False, False, False, True]
+    assert res.failed_cut[0] == "" and res.failed_cut[4] == ""
+    assert all("lepton" in c for c in res.failed_cut[1:4])
+    no_jet = Selection(min_jets=3).select(events)
+    assert no_jet.failed_cut[0].startswith(">= 3 jet") and "lepton" in no_jet.failed_cut[1]
