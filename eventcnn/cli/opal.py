@@ -124,10 +124,15 @@ def _self_train_config(args: argparse.Namespace, n_labels: int) -> Any:
 
     if not args.self_train or args.recipe != "default" or n_labels >= opal.SMALL_SET:
         return None
+    return replace(opal.SELF_TRAIN, threshold=args.pseudo_threshold, per_class=args.pseudo_per_class,
+                   copies=_tta_copies(args))
+
+
+def _tta_copies(args: argparse.Namespace) -> int:
+    """Copies averaged per display: 8 with --tta (default), 1 with --no-tta."""
     from eventcnn.tta import TTA_COPIES
 
-    return replace(opal.SELF_TRAIN, threshold=args.pseudo_threshold, per_class=args.pseudo_per_class,
-                   copies=TTA_COPIES if args.tta else 1)
+    return TTA_COPIES if args.tta else 1
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -158,7 +163,7 @@ def run_train(args: argparse.Namespace) -> int:
                           reference=ref_labels, data_dir=args.data, verbose=0 if args.quiet else 2,
                           sources={"labels": str(args.labels),
                                    "reference": str(args.reference) if args.reference else None,
-                                   "crop": args.crop},
+                                   "crop": args.crop, "tta_copies": _tta_copies(args)},
                           predict_fn=lambda model, images: _predict(args, model, images),
                           self_train=_self_train_config(args, int(lab.sum())), **overrides)
     out = mc.out
