@@ -3,7 +3,7 @@
 Sub-commands::
 
     eventcnn opal train   --data ZIP --labels CSV [--recipe original|default] [--out runs/opal]
-                          [--no-tta] [--no-self-train]
+                          [--no-tta] [--self-train]
     eventcnn opal predict --model runs/opal --data ZIP [--labels CSV] --out predictions.csv [--no-tta]
     eventcnn opal label   --data ZIP --labels my_labels.csv [--n 50] [--order suggest]
 
@@ -11,9 +11,10 @@ Sub-commands::
 history, model, learning curves) and predicts every unlabelled event into
 ``predictions.csv``; with ``--reference`` it also scores those predictions
 against reference labels (metrics, confusion matrix, misclassified gallery).
-With fewer than 100 labels the default recipe self-trains (``--no-self-train``
-switches it off: :mod:`eventcnn.opal.semi`), and predictions average the CNN
-over 8 rotated/mirrored copies of each display (``--no-tta``: :mod:`eventcnn.tta`).
+Predictions average the CNN over 8 rotated/mirrored copies of each display
+(test-time augmentation, :mod:`eventcnn.tta`; ``--no-tta``: one pass).
+``--self-train`` (fewer than 100 labels, default recipe) trains a second network
+with pseudo-labels of the unlabelled displays (:mod:`eventcnn.opal.semi`).
 Keras is imported only when a command runs.
 """
 
@@ -98,11 +99,12 @@ def _add_tta_arg(p: argparse.ArgumentParser) -> None:
 def _add_self_train_args(t: argparse.ArgumentParser) -> None:
     from eventcnn.opal.semi import SELF_TRAIN
 
-    t.add_argument("--self-train", action=argparse.BooleanOptionalAction, default=True,
+    t.add_argument("--self-train", action=argparse.BooleanOptionalAction, default=False,
                    help="default recipe, fewer than 100 labels: train, take the confident "
                         "predictions of the unlabelled displays as pseudo-labels, train again and "
-                        "predict with both networks (eventcnn.opal.semi); --no-self-train: one "
-                        "training on the labels only (default: --self-train)")
+                        "predict with both networks (eventcnn.opal.semi; about twice the time, and "
+                        "measured worse than one training with TTA, docs/benchmarks.md) "
+                        "(default: --no-self-train)")
     t.add_argument("--pseudo-threshold", type=float, default=SELF_TRAIN.threshold,
                    help="self-training: least probability of a pseudo-label (default %(default)s)")
     t.add_argument("--pseudo-per-class", type=int, default=SELF_TRAIN.per_class,
