@@ -78,24 +78,29 @@ def test_self_train_records_pseudo_labels_and_saves_the_average(tmp_path) -> Non
     np.testing.assert_allclose(opal.predict(model, data.images), both, atol=1e-5)
 
 
-def test_cli_train_self_trains_by_default_and_not_with_no_self_train(tmp_path, capsys) -> None:
+def test_cli_train_self_trains_only_with_self_train(tmp_path, capsys) -> None:
     from eventcnn.cli import main
 
     d, labels = _displays(tmp_path)
     run = tmp_path / "run"
     args = ["opal", "train", "--data", str(d), "--labels", str(labels), "--size", "64", "--epochs", "1",
             "--quiet", "--seed", "1", "--pseudo-threshold", "0.25"]
-    assert main([*args, "--out", str(run)]) == 0
+    assert main([*args, "--out", str(run), "--self-train"]) == 0
     assert "self-training:" in capsys.readouterr().out
     st = json.loads((run / "config.json").read_text())["opal"]["self_train"]
     assert st["copies"] == 8 and st["threshold"] == 0.25
     rows = list(csv.DictReader((run / "pseudo_labels.csv").open()))
     assert len(rows) == st["n_pseudo"] and all(r["event"] in {"ev6", "ev7", "ev8", "ev9"} for r in rows)
+    assert json.loads((run / "config.json").read_text())["opal"]["tta_copies"] == 8
     plain = tmp_path / "plain"
-    assert main([*args, "--out", str(plain), "--no-self-train", "--no-tta"]) == 0
+    assert main([*args, "--out", str(plain)]) == 0  # the default: one training
     assert "self-training:" not in capsys.readouterr().out
-    assert "self_train" not in json.loads((plain / "config.json").read_text())["opal"]
+    info = json.loads((plain / "config.json").read_text())["opal"]
+    assert "self_train" not in info and info["tta_copies"] == 8
     assert not (plain / "pseudo_labels.csv").exists()
+    assert main([*args, "--out", str(plain), "--self-train", "--no-tta"]) == 0
+    st = json.loads((plain / "config.json").read_text())["opal"]
+    assert st["self_train"]["copies"] == 1 and st["tta_copies"] == 1
 
 
 @pytest.mark.slow

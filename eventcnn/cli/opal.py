@@ -165,8 +165,7 @@ def run_train(args: argparse.Namespace) -> int:
                           reference=ref_labels, data_dir=args.data, verbose=0 if args.quiet else 2,
                           sources={"labels": str(args.labels),
                                    "reference": str(args.reference) if args.reference else None,
-                                   "crop": args.crop, "tta_copies": _tta_copies(args)},
-                          predict_fn=lambda model, images: _predict(args, model, images),
+                                   "crop": args.crop}, tta=args.tta,
                           self_train=_self_train_config(args, int(lab.sum())), **overrides)
     out = mc.out
     if mc.self_train is not None:

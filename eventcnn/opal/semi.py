@@ -1,22 +1,28 @@
 """Self-training with the unlabelled displays: confident pseudo-labels, then train again.
 
 With 30-50 labels the CNN sees few taus and electrons. The hundreds of displays
-the class did not label still carry information: :func:`self_train` trains on
-the labels (round 1), classifies the unlabelled displays with test-time
-augmentation (:func:`eventcnn.tta.predict_tta`: end views are symmetric under
-rotation about the beam axis and mirroring, so the averaged answer is steadier),
-takes the confident ones as pseudo-labels (:func:`select_pseudo_labels`:
-probability >= ``threshold``, at most ``per_class`` per class, the most confident
-first, so the many hadrons cannot swamp the leptons) and trains a fresh network
-on labels + pseudo-labels (round 2). Only the labels the class gave are used:
-the pseudo-labels are the CNN's own answers. The predictions of the rest are the
-mean of both rounds' TTA probabilities (an ensemble of two networks).
+the class did not label might still carry information: :func:`self_train`
+trains on the labels (round 1), classifies the unlabelled displays with
+test-time augmentation (:func:`eventcnn.tta.predict_tta`: end views are
+symmetric under rotation about the beam axis and mirroring, so the averaged
+answer is steadier), takes the confident ones as pseudo-labels
+(:func:`select_pseudo_labels`: probability >= ``threshold``, at most
+``per_class`` per class, the most confident first, so the many hadrons cannot
+swamp the leptons) and trains a fresh network (seed + 1) on labels +
+pseudo-labels (round 2). Only the labels the class gave are used: the
+pseudo-labels are the CNN's own answers. The run's model is the average of both
+networks (:func:`average_model`, saved as one ``.keras``), and so are the
+predictions of the rest.
 
-:data:`SELF_TRAIN` holds the settings ``eventcnn opal train`` uses by default
-(``--no-self-train`` switches it off); the two rounds get fewer epochs each
-(:data:`SELF_TRAIN_EPOCHS`) than a single training so that the whole stays at
-about 2 minutes on 2 CPU cores with 50 labels. Measured with
-``bench/opal_active.py`` (docs/benchmarks.md).
+It is an option (``eventcnn opal train --self-train``, :data:`SELF_TRAIN`), not
+the default: with 50 suggested labels (``bench/opal_active.py``, 5 seeds,
+docs/benchmarks.md) the round-2 network was worse than a second network trained
+on the labels alone on every seed (balanced accuracy 0.806 vs 0.869 on
+average, both with TTA): the confident pseudo-labels are easy hadrons and muons
+(25 / 4-8 / 9-14 / 0-3 of q/e/m/t, 95-100 % right) and move the boundary the
+wrong way for taus. One training with TTA (the default) reached 0.891. Each
+round trains :data:`SELF_TRAIN_EPOCHS` epochs, so the whole takes about twice
+one training.
 
 Example::
 
@@ -72,7 +78,7 @@ class SelfTrainConfig:
             raise ValueError(f"copies must be >= 1, got {self.copies}")
 
 
-#: the default of ``eventcnn opal train`` and :func:`eventcnn.opal.masterclass`
+#: the settings of ``eventcnn opal train --self-train``
 SELF_TRAIN = SelfTrainConfig()
 
 

@@ -50,7 +50,7 @@ class MasterclassResult:
 def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.PathLike[str],
                 recipe: str = "default", reference: Any = None,
                 data_dir: str | os.PathLike[str] | None = None, verbose: int | None = None,
-                sources: dict[str, Any] | None = None, predict_fn: Any = None,
+                sources: dict[str, Any] | None = None, predict_fn: Any = None, tta: bool = True,
                 self_train: Any = None, **settings: Any) -> MasterclassResult:
     """Train on the events with a label (``""`` = unlabelled), classify the others, compare.
 
@@ -60,10 +60,13 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     (``seed``, ``epochs``, ``lepton_factor``, ...). ``sources`` (e.g. the label
     files) is recorded in ``config.json`` and ``split.json`` lists the events
     trained on and classified, so ``eventcnn evaluate`` can evaluate the run later.
-    ``predict_fn(model, images)`` replaces :func:`predict` (e.g. ``eventcnn.tta.predict_tta``).
+    The rest is predicted with test-time augmentation (``tta=True``, the
+    default: :func:`eventcnn.tta.predict_tta`, the mean over 8 rotated/mirrored
+    copies; recorded as ``tta_copies`` in ``config.json`` ``opal``) or, with
+    ``tta=False``, by :func:`predict`; ``predict_fn(model, images)`` replaces both.
 
     ``self_train``: a :class:`eventcnn.opal.semi.SelfTrainConfig` (e.g.
-    ``opal.SELF_TRAIN``, what ``eventcnn opal train`` uses below 100 labels) to
+    ``opal.SELF_TRAIN``, what ``eventcnn opal train --self-train`` uses) to
     train twice, the second time with confident pseudo-labels of the unlabelled
     events (:func:`eventcnn.opal.semi.self_train`; default recipe only, and only
     when some events are unlabelled). The run's model is then both networks'
@@ -80,8 +83,15 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
         raise ValueError("no labelled events to train on: label some events first")
     out = Path(out)
     rest = ~train_mask
+    from eventcnn.tta import TTA_COPIES, predict_tta
+
+    if predict_fn is None:
+        predict_fn = predict_tta if tta else predict
+    semi = self_train is not None and recipe == "default" and bool(rest.any())
+    copies = self_train.copies if semi else (TTA_COPIES if predict_fn is predict_tta else None)
+    sources = {**(sources or {}), "tta_copies": copies}  # how the rest was predicted (eventcnn evaluate)
     st = None
-    if self_train is not None and recipe == "default" and rest.any():
+    if semi:
         from eventcnn.opal.semi import self_train as run_self_train
 
         st = run_self_train(images, labels, config=self_train, recipe=recipe, out=out, verbose=verbose,
@@ -99,7 +109,7 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     if st is not None:
         probs = st.probs
     elif rest.any():
-        probs = (predict_fn or predict)(result.model, images[rest])
+        probs = predict_fn(result.model, images[rest])
     else:
         probs = np.zeros((0, len(CLASS_NAMES)), np.float32)
     write_predictions(out / "predictions.csv", names[rest], probs)
