@@ -48,8 +48,11 @@ def predict_tta(model: Any, images: np.ndarray, copies: int = TTA_COPIES,
         raise ValueError(f"copies must be >= 1, got {copies}")
     images = np.asarray(images)
     total = predict(model, images, batch_size=batch_size).astype(np.float64)
+    step = 8 * batch_size  # rotated copies made a chunk at a time: a few MB, not a copy of all images
     for k in range(1, copies):
-        angles = np.full(len(images), k * 360.0 / copies)
-        mirror = np.full(len(images), k % 2 == 1)
-        total += predict(model, rotate_images(images, angles, mirror), batch_size=batch_size)
+        for i in range(0, len(images), step):
+            chunk = images[i:i + step]
+            angles = np.full(len(chunk), k * 360.0 / copies)
+            mirror = np.full(len(chunk), k % 2 == 1)
+            total[i:i + step] += predict(model, rotate_images(chunk, angles, mirror), batch_size=batch_size)
     return (total / copies).astype(np.float32)
