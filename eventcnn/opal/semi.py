@@ -15,14 +15,13 @@ networks (:func:`average_model`, saved as one ``.keras``), and so are the
 predictions of the rest.
 
 It is an option (``eventcnn opal train --self-train``, :data:`SELF_TRAIN`), not
-the default: with 50 suggested labels (``bench/opal_active.py``, 5 seeds,
-docs/benchmarks.md) the round-2 network was worse than a second network trained
-on the labels alone on every seed (balanced accuracy 0.806 vs 0.869 on
-average, both with TTA): the confident pseudo-labels are easy hadrons and muons
-(25 / 4-8 / 9-14 / 0-3 of q/e/m/t, 95-100 % right) and move the boundary the
-wrong way for taus. One training with TTA (the default) reached 0.891. Each
-round trains :data:`SELF_TRAIN_EPOCHS` epochs, so the whole takes about twice
-one training.
+the default: with 50 suggested labels (``bench/opal_active.py --arms
+self_train``, 5 seeds, docs/benchmarks.md) it gave a balanced accuracy of 0.844
++- 0.035 against 0.891 +- 0.038 for one training with TTA (the default), lower
+on every seed. The confident pseudo-labels are easy hadrons and muons (q/e/m/t
+25 / 0-7 / 9-14 / 0-3, 207 of 210 right) and move the boundary the wrong way
+for taus. Each round trains :data:`SELF_TRAIN_EPOCHS` epochs (83-105 s for
+both on 2 cores with 50 labels).
 
 Example::
 
