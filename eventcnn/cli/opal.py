@@ -172,7 +172,7 @@ def run_train(args: argparse.Namespace) -> int:
         st = mc.self_train
         print(f"self-training: {len(st.pseudo_index)} pseudo-labels "
               + ", ".join(f"{c} {k}" for c, k in st.pseudo_counts.items())
-              + f"; two trainings in {st.first.seconds:.0f} + {st.result.seconds:.0f} s")
+              + f"; two trainings in {st.first.seconds:.0f} + {st.second.seconds:.0f} s")
     print(f"trained in {mc.result.seconds:.0f} s; {int(mc.rest.sum())} unlabelled events classified "
           f"-> {out / 'predictions.csv'}")
     if len(mc.pred):
