@@ -5,15 +5,18 @@ rounds of ``--batch`` events (``eventcnn opal suggest`` for the suggested order,
 a seeded random permutation for the random order), the labels written in the
 masterclass format, then ``eventcnn opal train`` on those labels and
 ``eventcnn opal predict`` on the displays NOT labelled, both as subprocesses
-exactly as a teacher would run them. Prints balanced accuracy and per-class
+exactly as a teacher would run them, per arm (``--arms``): ``default`` (the
+defaults: test-time augmentation), ``previous`` (the same trained network
+predicted with ``--no-tta``, the defaults before) and ``self_train`` (``opal
+train --self-train``); same labels, same seed. Prints balanced accuracy and per-class
 recall on the not-labelled displays, the label counts, time per suggest call and
 per training, and the ratio suggested / random. Results are appended to
 ``<out>/active_results.json`` after every run (an interrupted run resumes).
 
 Usage (the run reported in docs/benchmarks.md)::
 
-    python bench/opal_active.py --data ../shared/data/opal --seeds 0 1 2 \
-        --rounds 5 --batch 10 --out runs/opal_active
+    python bench/opal_active.py --data ../shared/data/opal --seeds 0 1 2 3 4 \
+        --rounds 5 --batch 10 --arms default previous --out runs/opal_active
 """
 
 from __future__ import annotations
@@ -49,9 +52,19 @@ def write_labels(path: Path, names: list[str], table: dict[str, str]) -> None:
     write_text_atomic(path, "".join(f"{n};{table[n]}\n" for n in names))
 
 
-def simulate(order: str, seed: int, zip_path: Path, table: dict[str, str], all_names: list[str],
-             rounds: int, batch: int, work: Path) -> dict:
-    """Label ``rounds`` x ``batch`` events in ``order``, train, predict the rest, score."""
+#: per arm: the options of ``opal train`` and ``opal predict``, and whose trained run it
+#: predicts with (an arm that trains exactly as another reuses that run: same labels,
+#: same seed, same recipe give the same network; only the prediction differs)
+ARMS = {
+    "default": {"train": [], "predict": [], "run": "default"},  # the defaults: TTA predictions
+    "previous": {"train": [], "predict": ["--no-tta"], "run": "default"},  # plain predictions
+    "self_train": {"train": ["--self-train"], "predict": [], "run": "self_train"},  # + pseudo-labels
+}
+
+
+def label(order: str, seed: int, zip_path: Path, table: dict[str, str], all_names: list[str],
+          rounds: int, batch: int, work: Path) -> tuple[Path, list[str], list[float]]:
+    """The oracle labels ``rounds`` x ``batch`` events in ``order``: (label file, names, suggest seconds)."""
     work.mkdir(parents=True, exist_ok=True)
     labels = work / "labels.csv"
     labels.unlink(missing_ok=True)
@@ -70,26 +83,56 @@ def simulate(order: str, seed: int, zip_path: Path, table: dict[str, str], all_n
         assert not set(new) & set(chosen), "suggested an event twice"
         chosen += new
         write_labels(labels, chosen, table)
-    run = work / "run"
-    t0 = time.perf_counter()
-    _cli("opal", "train", "--data", str(zip_path), "--labels", str(labels), "--out", str(run),
-         "--seed", str(seed), "--quiet")
-    train_s = time.perf_counter() - t0
-    pred = work / "predictions.csv"
-    _cli("opal", "predict", "--model", str(run), "--data", str(zip_path), "--labels", str(labels),
-         "--out", str(pred))
+    return labels, chosen, suggest_s
+
+
+def train_and_score(arm: str, seed: int, zip_path: Path, table: dict[str, str], labels: Path,
+                    chosen: list[str], work: Path) -> dict:
+    """``opal train`` on the labels and ``opal predict`` of the rest with the arm's options; scores."""
     import csv
 
+    spec = ARMS[arm]
+    run = work / f"run_{spec['run']}"
+    timing = run / "bench_train_wall_s.json"
+    if timing.is_file():  # trained already (for another arm that trains the same way)
+        train_s = json.loads(timing.read_text())["seconds"]
+    else:
+        t0 = time.perf_counter()
+        _cli("opal", "train", "--data", str(zip_path), "--labels", str(labels), "--out", str(run),
+             "--seed", str(seed), "--quiet", *ARMS[spec["run"]]["train"])
+        train_s = time.perf_counter() - t0
+        write_json_atomic(timing, {"seconds": train_s})
+    predict_opts = spec["predict"]
+    pred = work / f"predictions_{arm}.csv"
+    t0 = time.perf_counter()
+    _cli("opal", "predict", "--model", str(run), "--data", str(zip_path), "--labels", str(labels),
+         "--out", str(pred), *predict_opts)
+    predict_s = time.perf_counter() - t0
     with open(pred, newline="") as fh:
         rows = list(csv.DictReader(fh))
     y = np.array([table[r["event"] + ".png"] for r in rows])
     p = np.array([r["predicted"] for r in rows])
     recall = {c: float(np.mean(p[y == c] == c)) for c in opal.CLASS_NAMES if np.any(y == c)}
     counts = {c: sum(table[n] == c for n in chosen) for c in opal.CLASS_NAMES}
-    return {"order": order, "seed": seed, "n_labelled": len(chosen), "counts": counts,
+    cfg = json.loads((run / "config.json").read_text())
+    st = cfg.get("opal", {}).get("self_train")
+    return {"arm": arm, "seed": seed, "n_labelled": len(chosen), "counts": counts,
             "n_predicted": len(rows), "balanced_accuracy": float(np.mean(list(recall.values()))),
-            "accuracy": float(np.mean(p == y)), "recall": recall,
-            "suggest_s": suggest_s, "train_wall_s": train_s}
+            "accuracy": float(np.mean(p == y)), "recall": recall, "train_wall_s": train_s,
+            "predict_wall_s": predict_s, "fit_s": cfg.get("seconds"),
+            "pseudo_counts": st["pseudo_counts"] if st else None,
+            # scoring only: how many pseudo-labels agree with the reference (never used in training)
+            "pseudo_correct": _pseudo_correct(run, table) if st else None}
+
+
+def _pseudo_correct(run: Path, table: dict[str, str]) -> int | None:
+    f = run / "pseudo_labels.csv"
+    if not f.is_file():
+        return None
+    import csv
+
+    with open(f, newline="") as fh:
+        return sum(table.get(r["event"] + ".png") == r["pseudo_label"] for r in csv.DictReader(fh))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "opal")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--orders", nargs="+", default=["suggested", "random"])
+    ap.add_argument("--arms", nargs="+", default=["default", "previous"], choices=list(ARMS),
+                    help="default: opal train/predict with their defaults (TTA predictions); "
+                         "previous: the same network, predicted with --no-tta (the defaults before); "
+                         "self_train: opal train --self-train (pseudo-labels, two networks)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--out", type=Path, default=Path("runs/opal_active"))
@@ -111,37 +158,58 @@ def main(argv: list[str] | None = None) -> int:
     all_names = sorted(table)
     res_file = args.out / "active_results.json"
     results = json.loads(res_file.read_text()) if res_file.exists() else []
-    done = {(r["order"], r["seed"]) for r in results}
+    for r in results:
+        r.setdefault("arm", "previous")  # results written before the arms
+    done = {(r["order"], r["seed"], r["arm"]) for r in results}
     for seed in args.seeds:
         for order in args.orders:
-            if (order, seed) in done:
+            todo = [a for a in args.arms if (order, seed, a) not in done]
+            if not todo:
                 continue
-            r = simulate(order, seed, zip_path, table, all_names, args.rounds, args.batch,
-                         args.out / f"{order}_{seed}")
-            results.append(r)
-            write_json_atomic(res_file, results)
-            print(f"{order:9s} seed {seed}: labels {r['counts']} balanced accuracy "
-                  f"{r['balanced_accuracy']:.3f} recall {({k: round(v, 2) for k, v in r['recall'].items()})} "
-                  f"train {r['train_wall_s']:.0f} s"
-                  + (f", suggest {np.mean(r['suggest_s']):.1f} s/call" if r["suggest_s"] else ""),
-                  flush=True)
-    print("\n| order | balanced accuracy (mean +- std) | recall q | e | m | t | train s | suggest s/call |")
-    print("|---|---|---|---|---|---|---|---|")
+            work = args.out / f"{order}_{seed}"
+            labels, chosen, suggest_s = label(order, seed, zip_path, table, all_names, args.rounds,
+                                              args.batch, work)
+            for arm in todo:
+                r = {"order": order, **train_and_score(arm, seed, zip_path, table, labels, chosen, work),
+                     "suggest_s": suggest_s}
+                results.append(r)
+                write_json_atomic(res_file, results)
+                print(f"{order:9s} {arm:8s} seed {seed}: labels {r['counts']} balanced accuracy "
+                      f"{r['balanced_accuracy']:.3f} recall {({k: round(v, 2) for k, v in r['recall'].items()})} "
+                      f"train {r['train_wall_s']:.0f} s, predict {r['predict_wall_s']:.0f} s"
+                      + (f", pseudo-labels {r['pseudo_counts']} ({r['pseudo_correct']} right)"
+                         if r["pseudo_counts"] else "")
+                      + (f", suggest {np.mean(r['suggest_s']):.1f} s/call" if r["suggest_s"] else ""),
+                      flush=True)
+    print("\n| order | arm | balanced accuracy (mean +- std) | per seed | recall q | e | m | t "
+          "| train s (wall) | predict s | suggest s/call |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     means = {}
     for order in args.orders:
-        rs = [r for r in results if r["order"] == order and r["seed"] in args.seeds]
-        if not rs:
-            continue
-        ba = np.array([r["balanced_accuracy"] for r in rs])
-        means[order] = ba.mean()
-        rec = [np.mean([r["recall"].get(c, np.nan) for r in rs]) for c in opal.CLASS_NAMES]
-        sug = [s for r in rs for s in r["suggest_s"]]
-        print(f"| {order} ({len(rs)} seeds) | {ba.mean():.3f} +- {ba.std():.3f} | "
-              + " | ".join(f"{v:.2f}" for v in rec)
-              + f" | {np.mean([r['train_wall_s'] for r in rs]):.0f} | "
-              + (f"{np.mean(sug):.1f} (max {np.max(sug):.1f})" if sug else "-") + " |")
-    if "suggested" in means and "random" in means:
-        print(f"\nsuggested / random balanced accuracy: {means['suggested'] / means['random']:.2f}")
+        for arm in args.arms:
+            rs = sorted((r for r in results if r["order"] == order and r["arm"] == arm and r["seed"] in args.seeds),
+                        key=lambda r: r["seed"])
+            if not rs:
+                continue
+            ba = np.array([r["balanced_accuracy"] for r in rs])
+            means[order, arm] = ba.mean()
+            rec = [np.mean([r["recall"].get(c, np.nan) for r in rs]) for c in opal.CLASS_NAMES]
+            sug = [s for r in rs for s in r["suggest_s"]]
+            tr = [r["train_wall_s"] for r in rs]
+            print(f"| {order} ({len(rs)} seeds) | {arm} | {ba.mean():.3f} +- {ba.std():.3f} | "
+                  + ", ".join(f"{v:.3f}" for v in ba) + " | "
+                  + " | ".join(f"{v:.2f}" for v in rec)
+                  + f" | {np.mean(tr):.0f} ({np.min(tr):.0f}-{np.max(tr):.0f}) | "
+                  + f"{np.mean([r.get('predict_wall_s', np.nan) for r in rs]):.0f} | "
+                  + (f"{np.mean(sug):.1f} (max {np.max(sug):.1f})" if sug else "-") + " |")
+    for arm in args.arms:
+        if ("suggested", arm) in means and ("random", arm) in means:
+            print(f"\n{arm}: suggested / random balanced accuracy: "
+                  f"{means['suggested', arm] / means['random', arm]:.2f}")
+    for order in args.orders:
+        if (order, "default") in means and (order, "previous") in means:
+            print(f"{order}: default / previous balanced accuracy: "
+                  f"{means[order, 'default'] / means[order, 'previous']:.2f}")
     return 0
 
 

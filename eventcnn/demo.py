@@ -12,6 +12,7 @@ a report folder::
       run/                         config.json, history.json, best.keras, metrics.json, plots
       report.md, report.html       the summary, linking every plot
       kinematics.png, gallery.png
+      occlusion.png                where the CNN looks in two test images (eventcnn explain)
 
 Every stage keeps what an earlier (interrupted) run finished: re-running
 resumes. ``--real`` uses the public CMS tt+jets and W+jets files instead of
@@ -34,9 +35,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from eventcnn._io import write_json_atomic, write_text_atomic
+import numpy as np
 
-__all__ = ["DemoConfig", "run_demo"]
+from eventcnn._io import atomic_path, write_json_atomic, write_text_atomic
+
+__all__ = ["DemoConfig", "occlusion_figure", "run_demo"]
 
 GENERATED_CLASSES = ("ttjets", "wjets", "dy")
 
@@ -202,15 +205,60 @@ def run_demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
 
     metrics = evaluate_run(run_dir, baseline=True, quiet=quiet)
 
-    stages.start("writing the report")
+    stages.start("writing the report (with occlusion maps of two test images)")
+    occlusion = occlusion_figure(run_dir, images, out / OCCLUSION_PNG)
     total = stages.finish()
     result = _summary(cfg, summary, metrics, run, stages.times, total)
+    if occlusion is not None:
+        result["plots"][OCCLUSION_TITLE] = OCCLUSION_PNG
     write_json_atomic(out / "summary.json", result)
     write_text_atomic(out / "report.md", _markdown(result, out))
     write_text_atomic(out / "report.html", _html(result, out))
     print("\n" + _results_table(result))
     print(f"\nreport: {out / 'report.md'} (and report.html); total {total / 60:.1f} min")
     return result
+
+
+#: the occlusion figure of the report and its heading there
+OCCLUSION_PNG = "occlusion.png"
+OCCLUSION_TITLE = "what the CNN looks at: occlusion maps (eventcnn explain)"
+
+
+def occlusion_figure(run_dir: str | os.PathLike[str], images_dir: str | os.PathLike[str],
+                     path: str | os.PathLike[str], n: int = 2) -> Path | None:
+    """Occlusion maps (:mod:`eventcnn.explain`) of ``n`` test images of the run, side by side, as one PNG.
+
+    The first test image (``split.json``) of each of the first ``n`` classes;
+    red where covering the image lowers the probability of the predicted class.
+    Returns the PNG (written atomically), or None when the test split is empty.
+
+    Example::
+
+        occlusion_figure("demo_output/run", "demo_output/images", "demo_output/occlusion.png")
+    """
+    from matplotlib.figure import Figure
+
+    from eventcnn import explain
+    from eventcnn.dataset import load_split, read_image, split_arrays
+
+    model, names, size = explain.load_explainable(run_dir)
+    split = load_split(Path(run_dir) / "split.json")
+    files, y = split_arrays(split, "test", images_dir)
+    picks = [int(np.flatnonzero(y == k)[0]) for k in sorted(set(y.tolist()))][:n]
+    if not picks:
+        return None
+    fig = Figure(figsize=(5.2 * len(picks), 5.4))
+    for i, j in enumerate(picks):
+        image = read_image(files[j], size)
+        probs = np.asarray(model.predict_on_batch(image[None]))[0]
+        k = int(probs.argmax())
+        heat = explain.occlusion_map(model, image, target=k)
+        true = explain.CMS_WORDS.get(split["class_names"][y[j]].lower(), split["class_names"][y[j]])
+        explain.plot_occlusion(image, heat, ax=fig.add_subplot(1, len(picks), i + 1),
+                               title=f"{files[j].name}: true {true}\npredicted {names[k]}, p = {probs[k]:.2f}")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90, bbox_inches="tight")
+    return Path(path)
 
 
 def _summary(cfg, summary, metrics, run, times, total) -> dict[str, Any]:

@@ -118,7 +118,9 @@ def evaluate_opal_run(out: Path, cfg_all: dict[str, Any], data_dir: str | os.Pat
 
     The displays come from ``data_dir`` (default: the run's), the labels from the
     run's reference file (else its label file); ``split.json`` names the events
-    the CNN did not train on. Writes ``metrics.json``, plots and ``report.md``.
+    the CNN did not train on; predictions average ``tta_copies`` rotated/mirrored
+    copies when the run recorded them (``opal train``'s default, :mod:`eventcnn.tta`).
+    Writes ``metrics.json``, plots and ``report.md``.
     """
     from eventcnn import opal
 
@@ -140,8 +142,16 @@ def evaluate_opal_run(out: Path, cfg_all: dict[str, Any], data_dir: str | os.Pat
     say(f"evaluating {out} on {len(test)} events with reference labels from {labels_file}")
     model = opal.load_model(out)
     test_idx = np.array(test)
-    m = opal.evaluate(model, data.images[test_idx], data.labels[test_idx], out=out, names=data.names[test_idx])
+    copies = int(info.get("tta_copies") or 1)  # predicted as `opal train` did (eventcnn.tta)
+    probs = None
+    if copies > 1:
+        from eventcnn.tta import predict_tta
+
+        probs = predict_tta(model, data.images[test_idx], copies=copies)
+    m = opal.evaluate(model, data.images[test_idx], data.labels[test_idx], out=out, names=data.names[test_idx],
+                      probs=probs)
     m["model"] = "opal"
+    m["tta_copies"] = copies
     m["best_epoch"] = cfg_all.get("best_epoch")
     m["train_seconds"] = cfg_all.get("seconds")
     write_json_atomic(out / "metrics.json", m)

@@ -66,3 +66,40 @@ def test_cli_predict_tta_writes_the_averaged_probabilities(tmp_path) -> None:
     model = opal.load_model(run)
     want = tta.predict_tta(model, data.images)
     np.testing.assert_allclose(got, want[[list(data.names).index(r["event"]) for r in rows]], atol=1e-5)
+
+
+def test_cli_predicts_with_tta_by_default_and_plain_with_no_tta(tmp_path) -> None:
+    """TTA is the default of `opal train` (predictions.csv) and `opal predict`; --no-tta is one pass."""
+    import csv
+    import json
+
+    from PIL import Image
+
+    from eventcnn.cli import main
+
+    d = tmp_path / "displays"
+    d.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (70, 70, 3), dtype=np.uint8)).save(d / f"ev{i}.png")
+    labels = tmp_path / "l.csv"
+    labels.write_text("ev0.png;q\nev1.png;e\nev2.png;m\nev3.png;t\n")
+    run = tmp_path / "run"
+    assert main(["opal", "train", "--data", str(d), "--labels", str(labels), "--size", "64",
+                 "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    assert json.loads((run / "config.json").read_text())["opal"]["tta_copies"] == tta.TTA_COPIES
+
+    def probs(path):
+        with open(path, newline="") as fh:
+            rows = sorted(csv.DictReader(fh), key=lambda r: r["event"])
+        return np.array([[float(r[f"p_{c}"]) for c in opal.CLASS_NAMES] for r in rows])
+
+    data = opal.load_displays(d, labels, size=64, quiet=True)
+    rest = data.images[~data.labelled]  # ev4, ev5 in name order
+    model = opal.load_model(run)
+    np.testing.assert_allclose(probs(run / "predictions.csv"), tta.predict_tta(model, rest), atol=1e-5)
+    for opts, want in (([], tta.predict_tta(model, rest)), (["--no-tta"], opal.predict(model, rest))):
+        out = tmp_path / "p.csv"
+        assert main(["opal", "predict", "--model", str(run), "--data", str(d), "--labels", str(labels),
+                     "--out", str(out), *opts]) == 0
+        np.testing.assert_allclose(probs(out), want, atol=1e-5)

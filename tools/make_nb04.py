@@ -16,6 +16,10 @@ masterclass and the CNN.
 The same from the command line:
 `eventcnn opal label --data ZIP --labels my_labels.csv`, then
 `eventcnn opal train --data ZIP --labels my_labels.csv --recipe default --out runs/opal`.
+Both here and there the CNN classifies every display as the average over 8 rotated and
+mirrored copies of it (test-time augmentation: an end view may be turned about the beam
+axis and mirrored without changing the physics; `tta=False` in `opal.masterclass`,
+`--no-tta` on the command line, for one pass).
 """
 
 PARAMS = """\

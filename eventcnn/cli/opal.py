@@ -3,13 +3,18 @@
 Sub-commands::
 
     eventcnn opal train   --data ZIP --labels CSV [--recipe original|default] [--out runs/opal]
-    eventcnn opal predict --model runs/opal --data ZIP [--labels CSV] --out predictions.csv
+                          [--no-tta] [--self-train]
+    eventcnn opal predict --model runs/opal --data ZIP [--labels CSV] --out predictions.csv [--no-tta]
     eventcnn opal label   --data ZIP --labels my_labels.csv [--n 50] [--order suggest]
 
 ``train`` trains on the labelled events, writes the run folder (config,
 history, model, learning curves) and predicts every unlabelled event into
 ``predictions.csv``; with ``--reference`` it also scores those predictions
 against reference labels (metrics, confusion matrix, misclassified gallery).
+Predictions average the CNN over 8 rotated/mirrored copies of each display
+(test-time augmentation, :mod:`eventcnn.tta`; ``--no-tta``: one pass).
+``--self-train`` (fewer than 100 labels, default recipe) trains a second network
+with pseudo-labels of the unlabelled displays (:mod:`eventcnn.opal.semi`).
 Keras is imported only when a command runs.
 """
 
@@ -65,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="reference label file to score the predictions of the unlabelled events")
     t.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     _add_tta_arg(t)
+    _add_self_train_args(t)
     t.set_defaults(func=run_train)
 
     p = sub.add_parser("predict", help="classify events with a trained model")
@@ -83,16 +89,52 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_tta_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tta", action="store_true",
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
                    help="test-time augmentation: average the CNN over 8 rotated/mirrored copies "
-                        "of each display (8x slower to predict; steadier with few labels)")
+                        "of each display (end views are symmetric under rotation about the beam "
+                        "axis and mirroring; 8x the prediction time, steadier with few labels); "
+                        "--no-tta: one pass per display (default: --tta)")
+
+
+def _add_self_train_args(t: argparse.ArgumentParser) -> None:
+    from eventcnn.opal.semi import SELF_TRAIN
+
+    t.add_argument("--self-train", action=argparse.BooleanOptionalAction, default=False,
+                   help="default recipe, fewer than 100 labels: train, take the confident "
+                        "predictions of the unlabelled displays as pseudo-labels, train again and "
+                        "predict with both networks (eventcnn.opal.semi; about twice the time, and "
+                        "measured worse than one training with TTA, docs/benchmarks.md) "
+                        "(default: --no-self-train)")
+    t.add_argument("--pseudo-threshold", type=float, default=SELF_TRAIN.threshold,
+                   help="self-training: least probability of a pseudo-label (default %(default)s)")
+    t.add_argument("--pseudo-per-class", type=int, default=SELF_TRAIN.per_class,
+                   help="self-training: at most this many pseudo-labels per class (default %(default)s)")
 
 
 def _predict(args: argparse.Namespace, model: Any, images: Any) -> Any:
-    """opal.predict, or the rotation/mirror average with --tta (eventcnn.tta)."""
+    """The rotation/mirror average (eventcnn.tta, default), or opal.predict with --no-tta."""
     from eventcnn import opal, tta
 
     return tta.predict_tta(model, images) if args.tta else opal.predict(model, images)
+
+
+def _self_train_config(args: argparse.Namespace, n_labels: int) -> Any:
+    """The self-training settings of ``opal train``, or None where it does not apply."""
+    from dataclasses import replace
+
+    from eventcnn import opal
+
+    if not args.self_train or args.recipe != "default" or n_labels >= opal.SMALL_SET:
+        return None
+    return replace(opal.SELF_TRAIN, threshold=args.pseudo_threshold, per_class=args.pseudo_per_class,
+                   copies=_tta_copies(args))
+
+
+def _tta_copies(args: argparse.Namespace) -> int:
+    """Copies averaged per display: 8 with --tta (default), 1 with --no-tta."""
+    from eventcnn.tta import TTA_COPIES
+
+    return TTA_COPIES if args.tta else 1
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -123,9 +165,14 @@ def run_train(args: argparse.Namespace) -> int:
                           reference=ref_labels, data_dir=args.data, quiet=args.quiet,
                           sources={"labels": str(args.labels),
                                    "reference": str(args.reference) if args.reference else None,
-                                   "crop": args.crop},
-                          predict_fn=lambda model, images: _predict(args, model, images), **overrides)
+                                   "crop": args.crop}, tta=args.tta,
+                          self_train=_self_train_config(args, int(lab.sum())), **overrides)
     out = mc.out
+    if mc.self_train is not None:
+        st = mc.self_train
+        print(f"self-training: {len(st.pseudo_index)} pseudo-labels "
+              + ", ".join(f"{c} {k}" for c, k in st.pseudo_counts.items())
+              + f"; two trainings in {st.first.seconds:.0f} + {st.second.seconds:.0f} s")
     print(f"trained in {mc.result.seconds:.0f} s; {int(mc.rest.sum())} unlabelled events classified "
           f"-> {out / 'predictions.csv'}")
     if len(mc.pred):

@@ -3,12 +3,13 @@
 Students label OPAL event displays as hadronic (``q``), electron (``e``), muon
 (``m``) or tau (``t``) Z decays, train a small CNN on their labels and let it
 classify the rest. This package holds everything except the hand labeller
-(:mod:`eventcnn.labeller`), in four modules whose names are all re-exported here
+(:mod:`eventcnn.labeller`), in five modules whose names are all re-exported here
 (``from eventcnn import opal; opal.load_displays(...)``):
 
 - :mod:`eventcnn.opal.displays`: class codes, sizes, label files, loading (no Keras);
 - :mod:`eventcnn.opal.physics`: Z branching fractions, the predicted overview (no Keras);
 - :mod:`eventcnn.opal.model`: the CNN, the training recipes, prediction, evaluation;
+- :mod:`eventcnn.opal.semi`: self-training with pseudo-labels of the unlabelled displays;
 - :mod:`eventcnn.opal.workflow`: :func:`masterclass`, the whole exercise in one call.
 
 The main functions:
@@ -36,10 +37,11 @@ Example::
 
 from __future__ import annotations
 
-from eventcnn.opal import displays, model, physics, workflow
+from eventcnn.opal import displays, model, physics, semi, workflow
 from eventcnn.opal.displays import *  # noqa: F403
 from eventcnn.opal.model import *  # noqa: F403
 from eventcnn.opal.physics import *  # noqa: F403
+from eventcnn.opal.semi import *  # noqa: F403
 from eventcnn.opal.workflow import *  # noqa: F403
 
-__all__ = [*displays.__all__, *physics.__all__, *model.__all__, *workflow.__all__]
+__all__ = [*displays.__all__, *physics.__all__, *model.__all__, *semi.__all__, *workflow.__all__]

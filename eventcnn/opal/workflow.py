@@ -46,14 +46,15 @@ class MasterclassResult:
     overview: list[dict[str, Any]]  # predicted_overview rows (with the reference when given)
     metrics: dict[str, Any] | None = None  # against the reference labels of the rest
     history_png: Path | None = None
+    self_train: Any = None  # eventcnn.opal.semi.SelfTrainResult when self-training ran
 
 
 @renamed_quiet("verbose")
 def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.PathLike[str],
                 recipe: str = "default", reference: Any = None,
                 data_dir: str | os.PathLike[str] | None = None, quiet: bool | None = None,
-                sources: dict[str, Any] | None = None, predict_fn: Any = None,
-                **settings: Any) -> MasterclassResult:
+                sources: dict[str, Any] | None = None, predict_fn: Any = None, tta: bool = True,
+                self_train: Any = None, **settings: Any) -> MasterclassResult:
     """Train on the events with a label (``""`` = unlabelled), classify the others, compare.
 
     ``reference``: reference labels of all events (``""`` where unknown); with it
@@ -62,7 +63,19 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     (``seed``, ``epochs``, ``lepton_factor``, ...). ``sources`` (e.g. the label
     files) is recorded in ``config.json`` and ``split.json`` lists the events
     trained on and classified, so ``eventcnn evaluate`` can evaluate the run later.
-    ``predict_fn(model, images)`` replaces :func:`predict` (e.g. ``eventcnn.tta.predict_tta``).
+    The rest is predicted with test-time augmentation (``tta=True``, the
+    default: :func:`eventcnn.tta.predict_tta`, the mean over 8 rotated/mirrored
+    copies; recorded as ``tta_copies`` in ``config.json`` ``opal``) or, with
+    ``tta=False``, by :func:`predict`; ``predict_fn(model, images)`` replaces both.
+
+    ``self_train``: a :class:`eventcnn.opal.semi.SelfTrainConfig` (e.g.
+    ``opal.SELF_TRAIN``, what ``eventcnn opal train --self-train`` uses) to
+    train twice, the second time with confident pseudo-labels of the unlabelled
+    events (:func:`eventcnn.opal.semi.self_train`; default recipe only, and only
+    when some events are unlabelled). The run's model is then both networks'
+    average, the rest is predicted with the config's TTA copies (``predict_fn``
+    is not used), and ``config.json`` ``opal.self_train`` records the settings
+    and the pseudo-labels per class.
     """
 
     labels = np.asarray(labels)
@@ -71,13 +84,36 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     if not train_mask.any():
         raise ValueError("no labelled events to train on: label some events first")
     out = Path(out)
-    result = train(images[train_mask], labels[train_mask], recipe=recipe, out=out, quiet=quiet,
-                   data_dir=data_dir, run_info=sources, **settings)
+    rest = ~train_mask
+    from eventcnn.tta import TTA_COPIES, predict_tta
+
+    if predict_fn is None:
+        predict_fn = predict_tta if tta else predict
+    semi = self_train is not None and recipe == "default" and bool(rest.any())
+    copies = self_train.copies if semi else (TTA_COPIES if predict_fn is predict_tta else None)
+    sources = {**(sources or {}), "tta_copies": copies}  # how the rest was predicted (eventcnn evaluate)
+    st = None
+    if semi:
+        from eventcnn.opal.semi import self_train as run_self_train
+
+        st = run_self_train(images, labels, config=self_train, recipe=recipe, out=out, quiet=quiet,
+                            data_dir=data_dir, run_info=sources, **settings)
+        result = st.result
+    else:
+        result = train(images[train_mask], labels[train_mask], recipe=recipe, out=out, quiet=quiet,
+                       data_dir=data_dir, run_info=sources, **settings)
+    if st is not None:  # which unlabelled events were trained on with the CNN's own answer
+        _write_pseudo_labels(out / "pseudo_labels.csv", names[st.pseudo_index], st.pseudo_labels,
+                             st.pseudo_confidence)
     write_json_atomic(out / "split.json", {"class_names": list(CLASS_NAMES), "train": names[train_mask].tolist(),
                                            "val": [], "test": names[~train_mask].tolist()})
     history_png = plot_run_history(result.history, out / "learning_curves.png")
-    rest = ~train_mask
-    probs = (predict_fn or predict)(result.model, images[rest]) if rest.any() else np.zeros((0, len(CLASS_NAMES)), np.float32)
+    if st is not None:
+        probs = st.probs
+    elif rest.any():
+        probs = predict_fn(result.model, images[rest])
+    else:
+        probs = np.zeros((0, len(CLASS_NAMES)), np.float32)
     write_predictions(out / "predictions.csv", names[rest], probs)
     pred = np.array(CLASS_NAMES)[probs.argmax(axis=1)] if len(probs) else np.array([], dtype="<U1")
     ref_rest = None if reference is None else np.asarray(reference)[rest]
@@ -87,4 +123,12 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     if have is not None and have.any():
         m = evaluate(result.model, images[rest][have], ref_rest[have], out=out, names=names[rest][have],
                      probs=probs[have])
-    return MasterclassResult(result, out, train_mask, rest, probs, pred, overview, m, history_png)
+    return MasterclassResult(result, out, train_mask, rest, probs, pred, overview, m, history_png, st)
+
+
+def _write_pseudo_labels(path: Path, names: np.ndarray, codes: np.ndarray, probs: np.ndarray) -> None:
+    """``event,pseudo_label,probability`` per pseudo-labelled event, atomically."""
+    from eventcnn._io import write_text_atomic
+
+    write_text_atomic(path, "event,pseudo_label,probability\n"
+                      + "".join(f"{n},{c},{p:.4f}\n" for n, c, p in zip(names, codes, probs)))
