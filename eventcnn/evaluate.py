@@ -145,7 +145,7 @@ def evaluate_opal_run(out: Path, cfg_all: dict[str, Any], data_dir: str | os.Pat
     copies = int(info.get("tta_copies") or 1)  # predicted as `opal train` did (eventcnn.tta)
     probs = None
     if copies > 1:
-        from eventcnn.tta import predict_tta
+        from eventcnn.opal.tta import predict_tta
 
         probs = predict_tta(model, data.images[test_idx], copies=copies)
     m = opal.evaluate(model, data.images[test_idx], data.labels[test_idx], out=out, names=data.names[test_idx],

@@ -70,7 +70,7 @@ def test_self_train_records_pseudo_labels_and_saves_the_average(tmp_path) -> Non
     info = json.loads((out / "config.json").read_text())["opal"]["self_train"]
     assert info["pseudo_counts"] == st.pseudo_counts and info["threshold"] == 0.25 and info["copies"] == 2
     # the saved model is both networks' average: predicting with it gives the run's predictions
-    from eventcnn import tta
+    from eventcnn.opal import tta
 
     model = opal.load_model(out)
     np.testing.assert_allclose(tta.predict_tta(model, data.images[rest], copies=2), st.probs, atol=1e-5)

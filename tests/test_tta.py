@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eventcnn import opal, tta
+from eventcnn import opal
+from eventcnn.opal import tta
 
 keras = pytest.importorskip("keras")
 

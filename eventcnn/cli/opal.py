@@ -113,7 +113,8 @@ def _add_self_train_args(t: argparse.ArgumentParser) -> None:
 
 def _predict(args: argparse.Namespace, model: Any, images: Any) -> Any:
     """The rotation/mirror average (eventcnn.tta, default), or opal.predict with --no-tta."""
-    from eventcnn import opal, tta
+    from eventcnn import opal
+    from eventcnn.opal import tta
 
     return tta.predict_tta(model, images) if args.tta else opal.predict(model, images)
 
@@ -132,7 +133,7 @@ def _self_train_config(args: argparse.Namespace, n_labels: int) -> Any:
 
 def _tta_copies(args: argparse.Namespace) -> int:
     """Copies averaged per display: 8 with --tta (default), 1 with --no-tta."""
-    from eventcnn.tta import TTA_COPIES
+    from eventcnn.opal.tta import TTA_COPIES
 
     return TTA_COPIES if args.tta else 1
 

@@ -9,6 +9,7 @@ classify the rest. This package holds everything except the hand labeller
 - :mod:`eventcnn.opal.displays`: class codes, sizes, label files, loading (no Keras);
 - :mod:`eventcnn.opal.physics`: Z branching fractions, the predicted overview (no Keras);
 - :mod:`eventcnn.opal.model`: the CNN, the training recipes, prediction, evaluation;
+- :mod:`eventcnn.opal.tta`: test-time augmentation (the default prediction of the rest);
 - :mod:`eventcnn.opal.semi`: self-training with pseudo-labels of the unlabelled displays;
 - :mod:`eventcnn.opal.workflow`: :func:`masterclass`, the whole exercise in one call.
 
@@ -37,11 +38,12 @@ Example::
 
 from __future__ import annotations
 
-from eventcnn.opal import displays, model, physics, semi, workflow
+from eventcnn.opal import displays, model, physics, semi, tta, workflow
 from eventcnn.opal.displays import *  # noqa: F403
 from eventcnn.opal.model import *  # noqa: F403
 from eventcnn.opal.physics import *  # noqa: F403
 from eventcnn.opal.semi import *  # noqa: F403
+from eventcnn.opal.tta import *  # noqa: F403
 from eventcnn.opal.workflow import *  # noqa: F403
 
-__all__ = [*displays.__all__, *physics.__all__, *model.__all__, *semi.__all__, *workflow.__all__]
+__all__ = [*displays.__all__, *physics.__all__, *model.__all__, *semi.__all__, *tta.__all__, *workflow.__all__]

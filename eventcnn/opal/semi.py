@@ -3,7 +3,7 @@
 With 30-50 labels the CNN sees few taus and electrons. The hundreds of displays
 the class did not label might still carry information: :func:`self_train`
 trains on the labels (round 1), classifies the unlabelled displays with
-test-time augmentation (:func:`eventcnn.tta.predict_tta`: end views are
+test-time augmentation (:func:`eventcnn.opal.tta.predict_tta`: end views are
 symmetric under rotation about the beam axis and mirroring, so the averaged
 answer is steadier), takes the confident ones as pseudo-labels
 (:func:`select_pseudo_labels`: probability >= ``threshold``, at most
@@ -147,7 +147,7 @@ def self_train(images: np.ndarray, labels: Any, *, config: SelfTrainConfig = SEL
     pseudo-labels per class.
     """
     from eventcnn.opal.model import SMALL_SET, TrainResult, save_run, train
-    from eventcnn.tta import predict_tta
+    from eventcnn.opal.tta import predict_tta
 
     start = time.perf_counter()
     labels = np.asarray(labels)

@@ -64,7 +64,7 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     files) is recorded in ``config.json`` and ``split.json`` lists the events
     trained on and classified, so ``eventcnn evaluate`` can evaluate the run later.
     The rest is predicted with test-time augmentation (``tta=True``, the
-    default: :func:`eventcnn.tta.predict_tta`, the mean over 8 rotated/mirrored
+    default: :func:`eventcnn.opal.tta.predict_tta`, the mean over 8 rotated/mirrored
     copies; recorded as ``tta_copies`` in ``config.json`` ``opal``) or, with
     ``tta=False``, by :func:`predict`; ``predict_fn(model, images)`` replaces both.
 
@@ -85,7 +85,7 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
         raise ValueError("no labelled events to train on: label some events first")
     out = Path(out)
     rest = ~train_mask
-    from eventcnn.tta import TTA_COPIES, predict_tta
+    from eventcnn.opal.tta import TTA_COPIES, predict_tta
 
     if predict_fn is None:
         predict_fn = predict_tta if tta else predict
