@@ -142,12 +142,10 @@ def evaluate_opal_run(out: Path, cfg_all: dict[str, Any], data_dir: str | os.Pat
     say(f"evaluating {out} on {len(test)} events with reference labels from {labels_file}")
     model = opal.load_model(out)
     test_idx = np.array(test)
-    copies = int(info.get("tta_copies") or 1)  # predicted as `opal train` did (eventcnn.tta)
-    probs = None
-    if copies > 1:
-        from eventcnn.opal.tta import predict_tta
+    copies = int(info.get("tta_copies") or 1)  # predicted as `opal train` did (eventcnn.opal.tta)
+    from eventcnn.opal.tta import predict_tta
 
-        probs = predict_tta(model, data.images[test_idx], copies=copies)
+    probs = predict_tta(model, data.images[test_idx], copies=copies)
     m = opal.evaluate(model, data.images[test_idx], data.labels[test_idx], out=out, names=data.names[test_idx],
                       probs=probs)
     m["model"] = "opal"
@@ -320,7 +318,7 @@ def _render_json(path: Path, render_cfg: dict[str, Any] | None, selection: Any, 
         result = sel.select(events)
         out = ~result.passed
         rejected = list(zip(np.asarray(events.event)[out].tolist(), result.failed_cut[out].tolist()))
-        events, flow = sel.apply(events)
+        events, flow = sel.apply(events, result)
         if rejected:
             steps = "; ".join(f"{name}: {count}" for name, count in flow.steps)
             warnings.warn(f"{path}: the selection rejected {len(rejected)} of {n_all} events, which get no "

@@ -134,9 +134,12 @@ class Selection:
         names = np.array(["", *(name for name, _ in steps)], dtype=object)
         return SelectionResult(passed, el, mu, jet, CutFlow(flow, events.source), names[failed + 1])
 
-    def apply(self, events: Events) -> tuple[Events, CutFlow]:
-        """The passing events (with only selected objects, unless configured otherwise)."""
-        result = self.select(events)
+    def apply(self, events: Events, result: SelectionResult | None = None) -> tuple[Events, CutFlow]:
+        """The passing events (with only selected objects, unless configured otherwise).
+
+        ``result``: this selection's :meth:`select` of ``events``, when already computed.
+        """
+        result = self.select(events) if result is None else result
         if self.drop_unselected_objects:
             events = _replace_objects(events, result)
         return events[result.passed], result.cutflow

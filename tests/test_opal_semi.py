@@ -116,3 +116,21 @@ def test_self_train_on_the_real_displays_only_uses_unlabelled_events(shared_data
                          seed=0, steps_per_epoch=4, quiet=True)
     assert not (labels[st.pseudo_index] != "").any()
     assert st.probs.shape == (int((labels == "").sum()), 4)
+
+
+def test_self_training_that_cannot_run_says_why(tmp_path, capsys) -> None:
+    """Asked for but not applicable: a warning names the reason (never a silent single training)."""
+    from eventcnn.cli import main
+
+    d, labels = _displays(tmp_path)
+    data = opal.load_displays(d, labels, size=64, quiet=True)
+    train_labels = np.where(data.labelled, data.labels, "")
+    with pytest.warns(UserWarning, match="self-training skipped: it needs the default recipe"):
+        mc = opal.masterclass(data.images, train_labels, data.names, out=tmp_path / "orig", recipe="original",
+                              self_train=semi.SELF_TRAIN, epochs=1, copies=1, lepton_factor=1, quiet=True)
+    assert mc.self_train is None
+    # a bad setting is one clear line before any loading or training
+    assert main(["opal", "train", "--data", str(d), "--labels", str(labels), "--self-train",
+                 "--pseudo-threshold", "1.5", "--out", str(tmp_path / "bad"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "threshold" in err and not (tmp_path / "bad").exists()

@@ -44,20 +44,9 @@ def test_cli_help_mentions_tta(capsys) -> None:
 def test_cli_predict_tta_writes_the_averaged_probabilities(tmp_path) -> None:
     import csv
 
-    from PIL import Image
-
     from eventcnn.cli import main
 
-    d = tmp_path / "displays"
-    d.mkdir()
-    rng = np.random.default_rng(1)
-    for i in range(6):
-        Image.fromarray(rng.integers(0, 255, (70, 70, 3), dtype=np.uint8)).save(d / f"ev{i}.png")
-    labels = tmp_path / "l.csv"
-    labels.write_text("ev0.png;q\nev1.png;e\nev2.png;m\nev3.png;t\n")
-    run = tmp_path / "run"
-    assert main(["opal", "train", "--data", str(d), "--labels", str(labels), "--size", "64",
-                 "--epochs", "1", "--out", str(run), "--quiet", "--tta"]) == 0
+    d, labels, run = _trained_run(tmp_path, seed=1, options=["--tta"])
     out = tmp_path / "p.csv"
     assert main(["opal", "predict", "--model", str(run), "--data", str(d), "--all", "--tta",
                  "--out", str(out)]) == 0
@@ -74,20 +63,9 @@ def test_cli_predicts_with_tta_by_default_and_plain_with_no_tta(tmp_path) -> Non
     import csv
     import json
 
-    from PIL import Image
-
     from eventcnn.cli import main
 
-    d = tmp_path / "displays"
-    d.mkdir()
-    rng = np.random.default_rng(2)
-    for i in range(6):
-        Image.fromarray(rng.integers(0, 255, (70, 70, 3), dtype=np.uint8)).save(d / f"ev{i}.png")
-    labels = tmp_path / "l.csv"
-    labels.write_text("ev0.png;q\nev1.png;e\nev2.png;m\nev3.png;t\n")
-    run = tmp_path / "run"
-    assert main(["opal", "train", "--data", str(d), "--labels", str(labels), "--size", "64",
-                 "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    d, labels, run = _trained_run(tmp_path, seed=2)
     assert json.loads((run / "config.json").read_text())["opal"]["tta_copies"] == tta.TTA_COPIES
 
     def probs(path):
@@ -104,3 +82,22 @@ def test_cli_predicts_with_tta_by_default_and_plain_with_no_tta(tmp_path) -> Non
         assert main(["opal", "predict", "--model", str(run), "--data", str(d), "--labels", str(labels),
                      "--out", str(out), *opts]) == 0
         np.testing.assert_allclose(probs(out), want, atol=1e-5)
+
+
+def _trained_run(tmp_path, seed: int, options: tuple[str, ...] | list[str] = ()):
+    """Six random 70x70 displays (four labelled, ev4/ev5 not) and `opal train` on them: (folder, labels, run)."""
+    from PIL import Image
+
+    from eventcnn.cli import main
+
+    d = tmp_path / "displays"
+    d.mkdir()
+    rng = np.random.default_rng(seed)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (70, 70, 3), dtype=np.uint8)).save(d / f"ev{i}.png")
+    labels = tmp_path / "l.csv"
+    labels.write_text("ev0.png;q\nev1.png;e\nev2.png;m\nev3.png;t\n")
+    run = tmp_path / "run"
+    assert main(["opal", "train", "--data", str(d), "--labels", str(labels), "--size", "64",
+                 "--epochs", "1", "--out", str(run), "--quiet", *options]) == 0
+    return d, labels, run

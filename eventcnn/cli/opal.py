@@ -111,21 +111,13 @@ def _add_self_train_args(t: argparse.ArgumentParser) -> None:
                    help="self-training: at most this many pseudo-labels per class (default %(default)s)")
 
 
-def _predict(args: argparse.Namespace, model: Any, images: Any) -> Any:
-    """The rotation/mirror average (eventcnn.tta, default), or opal.predict with --no-tta."""
-    from eventcnn import opal
-    from eventcnn.opal import tta
-
-    return tta.predict_tta(model, images) if args.tta else opal.predict(model, images)
-
-
-def _self_train_config(args: argparse.Namespace, n_labels: int) -> Any:
-    """The self-training settings of ``opal train``, or None where it does not apply."""
+def _self_train_config(args: argparse.Namespace) -> Any:
+    """The self-training settings of ``opal train`` (checked here), or None without --self-train."""
     from dataclasses import replace
 
     from eventcnn import opal
 
-    if not args.self_train or args.recipe != "default" or n_labels >= opal.SMALL_SET:
+    if not args.self_train:
         return None
     return replace(opal.SELF_TRAIN, threshold=args.pseudo_threshold, per_class=args.pseudo_per_class,
                    copies=_tta_copies(args))
@@ -146,6 +138,7 @@ def run_train(args: argparse.Namespace) -> int:
     from eventcnn.errors import check_writable
 
     size = opal.check_image_size(args.size or opal.IMAGE_SIZE)  # before any loading
+    self_train = _self_train_config(args)
     check_writable(Path(args.out) / "config.json")
     data = opal.load_displays(args.data, args.labels, size=size, crop=args.crop)
     lab = data.labelled
@@ -167,7 +160,7 @@ def run_train(args: argparse.Namespace) -> int:
                           sources={"labels": str(args.labels),
                                    "reference": str(args.reference) if args.reference else None,
                                    "crop": args.crop}, tta=args.tta,
-                          self_train=_self_train_config(args, int(lab.sum())), **overrides)
+                          self_train=self_train, **overrides)
     out = mc.out
     if mc.self_train is not None:
         st = mc.self_train
@@ -196,6 +189,7 @@ def run_predict(args: argparse.Namespace) -> int:
     """Predict events with a saved model into a CSV."""
     from eventcnn import opal
     from eventcnn.errors import UserError, check_writable
+    from eventcnn.opal import tta
 
     check_writable(args.out)
     model = opal.load_model(args.model)
@@ -209,7 +203,7 @@ def run_predict(args: argparse.Namespace) -> int:
                         f"{size} x {size} images: leave out --size (the model's size is used)")
     data = opal.load_displays(args.data, args.labels, size=size, crop=args.crop)
     sel = slice(None) if args.all or args.labels is None else ~data.labelled
-    probs = _predict(args, model, data.images[sel])
+    probs = tta.predict_tta(model, data.images[sel], copies=_tta_copies(args))
     opal.write_predictions(args.out, data.names[sel], probs)
     print(f"{len(probs)} events classified -> {args.out}")
     return 0

@@ -42,6 +42,7 @@ import numpy as np
 
 from eventcnn._deprecated import renamed_quiet
 from eventcnn.opal.displays import CLASS_NAMES
+from eventcnn.opal.tta import TTA_COPIES
 
 __all__ = ["average_model", "SELF_TRAIN", "SELF_TRAIN_EPOCHS", "SelfTrainConfig", "SelfTrainResult", "select_pseudo_labels",
            "self_train"]
@@ -64,7 +65,7 @@ class SelfTrainConfig:
     threshold: float = 0.9
     per_class: int = 25
     epochs: int | None = SELF_TRAIN_EPOCHS
-    copies: int = 8
+    copies: int = TTA_COPIES
     ensemble: bool = True
 
     def __post_init__(self) -> None:

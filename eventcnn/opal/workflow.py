@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import numpy as np
 from eventcnn._deprecated import renamed_quiet
 from eventcnn._io import write_json_atomic
 from eventcnn.opal.displays import CLASS_NAMES
-from eventcnn.opal.model import TrainResult, evaluate, predict, train, write_predictions
+from eventcnn.opal.model import SMALL_SET, TrainResult, evaluate, train, write_predictions
 from eventcnn.opal.physics import predicted_overview
 from eventcnn.runs import plot_run_history
 
@@ -53,7 +54,7 @@ class MasterclassResult:
 def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.PathLike[str],
                 recipe: str = "default", reference: Any = None,
                 data_dir: str | os.PathLike[str] | None = None, quiet: bool | None = None,
-                sources: dict[str, Any] | None = None, predict_fn: Any = None, tta: bool = True,
+                sources: dict[str, Any] | None = None, tta: bool = True,
                 self_train: Any = None, **settings: Any) -> MasterclassResult:
     """Train on the events with a label (``""`` = unlabelled), classify the others, compare.
 
@@ -66,16 +67,16 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     The rest is predicted with test-time augmentation (``tta=True``, the
     default: :func:`eventcnn.opal.tta.predict_tta`, the mean over 8 rotated/mirrored
     copies; recorded as ``tta_copies`` in ``config.json`` ``opal``) or, with
-    ``tta=False``, by :func:`predict`; ``predict_fn(model, images)`` replaces both.
+    ``tta=False``, in one pass (:func:`eventcnn.opal.predict`, ``tta_copies`` 1).
 
     ``self_train``: a :class:`eventcnn.opal.semi.SelfTrainConfig` (e.g.
     ``opal.SELF_TRAIN``, what ``eventcnn opal train --self-train`` uses) to
     train twice, the second time with confident pseudo-labels of the unlabelled
-    events (:func:`eventcnn.opal.semi.self_train`; default recipe only, and only
-    when some events are unlabelled). The run's model is then both networks'
-    average, the rest is predicted with the config's TTA copies (``predict_fn``
-    is not used), and ``config.json`` ``opal.self_train`` records the settings
-    and the pseudo-labels per class.
+    events (:func:`eventcnn.opal.semi.self_train`; only with the default recipe,
+    fewer than ``SMALL_SET`` labels and some events unlabelled, else a warning
+    says why it was skipped). The run's model is then both networks' average,
+    the rest is predicted with the config's TTA copies, and ``config.json``
+    ``opal.self_train`` records the settings and the pseudo-labels per class.
     """
 
     labels = np.asarray(labels)
@@ -87,10 +88,8 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     rest = ~train_mask
     from eventcnn.opal.tta import TTA_COPIES, predict_tta
 
-    if predict_fn is None:
-        predict_fn = predict_tta if tta else predict
-    semi = self_train is not None and recipe == "default" and bool(rest.any())
-    copies = self_train.copies if semi else (TTA_COPIES if predict_fn is predict_tta else None)
+    semi = self_train is not None and _self_train_applies(recipe, int(train_mask.sum()), bool(rest.any()))
+    copies = self_train.copies if semi else (TTA_COPIES if tta else 1)
     sources = {**(sources or {}), "tta_copies": copies}  # how the rest was predicted (eventcnn evaluate)
     st = None
     if semi:
@@ -111,7 +110,7 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     if st is not None:
         probs = st.probs
     elif rest.any():
-        probs = predict_fn(result.model, images[rest])
+        probs = predict_tta(result.model, images[rest], copies=copies)
     else:
         probs = np.zeros((0, len(CLASS_NAMES)), np.float32)
     write_predictions(out / "predictions.csv", names[rest], probs)
@@ -124,6 +123,16 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
         m = evaluate(result.model, images[rest][have], ref_rest[have], out=out, names=names[rest][have],
                      probs=probs[have])
     return MasterclassResult(result, out, train_mask, rest, probs, pred, overview, m, history_png, st)
+
+
+def _self_train_applies(recipe: str, n_labels: int, any_unlabelled: bool) -> bool:
+    """Whether self-training can run; a warning names the reason when it cannot."""
+    reason = ("it needs the default recipe" if recipe != "default"
+              else f"it is for fewer than {SMALL_SET} labels ({n_labels} given)" if n_labels >= SMALL_SET
+              else "no event is unlabelled" if not any_unlabelled else "")
+    if reason:
+        warnings.warn(f"self-training skipped: {reason}; trained once", UserWarning, stacklevel=3)
+    return not reason
 
 
 def _write_pseudo_labels(path: Path, names: np.ndarray, codes: np.ndarray, probs: np.ndarray) -> None:
