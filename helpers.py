@@ -9,7 +9,7 @@ from __future__ import annotations
 # --- 01 events and images ---
 from pathlib import Path  # noqa: E402
 
-from eventcnn.display import plot_gallery, plot_kinematics  # noqa: E402,F401
+from eventcnn.images.display import plot_gallery, plot_kinematics  # noqa: E402,F401
 
 
 class InputFiles(dict):
@@ -32,7 +32,7 @@ def cms_inputs(prefer_examples: bool = False) -> InputFiles:
     loud warning and recorded in ``.examples`` / ``.note`` of the result. A checksum
     mismatch or any other error is raised, never papered over.
     """
-    from eventcnn.data import DownloadError, fetch
+    from eventcnn.events.sources import DownloadError, fetch
 
     if prefer_examples:
         out = InputFiles(example_inputs())
@@ -52,7 +52,7 @@ def cms_inputs(prefer_examples: bool = False) -> InputFiles:
 
 def example_inputs() -> dict[str, Path]:
     """The example event files inside the package (60 generated events per class)."""
-    from eventcnn.data import example_files
+    from eventcnn.events.sources import example_files
 
     return example_files()
 
@@ -60,7 +60,7 @@ def example_inputs() -> dict[str, Path]:
 def load_selected(inputs: dict[str, Path], selection="paper", limit=None, quiet=False):
     """Read and select every class; prints the cut flows. Returns ``{label: Events}``."""
     from eventcnn.events import read_events
-    from eventcnn.selection import get_selection
+    from eventcnn.events.selection import get_selection
 
     sel = get_selection(selection)
     out = {}
@@ -79,7 +79,7 @@ def load_selected(inputs: dict[str, Path], selection="paper", limit=None, quiet=
 def ensure_images(image_dir, per_class: int = 20, size: int = 224, selection="paper") -> Path:
     """``image_dir`` with images in it: when it has no ``manifest.csv`` yet (notebook 01 not
     run), render ``per_class`` selected events per class there first."""
-    from eventcnn.render import RenderConfig, render_to_dir
+    from eventcnn.images.render import RenderConfig, render_to_dir
 
     image_dir = Path(image_dir)
     if (image_dir / "manifest.csv").exists():
@@ -97,7 +97,7 @@ def plot_before_after(augmented_dir, n: int = 4, seed: int = 0, path=None):
     import numpy as np
     from PIL import Image
 
-    from eventcnn.imagefiles import read_manifest
+    from eventcnn.images.folder import read_manifest
 
     augmented_dir = Path(augmented_dir)
     rows = read_manifest(augmented_dir / "manifest.csv", required=("file", "source"))
@@ -125,7 +125,7 @@ def plot_symmetry_grid(image, n: int = 7, seed: int = 0, geometry: str = "etaphi
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from eventcnn.augment_layers import physics_augmentation
+    from eventcnn.learn.augment import physics_augmentation
 
     image = np.asarray(image)
     batch = np.repeat(image[None], n, axis=0)
@@ -161,21 +161,21 @@ def class_counts(image_dir) -> dict[str, int]:
     """Images per class of an image folder (manifest or sub-folders)."""
     from collections import Counter
 
-    from eventcnn.dataset import list_images
+    from eventcnn.learn.dataset import list_images
 
     items, _ = list_images(image_dir)
     return dict(sorted(Counter(it.cls for it in items).items()))
 
 
 def freeze_table(backbone: str, image_size: int, num_classes: int = 2):
-    """:func:`eventcnn.models.freeze_table` shown as Markdown."""
-    from eventcnn.models import freeze_table as rows
+    """:func:`eventcnn.learn.models.freeze_table` shown as Markdown."""
+    from eventcnn.learn.models import freeze_table as rows
 
     return markdown(_table(rows(backbone, image_size, num_classes)))
 
 
 def _table(rows) -> str:
-    from eventcnn.metrics import comparison_table
+    from eventcnn.learn.metrics import comparison_table
 
     return comparison_table(rows, digits=4)
 
@@ -214,7 +214,7 @@ def markdown(text: str):
 
 
 def opal_events(quick: bool = False, n_quick: int = 60, seed: int = 42):
-    """The OPAL displays with the reference labels (``eventcnn.data.fetch("opal")``).
+    """The OPAL displays with the reference labels (``eventcnn.events.sources.fetch("opal")``).
 
     In quick mode a stratified subset of ``n_quick`` events (every class kept).
 
@@ -224,8 +224,8 @@ def opal_events(quick: bool = False, n_quick: int = 60, seed: int = 42):
     """
 
     from eventcnn import opal
-    from eventcnn.data import fetch
-    from eventcnn.splits import stratified_sample
+    from eventcnn.events.sources import fetch
+    from eventcnn.learn.splits import stratified_sample
 
     paths = fetch("opal")
     data = opal.load_displays(paths["zip"], paths["labels"])
@@ -259,7 +259,7 @@ def show_examples(data, per_class: int = 3) -> None:
 
 def interactive_frontend(quick: bool) -> bool:
     """True when a person can click widgets here (a Jupyter kernel, not QUICK/CI)."""
-    from eventcnn import labeller
+    from eventcnn.opal import labeller
 
     return not quick and labeller.widgets_available()
 
@@ -300,7 +300,8 @@ def student_labels(session, data, n_label: int, demo: bool = False):
 
 def plot_overview(pred, reference=None):
     """Shares of each class predicted (and in the reference) vs the Z expectation: table + chart."""
-    from eventcnn import classroom, opal
+    from eventcnn import opal
+    from eventcnn.opal import pictures as classroom
 
     rows = opal.predicted_overview(pred, reference)
     print(opal.overview_table(rows))

@@ -30,7 +30,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from eventcnn.augment import (
+from eventcnn.images.augment import (
     AugmentorConfig,
     augment_folder,
     physics_augment_numpy,

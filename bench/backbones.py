@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
 
-    from eventcnn.train import TrainConfig, compare_runs, train
+    from eventcnn.learn.train import TrainConfig, compare_runs, train
 
     out = Path(args.out)
     split_file = None

@@ -4,7 +4,7 @@ Renders the real development sample (../shared/data/cms, paper selection) at
 ``--size`` pixels with the project's renderer, trains ``eventcnn train``'s small
 CNN with a fixed seeded split, evaluates it on the test split, and trains the
 gradient-boosted trees on the high-level features of the SAME train events and
-tests them on the SAME test events (``eventcnn.evaluate``). Prints a Markdown
+tests them on the SAME test events (``eventcnn.learn.evaluate``). Prints a Markdown
 table for docs/benchmarks.md.
 
 Usage::
@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-augment", action="store_true")
     args = p.parse_args(argv)
 
-    from eventcnn.render import RenderConfig, render_to_dir
-    from eventcnn.train import TrainConfig, train
+    from eventcnn.images.render import RenderConfig, render_to_dir
+    from eventcnn.learn.train import TrainConfig, train
 
     data, work = Path(args.data), Path(args.workdir)
     images = work / f"CreatedImages_{args.size}"

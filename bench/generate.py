@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from eventcnn.generate import PROCESSES, generate
+from eventcnn.events.generate import PROCESSES, generate
 
 
 def rate(process: str, n: int, fast: bool = False, jobs: int = 1, seed: int = 123) -> float:

@@ -4,8 +4,8 @@ For each backend that imports (``jax``, ``torch``, ``tensorflow``; each in a
 subprocess with ``KERAS_BACKEND`` set) it prints
 
 * **model only**: ``train_on_batch`` on random ``uint8`` batches, ResNet50 from
-  scratch (``eventcnn.models.build_model("resnet50", weights=None)``), the
-  precision of :func:`eventcnn.devices.precision_policy` (bf16 on Ampere+ GPUs);
+  scratch (``eventcnn.learn.models.build_model("resnet50", weights=None)``), the
+  precision of :func:`eventcnn.learn.devices.precision_policy` (bf16 on Ampere+ GPUs);
 * **end to end**: ``python -m eventcnn train`` (cache on, ResNet50 from scratch)
   on a folder of rendered CMS images, images/s over the epochs after the first;
 
@@ -50,8 +50,8 @@ def child_model_only(size: int, batch: int, steps: int, warmup: int, compile_mod
     import keras
     import numpy as np
 
-    from eventcnn.devices import jit_compile_setting, precision_policy
-    from eventcnn.models import build_model
+    from eventcnn.learn.devices import jit_compile_setting, precision_policy
+    from eventcnn.learn.models import build_model
 
     policy = precision_policy("auto")
     keras.mixed_precision.set_global_policy(policy)

@@ -1,12 +1,12 @@
-"""Input pipeline: decoded-image cache (eventcnn.cache) vs decoding PNGs per batch.
+"""Input pipeline: decoded-image cache (eventcnn.learn.cache) vs decoding PNGs per batch.
 
 Measures, in one process and on the same images, how many training images per
 second each input path delivers to ``model.fit`` (batches of ``uint8``
 ``(B, S, S, 3)`` fetched by ``--workers`` threads, as Keras' PyDataset does):
 
-* ``png``: :class:`eventcnn.dataset.ImageSequence` decodes (and resizes) the PNG
+* ``png``: :class:`eventcnn.learn.dataset.ImageSequence` decodes (and resizes) the PNG
   files of every batch with PIL;
-* ``cache``: :class:`eventcnn.cache.CachedImageSequence` slices a memory-mapped
+* ``cache``: :class:`eventcnn.learn.cache.CachedImageSequence` slices a memory-mapped
   ``uint8`` cache (built once, timed separately), shuffled every epoch, full batches only.
 
 Without ``--data`` it renders the CMS events of ``../shared/data/cms`` (or the
@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 def render_folder(out: Path, size: int, quiet: bool, limit: int | None = None) -> Path:
     """Render the CMS development events (no selection; ``limit`` per file) as ``size`` px images into ``out``."""
-    from eventcnn.render import RenderConfig, render_to_dir
+    from eventcnn.images.render import RenderConfig, render_to_dir
 
     cms = REPO.parent / "shared" / "data" / "cms"
     inputs = [(cms / "TTjets_json.json", "ttjets"), (cms / "Wjets_json.json", "wjets")]
@@ -83,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="eventcnn_input_") as tmp:
         data = Path(args.data) if args.data else render_folder(Path(tmp) / "images", args.image_size, args.quiet)
-        from eventcnn.cache import CachedImageSequence, ensure_cache
-        from eventcnn.dataset import ImageSequence, list_images, make_split, split_arrays
+        from eventcnn.learn.cache import CachedImageSequence, ensure_cache
+        from eventcnn.learn.dataset import ImageSequence, list_images, make_split, split_arrays
 
         items, names = list_images(data)
         split = make_split(items, names, fractions=(1.0, 0.0, 0.0), seed=0)

@@ -44,8 +44,8 @@ import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 mode, path, step = sys.argv[2], sys.argv[3], int(sys.argv[4])
 from eventcnn.events import read_events
-from eventcnn.selection import Selection
-from eventcnn.nanoaod import iter_events
+from eventcnn.events.selection import Selection
+from eventcnn.events.nanoaod import iter_events
 sel = Selection()
 t0 = time.perf_counter()
 n = kept = 0
@@ -77,7 +77,7 @@ def build(workdir: Path, n_events: int, step: int, json_events: int) -> tuple[Pa
     import uproot
 
     from eventcnn.events import concat_events, read_events, write_events
-    from eventcnn.nanoaod import MARKER, _branches_of, write_nanoaod
+    from eventcnn.events.nanoaod import MARKER, _branches_of, write_nanoaod
 
     base = concat_events([read_events(p) for p in JSONS])
     same = write_nanoaod(workdir / "same.root", base)

@@ -8,7 +8,7 @@ in a classroom), with its wall time and peak RSS (``os.wait4``):
    uses the cached copy);
 3. ``eventcnn opal label --n 50`` with the answers piped in by an oracle that
    knows the reference labels (it recomputes the same blind order with
-   :func:`eventcnn.labeller.choose_events`, outside the timing);
+   :func:`eventcnn.opal.labeller.choose_events`, outside the timing);
 4. ``eventcnn opal train`` on those labels (classifies every other display,
    writes ``predictions.csv`` and ``overview.png``), ``--reference`` to score it.
 
@@ -74,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from eventcnn import labeller, opal
+    from eventcnn import opal
     from eventcnn._io import write_json_atomic
+    from eventcnn.opal import labeller
 
     out = args.out.resolve()
     shutil.rmtree(out, ignore_errors=True)

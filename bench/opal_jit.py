@@ -3,7 +3,7 @@
 Keras marks ``RandomRotation`` as not jit-compatible, so a model containing it
 (OPAL's default recipe, ``physics_augmentation("endview")``) trained op by op
 on JAX, compiling every primitive for every new shape.
-:func:`eventcnn.devices.allow_jit` lifts the flag on JAX. This script trains
+:func:`eventcnn.learn.devices.allow_jit` lifts the flag on JAX. This script trains
 the same recipe both ways, each in a subprocess with ``KERAS_BACKEND=jax``, and
 prints the number of XLA compilations (``jax_log_compiles``), the wall time and
 the ratio.
@@ -43,7 +43,8 @@ def child(mode: str, images: int, size: int, epochs: int, steps: int) -> dict:
     logging.getLogger("jax").setLevel(logging.WARNING)
     import numpy as np
 
-    from eventcnn import devices, opal
+    from eventcnn import opal
+    from eventcnn.learn import devices
 
     if mode == "keras":
         devices.allow_jit = lambda layer: layer  # type: ignore[assignment] - the flag as Keras sets it

@@ -62,7 +62,7 @@ def worker_original(data_dir: Path, fraction: float) -> dict:
     from scipy import ndimage
 
     from eventcnn import opal
-    from eventcnn.splits import stratified_sample
+    from eventcnn.learn.splits import stratified_sample
 
     data = _load(data_dir)
     sub = stratified_sample(data.labels, fraction)

@@ -1,9 +1,9 @@
 """Streaming input pipeline vs in-memory tensors: training throughput and peak memory.
 
-Trains the same small CNN (``eventcnn.models.build_model("small")``) on a toy
+Trains the same small CNN (``eventcnn.learn.models.build_model("small")``) on a toy
 image folder twice, each in a fresh subprocess:
 
-* ``stream``: :class:`eventcnn.dataset.ImageSequence` decodes the PNGs per batch;
+* ``stream``: :class:`eventcnn.learn.dataset.ImageSequence` decodes the PNGs per batch;
 * ``memory``: all images decoded up front into one uint8 array, ``model.fit(x, y)``.
 
 It prints images/s of training (epochs after the first, which compiles), the
@@ -36,8 +36,14 @@ def child(mode: str, data: str, size: int, epochs: int, batch: int, workers: int
     import keras
     import numpy as np
 
-    from eventcnn.dataset import ImageSequence, list_images, load_arrays, make_split, split_arrays
-    from eventcnn.models import build_model, make_optimizer
+    from eventcnn.learn.dataset import (
+        ImageSequence,
+        list_images,
+        load_arrays,
+        make_split,
+        split_arrays,
+    )
+    from eventcnn.learn.models import build_model, make_optimizer
 
     keras.utils.set_random_seed(0)
     items, names = list_images(data)
@@ -92,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         child(args.child, args.data, args.size, args.epochs, args.batch_size, args.workers)
         return 0
 
-    from eventcnn.dataset import make_toy_images
+    from eventcnn.learn.dataset import make_toy_images
 
     with tempfile.TemporaryDirectory(prefix="eventcnn_bench_") as tmp:
         results = {}

@@ -66,8 +66,8 @@ def main() -> int:
         sys.exit(f"input not found: {args.input} (pass --input FILE.json)")
 
     from eventcnn.events import concat_events, read_events, write_events
-    from eventcnn.render import RenderConfig, render_to_dir
-    from eventcnn.selection import Selection
+    from eventcnn.events.selection import Selection
+    from eventcnn.images.render import RenderConfig, render_to_dir
 
     events, _ = Selection().apply(read_events(args.input))
     reps = -(-args.events // len(events))

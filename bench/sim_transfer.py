@@ -11,12 +11,12 @@ validation pool, used only for early stopping / best epoch) with these arms:
 - ``scratch``: the small CNN from random weights (all layers trainable);
 - ``sim-<policy>``: the small CNN starting from the shipped simulation-pretrained
   backbone (``--weights sim``), for each freeze policy in ``--policies``: the
-  two-phase recipe of :mod:`eventcnn.train` (``--head-epochs`` with the backbone
+  two-phase recipe of :mod:`eventcnn.learn.train` (``--head-epochs`` with the backbone
   frozen, then ``--fine-tune-epochs`` with the policy at ``--fine-tune-lr``;
   ``frozen`` trains the head for both);
 - ``imagenet-vgg16``: VGG16 with ImageNet weights, if they are in the Keras cache
   (``~/.keras/models``), else reported as not available;
-- ``bdt``: the gradient-boosted trees of :mod:`eventcnn.baseline` on the
+- ``bdt``: the gradient-boosted trees of :mod:`eventcnn.learn.baseline` on the
   high-level features of the same train + validation events.
 
 Every arm is tested on the same held-out test events (never used for choices).
@@ -54,7 +54,7 @@ def _imagenet_cached() -> Path | None:
 
 
 def _render(cms: Path, out: Path, size: int) -> Path:
-    from eventcnn.render import RenderConfig, render_to_dir
+    from eventcnn.images.render import RenderConfig, render_to_dir
 
     images = out / "images"
     inputs = [(cms / "TTjets_json.json", "ttjets"), (cms / "Wjets_json.json", "wjets")]
@@ -83,8 +83,8 @@ def _subset(master: dict[str, Any], size: str, seed: int) -> dict[str, Any]:
 def _test_auc(run_dir: Path, split: dict[str, Any], images: Path, size: int) -> tuple[float, float]:
     from sklearn.metrics import roc_auc_score
 
-    from eventcnn.dataset import load_arrays, split_arrays
-    from eventcnn.train import load_run_model
+    from eventcnn.learn.dataset import load_arrays, split_arrays
+    from eventcnn.learn.train import load_run_model
 
     files, y = split_arrays(split, "test", images)
     model = load_run_model(run_dir)
@@ -94,7 +94,7 @@ def _test_auc(run_dir: Path, split: dict[str, Any], images: Path, size: int) -> 
 
 
 def _cnn(arm: str, split_file: Path, run_dir: Path, images: Path, args: argparse.Namespace, seed: int):
-    from eventcnn.train import TrainConfig, train
+    from eventcnn.learn.train import TrainConfig, train
 
     common = dict(data_dir=str(images), out_dir=str(run_dir), model="small", image_size=args.image_size,
                   batch_size=args.batch_size, seed=seed, split_file=str(split_file), patience=args.patience,
@@ -116,7 +116,7 @@ def _cnn(arm: str, split_file: Path, run_dir: Path, images: Path, args: argparse
                               fine_tune_epochs=args.fine_tune_epochs, fine_tune_lr=args.fine_tune_lr, **common)
     if arm.startswith("sim-") and cfg.weights != args.weights:  # e.g. an older eventcnn that drops "sim"
         raise SystemExit(f"this eventcnn ({__import__('eventcnn').__file__}) ignores weights={args.weights!r}; "
-                         "run the bench against the checkout that has eventcnn.weights (PYTHONPATH=.)")
+                         "run the bench against the checkout that has eventcnn.learn.weights (PYTHONPATH=.)")
     run = train(cfg)
     return run
 
@@ -124,7 +124,7 @@ def _cnn(arm: str, split_file: Path, run_dir: Path, images: Path, args: argparse
 def _bdt(split: dict[str, Any], images: Path, seed: int) -> tuple[float, float]:
     from sklearn.metrics import roc_auc_score
 
-    from eventcnn import baseline as B
+    from eventcnn.learn import baseline as B
 
     rows = split["train"] + split["val"]
     X, y, _ = B.features_for_manifest(rows + split["test"], base=images)
@@ -138,7 +138,7 @@ def _bdt(split: dict[str, Any], images: Path, seed: int) -> tuple[float, float]:
 
 def score_unseen(run_dir: Path, images: Path, size: int) -> dict[str, Any]:
     """ROC AUC of a run folder's best model on every image of ``images`` outside its train/val split."""
-    from eventcnn.dataset import list_images, load_split
+    from eventcnn.learn.dataset import list_images, load_split
 
     split = load_split(run_dir / "split.json")
     seen = {r["file"] for r in split["train"] + split["val"]}
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         if s != "all" and not s.isdigit():
             p.error(f"--sizes takes numbers or 'all', got {s!r}")
 
-    from eventcnn.dataset import list_images, make_split, save_split
+    from eventcnn.learn.dataset import list_images, make_split, save_split
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

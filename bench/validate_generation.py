@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from eventcnn.events import Events, read_events
-from eventcnn.generate import generate_to_file
+from eventcnn.events.generate import generate_to_file
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = {"tt": "TTjets_json.json", "wjets": "Wjets_json.json"}
@@ -59,7 +59,7 @@ def observables(ev: Events) -> dict[str, np.ndarray]:
 
 def lepton_jet_fraction(ev: Events) -> float:
     """Fraction of isolated leptons (pT > 20 GeV) that have a jet within dR < 0.3."""
-    from eventcnn.detector import delta_r_pairs, pairs_within_events
+    from eventcnn.events.detector import delta_r_pairs, pairs_within_events
 
     hits, total = 0, 0
     for lep in (ev.electron, ev.muon):

@@ -3,14 +3,14 @@
 The pipeline, one module per stage:
 
 - :mod:`eventcnn.events`: read CMS open-data JSON events into columnar arrays.
-- :mod:`eventcnn.selection`: the lepton + jets selection and its cut flow.
-- :mod:`eventcnn.render`: draw events as eta-phi images (arXiv:1708.07034).
-- :mod:`eventcnn.data`: fetch the public data sets (checksums, mirrors).
-- :mod:`eventcnn.generate`: generate events with Pythia 8 + fastjet.
-- :mod:`eventcnn.augment`: on-disk and online augmentation.
-- :mod:`eventcnn.dataset`: image datasets, splits and input pipelines.
-- :mod:`eventcnn.models`: transfer-learning backbones and heads.
-- :mod:`eventcnn.train` / :mod:`eventcnn.evaluate`: runs and metrics.
+- :mod:`eventcnn.events.selection`: the lepton + jets selection and its cut flow.
+- :mod:`eventcnn.images.render`: draw events as eta-phi images (arXiv:1708.07034).
+- :mod:`eventcnn.events.sources`: fetch the public data sets (checksums, mirrors).
+- :mod:`eventcnn.events.generate`: generate events with Pythia 8 + fastjet.
+- :mod:`eventcnn.images.augment`: on-disk and online augmentation.
+- :mod:`eventcnn.learn.dataset`: image datasets, splits and input pipelines.
+- :mod:`eventcnn.learn.models`: transfer-learning backbones and heads.
+- :mod:`eventcnn.learn.train` / :mod:`eventcnn.learn.evaluate`: runs and metrics.
 - :mod:`eventcnn.opal`: the OPAL masterclass.
 
 Heavy dependencies (Keras, TensorFlow, Pythia) are imported only by the

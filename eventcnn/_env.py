@@ -3,8 +3,7 @@
 The ``quiet`` convention: every public function that can print progress takes
 ``quiet: bool = False`` (the CLI's ``--quiet``), and ``EVENTCNN_QUIET``
 (:func:`quiet_from_env`) silences the command line and the stages that read
-it. Older keyword names (``progress=``, ``verbose=``) still work through
-:func:`eventcnn._deprecated.renamed_quiet`, with a :class:`DeprecationWarning`.
+it.
 """
 
 from __future__ import annotations

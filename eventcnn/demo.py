@@ -56,7 +56,7 @@ class DemoConfig:
     seed: int = 1
     jobs: int = 2
     real: bool = False  # public CMS tt+jets vs W+jets instead of generated events
-    nano: bool = False  # with real: the 2016 NanoAOD tt / W / DY files (eventcnn.opendata)
+    nano: bool = False  # with real: the 2016 NanoAOD tt / W / DY files (eventcnn.events.opendata)
     nano_events: int = 20000  # with nano: the first N events of each file (streamed)
     selection: str = "lepton"  # >= 1 tight isolated lepton (keeps Drell-Yan dileptons)
     quiet: bool = False
@@ -110,19 +110,19 @@ class _Stages:
 def _inputs(cfg: DemoConfig, out: Path, stages: _Stages) -> tuple[dict[str, Path], str]:
     """Class -> event file, generating what is missing; and the selection to use."""
     if cfg.real and cfg.nano:
-        from eventcnn.opendata import NANO_REGISTRY, fetch_nano
+        from eventcnn.events.opendata import NANO_REGISTRY, fetch_nano
 
         stages.start(f"fetching the first {cfg.nano_events} events of the 2016 CMS NanoAOD files (tt, W, DY)")
         paths = fetch_nano("three-class", max_events=cfg.nano_events, quiet=cfg.quiet)
         labels = {s.key: s.label for s in NANO_REGISTRY}
         return {labels[k]: Path(p) for k, p in paths.items()}, cfg.selection
     if cfg.real:
-        from eventcnn.data import fetch
+        from eventcnn.events.sources import fetch
 
         stages.start("fetching the public CMS files (tt+jets, W+jets)")
         paths = fetch("cms", quiet=cfg.quiet)
         return {"ttjets": Path(paths["ttjets"]), "wjets": Path(paths["wjets"])}, "paper"
-    from eventcnn.generate import generate_to_file
+    from eventcnn.events.generate import generate_to_file
 
     stages.start(f"generating {cfg.events} events per class with Pythia 8 (tt+jets, W+jets, Drell-Yan)")
     files = {}
@@ -167,10 +167,10 @@ def run_demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
 
     inputs, selection = _inputs(cfg, out, stages)
 
-    from eventcnn.display import plot_gallery, plot_kinematics
     from eventcnn.events import read_events
-    from eventcnn.render import RenderConfig, render_to_dir
-    from eventcnn.selection import get_selection
+    from eventcnn.events.selection import get_selection
+    from eventcnn.images.display import plot_gallery, plot_kinematics
+    from eventcnn.images.render import RenderConfig, render_to_dir
 
     stages.start(f"selecting ({selection}) and drawing {cfg.image_size}x{cfg.image_size} eta-phi images")
     images = out / "images"
@@ -190,7 +190,7 @@ def run_demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
         raise RuntimeError(f"too few selected events to train on: {too_few}; generate more (--events)")
 
     stages.start(f"training a small CNN (at most {cfg.epochs} epochs) on the images")
-    from eventcnn.train import TrainConfig, train
+    from eventcnn.learn.train import TrainConfig, train
 
     run_dir = out / "run"
     tcfg = TrainConfig(
@@ -201,7 +201,7 @@ def run_demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     run = train(tcfg)
 
     stages.start("evaluating the CNN and the gradient-boosted baseline on the held-out test set")
-    from eventcnn.evaluate import evaluate_run
+    from eventcnn.learn.evaluate import evaluate_run
 
     metrics = evaluate_run(run_dir, baseline=True, quiet=quiet)
 
@@ -226,7 +226,7 @@ OCCLUSION_TITLE = "what the CNN looks at: occlusion maps (eventcnn explain)"
 
 def occlusion_figure(run_dir: str | os.PathLike[str], images_dir: str | os.PathLike[str],
                      path: str | os.PathLike[str], n: int = 2) -> Path | None:
-    """Occlusion maps (:mod:`eventcnn.explain`) of ``n`` test images of the run, side by side, as one PNG.
+    """Occlusion maps (:mod:`eventcnn.learn.explain`) of ``n`` test images of the run, side by side, as one PNG.
 
     The first test image (``split.json``) of each of the first ``n`` classes;
     red where covering the image lowers the probability of the predicted class.
@@ -238,8 +238,8 @@ def occlusion_figure(run_dir: str | os.PathLike[str], images_dir: str | os.PathL
     """
     from matplotlib.figure import Figure
 
-    from eventcnn import explain
-    from eventcnn.dataset import load_split, read_image, split_arrays
+    from eventcnn.learn import explain
+    from eventcnn.learn.dataset import load_split, read_image, split_arrays
 
     model, names, size = explain.load_explainable(run_dir)
     split = load_split(Path(run_dir) / "split.json")

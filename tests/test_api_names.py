@@ -1,7 +1,7 @@
 """One name per concept across the API: progress output is switched off by ``quiet: bool``.
 
-``progress=`` and ``verbose=`` are old names; they may only live on as hidden,
-deprecated aliases (:func:`eventcnn._env.renamed_quiet`), never in a signature.
+``progress=`` and ``verbose=`` were old names; the package was never released, so
+they are gone, with no hidden aliases.
 """
 
 from __future__ import annotations
@@ -9,12 +9,10 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-import warnings
 
 import pytest
 
 import eventcnn
-from eventcnn._deprecated import renamed_quiet
 
 OLD_NAMES = {"progress", "verbose"}
 
@@ -67,7 +65,9 @@ def test_no_public_signature_uses_progress_or_verbose():
 
 
 def test_functions_that_were_renamed_take_quiet():
-    from eventcnn import data, generate, nanoaod, opendata, render
+    from eventcnn.events import generate, nanoaod, opendata
+    from eventcnn.events import sources as data
+    from eventcnn.images import render
     from eventcnn.opal import displays
 
     for func in (render.render_to_dir, data.fetch, opendata.fetch_nano, generate.generate,
@@ -77,65 +77,17 @@ def test_functions_that_were_renamed_take_quiet():
         assert param.kind is inspect.Parameter.KEYWORD_ONLY, func.__name__
 
 
-def test_renamed_quiet_maps_warns_and_refuses_both():
-    @renamed_quiet("progress")
-    def work(n, *, quiet=False):
-        return quiet
-
-    assert work(1) is False and work(1, quiet=True) is True
-    with pytest.warns(DeprecationWarning, match=r"work\(progress=...\) is deprecated; use quiet=True"):
-        assert work(1, progress=False) is True
-    with pytest.warns(DeprecationWarning):
-        assert work(1, progress=True) is False
-    with pytest.raises(TypeError, match="quiet= only"):
-        work(1, quiet=True, progress=False)
-    with pytest.raises(TypeError):
-        work(1, loud=True)  # other unknown keywords still fail
-    assert "progress" not in inspect.signature(work).parameters
-
-
-def test_old_keywords_still_work_on_the_public_functions(tmp_path, monkeypatch, capsys):
-    from PIL import Image
-
-    from eventcnn.generate import generate
+def test_old_names_are_gone():
+    import eventcnn.events.generate as gen
+    import eventcnn.learn.runs
     from eventcnn.opal import load_displays
 
-    monkeypatch.delenv("EVENTCNN_QUIET", raising=False)
-    for i in range(2):
-        Image.new("RGB", (20, 20), (i, 0, 0)).save(tmp_path / f"event{i}.png")
-    with pytest.warns(DeprecationWarning, match=r"load_displays\(verbose=...\)"):
-        data = load_displays(tmp_path, size=8, verbose=False)
-    assert len(data.images) == 2 and capsys.readouterr().out == ""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DeprecationWarning)
-        load_displays(tmp_path, size=8)
-    assert "loaded 2 displays" in capsys.readouterr().out
-    with pytest.raises(TypeError, match="quiet= only"):
-        generate("dy", 1, progress=False, quiet=True)  # refused before any event is generated
-
-
-def test_generate_to_records_is_a_deprecated_alias_of_reco_records():
-    import eventcnn.events
-    import eventcnn.generate as gen
-
-    assert "to_records" not in gen.__all__ and "reco_records" in gen.__all__
-    with pytest.warns(DeprecationWarning, match="use eventcnn.generate.reco_records"):
-        assert gen.to_records is gen.reco_records
-    assert eventcnn.events.to_records is not gen.reco_records  # the other concept keeps its name
     with pytest.raises(AttributeError):
-        gen.no_such_name  # noqa: B018
-
-
-def test_run_plot_history_is_plot_run_history():
-    import eventcnn.metrics
-    import eventcnn.runs
-    import eventcnn.train
-
-    assert "plot_history" not in eventcnn.runs.__all__ and "plot_run_history" in eventcnn.runs.__all__
-    for module in (eventcnn.runs, eventcnn.train):
-        with pytest.warns(DeprecationWarning, match="use eventcnn.runs.plot_run_history"):
-            assert module.plot_history is eventcnn.runs.plot_run_history
-    assert eventcnn.metrics.plot_history is not eventcnn.runs.plot_run_history  # Keras history dict
+        gen.to_records  # noqa: B018  (renamed reco_records; no alias in an unreleased package)
+    with pytest.raises(AttributeError):
+        eventcnn.learn.runs.plot_history  # noqa: B018
+    with pytest.raises(TypeError):
+        load_displays(".", verbose=False)
 
 
 def _subparsers(parser):

@@ -1,4 +1,4 @@
-"""Tests of eventcnn.augment: exact eta-phi symmetries, Keras layers, the Augmentor folder pipeline."""
+"""Tests of eventcnn.images.augment: exact eta-phi symmetries, Keras layers, the Augmentor folder pipeline."""
 
 from __future__ import annotations
 
@@ -10,17 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eventcnn.augment import (
-    AugmentorConfig,
+from eventcnn.cli import main as cli_main
+from eventcnn.images.augment import AugmentorConfig, augment_folder, physics_augment_numpy
+from eventcnn.learn.augment import (
     PhysicsAugmentation,
     RandomEtaFlip,
     RandomPhiFlip,
     RandomPhiShift,
-    augment_folder,
-    physics_augment_numpy,
     physics_augmentation,
 )
-from eventcnn.cli import main as cli_main
 
 
 def _np(x) -> np.ndarray:

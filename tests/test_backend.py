@@ -39,7 +39,8 @@ def test_plot_writers_keep_the_callers_backend(tmp_path):
         import sys
         sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
-        from eventcnn import metrics, runs
+        from eventcnn.learn import metrics
+        from eventcnn.learn import runs
         import helpers
         out = Path({str(tmp_path)!r})
         metrics.plot_history({{"loss": [0.7, 0.5], "val_loss": [0.6, 0.55]}}, out / "h.png")

@@ -1,4 +1,4 @@
-"""Tests of eventcnn.baseline: exact features, columnar == naive loop, manifest mapping, real AUC."""
+"""Tests of eventcnn.learn.baseline: exact features, columnar == naive loop, manifest mapping, real AUC."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-import eventcnn.baseline as baseline
-from eventcnn.baseline import (
+import eventcnn.learn.baseline as baseline
+from eventcnn.events import events_from_records, read_events
+from eventcnn.events.selection import Selection
+from eventcnn.learn.baseline import (
     FEATURE_NAMES,
     baseline_predict_proba,
     baseline_spec,
@@ -18,8 +20,6 @@ from eventcnn.baseline import (
     features_for_manifest,
     train_baseline,
 )
-from eventcnn.events import events_from_records, read_events
-from eventcnn.selection import Selection
 
 
 def _lep(pt, eta, phi, tight=True, iso=True):

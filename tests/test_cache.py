@@ -1,4 +1,4 @@
-"""Tests of eventcnn.cache: invalidation, identical batches, damage detection, fixed shapes."""
+"""Tests of eventcnn.learn.cache: invalidation, identical batches, damage detection, fixed shapes."""
 
 from __future__ import annotations
 
@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eventcnn.cache import CachedImageSequence, ensure_cache, training_sequences
-from eventcnn.dataset import ImageSequence, list_images, make_split, make_toy_images, split_arrays
+from eventcnn.learn.cache import CachedImageSequence, ensure_cache, training_sequences
+from eventcnn.learn.dataset import (
+    ImageSequence,
+    list_images,
+    make_split,
+    make_toy_images,
+    split_arrays,
+)
 
 
 @pytest.fixture()

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from matplotlib.colors import LogNorm, Normalize
 
-from eventcnn import classroom, opal
+from eventcnn import opal
+from eventcnn.opal import pictures as classroom
 
 WORDS = ["hadronic", "electron", "muon", "tau"]
 
@@ -79,7 +80,7 @@ def test_evaluate_writes_the_readable_confusion_matrix(tmp_path: Path, monkeypat
 def test_gallery_captions_never_show_file_names(tmp_path: Path) -> None:
     from PIL import Image
 
-    from eventcnn.display import plot_gallery
+    from eventcnn.images.display import plot_gallery
 
     for cls, stem in (("electron", "e5293_10479"), ("tau", "t5301_2")):
         (tmp_path / cls).mkdir()

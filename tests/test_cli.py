@@ -13,12 +13,12 @@ from eventcnn.errors import UserError, describe, is_user_error
 
 def _fail_with(monkeypatch, exc: BaseException) -> None:
     """Make ``eventcnn compare`` raise ``exc`` (compare needs no Keras)."""
-    import eventcnn.train
+    import eventcnn.learn.train
 
     def boom(*_a, **_k):
         raise exc
 
-    monkeypatch.setattr(eventcnn.runs, "compare_runs", boom)
+    monkeypatch.setattr(eventcnn.learn.runs, "compare_runs", boom)
 
 
 @pytest.mark.parametrize("exc", [KeyError("class"), TypeError("bad operand"), AttributeError("x"),
@@ -96,7 +96,7 @@ def test_broken_run_config_is_named(tmp_path, capsys, config, lacks):
 
 
 def test_predict_checks_its_output_before_loading_the_model(tmp_path, capsys, monkeypatch):
-    import eventcnn.train
+    import eventcnn.learn.train
 
     run = tmp_path / "run"
     _fake_run(run, {"train": {"data_dir": "d", "out_dir": "o"}, "class_names": ["a", "b"], "image_size": 8})
@@ -105,7 +105,7 @@ def test_predict_checks_its_output_before_loading_the_model(tmp_path, capsys, mo
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a folder")
     loaded = []
-    monkeypatch.setattr(eventcnn.train, "load_run_model", lambda *a, **k: loaded.append(a))
+    monkeypatch.setattr(eventcnn.learn.train, "load_run_model", lambda *a, **k: loaded.append(a))
     assert main(["predict", str(run), str(img), "--out", str(blocker / "sub" / "p.csv")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"cannot write into folder {blocker / 'sub'}" in err
@@ -118,7 +118,7 @@ def test_predict_checks_its_output_before_loading_the_model(tmp_path, capsys, mo
 
 
 def test_train_and_augment_into_an_unwritable_folder(tmp_path, capsys):
-    from eventcnn.dataset import make_toy_images
+    from eventcnn.learn.dataset import make_toy_images
 
     data = make_toy_images(tmp_path / "toy", n_per_class=3, size=16)
     blocker = tmp_path / "file"
@@ -148,7 +148,7 @@ def test_warnings_are_one_line_naming_the_command(tmp_path, capsys):
 
 def test_evaluate_checks_the_run_folder_is_writable_before_loading(tmp_path, capsys, monkeypatch):
     import eventcnn.errors
-    import eventcnn.train
+    import eventcnn.learn.train
 
     run = tmp_path / "run"
     _fake_run(run, {"train": {"data_dir": str(tmp_path), "out_dir": str(run)}, "class_names": ["a", "b"],
@@ -160,7 +160,7 @@ def test_evaluate_checks_the_run_folder_is_writable_before_loading(tmp_path, cap
         raise PermissionError(13, "Permission denied", str(dir))
 
     monkeypatch.setattr(eventcnn.errors.tempfile, "mkstemp", read_only)
-    monkeypatch.setattr(eventcnn.train, "load_run_model", lambda *a, **k: pytest.fail("model loaded"))
+    monkeypatch.setattr(eventcnn.learn.train, "load_run_model", lambda *a, **k: pytest.fail("model loaded"))
     assert main(["evaluate", str(run), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err == f"eventcnn evaluate: error: cannot write into folder {run} (for {run / 'metrics.json'}): " \

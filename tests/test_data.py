@@ -1,4 +1,4 @@
-"""Tests of eventcnn.data (public data fetching) and ``eventcnn data``: offline, fast.
+"""Tests of eventcnn.events.sources (public data fetching) and ``eventcnn data``: offline, fast.
 
 Downloads go to a local HTTP server on 127.0.0.1 serving files made in tmp_path,
 with their real sha256; mirror tests use the real ../shared/data.
@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from eventcnn import _download, data
 from eventcnn.cli import main
-from eventcnn.data import (
+from eventcnn.events import download as _download
+from eventcnn.events import sources as data
+from eventcnn.events.sources import (
     DataFormatError,
     DataIntegrityError,
     DownloadError,

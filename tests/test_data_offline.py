@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eventcnn import data
+from eventcnn.events import sources as data
 
 
 def _no_network(*args, **kwargs):

@@ -1,4 +1,4 @@
-"""Tests of eventcnn.dataset: listing, stratified seeded splits, the streaming PyDataset."""
+"""Tests of eventcnn.learn.dataset: listing, stratified seeded splits, the streaming PyDataset."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from eventcnn.dataset import (
+from eventcnn.learn.dataset import (
     ImageSequence,
     balanced_class_weight,
     epoch_indices,

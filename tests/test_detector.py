@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eventcnn import detector as det
+from eventcnn.events import detector as det
 
 
 def test_jet_smearing_width_matches_resolution():

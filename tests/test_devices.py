@@ -1,4 +1,4 @@
-"""Tests of eventcnn.devices: precision per GPU, compile choice, data-parallel training on 2 JAX CPU devices."""
+"""Tests of eventcnn.learn.devices: precision per GPU, compile choice, data-parallel training on 2 JAX CPU devices."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from eventcnn.dataset import make_toy_images
-from eventcnn.devices import jit_compile_setting, needs_fixed_shapes, precision_policy
-from eventcnn.train import TrainConfig
+from eventcnn.learn.dataset import make_toy_images
+from eventcnn.learn.devices import jit_compile_setting, needs_fixed_shapes, precision_policy
+from eventcnn.learn.train import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,7 +101,7 @@ def test_torch_backend_compile_on_matches_eager(tmp_path):
 def test_train_records_devices_uses_cache_and_resumes_runs_from_before_these_settings(tmp_path):
     import keras
 
-    from eventcnn.train import train
+    from eventcnn.learn.train import train
 
     data = make_toy_images(tmp_path / "toy", n_per_class=8, size=16, seed=0)
     kw = {"model": "small", "batch_size": 4, "augment": False, "quiet": True, "evaluate": False}
@@ -124,8 +124,8 @@ def test_rotation_augmentation_keeps_xla_on_jax(tmp_path):
     script = (
         "import numpy as np, keras\n"
         "from eventcnn import opal\n"
-        "from eventcnn.augment import physics_augmentation\n"
-        "from eventcnn.models import build_model\n"
+        "from eventcnn.images.augment import physics_augmentation\n"
+        "from eventcnn.learn.models import build_model\n"
         "x = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)\n"
         "y = np.arange(8) % 2\n"
         "for m in (opal.build_model((64, 64, 3), augment=True, seed=1),\n"

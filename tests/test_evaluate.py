@@ -1,4 +1,4 @@
-"""Tests of eventcnn.evaluate: metrics.json/report.md with the baseline, predict on images and JSON."""
+"""Tests of eventcnn.learn.evaluate: metrics.json/report.md with the baseline, predict on images and JSON."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from eventcnn.cli import main
-from eventcnn.evaluate import evaluate_run, predict
-from eventcnn.train import TrainConfig, train
+from eventcnn.learn.evaluate import evaluate_run, predict
+from eventcnn.learn.train import TrainConfig, train
 
 
 def _event_json(path, n, njet, seed):
@@ -33,7 +33,7 @@ def _event_json(path, n, njet, seed):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from eventcnn.render import RenderConfig, render_to_dir
+    from eventcnn.images.render import RenderConfig, render_to_dir
 
     root = tmp_path_factory.mktemp("ev")
     tt = _event_json(root / "tt.json", 20, 5, 0)
@@ -149,7 +149,7 @@ def test_predict_says_how_many_events_the_selection_rejected(run_dir, tmp_path, 
 def test_baseline_fallback_is_recorded_and_bugs_propagate(run_dir, tmp_path, monkeypatch):
     import shutil
 
-    import eventcnn.baseline
+    import eventcnn.learn.baseline
 
     run = tmp_path / "run"
     shutil.copytree(run_dir / "run", run)
@@ -166,14 +166,14 @@ def test_baseline_fallback_is_recorded_and_bugs_propagate(run_dir, tmp_path, mon
     def bug(*_a, **_k):
         raise KeyError("class")
 
-    monkeypatch.setattr(eventcnn.baseline, "features_for_manifest", bug)
+    monkeypatch.setattr(eventcnn.learn.baseline, "features_for_manifest", bug)
     with pytest.raises(KeyError):
         evaluate_run(run, data_dir=run_dir / "images", quiet=True)
 
 
 def test_predict_nanoaod_like_json(run_dir, tmp_path):
     pytest.importorskip("uproot")
-    from eventcnn.nanoaod import convert
+    from eventcnn.events.nanoaod import convert
 
     root = convert(run_dir / "w.json", tmp_path / "w.root")
     js = predict(run_dir / "run", [run_dir / "w.json"], quiet=True)

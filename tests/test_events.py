@@ -193,8 +193,8 @@ def test_ten_megabyte_file_of_5000_events_under_two_seconds(cms_ttjets, tmp_path
 
 
 def test_shipped_example_files_read_and_render():
-    from eventcnn.data import example_files
-    from eventcnn.render import RenderConfig, render_events
+    from eventcnn.events.sources import example_files
+    from eventcnn.images.render import RenderConfig, render_events
 
     files = example_files()
     assert sorted(files) == ["dy", "ttjets", "wjets"]

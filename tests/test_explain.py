@@ -1,4 +1,4 @@
-"""Tests for eventcnn.explain (occlusion maps) and ``eventcnn explain``."""
+"""Tests for eventcnn.learn.explain (occlusion maps) and ``eventcnn explain``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from eventcnn import explain
 from eventcnn.cli import main
+from eventcnn.learn import explain
 
 REGION = (8, 16, 20, 28)  # y0, y1, x0, x1 of the only region the model sees
 

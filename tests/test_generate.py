@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("pythia8mc", reason="event generation needs pythia8mc (pip install eventcnn[generate])")
 pytest.importorskip("fastjet", reason="event generation needs fastjet (pip install eventcnn[generate])")
 
-from eventcnn.generate import (  # noqa: E402
+from eventcnn.events.generate import (  # noqa: E402
     PROCESSES,
     canonical_process,
     chunk_seed,
@@ -187,7 +187,7 @@ def _lepton_jet_fraction(data: dict) -> float:
 
 
 def test_isolated_leptons_are_clustered_into_jets_like_cms_pf(samples):
-    from eventcnn.detector import DetectorConfig
+    from eventcnn.events.detector import DetectorConfig
 
     # real CMS files: ~80 % of isolated leptons above 20 GeV sit inside a jet
     assert _lepton_jet_fraction(samples["wjets"]) > 0.6
@@ -207,7 +207,7 @@ def test_zz_events_have_a_z_to_leptons():
 
 def test_progress_and_banner_do_not_flood_stdout():
     # a fresh process: the fastjet banner is printed on the first clustering only
-    code = "from eventcnn.generate import generate; generate('dy', 5, seed=3)"
+    code = "from eventcnn.events.generate import generate; generate('dy', 5, seed=3)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout == ""  # no fastjet banner, no Pythia banner or statistics
@@ -243,6 +243,6 @@ def test_existing_output_is_refused_without_overwrite(tmp_path, capsys):
 
 def test_cli_choices_match_the_api():
     from eventcnn.cli.generate import _CHOICES
-    from eventcnn.generate import ALIASES
+    from eventcnn.events.generate import ALIASES
 
     assert set(_CHOICES) == set(PROCESSES) | set(ALIASES)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from eventcnn.cli import main
 from eventcnn.events import write_events
-from eventcnn.render import (
+from eventcnn.images.render import (
     RenderConfig,
     check_label,
     label_from_path,
@@ -98,7 +98,7 @@ def test_labels_that_break_folders_on_windows_are_refused(label):
 _WORKER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from eventcnn.render import RenderConfig, render_to_dir
+    from eventcnn.images.render import RenderConfig, render_to_dir
     src, label, out, size, go = sys.argv[1:6]
     Path(go + "." + label).touch()          # ready
     while not Path(go).exists():             # start together

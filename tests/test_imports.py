@@ -71,7 +71,7 @@ def test_find_cycle_detects_a_cycle():
 
 def test_graph_sees_function_level_imports():
     graph = import_graph()
-    assert "eventcnn.models" in graph["eventcnn.train"]  # imported inside train()
+    assert "eventcnn.learn.models" in graph["eventcnn.learn.train"]  # imported inside train()
 
 
 def test_package_import_graph_is_acyclic():
@@ -81,16 +81,16 @@ def test_package_import_graph_is_acyclic():
 
 def test_format_dispatch_is_one_way():
     graph = import_graph()
-    assert "eventcnn.nanoaod" in graph["eventcnn.events"]  # read_events reads NanoAOD too
-    assert "eventcnn.events" not in graph["eventcnn.nanoaod"] | graph["eventcnn.selection"]
-    assert "eventcnn.data" not in graph["eventcnn.opendata"] | graph["eventcnn.nanoaod"]
+    assert "eventcnn.events.nanoaod" in graph["eventcnn.events"]  # read_events reads NanoAOD too
+    assert "eventcnn.events" not in graph["eventcnn.events.nanoaod"] | graph["eventcnn.events.selection"]
+    assert "eventcnn.events.sources" not in graph["eventcnn.events.opendata"] | graph["eventcnn.events.nanoaod"]
 
 
 def test_training_and_evaluation_do_not_import_each_other_back():
     graph = import_graph()
-    assert "eventcnn.evaluate" in graph["eventcnn.train"]
-    assert "eventcnn.train" not in graph["eventcnn.evaluate"]
-    assert "eventcnn.train" not in graph["eventcnn.runs"] and "eventcnn.evaluate" not in graph["eventcnn.runs"]
+    assert "eventcnn.learn.evaluate" in graph["eventcnn.learn.train"]
+    assert "eventcnn.learn.train" not in graph["eventcnn.learn.evaluate"]
+    assert "eventcnn.learn.train" not in graph["eventcnn.learn.runs"] and "eventcnn.learn.evaluate" not in graph["eventcnn.learn.runs"]
 
 
 def test_public_modules_declare_all():

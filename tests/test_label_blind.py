@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eventcnn import labeller, opal
+from eventcnn import opal
+from eventcnn.opal import labeller
 
 # names like e5293_10479, qq5305_..., z5299_24147: a class-revealing prefix + run_event
 EVENT_LIKE = re.compile(r"[a-z]+\d{3,}_\d+")

@@ -1,4 +1,4 @@
-"""Tests of eventcnn.labeller: the label session, console fallback, widget, comparison."""
+"""Tests of eventcnn.opal.labeller: the label session, console fallback, widget, comparison."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eventcnn import labeller, opal
+from eventcnn import opal
+from eventcnn.opal import labeller
 
 NAMES = ["ev1", "ev2", "ev3", "ev4", "ev5"]
 

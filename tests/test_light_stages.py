@@ -56,7 +56,7 @@ def test_render_augment_data_without_keras(tmp_path):
         assert len(list((tmp / "aug").rglob("*.png"))) == 4
         assert main(["data", "convert", {str(ex / "example_dy.json.gz")!r}, str(tmp / "dy.json")]) == 0
         assert main(["data", "list"]) == 0
-        import eventcnn.augment as a, eventcnn.render, eventcnn.data, eventcnn.display, eventcnn.metrics, eventcnn.runs  # noqa
+        import eventcnn.images.augment as a, eventcnn.images.render, eventcnn.events.sources, eventcnn.images.display, eventcnn.learn.metrics, eventcnn.learn.runs  # noqa
         assert callable(a.augment_folder) and callable(a.physics_augment_numpy)
     """, tmp_path)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]

@@ -1,4 +1,4 @@
-"""The shared training loop (eventcnn.loop): history rows, best model, early stopping, restore."""
+"""The shared training loop (eventcnn.learn.loop): history rows, best model, early stopping, restore."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from eventcnn.loop import BEST_PENDING, LoopSettings, fit_phase, settle_best
+from eventcnn.learn.loop import BEST_PENDING, LoopSettings, fit_phase, settle_best
 
 
 def _model_and_data(seed: int = 0, n: int = 32):

@@ -1,4 +1,4 @@
-"""Tests of eventcnn.metrics: values against scikit-learn, normalisation, plots, validation."""
+"""Tests of eventcnn.learn.metrics: values against scikit-learn, normalisation, plots, validation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
 
-from eventcnn.metrics import (
+from eventcnn.learn.metrics import (
     comparison_table,
     compute_metrics,
     plot_confusion_matrix,

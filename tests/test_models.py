@@ -1,4 +1,4 @@
-"""Tests of eventcnn.models: preprocessing, freeze policies, BatchNorm mode, weights, errors."""
+"""Tests of eventcnn.learn.models: preprocessing, freeze policies, BatchNorm mode, weights, errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from eventcnn.models import (
+from eventcnn.learn.models import (
     TRAINABLE_FRACTION,
     BackbonePreprocess,
     build_backbone,
@@ -182,7 +182,7 @@ def test_mixed_precision_keeps_float32_softmax():
 
 
 def test_freeze_table_counts_trainable_parameters_per_policy():
-    from eventcnn.models import FREEZE_POLICIES, freeze_table
+    from eventcnn.learn.models import FREEZE_POLICIES, freeze_table
 
     rows = freeze_table("small", 32)
     assert [r["freeze"] for r in rows] == list(FREEZE_POLICIES)

@@ -1,4 +1,4 @@
-"""Tests of eventcnn.nanoaod: NanoAOD in and out, equivalence with the JSON path, clear errors."""
+"""Tests of eventcnn.events.nanoaod: NanoAOD in and out, equivalence with the JSON path, clear errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import uproot  # noqa: E402
 
 from eventcnn.cli import main  # noqa: E402
 from eventcnn.events import EventFormatError, read_events  # noqa: E402
-from eventcnn.nanoaod import (  # noqa: E402
+from eventcnn.events.nanoaod import (  # noqa: E402
     convert,
     is_root_path,
     iter_events,
@@ -19,8 +19,8 @@ from eventcnn.nanoaod import (  # noqa: E402
     read_selected,
     write_nanoaod,
 )
-from eventcnn.render import RenderConfig, render_events, render_to_dir  # noqa: E402
-from eventcnn.selection import Selection, get_selection  # noqa: E402
+from eventcnn.events.selection import Selection, get_selection  # noqa: E402
+from eventcnn.images.render import RenderConfig, render_events, render_to_dir  # noqa: E402
 
 
 def raw_nano(path, n_jets=(2, 0, 1), btag="Jet_btagDeepFlavB", drop=(), override=None):
@@ -217,7 +217,7 @@ def test_generate_format_nano_reads_back(tmp_path):
 
 
 def test_unreachable_url_is_a_download_error_that_says_what_to_do():
-    from eventcnn.data import DownloadError
+    from eventcnn.events.sources import DownloadError
 
     with pytest.raises(DownloadError, match=r"root://127.0.0.1:1//x.root.*fsspec-xrootd"):
         read_events("root://127.0.0.1:1//x.root")

@@ -348,13 +348,13 @@ def test_predict_calls_the_model_with_one_batch_shape() -> None:
 
 
 def test_opal_run_is_a_common_run_folder(tiny, tmp_path: Path, capsys) -> None:
-    """An OPAL run folder has the format of eventcnn.runs: `eventcnn compare` reads it next to a CMS run."""
+    """An OPAL run folder has the format of eventcnn.learn.runs: `eventcnn compare` reads it next to a CMS run."""
     import json
 
     from eventcnn.cli import main
-    from eventcnn.dataset import make_toy_images
-    from eventcnn.runs import compare_rows, read_run_config
-    from eventcnn.train import TrainConfig, train
+    from eventcnn.learn.dataset import make_toy_images
+    from eventcnn.learn.runs import compare_rows, read_run_config
+    from eventcnn.learn.train import TrainConfig, train
 
     x, y = tiny
     res = opal.train(x, y, recipe="default", epochs=2, steps_per_epoch=2, batch_size=8, seed=3,
@@ -419,11 +419,11 @@ def test_cli_opal_run_is_evaluated_and_compared_like_a_cms_run(folder, tmp_path:
 
 
 def test_opal_trains_through_the_shared_loop(tiny, monkeypatch) -> None:
-    """opal.train uses eventcnn.loop.fit_phase (the CMS loop): rows with lr/seconds, the old verbose= warns."""
-    import eventcnn.loop
+    """opal.train uses eventcnn.learn.loop.fit_phase (the CMS loop): rows with lr/seconds, the old verbose= warns."""
+    import eventcnn.learn.loop
 
     calls = []
-    real = eventcnn.loop.fit_phase
+    real = eventcnn.learn.loop.fit_phase
 
     def spy(*a, **k):
         calls.append(k["settings"])

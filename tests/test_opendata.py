@@ -1,4 +1,4 @@
-"""Tests of eventcnn.opendata (the NanoAOD registry and fetch): offline, local HTTP server and mirror."""
+"""Tests of eventcnn.events.opendata (the NanoAOD registry and fetch): offline, local HTTP server and mirror."""
 
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ import pytest
 
 pytest.importorskip("uproot", reason="NanoAOD needs uproot and awkward (pip install eventcnn[nano])")
 
-from eventcnn import _download  # noqa: E402
 from eventcnn.cli import main  # noqa: E402
-from eventcnn.data import DataFormatError, DataIntegrityError, example_files  # noqa: E402
+from eventcnn.events import download as _download  # noqa: E402
 from eventcnn.events import read_events  # noqa: E402
-from eventcnn.nanoaod import convert  # noqa: E402
-from eventcnn.opendata import (  # noqa: E402
+from eventcnn.events.nanoaod import convert  # noqa: E402
+from eventcnn.events.opendata import (  # noqa: E402
     NANO_REGISTRY,
     NanoSource,
     UnverifiedWarning,
@@ -28,6 +27,7 @@ from eventcnn.opendata import (  # noqa: E402
     fetch_nano,
     format_nano_registry,
 )
+from eventcnn.events.sources import DataFormatError, DataIntegrityError, example_files  # noqa: E402
 
 KEYS = {"tt": "ttjets", "wjets": "wjets", "dy": "dy"}
 
@@ -192,7 +192,7 @@ def test_demo_runs_on_generated_nanoaod(tmp_path: Path, monkeypatch) -> None:
 
 @pytest.mark.parametrize("quiet", [True, False])
 def test_quiet_decides_the_download_bar(server: str, mirror: Path, tmp_path: Path, monkeypatch, quiet) -> None:
-    from eventcnn import _download
+    from eventcnn.events import download as _download
 
     monkeypatch.delenv("EVENTCNN_QUIET", raising=False)
     asked = []

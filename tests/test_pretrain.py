@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eventcnn import weights as shipped
+from eventcnn.learn import weights as shipped
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "eventcnn" / "examples"
 
@@ -32,7 +32,7 @@ def test_shipped_metadata_is_complete_and_hash_matches():
 
 
 def test_build_model_sim_loads_the_shipped_backbone():
-    from eventcnn.models import build_backbone, build_model, get_backbone
+    from eventcnn.learn.models import build_backbone, build_model, get_backbone
 
     model = build_model("small", 2, (64, 64, 3), weights="sim", freeze="few")
     reference = build_backbone("small", (64, 64, 3), weights=shipped.WEIGHTS_DIR / f"{_entry()['name']}.weights.h5")
@@ -51,7 +51,7 @@ TRAINABLE_CONVS = {"frozen": [], "few": [], "many": ["block3_conv", "block4_conv
 
 @pytest.mark.parametrize("policy", ["frozen", "few", "many", "none"])
 def test_freeze_policies_work_with_sim(policy):
-    from eventcnn.models import build_model, get_backbone, set_freeze, trainable_fraction
+    from eventcnn.learn.models import build_model, get_backbone, set_freeze, trainable_fraction
 
     model = build_model("small", 2, (64, 64, 3), weights="sim", freeze=policy)
     plain = build_model("small", 2, (64, 64, 3), weights=None, freeze=policy)
@@ -68,7 +68,7 @@ def test_freeze_policies_work_with_sim(policy):
 
 
 def test_sim_refuses_other_size_and_model_with_what_is_available():
-    from eventcnn.models import build_backbone, build_model
+    from eventcnn.learn.models import build_backbone, build_model
 
     with pytest.raises(ValueError, match=r"64x64 images.*32x32.*available: sim_small_64"):
         build_model("small", 2, (32, 32, 3), weights="sim")
@@ -92,7 +92,7 @@ def test_sim_refuses_a_damaged_file(tmp_path):
 
 
 def test_train_config_keeps_sim_and_files_for_small():
-    from eventcnn.train import TrainConfig
+    from eventcnn.learn.train import TrainConfig
 
     assert TrainConfig("d", "o", model="small", weights="sim").weights == "sim"
     assert TrainConfig("d", "o", model="small", weights="w.weights.h5").weights == "w.weights.h5"
@@ -103,8 +103,8 @@ def test_train_config_keeps_sim_and_files_for_small():
 def test_pretrain_end_to_end_on_example_files(tmp_path):
     """The recipe on tiny settings: example JSON files, 32 px, one epoch; the export loads."""
     from eventcnn.cli import main
-    from eventcnn.models import build_model, get_backbone
-    from eventcnn.train import load_run_model
+    from eventcnn.learn.models import build_model, get_backbone
+    from eventcnn.learn.train import load_run_model
 
     out = tmp_path / "pt"
     export = tmp_path / "export"
@@ -133,7 +133,7 @@ def test_pretrain_end_to_end_on_example_files(tmp_path):
 
 
 def test_pretrain_config_errors(tmp_path):
-    from eventcnn.pretrain import PretrainConfig
+    from eventcnn.learn.pretrain import PretrainConfig
 
     with pytest.raises(FileNotFoundError, match="missing.json"):
         PretrainConfig(str(tmp_path), inputs={"a": str(tmp_path / "missing.json")})
@@ -146,15 +146,15 @@ def test_pretrain_config_errors(tmp_path):
 @pytest.mark.slow
 def test_train_with_sim_weights_two_phase(tmp_path):
     """``TrainConfig(weights="sim")``: phase 1 head only (backbone unchanged), phase 2 the policy trains it."""
-    from eventcnn.dataset import make_toy_images
-    from eventcnn.models import build_backbone, get_backbone
-    from eventcnn.train import TrainConfig, train
+    from eventcnn.learn.dataset import make_toy_images
+    from eventcnn.learn.models import build_backbone, get_backbone
+    from eventcnn.learn.train import TrainConfig, train
 
     data = make_toy_images(tmp_path / "toy", n_per_class=12, size=64, seed=0)
     shipped_bb = build_backbone("small", (64, 64, 3), weights="sim").get_weights()
 
     def conv_weights_equal(run_dir: Path, which: str) -> list[bool]:
-        from eventcnn.train import load_run_model
+        from eventcnn.learn.train import load_run_model
 
         got = get_backbone(load_run_model(run_dir, which)).get_weights()
         return [np.array_equal(a, b) for a, b in zip(got, shipped_bb)]

@@ -1,4 +1,4 @@
-"""Pixel-level tests of eventcnn.render, the folder writer and the render CLI."""
+"""Pixel-level tests of eventcnn.images.render, the folder writer and the render CLI."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PIL import Image
 
 from eventcnn.cli import main
 from eventcnn.events import events_from_records, read_events, write_events
-from eventcnn.render import (
+from eventcnn.images.render import (
     RenderConfig,
     diameters,
     encode_png,
@@ -199,7 +199,7 @@ def test_render_to_dir_manifest_rerun_and_jobs(tmp_path):
     assert len(rows) == 9 and set(rows[0]) == {"file", "class", "source", "event"}
     assert {r["class"] for r in rows} == {"alpha", "beta"}
     assert json.loads((out1 / "render_config.json").read_text())["size"] == 32
-    from eventcnn.selection import Selection, get_selection
+    from eventcnn.events.selection import Selection, get_selection
 
     assert get_selection(str(out1 / "selection.json")) == Selection()  # the paper default
     img = np.asarray(Image.open(out1 / "alpha" / "alpha_event_101.png"))
@@ -224,7 +224,7 @@ def test_render_to_dir_manifest_rerun_and_jobs(tmp_path):
 
 def test_interrupted_run_leaves_no_partial_png(tmp_path, monkeypatch):
     a, _ = _tiny_files(tmp_path)
-    import eventcnn.render as render
+    import eventcnn.images.render as render
 
     calls = {"n": 0}
     real = render.encode_png
@@ -278,7 +278,7 @@ def test_cli_render_labels_and_errors(tmp_path, capsys):
 
 @pytest.mark.shared_data
 def test_real_sample_images(cms_ttjets, tmp_path):
-    from eventcnn.selection import Selection
+    from eventcnn.events.selection import Selection
 
     ev, _ = Selection().apply(read_events(cms_ttjets))
     imgs = render_events(ev[:50], RenderConfig(size=64))
@@ -289,7 +289,7 @@ def test_real_sample_images(cms_ttjets, tmp_path):
 
 
 def test_read_manifest_validates_columns_and_rows(tmp_path):
-    from eventcnn.render import read_manifest
+    from eventcnn.images.render import read_manifest
 
     path = tmp_path / "manifest.csv"
     path.write_text("file,class,source,event\na/a_event_1.png,a,x.json,1\n,a,x.json,2\n")
@@ -304,7 +304,8 @@ def test_read_manifest_validates_columns_and_rows(tmp_path):
 
 
 def test_one_manifest_reader_keyed_by_file(tmp_path):
-    from eventcnn import imagefiles, render
+    from eventcnn.images import folder as imagefiles
+    from eventcnn.images import render
 
     assert render.read_manifest is imagefiles.read_manifest  # one reader, re-exported by render
     path = tmp_path / "manifest.csv"

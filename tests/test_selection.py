@@ -1,4 +1,4 @@
-"""Tests of eventcnn.selection: object cuts, event cuts, cut flow, presets."""
+"""Tests of eventcnn.events.selection: object cuts, event cuts, cut flow, presets."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eventcnn.events import events_from_records, read_events
-from eventcnn.selection import Selection, get_selection
+from eventcnn.events.selection import Selection, get_selection
 
 
 def lep(pt, tid=True, iso=True, eta=0.0):

@@ -1,4 +1,4 @@
-"""eventcnn.splits: class weights (sklearn "balanced") and stratified samples."""
+"""eventcnn.learn.splits: class weights (sklearn "balanced") and stratified samples."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
-from eventcnn.splits import (
+from eventcnn.learn.splits import (
     balanced_class_weight,
     class_weight_vector,
     stratified_holdout,

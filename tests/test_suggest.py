@@ -1,12 +1,13 @@
-"""Tests for eventcnn.suggest (active learning) and ``eventcnn opal suggest``."""
+"""Tests for eventcnn.opal.suggest (active learning) and ``eventcnn opal suggest``."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from eventcnn import opal, suggest
+from eventcnn import opal
 from eventcnn.cli import main
+from eventcnn.opal import suggest
 
 
 @pytest.fixture(scope="module")

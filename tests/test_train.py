@@ -1,4 +1,4 @@
-"""Tests of eventcnn.train: real learning, run folder contents, resume after a kill, CLI, compare."""
+"""Tests of eventcnn.learn.train: real learning, run folder contents, resume after a kill, CLI, compare."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import keras
 import pytest
 
 from eventcnn.cli import main
-from eventcnn.dataset import make_toy_images
-from eventcnn.train import Run, TrainConfig, compare_runs, train
+from eventcnn.learn.dataset import make_toy_images
+from eventcnn.learn.train import Run, TrainConfig, compare_runs, train
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_cli_train_and_compare(toy, trained, tmp_path, capsys):
 
 
 def test_failed_start_does_not_block_the_folder(toy, tmp_path):
-    from eventcnn.train import _check_resumable
+    from eventcnn.learn.train import _check_resumable
 
     cfg = TrainConfig(toy, tmp_path / "f", model="vgg16", image_size=32, weights=str(tmp_path / "missing.h5"),
                       epochs=1, quiet=True)

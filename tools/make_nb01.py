@@ -39,7 +39,7 @@ cells = [
     md("## Draw the images\nImages already on disk are kept, so re-running only adds what is "
        "missing. A manifest (`manifest.csv`) records the source file and event number of "
        "every image."),
-    code("from eventcnn.render import RenderConfig, render_to_dir\n\n"
+    code("from eventcnn.images.render import RenderConfig, render_to_dir\n\n"
          "config = RenderConfig(style=STYLE, size=IMAGE_SIZE)\n"
          "summary = render_to_dir([(path, label) for label, path in inputs.items()], OUT_DIR, config,\n"
          "                        selection=SELECTION, limit=LIMIT, jobs=JOBS)\n"
@@ -47,7 +47,7 @@ cells = [
     md("## A gallery per class"),
     code("helpers.plot_gallery(OUT_DIR, per_class=6, seed=SEED, path=WORKDIR / 'gallery.png');"),
     md("## One event, object by object\nThe same event as numbers and as a picture."),
-    code("import matplotlib.pyplot as plt\nfrom eventcnn.render import render_event\n\n"
+    code("import matplotlib.pyplot as plt\nfrom eventcnn.images.render import render_event\n\n"
          "ev = next(iter(samples.values()))\n"
          "print('event', ev.event[0], 'MET', round(float(ev.met[0]), 1), 'GeV')\n"
          "for name in ('jet', 'electron', 'muon'):\n"
@@ -68,8 +68,8 @@ cells += [
        "Offline, the shipped examples are converted to NanoAOD instead (`eventcnn data convert`). "
        "The selection keeps events with at least one tight isolated lepton, so Drell-Yan dileptons stay; "
        "b-tagging uses the working point of the discriminant in the file (DeepFlavB 0.3093)."),
-    code("from eventcnn.nanoaod import convert\n"
-         "from eventcnn.opendata import NANO_REGISTRY, fetch_nano\n\n"
+    code("from eventcnn.events.nanoaod import convert\n"
+         "from eventcnn.events.opendata import NANO_REGISTRY, fetch_nano\n\n"
          "try:\n"
          "    nano = fetch_nano('three-class', max_events=NANO_EVENTS, quiet=True)\n"
          "    nano_inputs = {s.label: nano[s.key] for s in NANO_REGISTRY if s.key in nano}\n"

@@ -19,7 +19,7 @@ The original work instead rotated (+-5 deg), sheared, skewed and zoomed the
 images on disk with Augmentor. On an eta-phi image these mix eta with phi and
 change the ellipse sizes (= pT): they make events that cannot occur. We keep
 that recipe to reproduce the original, and use the symmetries online during
-training (`eventcnn.augment.physics_augmentation`, a Keras layer).
+training (`eventcnn.learn.augment.physics_augmentation`, a Keras layer).
 
 Command line: `eventcnn augment CreatedImages --out augmented --samples 500 --seed 1`
 """
@@ -43,7 +43,7 @@ cells = [
        "skew (p = 0.3 each). `SAMPLES` new images per class go to `AUG_DIR/<class>/` with a "
        "`manifest.csv` that names the original image of each. Every image has its own seed, so "
        "the run is reproducible and an interrupted run resumes where it stopped."),
-    code("from eventcnn.augment import AugmentorConfig, augment_folder\n\n"
+    code("from eventcnn.images.augment import AugmentorConfig, augment_folder\n\n"
          "config = AugmentorConfig(samples=SAMPLES, seed=SEED)\n"
          "manifest = augment_folder(image_dir, AUG_DIR, config, quiet=QUICK)\n"
          "for d in sorted(p for p in AUG_DIR.iterdir() if p.is_dir()):\n"
@@ -63,7 +63,7 @@ cells = [
          "image = np.asarray(Image.open(image_dir / first['file']).convert('RGB'))\n"
          "helpers.plot_symmetry_grid(image, n=7, seed=SEED, path=WORKDIR / 'augment_symmetries.png');"),
     md("## Checks: exact, per sample, and switched off at inference"),
-    code("import keras\nfrom eventcnn.augment import physics_augmentation\n\n"
+    code("import keras\nfrom eventcnn.learn.augment import physics_augmentation\n\n"
          "aug = physics_augmentation(seed=SEED, eta_flip=False, phi_flip=False)  # phi shift only\n"
          "batch = np.repeat(image[None], 8, axis=0)\n"
          "out = keras.ops.convert_to_numpy(aug(batch, training=True))\n"
@@ -73,7 +73,7 @@ cells = [
          "print('different shift per sample:', len({o.tobytes() for o in out}) > 1)\n"
          "print('identity at inference:', np.array_equal(keras.ops.convert_to_numpy(aug(batch)), batch))"),
     md("## In a model\nPut the layer first; it travels with the model when saved as `.keras` "
-       "(import `eventcnn.augment` before loading). For the OPAL end-view displays use "
+       "(import `eventcnn.learn.augment` before loading). For the OPAL end-view displays use "
        "`physics_augmentation('endview', background=...)`: there a rotation of the image *is* a "
        "rotation around the beam axis."),
     code("model = keras.Sequential([\n"

@@ -44,7 +44,7 @@ SIM_FINE_TUNE_EPOCHS = 0 if QUICK else 20     # then fine-tune with freeze "many
 
 cells = [
     md("## The images\nThe images of notebook 01; if it has not been run, events are rendered now "
-       "from the public CMS files (`eventcnn.data.fetch('cms')`)."),
+       "from the public CMS files (`eventcnn.events.sources.fetch('cms')`)."),
     code("import numpy as np\n\nimport helpers\n\n"
          "image_dir = helpers.ensure_images(IMAGE_DIR, per_class=FALLBACK_PER_CLASS, size=max(IMAGE_SIZE, 64))\n"
          "helpers.class_counts(image_dir)"),
@@ -56,7 +56,7 @@ cells = [
     md("## Training\nA resumable run folder: re-running this cell after an interruption continues "
        "from the last epoch; a finished run is not trained again. The best epoch on the validation "
        "accuracy is kept as `best.keras`, and the test split is evaluated at the end."),
-    code("from eventcnn.train import TrainConfig, train\n\n"
+    code("from eventcnn.learn.train import TrainConfig, train\n\n"
          "config = TrainConfig(image_dir, RUN_DIR, model=BACKBONE, freeze=FREEZE, optimizer=OPTIMIZER,\n"
          "                     epochs=EPOCHS, fine_tune_epochs=FINE_TUNE_EPOCHS, image_size=IMAGE_SIZE,\n"
          "                     weights=WEIGHTS, seed=SEED, limit_per_class=LIMIT_PER_CLASS,\n"
@@ -68,7 +68,7 @@ cells = [
     code("helpers.results_table(run.metrics)"),
     code("for name in ['confusion_matrix_normalized.png', 'roc.png', 'efficiency_rejection.png', 'misclassified.png']:\n"
          "    helpers.show_image(RUN_DIR / name)"),
-    md("## What does the CNN look at?\nAn occlusion map (`eventcnn.explain`): a grey square is "
+    md("## What does the CNN look at?\nAn occlusion map (`eventcnn.learn.explain`): a grey square is "
        "slid over the image and the drop of the predicted class's probability is recorded. "
        "Command line: `eventcnn explain RUN_DIR IMAGE.png --out explain/`."),
     code("from eventcnn import explain\n\n"
@@ -87,17 +87,17 @@ cells = [
     md("## Comparison of every run in `WORKDIR/runs`\nTrain other backbones / freeze policies / "
        "optimizers (change the parameters above and re-run), then compare. The full grid of the "
        "original study runs with `python bench/backbones.py` on a GPU machine."),
-    code("from eventcnn.train import compare_runs\n\n"
+    code("from eventcnn.learn.train import compare_runs\n\n"
          "runs = sorted(p for p in (WORKDIR / 'runs').iterdir() if (p / 'metrics.json').exists())\n"
          "helpers.markdown(compare_runs(runs, out=WORKDIR / 'runs' / 'compare.md'))"),
     md("## Transfer learning from simulation\n"
        "ImageNet features know nothing about jets, leptons and MET. eventcnn ships a small backbone "
        "pretrained on **generated** events (Pythia 8 tt+jets, W+jets, Drell-Yan, ZZ; 64-px paper-style "
-       "images; `eventcnn pretrain`, recipe in `eventcnn/weights/sim_small_64.json`). "
+       "images; `eventcnn pretrain`, recipe in `eventcnn/learn/weights/sim_small_64.json`). "
        "`weights=\"sim\"` (CLI `--weights sim`) loads it, checks its sha256 and refuses another "
        "backbone or image size. The generator has no pile-up and another mistag rate than CMS, so "
        "the backbone is fine-tuned on the few real events there are."),
-    code("from eventcnn.weights import available\n\n"
+    code("from eventcnn.learn.weights import available\n\n"
          "helpers.markdown('\\n'.join(['| name | backbone | image size | classes | test accuracy (sim) | sha256 |', '|---|---|---|---|---|---|'] + [\n"
          "    f\"| {e['name']} | {e['backbone']} | {e['image_size']} | {', '.join(e['class_names'])} | \"\n"
          "    f\"{e['figures']['test_accuracy']:.3f} | {e['sha256'][:12]}... |\" for e in available()]))"),

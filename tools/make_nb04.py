@@ -64,7 +64,7 @@ COMMON_START = [
     code("import numpy as np\n\nimport helpers\nfrom eventcnn import labeller, opal\n\n"
          "print({c: round(f, 4) for c, f in opal.expected_fractions().items()})"),
     md("## The event displays\nThe images come with the reference labels of the masterclass "
-       "(`eventcnn.data.fetch('opal')` downloads them once). They are kept as 8-bit "
+       "(`eventcnn.events.sources.fetch('opal')` downloads them once). They are kept as 8-bit "
        "integers (uint8): 497 displays take 60 MB, not the 8 GB of float64 copies of the original."),
     code("data = helpers.opal_events(quick=QUICK, seed=SEED)\n"
          "print(data.images.shape, data.images.dtype, data.counts())\n"
@@ -78,12 +78,12 @@ COMMON_START = [
        "once to `my_labels.csv`; if the notebook crashes, re-running this cell resumes "
        "where you stopped.\n\nLabel at least `N_LABEL` events, then run the next cells. You see \"event 7 of 30\", "
        "never the file name (it would give the class away). The events are the ones "
-       "`eventcnn.suggest` picks (a diverse batch, so the rare kinds are in it), shown in a "
+       "`eventcnn.opal.suggest` picks (a diverse batch, so the rare kinds are in it), shown in a "
        "shuffled order. If you labelled fewer than `N_LABEL`, the next cell stops and says so; "
        "only with `DEMO_LABELS = True` (parameters cell) does it fill up with the reference "
        "labels, marked as such and left out of your agreement score. In a plain terminal use "
        "`eventcnn opal label`."),
-    code("order = labeller.choose_events(data.images, None, N_LABEL, seed=SEED)  # eventcnn.suggest, shuffled\n"
+    code("order = labeller.choose_events(data.images, None, N_LABEL, seed=SEED)  # eventcnn.opal.suggest, shuffled\n"
          "session = labeller.LabelSession(data.names[order], RUN_DIR / 'my_labels.csv')\n"
          "INTERACTIVE = helpers.interactive_frontend(QUICK)\n"
          "if INTERACTIVE:\n"
@@ -179,9 +179,10 @@ HISTORY_READ = md(
 EXPLAIN = [
     md("## What does the CNN look at?\nCover one part of the display with a black square and "
        "see how much the CNN's probability for its answer drops: that part mattered "
-       "(`eventcnn.explain`, also `eventcnn explain RUN_DIR EVENT.png` on the command line)."),
+       "(`eventcnn.learn.explain`, also `eventcnn explain RUN_DIR EVENT.png` on the command line)."),
     code('''\
-from eventcnn import classroom, explain
+from eventcnn.opal import pictures as classroom
+from eventcnn.learn import explain
 
 picks = np.argsort(-probs.max(axis=1))[:2]  # the two events the CNN is surest about
 for i in picks:

@@ -6,7 +6,7 @@ Example::
     eventcnn augment CreatedImages --out augmented_norot --rotate 0 --no-flip --quiet
 
 For training, prefer the online physics augmentation
-(``eventcnn.augment.physics_augmentation``): see docs/augmentation.md.
+(``eventcnn.images.augment.physics_augmentation``): see docs/augmentation.md.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command (imports Augmentor only here)."""
-    from eventcnn.augment import AugmentorConfig, augment_folder
+    from eventcnn.images.augment import AugmentorConfig, augment_folder
 
     flip = 0.0 if args.no_flip else args.flip_probability
     config = AugmentorConfig(

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the command (no Keras needed)."""
     from eventcnn.errors import check_writable
-    from eventcnn.runs import compare_runs
+    from eventcnn.learn.runs import compare_runs
 
     for path in (args.out, args.plot):
         if path is not None:

@@ -92,7 +92,7 @@ _NANO = {"nano", "three-class", "tt", "wjets", "dy", "singlemuon"}
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from eventcnn.data import fetch
+    from eventcnn.events.sources import fetch
 
     names = list(dict.fromkeys(args.name))
     nano = [n for n in names if n in _NANO]
@@ -107,7 +107,7 @@ def _fetch(args: argparse.Namespace) -> int:
         paths.update(fetch(name, dest=args.dest, mirror=args.mirror, quiet=args.quiet,
                            base_url=args.base_url))  # fmt: skip
     if nano:
-        from eventcnn.opendata import fetch_nano
+        from eventcnn.events.opendata import fetch_nano
 
         keys = "all" if "nano" in nano else ("three-class" if nano == ["three-class"] else
                                              [k for k in nano if k != "three-class"] +
@@ -120,8 +120,8 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from eventcnn.data import format_registry
-    from eventcnn.opendata import format_nano_registry
+    from eventcnn.events.opendata import format_nano_registry
+    from eventcnn.events.sources import format_registry
 
     sys.stdout.write(format_registry(dest=args.dest) + "\n\n")
     sys.stdout.write("NanoAOD 2016 (eventcnn data fetch nano | three-class | KEY [--max-events N]):\n\n")
@@ -130,7 +130,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from eventcnn.nanoaod import convert
+    from eventcnn.events.nanoaod import convert
 
     out = convert(args.src, args.dst, skip_bad=args.skip_bad)
     print(out)

@@ -51,7 +51,7 @@ def register(subparsers) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``evaluate`` (imports Keras only here)."""
-    from eventcnn.evaluate import evaluate_run
+    from eventcnn.learn.evaluate import evaluate_run
 
     m = evaluate_run(args.run, data_dir=args.data, batch_size=args.batch_size,
                      baseline=not args.no_baseline, quiet=args.quiet)
@@ -63,7 +63,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     """Run ``predict`` (imports Keras only here)."""
-    from eventcnn.evaluate import predict
+    from eventcnn.learn.evaluate import predict
 
     sel = None if args.selection == "none" else args.selection
     predict(args.run, args.inputs, args.out, batch_size=args.batch_size, selection=sel, quiet=args.quiet)

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_explain(args: argparse.Namespace) -> int:
     """Run ``explain`` (imports Keras only here)."""
-    from eventcnn.explain import explain_files
+    from eventcnn.learn.explain import explain_files
 
     for path in explain_files(args.run, args.images, out=args.out, patch=args.patch,
                               stride=args.stride, quiet=args.quiet):

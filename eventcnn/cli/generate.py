@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-# Keep in sync with eventcnn.generate.PROCESSES / ALIASES (not imported here so the
+# Keep in sync with eventcnn.events.generate.PROCESSES / ALIASES (not imported here so the
 # CLI starts without numpy-heavy imports).
 _CHOICES = ["tt", "ttjets", "ttbar", "wjets", "w", "wjet", "dy", "drellyan", "zjets", "dyjets", "zz"]
 
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``eventcnn generate`` (imports Pythia and fastjet only here)."""
 
-    from eventcnn.generate import generate_to_file
+    from eventcnn.events.generate import generate_to_file
 
     quiet = args.quiet  # --quiet or EVENTCNN_QUIET (eventcnn.cli.main)
     if args.format is not None and (args.format == "nano") != (args.out.suffix == ".root"):

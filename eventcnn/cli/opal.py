@@ -12,7 +12,7 @@ history, model, learning curves) and predicts every unlabelled event into
 ``predictions.csv``; with ``--reference`` it also scores those predictions
 against reference labels (metrics, confusion matrix, misclassified gallery).
 Predictions average the CNN over 8 rotated/mirrored copies of each display
-(test-time augmentation, :mod:`eventcnn.tta`; ``--no-tta``: one pass).
+(test-time augmentation, :mod:`eventcnn.opal.tta`; ``--no-tta``: one pass).
 ``--self-train`` (fewer than 100 labels, default recipe) trains a second network
 with pseudo-labels of the unlabelled displays (:mod:`eventcnn.opal.semi`).
 Keras is imported only when a command runs.
@@ -170,7 +170,7 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"trained in {mc.result.seconds:.0f} s; {int(mc.rest.sum())} unlabelled events classified "
           f"-> {out / 'predictions.csv'}")
     if len(mc.pred):
-        from eventcnn import classroom
+        from eventcnn.opal import pictures as classroom
 
         rows = opal.predicted_overview(mc.pred)
         print(opal.overview_table(rows))
@@ -211,14 +211,14 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def _add_label_args(lab: argparse.ArgumentParser) -> None:
     """Options of ``opal label`` (blind labelling of suggested events)."""
-    from eventcnn.labeller import ORDERS
+    from eventcnn.opal.labeller import ORDERS
 
     _add_data_args(lab)
     lab.add_argument("--n", type=int, default=50,
                      help="events to label in this sitting (default %(default)s); re-running "
                           "asks a fresh batch chosen with your answers so far")
     lab.add_argument("--order", choices=ORDERS, default="suggest",
-                     help="which events: suggest (what to label next, eventcnn.suggest), shuffle "
+                     help="which events: suggest (what to label next, eventcnn.opal.suggest), shuffle "
                           "(random) or name (name order); always shown shuffled (default %(default)s)")
     lab.add_argument("--seed", type=int, default=0, help="seed of the choice and order (default 0)")
     lab.add_argument("--show", default=None,
@@ -269,8 +269,10 @@ def run_label(args: argparse.Namespace) -> int:
 
     from PIL import Image
 
-    from eventcnn import classroom, labeller, opal
+    from eventcnn import opal
     from eventcnn._io import atomic_path
+    from eventcnn.opal import labeller
+    from eventcnn.opal import pictures as classroom
 
     if args.labels is None:
         raise ValueError("give --labels FILE: the CSV your labels are saved to (created if missing)")
@@ -307,7 +309,7 @@ def run_label(args: argparse.Namespace) -> int:
 
 
 def _register_suggest(sub: argparse._SubParsersAction) -> None:
-    """``opal suggest``: the events to label next (active learning, eventcnn.suggest)."""
+    """``opal suggest``: the events to label next (active learning, eventcnn.opal.suggest)."""
     s = sub.add_parser("suggest", help="print the N events the class should label next")
     s.add_argument("--data", required=True, help="zip or folder of event displays (PNG/GIF/JPEG)")
     s.add_argument("--labels", default=None,
@@ -323,7 +325,7 @@ def run_suggest(args: argparse.Namespace) -> int:
     """Print one event name per line, as written in label files."""
     import sys
 
-    from eventcnn.suggest import suggest
+    from eventcnn.opal.suggest import suggest
 
     names = suggest(args.data, args.labels, n=args.n, seed=args.seed, crop=args.crop)
     if not names:

@@ -62,7 +62,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command (imports Keras and Pythia only here)."""
-    from eventcnn.pretrain import PretrainConfig, run_pretrain
+    from eventcnn.learn.pretrain import PretrainConfig, run_pretrain
 
     cfg = PretrainConfig(
         out_dir=args.out, processes=tuple(args.processes), inputs=dict(args.inputs), events=args.events,

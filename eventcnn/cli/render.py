@@ -49,7 +49,7 @@ def _path_or_url(text: str) -> Path | str:
 
 def resolve_labels(inputs: list[Path], labels: list[str]) -> list[tuple[Path, str]]:
     """Pair each input with its label (see ``--label``)."""
-    from eventcnn.render import check_label, label_from_path
+    from eventcnn.images.render import check_label, label_from_path
 
     mapping = dict(item.split("=", 1) for item in labels if "=" in item)
     plain = [item for item in labels if "=" not in item]
@@ -71,7 +71,7 @@ def resolve_labels(inputs: list[Path], labels: list[str]) -> list[tuple[Path, st
 
 
 def run(args: argparse.Namespace) -> int:
-    from eventcnn.render import RenderConfig, render_to_dir
+    from eventcnn.images.render import RenderConfig, render_to_dir
 
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1 (got {args.limit}); leave it out to render every event")

@@ -86,7 +86,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command (imports Keras only here)."""
-    from eventcnn.train import TrainConfig, train
+    from eventcnn.learn.train import TrainConfig, train
 
     cfg = TrainConfig(
         data_dir=args.data, out_dir=args.out, model=args.model, freeze=args.freeze,

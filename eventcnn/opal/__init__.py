@@ -3,7 +3,7 @@
 Students label OPAL event displays as hadronic (``q``), electron (``e``), muon
 (``m``) or tau (``t``) Z decays, train a small CNN on their labels and let it
 classify the rest. This package holds everything except the hand labeller
-(:mod:`eventcnn.labeller`), in five modules whose names are all re-exported here
+(:mod:`eventcnn.opal.labeller`), in five modules whose names are all re-exported here
 (``from eventcnn import opal; opal.load_displays(...)``):
 
 - :mod:`eventcnn.opal.displays`: class codes, sizes, label files, loading (no Keras);

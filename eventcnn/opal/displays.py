@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from eventcnn._deprecated import renamed_quiet
 from eventcnn._env import quiet_from_env
 from eventcnn.errors import UserError
-from eventcnn.imagefiles import IMAGE_SUFFIXES
+from eventcnn.images.folder import IMAGE_SUFFIXES
 
 __all__ = [
     "check_image_size",
@@ -377,7 +376,6 @@ def decode_display(data: bytes, size: int = IMAGE_SIZE,
     return np.asarray(rgb, dtype=np.uint8)
 
 
-@renamed_quiet("verbose")
 def load_displays(source: str | os.PathLike[str], labels: str | os.PathLike[str] | None = None,
                   size: int = IMAGE_SIZE, crop: tuple[int, int, int, int] | None = None,
                   prefixes: Sequence[str] = DEFAULT_PREFIXES, *, quiet: bool = False) -> OpalData:
@@ -399,7 +397,7 @@ def load_displays(source: str | os.PathLike[str], labels: str | os.PathLike[str]
     if not source.exists():
         raise FileNotFoundError(
             f"{source} not found: give a zip or folder of event displays "
-            "(eventcnn.data.fetch('opal') downloads the masterclass set)")
+            "(eventcnn.events.sources.fetch('opal') downloads the masterclass set)")
     if size < 8:
         raise ValueError(f"size must be at least 8 pixels, got {size}")
     members, not_images = _iter_members(source)
@@ -442,7 +440,7 @@ def load_displays(source: str | os.PathLike[str], labels: str | os.PathLike[str]
     # one message per condition: images without a label are the events to classify
     # (normal: an info line); labels without an image and unreadable files are warnings
     if report.unmatched_labels or report.skipped:
-        warnings.warn(f"load_displays({source.name}): {report.summary()}", stacklevel=3)  # past renamed_quiet
+        warnings.warn(f"load_displays({source.name}): {report.summary()}", stacklevel=2)
     if not quiet and not quiet_from_env():
         info = ""
         if label_arr is not None:

@@ -4,7 +4,7 @@
 :func:`train` runs the original recipe (rotated + mirrored copies, leptons
 multiplied, generated lazily per batch) or our default (on-the-fly augmentation
 inside the model, balanced sampling, early stopping) and writes the common run
-folder (:mod:`eventcnn.runs`). Keras is imported only inside the functions that
+folder (:mod:`eventcnn.learn.runs`). Keras is imported only inside the functions that
 need it; images stay ``uint8``.
 
 Example::
@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from eventcnn._deprecated import renamed_quiet
 from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path, write_json_atomic
-from eventcnn.loop import LoopSettings, fit_phase
+from eventcnn.learn.loop import LoopSettings, fit_phase
+from eventcnn.learn.splits import balanced_class_weight, class_weight_vector, stratified_holdout
 from eventcnn.opal.displays import (
     CLASS_NAMES,
     CONV_STAGES,
@@ -40,7 +40,6 @@ from eventcnn.opal.displays import (
     label_indices,
 )
 from eventcnn.opal.physics import predicted_overview
-from eventcnn.splits import balanced_class_weight, class_weight_vector, stratified_holdout
 
 __all__ = [
     "build_model",
@@ -87,7 +86,7 @@ def build_model(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3),
     check_image_size(min(input_shape[0], input_shape[1]))
     stages: list[Any] = [keras.Input(shape=input_shape), layers.Rescaling(1.0 / 255.0)]
     if augment:
-        from eventcnn.devices import allow_jit
+        from eventcnn.learn.devices import allow_jit
 
         stages += [
             allow_jit(layers.RandomRotation(1.0, fill_mode="constant", fill_value=0.0, seed=seed)),
@@ -294,7 +293,7 @@ class TrainResult:
 
 
 def loop_settings(config: RecipeConfig, has_validation: bool) -> LoopSettings:
-    """The shared loop's settings for a recipe (:mod:`eventcnn.loop`).
+    """The shared loop's settings for a recipe (:mod:`eventcnn.learn.loop`).
 
     default: early stopping on the class-balanced validation loss with
     ``patience``, the best epoch's weights kept (Keras' ``EarlyStopping`` with
@@ -306,7 +305,6 @@ def loop_settings(config: RecipeConfig, has_validation: bool) -> LoopSettings:
     return LoopSettings(monitor=None, patience=None)
 
 
-@renamed_quiet("verbose")
 def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
           recipe: str | RecipeConfig = "default", out: str | os.PathLike[str] | None = None,
           quiet: bool | None = None, data_dir: str | os.PathLike[str] | None = None,
@@ -316,7 +314,7 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
     ``recipe``: ``"original"`` (the masterclass recipe, copies generated lazily)
     or ``"default"`` (our recipe), or a :class:`RecipeConfig`; keyword
     ``overrides`` set its fields (``epochs=3``, ``lepton_factor=60``, ``seed=1``).
-    The model trains through the shared loop (:func:`eventcnn.loop.fit_phase`,
+    The model trains through the shared loop (:func:`eventcnn.learn.loop.fit_phase`,
     settings from :func:`loop_settings`), as CMS runs do. With ``out`` the run
     folder is written in the common format (:func:`save_run`; ``data_dir`` is
     recorded as the run's data). ``quiet``: no Keras progress bar (default: the
@@ -368,7 +366,7 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
 
 def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
              run_info: dict[str, Any] | None = None) -> Path:
-    """Write the run folder in the common format (:mod:`eventcnn.runs`), atomically.
+    """Write the run folder in the common format (:mod:`eventcnn.learn.runs`), atomically.
 
     ``config.json`` (``train``: the recipe plus ``model="opal"``, ``class_names``,
     ``image_size``, ``versions``), ``history.json`` (one row per epoch),
@@ -377,7 +375,7 @@ def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | o
     ``run_info`` is stored as ``config["opal"]`` (e.g. the label files, for
     ``eventcnn evaluate``).
     """
-    from eventcnn.runs import versions
+    from eventcnn.learn.runs import versions
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -464,12 +462,12 @@ def write_predictions(path: str | os.PathLike[str], names: Sequence[str] | np.nd
 def evaluate(model: Any, images: np.ndarray, labels: Sequence[str] | np.ndarray,
              out: str | os.PathLike[str] | None = None, names: Sequence[str] | None = None,
              probs: np.ndarray | None = None) -> dict[str, Any]:
-    """Metrics of ``model`` on labelled ``images`` (uses :mod:`eventcnn.metrics`).
+    """Metrics of ``model`` on labelled ``images`` (uses :mod:`eventcnn.learn.metrics`).
 
-    Returns :func:`eventcnn.metrics.compute_metrics`' dict plus ``overview``
+    Returns :func:`eventcnn.learn.metrics.compute_metrics`' dict plus ``overview``
     (:func:`predicted_overview`). With ``out``: ``metrics.json``,
     ``confusion_matrix.png`` (classes in words, counts in every cell, linear
-    colour scale: :func:`eventcnn.classroom.confusion_figure`) and ``misclassified.png``
+    colour scale: :func:`eventcnn.opal.pictures.confusion_figure`) and ``misclassified.png``
     (gallery with probabilities), and ``misclassified.csv`` when ``names`` are given.
 
     Example::
@@ -477,7 +475,7 @@ def evaluate(model: Any, images: np.ndarray, labels: Sequence[str] | np.ndarray,
         m = evaluate(result.model, data.images[test], data.labels[test], out="runs/opal")
         m["balanced_accuracy"]
     """
-    from eventcnn import metrics
+    from eventcnn.learn import metrics
 
     y = label_indices(labels)
     if probs is None:
@@ -489,7 +487,9 @@ def evaluate(model: Any, images: np.ndarray, labels: Sequence[str] | np.ndarray,
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / "metrics.json", m)
-        from eventcnn import classroom  # class names in words, linear scale, counts in cells
+        from eventcnn.opal import (
+            pictures as classroom,  # class names in words, linear scale, counts in cells
+        )
 
         classroom.save(classroom.confusion_figure(m["confusion_matrix"]["counts"]),
                        out / "confusion_matrix.png")

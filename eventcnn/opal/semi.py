@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._deprecated import renamed_quiet
 from eventcnn.opal.displays import CLASS_NAMES
 from eventcnn.opal.tta import TTA_COPIES
 
@@ -131,7 +130,6 @@ def select_pseudo_labels(probs: np.ndarray, threshold: float = SELF_TRAIN.thresh
     return sel, np.array(CLASS_NAMES)[best[sel]]
 
 
-@renamed_quiet("verbose")
 def self_train(images: np.ndarray, labels: Any, *, config: SelfTrainConfig = SELF_TRAIN,
                recipe: str = "default", out: str | os.PathLike[str] | None = None,
                quiet: bool | None = None, data_dir: str | os.PathLike[str] | None = None,

@@ -24,12 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._deprecated import renamed_quiet
 from eventcnn._io import write_json_atomic
+from eventcnn.learn.runs import plot_run_history
 from eventcnn.opal.displays import CLASS_NAMES
 from eventcnn.opal.model import SMALL_SET, TrainResult, evaluate, train, write_predictions
 from eventcnn.opal.physics import predicted_overview
-from eventcnn.runs import plot_run_history
 
 __all__ = ["MasterclassResult", "masterclass"]
 
@@ -50,7 +49,6 @@ class MasterclassResult:
     self_train: Any = None  # eventcnn.opal.semi.SelfTrainResult when self-training ran
 
 
-@renamed_quiet("verbose")
 def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.PathLike[str],
                 recipe: str = "default", reference: Any = None,
                 data_dir: str | os.PathLike[str] | None = None, quiet: bool | None = None,

@@ -1,0 +1,47 @@
+"""Events: reading (CMS JSON, NanoAOD), selection, generation, detector, data sources.
+
+The first stage of the pipeline. Nothing here imports Keras or a deep-learning
+backend (an import-linter contract in ``pyproject.toml`` checks it).
+
+- :mod:`eventcnn.events.cms_json`: the columnar :class:`Events` type and the CMS JSON schema;
+- :mod:`eventcnn.events.read`: :func:`read_events` for JSON and NanoAOD;
+- :mod:`eventcnn.events.nanoaod`: NanoAOD (TTree and RNTuple) reading and writing;
+- :mod:`eventcnn.events.selection`: the lepton + jets selection and its cut flow;
+- :mod:`eventcnn.events.generate` / :mod:`eventcnn.events.detector`: Pythia 8 + fastjet events;
+- :mod:`eventcnn.events.sources`: the public data sets (registry, downloads, mirrors).
+
+Example::
+
+    >>> from eventcnn.events import read_events
+    >>> ev = read_events("json_files/TTjets_json.json")        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from eventcnn.events.cms_json import (
+    COLLECTIONS,
+    BadEvent,
+    EventFormatError,
+    Events,
+    Objects,
+    concat_events,
+    events_from_records,
+    read_json_events,
+    to_records,
+    write_events,
+)
+from eventcnn.events.read import read_events
+
+__all__ = [
+    "COLLECTIONS",
+    "BadEvent",
+    "EventFormatError",
+    "Events",
+    "Objects",
+    "concat_events",
+    "events_from_records",
+    "read_events",
+    "read_json_events",
+    "to_records",
+    "write_events",
+]

@@ -1,0 +1,427 @@
+"""Evaluate a trained run on its test split, and predict new images or events.
+
+:func:`evaluate_run` predicts the run's test split with ``best.keras`` and
+writes ``metrics.json`` (CNN metrics at the top level, the gradient-boosted
+baseline on the same events under ``"baseline"``), ``report.md`` and the plots
+(confusion matrices, ROC, efficiency vs rejection, misclassified gallery).
+:func:`predict` classifies PNG/JPG images or CMS event JSON files (rendered
+with the run's own render config) into a CSV.
+
+Example::
+
+    from eventcnn.learn.evaluate import evaluate_run, predict
+    m = evaluate_run("runs/small")
+    print(m["accuracy"], m["roc_auc"]["macro"], m["baseline"]["accuracy"])
+    rows = predict("runs/small", ["new_events.json", "images/"], "predictions.csv")
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eventcnn._env import quiet_from_env, sayer
+from eventcnn._io import write_json_atomic, write_text_atomic
+from eventcnn.errors import UserError, check_writable, few_names
+from eventcnn.learn.dataset import (
+    IMAGE_SUFFIXES,
+    ImageSequence,
+    load_arrays,
+    load_split,
+    split_arrays,
+)
+
+__all__ = ["evaluate_opal_run", "evaluate_run", "predict", "report_markdown", "write_predictions_csv"]
+
+JSON_SUFFIXES = (".json", ".json.gz", ".root")  # event files: CMS JSON or NanoAOD
+
+
+def _predict_seq(model, seq: ImageSequence, quiet: bool) -> np.ndarray:
+    prob = model.predict(seq, verbose=0 if quiet else "auto")
+    return np.asarray(prob, dtype=np.float64)
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str] | None = None,
+    batch_size: int = 64,
+    baseline: bool = True,
+    quiet: bool = False,
+    max_misclassified: int = 16,
+) -> dict[str, Any]:
+    """Evaluate ``best.keras`` of a run on its test split; write metrics.json, report.md, plots.
+
+    ``data_dir`` defaults to the run's training data folder. The baseline (gradient-
+    boosted trees on high-level features, :mod:`eventcnn.learn.baseline`) is trained on the
+    run's train events and tested on the same test events as the CNN when the
+    manifest names their source files.
+
+    Example::
+
+        metrics = evaluate_run("runs/small")
+    """
+    from eventcnn.learn.runs import Run, load_run_model, read_run_config
+
+    quiet = quiet or quiet_from_env()
+    say = sayer(quiet)
+    out = Path(run_dir)
+    cfg_all = read_run_config(out)
+    if cfg_all["train"].get("model") == "opal":
+        return evaluate_opal_run(out, cfg_all, data_dir=data_dir, say=say)
+    run = Run.load(run_dir)
+    check_writable(out / "metrics.json")
+    data_dir = Path(data_dir or run.config.data_dir)
+    split = load_split(out / "split.json")
+    names = list(split["class_names"])
+    if not split["test"]:
+        raise ValueError(f"{out}/split.json has an empty test split: nothing to evaluate")
+    size = int(cfg_all["image_size"])
+    seq = ImageSequence.from_split(split, "test", data_dir, batch_size=batch_size, image_size=size)
+    model = load_run_model(out)
+    say(f"evaluating {out} on {len(split['test'])} test images")
+    y_prob = _predict_seq(model, seq, quiet)
+    files, y_true = split_arrays(split, "test", data_dir)
+
+    from eventcnn.learn import metrics as M
+
+    result: dict[str, Any] = M.compute_metrics(y_true, y_prob, names)
+    result["model"] = run.config.model
+    result["freeze"] = run.config.freeze
+    result["best_epoch"] = run.state.get("best_epoch")
+    result["val_best"] = {run.config.monitor: run.state.get("best")}
+    result["train_seconds"] = run.state.get("train_seconds")
+    cm = np.asarray(result["confusion_matrix"]["counts"])
+    plots = {
+        "confusion_matrix": M.plot_confusion_matrix(cm, names, out / "confusion_matrix.png"),
+        "confusion_matrix_normalized": M.plot_confusion_matrix(cm, names, out / "confusion_matrix_normalized.png", normalize=True),
+        "roc": M.plot_roc(y_true, y_prob, names, out / "roc.png"),
+        "efficiency_rejection": M.plot_efficiency_rejection(y_true, y_prob, names, out / "efficiency_rejection.png"),
+    }
+    wrong = np.flatnonzero(y_prob.argmax(1) != y_true)
+    wrong = wrong[np.argsort(-y_prob[wrong].max(1))][:max_misclassified]
+    if len(wrong):
+        images = load_arrays([files[i] for i in wrong], image_size=size)
+        plots["misclassified"] = M.plot_misclassified(images, y_true[wrong], y_prob[wrong], names, out / "misclassified.png")
+    result["plots"] = {k: Path(v).name for k, v in plots.items()}
+    result["test_files"] = len(files)
+    result["baseline"] = _baseline(split, data_dir, run.config.seed, names, say) if baseline else {"skipped": "disabled"}
+    write_json_atomic(out / "metrics.json", result)
+    write_text_atomic(out / "report.md", report_markdown(result, run))
+    say(f"test accuracy {result['accuracy']:.4f}, macro AUC {result['roc_auc']['macro']}")
+    return result
+
+
+def evaluate_opal_run(out: Path, cfg_all: dict[str, Any], data_dir: str | os.PathLike[str] | None = None,
+                      say: Any = print) -> dict[str, Any]:
+    """Evaluate an OPAL run (``eventcnn opal train``) on the events it classified, against the reference labels.
+
+    The displays come from ``data_dir`` (default: the run's), the labels from the
+    run's reference file (else its label file); ``split.json`` names the events
+    the CNN did not train on; predictions average ``tta_copies`` rotated/mirrored
+    copies when the run recorded them (``opal train``'s default, :mod:`eventcnn.opal.tta`).
+    Writes ``metrics.json``, plots and ``report.md``.
+    """
+    from eventcnn import opal
+
+    check_writable(out / "metrics.json")
+    info = cfg_all.get("opal") or {}
+    labels_file = info.get("reference") or info.get("labels")
+    source = data_dir or cfg_all["train"].get("data_dir")
+    if not source or not labels_file:
+        raise UserError(f"{out} is an OPAL run without a recorded display source and label file: "
+                        "train it with `eventcnn opal train --reference LABELS` (or pass --data)")
+    split = load_split(out / "split.json")
+    crop = info.get("crop")
+    data = opal.load_displays(source, labels_file, size=int(cfg_all["image_size"]),
+                              crop=tuple(crop) if crop else None, quiet=True)
+    index = {n: i for i, n in enumerate(data.names)}
+    test = [index[n] for n in split["test"] if n in index and data.labels[index[n]] != ""]
+    if not test:
+        raise UserError(f"{labels_file}: no reference label for any event {out} classified: nothing to evaluate")
+    say(f"evaluating {out} on {len(test)} events with reference labels from {labels_file}")
+    model = opal.load_model(out)
+    test_idx = np.array(test)
+    copies = int(info.get("tta_copies") or 1)  # predicted as `opal train` did (eventcnn.opal.tta)
+    from eventcnn.opal.tta import predict_tta
+
+    probs = predict_tta(model, data.images[test_idx], copies=copies)
+    m = opal.evaluate(model, data.images[test_idx], data.labels[test_idx], out=out, names=data.names[test_idx],
+                      probs=probs)
+    m["model"] = "opal"
+    m["tta_copies"] = copies
+    m["best_epoch"] = cfg_all.get("best_epoch")
+    m["train_seconds"] = cfg_all.get("seconds")
+    write_json_atomic(out / "metrics.json", m)
+    rows = [{"class": c, **{k: v for k, v in m["per_class"][c].items() if k in ("precision", "recall", "f1")}}
+            for c in m["per_class"]]
+    from eventcnn.learn.metrics import comparison_table
+
+    write_text_atomic(out / "report.md", "\n".join([
+        f"# Evaluation of `{out}` (OPAL)", "",
+        f"{len(test)} events classified by the CNN, reference labels from `{labels_file}`.", "",
+        f"accuracy {m['accuracy']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}", "",
+        comparison_table(rows, digits=3), ""]))
+    say(f"accuracy {m['accuracy']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}")
+    return m
+
+
+def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[str], say) -> dict[str, Any]:
+    """The gradient-boosted baseline on the run's own train/test events.
+
+    Skipped (loudly, with the reason recorded in ``metrics.json``) only when the
+    images cannot be traced back to their events: the manifest does not name
+    the source event files, or those files are not readable where it says.
+    Any other error propagates.
+    """
+    from eventcnn.learn import baseline as B
+    from eventcnn.learn.metrics import compute_metrics
+
+    def skip(reason: str) -> dict[str, Any]:
+        msg = f"baseline skipped: {reason}"
+        warnings.warn(msg, UserWarning, stacklevel=3)
+        say(msg)
+        return {"skipped": msg}
+
+    train_rows, test_rows = split["train"], split["test"]
+    unnamed = [r["file"] for r in train_rows + test_rows if not (r.get("source") and r.get("event"))]
+    if unnamed:
+        return skip(f"the manifest of {data_dir} does not name the source event file of {len(unnamed)} "
+                    f"image(s) (e.g. {unnamed[0]}), so there are no events to compute high-level features from")
+    try:
+        X, y, feature_names = B.features_for_manifest(train_rows + test_rows, base=data_dir)
+    except (FileNotFoundError, ValueError) as exc:  # the event files are gone or do not match the images
+        return skip(f"cannot read the events behind the images of {data_dir}: {exc}")
+    n = len(train_rows)
+    model = B.train_baseline(X[:n], y[:n], seed)
+    prob = B.baseline_predict_proba(model, X[n:], class_names=list(names))
+    index = {c: i for i, c in enumerate(names)}
+    result = compute_metrics(np.array([index[c] for c in y[n:]]), prob, list(names))
+    result["model"] = B.baseline_spec(model, feature_names)
+    return result
+
+
+def report_markdown(m: dict[str, Any], run) -> str:
+    """A short Markdown report: settings, CNN vs baseline, per-class table, plots."""
+    from eventcnn.learn.metrics import comparison_table
+
+    cfg = run.config
+    lines = [f"# Evaluation of `{run.out_dir}`", "",
+             f"Model `{cfg.model}` (freeze `{cfg.freeze}`, optimizer `{cfg.optimizer}`, weights `{cfg.weights}`), "
+             f"seed {cfg.seed}, best epoch {m.get('best_epoch')}, {m['n']} test images.", "", "## CNN vs baseline", ""]
+    rows = [{"classifier": "CNN", "accuracy": m["accuracy"], "balanced accuracy": m["balanced_accuracy"],
+             "macro ROC AUC": m["roc_auc"]["macro"]}]
+    b = m.get("baseline") or {}
+    if "accuracy" in b:
+        rows.append({"classifier": "gradient-boosted trees", "accuracy": b.get("accuracy"),
+                     "balanced accuracy": b.get("balanced_accuracy"),
+                     "macro ROC AUC": (b.get("roc_auc") or {}).get("macro")})
+    lines += [comparison_table(rows, digits=4), ""]
+    if "skipped" in b:
+        lines += [f"Baseline: {b['skipped']}", ""]
+    lines += ["## Per class (CNN)", ""]
+    lines += [comparison_table([{"class": k, **v, "ROC AUC": m["roc_auc"].get(k)} for k, v in m["per_class"].items()], digits=4), ""]
+    lines += ["## Confusion matrix (rows: true class)", ""]
+    names = m["class_names"]
+    cm_rows = [{"true \\ predicted": names[i], **dict(zip(names, r))} for i, r in enumerate(m["confusion_matrix"]["counts"])]
+    lines += [comparison_table(cm_rows), ""]
+    lines += ["## Plots", ""] + [f"![{k}]({v})" for k, v in m.get("plots", {}).items()]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# predict
+# ---------------------------------------------------------------------------
+
+
+#: files eventcnn writes into image folders (metadata, not inputs): skipped without a word
+FOLDER_METADATA = frozenset({"manifest.csv", "render_config.json", "selection.json", "augment_config.json",
+                             "skipped.csv", ".eventcnn.lock", ".eventcnn-cache"})
+
+
+def _scan_folder(folder: Path) -> list[Path]:
+    """Images under ``folder``, skipping hidden folders/files; skipped entries are counted in a warning.
+
+    eventcnn's own metadata files (:data:`FOLDER_METADATA`) are not inputs and are not reported.
+    """
+    found: list[Path] = []
+    hidden: list[str] = []
+    other: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        rel_root = Path(root).relative_to(folder)
+        hidden += [(rel_root / d).as_posix() + "/" for d in dirs if d.startswith(".") and d not in FOLDER_METADATA]
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            rel = (rel_root / name).as_posix()
+            if name in FOLDER_METADATA:
+                continue
+            if name.startswith("."):
+                hidden.append(rel)
+            elif Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                found.append(Path(root) / name)
+            else:
+                other.append(rel)
+    if hidden:
+        warnings.warn(f"{folder}: skipped {len(hidden)} hidden folder(s)/file(s): {few_names(hidden)}",
+                      UserWarning, stacklevel=3)
+    if other:
+        warnings.warn(f"{folder}: skipped {len(other)} file(s) that are not images "
+                      f"({'/'.join(IMAGE_SUFFIXES)}): {few_names(other)}", UserWarning, stacklevel=3)
+    return sorted(found)
+
+
+def _expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[Path]]:
+    images: list[Path] = []
+    events: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = _scan_folder(p)
+            if not found:
+                raise UserError(f"folder {p} holds no images ({'/'.join(IMAGE_SUFFIXES)})")
+            images.extend(found)
+        elif not p.exists():
+            raise FileNotFoundError(f"input {p} not found")
+        elif p.name.lower().endswith(JSON_SUFFIXES):
+            events.append(p)
+        elif p.suffix.lower() in IMAGE_SUFFIXES:
+            images.append(p)
+        else:
+            raise UserError(f"input {p}: expected an image ({'/'.join(IMAGE_SUFFIXES)}), a folder of images "
+                            "or an event file (.json/.json.gz/.root)")
+    return images, events
+
+
+def _render_json(path: Path, render_cfg: dict[str, Any] | None, selection: Any, size: int):
+    """Render an event file like the run's training images.
+
+    Returns (images uint8, event numbers, rejected): ``rejected`` lists
+    ``(event number, first cut failed)`` for the events the selection rejected.
+    """
+    from PIL import Image
+
+    from eventcnn.events import read_events
+    from eventcnn.events.selection import get_selection
+    from eventcnn.images.render import RenderConfig, render_events
+
+    if render_cfg is None:
+        raise ValueError(
+            f"cannot render {path}: the run has no render config (its data folder had no render_config.json); "
+            "render the events with `eventcnn render` and predict the PNG files instead"
+        )
+    config = RenderConfig.from_dict(render_cfg)
+    events = read_events(path)
+    sel = get_selection(selection)
+    rejected: list[tuple[int, str]] = []
+    if sel is not None:
+        n_all = len(events)
+        result = sel.select(events)
+        out = ~result.passed
+        rejected = list(zip(np.asarray(events.event)[out].tolist(), result.failed_cut[out].tolist()))
+        events, flow = sel.apply(events, result)
+        if rejected:
+            steps = "; ".join(f"{name}: {count}" for name, count in flow.steps)
+            warnings.warn(f"{path}: the selection rejected {len(rejected)} of {n_all} events, which get no "
+                          f"prediction (rows with the cut in 'rejected_by'; cut flow: {steps}); "
+                          "pass --selection none to classify every event", UserWarning, stacklevel=3)
+    if len(events) == 0:
+        return np.zeros((0, size, size, 3), np.uint8), np.zeros(0, np.int64), rejected
+    imgs = render_events(events, config)
+    if imgs.shape[1:3] != (size, size):
+        imgs = np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in imgs])
+    return imgs, np.asarray(events.event, dtype=np.int64), rejected
+
+
+def _run_selection(run_dir: Path, cfg_all: dict[str, Any], selection: Any) -> Any:
+    """The selection for event files: given, else the one recorded with the run (null = none)."""
+    if selection != "auto":
+        return selection
+    if "selection" in cfg_all:
+        return cfg_all["selection"]
+    data_sel = Path(cfg_all["train"]["data_dir"]) / "selection.json"
+    if data_sel.exists():
+        return str(data_sel)
+    warnings.warn(
+        f"{run_dir} records no event selection and {data_sel} is missing: using the 'paper' "
+        "selection for event files (pass --selection to choose)",
+        stacklevel=3,
+    )
+    return "paper"
+
+
+def predict(
+    run_dir: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str]],
+    out_csv: str | os.PathLike[str] | None = None,
+    batch_size: int = 64,
+    selection: Any = "auto",
+    quiet: bool = False,
+) -> list[dict[str, Any]]:
+    """Classify images or event JSON files with a run's ``best.keras``; optionally write a CSV.
+
+    Images (files or folders) are resized to the run's input size; event files
+    are rendered with the run's render config after the selection (``"auto"``:
+    the one recorded with the run/data folder, else the ``paper`` selection
+    that ``eventcnn render`` applies by default; ``None``/``"none"`` for none).
+    Rows: ``input``, ``event`` (event files), ``predicted``, ``p_<class>`` per class,
+    ``rejected_by``: for an event the selection rejected, the first cut it failed
+    (its ``predicted`` and probabilities are empty; nothing is dropped silently).
+
+    Example::
+
+        rows = predict("runs/small", ["TTjets_json.json"], "predictions.csv")
+    """
+    from eventcnn.learn.runs import load_run_model, read_run_config
+
+    quiet = quiet or quiet_from_env()
+    say = sayer(quiet)
+    run_dir = Path(run_dir)
+    cfg_all = read_run_config(run_dir)
+    names = list(cfg_all["class_names"])
+    size = int(cfg_all["image_size"])
+    images, event_files = _expand_inputs(inputs)
+    if not images and not event_files:
+        raise UserError("no inputs to predict")
+    if out_csv is not None:
+        check_writable(out_csv)
+    model = load_run_model(run_dir)
+    rows: list[dict[str, Any]] = []
+
+    def add(prob: np.ndarray, inputs_: Sequence[str], events_: Sequence[Any]) -> None:
+        for p, src, ev in zip(prob, inputs_, events_):
+            rows.append({"input": src, "event": ev, "predicted": names[int(np.argmax(p))],
+                         **{f"p_{c}": float(p[i]) for i, c in enumerate(names)}})
+
+    if images:
+        seq = ImageSequence(images, None, batch_size=batch_size, image_size=size)
+        add(np.asarray(model.predict(seq, verbose=0)), [str(f) for f in images], [""] * len(images))
+    sel = _run_selection(run_dir, cfg_all, selection)
+    for f in event_files:
+        x, numbers, rejected = _render_json(f, cfg_all.get("render_config"), sel, size)
+        say(f"{f}: {len(numbers)} events (selection {sel if isinstance(sel, str) else 'custom'})")
+        if len(numbers):
+            add(np.asarray(model.predict(x, batch_size=batch_size, verbose=0)), [str(f)] * len(numbers), [int(n) for n in numbers])
+        rows.extend({"input": str(f), "event": int(ev), "predicted": "", "rejected_by": cut} for ev, cut in rejected)
+    if out_csv is not None:
+        write_predictions_csv(rows, names, out_csv)
+        n_rej = sum(1 for r in rows if r.get("rejected_by"))
+        extra = f" ({n_rej} of them rejected by the selection, with the cut in 'rejected_by')" if n_rej else ""
+        say(f"wrote {len(rows)} rows to {out_csv}{extra}")
+    return rows
+
+
+def write_predictions_csv(rows: Sequence[dict[str, Any]], class_names: Sequence[str], path: str | os.PathLike[str]) -> Path:
+    """Write prediction rows atomically as CSV (columns input, event, predicted, p_<class>..., rejected_by)."""
+    buf = io.StringIO()
+    cols = ["input", "event", "predicted", *[f"p_{c}" for c in class_names], "rejected_by"]
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n", restval="")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
+    return write_text_atomic(path, buf.getvalue())

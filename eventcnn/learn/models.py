@@ -1,0 +1,457 @@
+"""CNN models: ImageNet backbones with their own preprocessing, a configurable head, freeze policies.
+
+Every model takes ``uint8``/``0..255`` RGB images and does its backbone's
+preprocessing inside (saved with the model), so callers never preprocess:
+
+=====================  ==========================  ==================
+backbone               ``keras.applications``      preprocessing
+=====================  ==========================  ==================
+``vgg16``/``vgg19``    VGG16 / VGG19               caffe (BGR, mean)
+``resnet50``           ResNet50                    caffe (BGR, mean)
+``inceptionv3``        InceptionV3                 tf ([-1, 1])
+``inceptionresnetv2``  InceptionResNetV2           tf ([-1, 1])
+``efficientnetv2b0``   EfficientNetV2B0            built into the net
+``convnexttiny``       ConvNeXtTiny                built into the net
+``small``              from scratch (4 conv blocks) ``x / 255``
+=====================  ==========================  ==================
+
+Freeze policies (``freeze=``): ``frozen`` (backbone not trainable),
+``few`` (last 20 % of the backbone's layers trainable), ``many`` (last 70 %),
+``none`` (all trainable). With any policy but ``none`` the backbone is called
+with ``training=False``, so its BatchNorm layers run in inference mode (moving
+statistics), and BatchNorm layers in the unfrozen part stay non-trainable: the
+recipe of the Keras transfer-learning guide. The original study trained frozen
+ResNet/Inception BatchNorm in training mode, one reason it collapsed to 33 %.
+
+Example::
+
+    from eventcnn.learn.models import build_model
+    model = build_model("resnet50", num_classes=3, input_shape=(224, 224, 3),
+                        weights="imagenet", freeze="frozen")
+    small = build_model("small", num_classes=2, input_shape=(64, 64, 3))
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from eventcnn.errors import INTERNAL_ERRORS
+
+__all__ = [
+    "ALIASES",
+    "BACKBONE_NAME",
+    "BackbonePreprocess",
+    "BACKBONES",
+    "BackboneSpec",
+    "build_backbone",
+    "build_model",
+    "CAFFE_MEAN",
+    "canonical_backbone",
+    "count_params",
+    "FREEZE_POLICIES",
+    "freeze_table",
+    "get_backbone",
+    "HEADS",
+    "imagenet_error",
+    "make_optimizer",
+    "set_freeze",
+    "TORCH_MEAN",
+    "TORCH_STD",
+    "TRAINABLE_FRACTION",
+    "trainable_fraction",
+]
+
+
+FREEZE_POLICIES = ("frozen", "few", "many", "none")
+HEADS = ("paper", "simple", "linear")
+#: fraction of backbone layers left trainable per freeze policy
+TRAINABLE_FRACTION = {"frozen": 0.0, "few": 0.2, "many": 0.7, "none": 1.0}
+BACKBONE_NAME = "backbone"
+
+CAFFE_MEAN = (103.939, 116.779, 123.68)  # BGR order
+TORCH_MEAN = (0.485, 0.456, 0.406)
+TORCH_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How to build one backbone: ``keras.applications`` class, preprocessing, minimum size."""
+
+    app: str | None
+    preprocess: str  # caffe | tf | torch | none | unit
+    min_size: int
+    extra: tuple[tuple[str, Any], ...] = ()
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "vgg16": BackboneSpec("VGG16", "caffe", 32),
+    "vgg19": BackboneSpec("VGG19", "caffe", 32),
+    "resnet50": BackboneSpec("ResNet50", "caffe", 32),
+    "inceptionv3": BackboneSpec("InceptionV3", "tf", 75),
+    "inceptionresnetv2": BackboneSpec("InceptionResNetV2", "tf", 75),
+    "efficientnetv2b0": BackboneSpec("EfficientNetV2B0", "none", 32, (("include_preprocessing", True),)),
+    "convnexttiny": BackboneSpec("ConvNeXtTiny", "none", 32, (("include_preprocessing", True),)),
+    "small": BackboneSpec(None, "unit", 16),
+}
+ALIASES = {"simple": "small", "efficientnet": "efficientnetv2b0", "convnext": "convnexttiny"}
+
+
+def canonical_backbone(name: str) -> str:
+    """Normalise a backbone name (``"ResNet50"`` -> ``"resnet50"``), with a clear error."""
+    key = name.lower().replace("_", "").replace("-", "")
+    key = ALIASES.get(key, key)
+    if key not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)} (or 'simple')")
+    return key
+
+
+@keras.saving.register_keras_serializable(package="eventcnn")
+class BackbonePreprocess(layers.Layer):
+    """Cast ``uint8`` 0..255 RGB to float and apply a backbone family's preprocessing.
+
+    Modes reproduce ``keras.applications.<family>.preprocess_input``:
+    ``caffe`` (RGB->BGR, minus the ImageNet mean), ``tf`` (scale to [-1, 1]),
+    ``torch`` (/255, ImageNet mean/std), ``unit`` (/255) and ``none`` (cast only;
+    EfficientNetV2 and ConvNeXt preprocess inside the network). Backend-neutral
+    (``keras.ops``) and saved with the model.
+
+    Example::
+
+        x = BackbonePreprocess("caffe")(keras.Input((224, 224, 3)))
+    """
+
+    MODES = ("caffe", "tf", "torch", "unit", "none")
+
+    def __init__(self, mode: str = "none", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if mode not in self.MODES:
+            raise ValueError(f"preprocessing mode must be one of {self.MODES}, got {mode!r}")
+        self.mode = mode
+
+    def call(self, x):
+        x = ops.cast(x, self.compute_dtype)
+        if self.mode == "tf":
+            return x / 127.5 - 1.0
+        if self.mode == "unit":
+            return x / 255.0
+        if self.mode == "torch":
+            mean = ops.convert_to_tensor(np.array(TORCH_MEAN) * 255.0, dtype=self.compute_dtype)
+            std = ops.convert_to_tensor(np.array(TORCH_STD) * 255.0, dtype=self.compute_dtype)
+            return (x - mean) / std
+        if self.mode == "caffe":
+            x = ops.flip(x, axis=-1)
+            return x - ops.convert_to_tensor(np.array(CAFFE_MEAN), dtype=self.compute_dtype)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mode": self.mode}
+
+
+def _check_input_shape(key: str, input_shape: Sequence[int]) -> tuple[int, int, int]:
+    if len(input_shape) != 3 or input_shape[-1] != 3:
+        raise ValueError(f"input_shape must be (height, width, 3) RGB, got {tuple(input_shape)}")
+    h, w, c = (int(v) for v in input_shape)
+    spec = BACKBONES[key]
+    if min(h, w) < spec.min_size:
+        raise ValueError(
+            f"backbone {key!r} needs images of at least {spec.min_size}x{spec.min_size} pixels, "
+            f"got {h}x{w}: render larger images or pass --image-size {spec.min_size} (or more)"
+        )
+    return h, w, c
+
+
+def _small_backbone(input_shape: tuple[int, int, int], filters: Sequence[int] = (16, 32, 64, 128)) -> keras.Model:
+    """A small from-scratch CNN: conv blocks of Conv-BN-ReLU + max-pooling."""
+    inp = keras.Input(input_shape, name="small_input")
+    x = inp
+    for i, f in enumerate(filters):
+        x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"block{i + 1}_conv")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"block{i + 1}_bn")(x)
+        x = layers.Activation("relu", name=f"block{i + 1}_relu")(x)
+        if min(x.shape[1], x.shape[2]) >= 2:
+            x = layers.MaxPooling2D(2, name=f"block{i + 1}_pool")(x)
+    return keras.Model(inp, x, name=BACKBONE_NAME)
+
+
+def imagenet_error(backbone: str, exc: BaseException) -> RuntimeError:
+    """The error raised when ImageNet weights cannot be fetched (offline)."""
+    app = BACKBONES[backbone].app
+    cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+    return RuntimeError(
+        f"could not download the ImageNet weights of {app} ({type(exc).__name__}: {exc}). "
+        f"Offline? Pre-download them once on a machine with internet by running "
+        f"`python -c \"import keras; keras.applications.{app}(include_top=False, weights='imagenet')\"` "
+        f"and copy the file into the Keras cache {cache}, or pass a local weights file "
+        f"(weights='path/to/file.h5' or '.weights.h5', CLI --weights FILE), or weights=None to train from scratch."
+    )
+
+
+def _resolve_shipped(weights, key: str, shape: tuple[int, int, int]):
+    """``"sim"``/``"sim:<name>"`` -> the verified shipped weights file (:mod:`eventcnn.learn.weights`)."""
+    from eventcnn.learn import weights as shipped
+
+    return shipped.resolve(weights, key, shape) if shipped.is_shipped(weights) else weights
+
+
+def build_backbone(
+    backbone: str,
+    input_shape: Sequence[int] = (224, 224, 3),
+    weights: str | os.PathLike[str] | None = None,
+) -> keras.Model:
+    """Build a backbone without its classifier (``include_top=False``).
+
+    ``weights``: ``"imagenet"`` (downloaded into ``~/.keras/models`` when online),
+    ``None`` (random), ``"sim"`` (the simulation-pretrained backbone shipped in
+    :mod:`eventcnn.learn.weights`, sha256-checked) or a local ``.h5``/``.weights.h5`` file of this backbone.
+
+    Example::
+
+        bb = build_backbone("vgg16", (64, 64, 3), weights=None)
+        bb.save_weights("vgg16_notop.weights.h5")
+        bb2 = build_backbone("vgg16", (64, 64, 3), weights="vgg16_notop.weights.h5")
+    """
+    key = canonical_backbone(backbone)
+    shape = _check_input_shape(key, input_shape)
+    spec = BACKBONES[key]
+    if weights is not None and str(weights).lower() == "none":
+        weights = None
+    weights = _resolve_shipped(weights, key, shape)
+    path: Path | None = None
+    if weights is not None and str(weights) != "imagenet":
+        path = Path(weights)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"weights file {path} not found; pass weights='imagenet', None or an existing .h5/.weights.h5 file"
+            )
+        if not (path.name.endswith(".h5") or path.name.endswith(".keras")):
+            raise ValueError(f"weights file {path} must end in .h5, .weights.h5 or .keras")
+    if spec.app is None:
+        if weights == "imagenet":
+            raise ValueError(f"backbone {key!r} is trained from scratch: it has no ImageNet weights (use weights=None)")
+        model = _small_backbone(shape)
+    else:
+        ctor = getattr(keras.applications, spec.app)
+        kwargs = dict(spec.extra)
+        try:
+            model = ctor(include_top=False, weights="imagenet" if weights == "imagenet" else None, input_shape=shape, **kwargs)
+        except ValueError as exc:
+            # keras.utils.get_file reports a corrupted/incomplete download (proxy, captive
+            # portal) as a ValueError about the file hash: same advice as offline
+            text = str(exc).lower()
+            if weights == "imagenet" and ("hash" in text or "corrupt" in text or "incomplete" in text):
+                raise imagenet_error(key, exc) from exc
+            raise
+        except Exception as exc:  # noqa: BLE001 - download failures come as Exception/URLError/OSError
+            if weights == "imagenet" and not isinstance(exc, INTERNAL_ERRORS):  # a bug stays a bug
+                raise imagenet_error(key, exc) from exc
+            raise
+        model.name = BACKBONE_NAME
+    if path is not None:
+        try:
+            if path.name.endswith(".keras"):
+                src = keras.saving.load_model(path, compile=False)
+                model.set_weights(src.get_weights())
+            else:
+                model.load_weights(path)
+        except Exception as exc:  # noqa: BLE001 - h5py/keras report a bad file in many ways
+            if isinstance(exc, INTERNAL_ERRORS):
+                raise
+            raise ValueError(f"weights file {path} does not fit backbone {key!r} with input {shape}: {exc}") from exc
+    return model
+
+
+def _head(x, num_classes: int, head: str, dropout: float):
+    if head == "paper":  # the original study: three Dense-512 + Dropout blocks
+        for i in range(3):
+            x = layers.Dense(512, activation="relu", name=f"head_dense{i + 1}")(x)
+            x = layers.Dropout(dropout, name=f"head_dropout{i + 1}")(x)
+    elif head == "simple":
+        x = layers.Dense(128, activation="relu", name="head_dense1")(x)
+        x = layers.Dropout(dropout, name="head_dropout1")(x)
+    elif head == "linear":
+        x = layers.Dropout(dropout, name="head_dropout1")(x)
+    else:
+        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+    # float32 softmax also under the mixed_float16 policy
+    return layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
+
+
+def build_model(
+    backbone: str,
+    num_classes: int,
+    input_shape: Sequence[int] = (224, 224, 3),
+    weights: str | os.PathLike[str] | None = "imagenet",
+    freeze: str = "frozen",
+    head: str | None = None,
+    dropout: float = 0.5,
+    augmentation: keras.layers.Layer | None = None,
+    pooling: str | None = None,
+) -> keras.Model:
+    """Build a classifier: uint8 input -> [augmentation] -> preprocessing -> backbone -> head.
+
+    Parameters
+    ----------
+    backbone:
+        ``vgg16``, ``vgg19``, ``resnet50``, ``inceptionv3``, ``inceptionresnetv2``,
+        ``efficientnetv2b0``, ``convnexttiny`` or ``small`` (from scratch).
+    weights:
+        ``"imagenet"``, ``None``, ``"sim"`` (shipped simulation-pretrained
+        backbone, e.g. ``small`` at 64 px) or a local weights file of the backbone
+        (``small`` has no ImageNet weights: ``"imagenet"`` means random for it).
+    freeze:
+        ``frozen``, ``few`` (last 20 % trainable), ``many`` (last 70 %) or ``none``.
+    head:
+        ``paper`` (GAP + 3 x Dense-512 + Dropout + softmax), ``simple`` (Dense-128)
+        or ``linear``; default ``paper`` for ImageNet backbones, ``simple`` for ``small``.
+    pooling:
+        ``avg`` (global average pooling, the paper's) or ``flatten`` (keeps where
+        objects are, e.g. the MET at eta = 0); default ``avg`` for ImageNet
+        backbones, ``flatten`` for ``small``.
+    augmentation:
+        An optional layer applied to the uint8 images at training time only
+        (e.g. :func:`eventcnn.images.augment.physics_augmentation`).
+
+    Example::
+
+        model = build_model("inceptionv3", 3, (75, 75, 3), weights=None, freeze="few")
+    """
+    key = canonical_backbone(backbone)
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    if freeze not in FREEZE_POLICIES:
+        raise ValueError(f"freeze must be one of {FREEZE_POLICIES}, got {freeze!r}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if key == "small" and weights == "imagenet":
+        weights = None
+    head = head or ("simple" if key == "small" else "paper")
+    pooling = pooling or ("flatten" if key == "small" else "avg")
+    if pooling not in ("avg", "flatten"):
+        raise ValueError(f"pooling must be 'avg' or 'flatten', got {pooling!r}")
+    base = build_backbone(key, input_shape, weights)
+    inputs = keras.Input(tuple(int(v) for v in input_shape), name="image")
+    x = inputs
+    if augmentation is not None:
+        x = augmentation(x)
+    x = BackbonePreprocess(BACKBONES[key].preprocess, name="preprocess")(x)
+    x = base(x, training=False) if freeze != "none" else base(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x) if pooling == "avg" else layers.Flatten(name="flatten")(x)
+    outputs = _head(x, num_classes, head, dropout)
+    model = keras.Model(inputs, outputs, name=f"eventcnn_{key}")
+    set_freeze(model, freeze)
+    return model
+
+
+def get_backbone(model: keras.Model) -> keras.Model:
+    """The backbone sub-model of a model built by :func:`build_model`."""
+    try:
+        return model.get_layer(BACKBONE_NAME)
+    except ValueError:
+        raise ValueError(f"model {model.name!r} has no layer named {BACKBONE_NAME!r}: not built by build_model") from None
+
+
+def set_freeze(model: keras.Model, freeze: str) -> keras.Model:
+    """Apply a freeze policy to the backbone of ``model`` (in place; recompile afterwards).
+
+    The last ``TRAINABLE_FRACTION[freeze]`` of the backbone's layers (all layers
+    but the input, counted in order: 20 % for ``few``, 70 % for ``many``) become
+    trainable; BatchNorm layers stay frozen unless ``freeze="none"``.
+
+    Example::
+
+        set_freeze(model, "few")
+        model.compile(keras.optimizers.Adam(1e-5), "sparse_categorical_crossentropy")
+    """
+    if freeze not in FREEZE_POLICIES:
+        raise ValueError(f"freeze must be one of {FREEZE_POLICIES}, got {freeze!r}")
+    base = get_backbone(model)
+    if freeze == "frozen":
+        base.trainable = False
+        return model
+    base.trainable = True
+    inner = [layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)]
+    n_train = int(round(TRAINABLE_FRACTION[freeze] * len(inner)))
+    first = len(inner) - n_train
+    for i, layer in enumerate(inner):
+        trainable = i >= first
+        if isinstance(layer, keras.layers.BatchNormalization) and freeze != "none":
+            trainable = False
+        layer.trainable = trainable
+    return model
+
+
+def trainable_fraction(model: keras.Model) -> float:
+    """Fraction of the backbone's (non-input) layers that are trainable."""
+    base = get_backbone(model)
+    inner = [layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if not base.trainable:
+        return 0.0
+    return sum(layer.trainable for layer in inner) / max(len(inner), 1)
+
+
+def count_params(weights: Sequence[Any]) -> int:
+    """Number of scalars in a list of weights."""
+    return int(sum(int(np.prod(w.shape)) for w in weights))
+
+
+def freeze_table(backbone: str, image_size: int, num_classes: int = 2) -> list[dict[str, Any]]:
+    """Trainable backbone layers and parameters for each freeze policy (random weights, no download).
+
+    Example::
+
+        rows = freeze_table("vgg16", 64)
+        print(comparison_table(rows))   # eventcnn.learn.metrics.comparison_table
+    """
+    model = build_model(backbone, num_classes, (image_size, image_size, 3), weights=None)
+    rows = []
+    for policy in FREEZE_POLICIES:
+        set_freeze(model, policy)
+        rows.append({"freeze": policy, "trainable backbone layers": f"{trainable_fraction(model):.0%}",
+                     "trainable parameters": count_params(model.trainable_weights),
+                     "backbone parameters": count_params(get_backbone(model).weights)})
+    return rows
+
+
+def make_optimizer(
+    name: str = "adam",
+    learning_rate: float = 1e-3,
+    schedule: str = "constant",
+    decay_steps: int = 1000,
+    momentum: float = 0.9,
+) -> keras.optimizers.Optimizer:
+    """Optimizer ``adam``/``rmsprop``/``sgd`` (momentum) with a ``constant``/``cosine``/``exponential`` schedule.
+
+    Example::
+
+        opt = make_optimizer("sgd", 1e-2, schedule="cosine", decay_steps=500)
+    """
+    if learning_rate <= 0:
+        raise ValueError(f"learning rate must be > 0, got {learning_rate}")
+    decay_steps = max(int(decay_steps), 1)
+    if schedule == "constant":
+        lr: Any = learning_rate
+    elif schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps, alpha=0.01)
+    elif schedule == "exponential":
+        lr = keras.optimizers.schedules.ExponentialDecay(learning_rate, decay_steps, decay_rate=0.1)
+    else:
+        raise ValueError(f"schedule must be constant, cosine or exponential, got {schedule!r}")
+    name = name.lower()
+    if name == "adam":
+        return keras.optimizers.Adam(lr)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(lr)
+    if name == "sgd":
+        return keras.optimizers.SGD(lr, momentum=momentum, nesterov=True)
+    raise ValueError(f"optimizer must be adam, rmsprop or sgd, got {name!r}")

@@ -1,0 +1,343 @@
+"""Run folders: the one on-disk format of a training run, and reading it back.
+
+A run folder ``runs/<name>/`` holds:
+
+- ``config.json``: ``{"train": TrainConfig, "class_names", "image_size", "versions", ...}``;
+- ``split.json``: the train/val/test split;
+- ``history.json``: a list of per-epoch rows (``{"epoch", "phase", "loss", "val_loss", ...}``);
+- ``best.keras`` / ``last.keras``: the best (validation metric) and latest model;
+- ``state.json``: resume state (``epoch``, ``best``, ``best_epoch``, ``train_seconds``, ...);
+- ``metrics.json``, ``report.md``, plots (PNG).
+
+Written by :func:`eventcnn.learn.train.train`; read by :mod:`eventcnn.learn.evaluate`,
+``eventcnn compare`` and ``eventcnn predict``. JSON only, never pickle.
+
+Example::
+
+    from eventcnn.learn.runs import Run, compare_runs
+    run = Run.load("runs/small")
+    print(run.config.model, run.metrics["accuracy"])
+    print(compare_runs(["runs/small", "runs/vgg16"]))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eventcnn import __version__
+from eventcnn._io import atomic_path, write_text_atomic
+from eventcnn.errors import UserError
+
+__all__ = ["COMPARE_COLUMNS", "MONITORS", "RUN_CONFIG_KEYS", "Run", "TrainConfig", "compare_rows",
+           "compare_runs", "load_run_model", "plot_run_history", "read_json", "read_run_config", "versions"]
+
+#: validation metrics a run may select its best epoch by
+MONITORS = ("val_accuracy", "val_loss")
+
+
+@dataclass
+class TrainConfig:
+    """All settings of a training run (saved as ``config.json``).
+
+    Example::
+
+        TrainConfig("CreatedImages", "runs/vgg16", model="vgg16", weights="imagenet",
+                    freeze="few", image_size=224, epochs=5, fine_tune_epochs=5)
+    """
+
+    data_dir: str
+    out_dir: str
+    model: str = "small"
+    freeze: str | None = None  # None: "none" for small (from scratch), "frozen" for ImageNet backbones
+    optimizer: str = "adam"
+    epochs: int = 10
+    image_size: int | None = None  # None: the size of the images on disk
+    batch_size: int = 32
+    weights: str | None = "imagenet"  # "imagenet", "sim", None or a weights file ("imagenet" = None for "small")
+    lr: float = 1e-3
+    schedule: str = "constant"  # constant | cosine | exponential
+    head: str | None = None
+    pooling: str | None = None  # None: "avg" for ImageNet backbones, "flatten" for small
+    dropout: float = 0.5
+    seed: int = 42
+    class_weight: str | None = None  # None | "balanced"
+    oversample: bool = False
+    augment: bool = True
+    augment_geometry: str = "etaphi"
+    fine_tune_epochs: int = 0
+    fine_tune_lr: float = 1e-5
+    patience: int = 5
+    monitor: str = "val_accuracy"
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    split_file: str | None = None
+    limit_per_class: int | None = None
+    mixed_precision: str = "auto"  # auto | on | off | bfloat16 | float16 (eventcnn.learn.devices)
+    workers: int = 2  # threads decoding/prefetching batches
+    cache: bool = True  # decode the images once into a memory-mapped cache (eventcnn.learn.cache)
+    cache_dir: str | None = None  # None: <data_dir>/.eventcnn-cache (or <out_dir>/cache)
+    compile: str = "auto"  # auto | on | off: jit_compile of model.compile
+    scale_lr: bool = False  # linear scaling rule: lr x devices in data-parallel runs
+    evaluate: bool = True
+    baseline: bool = True
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        from eventcnn.learn.models import FREEZE_POLICIES, canonical_backbone
+
+        self.data_dir, self.out_dir = str(self.data_dir), str(self.out_dir)
+        self.model = canonical_backbone(self.model)
+        if self.freeze is None:
+            self.freeze = "none" if self.model == "small" else "frozen"
+        if self.freeze not in FREEZE_POLICIES:
+            raise ValueError(f"freeze must be one of {FREEZE_POLICIES}, got {self.freeze!r}")
+        if self.optimizer not in ("adam", "rmsprop", "sgd"):
+            raise ValueError(f"optimizer must be adam, rmsprop or sgd, got {self.optimizer!r}")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
+        for name, low in (("epochs", 1), ("batch_size", 1), ("fine_tune_epochs", 0)):
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} (--{name.replace('_', '-')}) must be at least {low}, "
+                                 f"got {getattr(self, name)}")
+        if self.class_weight not in (None, "balanced"):
+            raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
+        from eventcnn.learn.devices import COMPILE_MODES, PRECISION_MODES
+
+        if self.mixed_precision not in PRECISION_MODES:
+            raise ValueError(f"mixed_precision must be one of {PRECISION_MODES}, got {self.mixed_precision!r}")
+        if self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile must be one of {COMPILE_MODES}, got {self.compile!r}")
+        if self.weights is not None and str(self.weights).lower() == "none":
+            self.weights = None
+        if self.model == "small" and self.weights == "imagenet":  # no ImageNet weights; "sim"/files load
+            self.weights = None
+        self.fractions = tuple(float(f) for f in self.fractions)  # type: ignore[assignment]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["fractions"] = list(self.fractions)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class Run:
+    """A finished (or resumed) run: its folder, config, history and test metrics."""
+
+    out_dir: Path
+    config: TrainConfig
+    history: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, Any] | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best_model_path(self) -> Path:
+        return self.out_dir / "best.keras"
+
+    def load_model(self):
+        """Load ``best.keras`` (with the custom eventcnn layers registered)."""
+        return load_run_model(self.out_dir)
+
+    @classmethod
+    def load(cls, out_dir: str | os.PathLike[str]) -> Run:
+        """Read a run folder written by :func:`train`."""
+        out = Path(out_dir)
+        raw = read_run_config(out)
+        return cls(
+            out,
+            TrainConfig.from_dict(raw["train"]),
+            read_json(out / "history.json", []),
+            read_json(out / "metrics.json", None),
+            read_json(out / "state.json", {}),
+        )
+
+
+def read_json(path: Path, default: Any) -> Any:
+    """A run file's JSON, ``default`` when absent; a clear error when damaged."""
+    if not path.exists():
+        return default
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); the run folder is damaged: "
+                        "delete the file or train into a new --out") from None
+
+
+#: keys of ``config.json`` that every reader of a run folder relies on
+RUN_CONFIG_KEYS = ("train", "class_names", "image_size")
+
+
+def read_run_config(run_dir: str | os.PathLike[str], keys: Sequence[str] = RUN_CONFIG_KEYS) -> dict[str, Any]:
+    """Read and check a run folder's ``config.json``; a clear error when it is missing, not JSON or lacks keys.
+
+    Example::
+
+        cfg = read_run_config("runs/small")
+        cfg["class_names"], cfg["image_size"]
+    """
+    run_dir = Path(run_dir)
+    cfg_file = run_dir / "config.json"
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run folder {run_dir} not found: train one with `eventcnn train --out {run_dir}`")
+    if not cfg_file.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run folder (no config.json); train one with `eventcnn train`")
+    try:
+        raw = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{run_dir} is not a run folder written by eventcnn train "
+                        f"(config.json is not JSON: {exc})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{run_dir} is not a run folder written by eventcnn train "
+                        f"(config.json holds a {type(raw).__name__}, not an object)")
+    for key in keys:
+        if key not in raw:
+            raise UserError(f"{run_dir} is not a run folder written by eventcnn train (config.json lacks {key!r})")
+    if "train" in keys:
+        train_cfg = raw["train"]
+        if not isinstance(train_cfg, dict):
+            raise UserError(f"{run_dir} is not a run folder written by eventcnn train "
+                            "(config.json: 'train' is not an object)")
+        for key in ("data_dir", "out_dir"):
+            if key not in train_cfg:
+                raise UserError(f"{run_dir} is not a run folder written by eventcnn train "
+                                f"(config.json lacks 'train.{key}')")
+    return raw
+
+
+def load_run_model(run_dir: str | os.PathLike[str], which: str = "best"):
+    """Load ``best.keras`` (or ``last.keras``) of a run folder."""
+    import keras
+
+    import eventcnn.learn.augment  # noqa: F401 - registers the augmentation layers
+    import eventcnn.learn.models  # noqa: F401 - registers BackbonePreprocess
+    path = Path(run_dir) / f"{which}.keras"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: train the run first (`eventcnn train --out {run_dir}`)")
+    return keras.saving.load_model(path)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries that matter for reproducing a run."""
+    import keras
+
+    out = {"eventcnn": __version__, "python": platform.python_version(), "numpy": np.__version__,
+           "keras": keras.__version__, "backend": keras.backend.backend(), "platform": platform.platform()}
+    backend_module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(keras.backend.backend())
+    if backend_module and backend_module in sys.modules:
+        out[backend_module] = getattr(sys.modules[backend_module], "__version__", "?")
+    return out
+
+
+def plot_run_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path | None:
+    """Learning curves of a run's per-epoch records (``history.json``) as a PNG.
+
+    Draws with :func:`eventcnn.learn.metrics.plot_history` (which takes a Keras
+    ``History.history`` dict); ``plot_history`` is this function's deprecated old name here.
+    """
+    if not history:
+        return None
+    from eventcnn.learn.metrics import plot_history as plot
+
+    keys = {k for h in history for k in h if k not in ("epoch", "phase", "lr", "seconds")}
+    curves = {k: [h.get(k, float("nan")) for h in history] for k in sorted(keys)}
+    phase2 = [i for i, h in enumerate(history, start=1) if h.get("phase") == 2]
+    return plot(curves, path, phase_start=phase2[0] if phase2 else None)
+
+
+# ---------------------------------------------------------------------------
+# compare
+# ---------------------------------------------------------------------------
+
+COMPARE_COLUMNS = ("run", "model", "freeze", "optimizer", "weights", "image_size", "epochs", "best_epoch",
+                   "val_accuracy", "test_accuracy", "balanced_accuracy", "auc", "baseline_accuracy",
+                   "baseline_auc", "train_seconds")
+
+
+def compare_rows(run_dirs: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]]:
+    """One row per run folder (folders without ``config.json`` are an error naming them).
+
+    Example::
+
+        rows = compare_rows(["runs/small", "runs/vgg16"])
+    """
+    rows = []
+    for d in run_dirs:
+        d = Path(d)
+        raw = read_run_config(d, keys=("train",))
+        t = raw["train"]
+        state = read_json(d / "state.json", {})
+        hist = read_json(d / "history.json", [])
+        m = read_json(d / "metrics.json", {}) or {}
+        b = m.get("baseline") or {}
+        rows.append({
+            "run": d.name, "model": t.get("model"), "freeze": t.get("freeze"), "optimizer": t.get("optimizer"),
+            "weights": Path(str(t.get("weights"))).name if t.get("weights") else "none",
+            "image_size": raw.get("image_size"), "epochs": state.get("epoch", len(hist)),
+            "best_epoch": state.get("best_epoch"),
+            "val_accuracy": max((h.get("val_accuracy", float("nan")) for h in hist), default=None),
+            "test_accuracy": m.get("accuracy"), "balanced_accuracy": m.get("balanced_accuracy"),
+            "auc": (m.get("roc_auc") or {}).get("macro"),
+            "baseline_accuracy": b.get("accuracy"), "baseline_auc": (b.get("roc_auc") or {}).get("macro"),
+            "train_seconds": state.get("train_seconds"),
+        })
+    return rows
+
+
+def compare_runs(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None = None,
+                 plot: str | os.PathLike[str] | None = None) -> str:
+    """Markdown table over run folders; with ``out`` also writes it and a CSV (same stem).
+
+    Example::
+
+        print(compare_runs(glob.glob("runs/*"), out="compare.md"))
+    """
+    import csv
+    import io
+
+    from eventcnn.learn.metrics import comparison_table
+
+    rows = compare_rows(run_dirs)
+    table = comparison_table(rows, COMPARE_COLUMNS, digits=4)
+    if out is not None:
+        out = Path(out)
+        write_text_atomic(out, table + "\n")
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=COMPARE_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        write_text_atomic(out.with_suffix(".csv"), buf.getvalue())
+    if plot is not None:
+        _plot_compare(rows, plot)
+    return table
+
+
+def _plot_compare(rows: list[dict[str, Any]], path: str | os.PathLike[str]) -> None:
+    from matplotlib.figure import Figure
+
+    x = np.arange(len(rows))
+    fig = Figure(figsize=(max(5, len(rows) * 0.8 + 2), 4))
+    ax = fig.subplots()
+    acc = [r["test_accuracy"] if r["test_accuracy"] is not None else np.nan for r in rows]
+    auc = [r["auc"] if r["auc"] is not None else np.nan for r in rows]
+    ax.bar(x - 0.2, acc, 0.4, label="test accuracy")
+    ax.bar(x + 0.2, auc, 0.4, label="macro ROC AUC")
+    ax.set_xticks(x, [r["run"] for r in rows], rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+
+
