@@ -42,7 +42,7 @@ def render_folder(out: Path, size: int, quiet: bool, limit: int | None = None) -
     cms = REPO.parent / "shared" / "data" / "cms"
     inputs = [(cms / "TTjets_json.json", "ttjets"), (cms / "Wjets_json.json", "wjets")]
     if not all(p.exists() for p, _ in inputs):
-        ex = REPO / "eventcnn" / "examples"
+        ex = REPO / "eventcnn" / "events" / "examples"
         inputs = [(ex / f"example_{k}.json.gz", k) for k in ("ttjets", "wjets", "dy")]
     render_to_dir(inputs, out, RenderConfig(size=size), selection=None, jobs=os.cpu_count() or 1, limit=limit,
                   quiet=quiet)

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn._io import atomic_path, write_json_atomic, write_text_atomic
+from eventcnn.errors import UserError
 
 __all__ = ["DemoConfig", "occlusion_figure", "run_demo"]
 
@@ -68,7 +69,7 @@ class DemoConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 flag = "size" if name == "image_size" else name.replace("_", "-")
-                raise ValueError(f"{name} (--{flag}) must be a whole number of at least {low}, got {value!r}")
+                raise UserError(f"{name} (--{flag}) must be a whole number of at least {low}, got {value!r}")
 
     @classmethod
     def tiny(cls, **overrides: Any) -> DemoConfig:
@@ -149,7 +150,7 @@ def _check_out_dir(out: Path, cfg: DemoConfig) -> None:
         defaults = {f: getattr(DemoConfig, f, None) for f in mine}  # keys newer than the folder
         keys = [k for k in mine if k not in ("quiet", "jobs", "out_dir") and old.get(k, defaults[k]) != mine[k]]
         if keys:
-            raise ValueError(
+            raise UserError(
                 f"{out} holds a demo run with other settings ({', '.join(keys)}); "
                 "choose another --out folder or delete it"
             )
@@ -187,7 +188,7 @@ def run_demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     plot_gallery(images, per_class=6, seed=cfg.seed, path=out / "gallery.png")
     too_few = {k: v for k, v in summary.selected.items() if v < 10}
     if too_few:
-        raise RuntimeError(f"too few selected events to train on: {too_few}; generate more (--events)")
+        raise UserError(f"too few selected events to train on: {too_few}; generate more (--events)")
 
     stages.start(f"training a small CNN (at most {cfg.epochs} epochs) on the images")
     from eventcnn.learn.train import TrainConfig, train

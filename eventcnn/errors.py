@@ -1,8 +1,12 @@
 """Error types shared by the stages, and how the command line words them.
 
-:class:`UserError` (a :class:`ValueError`, so ``except ValueError`` keeps
-working) marks a problem with the user's input or environment that a message
-can explain; anything else that escapes a command is a bug in eventcnn.
+Every exception class eventcnn defines derives from :class:`EventcnnError`.
+:class:`UserError` (also a :class:`ValueError`) marks a problem with the
+user's input, folders or options that its message explains. The command line
+maps an :class:`EventcnnError`, an :class:`OSError` of the file system (a
+missing or unwritable file), a :class:`MemoryError` and a missing optional
+package to one line and exit code 1; anything else that escapes a command is a
+bug in eventcnn (exit code 3).
 
 Example::
 
@@ -22,6 +26,7 @@ from pathlib import Path
 __all__ = [
     "check_writable",
     "describe",
+    "EventcnnError",
     "few_names",
     "INTERNAL_ERRORS",
     "is_user_error",
@@ -48,23 +53,32 @@ def few_names(names: Sequence[str], n: int = 5) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
-class UserError(ValueError):
+class EventcnnError(Exception):
+    """The root of every exception class eventcnn defines (the CLI: one line, exit code 1)."""
+
+
+class UserError(EventcnnError, ValueError):
     """A problem with the input, the folders or the options; the message says what to do."""
 
 
 def is_user_error(exc: BaseException) -> bool:
-    """True for errors a user can fix (bad input, missing or unwritable files), False for bugs.
+    """True for errors a user can fix (eventcnn's own errors, missing or unwritable files), False for bugs.
+
+    A plain :class:`ValueError` or :class:`RuntimeError` from numpy, Keras or XLA
+    is a bug in eventcnn (it should have been caught with a clear message).
 
     Example::
 
-        >>> is_user_error(FileNotFoundError("x")), is_user_error(KeyError("x"))
-        (True, False)
+        >>> is_user_error(UserError("x")), is_user_error(FileNotFoundError("x"))
+        (True, True)
+        >>> is_user_error(ValueError("operands could not be broadcast")), is_user_error(KeyError("x"))
+        (False, False)
     """
-    if isinstance(exc, UserError) or _missing_package(exc):
+    if isinstance(exc, EventcnnError) or _missing_package(exc):
         return True
     if isinstance(exc, INTERNAL_ERRORS):
         return False
-    return isinstance(exc, (ValueError, OSError, RuntimeError))
+    return isinstance(exc, (OSError, MemoryError))
 
 
 _VERBS = {errno.EACCES: "cannot write", errno.EPERM: "cannot write", errno.EROFS: "cannot write",
@@ -100,6 +114,9 @@ def describe(exc: BaseException) -> str:
     if package := _missing_package(exc):
         return (f"the Python package {package!r} is not installed: pip install {package} "
                 "(or pip install 'eventcnn[all]' for every optional stage)")
+    if isinstance(exc, MemoryError):
+        return ("out of memory" + (f" ({exc})" if str(exc) else "")
+                + ": use smaller images (--size), smaller batches (--batch-size) or fewer events")
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
         name = _target_of_temp(os.fsdecode(exc.filename))
         verb = _VERBS.get(exc.errno or 0, "cannot access")

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from eventcnn.cli import EXIT_INTERNAL, main
-from eventcnn.errors import UserError, describe, is_user_error
+from eventcnn.errors import EventcnnError, UserError, describe, is_user_error
 
 
 def _fail_with(monkeypatch, exc: BaseException) -> None:
@@ -22,7 +22,9 @@ def _fail_with(monkeypatch, exc: BaseException) -> None:
 
 
 @pytest.mark.parametrize("exc", [KeyError("class"), TypeError("bad operand"), AttributeError("x"),
-                                 IndexError("list index out of range"), AssertionError("never")])
+                                 IndexError("list index out of range"), AssertionError("never"),
+                                 ValueError("operands could not be broadcast together with shapes (3,) (4,)"),
+                                 RuntimeError("XlaRuntimeError: INTERNAL: failed to compile")])
 def test_internal_error_is_flagged_as_a_bug(monkeypatch, capsys, exc):
     _fail_with(monkeypatch, exc)
     monkeypatch.delenv("EVENTCNN_DEBUG", raising=False)
@@ -51,7 +53,8 @@ def test_debug_flag_and_env_show_the_traceback(monkeypatch):
     (NotADirectoryError(20, "Not a directory", "/f/out"), "cannot create /f/out: Not a directory"),
     (FileNotFoundError("image folder x not found"), "image folder x not found"),
     (UserError("bad\nthing"), "bad; thing"),
-    (RuntimeError("no GPU"), "no GPU"),
+    (EventcnnError("no GPU"), "no GPU"),
+    (MemoryError(), "out of memory: use smaller images"),
 ])
 def test_user_errors_are_one_line(monkeypatch, capsys, exc, text):
     _fail_with(monkeypatch, exc)
@@ -61,8 +64,28 @@ def test_user_errors_are_one_line(monkeypatch, capsys, exc, text):
     assert err.count("\n") == 1 and err.startswith(f"eventcnn compare: error: {text}")
 
 
+def test_every_exception_class_of_the_package_derives_from_eventcnn_error():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import eventcnn
+
+    classes = set()
+    for info in pkgutil.walk_packages(eventcnn.__path__, "eventcnn."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if obj.__module__ == info.name and issubclass(obj, BaseException) and not issubclass(obj, Warning):
+                classes.add(obj)
+    assert len(classes) >= 10, classes  # EventFormatError, LabelFormatError, DownloadError, ...
+    assert not [c for c in classes if not issubclass(c, EventcnnError)]
+
+
 def test_is_user_error_and_describe():
     assert is_user_error(UserError("x")) and isinstance(UserError("x"), ValueError)
+    assert not is_user_error(ValueError("x")) and not is_user_error(RuntimeError("x"))
     assert not is_user_error(KeyError("x")) and not is_user_error(NotImplementedError("x"))
     assert describe(PermissionError(13, "Permission denied", "/x/y")) == "cannot write /x/y: Permission denied"
     missing = ModuleNotFoundError("No module named 'uproot'", name="uproot")

@@ -124,7 +124,7 @@ def test_rotation_augmentation_keeps_xla_on_jax(tmp_path):
     script = (
         "import numpy as np, keras\n"
         "from eventcnn import opal\n"
-        "from eventcnn.images.augment import physics_augmentation\n"
+        "from eventcnn.learn.augment import physics_augmentation\n"
         "from eventcnn.learn.models import build_model\n"
         "x = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)\n"
         "y = np.arange(8) % 2\n"

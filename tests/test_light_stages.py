@@ -43,7 +43,7 @@ def test_blocker_blocks(tmp_path):
 
 def test_render_augment_data_without_keras(tmp_path):
     pytest.importorskip("Augmentor")
-    ex = ROOT / "eventcnn" / "examples"
+    ex = ROOT / "eventcnn" / "events" / "examples"
     res = _run_blocked(f"""
         from pathlib import Path
         from eventcnn.cli import main

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from eventcnn.errors import UserError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``data`` command with its ``fetch`` and ``list`` sub-commands."""
@@ -99,9 +101,9 @@ def _fetch(args: argparse.Namespace) -> int:
     other = [n for n in names if n not in _NANO]
     bad = [n for n in other if n not in ("cms", "opal", "all")]
     if bad:
-        raise ValueError(f"unknown data set {bad}: choose cms, opal, all, or {', '.join(sorted(_NANO))}")
+        raise UserError(f"unknown data set {bad}: choose cms, opal, all, or {', '.join(sorted(_NANO))}")
     if args.max_events is not None and other:
-        raise ValueError("--max-events applies to NanoAOD files only (nano, three-class, tt, ...)")
+        raise UserError("--max-events applies to NanoAOD files only (nano, three-class, tt, ...)")
     paths = {}
     for name in other:
         paths.update(fetch(name, dest=args.dest, mirror=args.mirror, quiet=args.quiet,

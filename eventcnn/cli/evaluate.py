@@ -51,10 +51,10 @@ def register(subparsers) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``evaluate`` (imports Keras only here)."""
-    from eventcnn.learn.evaluate import evaluate_run
+    from eventcnn import kinds
 
-    m = evaluate_run(args.run, data_dir=args.data, batch_size=args.batch_size,
-                     baseline=not args.no_baseline, quiet=args.quiet)
+    m = kinds.evaluate(args.run, data=args.data, batch_size=args.batch_size,
+                       baseline=not args.no_baseline, quiet=args.quiet)
     if not args.quiet:
         print(f"{args.run}: accuracy {m['accuracy']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}; "
               f"see {args.run}/report.md")
@@ -63,8 +63,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     """Run ``predict`` (imports Keras only here)."""
-    from eventcnn.learn.evaluate import predict
+    from eventcnn import kinds
 
     sel = None if args.selection == "none" else args.selection
-    predict(args.run, args.inputs, args.out, batch_size=args.batch_size, selection=sel, quiet=args.quiet)
+    kinds.predict(args.run, args.inputs, args.out, batch_size=args.batch_size, selection=sel, quiet=args.quiet)
     return 0

@@ -34,9 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_explain(args: argparse.Namespace) -> int:
     """Run ``explain`` (imports Keras only here)."""
-    from eventcnn.learn.explain import explain_files
+    from eventcnn import kinds
 
-    for path in explain_files(args.run, args.images, out=args.out, patch=args.patch,
+    for path in kinds.explain(args.run, args.images, out=args.out, patch=args.patch,
                               stride=args.stride, quiet=args.quiet):
         print(path)
     return 0

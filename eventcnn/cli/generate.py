@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from eventcnn.errors import UserError
+
 # Keep in sync with eventcnn.events.generate.PROCESSES / ALIASES (not imported here so the
 # CLI starts without numpy-heavy imports).
 _CHOICES = ["tt", "ttjets", "ttbar", "wjets", "w", "wjet", "dy", "drellyan", "zjets", "dyjets", "zz"]
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     quiet = args.quiet  # --quiet or EVENTCNN_QUIET (eventcnn.cli.main)
     if args.format is not None and (args.format == "nano") != (args.out.suffix == ".root"):
-        raise ValueError(f"--format {args.format} needs an --out file ending in "
+        raise UserError(f"--format {args.format} needs an --out file ending in "
                          f"{'.root' if args.format == 'nano' else '.json or .json.gz'}, not {args.out.name}")
     generate_to_file(
         args.process, args.events, args.out, seed=args.seed, jobs=args.jobs,

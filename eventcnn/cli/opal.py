@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from eventcnn.errors import UserError
+
 
 def _crop(text: str) -> tuple[int, int, int, int]:
     try:
@@ -143,7 +145,7 @@ def run_train(args: argparse.Namespace) -> int:
     data = opal.load_displays(args.data, args.labels, size=size, crop=args.crop)
     lab = data.labelled
     if lab.sum() < 4:
-        raise ValueError(f"{args.labels}: only {int(lab.sum())} labelled events; label more first")
+        raise UserError(f"{args.labels}: only {int(lab.sum())} labelled events; label more first")
     overrides = {"seed": args.seed, "lepton_factor": args.lepton_factor}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
@@ -275,9 +277,9 @@ def run_label(args: argparse.Namespace) -> int:
     from eventcnn.opal import pictures as classroom
 
     if args.labels is None:
-        raise ValueError("give --labels FILE: the CSV your labels are saved to (created if missing)")
+        raise UserError("give --labels FILE: the CSV your labels are saved to (created if missing)")
     if args.n < 1:
-        raise ValueError(f"--n must be at least 1, got {args.n}")
+        raise UserError(f"--n must be at least 1, got {args.n}")
     path = Path(args.labels)
     have = path.is_file() and path.stat().st_size > 0
     with warnings.catch_warnings():  # its lists of unmatched names would give classes away

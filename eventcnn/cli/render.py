@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from eventcnn.errors import UserError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -54,9 +56,9 @@ def resolve_labels(inputs: list[Path], labels: list[str]) -> list[tuple[Path, st
     mapping = dict(item.split("=", 1) for item in labels if "=" in item)
     plain = [item for item in labels if "=" not in item]
     if mapping and plain:
-        raise ValueError("use either FILE=LABEL mappings or plain labels, not both")
+        raise UserError("use either FILE=LABEL mappings or plain labels, not both")
     if plain and len(plain) not in (1, len(inputs)):
-        raise ValueError(f"got {len(plain)} labels for {len(inputs)} inputs: give one per input, or one for all")
+        raise UserError(f"got {len(plain)} labels for {len(inputs)} inputs: give one per input, or one for all")
     pairs = []
     for k, path in enumerate(inputs):
         if mapping:
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from eventcnn.images.render import RenderConfig, render_to_dir
 
     if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be at least 1 (got {args.limit}); leave it out to render every event")
+        raise UserError(f"--limit must be at least 1 (got {args.limit}); leave it out to render every event")
     pairs = resolve_labels(args.inputs, args.label)
     config = RenderConfig(style=args.style, size=args.size)
     summary = render_to_dir(

@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn.errors import EventcnnError, UserError
+
 __all__ = [
     "BadEvent",
     "EventFormatError",
@@ -78,7 +80,7 @@ _SCALARS: dict[str, tuple[str, float | None]] = {
 _MISSING = "<missing>"  # a string: converting it to float fails, which triggers diagnosis
 
 
-class EventFormatError(ValueError):
+class EventFormatError(UserError):
     """The event file is not in the CMS JSON schema; the message names file, event and field."""
 
 
@@ -283,7 +285,7 @@ def events_from_records(
     return replace(events, bad=tuple(bad))
 
 
-class _NeedsDiagnosis(Exception):
+class _NeedsDiagnosis(EventcnnError):
     """Raised by the fast path when some value is missing, non-numeric or out of range."""
 
 
@@ -448,7 +450,7 @@ def concat_events(parts: Iterable[Events]) -> Events:
     """Concatenate several :class:`Events` (e.g. from several files)."""
     parts = list(parts)
     if not parts:
-        raise ValueError("concat_events needs at least one Events")
+        raise UserError("concat_events needs at least one Events")
     per_event = {n: np.concatenate([getattr(p, n) for p in parts]) for n in _EVENT_ARRAYS}
     objects = {}
     for c in COLLECTIONS:
@@ -459,7 +461,7 @@ def concat_events(parts: Iterable[Events]) -> Events:
     sources = sorted({p.source for p in parts})
     btags = sorted({p.btag for p in parts})
     if len(btags) > 1:
-        raise ValueError(f"cannot concatenate events with different b-tag discriminants {btags}")
+        raise UserError(f"cannot concatenate events with different b-tag discriminants {btags}")
     return Events(**per_event, **objects, source=";".join(sources),
                   bad=tuple(b for p in parts for b in p.bad), btag=btags[0])
 

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from eventcnn.errors import UserError
+
 __all__ = [
     "BTAG_WP",
     "DetectorConfig",
@@ -128,7 +130,7 @@ def energy_resolution(kind: str, energy: np.ndarray, eta: np.ndarray) -> np.ndar
         central = np.hypot(1.0 / np.sqrt(e), 0.05)
         forward = np.hypot(1.5 / np.sqrt(e), 0.10)
         return np.where(aeta < 3.0, central, forward)
-    raise ValueError(f"unknown object kind {kind!r}: use 'muon', 'electron' or 'jet'")
+    raise UserError(f"unknown object kind {kind!r}: use 'muon', 'electron' or 'jet'")
 
 
 def smear_pt(

@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from eventcnn.errors import EventcnnError, UserError
+
 __all__ = ["DOWNLOAD_TIMEOUT", "DataFormatError", "DataIntegrityError", "DownloadError", "UnsafeArchiveError",
            "cache_dir", "mirror_from_env", "want_bar"]
 
@@ -18,19 +20,19 @@ __all__ = ["DOWNLOAD_TIMEOUT", "DataFormatError", "DataIntegrityError", "Downloa
 DOWNLOAD_TIMEOUT = 60.0
 
 
-class DataIntegrityError(ValueError):
+class DataIntegrityError(UserError):
     """A downloaded file (or archive member) does not have the expected sha256."""
 
 
-class DataFormatError(ValueError):
+class DataFormatError(UserError):
     """A file (typically from a mirror) does not have the expected format."""
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(UserError):
     """An archive member would be written outside the destination folder."""
 
 
-class DownloadError(RuntimeError):
+class DownloadError(EventcnnError, RuntimeError):
     """A download failed (network error, HTTP error, truncated transfer)."""
 
 

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn._io import quiet_stdout, write_bytes_atomic
+from eventcnn.errors import UserError
 from eventcnn.events import detector as det
 
 __all__ = [
@@ -106,7 +107,7 @@ def canonical_process(name: str) -> str:
     key = ALIASES.get(key, key)
     if key not in PROCESSES:
         choices = ", ".join(list(PROCESSES) + list(ALIASES))
-        raise ValueError(f"unknown process {name!r}: choose one of {choices}")
+        raise UserError(f"unknown process {name!r}: choose one of {choices}")
     return key
 
 
@@ -516,11 +517,11 @@ def _worker(args: tuple) -> _Chunk:
 
 def _check(n_events: int, seed: int, jobs: int) -> None:
     if isinstance(n_events, bool) or not isinstance(n_events, (int, np.integer)) or n_events < 1:
-        raise ValueError(f"n_events must be a positive integer, got {n_events!r}")
+        raise UserError(f"n_events must be a positive integer, got {n_events!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise UserError(f"seed must be a non-negative integer, got {seed!r}")
     if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
-        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+        raise UserError(f"jobs must be a positive integer, got {jobs!r}")
 
 
 def generate(
@@ -554,7 +555,7 @@ def generate(
     process = canonical_process(process)
     _check(n_events, seed, jobs)
     if int(chunk_size) < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        raise UserError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     n_events, seed, jobs, chunk_size = int(n_events), int(seed), int(jobs), int(chunk_size)
     sizes = [min(chunk_size, n_events - s) for s in range(0, n_events, chunk_size)]
     tasks = [(process, k, n, seed, fast, config, chunk_size) for k, n in enumerate(sizes)]
@@ -597,7 +598,7 @@ def _run_parallel(tasks: list[tuple], jobs: int, bar: Any) -> list[_Chunk]:
 
 
 
-class OutputExistsError(FileExistsError, ValueError):
+class OutputExistsError(UserError, FileExistsError):
     """The output file exists and ``overwrite`` was not given."""
 
 
@@ -626,7 +627,7 @@ def generate_to_file(
     out = Path(out)
     nano = out.suffix == ".root"  # NanoAOD (eventcnn.events.nanoaod), same events
     if not nano and (out.suffix not in (".json", ".gz") or (out.suffix == ".gz" and not out.name.endswith(".json.gz"))):
-        raise ValueError(f"output file {out} must end in .json, .json.gz or .root (NanoAOD)")
+        raise UserError(f"output file {out} must end in .json, .json.gz or .root (NanoAOD)")
     if out.exists() and not overwrite:
         raise OutputExistsError(
             f"output file {out} already exists; pass --overwrite (overwrite=True) to replace it, "

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path
+from eventcnn.errors import UserError
 
 __all__ = ["NANO_REGISTRY", "NanoSource", "adler32sum", "fetch_nano", "format_nano_registry"]
 
@@ -163,7 +164,7 @@ def _select(name: str | Sequence[str], sources: Sequence[NanoSource]) -> list[Na
         name = [name]
     unknown = [n for n in name if n not in keys]
     if unknown:
-        raise ValueError(f"unknown NanoAOD file(s) {unknown}: choose from {keys}, 'three-class' or 'all'")
+        raise UserError(f"unknown NanoAOD file(s) {unknown}: choose from {keys}, 'three-class' or 'all'")
     return [s for s in sources if s.key in name]
 
 
@@ -290,7 +291,7 @@ def fetch_nano(
             print(msg, file=sys.stderr, flush=True)
 
     if max_events is not None and max_events < 1:
-        raise ValueError(f"max_events must be positive, got {max_events}")
+        raise UserError(f"max_events must be positive, got {max_events}")
     out: dict[str, Path] = {}
     for src in chosen:
         origin_mirror = mirror_dir / DATASET_DIR / src.filename if mirror_dir is not None else None

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn.errors import UserError
 from eventcnn.events.cms_json import Events, Objects
 
 __all__ = ["BTAG_WORKING_POINTS", "CutFlow", "Selection", "SelectionResult", "get_selection"]
@@ -63,7 +64,7 @@ class Selection:
         valid = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - valid)
         if unknown:
-            raise ValueError(f"unknown selection settings {unknown}; valid: {sorted(valid)}")
+            raise UserError(f"unknown selection settings {unknown}; valid: {sorted(valid)}")
         return cls(**data)
 
     def leptons(self, leptons: Objects) -> np.ndarray:
@@ -91,7 +92,7 @@ class Selection:
             0.3093
         """
         if discriminant not in BTAG_WORKING_POINTS:
-            raise ValueError(f"unknown b-tag discriminant {discriminant!r}; expected one of {sorted(BTAG_WORKING_POINTS)}")
+            raise UserError(f"unknown b-tag discriminant {discriminant!r}; expected one of {sorted(BTAG_WORKING_POINTS)}")
         return float(getattr(self, f"btag_{discriminant}"))
 
     def btagged(self, jets: Objects, discriminant: str = "csv") -> np.ndarray:
@@ -229,7 +230,7 @@ def get_selection(spec: str | os.PathLike[str] | Selection | None) -> Selection 
             data = json.loads(path.read_text())
             return None if data is None else Selection.from_dict(data)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    raise ValueError(
+            raise UserError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    raise UserError(
         f"unknown selection {text!r}: use one of {sorted(PRESETS)} or a JSON file of settings"
     )

@@ -42,6 +42,7 @@ from pathlib import Path
 
 from eventcnn._env import sayer
 from eventcnn._io import atomic_path
+from eventcnn.errors import UserError
 from eventcnn.events import download as _basics
 from eventcnn.events.download import (  # noqa: F401 - public names of eventcnn.events.sources
     DOWNLOAD_TIMEOUT,
@@ -223,7 +224,7 @@ def _select(name: str, sources: Sequence[Source]) -> list[Source]:
         return list(sources)
     chosen = [s for s in sources if s.dataset == name]
     if not chosen:
-        raise ValueError(f"unknown data set {name!r}: choose one of {', '.join([*names, 'all'])}")
+        raise UserError(f"unknown data set {name!r}: choose one of {', '.join([*names, 'all'])}")
     return chosen
 
 
@@ -409,7 +410,7 @@ def check_format(path: str | os.PathLike[str]) -> None:
     path = Path(path)
     checker = _CHECKERS.get(path.suffix.lower())
     if checker is None:
-        raise ValueError(f"{path}: no format check for files ending in {path.suffix!r}")
+        raise UserError(f"{path}: no format check for files ending in {path.suffix!r}")
     checker(path)
 
 

@@ -8,3 +8,5 @@ backend (checked by the import-linter contract in ``pyproject.toml``).
 - :mod:`eventcnn.images.augment`: the on-disk Augmentor pipeline of the original work;
 - :mod:`eventcnn.images.display`: galleries and kinematic distributions of events.
 """
+
+__all__: list[str] = []

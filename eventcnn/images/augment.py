@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn._io import atomic_path, quiet_stdout, write_json_atomic, write_text_atomic
-from eventcnn.errors import check_writable
+from eventcnn.errors import UserError, check_writable
 from eventcnn.images.folder import (
     IMAGE_SUFFIXES,
     MANIFEST_COLUMNS,
@@ -114,26 +114,26 @@ class AugmentorConfig:
 
     def __post_init__(self) -> None:
         if int(self.samples) < 1:
-            raise ValueError(f"samples must be >= 1 per class, got {self.samples}")
+            raise UserError(f"samples must be >= 1 per class, got {self.samples}")
         for f in dataclasses.fields(self):
             if f.name.endswith("_probability"):
                 p = float(getattr(self, f.name))
                 if not 0.0 <= p <= 1.0:
-                    raise ValueError(f"{f.name} must be in [0, 1], got {p}")
+                    raise UserError(f"{f.name} must be in [0, 1], got {p}")
         if not 0 <= int(self.max_rotation) <= 25:
-            raise ValueError(
+            raise UserError(
                 f"max_rotation must be an integer in [0, 25] degrees, got {self.max_rotation}"
             )
         if not 0 <= int(self.max_shear) <= 25:
-            raise ValueError(
+            raise UserError(
                 f"max_shear must be an integer in [0, 25] degrees, got {self.max_shear}"
             )
         if not 1.0 <= float(self.zoom_min) <= float(self.zoom_max):
-            raise ValueError(
+            raise UserError(
                 f"need 1 <= zoom_min <= zoom_max, got {self.zoom_min}, {self.zoom_max}"
             )
         if not 0.0 < float(self.skew_magnitude) <= 1.0:
-            raise ValueError(f"skew_magnitude must be in (0, 1], got {self.skew_magnitude}")
+            raise UserError(f"skew_magnitude must be in (0, 1], got {self.skew_magnitude}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-serialisable)."""
@@ -151,7 +151,7 @@ def build_augmentor_pipeline(config: AugmentorConfig | None = None):
     try:
         import Augmentor
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise RuntimeError(
+        raise UserError(
             "the on-disk augmentation needs Augmentor: pip install 'eventcnn[augment]'"
         ) from exc
     c = config or AugmentorConfig()
@@ -178,7 +178,7 @@ def build_augmentor_pipeline(config: AugmentorConfig | None = None):
     if c.skew_probability > 0:
         p.skew(probability=c.skew_probability, magnitude=c.skew_magnitude)
     if not p.operations:
-        raise ValueError("every augmentation operation is switched off: nothing to do")
+        raise UserError("every augmentation operation is switched off: nothing to do")
     return p
 
 
@@ -236,7 +236,7 @@ def _check_folders(source: Path, out: Path) -> None:
         )
     src, dst = source.resolve(), out.resolve()
     if dst == src or src in dst.parents:
-        raise ValueError(
+        raise UserError(
             f"output folder {out} is the source folder {source} or inside it; "
             "augmented images must go to a separate folder (e.g. --out augmented)"
         )
@@ -280,10 +280,10 @@ def augment_folder(
     if classes is not None:
         missing = [c for c in classes if c not in found]
         if missing:
-            raise ValueError(f"{source}: no images for class(es) {missing}; found {sorted(found)}")
+            raise UserError(f"{source}: no images for class(es) {missing}; found {sorted(found)}")
         found = {c: found[c] for c in classes}
     if not found:
-        raise ValueError(f"{source}: no class sub-folders with images (expected <class>/*.png)")
+        raise UserError(f"{source}: no class sub-folders with images (expected <class>/*.png)")
 
     cfg_path = out / CONFIG_NAME
     wanted = {"source": str(source.resolve()), **cfg.to_dict()}
@@ -291,7 +291,7 @@ def augment_folder(
         previous = json.loads(cfg_path.read_text())
         previous.pop("samples", None)  # sample i does not depend on N: more or fewer is fine
         if previous != {k: v for k, v in wanted.items() if k != "samples"}:
-            raise ValueError(
+            raise UserError(
                 f"{out} holds augmented images made with another configuration "
                 f"({cfg_path}); use another --out folder or --overwrite"
             )
@@ -396,7 +396,7 @@ def physics_augment_numpy(
     if single:
         x = x[None]
     if x.ndim != 4:
-        raise ValueError(f"expected images of shape (N, H, W, C) or (H, W, C), got {x.shape}")
+        raise UserError(f"expected images of shape (N, H, W, C) or (H, W, C), got {x.shape}")
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     n, h, w = x.shape[:3]
     rows = np.broadcast_to(np.arange(h), (n, h))

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from eventcnn.errors import UserError
+
 __all__ = ["IMAGE_SUFFIXES", "MANIFEST_COLUMNS", "class_images", "manifest_by_file", "open_rgb", "read_manifest"]
 
 #: image file types read everywhere (lower case; compared with ``Path.suffix.lower()``)
@@ -45,12 +47,12 @@ def read_manifest(
         reader = csv.DictReader(fh)
         missing = sorted(set(required) - set(reader.fieldnames or []))
         if missing:
-            raise ValueError(f"{path}: missing column(s) {missing}; expected {','.join(MANIFEST_COLUMNS)}")
+            raise UserError(f"{path}: missing column(s) {missing}; expected {','.join(MANIFEST_COLUMNS)}")
         rows = list(reader)
     for row_no, row in enumerate(rows, start=2):
         empty = [c for c in required if not row.get(c)]
         if empty:
-            raise ValueError(f"{path} row {row_no}: empty field(s) {empty}")
+            raise UserError(f"{path} row {row_no}: empty field(s) {empty}")
     return rows
 
 

@@ -47,6 +47,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from eventcnn._io import file_lock, write_json_atomic, write_text_atomic
+from eventcnn.errors import UserError
 from eventcnn.events import BadEvent, Events
 from eventcnn.events.nanoaod import read_selected
 from eventcnn.events.selection import BTAG_WORKING_POINTS, CutFlow, Selection, get_selection
@@ -108,14 +109,14 @@ class RenderConfig:
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
-            raise ValueError(f"unknown style {self.style!r}; choose one of {STYLES}")
+            raise UserError(f"unknown style {self.style!r}; choose one of {STYLES}")
         if not isinstance(self.size, int) or self.size < 8:
-            raise ValueError(f"size must be an integer of at least 8 pixels, got {self.size!r}")
+            raise UserError(f"size must be an integer of at least 8 pixels, got {self.size!r}")
         if self.eta_max <= 0 or self.log_base <= 1 or self.thickness <= 0 or self.size_scale <= 0:
-            raise ValueError("eta_max, thickness and size_scale must be > 0 and log_base > 1")
+            raise UserError("eta_max, thickness and size_scale must be > 0 and log_base > 1")
         missing = set(KIND_NAMES) - set(self.colors)
         if missing:
-            raise ValueError(f"colors lacks {sorted(missing)}")
+            raise UserError(f"colors lacks {sorted(missing)}")
 
     @property
     def scale(self) -> float:
@@ -136,7 +137,7 @@ class RenderConfig:
         valid = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - valid)
         if unknown:
-            raise ValueError(f"unknown render settings {unknown}; valid: {sorted(valid)}")
+            raise UserError(f"unknown render settings {unknown}; valid: {sorted(valid)}")
         data = dict(data)
         if "colors" in data:
             data["colors"] = {k: tuple(v) for k, v in data["colors"].items()}
@@ -297,7 +298,7 @@ def encode_png(image: np.ndarray, compress_level: int = 1) -> bytes:
     """
     image = np.ascontiguousarray(image, dtype=np.uint8)
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an RGB image of shape (h, w, 3), got {image.shape}")
+        raise UserError(f"expected an RGB image of shape (h, w, 3), got {image.shape}")
     h, w, _ = image.shape
     raw = np.zeros((h, w * 3 + 1), dtype=np.uint8)  # first byte per row: filter type 0
     raw[:, 1:] = image.reshape(h, w * 3)
@@ -454,7 +455,7 @@ def check_label(label: str) -> str:
     elif label != label.rstrip(" ."):
         problem = "ends with a space or a dot (Windows drops those, so two labels could share one folder)"
     if problem:
-        raise ValueError(
+        raise UserError(
             f"class label {label!r} {problem}: a label becomes one folder name, so use a non-empty "
             "name without '/', '\\', ':' or control characters, other than '.' and '..', not a Windows "
             "device name and not ending in a space or dot (e.g. ttjets, w_jets)"
@@ -472,7 +473,7 @@ def _folder_settings(out_dir: Path, config: RenderConfig, sel: Selection | None,
     if config_path.exists():
         old = RenderConfig.from_json(config_path)
         if old != config:
-            raise ValueError(
+            raise UserError(
                 f"{out_dir} already holds images drawn with other settings ({config_path}); "
                 "use another --out folder or delete the old images"
             )
@@ -484,7 +485,7 @@ def _folder_settings(out_dir: Path, config: RenderConfig, sel: Selection | None,
         if isinstance(old, dict):  # a file from before newer settings existed: fill their defaults
             old = Selection.from_dict(old).to_dict()
         if old != wanted:
-            raise ValueError(
+            raise UserError(
                 f"{out_dir} already holds images of another selection ({sel_path}); "
                 "use another --out folder or the same --selection"
             )
@@ -513,7 +514,7 @@ def _prepare_out(out: Path) -> None:
         )
 
 
-class OutputFolderError(ValueError):
+class OutputFolderError(UserError):
     """The output folder cannot be created or written to; the message names it."""
 
 
@@ -551,9 +552,9 @@ def render_to_dir(
     config = config or RenderConfig()
     inputs = [(source, check_label(label)) for source, label in inputs]
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs (--jobs) must be a whole number of at least 1, got {jobs!r}")
+        raise UserError(f"jobs (--jobs) must be a whole number of at least 1, got {jobs!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"limit (--limit) must be a whole number of at least 1, got {limit!r}")
+        raise UserError(f"limit (--limit) must be a whole number of at least 1, got {limit!r}")
     sel = get_selection(selection)
     out = Path(out_dir)
     _prepare_out(out)
@@ -622,9 +623,9 @@ def _read_and_select(
     n_good = flow.steps[0][1] if flow is not None else len(events)
     n_read = n_good + len(events.bad)
     if n_read == 0:
-        raise ValueError(f"{source}: the file holds no events; nothing to render")
+        raise UserError(f"{source}: the file holds no events; nothing to render")
     if n_good == 0:
-        raise ValueError(
+        raise UserError(
             f"{source}: all {n_read} events are bad and were dropped (first: {events.bad[0]}); "
             "fix the file"
         )
@@ -650,7 +651,7 @@ def _require_selected(
                 " -> ".join(f"{name}: {count}" for name, count in flow.steps)
                 for (_, lab), flow in zip(inputs, flows) if lab == label and flow is not None
             )
-            raise ValueError(
+            raise UserError(
                 f"class {label!r}: no event of {files} passes the selection (cut flow: {steps}); "
                 "check the input or use a looser --selection (e.g. lepton or none)"
             )

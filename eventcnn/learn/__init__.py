@@ -13,3 +13,5 @@ shipped :mod:`~eventcnn.learn.weights`), evaluation
 Import the modules you need (``from eventcnn.learn import train``): this package
 file imports nothing, so a light module never pays for Keras by accident.
 """
+
+__all__: list[str] = []

@@ -18,6 +18,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from eventcnn.errors import UserError
+
 __all__ = ["PhysicsAugmentation", "RandomEtaFlip", "RandomPhiFlip", "RandomPhiShift", "physics_augmentation"]
 
 # --------------------------------------------------------------------------
@@ -67,7 +69,7 @@ class _SeededAugmentation(keras.layers.Layer):
             return inputs
         x = ops.convert_to_tensor(inputs)
         if len(x.shape) != 4:
-            raise ValueError(f"{type(self).__name__} expects NHWC batches, got shape {x.shape}")
+            raise UserError(f"{type(self).__name__} expects NHWC batches, got shape {x.shape}")
         return self._augment(x)
 
     def _augment(self, x):  # pragma: no cover - abstract
@@ -149,7 +151,7 @@ class PhysicsAugmentation(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         if geometry not in ("etaphi", "endview"):
-            raise ValueError(f"geometry must be 'etaphi' or 'endview', got {geometry!r}")
+            raise UserError(f"geometry must be 'etaphi' or 'endview', got {geometry!r}")
         self.geometry = geometry
         self.seed = seed
         self.phi_shift = bool(phi_shift)
@@ -184,7 +186,7 @@ class PhysicsAugmentation(keras.layers.Layer):
             if not (self.phi_shift or self.eta_flip or self.phi_flip):
                 return x
             if len(x.shape) != 4:
-                raise ValueError(f"PhysicsAugmentation expects NHWC batches, got shape {x.shape}")
+                raise UserError(f"PhysicsAugmentation expects NHWC batches, got shape {x.shape}")
             return _etaphi_transform(
                 x, self.seed_generator, self.phi_shift, self.eta_flip, self.phi_flip
             )

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn.errors import UserError
 from eventcnn.events import Events, Objects, read_events
 from eventcnn.events.selection import Selection
 
@@ -213,11 +214,11 @@ def features_for_manifest(
     rows, manifest_dir = _manifest_rows(manifest)
     base = Path(base) if base is not None else manifest_dir
     if not rows:
-        raise ValueError("the manifest has no rows")
+        raise UserError("the manifest has no rows")
     for i, r in enumerate(rows):
         missing = [c for c in ("class", "source", "event") if not str(r.get(c, "") or "")]
         if missing:
-            raise ValueError(f"manifest row {i + 1}: missing value(s) for {missing} (row: {r})")
+            raise UserError(f"manifest row {i + 1}: missing value(s) for {missing} (row: {r})")
     n_features = len(FEATURE_NAMES)
     X = np.zeros((len(rows), n_features), dtype=np.float32)
     by_source: dict[str, list[int]] = {}
@@ -236,7 +237,7 @@ def features_for_manifest(
                 for i in idx
                 if not str(rows[i]["event"]).strip().lstrip("-").isdigit()
             )
-            raise ValueError(
+            raise UserError(
                 f"manifest: event {bad!r} of source {source} is not an event number"
             ) from None
         pos = np.searchsorted(numbers, wanted, sorter=order)
@@ -246,7 +247,7 @@ def features_for_manifest(
         ok = (numbers[hit] == wanted) if found else np.zeros(len(wanted), dtype=bool)
         if not ok.all():
             first = int(wanted[~ok][0])
-            raise ValueError(
+            raise UserError(
                 f"manifest: event {first} not found in source {source}"
                 f" ({int((~ok).sum())} missing of {len(wanted)}; was the manifest made from another file?)"
             )
@@ -285,11 +286,11 @@ def train_baseline(X: Any, y: Sequence[Any], seed: int = 0, **params: Any):
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y)
     if X.ndim != 2 or X.shape[0] != len(y):
-        raise ValueError(
+        raise UserError(
             f"X must be (n_samples, n_features) matching y ({len(y)} labels), got {X.shape}"
         )
     if len(np.unique(y)) < 2:
-        raise ValueError(f"need at least two classes to train, got {np.unique(y).tolist()}")
+        raise UserError(f"need at least two classes to train, got {np.unique(y).tolist()}")
     model = HistGradientBoostingClassifier(random_state=seed, **{**DEFAULT_PARAMS, **params})
     return model.fit(X, y)
 
@@ -307,7 +308,7 @@ def baseline_predict_proba(model, X: Any, class_names: Sequence[Any] | None = No
     classes = list(model.classes_)
     missing = [c for c in class_names if c not in classes]
     if missing:
-        raise ValueError(f"classes {missing} were not in the training labels {classes}")
+        raise UserError(f"classes {missing} were not in the training labels {classes}")
     return proba[:, [classes.index(c) for c in class_names]]
 
 

@@ -45,6 +45,7 @@ import numpy as np
 
 from eventcnn._env import sayer
 from eventcnn._io import atomic_path, write_json_atomic
+from eventcnn.errors import UserError
 from eventcnn.learn.dataset import ImageSequence, _hw, read_image
 
 __all__ = [
@@ -178,7 +179,7 @@ def ensure_cache(
         cache.array[0]                  # uint8 (64, 64, 3), memory-mapped
     """
     if not len(files):
-        raise ValueError("ensure_cache: no files")
+        raise UserError("ensure_cache: no files")
     say = say or sayer(quiet)
     cache_dir = Path(cache_dir)
     hw = _hw(image_size) if image_size is not None else read_image(files[0]).shape[:2]
@@ -324,7 +325,7 @@ def training_sequences(
     for part in ("train", "val"):
         files, labels = split_arrays(split, part, data_dir)
         if not files:
-            raise ValueError(f"split part {part!r} is empty: use more images or other fractions")
+            raise UserError(f"split part {part!r} is empty: use more images or other fractions")
         kw = {**common, **(train_kw if part == "train" else {})}
         if not cache:
             seqs.append(ImageSequence(files, labels, image_size=image_size, **kw))

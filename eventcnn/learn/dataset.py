@@ -38,7 +38,7 @@ import keras
 import numpy as np
 
 from eventcnn._io import write_json_atomic
-from eventcnn.errors import few_names
+from eventcnn.errors import UserError, few_names
 from eventcnn.images.folder import IMAGE_SUFFIXES, class_images, open_rgb, read_manifest
 from eventcnn.learn.splits import balanced_class_weight, oversample_factors
 
@@ -122,7 +122,7 @@ def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list
                 f"{data_dir}: skipped {len(skipped)} file(s) that are not images "
                 f"({'/'.join(IMAGE_SUFFIXES)}): {few_names(skipped)}", UserWarning, stacklevel=2)
     if not items:
-        raise ValueError(f"no images found in {data_dir} (expected <class>/*.png or a manifest.csv)")
+        raise UserError(f"no images found in {data_dir} (expected <class>/*.png or a manifest.csv)")
     class_names = sorted({it.cls for it in items})
     return items, class_names
 
@@ -148,7 +148,7 @@ def make_split(
         split = make_split(items, seed=1, fractions=(0.8, 0.1, 0.1))
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {list(fractions)}")
+        raise UserError(f"fractions must be three non-negative numbers summing to 1, got {list(fractions)}")
     class_names = sorted({it.cls for it in items}) if class_names is None else list(class_names)
     out: dict[str, Any] = {"seed": int(seed), "fractions": [float(f) for f in fractions], "class_names": class_names}
     for name in SPLITS:
@@ -185,7 +185,7 @@ def load_split(path: str | os.PathLike[str]) -> dict[str, Any]:
         split = json.load(fh)
     missing = [k for k in ("class_names", *SPLITS) if k not in split]
     if missing:
-        raise ValueError(f"{path}: not a split file, missing key(s) {missing}")
+        raise UserError(f"{path}: not a split file, missing key(s) {missing}")
     return split
 
 
@@ -217,7 +217,7 @@ def get_split(
 def split_arrays(split: Mapping[str, Any], name: str, data_dir: str | os.PathLike[str]) -> tuple[list[Path], np.ndarray]:
     """Absolute file paths and integer labels of one split part."""
     if name not in SPLITS:
-        raise ValueError(f"split part must be one of {SPLITS}, got {name!r}")
+        raise UserError(f"split part must be one of {SPLITS}, got {name!r}")
     index = {c: i for i, c in enumerate(split["class_names"])}
     rows = split[name]
     files = [Path(data_dir) / r["file"] for r in rows]
@@ -251,7 +251,7 @@ def epoch_indices(
         parts = [idx]
         for cls, factor in sorted(oversample.items()):
             if factor < 1:
-                raise ValueError(f"oversampling factor of class {cls} must be >= 1, got {factor}")
+                raise UserError(f"oversampling factor of class {cls} must be >= 1, got {factor}")
             members = idx[labels == cls]
             extra = factor - 1.0
             whole = int(math.floor(extra))
@@ -305,7 +305,7 @@ def load_arrays(
         x = load_arrays(files, image_size=64)
     """
     if not files:
-        raise ValueError("load_arrays: empty list of files")
+        raise UserError("load_arrays: empty list of files")
     first = read_image(files[0], image_size)
     out = np.empty((len(files), *first.shape), dtype=np.uint8)
     out[0] = first
@@ -360,13 +360,13 @@ class ImageSequence(_PyDataset):
     ) -> None:
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise UserError(f"batch_size must be >= 1, got {batch_size}")
         if not len(files):
-            raise ValueError("ImageSequence: no files")
+            raise UserError("ImageSequence: no files")
         self.files = [str(f) for f in files]
         self.labels = None if labels is None else np.asarray(labels, dtype=np.int32)
         if self.labels is not None and len(self.labels) != len(self.files):
-            raise ValueError(f"{len(self.files)} files but {len(self.labels)} labels")
+            raise UserError(f"{len(self.files)} files but {len(self.labels)} labels")
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
@@ -384,7 +384,7 @@ class ImageSequence(_PyDataset):
 
     def _need_labels(self, what: str) -> np.ndarray:
         if self.labels is None:
-            raise ValueError(f"{what} needs labels")
+            raise UserError(f"{what} needs labels")
         return self.labels
 
     def _make_order(self) -> np.ndarray:
@@ -422,7 +422,7 @@ class ImageSequence(_PyDataset):
         for j, i in enumerate(idx[1:], start=1):
             img = read_image(self.files[i], size)
             if img.shape != first.shape:  # pragma: no cover - read_image resizes to `size`
-                raise ValueError(f"image {self.files[i]} has shape {img.shape}, expected {first.shape}")
+                raise UserError(f"image {self.files[i]} has shape {img.shape}, expected {first.shape}")
             x[j] = img
         if self.labels is None:
             return (x,)
@@ -447,7 +447,7 @@ class ImageSequence(_PyDataset):
         """Build the sequence of one part (``train``/``val``/``test``) of a split."""
         files, labels = split_arrays(split, name, data_dir)
         if not files:
-            raise ValueError(f"split part {name!r} is empty: use more images or other fractions")
+            raise UserError(f"split part {name!r} is empty: use more images or other fractions")
         kwargs.setdefault("num_classes", len(split["class_names"]))
         return cls(files, labels, **kwargs)
 

@@ -26,6 +26,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from eventcnn.errors import UserError
+
 __all__ = [
     "allow_jit",
     "backend",
@@ -98,7 +100,7 @@ def precision_policy(mode: str = "auto", capabilities: list[tuple[int, int]] | N
         precision_policy("auto", [])         # 'float32' (CPU)
     """
     if mode not in PRECISION_MODES:
-        raise ValueError(f"mixed precision must be one of {PRECISION_MODES}, got {mode!r}")
+        raise UserError(f"mixed precision must be one of {PRECISION_MODES}, got {mode!r}")
     if mode == "off":
         return "float32"
     if mode == "bfloat16":
@@ -194,7 +196,7 @@ def jit_compile_setting(mode: str = "auto", say: Callable[[str], None] = print) 
         model.compile(..., jit_compile=jit_compile_setting("auto"))
     """
     if mode not in COMPILE_MODES:
-        raise ValueError(f"compile must be one of {COMPILE_MODES}, got {mode!r}")
+        raise UserError(f"compile must be one of {COMPILE_MODES}, got {mode!r}")
     if mode == "auto" and backend() == "torch" and gpu_capabilities() and "torch" not in _HINTED:
         _HINTED.add("torch")
         say("hint: the torch backend trains eagerly here (several times slower than JAX on a GPU: "

@@ -38,7 +38,7 @@ from eventcnn.learn.dataset import (
     split_arrays,
 )
 
-__all__ = ["evaluate_opal_run", "evaluate_run", "predict", "report_markdown", "write_predictions_csv"]
+__all__ = ["evaluate_run", "predict", "report_markdown", "write_predictions_csv"]
 
 JSON_SUFFIXES = (".json", ".json.gz", ".root")  # event files: CMS JSON or NanoAOD
 
@@ -67,21 +67,22 @@ def evaluate_run(
 
         metrics = evaluate_run("runs/small")
     """
-    from eventcnn.learn.runs import Run, load_run_model, read_run_config
+    from eventcnn.learn.runs import Run, load_run_model, read_run_config, run_kind
 
     quiet = quiet or quiet_from_env()
     say = sayer(quiet)
     out = Path(run_dir)
     cfg_all = read_run_config(out)
-    if cfg_all["train"].get("model") == "opal":
-        return evaluate_opal_run(out, cfg_all, data_dir=data_dir, say=say)
+    if run_kind(cfg_all) != "cms":
+        raise UserError(f"{out} is an {run_kind(cfg_all)} run: evaluate it with eventcnn.kinds.evaluate "
+                        "(the `eventcnn evaluate` command dispatches on the run's kind)")
     run = Run.load(run_dir)
     check_writable(out / "metrics.json")
     data_dir = Path(data_dir or run.config.data_dir)
     split = load_split(out / "split.json")
     names = list(split["class_names"])
     if not split["test"]:
-        raise ValueError(f"{out}/split.json has an empty test split: nothing to evaluate")
+        raise UserError(f"{out}/split.json has an empty test split: nothing to evaluate")
     size = int(cfg_all["image_size"])
     seq = ImageSequence.from_split(split, "test", data_dir, batch_size=batch_size, image_size=size)
     model = load_run_model(out)
@@ -116,60 +117,6 @@ def evaluate_run(
     write_text_atomic(out / "report.md", report_markdown(result, run))
     say(f"test accuracy {result['accuracy']:.4f}, macro AUC {result['roc_auc']['macro']}")
     return result
-
-
-def evaluate_opal_run(out: Path, cfg_all: dict[str, Any], data_dir: str | os.PathLike[str] | None = None,
-                      say: Any = print) -> dict[str, Any]:
-    """Evaluate an OPAL run (``eventcnn opal train``) on the events it classified, against the reference labels.
-
-    The displays come from ``data_dir`` (default: the run's), the labels from the
-    run's reference file (else its label file); ``split.json`` names the events
-    the CNN did not train on; predictions average ``tta_copies`` rotated/mirrored
-    copies when the run recorded them (``opal train``'s default, :mod:`eventcnn.opal.tta`).
-    Writes ``metrics.json``, plots and ``report.md``.
-    """
-    from eventcnn import opal
-
-    check_writable(out / "metrics.json")
-    info = cfg_all.get("opal") or {}
-    labels_file = info.get("reference") or info.get("labels")
-    source = data_dir or cfg_all["train"].get("data_dir")
-    if not source or not labels_file:
-        raise UserError(f"{out} is an OPAL run without a recorded display source and label file: "
-                        "train it with `eventcnn opal train --reference LABELS` (or pass --data)")
-    split = load_split(out / "split.json")
-    crop = info.get("crop")
-    data = opal.load_displays(source, labels_file, size=int(cfg_all["image_size"]),
-                              crop=tuple(crop) if crop else None, quiet=True)
-    index = {n: i for i, n in enumerate(data.names)}
-    test = [index[n] for n in split["test"] if n in index and data.labels[index[n]] != ""]
-    if not test:
-        raise UserError(f"{labels_file}: no reference label for any event {out} classified: nothing to evaluate")
-    say(f"evaluating {out} on {len(test)} events with reference labels from {labels_file}")
-    model = opal.load_model(out)
-    test_idx = np.array(test)
-    copies = int(info.get("tta_copies") or 1)  # predicted as `opal train` did (eventcnn.opal.tta)
-    from eventcnn.opal.tta import predict_tta
-
-    probs = predict_tta(model, data.images[test_idx], copies=copies)
-    m = opal.evaluate(model, data.images[test_idx], data.labels[test_idx], out=out, names=data.names[test_idx],
-                      probs=probs)
-    m["model"] = "opal"
-    m["tta_copies"] = copies
-    m["best_epoch"] = cfg_all.get("best_epoch")
-    m["train_seconds"] = cfg_all.get("seconds")
-    write_json_atomic(out / "metrics.json", m)
-    rows = [{"class": c, **{k: v for k, v in m["per_class"][c].items() if k in ("precision", "recall", "f1")}}
-            for c in m["per_class"]]
-    from eventcnn.learn.metrics import comparison_table
-
-    write_text_atomic(out / "report.md", "\n".join([
-        f"# Evaluation of `{out}` (OPAL)", "",
-        f"{len(test)} events classified by the CNN, reference labels from `{labels_file}`.", "",
-        f"accuracy {m['accuracy']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}", "",
-        comparison_table(rows, digits=3), ""]))
-    say(f"accuracy {m['accuracy']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}")
-    return m
 
 
 def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[str], say) -> dict[str, Any]:
@@ -311,7 +258,7 @@ def _render_json(path: Path, render_cfg: dict[str, Any] | None, selection: Any, 
     from eventcnn.images.render import RenderConfig, render_events
 
     if render_cfg is None:
-        raise ValueError(
+        raise UserError(
             f"cannot render {path}: the run has no render config (its data folder had no render_config.json); "
             "render the events with `eventcnn render` and predict the PNG files instead"
         )

@@ -9,15 +9,15 @@ backend (TensorFlow, JAX, PyTorch) and every model that takes an image.
 - :func:`plot_occlusion`: the display with the map on top, into a given
   matplotlib ``Axes`` or a new ``Figure`` (never calls ``matplotlib.use``).
 - :func:`load_explainable`: a model with its class names and input size from a
-  CMS run folder (``eventcnn train``), an OPAL run folder (``eventcnn opal
-  train``) or a ``.keras`` file.
+  run folder (``best.keras``) or a ``.keras`` file (OPAL runs: :mod:`eventcnn.opal.explain`
+  passes the OPAL class words and display decoder).
 - :func:`explain_files`: PNG per image (atomic writes); the ``eventcnn
   explain`` command.
 
 Example::
 
     from eventcnn.learn import explain
-    model, names, size = explain.load_explainable("runs/opal")
+    model, names, size = explain.load_explainable("runs/small")
     image = explain.read_input("event.png", size)
     heat = explain.occlusion_map(model, image)             # (200, 200), predicted class
     fig = explain.plot_occlusion(image, heat, title="tau 0.93")
@@ -27,14 +27,20 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
+from tqdm.auto import tqdm
 
 from eventcnn._env import quiet_from_env
 from eventcnn._io import write_figure_png
+from eventcnn.errors import UserError
+from eventcnn.learn import models as _models  # noqa: F401 - registers the custom layers for loading
+from eventcnn.learn.dataset import read_image
+from eventcnn.learn.runs import load_run_model
 
 __all__ = [
     "CMS_WORDS",
@@ -69,17 +75,17 @@ def occlusion_map(model: Any, image: np.ndarray, target: int | None = None, patc
     """
     image = np.asarray(image)
     if image.ndim != 3:
-        raise ValueError(f"image must be (H, W, C), got shape {image.shape}")
+        raise UserError(f"image must be (H, W, C), got shape {image.shape}")
     h, w = image.shape[:2]
     patch = max(1, h // 8) if patch is None else int(patch)
     stride = max(1, patch // 2) if stride is None else int(stride)
     if not 1 <= patch <= min(h, w) or stride < 1:
-        raise ValueError(f"patch must be in [1, {min(h, w)}] and stride >= 1, got {patch}, {stride}")
+        raise UserError(f"patch must be in [1, {min(h, w)}] and stride >= 1, got {patch}, {stride}")
     base = _predict(model, image[None])[0]
     if target is None:
         target = int(base.argmax())
     if not 0 <= target < len(base):
-        raise ValueError(f"target class {target} out of range for a model with {len(base)} outputs")
+        raise UserError(f"target class {target} out of range for a model with {len(base)} outputs")
     ys = list(range(0, h - patch + 1, stride))
     xs = list(range(0, w - patch + 1, stride))
     if ys[-1] != h - patch:
@@ -152,20 +158,14 @@ CMS_WORDS: dict[str, str] = {
 }
 
 
-def _opal_words() -> dict[str, str]:
-    from eventcnn.opal import CLASS_TITLES
-
-    return dict(CLASS_TITLES)
-
-
-def load_explainable(path: str | os.PathLike[str]) -> tuple[Any, list[str], tuple[int, int]]:
+def load_explainable(path: str | os.PathLike[str], words: Mapping[str, str] | None = None,
+                     default_names: Sequence[str] = ()) -> tuple[Any, list[str], tuple[int, int]]:
     """``(model, class names in words, (H, W))`` from a run folder or a ``.keras`` file.
 
-    CMS run folders (``eventcnn train``: ``best.keras`` + ``config.json`` with
-    ``class_names``), OPAL run folders (``eventcnn opal train``: ``best.keras`` too, or
-    ``model.keras`` in folders written before the common run-folder format)
-    and bare ``.keras`` files (OPAL names when the model is the masterclass CNN,
-    else ``class 0``, ``class 1``, ...).
+    Run folders: ``best.keras`` + ``config.json`` with ``class_names``; bare
+    ``.keras`` files take ``default_names`` when they fit the model's outputs,
+    else ``class 0``, ``class 1``, .... ``words`` maps class names to words
+    (default: the CMS processes, :data:`CMS_WORDS`).
 
     Example::
 
@@ -181,36 +181,19 @@ def load_explainable(path: str | os.PathLike[str]) -> tuple[Any, list[str], tupl
             try:
                 cfg = json.loads(cfg_file.read_text())
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{cfg_file}: not valid JSON ({exc})") from None
-        if (path / "best.keras").is_file():
-            from eventcnn.learn.runs import load_run_model
-
-            model = load_run_model(path)
-        elif (path / "model.keras").is_file():
-            from eventcnn.opal import load_model
-
-            model = load_model(path)
-        else:
-            raise FileNotFoundError(f"{path}: no best.keras (eventcnn train) or model.keras "
-                                    "(eventcnn opal train) in this folder")
+                raise UserError(f"{cfg_file}: not valid JSON ({exc})") from None
+        if not (path / "best.keras").is_file():
+            raise FileNotFoundError(f"{path}: no best.keras in this folder: give a run folder of "
+                                    "`eventcnn train` or `eventcnn opal train`, or a .keras file")
+        model = load_run_model(path)
     else:
-        import keras
-
-        import eventcnn.learn.models  # noqa: F401 - registers custom layers
         model = keras.models.load_model(path, safe_mode=True)
     n_out = int(model.output_shape[-1])
-    names = [str(c) for c in cfg.get("class_names", [])]
-    if not names and model.name == "opal_masterclass_cnn":
-        from eventcnn.opal import CLASS_NAMES
-
-        names = list(CLASS_NAMES)
+    names = [str(c) for c in cfg.get("class_names", [])] or [str(c) for c in default_names]
     if len(names) != n_out:
         names = [f"class {i}" for i in range(n_out)]
-    words = _opal_words()
-    if set(names) <= set(words):
-        names = [words[c] for c in names]
-    else:
-        names = [CMS_WORDS.get(c.lower(), c) for c in names]
+    words = CMS_WORDS if words is None else words
+    names = [words.get(c, words.get(c.lower(), c)) for c in names]
     h, w = model.input_shape[1:3]
     if h is None or w is None:
         size = int(cfg.get("image_size") or 64)
@@ -218,49 +201,51 @@ def load_explainable(path: str | os.PathLike[str]) -> tuple[Any, list[str], tupl
     return model, names, (int(h), int(w))
 
 
-def read_input(path: str | os.PathLike[str], size: tuple[int, int] | int) -> np.ndarray:
-    """An image file as ``uint8 (H, W, 3)`` resized to ``size`` (RGBA/palette -> RGB on black).
+def read_input(path: str | os.PathLike[str], size: tuple[int, int] | int,
+               decode: Callable[[bytes, int], np.ndarray] | None = None) -> np.ndarray:
+    """An image file as ``uint8 (H, W, 3)`` resized to ``size``.
+
+    ``decode(data, size)`` decodes square images (the OPAL displays:
+    :func:`eventcnn.opal.displays.decode_display`); default :func:`eventcnn.learn.dataset.read_image`.
 
     Example::
 
-        image = read_input("event.png", (200, 200))
+        image = read_input("event.png", (64, 64))
     """
-    from eventcnn.opal import decode_display
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image {path} not found")
     h, w = (size, size) if isinstance(size, int) else size
-    if h != w:
-        from eventcnn.learn.dataset import read_image
-
+    if decode is None or h != w:
         return read_image(path, (h, w))
     try:
-        return decode_display(path.read_bytes(), size=int(h))
+        return decode(path.read_bytes(), int(h))
     except OSError as exc:
-        raise ValueError(f"image {path} could not be decoded: {exc}") from None
+        raise UserError(f"image {path} could not be decoded: {exc}") from None
 
 
 def explain_files(model_path: str | os.PathLike[str], images: Sequence[str | os.PathLike[str]],
                   out: str | os.PathLike[str] = "explain", patch: int | None = None,
-                  stride: int | None = None, quiet: bool = False) -> list[Path]:
+                  stride: int | None = None, quiet: bool = False,
+                  words: Mapping[str, str] | None = None, default_names: Sequence[str] = (),
+                  decode: Callable[[bytes, int], np.ndarray] | None = None) -> list[Path]:
     """Write ``<out>/<image stem>_occlusion.png`` for each image (atomic writes).
 
     The title names the predicted class in words and its probability.
+    ``words``, ``default_names`` and ``decode``: see :func:`load_explainable`
+    and :func:`read_input` (OPAL runs: :func:`eventcnn.opal.explain.explain_files`).
 
     Example::
 
-        explain_files("runs/opal", ["z5299_24147.png"], out="explain")
+        explain_files("runs/small", ["CreatedImages/ttjets/ttjets_event_1.png"], out="explain")
     """
-    from tqdm.auto import tqdm
-
-    model, names, size = load_explainable(model_path)
+    model, names, size = load_explainable(model_path, words=words, default_names=default_names)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     quiet = quiet or quiet_from_env()
     for f in tqdm(list(images), desc="occlusion maps", disable=quiet, unit="image"):
-        image = read_input(f, size)
+        image = read_input(f, size, decode=decode)
         probs = _predict(model, image[None])[0]
         k = int(probs.argmax())
         heat = occlusion_map(model, image, target=k, patch=patch, stride=stride)

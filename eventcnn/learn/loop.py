@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from eventcnn._io import write_json_atomic
+from eventcnn.errors import UserError
 
 __all__ = ["BEST_PENDING", "LoopSettings", "fit_phase", "save_model_atomic", "settle_best"]
 
@@ -60,9 +61,9 @@ class LoopSettings:
 
     def __post_init__(self) -> None:
         if self.monitor not in (None, "val_accuracy", "val_loss"):
-            raise ValueError(f"monitor must be 'val_accuracy', 'val_loss' or None, got {self.monitor!r}")
+            raise UserError(f"monitor must be 'val_accuracy', 'val_loss' or None, got {self.monitor!r}")
         if self.patience is not None and self.patience < 1:
-            raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
+            raise UserError(f"patience must be >= 1 or None, got {self.patience}")
 
 
 def save_model_atomic(model: Any, path: Path) -> None:
@@ -116,7 +117,8 @@ def _recorder_class():
                 write_json_atomic(out / "history.json", self.history)
             value = logs.get(s.monitor) if s.monitor else float(epoch + 1)
             if value is None or not math.isfinite(value):
-                raise RuntimeError(f"validation metric {s.monitor} missing or not finite at epoch {epoch + 1}: {logs}")
+                raise UserError(f"validation metric {s.monitor} missing or not finite at epoch {epoch + 1}: {logs}; "
+                                "a lower learning rate or more validation events may help")
             if self._is_better(value):
                 st["best"], st["best_epoch"] = (value if s.monitor else None), epoch + 1
                 if s.restore_best:
@@ -173,7 +175,7 @@ def fit_phase(model: Any, train_data: Any, val_data: Any = None, *, epochs: int,
     history = [] if history is None else history
     out_path = Path(out) if out is not None else None
     if settings.monitor is not None and val_data is None:
-        raise ValueError(f"monitor={settings.monitor!r} needs validation data; pass monitor=None to keep the last epoch")
+        raise UserError(f"monitor={settings.monitor!r} needs validation data; pass monitor=None to keep the last epoch")
     recorder = _recorder_class()(settings, state, history, phase, epochs, out_path)
     model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
               callbacks=[recorder, *callbacks], verbose=0 if quiet else "auto", shuffle=shuffle_batches,

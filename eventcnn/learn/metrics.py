@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn._io import write_figure_png
+from eventcnn.errors import UserError
 
 __all__ = [
     "BKG_EFFICIENCIES",
@@ -51,21 +52,21 @@ def _validate(
     names = [str(c) for c in class_names]
     k = len(names)
     if k < 2:
-        raise ValueError(f"need at least 2 class names, got {names}")
+        raise UserError(f"need at least 2 class names, got {names}")
     if len(set(names)) != k:
-        raise ValueError(f"class names must be unique, got {names}")
+        raise UserError(f"class names must be unique, got {names}")
     y_true = np.asarray(y_true)
     if y_true.ndim == 2 and y_true.shape[1] == k:  # one-hot labels
         y_true = y_true.argmax(axis=1)
     if y_true.ndim != 1:
-        raise ValueError(
+        raise UserError(
             f"y_true must be a 1-d array of class indices (or one-hot (n, {k})), got shape {y_true.shape}"
         )
     if y_true.dtype.kind in "USO":  # class names instead of indices
         lookup = {n: i for i, n in enumerate(names)}
         unknown = sorted({str(v) for v in y_true} - set(lookup))
         if unknown:
-            raise ValueError(
+            raise UserError(
                 f"y_true holds labels {unknown[:5]} that are not among the class names {names}"
             )
         y_true = np.array([lookup[str(v)] for v in y_true], dtype=np.int64)
@@ -74,10 +75,10 @@ def _validate(
         and not np.issubdtype(y_true.dtype, np.integer)
         and not np.all(np.mod(y_true, 1) == 0)
     ):
-        raise ValueError("y_true must hold integer class indices")
+        raise UserError("y_true must hold integer class indices")
     y_true = y_true.astype(np.int64)
     if y_true.size and (y_true.min() < 0 or y_true.max() >= k):
-        raise ValueError(
+        raise UserError(
             f"y_true holds class indices outside 0..{k - 1} ({k} class names {names}): "
             f"found {int(y_true.min())}..{int(y_true.max())}"
         )
@@ -85,17 +86,17 @@ def _validate(
     if y_prob.ndim == 1 and k == 2:
         y_prob = np.stack([1.0 - y_prob, y_prob], axis=1)
     if y_prob.ndim != 2 or y_prob.shape[1] != k:
-        raise ValueError(
+        raise UserError(
             f"y_prob must have shape (n, {k}) for {k} classes {names}, got {y_prob.shape}"
         )
     if y_prob.shape[0] != y_true.shape[0]:
-        raise ValueError(
+        raise UserError(
             f"y_true and y_prob disagree on the number of samples: {y_true.shape[0]} vs {y_prob.shape[0]}"
         )
     if y_true.size == 0:
-        raise ValueError("no samples: y_true is empty")
+        raise UserError("no samples: y_true is empty")
     if not np.all(np.isfinite(y_prob)):
-        raise ValueError("y_prob contains NaN or infinite values")
+        raise UserError("y_prob contains NaN or infinite values")
     return y_true, y_prob, names
 
 
@@ -239,7 +240,7 @@ def plot_confusion_matrix(
     cm = np.asarray(cm, dtype=float)
     names = [str(c) for c in class_names]
     if cm.ndim != 2 or cm.shape != (len(names), len(names)):
-        raise ValueError(
+        raise UserError(
             f"confusion matrix must be ({len(names)}, {len(names)}) for classes {names}, got {cm.shape}"
         )
     row = cm.sum(axis=1, keepdims=True)
@@ -360,7 +361,7 @@ def plot_misclassified(
     y_true, y_prob, names = _validate(y_true, y_prob, class_names)
     images = np.asarray(images)
     if images.ndim not in (3, 4) or images.shape[0] != len(y_true):
-        raise ValueError(
+        raise UserError(
             f"images must have shape (n, H, W[, C]) with n = {len(y_true)} samples, got {images.shape}"
         )
     y_pred = y_prob.argmax(axis=1)
@@ -404,7 +405,7 @@ def plot_history(
                       "accuracy": [0.6, 0.7], "val_accuracy": [0.65, 0.7]}, "history.png")
     """
     if not isinstance(history, dict) or not history:
-        raise ValueError("history must be a non-empty dict like {'loss': [...], 'val_loss': [...]}")
+        raise UserError("history must be a non-empty dict like {'loss': [...], 'val_loss': [...]}")
     panels = [("loss", "loss"), ("accuracy", "accuracy")]
     if "accuracy" not in history and "acc" in history:
         panels[1] = ("acc", "accuracy")
@@ -453,7 +454,7 @@ def comparison_table(
         | BDT | 0.800 |
     """
     if not rows:
-        raise ValueError("comparison_table needs at least one row")
+        raise UserError("comparison_table needs at least one row")
     if columns is None:
         columns = list(dict.fromkeys(k for r in rows for k in r))
 

@@ -43,7 +43,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from eventcnn.errors import INTERNAL_ERRORS
+from eventcnn.errors import INTERNAL_ERRORS, EventcnnError, UserError
 
 __all__ = [
     "ALIASES",
@@ -57,6 +57,7 @@ __all__ = [
     "canonical_backbone",
     "count_params",
     "FREEZE_POLICIES",
+    "WeightsDownloadError",
     "freeze_table",
     "get_backbone",
     "HEADS",
@@ -109,7 +110,7 @@ def canonical_backbone(name: str) -> str:
     key = name.lower().replace("_", "").replace("-", "")
     key = ALIASES.get(key, key)
     if key not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)} (or 'simple')")
+        raise UserError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)} (or 'simple')")
     return key
 
 
@@ -133,7 +134,7 @@ class BackbonePreprocess(layers.Layer):
     def __init__(self, mode: str = "none", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if mode not in self.MODES:
-            raise ValueError(f"preprocessing mode must be one of {self.MODES}, got {mode!r}")
+            raise UserError(f"preprocessing mode must be one of {self.MODES}, got {mode!r}")
         self.mode = mode
 
     def call(self, x):
@@ -160,11 +161,11 @@ class BackbonePreprocess(layers.Layer):
 
 def _check_input_shape(key: str, input_shape: Sequence[int]) -> tuple[int, int, int]:
     if len(input_shape) != 3 or input_shape[-1] != 3:
-        raise ValueError(f"input_shape must be (height, width, 3) RGB, got {tuple(input_shape)}")
+        raise UserError(f"input_shape must be (height, width, 3) RGB, got {tuple(input_shape)}")
     h, w, c = (int(v) for v in input_shape)
     spec = BACKBONES[key]
     if min(h, w) < spec.min_size:
-        raise ValueError(
+        raise UserError(
             f"backbone {key!r} needs images of at least {spec.min_size}x{spec.min_size} pixels, "
             f"got {h}x{w}: render larger images or pass --image-size {spec.min_size} (or more)"
         )
@@ -184,11 +185,15 @@ def _small_backbone(input_shape: tuple[int, int, int], filters: Sequence[int] = 
     return keras.Model(inp, x, name=BACKBONE_NAME)
 
 
-def imagenet_error(backbone: str, exc: BaseException) -> RuntimeError:
+class WeightsDownloadError(EventcnnError, RuntimeError):
+    """Pretrained weights could not be fetched (offline); the message says how to get them."""
+
+
+def imagenet_error(backbone: str, exc: BaseException) -> WeightsDownloadError:
     """The error raised when ImageNet weights cannot be fetched (offline)."""
     app = BACKBONES[backbone].app
     cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
-    return RuntimeError(
+    return WeightsDownloadError(
         f"could not download the ImageNet weights of {app} ({type(exc).__name__}: {exc}). "
         f"Offline? Pre-download them once on a machine with internet by running "
         f"`python -c \"import keras; keras.applications.{app}(include_top=False, weights='imagenet')\"` "
@@ -235,10 +240,10 @@ def build_backbone(
                 f"weights file {path} not found; pass weights='imagenet', None or an existing .h5/.weights.h5 file"
             )
         if not (path.name.endswith(".h5") or path.name.endswith(".keras")):
-            raise ValueError(f"weights file {path} must end in .h5, .weights.h5 or .keras")
+            raise UserError(f"weights file {path} must end in .h5, .weights.h5 or .keras")
     if spec.app is None:
         if weights == "imagenet":
-            raise ValueError(f"backbone {key!r} is trained from scratch: it has no ImageNet weights (use weights=None)")
+            raise UserError(f"backbone {key!r} is trained from scratch: it has no ImageNet weights (use weights=None)")
         model = _small_backbone(shape)
     else:
         ctor = getattr(keras.applications, spec.app)
@@ -267,7 +272,7 @@ def build_backbone(
         except Exception as exc:  # noqa: BLE001 - h5py/keras report a bad file in many ways
             if isinstance(exc, INTERNAL_ERRORS):
                 raise
-            raise ValueError(f"weights file {path} does not fit backbone {key!r} with input {shape}: {exc}") from exc
+            raise UserError(f"weights file {path} does not fit backbone {key!r} with input {shape}: {exc}") from exc
     return model
 
 
@@ -282,7 +287,7 @@ def _head(x, num_classes: int, head: str, dropout: float):
     elif head == "linear":
         x = layers.Dropout(dropout, name="head_dropout1")(x)
     else:
-        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+        raise UserError(f"head must be one of {HEADS}, got {head!r}")
     # float32 softmax also under the mixed_float16 policy
     return layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
 
@@ -328,17 +333,17 @@ def build_model(
     """
     key = canonical_backbone(backbone)
     if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        raise UserError(f"num_classes must be >= 2, got {num_classes}")
     if freeze not in FREEZE_POLICIES:
-        raise ValueError(f"freeze must be one of {FREEZE_POLICIES}, got {freeze!r}")
+        raise UserError(f"freeze must be one of {FREEZE_POLICIES}, got {freeze!r}")
     if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        raise UserError(f"dropout must be in [0, 1), got {dropout}")
     if key == "small" and weights == "imagenet":
         weights = None
     head = head or ("simple" if key == "small" else "paper")
     pooling = pooling or ("flatten" if key == "small" else "avg")
     if pooling not in ("avg", "flatten"):
-        raise ValueError(f"pooling must be 'avg' or 'flatten', got {pooling!r}")
+        raise UserError(f"pooling must be 'avg' or 'flatten', got {pooling!r}")
     base = build_backbone(key, input_shape, weights)
     inputs = keras.Input(tuple(int(v) for v in input_shape), name="image")
     x = inputs
@@ -358,7 +363,7 @@ def get_backbone(model: keras.Model) -> keras.Model:
     try:
         return model.get_layer(BACKBONE_NAME)
     except ValueError:
-        raise ValueError(f"model {model.name!r} has no layer named {BACKBONE_NAME!r}: not built by build_model") from None
+        raise UserError(f"model {model.name!r} has no layer named {BACKBONE_NAME!r}: not built by build_model") from None
 
 
 def set_freeze(model: keras.Model, freeze: str) -> keras.Model:
@@ -374,7 +379,7 @@ def set_freeze(model: keras.Model, freeze: str) -> keras.Model:
         model.compile(keras.optimizers.Adam(1e-5), "sparse_categorical_crossentropy")
     """
     if freeze not in FREEZE_POLICIES:
-        raise ValueError(f"freeze must be one of {FREEZE_POLICIES}, got {freeze!r}")
+        raise UserError(f"freeze must be one of {FREEZE_POLICIES}, got {freeze!r}")
     base = get_backbone(model)
     if freeze == "frozen":
         base.trainable = False
@@ -437,7 +442,7 @@ def make_optimizer(
         opt = make_optimizer("sgd", 1e-2, schedule="cosine", decay_steps=500)
     """
     if learning_rate <= 0:
-        raise ValueError(f"learning rate must be > 0, got {learning_rate}")
+        raise UserError(f"learning rate must be > 0, got {learning_rate}")
     decay_steps = max(int(decay_steps), 1)
     if schedule == "constant":
         lr: Any = learning_rate
@@ -446,7 +451,7 @@ def make_optimizer(
     elif schedule == "exponential":
         lr = keras.optimizers.schedules.ExponentialDecay(learning_rate, decay_steps, decay_rate=0.1)
     else:
-        raise ValueError(f"schedule must be constant, cosine or exponential, got {schedule!r}")
+        raise UserError(f"schedule must be constant, cosine or exponential, got {schedule!r}")
     name = name.lower()
     if name == "adam":
         return keras.optimizers.Adam(lr)
@@ -454,4 +459,4 @@ def make_optimizer(
         return keras.optimizers.RMSprop(lr)
     if name == "sgd":
         return keras.optimizers.SGD(lr, momentum=momentum, nesterov=True)
-    raise ValueError(f"optimizer must be adam, rmsprop or sgd, got {name!r}")
+    raise UserError(f"optimizer must be adam, rmsprop or sgd, got {name!r}")

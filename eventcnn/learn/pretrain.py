@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from eventcnn._io import write_json_atomic
+from eventcnn.errors import UserError
 
 __all__ = ["PretrainConfig", "run_pretrain", "export_backbone", "DEFAULT_PROCESSES"]
 
@@ -87,11 +88,11 @@ class PretrainConfig:
                 raise FileNotFoundError(f"event file {path} (class {label!r}) not found")
         labels = [LABELS.get(p, p) for p in self.processes if LABELS.get(p, p) not in self.inputs]
         if len(labels) + len(self.inputs) < 2:
-            raise ValueError("pretraining needs at least two classes: give --processes and/or --inputs LABEL=FILE")
+            raise UserError("pretraining needs at least two classes: give --processes and/or --inputs LABEL=FILE")
         if self.events < 1 or self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("events, epochs and batch_size must be >= 1")
+            raise UserError("events, epochs and batch_size must be >= 1")
         if self.image_size < 16:
-            raise ValueError(f"image_size must be >= 16, got {self.image_size}")
+            raise UserError(f"image_size must be >= 16, got {self.image_size}")
         self.name = self.name or f"sim_{self.model}_{self.image_size}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,10 +156,10 @@ def export_backbone(
 
     path = Path(path)
     if not path.name.endswith(".weights.h5"):
-        raise ValueError(f"backbone weights file must end in .weights.h5, got {path.name}")
+        raise UserError(f"backbone weights file must end in .weights.h5, got {path.name}")
     missing = [k for k in ("backbone", "image_size") if k not in metadata]
     if missing:
-        raise ValueError(f"metadata must name {missing}")
+        raise UserError(f"metadata must name {missing}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name[: -len('.weights.h5')]}.tmp.weights.h5")
     try:
@@ -197,7 +198,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
                             selection=cfg.selection, jobs=cfg.jobs, quiet=quiet)
     few = {k: v for k, v in summary.selected.items() if v < 5}
     if few:
-        raise RuntimeError(f"too few selected events to pretrain on: {few}; generate more (--events)")
+        raise UserError(f"too few selected events to pretrain on: {few}; generate more (--events)")
     say(f"[3/4] training a {cfg.model} backbone on {sum(summary.selected.values())} images "
         f"({', '.join(f'{k} {v}' for k, v in sorted(summary.selected.items()))})")
     tcfg = TrainConfig(

@@ -37,7 +37,7 @@ from eventcnn import __version__
 from eventcnn._io import atomic_path, write_text_atomic
 from eventcnn.errors import UserError
 
-__all__ = ["COMPARE_COLUMNS", "MONITORS", "RUN_CONFIG_KEYS", "Run", "TrainConfig", "compare_rows",
+__all__ = ["COMPARE_COLUMNS", "MONITORS", "RUN_CONFIG_KEYS", "RUN_KINDS", "Run", "run_kind", "TrainConfig", "compare_rows",
            "compare_runs", "load_run_model", "plot_run_history", "read_json", "read_run_config", "versions"]
 
 #: validation metrics a run may select its best epoch by
@@ -98,23 +98,23 @@ class TrainConfig:
         if self.freeze is None:
             self.freeze = "none" if self.model == "small" else "frozen"
         if self.freeze not in FREEZE_POLICIES:
-            raise ValueError(f"freeze must be one of {FREEZE_POLICIES}, got {self.freeze!r}")
+            raise UserError(f"freeze must be one of {FREEZE_POLICIES}, got {self.freeze!r}")
         if self.optimizer not in ("adam", "rmsprop", "sgd"):
-            raise ValueError(f"optimizer must be adam, rmsprop or sgd, got {self.optimizer!r}")
+            raise UserError(f"optimizer must be adam, rmsprop or sgd, got {self.optimizer!r}")
         if self.monitor not in MONITORS:
-            raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
+            raise UserError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
         for name, low in (("epochs", 1), ("batch_size", 1), ("fine_tune_epochs", 0)):
             if getattr(self, name) < low:
-                raise ValueError(f"{name} (--{name.replace('_', '-')}) must be at least {low}, "
+                raise UserError(f"{name} (--{name.replace('_', '-')}) must be at least {low}, "
                                  f"got {getattr(self, name)}")
         if self.class_weight not in (None, "balanced"):
-            raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
+            raise UserError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
         from eventcnn.learn.devices import COMPILE_MODES, PRECISION_MODES
 
         if self.mixed_precision not in PRECISION_MODES:
-            raise ValueError(f"mixed_precision must be one of {PRECISION_MODES}, got {self.mixed_precision!r}")
+            raise UserError(f"mixed_precision must be one of {PRECISION_MODES}, got {self.mixed_precision!r}")
         if self.compile not in COMPILE_MODES:
-            raise ValueError(f"compile must be one of {COMPILE_MODES}, got {self.compile!r}")
+            raise UserError(f"compile must be one of {COMPILE_MODES}, got {self.compile!r}")
         if self.weights is not None and str(self.weights).lower() == "none":
             self.weights = None
         if self.model == "small" and self.weights == "imagenet":  # no ImageNet weights; "sim"/files load
@@ -214,6 +214,27 @@ def read_run_config(run_dir: str | os.PathLike[str], keys: Sequence[str] = RUN_C
                 raise UserError(f"{run_dir} is not a run folder written by eventcnn train "
                                 f"(config.json lacks 'train.{key}')")
     return raw
+
+
+#: the kinds of run folder: ``cms`` (``eventcnn train``), ``opal`` (``eventcnn opal train``)
+RUN_KINDS = ("cms", "opal")
+
+
+def run_kind(config: dict[str, Any] | str | os.PathLike[str]) -> str:
+    """The ``kind`` a run folder records in ``config.json`` (a folder, or its config already read).
+
+    Runs written before ``kind`` was recorded are told apart by ``train.model``.
+
+    Example::
+
+        >>> run_kind({"kind": "opal", "train": {}})
+        'opal'
+    """
+    cfg = config if isinstance(config, dict) else read_run_config(config)
+    kind = cfg.get("kind") or ("opal" if (cfg.get("train") or {}).get("model") == "opal" else "cms")
+    if kind not in RUN_KINDS:
+        raise UserError(f"config.json of the run names an unknown kind {kind!r}; eventcnn knows {RUN_KINDS}")
+    return kind
 
 
 def load_run_model(run_dir: str | os.PathLike[str], which: str = "best"):

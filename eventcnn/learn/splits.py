@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn.errors import UserError
+
 __all__ = ["balanced_class_weight", "class_weight_vector", "oversample_factors", "stratified_holdout",
            "stratified_sample"]
 
@@ -34,7 +36,7 @@ def class_weight_vector(labels: Any, num_classes: int, present_only: bool = Fals
 
     y = np.asarray(labels, dtype=np.int64)
     if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"labels must be class indices in [0, {num_classes}), got {y.min()}..{y.max()}")
+        raise UserError(f"labels must be class indices in [0, {num_classes}), got {y.min()}..{y.max()}")
     out = np.ones(num_classes, dtype=np.float64)
     present = np.unique(y)
     if present.size == 0:

@@ -176,7 +176,7 @@ def _prepare_split(cfg: TrainConfig, out: Path) -> dict[str, Any]:
         )
     for name in ("train", "val"):
         if not split[name]:
-            raise ValueError(f"the {name} split of {cfg.data_dir} is empty: add images (>= 3 per class) or change fractions")
+            raise UserError(f"the {name} split of {cfg.data_dir} is empty: add images (>= 3 per class) or change fractions")
     save_split(split, run_split)
     return split
 
@@ -203,7 +203,7 @@ def _check_resumable(out: Path, cfg: TrainConfig) -> dict[str, Any] | None:
     _check_same_data(out, str(old.get("data_dir")), cfg.data_dir)
     if diff:
         details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
-        raise ValueError(
+        raise UserError(
             f"run folder {out} holds a run with other settings ({details}); "
             "choose another --out, or delete the folder to start again"
         )
@@ -281,7 +281,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
         cfg = config
     else:
         if out_dir is None:
-            raise ValueError("train(data_dir, out_dir, ...): out_dir is missing")
+            raise UserError("train(data_dir, out_dir, ...): out_dir is missing")
         cfg = TrainConfig(str(config), str(out_dir), **kwargs)
     quiet = cfg.quiet or quiet_from_env()
 
@@ -320,7 +320,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
     image_size = cfg.image_size or read_image(Path(cfg.data_dir) / split["train"][0]["file"]).shape[0]
     render_cfg = _render_config(cfg.data_dir)
     run_config = {
-        "train": cfg.to_dict(), "class_names": split["class_names"], "image_size": int(image_size),
+        "kind": "cms", "train": cfg.to_dict(), "class_names": split["class_names"], "image_size": int(image_size),
         "input_shape": [int(image_size), int(image_size), 3], "render_config": render_cfg,
         "split_counts": {k: len(split[k]) for k in ("train", "val", "test")}, "versions": versions(),
         "devices": _device_record(cfg, data_parallel_devices(), precision_policy(cfg.mixed_precision)),

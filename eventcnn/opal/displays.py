@@ -103,7 +103,7 @@ def check_image_size(size: int) -> int:
     return int(size)
 
 
-class LabelFormatError(ValueError):
+class LabelFormatError(UserError):
     """A label file line that cannot be read (names the file, line and field)."""
 
 
@@ -297,7 +297,7 @@ def _iter_members(source: Path) -> tuple[list[tuple[str, Any]], list[tuple[str, 
                     skipped.append((rel, f"not an image ({'/'.join(IMAGE_SUFFIXES)})"))
         return sorted(items, key=lambda x: x[0]), skipped
     if not zipfile.is_zipfile(source):
-        raise ValueError(f"{source} is neither a folder nor a zip file of event displays")
+        raise UserError(f"{source} is neither a folder nor a zip file of event displays")
     with zipfile.ZipFile(source) as zf:
         for info in zf.infolist():
             if info.is_dir():
@@ -316,16 +316,16 @@ def _read_member(zf: zipfile.ZipFile | None, reader: Any, name: str) -> bytes:
     """Bytes of one image, never more than :data:`MAX_MEMBER_BYTES`."""
     if isinstance(reader, Path):
         if reader.stat().st_size > MAX_MEMBER_BYTES:
-            raise ValueError(f"{reader}: file is larger than {MAX_MEMBER_BYTES} bytes")
+            raise UserError(f"{reader}: file is larger than {MAX_MEMBER_BYTES} bytes")
         return reader.read_bytes()
     assert zf is not None
     if reader.file_size > MAX_MEMBER_BYTES:
-        raise ValueError(f"{zf.filename}: member {name!r} declares {reader.file_size} bytes, "
+        raise UserError(f"{zf.filename}: member {name!r} declares {reader.file_size} bytes, "
                          f"more than the {MAX_MEMBER_BYTES} allowed for one display")
     with zf.open(reader) as fh:  # read into memory; nothing is extracted to disk
         data = fh.read(MAX_MEMBER_BYTES + 1)
     if len(data) > MAX_MEMBER_BYTES:
-        raise ValueError(f"{zf.filename}: member {name!r} is larger than {MAX_MEMBER_BYTES} bytes")
+        raise UserError(f"{zf.filename}: member {name!r} is larger than {MAX_MEMBER_BYTES} bytes")
     return data
 
 
@@ -368,7 +368,7 @@ def decode_display(data: bytes, size: int = IMAGE_SIZE,
     if crop is not None:
         left, top, right, bottom = crop
         if not (0 <= left < right <= rgb.width and 0 <= top < bottom <= rgb.height):
-            raise ValueError(f"crop box {crop} does not fit into an image of "
+            raise UserError(f"crop box {crop} does not fit into an image of "
                              f"{rgb.width}x{rgb.height} pixels (left, top, right, bottom)")
         rgb = rgb.crop(crop)
     if rgb.size != (size, size):
@@ -399,7 +399,7 @@ def load_displays(source: str | os.PathLike[str], labels: str | os.PathLike[str]
             f"{source} not found: give a zip or folder of event displays "
             "(eventcnn.events.sources.fetch('opal') downloads the masterclass set)")
     if size < 8:
-        raise ValueError(f"size must be at least 8 pixels, got {size}")
+        raise UserError(f"size must be at least 8 pixels, got {size}")
     members, not_images = _iter_members(source)
     report = LoadReport(skipped=not_images)
     images = np.empty((len(members), size, size, 3), dtype=np.uint8)
@@ -458,5 +458,5 @@ def label_indices(labels: Sequence[str] | np.ndarray) -> np.ndarray:
         out[labels == c] = i
     if np.any(out < 0):
         bad = sorted(set(labels[out < 0].tolist()))
-        raise ValueError(f"unknown class label(s) {bad}; expected {', '.join(CLASS_NAMES)}")
+        raise UserError(f"unknown class label(s) {bad}; expected {', '.join(CLASS_NAMES)}")
     return out

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn._io import atomic_path
+from eventcnn.errors import UserError
 from eventcnn.opal import CLASS_NAMES, CLASS_TITLES, event_name, read_labels
 
 __all__ = [
@@ -70,7 +71,7 @@ class LabelSession:
         # names match case-insensitively, as in read_labels and load_displays
         self._by_key: dict[str, str] = {n.lower(): n for n in self.names}
         if len(self._by_key) != len(self.names):
-            raise ValueError("event names given to LabelSession must be unique (ignoring case)")
+            raise UserError("event names given to LabelSession must be unique (ignoring case)")
         self.path = Path(path)
         self.labels: dict[str, str] = {}
         self._extra: dict[str, str] = {}  # labels in the file for events not in this session
@@ -126,7 +127,7 @@ class LabelSession:
         """
         cls = cls.strip().lower()
         if cls not in CLASS_NAMES:
-            raise ValueError(f"class must be one of {', '.join(CLASS_NAMES)}, got {cls!r}")
+            raise UserError(f"class must be one of {', '.join(CLASS_NAMES)}, got {cls!r}")
         key = self._by_key.get(event_name(name, prefixes=()).lower())
         if key is None:
             raise KeyError(f"event {name!r} is not part of this labelling session")
@@ -138,7 +139,7 @@ class LabelSession:
     def answer(self, cls: str) -> None:
         """Label the current event with ``cls`` (see :meth:`label`)."""
         if self.current is None:
-            raise RuntimeError("every event is labelled already")
+            raise UserError("every event is labelled already")
         self.label(self.current, cls)
 
     def skip(self) -> None:
@@ -254,7 +255,7 @@ def labeller_widget(session: LabelSession, images: np.ndarray | Sequence[np.ndar
     import ipywidgets as w
 
     if len(images) != len(session.names):
-        raise ValueError(f"{len(images)} images for {len(session.names)} events")
+        raise UserError(f"{len(images)} images for {len(session.names)} events")
     size = int(np.asarray(images[0]).shape[1]) * zoom
     img = w.Image(format="png", width=size, height=size)
     title = w.HTML()
@@ -361,9 +362,9 @@ def choose_events(images: np.ndarray, labels: Sequence[str] | np.ndarray | None,
         session = LabelSession(data.names[idx], "my_labels.csv")
     """
     if order not in ORDERS:
-        raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+        raise UserError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise UserError(f"n must be >= 1, got {n}")
     images = np.asarray(images)
     lab = np.full(len(images), "", dtype="<U1") if labels is None else np.asarray(labels)
     free = np.flatnonzero(lab == "")

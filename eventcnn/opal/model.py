@@ -30,6 +30,7 @@ from PIL import Image
 
 from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path, write_json_atomic
+from eventcnn.errors import UserError
 from eventcnn.learn.loop import LoopSettings, fit_phase
 from eventcnn.learn.splits import balanced_class_weight, class_weight_vector, stratified_holdout
 from eventcnn.opal.displays import (
@@ -42,6 +43,7 @@ from eventcnn.opal.displays import (
 from eventcnn.opal.physics import predicted_overview
 
 __all__ = [
+    "MODEL_NAME",
     "build_model",
     "evaluate",
     "loop_settings",
@@ -63,6 +65,9 @@ __all__ = [
 #: Default recipe with fewer labelled events than SMALL_SET and no explicit
 #: ``epochs``: at most SMALL_SET_EPOCHS epochs (< 2 minutes on 2 CPU cores).
 SMALL_SET, SMALL_SET_EPOCHS = 100, 12
+
+#: the name of the masterclass network (:func:`build_model`), as saved in ``.keras`` files
+MODEL_NAME = "opal_masterclass_cnn"
 
 
 def build_model(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3),
@@ -99,7 +104,7 @@ def build_model(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3),
         layers.Dense(64, activation="relu"),
         layers.Dense(num_classes, activation="softmax"),
     ]
-    return keras.Sequential(stages, name="opal_masterclass_cnn")
+    return keras.Sequential(stages, name=MODEL_NAME)
 
 
 def rotate_images(images: np.ndarray, angles: np.ndarray, mirror: np.ndarray) -> np.ndarray:
@@ -156,14 +161,14 @@ class RecipeConfig:
         if self.batch_size is None:  # Keras' 32 as in the masterclass; 16 keeps ours < 1.5 GB
             self.batch_size = 32 if self.recipe == "original" else 16
         if self.recipe not in ("original", "default"):
-            raise ValueError(f"recipe must be 'original' or 'default', got {self.recipe!r}")
+            raise UserError(f"recipe must be 'original' or 'default', got {self.recipe!r}")
         if self.balance not in ("sampling", "weights", "none"):
-            raise ValueError(f"balance must be 'sampling', 'weights' or 'none', got {self.balance!r}")
+            raise UserError(f"balance must be 'sampling', 'weights' or 'none', got {self.balance!r}")
         for name in ("epochs", "batch_size", "copies", "lepton_factor", "steps_per_epoch"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+            raise UserError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 
     def factors(self) -> dict[str, int]:
         """Copies per original image and class under the original recipe."""
@@ -336,12 +341,12 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
         config.epochs = min(config.epochs, SMALL_SET_EPOCHS)
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+        raise UserError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
     y = label_indices(labels)
     if len(y) != len(images):
-        raise ValueError(f"{len(images)} images but {len(y)} labels")
+        raise UserError(f"{len(images)} images but {len(y)} labels")
     if len(y) == 0:
-        raise ValueError("no labelled images to train on: label some events first")
+        raise UserError("no labelled images to train on: label some events first")
     import keras
 
     keras.utils.set_random_seed(config.seed)
@@ -449,7 +454,7 @@ def write_predictions(path: str | os.PathLike[str], names: Sequence[str] | np.nd
     """
     probs = np.asarray(probs)
     if probs.shape != (len(names), len(CLASS_NAMES)):
-        raise ValueError(f"probs must have shape ({len(names)}, {len(CLASS_NAMES)}), got {probs.shape}")
+        raise UserError(f"probs must have shape ({len(names)}, {len(CLASS_NAMES)}), got {probs.shape}")
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["event", "predicted", *(f"p_{c}" for c in CLASS_NAMES)])

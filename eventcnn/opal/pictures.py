@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn._io import write_figure_png
+from eventcnn.errors import UserError
 
 __all__ = ['confusion_figure', 'counts_figure', 'hint_card', 'overview_figure', 'save', 'words']
 
@@ -104,7 +105,7 @@ def confusion_figure(cm: Any, class_names: Sequence[str] | None = None, log: boo
     names = words(CLASS_CODES if class_names is None else class_names)
     k = len(names)
     if cm.ndim != 2 or cm.shape != (k, k):
-        raise ValueError(f"confusion matrix must be ({k}, {k}) for classes {names}, got {cm.shape}")
+        raise UserError(f"confusion matrix must be ({k}, {k}) for classes {names}, got {cm.shape}")
     top = max(float(cm.max()), 1.0)
     norm = LogNorm(vmin=0.8, vmax=max(top, 8.0)) if log else Normalize(vmin=0.0, vmax=top)
     fig, ax = _figure((1.1 * k + 2.6, 1.0 * k + 1.8))
@@ -157,7 +158,7 @@ def overview_figure(rows: Sequence[Mapping[str, Any]], log: bool = False,
         fig = overview_figure(opal.predicted_overview(pred, data.labels))
     """
     if not rows:
-        raise ValueError("overview_figure needs at least one row (see opal.predicted_overview)")
+        raise UserError("overview_figure needs at least one row (see opal.predicted_overview)")
     series = [("predicted_share", "CNN prediction")]
     if "reference_share" in rows[0]:
         series.append(("reference_share", "reference labels"))

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn.errors import UserError
 from eventcnn.opal.displays import CLASS_NAMES
 from eventcnn.opal.tta import TTA_COPIES
 
@@ -69,13 +70,13 @@ class SelfTrainConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
-            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
+            raise UserError(f"threshold must be in (0, 1], got {self.threshold}")
         if self.per_class < 0:
-            raise ValueError(f"per_class must be >= 0, got {self.per_class}")
+            raise UserError(f"per_class must be >= 0, got {self.per_class}")
         if self.epochs is not None and self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+            raise UserError(f"epochs must be >= 1, got {self.epochs}")
         if self.copies < 1:
-            raise ValueError(f"copies must be >= 1, got {self.copies}")
+            raise UserError(f"copies must be >= 1, got {self.copies}")
 
 
 #: the settings of ``eventcnn opal train --self-train``
@@ -119,7 +120,7 @@ def select_pseudo_labels(probs: np.ndarray, threshold: float = SELF_TRAIN.thresh
     """
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[1] != len(CLASS_NAMES):
-        raise ValueError(f"probs must have shape (N, {len(CLASS_NAMES)}), got {probs.shape}")
+        raise UserError(f"probs must have shape (N, {len(CLASS_NAMES)}), got {probs.shape}")
     best, conf = probs.argmax(axis=1), probs.max(axis=1)
     rows: list[np.ndarray] = []
     for k in range(len(CLASS_NAMES)):
@@ -152,7 +153,7 @@ def self_train(images: np.ndarray, labels: Any, *, config: SelfTrainConfig = SEL
     labels = np.asarray(labels)
     lab = labels != ""
     if not lab.any():
-        raise ValueError("no labelled events to train on: label some events first")
+        raise UserError("no labelled events to train on: label some events first")
     rest = np.flatnonzero(~lab)
     if config.epochs is not None and "epochs" not in settings and lab.sum() < SMALL_SET:
         settings = {**settings, "epochs": config.epochs}

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eventcnn.errors import UserError
 from eventcnn.opal import CLASS_NAMES, OpalData, load_displays
 
 __all__ = [
@@ -75,9 +76,9 @@ def image_features(images: np.ndarray, chunk: int = 128) -> np.ndarray:
     """
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"images must be (N, H, W, 3), got shape {images.shape}")
+        raise UserError(f"images must be (N, H, W, 3), got shape {images.shape}")
     if min(images.shape[1:3]) < GRID:
-        raise ValueError(f"images must be at least {GRID}x{GRID} pixels, got {images.shape[1:3]}")
+        raise UserError(f"images must be at least {GRID}x{GRID} pixels, got {images.shape[1:3]}")
     if len(images) > chunk:  # bounded memory: float copies of `chunk` images at a time
         return np.concatenate([image_features(images[i:i + chunk], chunk)
                                for i in range(0, len(images), chunk)])
@@ -251,14 +252,14 @@ def suggest_indices(images: np.ndarray, labels: Sequence[str] | np.ndarray | Non
         idx = suggest_indices(data.images, data.labels, n=10, seed=0)
     """
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise UserError(f"n must be >= 1, got {n}")
     images = np.asarray(images)
     labels = np.full(len(images), "", dtype="<U1") if labels is None else np.asarray(labels)
     if len(labels) != len(images):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        raise UserError(f"{len(images)} images but {len(labels)} labels")
     bad = sorted(set(labels.tolist()) - {"", *CLASS_NAMES})
     if bad:
-        raise ValueError(f"unknown class label(s) {bad}; expected {', '.join(CLASS_NAMES)} or ''")
+        raise UserError(f"unknown class label(s) {bad}; expected {', '.join(CLASS_NAMES)} or ''")
     z = embed(image_features(images), seed=seed) if features is None else np.asarray(features)
     lab = labels != ""
     candidates = np.flatnonzero(~lab)
@@ -331,10 +332,10 @@ def pseudo_labels(images: np.ndarray, labels: Sequence[str] | np.ndarray, thresh
         opal.train(data.images[use], y[use], epochs=12)
     """
     if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+        raise UserError(f"threshold must be in (0, 1], got {threshold}")
     labels = np.asarray(labels)
     if len(labels) != len(images):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        raise UserError(f"{len(images)} images but {len(labels)} labels")
     z = embed(image_features(np.asarray(images)), seed=seed) if features is None else features
     s = scores(z, labels, seed=seed)
     guess = np.array(CLASS_NAMES)[s["proba"].argmax(axis=1)]

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn.errors import UserError
+
 __all__ = ['TTA_COPIES', 'predict_tta']
 
 #: copies in the average (the display and 7 rotations by 45-degree steps)
@@ -45,7 +47,7 @@ def predict_tta(model: Any, images: np.ndarray, copies: int = TTA_COPIES,
     from eventcnn.opal.model import predict, rotate_images
 
     if copies < 1:
-        raise ValueError(f"copies must be >= 1, got {copies}")
+        raise UserError(f"copies must be >= 1, got {copies}")
     images = np.asarray(images)
     total = predict(model, images, batch_size=batch_size).astype(np.float64)
     step = 8 * batch_size  # rotated copies made a chunk at a time: a few MB, not a copy of all images

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn._io import write_json_atomic
+from eventcnn.errors import UserError
 from eventcnn.learn.runs import plot_run_history
 from eventcnn.opal.displays import CLASS_NAMES
 from eventcnn.opal.model import SMALL_SET, TrainResult, evaluate, train, write_predictions
@@ -81,7 +82,7 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     names = np.asarray(names)
     train_mask = labels != ""
     if not train_mask.any():
-        raise ValueError("no labelled events to train on: label some events first")
+        raise UserError("no labelled events to train on: label some events first")
     out = Path(out)
     rest = ~train_mask
     from eventcnn.opal.tta import TTA_COPIES, predict_tta

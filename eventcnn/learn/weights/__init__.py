@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from eventcnn.errors import UserError
+
 __all__ = ["SIM_PREFIX", "WEIGHTS_DIR", "available", "is_shipped", "resolve", "sha256_file"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent
@@ -89,7 +91,7 @@ def resolve(
         path = resolve("sim", "small", (64, 64, 3))
     """
     if not is_shipped(weights):
-        raise ValueError(f"{weights!r} is not a shipped-weights name: use 'sim' or 'sim:<name>'")
+        raise UserError(f"{weights!r} is not a shipped-weights name: use 'sim' or 'sim:<name>'")
     d = Path(directory) if directory is not None else WEIGHTS_DIR
     entries = available(d)
     h, w = int(input_shape[0]), int(input_shape[1])
@@ -97,11 +99,11 @@ def resolve(
     if name is not None:
         matches = [e for e in entries if e["name"] == name]
         if not matches:
-            raise ValueError(f"no shipped weights named {name!r}; {_describe(entries)}")
+            raise UserError(f"no shipped weights named {name!r}; {_describe(entries)}")
     else:
         matches = [e for e in entries if e["backbone"] == backbone]
         if not matches:
-            raise ValueError(
+            raise UserError(
                 f"no simulation-pretrained weights are shipped for backbone {backbone!r}; {_describe(entries)}. "
                 "Use --model small (or weights=None / imagenet), or pretrain your own with `eventcnn pretrain`"
             )
@@ -109,20 +111,20 @@ def resolve(
         (e for e in matches if int(e["image_size"]) == h == w), matches[0]
     )
     if entry["backbone"] != backbone:
-        raise ValueError(
+        raise UserError(
             f"shipped weights {entry['name']!r} are for backbone {entry['backbone']!r}, not {backbone!r}; "
             f"{_describe(entries)}"
         )
     size = int(entry["image_size"])
     if (h, w) != (size, size):
-        raise ValueError(
+        raise UserError(
             f"shipped weights {entry['name']!r} were trained on {size}x{size} images, the model input is {h}x{w}; "
             f"render or resize to {size} px (--size {size}); {_describe(entries)}"
         )
     path = d / f"{entry['name']}.weights.h5"
     digest = sha256_file(path)
     if digest != entry.get("sha256"):
-        raise ValueError(
+        raise UserError(
             f"shipped weights {path} are damaged: sha256 {digest} differs from {entry.get('sha256')} "
             f"recorded in {entry['name']}.json; reinstall eventcnn"
         )

@@ -1,0 +1,82 @@
+"""Evaluate an OPAL run folder (``eventcnn opal train``) against reference labels.
+
+The OPAL counterpart of :func:`eventcnn.learn.evaluate.evaluate_run`; the
+``eventcnn evaluate`` command picks one or the other by the run's ``kind``
+(:mod:`eventcnn.kinds`).
+
+Example::
+
+    from eventcnn.opal.evaluate import evaluate_run
+    metrics = evaluate_run("runs/opal")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eventcnn._env import quiet_from_env, sayer
+from eventcnn._io import write_json_atomic, write_text_atomic
+from eventcnn.errors import UserError, check_writable
+from eventcnn.learn.dataset import load_split
+from eventcnn.learn.metrics import comparison_table
+from eventcnn.learn.runs import read_run_config
+from eventcnn.opal.displays import load_displays
+from eventcnn.opal.model import evaluate, load_model
+from eventcnn.opal.tta import predict_tta
+
+__all__ = ["evaluate_run"]
+
+
+def evaluate_run(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
+                 quiet: bool = False) -> dict[str, Any]:
+    """Evaluate an OPAL run (``eventcnn opal train``) on the events it classified, against the reference labels.
+
+    The displays come from ``data_dir`` (default: the run's), the labels from the
+    run's reference file (else its label file); ``split.json`` names the events
+    the CNN did not train on; predictions average ``tta_copies`` rotated/mirrored
+    copies when the run recorded them (``opal train``'s default, :mod:`eventcnn.opal.tta`).
+    Writes ``metrics.json``, plots and ``report.md``.
+    """
+    say = sayer(quiet or quiet_from_env())
+    out = Path(run_dir)
+    cfg_all = read_run_config(out)
+    check_writable(out / "metrics.json")
+    info = cfg_all.get("opal") or {}
+    labels_file = info.get("reference") or info.get("labels")
+    source = data_dir or cfg_all["train"].get("data_dir")
+    if not source or not labels_file:
+        raise UserError(f"{out} is an OPAL run without a recorded display source and label file: "
+                        "train it with `eventcnn opal train --reference LABELS` (or pass --data)")
+    split = load_split(out / "split.json")
+    crop = info.get("crop")
+    data = load_displays(source, labels_file, size=int(cfg_all["image_size"]),
+                          crop=tuple(crop) if crop else None, quiet=True)
+    index = {n: i for i, n in enumerate(data.names)}
+    test = [index[n] for n in split["test"] if n in index and data.labels[index[n]] != ""]
+    if not test:
+        raise UserError(f"{labels_file}: no reference label for any event {out} classified: nothing to evaluate")
+    say(f"evaluating {out} on {len(test)} events with reference labels from {labels_file}")
+    model = load_model(out)
+    test_idx = np.array(test)
+    copies = int(info.get("tta_copies") or 1)  # predicted as `opal train` did (eventcnn.opal.tta)
+    probs = predict_tta(model, data.images[test_idx], copies=copies)
+    m = evaluate(model, data.images[test_idx], data.labels[test_idx], out=out, names=data.names[test_idx],
+                 probs=probs)
+    m["model"] = "opal"
+    m["tta_copies"] = copies
+    m["best_epoch"] = cfg_all.get("best_epoch")
+    m["train_seconds"] = cfg_all.get("seconds")
+    write_json_atomic(out / "metrics.json", m)
+    rows = [{"class": c, **{k: v for k, v in m["per_class"][c].items() if k in ("precision", "recall", "f1")}}
+            for c in m["per_class"]]
+    write_text_atomic(out / "report.md", "\n".join([
+        f"# Evaluation of `{out}` (OPAL)", "",
+        f"{len(test)} events classified by the CNN, reference labels from `{labels_file}`.", "",
+        f"accuracy {m['accuracy']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}", "",
+        comparison_table(rows, digits=3), ""]))
+    say(f"accuracy {m['accuracy']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}")
+    return m
