@@ -11,7 +11,7 @@ import pytest
 
 from eventcnn.learn import weights as shipped
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "eventcnn" / "events" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "eventcnn" / "events" / "examples"
 
 
 def _entry() -> dict:

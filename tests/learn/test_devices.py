@@ -14,7 +14,7 @@ from eventcnn.learn.dataset import make_toy_images
 from eventcnn.learn.devices import jit_compile_setting, needs_fixed_shapes, precision_policy
 from eventcnn.learn.train import TrainConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(("mode", "caps", "policy"), [

@@ -552,7 +552,7 @@ def test_cli_list_shows_registry(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def _helpers():
     import sys
 
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     if root not in sys.path:
         sys.path.insert(0, root)
     import helpers

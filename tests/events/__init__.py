@@ -1,0 +1,1 @@
+"""Tests of eventcnn.events (one file per module)."""

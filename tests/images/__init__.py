@@ -1,0 +1,1 @@
+"""Tests of eventcnn.images (one file per module)."""

@@ -1,0 +1,1 @@
+"""Tests of eventcnn.learn (one file per module)."""

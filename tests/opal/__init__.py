@@ -1,0 +1,1 @@
+"""Tests of eventcnn.opal (one file per module)."""
