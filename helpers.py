@@ -92,66 +92,17 @@ def ensure_images(image_dir, per_class: int = 20, size: int = 224, selection="pa
 
 
 def plot_before_after(augmented_dir, n: int = 4, seed: int = 0, path=None):
-    """Original (top) and Augmentor-augmented image (bottom) for ``n`` random augmented files."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-    from PIL import Image
+    """Original and augmented images side by side (:func:`eventcnn.images.display.plot_before_after`)."""
+    from eventcnn.images.display import plot_before_after as plot
 
-    from eventcnn.images.folder import read_manifest
-
-    augmented_dir = Path(augmented_dir)
-    rows = read_manifest(augmented_dir / "manifest.csv", required=("file", "source"))
-    pick = np.random.default_rng(seed).choice(len(rows), size=min(n, len(rows)), replace=False)
-    fig, axes = plt.subplots(2, len(pick), figsize=(2.6 * len(pick), 5.4), squeeze=False)
-    for col, i in enumerate(pick):
-        row = rows[i]
-        for ax, file, title in ((axes[0, col], row["source"], f"{row['class']} event {row['event']}"),
-                                (axes[1, col], augmented_dir / row["file"], "Augmentor")):
-            with Image.open(file) as im:
-                ax.imshow(np.asarray(im.convert("RGB")))
-            ax.set_title(title, fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.suptitle("before (top) and after (bottom) the on-disk Augmentor recipe")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=100)
-    return fig
+    return plot(augmented_dir, n=n, seed=seed, path=path)
 
 
 def plot_symmetry_grid(image, n: int = 7, seed: int = 0, geometry: str = "etaphi", path=None):
-    """One event and ``n`` versions of it made by the online physics augmentation (training mode)."""
-    import keras
-    import matplotlib.pyplot as plt
-    import numpy as np
+    """One event and versions of it (:func:`eventcnn.learn.augment.plot_symmetry_grid`)."""
+    from eventcnn.learn.augment import plot_symmetry_grid as plot
 
-    from eventcnn.learn.augment import physics_augmentation
-
-    image = np.asarray(image)
-    batch = np.repeat(image[None], n, axis=0)
-    augmented = keras.ops.convert_to_numpy(physics_augmentation(geometry, seed=seed)(batch, training=True))
-    cols = min(4, n + 1)
-    rows = -(-(n + 1) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 2.9 * rows), squeeze=False)
-    extent = (-3, 3, -np.pi, np.pi) if geometry == "etaphi" else None
-    for k, ax in enumerate(axes.flat):
-        if k > n:
-            ax.axis("off")
-            continue
-        ax.imshow(image if k == 0 else augmented[k - 1], extent=extent, aspect="auto")
-        ax.set_title("original" if k == 0 else f"augmented {k}", fontsize=9)
-        if geometry == "etaphi":
-            ax.set_xlabel("eta", fontsize=8)
-            ax.set_ylabel("phi", fontsize=8)
-            ax.tick_params(labelsize=7)
-        else:
-            ax.axis("off")
-    fig.suptitle("exact symmetries: cyclic phi shift, eta mirror, phi mirror" if geometry == "etaphi"
-                 else "end view: rotation around the beam axis and mirror")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=100)
-    return fig
+    return plot(image, n=n, seed=seed, geometry=geometry, path=path)
 
 
 # --- 03 transfer learning ---
@@ -238,23 +189,10 @@ def opal_events(quick: bool = False, n_quick: int = 60, seed: int = 42):
 
 
 def show_examples(data, per_class: int = 3) -> None:
-    """A grid of example displays of every class (rows: q, e, m, t)."""
-    import matplotlib.pyplot as plt
-    import numpy as np
+    """A grid of example displays of every class (:func:`eventcnn.opal.pictures.examples_figure`)."""
+    from eventcnn.opal.pictures import examples_figure
 
-    from eventcnn import opal
-
-    fig, axes = plt.subplots(4, per_class, figsize=(2.6 * per_class, 10.4), squeeze=False)
-    for row, c in enumerate(opal.CLASS_NAMES):
-        idx = np.flatnonzero(data.labels == c)[:per_class]
-        for col in range(per_class):
-            ax = axes[row, col]
-            ax.axis("off")
-            if col < len(idx):
-                ax.imshow(data.images[idx[col]])
-                ax.set_title(opal.CLASS_TITLES[c], fontsize=8)  # the class in words, never the file name
-    plt.tight_layout()
-    plt.show()
+    show_figure(examples_figure(data.images, data.labels, per_class=per_class))
 
 
 def interactive_frontend(quick: bool) -> bool:
@@ -265,37 +203,11 @@ def interactive_frontend(quick: bool) -> bool:
 
 
 def student_labels(session, data, n_label: int, demo: bool = False):
-    """Your labels and, only in demo mode, reference labels for the ones missing.
+    """Your labels and, only with ``demo``, reference labels for the missing ones
+    (:func:`eventcnn.opal.labeller.student_labels`)."""
+    from eventcnn.opal.labeller import student_labels as labels
 
-    Returns ``(mine, demo_labels)``: arrays over ``data`` (``""`` = none).
-    ``mine`` holds only what you labelled. With fewer than ``n_label`` labels a
-    clear error says so, unless ``demo`` is True: then the missing ones are
-    taken from the reference labels into ``demo_labels`` (never written to your
-    label file, never counted in the agreement score) and this is said loudly.
-    """
-    import numpy as np
-
-    table = session.labels
-    mine = np.array([table.get(n, "") for n in data.names], dtype="<U1")
-    demo_labels = np.full(len(data), "", dtype="<U1")
-    have = int((mine != "").sum())
-    print(session.status())
-    if have >= n_label:
-        return mine, demo_labels
-    if not demo:
-        raise RuntimeError(
-            f"You labelled {have} of the {n_label} events (N_LABEL). Label the others in the "
-            "labeller above (or lower N_LABEL in the parameters cell), then re-run this cell. "
-            "For a demonstration without labelling set DEMO_LABELS = True in the parameters cell: "
-            "the missing labels are then copied from the reference and marked as such.")
-    ref = dict(zip(data.names, data.labels))
-    todo = [n for n in session.names if n not in table][: n_label - have]
-    index = {n: i for i, n in enumerate(data.names)}
-    for name in todo:
-        demo_labels[index[name]] = ref[name]
-    print(f"DEMO_LABELS: {len(todo)} of the {n_label} labels are REFERENCE labels, not yours. "
-          "They are used for training only and left out of the agreement score.")
-    return mine, demo_labels
+    return labels(session, data.names, data.labels, n_label, demo=demo)
 
 
 def plot_overview(pred, reference=None):

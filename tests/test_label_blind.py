@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from eventcnn import opal
+from eventcnn.errors import UserError
 from eventcnn.opal import labeller
 
 # names like e5293_10479, qq5305_..., z5299_24147: a class-revealing prefix + run_event
@@ -94,7 +95,7 @@ def test_widget_title_is_blind(tmp_path: Path) -> None:
     assert "1</b> of 3" in title and not any(n in title for n in names)
 
 
-def test_notebook_helper_never_invents_labels(tmp_path: Path) -> None:
+def test_student_labels_never_invents_labels(tmp_path: Path) -> None:
     import helpers
 
     names = np.array(["a1", "b2", "c3", "d4", "e5"])
@@ -104,9 +105,9 @@ def test_notebook_helper_never_invents_labels(tmp_path: Path) -> None:
     s = labeller.LabelSession(names, path)
     s.answer("q")
     s.answer("m")  # wrong on purpose: the reference says e
-    with pytest.raises(RuntimeError, match="You labelled 2 of the 4 events.*DEMO_LABELS"):
-        helpers.student_labels(s, data, 4, demo=False)
-    mine, demo = helpers.student_labels(s, data, 4, demo=True)
+    with pytest.raises(UserError, match="You labelled 2 of the 4 events.*DEMO_LABELS"):
+        labeller.student_labels(s, data.names, data.labels, 4, demo=False)
+    mine, demo = helpers.student_labels(s, data, 4, demo=True)  # the notebooks' thin wrapper
     assert mine.tolist() == ["q", "m", "", "", ""]
     assert demo.tolist() == ["", "", "m", "t", ""]  # reference labels, only up to n_label
     assert len(path.read_text().splitlines()) == 2  # never written to the student's file

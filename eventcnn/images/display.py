@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 
 from eventcnn._io import write_figure_png
+from eventcnn.errors import UserError
 from eventcnn.events import Events
+from eventcnn.images.folder import open_rgb, read_manifest
 
-__all__ = ["kinematics", "plot_gallery", "plot_kinematics", "save_figure"]
+__all__ = ["kinematics", "plot_before_after", "plot_gallery", "plot_kinematics", "save_figure"]
 
 
 def _plt() -> Any:
@@ -157,3 +159,34 @@ def _files_by_class(root: Path) -> dict[str, list[Path]]:
         if images:
             out[sub.name] = images
     return out
+
+
+def plot_before_after(augmented_dir: str | os.PathLike[str], n: int = 4, seed: int = 0,
+                      path: str | os.PathLike[str] | None = None) -> Any:
+    """Original (top) and Augmentor-augmented image (bottom) for ``n`` random augmented files.
+
+    Reads the ``manifest.csv`` of an :func:`eventcnn.images.augment.augment_folder` output.
+
+    Example::
+
+        fig = plot_before_after("augmented", n=4, seed=0)
+    """
+    plt = _plt()
+    augmented_dir = Path(augmented_dir)
+    rows = read_manifest(augmented_dir / "manifest.csv", required=("file", "source"))
+    if not rows:
+        raise UserError(f"{augmented_dir}/manifest.csv lists no augmented images")
+    pick = np.random.default_rng(seed).choice(len(rows), size=min(n, len(rows)), replace=False)
+    fig, axes = plt.subplots(2, len(pick), figsize=(2.6 * len(pick), 5.4), squeeze=False)
+    for col, i in enumerate(pick):
+        row = rows[i]
+        for ax, file, title in ((axes[0, col], row["source"], f"{row['class']} event {row['event']}"),
+                                (axes[1, col], augmented_dir / row["file"], "Augmentor")):
+            ax.imshow(open_rgb(file))
+            ax.set_title(title, fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle("before (top) and after (bottom) the on-disk Augmentor recipe")
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig

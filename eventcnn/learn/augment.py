@@ -15,12 +15,17 @@ Example::
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import keras
+import numpy as np
 from keras import ops
 
+from eventcnn._io import write_figure_png
 from eventcnn.errors import UserError
 
-__all__ = ["PhysicsAugmentation", "RandomEtaFlip", "RandomPhiFlip", "RandomPhiShift", "physics_augmentation"]
+__all__ = ["physics_augmentation", "PhysicsAugmentation", "plot_symmetry_grid", "RandomEtaFlip", "RandomPhiFlip", "RandomPhiShift"]
 
 # --------------------------------------------------------------------------
 # Online physics augmentation: Keras 3 layers (keras.ops only, any backend)
@@ -258,3 +263,41 @@ def physics_augmentation(
         phi_flip=phi_flip,
         background=background,
     )
+
+
+def plot_symmetry_grid(image: Any, n: int = 7, seed: int = 0, geometry: str = "etaphi",
+                       path: str | os.PathLike[str] | None = None) -> Any:
+    """One event and ``n`` versions of it made by :func:`physics_augmentation` (training mode).
+
+    Example::
+
+        fig = plot_symmetry_grid(image, n=7, seed=0)            # eta-phi image
+        fig = plot_symmetry_grid(display, geometry="endview")   # OPAL end view
+    """
+    import matplotlib.pyplot as plt
+
+    image = np.asarray(image)
+    batch = np.repeat(image[None], n, axis=0)
+    augmented = keras.ops.convert_to_numpy(physics_augmentation(geometry, seed=seed)(batch, training=True))
+    cols = min(4, n + 1)
+    rows = -(-(n + 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 2.9 * rows), squeeze=False)
+    extent = (-3, 3, -np.pi, np.pi) if geometry == "etaphi" else None
+    for k, ax in enumerate(axes.flat):
+        if k > n:
+            ax.axis("off")
+            continue
+        ax.imshow(image if k == 0 else augmented[k - 1], extent=extent, aspect="auto")
+        ax.set_title("original" if k == 0 else f"augmented {k}", fontsize=9)
+        if geometry == "etaphi":
+            ax.set_xlabel("eta", fontsize=8)
+            ax.set_ylabel("phi", fontsize=8)
+            ax.tick_params(labelsize=7)
+        else:
+            ax.axis("off")
+    fig.suptitle("exact symmetries: cyclic phi shift, eta mirror, phi mirror" if geometry == "etaphi"
+                 else "end view: rotation around the beam axis and mirror")
+    fig.tight_layout()
+    if path is not None:
+        write_figure_png(fig, path, dpi=100)
+    return fig

@@ -36,15 +36,7 @@ from eventcnn._io import atomic_path
 from eventcnn.errors import UserError
 from eventcnn.opal import CLASS_NAMES, CLASS_TITLES, event_name, read_labels
 
-__all__ = [
-    "compare_labels",
-    "HELP",
-    "labeller_widget",
-    "LabelSession",
-    "run_console",
-    "simulate_student",
-    "widgets_available",
-]
+__all__ = ["compare_labels", "HELP", "labeller_widget", "LabelSession", "run_console", "simulate_student", "student_labels", "widgets_available"]
 
 
 HELP = "q = hadronic, e = electron, m = muon, t = tau, s = skip, b = back, x = stop"
@@ -379,3 +371,41 @@ def choose_events(images: np.ndarray, labels: Sequence[str] | np.ndarray | None,
     else:
         idx = free[:n]
     return np.asarray(idx, dtype=np.int64)[rng.permutation(len(idx))]
+
+
+def student_labels(session: LabelSession, names: Sequence[str], reference: Sequence[str], n_label: int,
+                   demo: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The student's labels over ``names`` and, only in demo mode, reference labels for the missing ones.
+
+    Returns ``(mine, demo_labels)``: arrays over ``names`` (``""`` = none).
+    ``mine`` holds only what the student labelled in ``session``. With fewer
+    than ``n_label`` labels a clear error says so, unless ``demo`` is True: then
+    the missing ones of the session's events are taken from ``reference`` into
+    ``demo_labels`` (never written to the label file, never counted in the
+    agreement score) and this is said loudly.
+
+    Example::
+
+        mine, demo = student_labels(session, data.names, data.labels, n_label=30, demo=True)
+    """
+    table = session.labels
+    mine = np.array([table.get(n, "") for n in names], dtype="<U1")
+    demo_labels = np.full(len(names), "", dtype="<U1")
+    have = int((mine != "").sum())
+    print(session.status())
+    if have >= n_label:
+        return mine, demo_labels
+    if not demo:
+        raise UserError(
+            f"You labelled {have} of the {n_label} events (N_LABEL). Label the others in the "
+            "labeller above (or lower N_LABEL in the parameters cell), then re-run this cell. "
+            "For a demonstration without labelling set DEMO_LABELS = True in the parameters cell: "
+            "the missing labels are then copied from the reference and marked as such.")
+    ref = dict(zip(names, reference))
+    index = {n: i for i, n in enumerate(names)}
+    todo = [n for n in session.names if n not in table and n in index][: n_label - have]
+    for name in todo:
+        demo_labels[index[name]] = ref[name]
+    print(f"DEMO_LABELS: {len(todo)} of the {n_label} labels are REFERENCE labels, not yours. "
+          "They are used for training only and left out of the agreement score.")
+    return mine, demo_labels

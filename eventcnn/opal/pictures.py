@@ -29,7 +29,7 @@ import numpy as np
 from eventcnn._io import write_figure_png
 from eventcnn.errors import UserError
 
-__all__ = ['confusion_figure', 'counts_figure', 'hint_card', 'overview_figure', 'save', 'words']
+__all__ = ["confusion_figure", "counts_figure", "examples_figure", "hint_card", "overview_figure", "save", "words"]
 
 CLASS_CODES: tuple[str, ...] = ("q", "e", "m", "t")
 """Class codes in model-output order (same as :data:`eventcnn.opal.CLASS_NAMES`)."""
@@ -179,4 +179,31 @@ def overview_figure(rows: Sequence[Mapping[str, Any]], log: bool = False,
         ax.set_xlim(0, 112)
     ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def examples_figure(images: np.ndarray, labels: Sequence[str], per_class: int = 3) -> Any:
+    """A grid of example displays, one row per class (hadrons, electrons, muons, taus), titled in words.
+
+    Never shows a file name (names can give the class away).
+
+    Example::
+
+        save(examples_figure(data.images, data.labels, per_class=3), "examples.png")
+    """
+    labels = np.asarray(labels)
+    if per_class < 1:
+        raise UserError(f"per_class must be at least 1, got {per_class}")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2.6 * per_class, 10.4), layout="constrained")
+    axes = fig.subplots(len(CLASS_CODES), per_class, squeeze=False)
+    for row, c in enumerate(CLASS_CODES):
+        idx = np.flatnonzero(labels == c)[:per_class]
+        for col in range(per_class):
+            ax = axes[row, col]
+            ax.axis("off")
+            if col < len(idx):
+                ax.imshow(images[idx[col]])
+                ax.set_title(CLASS_WORDS[c], fontsize=9)
     return fig

@@ -12,6 +12,7 @@ from eventcnn.learn.augment import (
     RandomPhiFlip,
     RandomPhiShift,
     physics_augmentation,
+    plot_symmetry_grid,
 )
 
 
@@ -126,3 +127,11 @@ def test_bad_geometry_and_rank():
         physics_augmentation("xy")
     with pytest.raises(ValueError, match="NHWC"):
         RandomPhiShift(seed=0)(np.zeros((4, 4, 3), np.uint8), training=True)
+
+
+def test_plot_symmetry_grid_shows_the_original_and_n_versions(batch, tmp_path):
+    fig = plot_symmetry_grid(batch[0], n=3, seed=1, path=tmp_path / "grid.png")
+    shown = [ax for ax in fig.axes if ax.get_images()]
+    assert len(shown) == 4 and shown[0].get_title() == "original"
+    np.testing.assert_array_equal(shown[0].get_images()[0].get_array(), batch[0])
+    assert shown[0].get_xlabel() == "eta" and (tmp_path / "grid.png").stat().st_size > 0

@@ -88,3 +88,12 @@ def test_gallery_captions_never_show_file_names(tmp_path: Path) -> None:
     fig = plot_gallery(tmp_path, per_class=2)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["electron 1", "tau 1"]
+
+
+def test_examples_figure_rows_are_classes_in_words():
+    from eventcnn.opal.pictures import examples_figure
+
+    images = np.zeros((5, 8, 8, 3), dtype=np.uint8)
+    fig = examples_figure(images, ["q", "q", "e", "t", "m"], per_class=2)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_images()]
+    assert titles == ["hadronic", "hadronic", "electron", "muon", "tau"]
