@@ -291,6 +291,7 @@ class TrainResult:
     config: RecipeConfig
     seconds: float
     best_epoch: int | None = None  # 1-based; None when the last epoch's weights are kept
+    loop: LoopSettings | None = None  # what the shared loop monitored, kept and stopped on
 
     def curve(self, key: str) -> list[float]:
         """One metric per epoch, e.g. ``result.curve("val_loss")`` (NaN where an epoch lacks it)."""
@@ -363,7 +364,7 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
                                class_weight=weights, shuffle_batches=True, quiet=quiet)
     seconds = time.perf_counter() - start
     best = state.get("best_epoch") if settings.restore_best else None
-    result = TrainResult(model, history, config, seconds, best)
+    result = TrainResult(model, history, config, seconds, best, loop=settings)
     if out is not None:
         save_run(result, out, data_dir=data_dir, run_info=run_info)
     return result
@@ -386,9 +387,12 @@ def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | o
     out.mkdir(parents=True, exist_ok=True)
     cfg = result.config
     size = int(result.model.input_shape[1]) if getattr(result.model, "input_shape", None) else None
+    loop = result.loop or loop_settings(cfg, has_validation=cfg.val_fraction > 0)
+    # the recipe as it ran: Adam on every layer (nothing frozen), what the loop monitored and kept
     train_cfg = {**asdict(cfg), "model": "opal", "data_dir": str(data_dir) if data_dir is not None else "",
                  "out_dir": str(out), "weights": None, "freeze": "none", "optimizer": "adam",
-                 "lr": cfg.learning_rate, "image_size": size, "monitor": "val_loss"}
+                 "lr": cfg.learning_rate, "image_size": size, "monitor": loop.monitor,
+                 "early_stopping_patience": loop.patience, "restore_best": loop.restore_best}
     write_json_atomic(out / "config.json", {"kind": "opal", "train": train_cfg, "class_names": list(CLASS_NAMES),
                                             "image_size": size, "seconds": result.seconds,
                                             "best_epoch": result.best_epoch, "versions": versions(),

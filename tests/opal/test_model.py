@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import zipfile
 from pathlib import Path
 
@@ -225,6 +226,11 @@ def test_train_one_epoch_and_predict(tiny, recipe: str, tmp_path: Path) -> None:
     assert res.best_epoch == (1 if recipe == "default" else None)
     assert {"config.json", "history.json", "best.keras", "state.json"} <= {p.name for p in (tmp_path / "run").iterdir()}
     assert opal.load_model(tmp_path / "run").count_params() == res.model.count_params()
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["kind"] == "opal"  # eventcnn.kinds dispatches on it
+    # the recipe as it ran: the original keeps the last epoch and monitors nothing
+    assert cfg["train"]["monitor"] == ("val_loss" if recipe == "default" else None)
+    assert cfg["train"]["restore_best"] is (recipe == "default")
     probs = opal.predict(res.model, x[:5])
     assert probs.shape == (5, 4)
     assert np.all(probs >= 0) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
