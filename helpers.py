@@ -118,11 +118,11 @@ def class_counts(image_dir) -> dict[str, int]:
     return dict(sorted(Counter(it.cls for it in items).items()))
 
 
-def freeze_table(backbone: str, image_size: int, num_classes: int = 2):
+def freeze_table(backbone: str, size: int, num_classes: int = 2):
     """:func:`eventcnn.learn.models.freeze_table` shown as Markdown."""
     from eventcnn.learn.models import freeze_table as rows
 
-    return markdown(_table(rows(backbone, image_size, num_classes)))
+    return markdown(_table(rows(backbone, size, num_classes)))
 
 
 def _table(rows) -> str:

@@ -53,20 +53,20 @@ def main(argv: list[str] | None = None) -> int:
     done = []
     for backbone, freeze, opt in itertools.product(args.backbones, args.freeze, args.optimizers):
         name = f"{backbone}_{freeze}_{opt}"
-        size = max(args.image_size, 75) if backbone.startswith("inception") else args.image_size
+        size = max(args.size, 75) if backbone.startswith("inception") else args.size
         # "frozen" trains the head only; the others use the two-phase recipe
         ft = 0 if freeze == "frozen" else args.fine_tune_epochs
         cfg = TrainConfig(args.data, out / name, model=backbone, freeze=freeze, optimizer=opt,
                           epochs=args.epochs, fine_tune_epochs=ft, fine_tune_lr=args.fine_tune_lr,
-                          image_size=size, batch_size=args.batch_size,
+                          size=size, batch_size=args.batch_size,
                           weights=None if args.weights.lower() == "none" else args.weights,
                           lr=LEARNING_RATES[opt], seed=args.seed, split_file=split_file, quiet=args.quiet)
         t0 = time.perf_counter()
         run = train(cfg)
-        split_file = str(run.out_dir / "split.json")  # every run uses the first run's split
+        split_file = str(run.out / "split.json")  # every run uses the first run's split
         acc = run.metrics["accuracy"] if run.metrics else float("nan")
         print(f"{name}: test accuracy {acc:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
-        done.append(run.out_dir)
+        done.append(run.out)
     print(compare_runs(done, out=out / "compare.md", plot=out / "compare.png"))
     return 0
 

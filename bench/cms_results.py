@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     run = train(cfg)
     t_train = time.perf_counter() - t0
     m, b = run.metrics, run.metrics["baseline"]
-    counts = json.loads((run.out_dir / "config.json").read_text())["split_counts"]
+    counts = json.loads((run.out / "config.json").read_text())["split_counts"]
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
           f"render {t_render:.0f} s, train+evaluate {t_train:.0f} s, epochs run {run.state.get('epoch')}, "
           f"best epoch {run.state.get('best_epoch')}")
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| gradient-boosted trees (12 features) | {b['accuracy']:.4f} | {b['balanced_accuracy']:.4f} | {b['roc_auc']['macro']:.4f} |")
     else:
         print(f"| gradient-boosted trees | {b.get('skipped')} | | |")
-    print(f"\nrun folder: {run.out_dir}")
+    print(f"\nrun folder: {run.out}")
     return 0
 
 

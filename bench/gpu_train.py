@@ -136,7 +136,7 @@ def end_to_end(backend: str, data: Path, args: argparse.Namespace, tmp: Path) ->
     """``python -m eventcnn train`` on ``data``; images/s over the epochs after the first."""
     out = tmp / f"run_{backend}"
     cmd = [sys.executable, "-m", "eventcnn", "train", "--data", str(data), "--out", str(out), "--model", "resnet50",
-           "--weights", "none", "--freeze", "none", "--size", str(args.image_size),
+           "--weights", "none", "--freeze", "none", "--size", str(args.size),
            "--batch-size", str(args.batch_size), "--epochs", str(args.epochs), "--no-augment", "--no-evaluate",
            "--no-baseline", "--quiet", "--compile", args.compile, "--patience", "1000",
            "--fractions", "0.9", "0.05", "0.05"]  # epoch seconds include the (5 %) validation pass
@@ -158,7 +158,7 @@ def _env(backend: str) -> dict[str, str]:
 
 
 def run_child(kind: str, backend: str, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, __file__, "--child", kind, "--image-size", str(args.image_size),
+    cmd = [sys.executable, __file__, "--child", kind, "--image-size", str(args.size),
            "--batch-size", str(args.batch_size), "--steps", str(args.steps), "--warmup", str(args.warmup),
            "--compile", args.compile]
     proc = subprocess.run(cmd, env=_env(backend), capture_output=True, text=True)
@@ -184,20 +184,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.smoke:
-        args.image_size, args.batch_size, args.steps, args.warmup, args.epochs = 32, 4, 3, 1, 2
+        args.size, args.batch_size, args.steps, args.warmup, args.epochs = 32, 4, 3, 1, 2
         args.limit = args.limit or 24
     if args.child == "model":
-        print(json.dumps(child_model_only(args.image_size, args.batch_size, args.steps, args.warmup, args.compile)))
+        print(json.dumps(child_model_only(args.size, args.batch_size, args.steps, args.warmup, args.compile)))
         return 0
     if args.child == "native":
-        print(json.dumps(child_native(args.image_size, args.batch_size, args.steps, args.warmup)))
+        print(json.dumps(child_native(args.size, args.batch_size, args.steps, args.warmup)))
         return 0
 
     wanted = [b.strip() for b in args.backends.split(",") if b.strip()]
     have = [b for b in wanted if importlib.util.find_spec(b) is not None]
     for b in sorted(set(wanted) - set(have)):
         print(f"{b}: not installed, skipped")
-    print(f"{args.image_size} px, batch {args.batch_size}, {args.steps} steps after {args.warmup} warm-up; "
+    print(f"{args.size} px, batch {args.batch_size}, {args.steps} steps after {args.warmup} warm-up; "
           f"load {os.getloadavg()[0]:.2f}", flush=True)
     native = (run_child("native", "torch", args) if importlib.util.find_spec("torch")
               else {"error": "torch not installed"})
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_e2e:
             from bench.input_pipeline import render_folder
 
-            data = Path(args.data) if args.data else render_folder(Path(tmp) / "images", args.image_size, True,
+            data = Path(args.data) if args.data else render_folder(Path(tmp) / "images", args.size, True,
                                                                    limit=args.limit)
         for b in have:
             m = run_child("model", b, args)

@@ -82,23 +82,23 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     with tempfile.TemporaryDirectory(prefix="eventcnn_input_") as tmp:
-        data = Path(args.data) if args.data else render_folder(Path(tmp) / "images", args.image_size, args.quiet)
+        data = Path(args.data) if args.data else render_folder(Path(tmp) / "images", args.size, args.quiet)
         from eventcnn.learn.cache import CachedImageSequence, ensure_cache
         from eventcnn.learn.dataset import ImageSequence, list_images, make_split, split_arrays
 
         items, names = list_images(data)
         split = make_split(items, names, fractions=(1.0, 0.0, 0.0), seed=0)
         files, labels = split_arrays(split, "train", data)
-        print(f"{len(files)} images in {data}, {args.image_size} px, batch {args.batch_size}, "
+        print(f"{len(files)} images in {data}, {args.size} px, batch {args.batch_size}, "
               f"{args.workers} threads, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", flush=True)
 
         png = ImageSequence(files, labels, batch_size=args.batch_size, shuffle=True, seed=0,
-                            image_size=args.image_size)
+                            size=args.size)
         png_ips = images_per_s(png, args.png_batches, args.workers)
         print(f"png   (decode per batch): {png_ips:8.0f} img/s", flush=True)
 
         t0 = time.perf_counter()
-        cache = ensure_cache(files, args.image_size, Path(tmp) / "cache", name="bench", workers=args.workers,
+        cache = ensure_cache(files, args.size, Path(tmp) / "cache", name="bench", workers=args.workers,
                              quiet=args.quiet)
         build_s = time.perf_counter() - t0
         print(f"cache build (once):       {len(files) / build_s:8.0f} img/s ({build_s:.1f} s, "

@@ -96,7 +96,7 @@ def _test_auc(run_dir: Path, split: dict[str, Any], images: Path, size: int) -> 
 def _cnn(arm: str, split_file: Path, run_dir: Path, images: Path, args: argparse.Namespace, seed: int):
     from eventcnn.learn.train import TrainConfig, train
 
-    common = dict(data_dir=str(images), out_dir=str(run_dir), model="small", image_size=args.image_size,
+    common = dict(data_dir=str(images), out=str(run_dir), model="small", size=args.size,
                   batch_size=args.batch_size, seed=seed, split_file=str(split_file), patience=args.patience,
                   monitor="val_loss", evaluate=False, baseline=False, quiet=True, workers=1)
     if arm == "scratch":
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.score_run:
         for d in args.score_run:
-            print(json.dumps(score_unseen(Path(d), Path(args.out) / "images", args.image_size)), flush=True)
+            print(json.dumps(score_unseen(Path(d), Path(args.out) / "images", args.size)), flush=True)
         return 0
     for s in args.sizes:
         if s != "all" and not s.isdigit():
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    images = _render(Path(args.cms), out, args.image_size)
+    images = _render(Path(args.cms), out, args.size)
     items, names = list_images(images)
     master = make_split(items, names, fractions=tuple(args.fractions), seed=0)
     arms = (["scratch"] if not args.no_scratch else []) + [f"sim-{q}" for q in args.policies]
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     run_dir = out / "runs" / f"{arm}_{tag}"
                     run = _cnn(arm, split_file, run_dir, images, args, seed)
-                    auc, acc = _test_auc(run_dir, split, images, args.image_size)
+                    auc, acc = _test_auc(run_dir, split, images, args.size)
                     epochs, best = run.state.get("epoch"), run.state.get("best_epoch")
                 row = {"arm": arm, "size": size, "seed": seed, "n_train": counts["train"], "n_val": counts["val"],
                        "n_test": counts["test"], "auc": round(auc, 5), "accuracy": round(acc, 5), "epochs": epochs,
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             and r["arm"] in all_arms]
     table = summarize(rows, args.sizes, all_arms)
     head = (f"Machine: {platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}; "
-            f"test events {len(master['test'])} (fixed), seeds {args.seeds}, image size {args.image_size}; "
+            f"test events {len(master['test'])} (fixed), seeds {args.seeds}, image size {args.size}; "
             f"{imagenet_note}. Cells: mean ROC AUC (min-max, number of seeds).")
     text = f"{head}\n\n{table}\n"
     (out / "summary.md").write_text(text)

@@ -23,7 +23,7 @@ streamed, or from ``EVENTCNN_DATA_MIRROR``/nano).
 Example::
 
     >>> from eventcnn.demo import DemoConfig, run_demo
-    >>> result = run_demo(DemoConfig(out_dir="demo_output"))     # doctest: +SKIP
+    >>> result = run_demo(DemoConfig(out="demo_output"))     # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ GENERATED_CLASSES = ("ttjets", "wjets", "dy")
 class DemoConfig:
     """Settings of the demo; the defaults finish in well under 15 minutes on 2 CPU cores."""
 
-    out_dir: str = "demo_output"
+    out: str = "demo_output"
     events: int = 3000  # generated events per class
-    image_size: int = 64
+    size: int = 64
     epochs: int = 30  # at most; early stopping on the validation loss (patience 5)
     batch_size: int = 64
     seed: int = 1
@@ -64,17 +64,17 @@ class DemoConfig:
 
     def __post_init__(self) -> None:
         """Check every number up front, so a bad option fails before minutes of generation."""
-        lows = {"events": 1, "image_size": 8, "epochs": 1, "batch_size": 1, "jobs": 1, "nano_events": 1}
+        lows = {"events": 1, "size": 8, "epochs": 1, "batch_size": 1, "jobs": 1, "nano_events": 1}
         for name, low in lows.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                flag = "size" if name == "image_size" else name.replace("_", "-")
+                flag = name.replace("_", "-")
                 raise UserError(f"{name} (--{flag}) must be a whole number of at least {low}, got {value!r}")
 
     @classmethod
     def tiny(cls, **overrides: Any) -> DemoConfig:
         """A seconds-long configuration for tests and smoke runs."""
-        base = cls(events=80, image_size=32, epochs=1, batch_size=16, jobs=1)
+        base = cls(events=80, size=32, epochs=1, batch_size=16, jobs=1)
         return replace(base, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,7 +148,7 @@ def _check_out_dir(out: Path, cfg: DemoConfig) -> None:
         old = json.loads(stamp.read_text())
         mine = cfg.to_dict()
         defaults = {f: getattr(DemoConfig, f, None) for f in mine}  # keys newer than the folder
-        keys = [k for k in mine if k not in ("quiet", "jobs", "out_dir") and old.get(k, defaults[k]) != mine[k]]
+        keys = [k for k in mine if k not in ("quiet", "jobs", "out") and old.get(k, defaults[k]) != mine[k]]
         if keys:
             raise UserError(
                 f"{out} holds a demo run with other settings ({', '.join(keys)}); "
@@ -161,7 +161,7 @@ def _check_out_dir(out: Path, cfg: DemoConfig) -> None:
 def run_demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     """Run the whole pipeline; returns the summary (also written to ``report.md``/``.html``)."""
     cfg = cfg or DemoConfig()
-    out = Path(cfg.out_dir)
+    out = Path(cfg.out)
     _check_out_dir(out, cfg)
     quiet = cfg.quiet
     stages = _Stages(5 if not cfg.real else 5, quiet)
@@ -173,10 +173,10 @@ def run_demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     from eventcnn.images.display import plot_gallery, plot_kinematics
     from eventcnn.images.render import RenderConfig, render_to_dir
 
-    stages.start(f"selecting ({selection}) and drawing {cfg.image_size}x{cfg.image_size} eta-phi images")
+    stages.start(f"selecting ({selection}) and drawing {cfg.size}x{cfg.size} eta-phi images")
     images = out / "images"
     summary = render_to_dir([(p, label) for label, p in inputs.items()], images,
-                            RenderConfig(size=cfg.image_size), selection=selection,
+                            RenderConfig(size=cfg.size), selection=selection,
                             jobs=cfg.jobs, quiet=quiet)
     sel = get_selection(selection)
     samples = {label: (sel.apply(read_events(p))[0] if sel else read_events(p)) for label, p in inputs.items()}
@@ -195,8 +195,8 @@ def run_demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
 
     run_dir = out / "run"
     tcfg = TrainConfig(
-        data_dir=str(images), out_dir=str(run_dir), model="small", weights=None,
-        epochs=cfg.epochs, image_size=cfg.image_size, batch_size=cfg.batch_size, seed=cfg.seed,
+        data_dir=str(images), out=str(run_dir), model="small", weights=None,
+        epochs=cfg.epochs, size=cfg.size, batch_size=cfg.batch_size, seed=cfg.seed,
         lr=1e-3, schedule="cosine", patience=5, evaluate=False, baseline=False, quiet=quiet,
     )
     run = train(tcfg)

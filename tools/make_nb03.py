@@ -58,7 +58,7 @@ cells = [
        "accuracy is kept as `best.keras`, and the test split is evaluated at the end."),
     code("from eventcnn.learn.train import TrainConfig, train\n\n"
          "config = TrainConfig(image_dir, RUN_DIR, model=BACKBONE, freeze=FREEZE, optimizer=OPTIMIZER,\n"
-         "                     epochs=EPOCHS, fine_tune_epochs=FINE_TUNE_EPOCHS, image_size=IMAGE_SIZE,\n"
+         "                     epochs=EPOCHS, fine_tune_epochs=FINE_TUNE_EPOCHS, size=IMAGE_SIZE,\n"
          "                     weights=WEIGHTS, seed=SEED, limit_per_class=LIMIT_PER_CLASS,\n"
          "                     batch_size=16 if QUICK else 32, quiet=QUICK)\n"
          "run = train(config)"),
@@ -106,12 +106,12 @@ cells = [
     code("sim_runs = []\n"
          "for weights in ('sim', None):\n"
          "    cfg = TrainConfig(image_dir, WORKDIR / 'runs' / f\"small_{weights or 'scratch'}_{SIM_LIMIT_PER_CLASS}\",\n"
-         "                      model='small', weights=weights, freeze='many' if weights else 'none', image_size=64,\n"
+         "                      model='small', weights=weights, freeze='many' if weights else 'none', size=64,\n"
          "                      epochs=SIM_EPOCHS if weights else SIM_EPOCHS + SIM_FINE_TUNE_EPOCHS,\n"
          "                      fine_tune_epochs=SIM_FINE_TUNE_EPOCHS if weights else 0, fine_tune_lr=1e-4,\n"
          "                      limit_per_class=SIM_LIMIT_PER_CLASS, monitor='val_loss', seed=SEED,\n"
          "                      batch_size=16 if QUICK else 32, quiet=QUICK)\n"
-         "    sim_runs.append(train(cfg).out_dir)\n"
+         "    sim_runs.append(train(cfg).out)\n"
          "helpers.markdown(compare_runs(sim_runs))"),
     md("The benchmark (`python bench/sim_transfer.py`, see docs/benchmarks.md): ROC AUC on 582 "
        "held-out real events against the number of real training events per class, for training "

@@ -37,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from eventcnn.demo import DemoConfig, default_jobs, run_demo
 
     cfg = DemoConfig.tiny() if args.tiny else DemoConfig()
-    overrides = {"events": args.events, "image_size": args.size, "epochs": args.epochs, "jobs": args.jobs}
+    overrides = {"events": args.events, "size": args.size, "epochs": args.epochs, "jobs": args.jobs}
     overrides["nano_events"] = args.nano_events
-    cfg = replace(cfg, out_dir=args.out, seed=args.seed, real=args.real is not None,
+    cfg = replace(cfg, out=args.out, seed=args.seed, real=args.real is not None,
                   nano=args.real == "nano", quiet=args.quiet,
                   **{k: v for k, v in overrides.items() if v is not None})
     if args.jobs is None and not args.tiny:

@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from eventcnn.learn.pretrain import PretrainConfig, run_pretrain
 
     cfg = PretrainConfig(
-        out_dir=args.out, processes=tuple(args.processes), inputs=dict(args.inputs), events=args.events,
-        seed=args.seed, image_size=args.size, selection=args.selection, model=args.model,
+        out=args.out, processes=tuple(args.processes), inputs=dict(args.inputs), events=args.events,
+        seed=args.seed, size=args.size, selection=args.selection, model=args.model,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
         augment=args.augment, fast=args.fast, jobs=args.jobs, name=args.name, export=args.export, quiet=args.quiet,
     )

@@ -89,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
     from eventcnn.learn.train import TrainConfig, train
 
     cfg = TrainConfig(
-        data_dir=args.data, out_dir=args.out, model=args.model, freeze=args.freeze,
-        optimizer=args.optimizer, epochs=args.epochs, image_size=args.size,
+        data_dir=args.data, out=args.out, model=args.model, freeze=args.freeze,
+        optimizer=args.optimizer, epochs=args.epochs, size=args.size,
         batch_size=args.batch_size, weights=None if args.weights.lower() == "none" else args.weights,
         lr=args.lr, schedule=args.schedule, head=args.head, dropout=args.dropout, seed=args.seed,
         class_weight=args.class_weight, oversample=args.oversample, augment=args.augment,

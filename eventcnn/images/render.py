@@ -327,7 +327,7 @@ class RenderSummary:
     events that ``skip_bad`` dropped (also in ``skipped.csv``).
     """
 
-    out_dir: Path
+    out: Path
     written: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     selected: dict[str, int] = field(default_factory=dict)
@@ -350,14 +350,14 @@ class RenderSummary:
         if redrawn:
             per = ", ".join(f"{k} {v}" for k, v in sorted(self.redrawn.items()) if v)
             lines.append(f"redrew {redrawn} broken image(s) found on disk ({per})")
-        return "\n".join(lines) + f"\nimages in {self.out_dir}"
+        return "\n".join(lines) + f"\nimages in {self.out}"
 
     def dropped_report(self, first: int = 5) -> str:
         """The dropped bad events: the first ``first`` by source, event and field, then a count."""
         if not self.dropped:
             return ""
         lines = [f"dropped {len(self.dropped)} bad event(s) (--skip-bad); all listed in "
-                 f"{self.out_dir / SKIPPED_FILE}:"]
+                 f"{self.out / SKIPPED_FILE}:"]
         lines += [f"  {src}: {bad}" for src, bad in self.dropped[:first]]
         if len(self.dropped) > first:
             lines.append(f"  ... and {len(self.dropped) - first} more")
@@ -370,10 +370,10 @@ def _image_name(label: str, event: int) -> str:
 
 def _write_chunk(args: tuple[Events, RenderConfig, str, str]) -> int:
     """Worker: render and write the events of one chunk; returns images written."""
-    sub, config, out_dir, label = args
+    sub, config, out, label = args
     shapes = _shapes(sub, config)
     diam = diameters(shapes.pt, config)
-    out = Path(out_dir)
+    out = Path(out)
     for i in range(len(sub)):
         path = out / _image_name(label, int(sub.event[i]))
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -434,7 +434,7 @@ def check_label(label: str) -> str:
     ``\\``, ``:`` or control characters (NUL, newline, ...), not a Windows
     device name (``CON``, ``NUL``, ``COM1``, ...) and not ending in a space or a
     dot, so that the same image folder works on every system. Anything else is a
-    ``ValueError`` saying so; this is what keeps every image inside ``out_dir``.
+    ``ValueError`` saying so; this is what keeps every image inside ``out``.
 
     Example::
 
@@ -463,18 +463,18 @@ def check_label(label: str) -> str:
     return label
 
 
-def _folder_settings(out_dir: Path, config: RenderConfig, sel: Selection | None, claim: bool) -> None:
+def _folder_settings(out: Path, config: RenderConfig, sel: Selection | None, claim: bool) -> None:
     """One folder holds images of one render config and one selection.
 
     Raises when ``render_config.json`` / ``selection.json`` say otherwise; with
     ``claim`` writes them when absent (call under the folder lock).
     """
-    config_path, sel_path = out_dir / CONFIG_FILE, out_dir / SELECTION_FILE
+    config_path, sel_path = out / CONFIG_FILE, out / SELECTION_FILE
     if config_path.exists():
         old = RenderConfig.from_json(config_path)
         if old != config:
             raise UserError(
-                f"{out_dir} already holds images drawn with other settings ({config_path}); "
+                f"{out} already holds images drawn with other settings ({config_path}); "
                 "use another --out folder or delete the old images"
             )
     elif claim:
@@ -486,7 +486,7 @@ def _folder_settings(out_dir: Path, config: RenderConfig, sel: Selection | None,
             old = Selection.from_dict(old).to_dict()
         if old != wanted:
             raise UserError(
-                f"{out_dir} already holds images of another selection ({sel_path}); "
+                f"{out} already holds images of another selection ({sel_path}); "
                 "use another --out folder or the same --selection"
             )
     elif claim:
@@ -520,7 +520,7 @@ class OutputFolderError(UserError):
 
 def render_to_dir(
     inputs: Iterable[tuple[str | os.PathLike[str], str]],
-    out_dir: str | os.PathLike[str] = "CreatedImages",
+    out: str | os.PathLike[str] = "CreatedImages",
     config: RenderConfig | None = None,
     selection: Selection | str | None = "paper",
     jobs: int = 1,
@@ -530,7 +530,7 @@ def render_to_dir(
     quiet: bool = False,
     chunk_size: int = 256,
 ) -> RenderSummary:
-    """Render event files into ``out_dir/<class>/<class>_event_<n>.png`` with a manifest.
+    """Render event files into ``out/<class>/<class>_event_<n>.png`` with a manifest.
 
     ``inputs`` pairs each event file with its class label (:func:`check_label`:
     one folder name). Images already on disk are kept when they look complete
@@ -556,7 +556,7 @@ def render_to_dir(
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise UserError(f"limit (--limit) must be a whole number of at least 1, got {limit!r}")
     sel = get_selection(selection)
-    out = Path(out_dir)
+    out = Path(out)
     _prepare_out(out)
     lock = out / LOCK_FILE
     with file_lock(lock):  # fail fast, before reading the inputs

@@ -22,7 +22,7 @@ folder's ``cache/`` when the data folder is not writable.
 Example::
 
     from eventcnn.learn.cache import CachedImageSequence, ensure_cache
-    cache = ensure_cache(files, image_size=224, cache_dir="CreatedImages/.eventcnn-cache", name="train")
+    cache = ensure_cache(files, size=224, cache_dir="CreatedImages/.eventcnn-cache", name="train")
     seq = CachedImageSequence(cache, labels, batch_size=64, shuffle=True, drop_remainder=True)
     x, y = seq[0]                       # uint8 (64, 224, 224, 3), int32 (64,)
 """
@@ -83,7 +83,7 @@ class ImageCache:
 
 def cache_key(
     files: Sequence[str | os.PathLike[str]],
-    image_size: int | Sequence[int] | None,
+    size: int | Sequence[int] | None,
     extra: Mapping[str, Any] | None = None,
 ) -> str:
     """SHA-256 over the file list (absolute path, size, mtime), the image size and ``extra``.
@@ -93,7 +93,7 @@ def cache_key(
         cache_key(["a.png", "b.png"], 64, {"render_config": {"size": 64}})
     """
     h = hashlib.sha256()
-    h.update(json.dumps({"version": CACHE_VERSION, "size": None if image_size is None else list(_hw(image_size)),
+    h.update(json.dumps({"version": CACHE_VERSION, "size": None if size is None else list(_hw(size)),
                          "extra": extra or {}}, sort_keys=True, default=str).encode())
     for f in files:
         try:
@@ -158,7 +158,7 @@ def open_cache(npy: Path, meta_file: Path, key: str, full: bool = False) -> tupl
 
 def ensure_cache(
     files: Sequence[str | os.PathLike[str]],
-    image_size: int | Sequence[int] | None,
+    size: int | Sequence[int] | None,
     cache_dir: str | os.PathLike[str],
     name: str = "images",
     extra: Mapping[str, Any] | None = None,
@@ -166,7 +166,7 @@ def ensure_cache(
     quiet: bool = False,
     say: Callable[[str], None] | None = None,
 ) -> ImageCache:
-    """Return the valid cache of ``files`` at ``image_size``, (re)building it when needed.
+    """Return the valid cache of ``files`` at ``size``, (re)building it when needed.
 
     Decoding uses :func:`eventcnn.learn.dataset.read_image`, so cached batches equal
     the streamed ones bit for bit. ``workers`` threads decode (default: CPU
@@ -182,7 +182,7 @@ def ensure_cache(
         raise UserError("ensure_cache: no files")
     say = say or sayer(quiet)
     cache_dir = Path(cache_dir)
-    hw = _hw(image_size) if image_size is not None else read_image(files[0]).shape[:2]
+    hw = _hw(size) if size is not None else read_image(files[0]).shape[:2]
     key = cache_key(files, hw, extra)
     npy, meta_file = _paths(cache_dir, name, hw, key)
     cache, reason = open_cache(npy, meta_file, key)
@@ -251,7 +251,7 @@ class CachedImageSequence(ImageSequence):
     def __init__(self, cache: ImageCache, labels: Sequence[int] | np.ndarray | None = None,
                  drop_remainder: bool = False, pad_to_batch: bool = False, **kwargs: Any) -> None:
         self.cache = cache
-        kwargs.pop("image_size", None)
+        kwargs.pop("size", None)
         super().__init__([str(cache.path)] * len(cache), labels, **kwargs)
         self.drop_remainder = bool(drop_remainder) and self.num_samples >= self.batch_size
         self.pad_to_batch = bool(pad_to_batch)
@@ -289,7 +289,7 @@ class CachedImageSequence(ImageSequence):
 def training_sequences(
     split: Mapping[str, Any],
     data_dir: str | os.PathLike[str],
-    image_size: int,
+    size: int,
     batch_size: int,
     seed: int = 42,
     oversample: bool = False,
@@ -297,7 +297,7 @@ def training_sequences(
     workers: int = 2,
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
-    out_dir: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
     fixed_shapes: bool = False,
     quiet: bool = False,
     say: Callable[[str], None] | None = None,
@@ -328,10 +328,10 @@ def training_sequences(
             raise UserError(f"split part {part!r} is empty: use more images or other fractions")
         kw = {**common, **(train_kw if part == "train" else {})}
         if not cache:
-            seqs.append(ImageSequence(files, labels, image_size=image_size, **kw))
+            seqs.append(ImageSequence(files, labels, size=size, **kw))
             continue
-        where = Path(cache_dir) if cache_dir else default_cache_dir(data_dir, out_dir)
-        c = ensure_cache(files, image_size, where, name=part, extra=extra, quiet=quiet, say=say)
+        where = Path(cache_dir) if cache_dir else default_cache_dir(data_dir, out)
+        c = ensure_cache(files, size, where, name=part, extra=extra, quiet=quiet, say=say)
         if c.built and say is not None:
             say(f"decoded {len(c)} {part} images once into {c.path}")
         shape_kw = {"drop_remainder": fixed_shapes} if part == "train" else {"pad_to_batch": fixed_shapes}

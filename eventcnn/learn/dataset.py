@@ -270,47 +270,47 @@ def epoch_indices(
 # ---------------------------------------------------------------------------
 
 
-def read_image(path: str | os.PathLike[str], image_size: int | Sequence[int] | None = None) -> np.ndarray:
+def read_image(path: str | os.PathLike[str], size: int | Sequence[int] | None = None) -> np.ndarray:
     """Decode one image as ``uint8 (H, W, 3)`` RGB, optionally resized (bilinear).
 
     Example::
 
-        img = read_image("CreatedImages/ttbar/ttbar_event_1.png", image_size=64)
+        img = read_image("CreatedImages/ttbar/ttbar_event_1.png", size=64)
     """
     from PIL import Image
 
     im = open_rgb(path)
-    if image_size is not None:
-        h, w = _hw(image_size)
+    if size is not None:
+        h, w = _hw(size)
         if im.size != (w, h):
             im = im.resize((w, h), Image.BILINEAR)
     return np.asarray(im, dtype=np.uint8)
 
 
-def _hw(image_size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(image_size, int):
-        return image_size, image_size
-    h, w = image_size
+def _hw(size: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(size, int):
+        return size, size
+    h, w = size
     return int(h), int(w)
 
 
 def load_arrays(
-    files: Sequence[str | os.PathLike[str]], image_size: int | Sequence[int] | None = None
+    files: Sequence[str | os.PathLike[str]], size: int | Sequence[int] | None = None
 ) -> np.ndarray:
     """Decode a (small) list of images into one ``uint8 (N, H, W, 3)`` array in memory.
 
     Example::
 
         files, y = split_arrays(split, "test", "CreatedImages")
-        x = load_arrays(files, image_size=64)
+        x = load_arrays(files, size=64)
     """
     if not files:
         raise UserError("load_arrays: empty list of files")
-    first = read_image(files[0], image_size)
+    first = read_image(files[0], size)
     out = np.empty((len(files), *first.shape), dtype=np.uint8)
     out[0] = first
     for i, f in enumerate(files[1:], start=1):
-        img = read_image(f, image_size if image_size is not None else first.shape[:2])
+        img = read_image(f, size if size is not None else first.shape[:2])
         out[i] = img
     return out
 
@@ -326,7 +326,7 @@ class ImageSequence(_PyDataset):
         Images per batch (the last batch may be smaller).
     shuffle, seed:
         Reshuffle every epoch with ``(seed, epoch)``: deterministic and reproducible.
-    image_size:
+    size:
         Resize to this size (``int`` or ``(h, w)``); ``None`` keeps the file size
         (all files must then have the same size).
     oversample:
@@ -339,7 +339,7 @@ class ImageSequence(_PyDataset):
 
     Example::
 
-        seq = ImageSequence(files, labels, batch_size=32, seed=1, image_size=64)
+        seq = ImageSequence(files, labels, batch_size=32, seed=1, size=64)
         model.fit(seq, epochs=3)
     """
 
@@ -350,7 +350,7 @@ class ImageSequence(_PyDataset):
         batch_size: int = 32,
         shuffle: bool = False,
         seed: int = 0,
-        image_size: int | Sequence[int] | None = None,
+        size: int | Sequence[int] | None = None,
         oversample: str | Mapping[int, float] | None = None,
         class_weight: str | Mapping[int, float] | None = None,
         num_classes: int | None = None,
@@ -370,7 +370,7 @@ class ImageSequence(_PyDataset):
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
-        self.image_size = image_size
+        self.size = size
         ncls = num_classes or (int(self.labels.max()) + 1 if self.labels is not None else 0)
         self.num_classes = ncls
         if oversample == "balanced":
@@ -413,7 +413,7 @@ class ImageSequence(_PyDataset):
         if index < 0 or index >= len(self):
             raise IndexError(f"batch {index} out of range (0..{len(self) - 1})")
         idx = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        size = self.image_size
+        size = self.size
         first = read_image(self.files[idx[0]], size)
         if size is None:
             size = first.shape[:2]

@@ -84,7 +84,7 @@ def evaluate_run(
     if not split["test"]:
         raise UserError(f"{out}/split.json has an empty test split: nothing to evaluate")
     size = int(cfg_all["image_size"])
-    seq = ImageSequence.from_split(split, "test", data_dir, batch_size=batch_size, image_size=size)
+    seq = ImageSequence.from_split(split, "test", data_dir, batch_size=batch_size, size=size)
     model = load_run_model(out)
     say(f"evaluating {out} on {len(split['test'])} test images")
     y_prob = _predict_seq(model, seq, quiet)
@@ -108,7 +108,7 @@ def evaluate_run(
     wrong = np.flatnonzero(y_prob.argmax(1) != y_true)
     wrong = wrong[np.argsort(-y_prob[wrong].max(1))][:max_misclassified]
     if len(wrong):
-        images = load_arrays([files[i] for i in wrong], image_size=size)
+        images = load_arrays([files[i] for i in wrong], size=size)
         plots["misclassified"] = M.plot_misclassified(images, y_true[wrong], y_prob[wrong], names, out / "misclassified.png")
     result["plots"] = {k: Path(v).name for k, v in plots.items()}
     result["test_files"] = len(files)
@@ -159,7 +159,7 @@ def report_markdown(m: dict[str, Any], run) -> str:
     from eventcnn.learn.metrics import comparison_table
 
     cfg = run.config
-    lines = [f"# Evaluation of `{run.out_dir}`", "",
+    lines = [f"# Evaluation of `{run.out}`", "",
              f"Model `{cfg.model}` (freeze `{cfg.freeze}`, optimizer `{cfg.optimizer}`, weights `{cfg.weights}`), "
              f"seed {cfg.seed}, best epoch {m.get('best_epoch')}, {m['n']} test images.", "", "## CNN vs baseline", ""]
     rows = [{"classifier": "CNN", "accuracy": m["accuracy"], "balanced accuracy": m["balanced_accuracy"],
@@ -305,7 +305,7 @@ def _run_selection(run_dir: Path, cfg_all: dict[str, Any], selection: Any) -> An
 def predict(
     run_dir: str | os.PathLike[str],
     inputs: Sequence[str | os.PathLike[str]],
-    out_csv: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
     batch_size: int = 64,
     selection: Any = "auto",
     quiet: bool = False,
@@ -335,8 +335,8 @@ def predict(
     images, event_files = _expand_inputs(inputs)
     if not images and not event_files:
         raise UserError("no inputs to predict")
-    if out_csv is not None:
-        check_writable(out_csv)
+    if out is not None:
+        check_writable(out)
     model = load_run_model(run_dir)
     rows: list[dict[str, Any]] = []
 
@@ -346,7 +346,7 @@ def predict(
                          **{f"p_{c}": float(p[i]) for i, c in enumerate(names)}})
 
     if images:
-        seq = ImageSequence(images, None, batch_size=batch_size, image_size=size)
+        seq = ImageSequence(images, None, batch_size=batch_size, size=size)
         add(np.asarray(model.predict(seq, verbose=0)), [str(f) for f in images], [""] * len(images))
     sel = _run_selection(run_dir, cfg_all, selection)
     for f in event_files:
@@ -355,11 +355,11 @@ def predict(
         if len(numbers):
             add(np.asarray(model.predict(x, batch_size=batch_size, verbose=0)), [str(f)] * len(numbers), [int(n) for n in numbers])
         rows.extend({"input": str(f), "event": int(ev), "predicted": "", "rejected_by": cut} for ev, cut in rejected)
-    if out_csv is not None:
-        write_predictions_csv(rows, names, out_csv)
+    if out is not None:
+        write_predictions_csv(rows, names, out)
         n_rej = sum(1 for r in rows if r.get("rejected_by"))
         extra = f" ({n_rej} of them rejected by the selection, with the cut in 'rejected_by')" if n_rej else ""
-        say(f"wrote {len(rows)} rows to {out_csv}{extra}")
+        say(f"wrote {len(rows)} rows to {out}{extra}")
     return rows
 
 

@@ -410,7 +410,7 @@ def count_params(weights: Sequence[Any]) -> int:
     return int(sum(int(np.prod(w.shape)) for w in weights))
 
 
-def freeze_table(backbone: str, image_size: int, num_classes: int = 2) -> list[dict[str, Any]]:
+def freeze_table(backbone: str, size: int, num_classes: int = 2) -> list[dict[str, Any]]:
     """Trainable backbone layers and parameters for each freeze policy (random weights, no download).
 
     Example::
@@ -418,7 +418,7 @@ def freeze_table(backbone: str, image_size: int, num_classes: int = 2) -> list[d
         rows = freeze_table("vgg16", 64)
         print(comparison_table(rows))   # eventcnn.learn.metrics.comparison_table
     """
-    model = build_model(backbone, num_classes, (image_size, image_size, 3), weights=None)
+    model = build_model(backbone, num_classes, (size, size, 3), weights=None)
     rows = []
     for policy in FREEZE_POLICIES:
         set_freeze(model, policy)

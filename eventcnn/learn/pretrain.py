@@ -23,7 +23,7 @@ Process ``k`` (in the order given) is generated with seed ``seed + k``.
 Example::
 
     from eventcnn.learn.pretrain import PretrainConfig, run_pretrain
-    meta = run_pretrain(PretrainConfig(out_dir="runs/pretrain", events=4000, seed=1))
+    meta = run_pretrain(PretrainConfig(out="runs/pretrain", events=4000, seed=1))
     model = build_model("small", 2, (64, 64, 3), weights=meta["weights_file"], freeze="few")
 """
 
@@ -55,15 +55,15 @@ class PretrainConfig:
 
     Example::
 
-        PretrainConfig("runs/pretrain", events=4000, image_size=64, epochs=20, export="eventcnn/weights")
+        PretrainConfig("runs/pretrain", events=4000, size=64, epochs=20, export="eventcnn/weights")
     """
 
-    out_dir: str
+    out: str
     processes: tuple[str, ...] = DEFAULT_PROCESSES
     inputs: dict[str, str] = field(default_factory=dict)
     events: int = 4000
     seed: int = 1
-    image_size: int = 64
+    size: int = 64
     selection: str = "lepton"
     model: str = "small"
     epochs: int = 20
@@ -80,7 +80,7 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         from eventcnn.events.generate import canonical_process
 
-        self.out_dir = str(self.out_dir)
+        self.out = str(self.out)
         self.processes = tuple(canonical_process(p) for p in self.processes)
         self.inputs = {str(k): str(v) for k, v in dict(self.inputs).items()}
         for label, path in self.inputs.items():
@@ -91,9 +91,9 @@ class PretrainConfig:
             raise UserError("pretraining needs at least two classes: give --processes and/or --inputs LABEL=FILE")
         if self.events < 1 or self.epochs < 1 or self.batch_size < 1:
             raise UserError("events, epochs and batch_size must be >= 1")
-        if self.image_size < 16:
-            raise UserError(f"image_size must be >= 16, got {self.image_size}")
-        self.name = self.name or f"sim_{self.model}_{self.image_size}"
+        if self.size < 16:
+            raise UserError(f"image_size must be >= 16, got {self.size}")
+        self.name = self.name or f"sim_{self.model}_{self.size}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -102,8 +102,8 @@ class PretrainConfig:
 
     def command(self) -> str:
         """The ``eventcnn pretrain`` command line that reproduces this configuration."""
-        args = ["eventcnn", "pretrain", "--out", self.out_dir, "--events", str(self.events), "--seed", str(self.seed),
-                "--image-size", str(self.image_size), "--selection", self.selection, "--epochs", str(self.epochs),
+        args = ["eventcnn", "pretrain", "--out", self.out, "--events", str(self.events), "--seed", str(self.seed),
+                "--image-size", str(self.size), "--selection", self.selection, "--epochs", str(self.epochs),
                 "--batch-size", str(self.batch_size), "--lr", str(self.lr), "--patience", str(self.patience),
                 "--processes", *self.processes]
         for label, path in self.inputs.items():
@@ -144,7 +144,7 @@ def export_backbone(
     """Save the backbone of a :func:`eventcnn.learn.models.build_model` model as ``<stem>.weights.h5`` + ``<stem>.json``.
 
     ``path`` ends in ``.weights.h5``; ``metadata`` must name ``backbone`` and
-    ``image_size``. Both files are written atomically; the JSON gets the sha256
+    ``size``. Both files are written atomically; the JSON gets the sha256
     and size of the weights file. Returns the JSON content.
 
     Example::
@@ -188,13 +188,13 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
 
     say = sayer(quiet)
 
-    out = Path(cfg.out_dir)
+    out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     say("[1/4] event files")
     files = _event_files(cfg, out, say)
-    say(f"[2/4] selecting ({cfg.selection}) and drawing {cfg.image_size}x{cfg.image_size} images")
+    say(f"[2/4] selecting ({cfg.selection}) and drawing {cfg.size}x{cfg.size} images")
     images = out / "images"
-    summary = render_to_dir([(p, label) for label, p in files.items()], images, RenderConfig(size=cfg.image_size),
+    summary = render_to_dir([(p, label) for label, p in files.items()], images, RenderConfig(size=cfg.size),
                             selection=cfg.selection, jobs=cfg.jobs, quiet=quiet)
     few = {k: v for k, v in summary.selected.items() if v < 5}
     if few:
@@ -202,8 +202,8 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     say(f"[3/4] training a {cfg.model} backbone on {sum(summary.selected.values())} images "
         f"({', '.join(f'{k} {v}' for k, v in sorted(summary.selected.items()))})")
     tcfg = TrainConfig(
-        data_dir=str(images), out_dir=str(out / "run"), model=cfg.model, weights=None, freeze="none",
-        epochs=cfg.epochs, image_size=cfg.image_size, batch_size=cfg.batch_size, seed=cfg.seed, lr=cfg.lr,
+        data_dir=str(images), out=str(out / "run"), model=cfg.model, weights=None, freeze="none",
+        epochs=cfg.epochs, size=cfg.size, batch_size=cfg.batch_size, seed=cfg.seed, lr=cfg.lr,
         schedule="cosine", patience=cfg.patience, augment=cfg.augment, class_weight="balanced",
         monitor="val_loss", evaluate=True, baseline=False, quiet=quiet,
     )
@@ -214,8 +214,8 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     metrics = run.metrics or {}
     meta = {
         "backbone": tcfg.model,
-        "image_size": int(cfg.image_size),
-        "input_shape": [int(cfg.image_size), int(cfg.image_size), 3],
+        "image_size": int(cfg.size),
+        "input_shape": [int(cfg.size), int(cfg.size), 3],
         "preprocessing": "uint8 RGB 0..255 -> x / 255 (inside the model)",
         "render_config": run_cfg.get("render_config"),
         "selection": cfg.selection,

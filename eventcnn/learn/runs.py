@@ -40,6 +40,9 @@ from eventcnn.errors import UserError
 __all__ = ["COMPARE_COLUMNS", "MONITORS", "RUN_CONFIG_KEYS", "RUN_KINDS", "Run", "run_kind", "TrainConfig", "compare_rows",
            "compare_runs", "load_run_model", "plot_run_history", "read_json", "read_run_config", "versions"]
 
+#: current name -> the name run folders written before the one-name-per-concept clean-up used
+OLD_KEYS = {"out": "out_dir", "size": "image_size"}
+
 #: validation metrics a run may select its best epoch by
 MONITORS = ("val_accuracy", "val_loss")
 
@@ -51,16 +54,16 @@ class TrainConfig:
     Example::
 
         TrainConfig("CreatedImages", "runs/vgg16", model="vgg16", weights="imagenet",
-                    freeze="few", image_size=224, epochs=5, fine_tune_epochs=5)
+                    freeze="few", size=224, epochs=5, fine_tune_epochs=5)
     """
 
     data_dir: str
-    out_dir: str
+    out: str
     model: str = "small"
     freeze: str | None = None  # None: "none" for small (from scratch), "frozen" for ImageNet backbones
     optimizer: str = "adam"
     epochs: int = 10
-    image_size: int | None = None  # None: the size of the images on disk
+    size: int | None = None  # None: the size of the images on disk
     batch_size: int = 32
     weights: str | None = "imagenet"  # "imagenet", "sim", None or a weights file ("imagenet" = None for "small")
     lr: float = 1e-3
@@ -83,7 +86,7 @@ class TrainConfig:
     mixed_precision: str = "auto"  # auto | on | off | bfloat16 | float16 (eventcnn.learn.devices)
     workers: int = 2  # threads decoding/prefetching batches
     cache: bool = True  # decode the images once into a memory-mapped cache (eventcnn.learn.cache)
-    cache_dir: str | None = None  # None: <data_dir>/.eventcnn-cache (or <out_dir>/cache)
+    cache_dir: str | None = None  # None: <data_dir>/.eventcnn-cache (or <out>/cache)
     compile: str = "auto"  # auto | on | off: jit_compile of model.compile
     scale_lr: bool = False  # linear scaling rule: lr x devices in data-parallel runs
     evaluate: bool = True
@@ -93,7 +96,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         from eventcnn.learn.models import FREEZE_POLICIES, canonical_backbone
 
-        self.data_dir, self.out_dir = str(self.data_dir), str(self.out_dir)
+        self.data_dir, self.out = str(self.data_dir), str(self.out)
         self.model = canonical_backbone(self.model)
         if self.freeze is None:
             self.freeze = "none" if self.model == "small" else "frozen"
@@ -128,15 +131,18 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Settings from ``config.json``'s ``train`` (also run folders written with the old key names)."""
+        renamed = {new: data[old] for new, old in OLD_KEYS.items() if old in data and new not in data} | {
+            k: v for k, v in data.items() if k not in OLD_KEYS.values()}
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{k: v for k, v in renamed.items() if k in names})
 
 
 @dataclass
 class Run:
     """A finished (or resumed) run: its folder, config, history and test metrics."""
 
-    out_dir: Path
+    out: Path
     config: TrainConfig
     history: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, Any] | None = None
@@ -144,16 +150,16 @@ class Run:
 
     @property
     def best_model_path(self) -> Path:
-        return self.out_dir / "best.keras"
+        return self.out / "best.keras"
 
     def load_model(self):
         """Load ``best.keras`` (with the custom eventcnn layers registered)."""
-        return load_run_model(self.out_dir)
+        return load_run_model(self.out)
 
     @classmethod
-    def load(cls, out_dir: str | os.PathLike[str]) -> Run:
+    def load(cls, out: str | os.PathLike[str]) -> Run:
         """Read a run folder written by :func:`train`."""
-        out = Path(out_dir)
+        out = Path(out)
         raw = read_run_config(out)
         return cls(
             out,
@@ -209,8 +215,8 @@ def read_run_config(run_dir: str | os.PathLike[str], keys: Sequence[str] = RUN_C
         if not isinstance(train_cfg, dict):
             raise UserError(f"{run_dir} is not a run folder written by eventcnn train "
                             "(config.json: 'train' is not an object)")
-        for key in ("data_dir", "out_dir"):
-            if key not in train_cfg:
+        for key in ("data_dir", "out"):
+            if key not in train_cfg and OLD_KEYS.get(key) not in train_cfg:
                 raise UserError(f"{run_dir} is not a run folder written by eventcnn train "
                                 f"(config.json lacks 'train.{key}')")
     return raw

@@ -19,8 +19,8 @@ is applied and training continues for ``fine_tune_epochs`` at ``fine_tune_lr``.
 Example::
 
     from eventcnn.learn.train import TrainConfig, train
-    run = train(TrainConfig(data_dir="CreatedImages", out_dir="runs/small",
-                            model="small", epochs=10, image_size=64))
+    run = train(TrainConfig(data_dir="CreatedImages", out="runs/small",
+                            model="small", epochs=10, size=64))
     print(run.metrics["accuracy"])
 """
 
@@ -62,7 +62,7 @@ from eventcnn.learn.runs import read_json as _read_json  # noqa: F401
 __all__ = ["Run", "TrainConfig", "compare_runs", "distribution_scope", "num_gpus", "setup_mixed_precision", "train"]
 
 #: settings that may change between a run and its resumption
-RESUMABLE_CHANGES = {"epochs", "fine_tune_epochs", "patience", "quiet", "workers", "evaluate", "data_dir", "out_dir", "baseline",
+RESUMABLE_CHANGES = {"epochs", "fine_tune_epochs", "patience", "quiet", "workers", "evaluate", "data_dir", "out", "baseline",
                      "cache", "cache_dir", "compile"}
 
 
@@ -265,29 +265,29 @@ def _augmentation(cfg: TrainConfig, say):
     return physics_augmentation(geometry=cfg.augment_geometry, seed=cfg.seed)
 
 
-def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None,
+def train(config: TrainConfig | str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
           callbacks: Sequence[Any] = (), **kwargs: Any) -> Run:
     """Train (or resume, or just return) a run; evaluate it on the test split at the end.
 
-    Call with a :class:`TrainConfig`, or as ``train(data_dir, out_dir, **settings)``.
+    Call with a :class:`TrainConfig`, or as ``train(data_dir, out, **settings)``.
     A run folder that already holds a compatible run is resumed from
     ``last.keras``; a finished one is returned without retraining.
 
     Example::
 
-        run = train("CreatedImages", "runs/small", model="small", epochs=5, image_size=64)
+        run = train("CreatedImages", "runs/small", model="small", epochs=5, size=64)
     """
     if isinstance(config, TrainConfig):
         cfg = config
     else:
-        if out_dir is None:
-            raise UserError("train(data_dir, out_dir, ...): out_dir is missing")
-        cfg = TrainConfig(str(config), str(out_dir), **kwargs)
+        if out is None:
+            raise UserError("train(data_dir, out, ...): out is missing")
+        cfg = TrainConfig(str(config), str(out), **kwargs)
     quiet = cfg.quiet or quiet_from_env()
 
     say = sayer(quiet)
 
-    out = Path(cfg.out_dir)
+    out = Path(cfg.out)
     data = Path(cfg.data_dir).resolve()
     if out.resolve() == data or data in out.resolve().parents:
         raise UserError(f"--out {out} is the image folder {cfg.data_dir} or inside it: a run writes its model, "
@@ -317,11 +317,11 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
 
     split = _prepare_split(cfg, out)
     num_classes = len(split["class_names"])
-    image_size = cfg.image_size or read_image(Path(cfg.data_dir) / split["train"][0]["file"]).shape[0]
+    size = cfg.size or read_image(Path(cfg.data_dir) / split["train"][0]["file"]).shape[0]
     render_cfg = _render_config(cfg.data_dir)
     run_config = {
-        "kind": "cms", "train": cfg.to_dict(), "class_names": split["class_names"], "image_size": int(image_size),
-        "input_shape": [int(image_size), int(image_size), 3], "render_config": render_cfg,
+        "kind": "cms", "train": cfg.to_dict(), "class_names": split["class_names"], "image_size": int(size),
+        "input_shape": [int(size), int(size), 3], "render_config": render_cfg,
         "split_counts": {k: len(split[k]) for k in ("train", "val", "test")}, "versions": versions(),
         "devices": _device_record(cfg, data_parallel_devices(), precision_policy(cfg.mixed_precision)),
     }
@@ -336,9 +336,9 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
 
     devices = run_config["devices"]
     train_seq, val_seq = training_sequences(
-        split, cfg.data_dir, int(image_size), devices["global_batch_size"], seed=cfg.seed,
+        split, cfg.data_dir, int(size), devices["global_batch_size"], seed=cfg.seed,
         oversample=cfg.oversample, class_weight=cfg.class_weight, workers=cfg.workers, cache=cfg.cache,
-        cache_dir=cfg.cache_dir, out_dir=out, quiet=quiet, say=say,
+        cache_dir=cfg.cache_dir, out=out, quiet=quiet, say=say,
         fixed_shapes=needs_fixed_shapes(devices["count"], {"on": True}.get(cfg.compile, False)),
     )
     steps = len(train_seq)
@@ -357,7 +357,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
             model = load_run_model(out, "last")
         else:
             first_freeze = "frozen" if cfg.fine_tune_epochs else cfg.freeze
-            model = build_model(cfg.model, num_classes, (int(image_size), int(image_size), 3), weights=cfg.weights,
+            model = build_model(cfg.model, num_classes, (int(size), int(size), 3), weights=cfg.weights,
                                 freeze=cfg.freeze,
                                 head=cfg.head, pooling=cfg.pooling, dropout=cfg.dropout, augmentation=_augmentation(cfg, say))
             set_freeze(model, first_freeze)

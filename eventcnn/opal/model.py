@@ -375,7 +375,7 @@ def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | o
     """Write the run folder in the common format (:mod:`eventcnn.learn.runs`), atomically.
 
     ``config.json`` (``train``: the recipe plus ``model="opal"``, ``class_names``,
-    ``image_size``, ``versions``), ``history.json`` (one row per epoch),
+    ``size``, ``versions``), ``history.json`` (one row per epoch),
     ``best.keras`` (the kept weights: the best epoch where they were restored,
     else the last) and ``state.json``; ``eventcnn compare`` reads it like a CMS run.
     ``run_info`` is stored as ``config["opal"]`` (e.g. the label files, for
@@ -390,8 +390,8 @@ def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | o
     loop = result.loop or loop_settings(cfg, has_validation=cfg.val_fraction > 0)
     # the recipe as it ran: Adam on every layer (nothing frozen), what the loop monitored and kept
     train_cfg = {**asdict(cfg), "model": "opal", "data_dir": str(data_dir) if data_dir is not None else "",
-                 "out_dir": str(out), "weights": None, "freeze": "none", "optimizer": "adam",
-                 "lr": cfg.learning_rate, "image_size": size, "monitor": loop.monitor,
+                 "out": str(out), "weights": None, "freeze": "none", "optimizer": "adam",
+                 "lr": cfg.learning_rate, "size": size, "monitor": loop.monitor,
                  "early_stopping_patience": loop.patience, "restore_best": loop.restore_best}
     write_json_atomic(out / "config.json", {"kind": "opal", "train": train_cfg, "class_names": list(CLASS_NAMES),
                                             "image_size": size, "seconds": result.seconds,

@@ -94,7 +94,7 @@ def test_cached_batches_equal_decoded_batches(toy, tmp_path, kw):
     labels = labels.copy()
     labels[:3] = 1  # imbalanced, so oversampling and weights matter
     cache = _cache(files, tmp_path)
-    png = ImageSequence(files, labels, batch_size=4, image_size=16, **kw)
+    png = ImageSequence(files, labels, batch_size=4, size=16, **kw)
     cached = CachedImageSequence(cache, labels, batch_size=4, **kw)
     for _epoch in range(2):
         assert len(png) == len(cached)
@@ -134,7 +134,7 @@ def test_training_sequences_cache_location_and_no_cache(toy, tmp_path):
     (data / "manifest.csv").unlink()  # listing the class folders skips the cache folder
     assert sorted(it.file for it in list_images(data)[0]) == sorted(it.file for it in items)
     files, labels = split_arrays(split, "val", data)
-    np.testing.assert_array_equal(va[0][0], ImageSequence(files, labels, batch_size=4, image_size=16)[0][0])
+    np.testing.assert_array_equal(va[0][0], ImageSequence(files, labels, batch_size=4, size=16)[0][0])
     side = json.loads(tr.cache.path.with_suffix(".json").read_text())
     assert side["shape"] == [len(split["train"]), 16, 16, 3] and len(side["crc32"]) == len(split["train"])
     tr2, _ = training_sequences(split, data, 16, batch_size=4, cache=False)

@@ -73,7 +73,7 @@ def test_split_stratified_reproducible_saved(toy, tmp_path):
 def test_sequence_uint8_batches_and_deterministic_reshuffle(toy):
     items, names = list_images(toy)
     split = make_split(items, names, seed=1)
-    seq = ImageSequence.from_split(split, "train", toy, batch_size=8, shuffle=True, seed=5, image_size=24)
+    seq = ImageSequence.from_split(split, "train", toy, batch_size=8, shuffle=True, seed=5, size=24)
     assert len(seq) == 4  # 28 images
     x, y = seq[0]
     assert x.dtype == np.uint8 and x.shape == (8, 24, 24, 3) and y.dtype == np.int32
@@ -82,7 +82,7 @@ def test_sequence_uint8_batches_and_deterministic_reshuffle(toy):
     seq.on_epoch_end()
     order1 = seq._order.copy()
     assert sorted(order0) == sorted(order1) and not np.array_equal(order0, order1)
-    again = ImageSequence.from_split(split, "train", toy, batch_size=8, shuffle=True, seed=5, image_size=24)
+    again = ImageSequence.from_split(split, "train", toy, batch_size=8, shuffle=True, seed=5, size=24)
     assert np.array_equal(again._order, order0)
     again.set_epoch(1)
     assert np.array_equal(again._order, order1)
@@ -146,7 +146,7 @@ def test_common_image_formats_are_read_and_other_files_named(tmp_path):
     with pytest.warns(UserWarning, match=r"skipped 1 file\(s\) that are not images.*a/notes.txt"):
         items, names = list_images(root)
     assert names == ["a", "b"] and sorted(it.file for it in items) == ["a/x.gif", "a/x.png", "b/x.bmp", "b/x.webp"]
-    img = read_image(root / "a" / "x.gif", image_size=8)
+    img = read_image(root / "a" / "x.gif", size=8)
     assert img.shape == (8, 8, 3) and img.dtype == np.uint8  # palette GIF converted to RGB
 
 

@@ -106,13 +106,13 @@ def test_train_records_devices_uses_cache_and_resumes_runs_from_before_these_set
     data = make_toy_images(tmp_path / "toy", n_per_class=8, size=16, seed=0)
     kw = {"model": "small", "batch_size": 4, "augment": False, "quiet": True, "evaluate": False}
     run = train(TrainConfig(data, tmp_path / "run", epochs=1, **kw))
-    cfg = json.loads((run.out_dir / "config.json").read_text())
+    cfg = json.loads((run.out / "config.json").read_text())
     assert cfg["devices"] == {"backend": keras.backend.backend(), "count": 1, "per_device_batch_size": 4, "global_batch_size": 4,
                               "lr_scale": 1.0, "precision": "float32", "compile": "auto", "cache": True}
     assert len(list((data / ".eventcnn-cache").glob("*.npy"))) == 2  # train and val
     for key in ("cache", "cache_dir", "compile", "scale_lr"):  # a run folder written before this version
         del cfg["train"][key]
-    (run.out_dir / "config.json").write_text(json.dumps(cfg))
+    (run.out / "config.json").write_text(json.dumps(cfg))
     resumed = train(TrainConfig(data, tmp_path / "run", epochs=2, cache=False, **kw))
     assert [h["epoch"] for h in resumed.history] == [1, 2]
 

@@ -162,12 +162,12 @@ def test_train_with_sim_weights_two_phase(tmp_path):
     run1 = train(TrainConfig(str(data), str(tmp_path / "frozen"), model="small", weights="sim", freeze="frozen",
                              epochs=1, batch_size=8, evaluate=False, baseline=False, quiet=True))
     assert run1.config.weights == "sim"
-    assert all(conv_weights_equal(run1.out_dir, "last"))  # frozen: the shipped backbone untouched
+    assert all(conv_weights_equal(run1.out, "last"))  # frozen: the shipped backbone untouched
     run2 = train(TrainConfig(str(data), str(tmp_path / "many"), model="small", weights="sim", freeze="many",
                              epochs=1, fine_tune_epochs=1, fine_tune_lr=1e-3, batch_size=8, evaluate=False,
                              baseline=False, quiet=True))
     assert [h["phase"] for h in run2.history] == [1, 2]
-    assert not all(conv_weights_equal(run2.out_dir, "last"))  # phase 2 fine-tuned the last blocks
+    assert not all(conv_weights_equal(run2.out, "last"))  # phase 2 fine-tuned the last blocks
     with pytest.raises(ValueError, match="64x64"):
-        train(TrainConfig(str(data), str(tmp_path / "bad"), model="small", weights="sim", image_size=32,
+        train(TrainConfig(str(data), str(tmp_path / "bad"), model="small", weights="sim", size=32,
                           epochs=1, evaluate=False, baseline=False, quiet=True))

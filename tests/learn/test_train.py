@@ -34,7 +34,7 @@ def test_training_learns_the_toy_task(trained):
 
 
 def test_run_folder_contents(trained):
-    out = trained.out_dir
+    out = trained.out
     for name in ("config.json", "history.json", "best.keras", "last.keras", "state.json", "split.json",
                  "metrics.json", "report.md", "learning_curves.png", "roc.png", "confusion_matrix.png"):
         assert (out / name).exists(), name
@@ -51,9 +51,9 @@ def test_run_folder_contents(trained):
 
 
 def test_rerunning_a_finished_run_does_not_retrain(trained):
-    mtime = (trained.out_dir / "last.keras").stat().st_mtime_ns
+    mtime = (trained.out / "last.keras").stat().st_mtime_ns
     again = train(trained.config)
-    assert (trained.out_dir / "last.keras").stat().st_mtime_ns == mtime
+    assert (trained.out / "last.keras").stat().st_mtime_ns == mtime
     assert len(again.history) == len(trained.history)
 
 
@@ -104,11 +104,11 @@ def test_cli_train_and_compare(toy, trained, tmp_path, capsys):
     assert rc == 0 and (out / "metrics.json").exists()
     cfg = json.loads((out / "config.json").read_text())["train"]
     assert cfg["optimizer"] == "sgd" and cfg["class_weight"] == "balanced" and cfg["oversample"]
-    table = compare_runs([trained.out_dir, out], out=tmp_path / "cmp.md", plot=tmp_path / "cmp.png")
+    table = compare_runs([trained.out, out], out=tmp_path / "cmp.md", plot=tmp_path / "cmp.png")
     assert "| small | small | none | adam |" in table and "| cli | small | none | sgd |" in table
     assert (tmp_path / "cmp.csv").read_text().count("\n") == 3 and (tmp_path / "cmp.png").exists()
     capsys.readouterr()
-    assert main(["compare", str(trained.out_dir)]) == 0
+    assert main(["compare", str(trained.out)]) == 0
     assert "test_accuracy" in capsys.readouterr().out
     assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "x"), "--quiet"]) == 1
 
@@ -116,7 +116,7 @@ def test_cli_train_and_compare(toy, trained, tmp_path, capsys):
 def test_failed_start_does_not_block_the_folder(toy, tmp_path):
     from eventcnn.learn.train import _check_resumable
 
-    cfg = TrainConfig(toy, tmp_path / "f", model="vgg16", image_size=32, weights=str(tmp_path / "missing.h5"),
+    cfg = TrainConfig(toy, tmp_path / "f", model="vgg16", size=32, weights=str(tmp_path / "missing.h5"),
                       epochs=1, quiet=True)
     with pytest.raises(FileNotFoundError, match="missing.h5"):
         train(cfg)
@@ -150,11 +150,11 @@ def test_finished_run_with_other_data_is_refused(trained, toy, tmp_path, capsys)
     import shutil
 
     other = make_toy_images(tmp_path / "other", n_per_class=5, size=32, seed=9, classes=("left", "right"))
-    argv = ["train", "--data", str(other), "--out", str(trained.out_dir), "--model", "small", "--epochs", "6",
+    argv = ["train", "--data", str(other), "--out", str(trained.out), "--model", "small", "--epochs", "6",
             "--batch-size", "8", "--lr", "3e-3", "--no-augment", "--seed", "1", "--no-baseline", "--quiet"]
     assert main(argv) == 1
     err = capsys.readouterr().err
-    assert f"run {trained.out_dir} was trained on {toy}; you passed --data {other}" in err
+    assert f"run {trained.out} was trained on {toy}; you passed --data {other}" in err
     assert "it holds classes ['left', 'right'], the run has ['bottom', 'top']" in err
     assert "use a new --out" in err and err.count("\n") == 1
     # the same images under another path (a moved folder) are accepted
