@@ -71,7 +71,7 @@ cells = [
     md("## What does the CNN look at?\nAn occlusion map (`eventcnn.learn.explain`): a grey square is "
        "slid over the image and the drop of the predicted class's probability is recorded. "
        "Command line: `eventcnn explain RUN_DIR IMAGE.png --out explain/`."),
-    code("from eventcnn import explain\n\n"
+    code("from eventcnn.learn import explain\n\n"
          "model, class_words, (h, w) = explain.load_explainable(RUN_DIR)\n"
          "examples = [sorted(d.glob('*.png'))[0] for d in sorted(Path(image_dir).iterdir())\n"
          "            if d.is_dir() and any(d.glob('*.png'))][:2]\n"
