@@ -57,7 +57,7 @@ def child_model_only(size: int, batch: int, steps: int, warmup: int, compile_mod
     keras.mixed_precision.set_global_policy(policy)
     model = build_model("resnet50", 2, (size, size, 3), weights=None, freeze="none")
     model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy",
-                  jit_compile=jit_compile_setting(compile_mode, say=lambda m: None))
+                  jit_compile=jit_compile_setting(compile_mode, quiet=True))
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(batch, size, size, 3), dtype=np.uint8)
     y = rng.integers(0, 2, size=batch).astype(np.int32)

@@ -35,7 +35,7 @@ import json
 import math
 import os
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,7 +164,6 @@ def ensure_cache(
     extra: Mapping[str, Any] | None = None,
     workers: int | None = None,
     quiet: bool = False,
-    say: Callable[[str], None] | None = None,
 ) -> ImageCache:
     """Return the valid cache of ``files`` at ``size``, (re)building it when needed.
 
@@ -180,7 +179,7 @@ def ensure_cache(
     """
     if not len(files):
         raise UserError("ensure_cache: no files")
-    say = say or sayer(quiet)
+    say = sayer(quiet)
     cache_dir = Path(cache_dir)
     hw = _hw(size) if size is not None else read_image(files[0]).shape[:2]
     key = cache_key(files, hw, extra)
@@ -300,7 +299,6 @@ def training_sequences(
     out: str | os.PathLike[str] | None = None,
     fixed_shapes: bool = False,
     quiet: bool = False,
-    say: Callable[[str], None] | None = None,
 ) -> tuple[ImageSequence, ImageSequence]:
     """Train and validation sequences of a split: cached (default) or streamed from the images.
 
@@ -331,9 +329,9 @@ def training_sequences(
             seqs.append(ImageSequence(files, labels, size=size, **kw))
             continue
         where = Path(cache_dir) if cache_dir else default_cache_dir(data_dir, out)
-        c = ensure_cache(files, size, where, name=part, extra=extra, quiet=quiet, say=say)
-        if c.built and say is not None:
-            say(f"decoded {len(c)} {part} images once into {c.path}")
+        c = ensure_cache(files, size, where, name=part, extra=extra, quiet=quiet)
+        if c.built:
+            sayer(quiet)(f"decoded {len(c)} {part} images once into {c.path}")
         shape_kw = {"drop_remainder": fixed_shapes} if part == "train" else {"pad_to_batch": fixed_shapes}
         seqs.append(CachedImageSequence(c, labels, **shape_kw, **kw))
     return seqs[0], seqs[1]

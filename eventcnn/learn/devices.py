@@ -23,9 +23,10 @@ Example::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
+from eventcnn._env import sayer
 from eventcnn.errors import UserError
 
 __all__ = [
@@ -140,13 +141,14 @@ def data_parallel_devices() -> int:
 
 
 @contextlib.contextmanager
-def data_parallel(say: Callable[[str], None] = print) -> Iterator[int]:
+def data_parallel(quiet: bool = False) -> Iterator[int]:
     """Data-parallel scope over :func:`data_parallel_devices`; yields the device count.
 
     JAX: ``keras.distribution.DataParallel`` (reset on exit, so evaluation and
     prediction afterwards run on one device); TensorFlow:
     ``tf.distribute.MirroredStrategy``. One device: nothing changes.
     """
+    say = sayer(quiet)
     import keras
 
     name = backend()
@@ -183,7 +185,7 @@ def needs_fixed_shapes(n_devices: int = 1, jit_compile: Any = "auto") -> bool:
     return name == "jax" or n_devices > 1 or (name == "torch" and jit_compile is True)
 
 
-def jit_compile_setting(mode: str = "auto", say: Callable[[str], None] = print) -> bool | str:
+def jit_compile_setting(mode: str = "auto", quiet: bool = False) -> bool | str:
     """``jit_compile`` for ``model.compile`` from ``--compile auto|on|off``.
 
     ``auto`` keeps Keras' choice (XLA on JAX and on TensorFlow GPUs; eager on
@@ -195,6 +197,7 @@ def jit_compile_setting(mode: str = "auto", say: Callable[[str], None] = print) 
 
         model.compile(..., jit_compile=jit_compile_setting("auto"))
     """
+    say = sayer(quiet)
     if mode not in COMPILE_MODES:
         raise UserError(f"compile must be one of {COMPILE_MODES}, got {mode!r}")
     if mode == "auto" and backend() == "torch" and gpu_capabilities() and "torch" not in _HINTED:

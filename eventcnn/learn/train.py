@@ -248,13 +248,13 @@ def _check_same_data(out: Path, old_data: str, new_data: str) -> None:
         )
 
 
-def _compile(model, cfg: TrainConfig, lr: float, steps: int, say=print) -> None:
+def _compile(model, cfg: TrainConfig, lr: float, steps: int, quiet: bool) -> None:
     from eventcnn.learn.devices import jit_compile_setting
     from eventcnn.learn.models import make_optimizer
 
     opt = make_optimizer(cfg.optimizer, lr, cfg.schedule, decay_steps=steps)
     model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=jit_compile_setting(cfg.compile, say))
+                  jit_compile=jit_compile_setting(cfg.compile, quiet=quiet))
 
 
 def _augmentation(cfg: TrainConfig, say):
@@ -338,7 +338,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out: str | os.PathLike[s
     train_seq, val_seq = training_sequences(
         split, cfg.data_dir, int(size), devices["global_batch_size"], seed=cfg.seed,
         oversample=cfg.oversample, class_weight=cfg.class_weight, workers=cfg.workers, cache=cfg.cache,
-        cache_dir=cfg.cache_dir, out=out, quiet=quiet, say=say,
+        cache_dir=cfg.cache_dir, out=out, quiet=quiet,
         fixed_shapes=needs_fixed_shapes(devices["count"], {"on": True}.get(cfg.compile, False)),
     )
     steps = len(train_seq)
@@ -351,7 +351,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out: str | os.PathLike[s
     from eventcnn.learn.models import build_model, set_freeze
 
     lr_scale = devices["lr_scale"]
-    with data_parallel(say):
+    with data_parallel(quiet=quiet):
         if start > 0:
             say(f"{out}: resuming after epoch {start} from last.keras")
             model = load_run_model(out, "last")
@@ -361,7 +361,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out: str | os.PathLike[s
                                 freeze=cfg.freeze,
                                 head=cfg.head, pooling=cfg.pooling, dropout=cfg.dropout, augmentation=_augmentation(cfg, say))
             set_freeze(model, first_freeze)
-            _compile(model, cfg, cfg.lr * lr_scale, steps * phase1_end, say)
+            _compile(model, cfg, cfg.lr * lr_scale, steps * phase1_end, quiet)
         loop = LoopSettings(monitor=cfg.monitor, patience=cfg.patience)
         t0 = time.perf_counter()
         if start < phase1_end and not state.get("stopped_early_phase1"):
@@ -373,7 +373,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out: str | os.PathLike[s
             if state.get("phase", 1) == 1:  # entering phase 2: unfreeze, new optimizer at the low rate
                 say(f"fine-tuning: freeze={cfg.freeze}, lr={cfg.fine_tune_lr}")
                 set_freeze(model, cfg.freeze)
-                _compile(model, cfg, cfg.fine_tune_lr * lr_scale, steps * cfg.fine_tune_epochs, say)
+                _compile(model, cfg, cfg.fine_tune_lr * lr_scale, steps * cfg.fine_tune_epochs, quiet)
                 state["phase"] = 2
                 state["wait"], state["best_val_loss"] = 0, None
                 # exactly fine_tune_epochs more, also when phase 1 stopped early

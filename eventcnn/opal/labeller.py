@@ -166,14 +166,14 @@ class LabelSession:
 
 
 def run_console(session: LabelSession, input_fn: Callable[[str], str] = input,
-                print_fn: Callable[..., Any] = print, max_answers: int | None = None,
+                max_answers: int | None = None,
                 show_fn: Callable[[int], None] | None = None) -> LabelSession:
     """Label in a text console: one event per prompt, answers q/e/m/t, s, b or x.
 
     Blind: the prompt says "event 7 of 50", never the event name (names such as
     ``e5293_...`` give the class away); the label file records the real names.
 
-    ``input_fn`` and ``print_fn`` are injectable (tests, other front ends). Stops
+    ``input_fn`` is injectable (tests, other front ends); messages go to stdout. Stops
     at ``x``, at end of input (EOF), after ``max_answers`` prompts or when every
     event is labelled. ``show_fn(position)`` is called before each prompt (e.g.
     to write the current display to a PNG the user has open).
@@ -183,7 +183,7 @@ def run_console(session: LabelSession, input_fn: Callable[[str], str] = input,
         answers = iter(["q", "e", "x"])
         run_console(session, input_fn=lambda prompt: next(answers))
     """
-    print_fn(f"Label the events: {HELP}")
+    print(f"Label the events: {HELP}")
     asked = 0
     while session.current is not None and (max_answers is None or asked < max_answers):
         asked += 1
@@ -206,10 +206,10 @@ def run_console(session: LabelSession, input_fn: Callable[[str], str] = input,
         elif ans in CLASS_NAMES:
             session.answer(ans)
         else:
-            print_fn(f"unknown answer {raw!r}: {HELP}")
+            print(f"unknown answer {raw!r}: {HELP}")
             continue
-        print_fn(session.status())
-    print_fn(f"saved to {session.path}: {session.status()}")
+        print(session.status())
+    print(f"saved to {session.path}: {session.status()}")
     return session
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from eventcnn import opal
+from eventcnn.errors import UserError
 from eventcnn.opal import labeller
 
 NAMES = ["ev1", "ev2", "ev3", "ev4", "ev5"]
@@ -63,7 +64,7 @@ def test_crash_and_reopen_resumes(tmp_path: Path) -> None:
     s2.answer("q")
     assert s2.done and s2.current is None
     assert _file(path) == ["ev1.png;q", "ev2.png;e", "ev3.png;t", "ev4.png;m", "ev5.png;q"]
-    with pytest.raises(RuntimeError, match="every event"):
+    with pytest.raises(UserError, match="every event"):
         s2.answer("q")
 
 
@@ -76,15 +77,13 @@ def test_foreign_labels_in_file_are_kept(tmp_path: Path) -> None:
     assert sorted(_file(path)) == ["ev1.png;m", "ev2.png;q", "other.png;e"]
 
 
-def test_console_fallback_injected_input(tmp_path: Path) -> None:
+def test_console_fallback_injected_input(tmp_path: Path, capsys) -> None:
     path = tmp_path / "labels.csv"
     answers = iter(["q", "??", "s", "e", "b", "m", "x", "t"])
-    out: list[str] = []
     shown: list[int] = []
     s = labeller.run_console(labeller.LabelSession(NAMES, path),
-                             input_fn=lambda prompt: next(answers),
-                             print_fn=lambda *a: out.append(" ".join(map(str, a))),
-                             show_fn=shown.append)
+                             input_fn=lambda prompt: next(answers), show_fn=shown.append)
+    out = capsys.readouterr().out.splitlines()
     # q -> ev1, ?? rejected, s skips ev2, e -> ev3, b back to ev3, m relabels ev3, x stops
     assert _file(path) == ["ev1.png;q", "ev3.png;m"]
     assert any("unknown answer" in line for line in out)
@@ -96,8 +95,7 @@ def test_console_stops_at_eof(tmp_path: Path) -> None:
     def eof(prompt: str) -> str:
         raise EOFError
 
-    s = labeller.run_console(labeller.LabelSession(NAMES, tmp_path / "l.csv"), input_fn=eof,
-                             print_fn=lambda *a: None)
+    s = labeller.run_console(labeller.LabelSession(NAMES, tmp_path / "l.csv"), input_fn=eof)
     assert s.labels == {}
 
 
