@@ -602,7 +602,7 @@ def render_to_dir(
                 bar.update(done)
     finally:
         bar.close()
-        with file_lock(lock):  # read-merge-write: concurrent runs into one folder add up
+        with file_lock(lock, remove=True):  # read-merge-write: concurrent runs add up; no lock file left
             manifest = manifest_by_file(out / MANIFEST)
             manifest.update(rows)
             _write_manifest(out / MANIFEST, manifest, out)
