@@ -110,11 +110,11 @@ class _Stages:
 def _inputs(cfg: DemoConfig, out: Path, stages: _Stages) -> tuple[dict[str, Path], str]:
     """Class -> event file, generating what is missing; and the selection to use."""
     if cfg.real and cfg.nano:
-        from eventcnn.events.opendata import NANO_REGISTRY, fetch_nano
+        from eventcnn.events.sources import REGISTRY, fetch
 
         stages.start(f"fetching the first {cfg.nano_events} events of the 2016 CMS NanoAOD files (tt, W, DY)")
-        paths = fetch_nano("three-class", max_events=cfg.nano_events, quiet=cfg.quiet)
-        labels = {s.key: s.label for s in NANO_REGISTRY}
+        paths = fetch("three-class", max_events=cfg.nano_events, quiet=cfg.quiet)
+        labels = {s.key: s.label for s in REGISTRY if s.dataset == "nano"}
         return {labels[k]: Path(p) for k, p in paths.items()}, cfg.selection
     if cfg.real:
         from eventcnn.events.sources import fetch

@@ -147,8 +147,13 @@ EVENT_JSON = json.dumps({"Event": {"1": {"met": 10.0, "run": 1}}}).encode()
 # --------------------------------------------------------------------------- registry
 
 
+GITHUB = tuple(s for s in data.REGISTRY if s.on_github)  # the CMS JSON and OPAL files
+
+
 def test_registry_matches_spec_and_builds_raw_github_urls() -> None:
-    by_key = {s.key: s for s in data.REGISTRY}
+    by_key = {s.key: s for s in GITHUB}
+    assert {s.dataset for s in data.REGISTRY} == {"cms", "opal", "nano"}
+    assert all(s.dataset == "nano" for s in data.REGISTRY if not s.on_github)
     assert set(by_key) == {"ttjets", "wjets", "zip", "labels"}
     assert by_key["ttjets"].relpath == "cms/TTjets_json.json"
     assert by_key["wjets"].relpath == "cms/Wjets_json.json"
@@ -164,7 +169,7 @@ def test_registry_matches_spec_and_builds_raw_github_urls() -> None:
         "http://h/x/jzyee/cms_image_classification/"
         "073e4b5fd91af26daa9cc8b3cd5e379bae1ac7d7/json_files/Wjets_json.json"
     )
-    for src in data.REGISTRY:
+    for src in GITHUB:
         for digest in (src.sha256, src.member_sha256 or src.sha256):
             assert re.fullmatch(r"[0-9a-f]{64}", digest)
 
@@ -172,7 +177,7 @@ def test_registry_matches_spec_and_builds_raw_github_urls() -> None:
 def test_registry_agrees_with_shared_data_readme(shared_data: Path) -> None:
     readme = (shared_data / "README.md").read_text()
     flat = " ".join(readme.split())
-    for src in data.REGISTRY:
+    for src in GITHUB:
         assert src.sha256 in flat, src.key
         assert src.commit in flat, src.key
         assert src.repo in flat, src.key
@@ -291,7 +296,7 @@ def test_interrupted_download_leaves_previous_file_intact(
     def interrupt(path: str, alg: str = "sha256") -> str:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("pooch.file_hash", interrupt)  # after the bytes arrived
+    monkeypatch.setattr("pooch.hashes.file_hash", interrupt)  # pooch's hash check, after the bytes arrived
     with pytest.raises(KeyboardInterrupt):
         fetch("cms", dest=tmp_path, base_url=server.base_url, sources=[plain_source(EVENT_JSON)])
     assert target.read_bytes() == b"old"
@@ -539,7 +544,7 @@ def test_cli_quiet_and_error_is_one_line(
 def test_cli_list_shows_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "list", "--dest", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    for src in data.REGISTRY:
+    for src in GITHUB:
         assert src.url() in out and src.sha256 in out and src.relpath in out
     assert "CC0" in out and "NTW-Muenster/opal-mc-ml" in out
     assert "not fetched" in out

@@ -24,7 +24,7 @@ def test_mirror_copy_is_used_offline_afterwards(shared_data: Path, tmp_path: Pat
     assert side["sha256"] == data.sha256sum(first["labels"])
     capsys.readouterr()
 
-    monkeypatch.setattr(data, "_download", _no_network)
+    monkeypatch.setattr(data, "pooch_download", _no_network)
     again = data.fetch("opal", dest=tmp_path)  # no mirror, no network
     assert again == first
     err = capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Tests of eventcnn.events.opendata (the NanoAOD registry and fetch): offline, local HTTP server and mirror."""
+"""Tests of the NanoAOD part of the registry (eventcnn.events.sources / opendata): offline, local HTTP server and mirror."""
 
 from __future__ import annotations
 
@@ -19,15 +19,19 @@ from eventcnn.cli import main  # noqa: E402
 from eventcnn.events import download as _download  # noqa: E402
 from eventcnn.events import read_events  # noqa: E402
 from eventcnn.events.nanoaod import convert  # noqa: E402
-from eventcnn.events.opendata import (  # noqa: E402
-    NANO_REGISTRY,
-    NanoSource,
+from eventcnn.events.sources import (  # noqa: E402
+    REGISTRY,
+    DataFormatError,
+    DataIntegrityError,
+    Source,
     UnverifiedWarning,
     adler32sum,
-    fetch_nano,
-    format_nano_registry,
+    example_files,
+    format_registry,
 )
-from eventcnn.events.sources import DataFormatError, DataIntegrityError, example_files  # noqa: E402
+from eventcnn.events.sources import fetch as fetch_nano  # noqa: E402  (one fetch for every data set)
+
+NANO_REGISTRY = tuple(s for s in REGISTRY if s.dataset == "nano")
 
 KEYS = {"tt": "ttjets", "wjets": "wjets", "dy": "dy"}
 
@@ -72,7 +76,7 @@ def server(mirror: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def local(src: NanoSource, **kw) -> NanoSource:
+def local(src: Source, **kw) -> Source:
     """The registry entry, served from the test server at /nano/<file>."""
     return replace(src, path=f"/nano/{src.filename}", **kw)
 
@@ -88,7 +92,7 @@ def test_registry_has_the_three_classes_and_collision_data() -> None:
         # nothing invented: a checksum is either a real 8-hex adler32 or None (unverified)
         assert s.adler32 is None or len(s.adler32) == 8
     assert keys["tt"].record == 67993 and keys["singlemuon"].record == 30563
-    text = format_nano_registry()
+    text = format_registry()
     assert "UNVERIFIED" in text and "https://opendata.cern.ch/record/67993" in text
 
 
@@ -146,7 +150,7 @@ def test_mirror_and_max_events(mirror: Path, tmp_path: Path, monkeypatch: pytest
     assert all(len(read_events(p)) == 25 and ".first25." in p.name for p in part.values())
     with pytest.raises(FileNotFoundError, match="singlemuon|SingleMuon"):
         fetch_nano("singlemuon", quiet=True)
-    with pytest.raises(ValueError, match="unknown NanoAOD file"):
+    with pytest.raises(ValueError, match="unknown data set 'zz'"):
         fetch_nano("zz", quiet=True)
 
 

@@ -6,6 +6,7 @@ Example::
     eventcnn data fetch all --mirror ../shared/data --dest data
     eventcnn data list
     eventcnn data fetch three-class --max-events 20000   # NanoAOD tt, W, DY (streamed)
+    eventcnn data fetch nano tt --files 3           # the first 3 files of the tt record
     eventcnn data convert TTjets_json.json TTjets.root  # JSON -> NanoAOD
 """
 
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument(
         "name", nargs="+", metavar="NAME",
         help="cms, opal, all (= cms + opal), or NanoAOD 2016: nano (every file), three-class "
-        "(tt, wjets, dy) or keys tt, wjets, dy, singlemuon",
+        "(tt, wjets, dy) or keys tt, wjets, dy, singlemuon; with --files: nano SAMPLE (tt, wjets, dy)",
     )
     fetch.add_argument(
         "--dest", metavar="DIR", help="destination folder (default: EVENTCNN_CACHE or user cache)"
@@ -58,6 +59,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-events", type=int, metavar="N",
         help="NanoAOD only: stream the first N events (root://eospublic.cern.ch, needs "
         "fsspec-xrootd; or from --mirror) into a small local file instead of the whole file",
+    )
+    fetch.add_argument(
+        "--files", type=int, metavar="K",
+        help="NanoAOD samples only (nano SAMPLE): the first K files of the whole record, listed by "
+        "the portal's file index (cached), checked by size and adler32 where the index has them",
     )
     fetch.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     fetch.set_defaults(func=_fetch)
@@ -88,44 +94,23 @@ def _no_action(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-_NANO = {"nano", "three-class", "tt", "wjets", "dy", "singlemuon"}
-
-
 def _fetch(args: argparse.Namespace) -> int:
     from eventcnn.events.sources import fetch
 
     names = list(dict.fromkeys(args.name))
-    nano = [n for n in names if n in _NANO]
-    other = [n for n in names if n not in _NANO]
-    bad = [n for n in other if n not in ("cms", "opal", "all")]
-    if bad:
-        raise ValueError(f"unknown data set {bad}: choose cms, opal, all, or {', '.join(sorted(_NANO))}")
-    if args.max_events is not None and other:
-        raise ValueError("--max-events applies to NanoAOD files only (nano, three-class, tt, ...)")
-    paths = {}
-    for name in other:
-        paths.update(fetch(name, dest=args.dest, mirror=args.mirror, quiet=args.quiet,
-                           base_url=args.base_url))  # fmt: skip
-    if nano:
-        from eventcnn.events.opendata import fetch_nano
-
-        keys = "all" if "nano" in nano else ("three-class" if nano == ["three-class"] else
-                                             [k for k in nano if k != "three-class"] +
-                                             (["tt", "wjets", "dy"] if "three-class" in nano else []))  # fmt: skip
-        paths.update(fetch_nano(keys, dest=args.dest, mirror=args.mirror, max_events=args.max_events,
-                                quiet=args.quiet, base_url=args.base_url))  # fmt: skip
+    if args.files is not None and len(names) > 1:
+        names = [n for n in names if n != "nano"]  # "nano tt --files K": the sample tt
+    paths = fetch(names, dest=args.dest, mirror=args.mirror, quiet=args.quiet, base_url=args.base_url,
+                  max_events=args.max_events, files=args.files)
     for key, path in paths.items():
         print(f"{key}: {path}")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
-    from eventcnn.events.opendata import format_nano_registry
     from eventcnn.events.sources import format_registry
 
-    sys.stdout.write(format_registry(dest=args.dest) + "\n\n")
-    sys.stdout.write("NanoAOD 2016 (eventcnn data fetch nano | three-class | KEY [--max-events N]):\n\n")
-    sys.stdout.write(format_nano_registry(dest=args.dest) + "\n")
+    sys.stdout.write(format_registry(dest=args.dest) + "\n")
     return 0
 
 
