@@ -97,10 +97,7 @@ def _no_action(parser: argparse.ArgumentParser) -> int:
 def _fetch(args: argparse.Namespace) -> int:
     from eventcnn.events.sources import fetch
 
-    names = list(dict.fromkeys(args.name))
-    if args.files is not None and len(names) > 1:
-        names = [n for n in names if n != "nano"]  # "nano tt --files K": the sample tt
-    paths = fetch(names, dest=args.dest, mirror=args.mirror, quiet=args.quiet, base_url=args.base_url,
+    paths = fetch(list(dict.fromkeys(args.name)), dest=args.dest, mirror=args.mirror, quiet=args.quiet, base_url=args.base_url,
                   max_events=args.max_events, files=args.files)
     for key, path in paths.items():
         print(f"{key}: {path}")

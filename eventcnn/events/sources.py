@@ -623,8 +623,8 @@ def fetch(
     sources : registry to use instead of :data:`REGISTRY` (tests, private mirrors).
     max_events : NanoAOD only: the first N events of each file (``<file>.first<N>.root``),
         streamed from ``stream_url`` (default XRootD) or read from the mirror.
-    files : NanoAOD samples only (``tt``, ``wjets``, ``dy``; ``nano`` / ``three-class`` = the
-        three): the first K files of the whole record, listed by the portal's file
+    files : NanoAOD samples only (``tt``, ``wjets``, ``dy``; ``nano`` / ``three-class`` alone = the
+        three; ``["nano", "tt"]`` = ``"tt"``): the first K files of the whole record, listed by the portal's file
         index, under ``<dest>/nano/<key>/`` (keys ``<key>/<n>``).
 
     Raises
@@ -643,6 +643,8 @@ def fetch(
         ['ttjets', 'wjets']
     """
     names = [name] if isinstance(name, str) else list(name)
+    if files is not None:  # "nano tt": the sample tt; "nano" alone: the three records
+        names = [n for n in names if n != "nano"] or ["three-class"]
     chosen = _select(names, REGISTRY if sources is None else sources)
     root = (Path(dest).expanduser() if dest is not None else cache_dir()).absolute()
     mirror_dir = _basics.mirror_from_env(mirror)
