@@ -558,14 +558,14 @@ def render_to_dir(
     out = Path(out_dir)
     _prepare_out(out)
     lock = out / LOCK_FILE
-    with file_lock(lock):  # fail fast, before reading the inputs
+    with file_lock(lock, remove=True):  # fail fast, before reading the inputs; no lock file left
         _folder_settings(out, config, sel, claim=False)
         manifest_by_file(out / MANIFEST)
     summary = RenderSummary(out)
     chosen = [_read_and_select(source, label, sel, limit, skip_bad, summary, quiet)
               for source, label in inputs]
     _require_selected(summary, inputs, [flow for _, flow in chosen])
-    with file_lock(lock):
+    with file_lock(lock, remove=True):
         _folder_settings(out, config, sel, claim=True)
     rows: dict[str, dict[str, str]] = {}
     work: list[tuple[Events, RenderConfig, str, str]] = []
