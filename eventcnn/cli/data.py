@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "data",
         help="fetch the public CMS / OPAL data and show where it comes from",
-        description="Fetch the public data (verified by sha256) or list the registry.",
+        description="Fetch the public data (verified by its published checksum) or list the registry.",
     )
     parser.set_defaults(func=lambda args: _no_action(parser))
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
@@ -30,9 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fetch",
         help="download (or copy from a mirror) and verify a data set",
         description=(
-            "Download a public data set, verify its sha256 and store it under "
-            "DEST/<set>/ (default: the cache, EVENTCNN_CACHE). Files already present "
-            "are not fetched again."
+            "Download a public data set, verify its published checksum (sha256; adler32 for "
+            "NanoAOD where known, else a loud UNVERIFIED) and store it under DEST/<set>/ "
+            "(default: the cache, EVENTCNN_CACHE). Files already present are not fetched again."
         ),
     )
     fetch.add_argument(
@@ -53,7 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--base-url",
         metavar="URL",
         help="download from URL/<repo>/<commit>/<path> instead of raw.githubusercontent.com "
-        "(default: EVENTCNN_DATA_BASE_URL)",
+        "(default: EVENTCNN_DATA_BASE_URL), NanoAOD from URL/eos/... instead of "
+        "https://eospublic.cern.ch (default: EVENTCNN_NANO_BASE_URL)",
     )
     fetch.add_argument(
         "--max-events", type=int, metavar="N",

@@ -730,7 +730,8 @@ def format_registry(
                 f"nano/{rec.key}/  (sample {rec.key!r}, class {rec.label}): {rec.dataset}",
                 f"  record:   {rec.record_url()}",
                 f"  files:    {rec.files}; events: {f'{rec.events:,}' if rec.events else 'see note'}",
-                f"  index:    {', '.join(rec.index_files) if rec.index_files else rec.api_url()}",
+                "  index:    " + ("\n            ".join(rec.index_urls()) if rec.index_files else
+                                    f"{rec.api_url()} (the record API: index names unknown)"),
                 "  adler32:  from the portal's JSON file index at fetch time; UNVERIFIED (said loudly) "
                 "where the index has none",
                 f"  note:     {rec.note}",
