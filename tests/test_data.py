@@ -649,3 +649,17 @@ def test_cli_list_verifies_local_copies(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["data", "list", "--dest", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"{target} (present, but its sha256 differs from the registry" in out
+
+
+def test_certificate_error_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pooch
+    import requests
+
+    def cern_root_missing(self, url, output_file, pooch_obj, check_only=False):
+        raise requests.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] unable to get local issuer")
+
+    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", cern_root_missing)
+    src = next(s for s in data.REGISTRY if s.key == "singlemuon")
+    with pytest.raises(DownloadError, match=r"CERN Root Certification Authority 2.*REQUESTS_CA_BUNDLE"):
+        fetch("singlemuon", dest=tmp_path / "d", quiet=True)
+    assert not (tmp_path / "d" / src.relpath).exists() and all_files(tmp_path / "d") == []

@@ -217,6 +217,10 @@ def pooch_download(
         except OSError as exc:  # requests' errors are OSErrors too
             if _local_write_error(exc):  # full disk, no permission: not an offline situation
                 raise
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                hint = (f"{hint}. A certificate error from eospublic.cern.ch: its certificate chains to "
+                        "the CERN Root Certification Authority 2, which is not in certifi's bundle; "
+                        "point REQUESTS_CA_BUNDLE at a bundle that includes it")
             raise DownloadError(
                 f"could not download {label or name} from {url}: {exc}. Nothing was saved. Check "
                 f"the connection and retry, or {hint}."

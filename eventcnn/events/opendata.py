@@ -93,6 +93,7 @@ class NanoRecord:
     dataset: str
     files: int
     events: int | None
+    gigabytes: float | None = None
     index_files: tuple[str, ...] = ()
     note: str = ""
     licence: str = "CC0 1.0 (CMS open data)"
@@ -117,27 +118,27 @@ NANO_RECORDS: dict[str, NanoRecord] = {
     "tt": NanoRecord(
         key="tt", label="ttjets", record=67993,
         dataset=f"/TTToSemiLeptonic_TuneCP5_13TeV-powheg-pythia8/{_UL16}-{_CAMPAIGN}/NANOAODSIM",
-        files=138, events=144_722_000,
+        files=138, events=144_722_000, gigabytes=308.3,
         index_files=_index_names("TTToSemiLeptonic_TuneCP5_13TeV-powheg-pythia8",
                                  ("120000", "130000", "270000", "280000", "70000")),
-        note="138 files and 144,722,000 events as reported by public analysis notes; index names "
-             "(5 storage groups) from public analysis code",
+        note="138 files, 144,722,000 events, 308.3 GB as listed by a public survey of the portal "
+             "and a public analysis note; index names (5 storage groups) from public analysis code",
     ),
     "wjets": NanoRecord(
         key="wjets", label="wjets", record=69747,
         dataset=f"/WJetsToLNu_TuneCP5_13TeV-madgraphMLM-pythia8/{_UL16}-{_CAMPAIGN}/NANOAODSIM",
-        files=68, events=80_958_227,
+        files=68, events=80_958_227, gigabytes=79.4,
         index_files=_index_names("WJetsToLNu_TuneCP5_13TeV-madgraphMLM-pythia8",
                                  ("270000", "280000", "70000")),
-        note="68 files, 80,958,227 events (79.4 GB) as listed by a public survey of the portal; "
+        note="68 files, 80,958,227 events, 79.4 GB as listed by a public survey of the portal; "
              "index names (3 storage groups) from public analysis code",
     ),
     "dy": NanoRecord(
         key="dy", label="dy", record=35671,
         dataset=f"/DYJetsToLL_M-50_TuneCP5_13TeV-madgraphMLM-pythia8/{_UL16}-{_CAMPAIGN}/NANOAODSIM",
-        files=61, events=None,
-        note="about 82 million events in 61 files (counts not verified offline); index names "
-             "unknown: read from the record API",
+        files=61, events=82_448_537, gigabytes=97.3,
+        note="61 files, 82,448,537 events, 97.3 GB as listed by a public survey of the portal; "
+             "index names not found offline: read from the record API",
     ),
 }
 

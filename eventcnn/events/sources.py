@@ -729,7 +729,8 @@ def format_registry(
             blocks.append("\n".join([
                 f"nano/{rec.key}/  (sample {rec.key!r}, class {rec.label}): {rec.dataset}",
                 f"  record:   {rec.record_url()}",
-                f"  files:    {rec.files}; events: {f'{rec.events:,}' if rec.events else 'see note'}",
+                f"  files:    {rec.files}; events: {f'{rec.events:,}' if rec.events else 'see note'}"
+                + (f"; {rec.gigabytes} GB" if rec.gigabytes else ""),
                 "  index:    " + ("\n            ".join(rec.index_urls()) if rec.index_files else
                                     f"{rec.api_url()} (the record API: index names unknown)"),
                 "  adler32:  from the portal's JSON file index at fetch time; UNVERIFIED (said loudly) "
