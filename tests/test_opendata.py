@@ -231,6 +231,9 @@ def test_parse_file_index_in_the_portal_formats() -> None:
     assert parse_file_index(json.dumps(page))[0].adler32 == "0a1b2c3d"
     assert https_url(f"{EOS}/1/a.root", "http://h:1/") == "http://h:1/eos/opendata/cms/mc/" \
         "RunIISummer20UL16NanoAODv9/X/NANOAODSIM/v1/1/a.root"
+    assert https_url("https://h/eos/a.root", "http://other") == "https://h/eos/a.root"
+    with pytest.raises(UserError, match="not an EOS open data path"):
+        https_url("root://host//store/a.root")
 
 
 @pytest.mark.parametrize(("text", "message"), [

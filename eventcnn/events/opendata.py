@@ -144,13 +144,16 @@ NANO_RECORDS: dict[str, NanoRecord] = {
 
 
 def https_url(uri: str, base_url: str | None = None) -> str:
-    """HTTPS URL of an EOS file: ``root://eospublic.cern.ch//eos/...`` or ``/eos/...`` -> ``<base>/eos/...``.
+    """HTTPS URL of an EOS file: ``root://eospublic.cern.ch//eos/...`` or ``/eos/...`` -> ``<base>/eos/...``
+    (an ``http(s)://`` URL stays as it is).
 
     Example::
 
         >>> https_url("root://eospublic.cern.ch//eos/opendata/cms/x.root")
         'https://eospublic.cern.ch/eos/opendata/cms/x.root'
     """
+    if uri.startswith(("https://", "http://")):
+        return uri  # an index that already lists HTTP URLs
     path = uri
     if uri.startswith("root://"):
         rest = uri[len("root://"):]
