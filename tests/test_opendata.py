@@ -385,3 +385,17 @@ def test_cli_fetch_nano_sample_files(portal, tmp_path: Path, capsys) -> None:
     for rec in NANO_RECORDS.values():
         assert rec.dataset in listing and f"record/{rec.record}" in listing
     assert "nano/tt/  (sample 'tt'" in listing and "file index cached" in listing
+
+
+def test_cms_and_nano_together_keep_both_wjets(mirror: Path, tmp_path: Path) -> None:
+    cms = tmp_path / "m" / "cms"
+    cms.mkdir(parents=True)
+    (cms / "Wjets_json.json").write_text('{"Event": {"1": {"met": 1.0}}}')
+    (cms / "TTjets_json.json").write_text('{"Event": {"2": {"met": 2.0}}}')
+    nano = tmp_path / "m" / "nano"
+    nano.mkdir()
+    for src in NANO_REGISTRY[:3]:
+        (nano / src.filename).write_bytes((mirror / "nano" / src.filename).read_bytes())
+    paths = fetch_nano(["cms", "three-class"], dest=tmp_path / "d", mirror=tmp_path / "m", quiet=True)
+    assert paths["wjets"].name == "Wjets_json.json" and paths["nano/wjets"].name == NANO_REGISTRY[1].filename
+    assert sorted(paths) == ["dy", "nano/wjets", "tt", "ttjets", "wjets"]

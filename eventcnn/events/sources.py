@@ -600,7 +600,8 @@ def fetch(
 
     Files land at ``<dest>/<dataset>/<file>`` (``dest`` defaults to
     :func:`cache_dir`) and are returned by key: ``ttjets``, ``wjets`` (cms),
-    ``zip``, ``labels`` (opal), ``tt``, ``wjets``, ``dy``, ``singlemuon`` (nano).
+    ``zip``, ``labels`` (opal), ``tt``, ``wjets``, ``dy``, ``singlemuon`` (nano; ``nano/wjets``
+    when the cms ``wjets`` is fetched too).
     A file already there with the published checksum (or, in mirror mode,
     identical to the mirror's file) is not fetched again. A file copied from a
     mirror gets a sidecar ``<file>.origin.json`` (origin, sha256, check passed);
@@ -676,10 +677,11 @@ def fetch(
     bar = _want_bar(quiet)
     result: dict[str, Path] = {}
     for src in chosen:
+        key = src.key if src.key not in result else f"{src.dataset}/{src.key}"  # cms and nano both have wjets
         if max_events is not None:
-            result[src.key] = _stream(src, root, mirror_dir, max_events, stream_url, quiet, say)
+            result[key] = _stream(src, root, mirror_dir, max_events, stream_url, quiet, say)
         else:
-            result[src.key] = _fetch_one(src, root, mirror_dir, base_url, bar, say)
+            result[key] = _fetch_one(src, root, mirror_dir, base_url, bar, say)
     return result
 
 
