@@ -3,8 +3,8 @@
 Every step is the command a class runs, as a subprocess (fresh Python each, as
 in a classroom), with its wall time and peak RSS (``os.wait4``):
 
-1. ``eventcnn data fetch opal --dest DIR --mirror MIRROR`` (from a local copy);
-2. ``eventcnn data fetch opal --dest DIR`` again, without the mirror (offline:
+1. ``eventcnn data fetch opal --out DIR --mirror MIRROR`` (from a local copy);
+2. ``eventcnn data fetch opal --out DIR`` again, without the mirror (offline:
    uses the cached copy);
 3. ``eventcnn opal label --n 50`` with the answers piped in by an oracle that
    knows the reference labels (it recomputes the same blind order with
@@ -82,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(out, ignore_errors=True)
     data_dir, labels, run = out / "data", out / "my_labels.csv", out / "run"
     zip_path = data_dir / "opal" / "centered-masked-rotated1.zip"
-    steps = [run_step("fetch from the mirror", ["data", "fetch", "opal", "--dest", str(data_dir),
+    steps = [run_step("fetch from the mirror", ["data", "fetch", "opal", "--out", str(data_dir),
                                                 "--mirror", str(args.mirror)]),
-             run_step("fetch again, no mirror", ["data", "fetch", "opal", "--dest", str(data_dir)])]
+             run_step("fetch again, no mirror", ["data", "fetch", "opal", "--out", str(data_dir)])]
 
     # the oracle: same blind order as the command (outside the timing), reference answers
     with warnings.catch_warnings():

@@ -1,27 +1,31 @@
-"""Small file-system utilities shared by every stage: atomic writes, locks, a silenced stdout."""
+"""Small file-system utilities shared by every stage: atomic writes, locks, checksums, a silenced stdout."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sys
 import tempfile
-import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import filelock
+
 __all__ = [
+    "adler32sum",
     "atomic_path",
     "file_lock",
     "quiet_stdout",
+    "sha256sum",
     "write_bytes_atomic",
     "write_figure_png",
     "write_json_atomic",
     "write_text_atomic",
 ]
-
 
 
 @contextlib.contextmanager
@@ -88,14 +92,16 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: int = 2) -
 
 
 @contextlib.contextmanager
-def file_lock(path: str | os.PathLike[str], timeout: float = 600.0) -> Iterator[None]:
+def file_lock(path: str | os.PathLike[str], timeout: float = 600.0, *, remove: bool = False) -> Iterator[None]:
     """Hold an exclusive inter-process lock on ``path`` (created if missing) for the body.
 
-    POSIX uses ``fcntl.flock``, Windows ``msvcrt.locking``; elsewhere a lock file
-    created with ``O_EXCL`` (``<path>.excl``). Waits up to ``timeout`` seconds,
-    then raises :class:`TimeoutError` naming the lock. The lock is released even
-    when the body raises (and by the OS when a process dies, except for the
-    ``O_EXCL`` fallback).
+    A :class:`filelock.FileLock` (``flock`` on POSIX, ``msvcrt`` on Windows): the OS
+    drops the lock when a process dies, so a lock file left behind by a killed
+    run never blocks. Waits up to ``timeout`` seconds, then raises
+    :class:`TimeoutError` naming the lock. The lock is released even when the
+    body raises. ``remove=True`` deletes the lock file while still holding it
+    (for the last lock of a run: nothing is left in the output folder); a
+    process waiting on it then takes a fresh lock file.
 
     Example::
 
@@ -104,63 +110,54 @@ def file_lock(path: str | os.PathLike[str], timeout: float = 600.0) -> Iterator[
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout
+    lock = filelock.FileLock(path, timeout=timeout, thread_local=False)
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        fcntl = None  # type: ignore[assignment]
-    if fcntl is not None:
-        with open(path, "a+b") as fh:
-            while True:
-                try:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    _wait_or_fail(deadline, path)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-        return
-    try:  # pragma: no cover - Windows only
-        import msvcrt
-    except ImportError:  # pragma: no cover
-        msvcrt = None  # type: ignore[assignment]
-    if msvcrt is not None:  # pragma: no cover - Windows only
-        with open(path, "a+b") as fh:
-            while True:
-                try:
-                    fh.seek(0)
-                    msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
-                    break
-                except OSError:
-                    _wait_or_fail(deadline, path)
-            try:
-                yield
-            finally:
-                fh.seek(0)
-                msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
-        return
-    excl = path.with_name(path.name + ".excl")  # pragma: no cover - neither POSIX nor Windows
-    while True:  # pragma: no cover
-        try:
-            os.close(os.open(excl, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            break
-        except FileExistsError:
-            _wait_or_fail(deadline, excl)
-    try:  # pragma: no cover
-        yield
-    finally:  # pragma: no cover
-        excl.unlink(missing_ok=True)
-
-
-def _wait_or_fail(deadline: float, path: Path) -> None:
-    if time.monotonic() > deadline:
+        lock.acquire()
+    except filelock.Timeout:
         raise TimeoutError(
-            f"could not lock {path}: another eventcnn process holds it; wait for it to finish "
-            "(or delete the lock file if no such process runs)"
-        )
-    time.sleep(0.05)
+            f"could not lock {path}: another eventcnn process holds it; wait for it to finish"
+        ) from None
+    try:
+        yield
+    finally:
+        if remove:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        lock.release()
+
+
+def sha256sum(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (the one sha256 helper of eventcnn).
+
+    Example::
+
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "a"; _ = p.write_bytes(b"abc")
+        >>> sha256sum(p)[:16]
+        'ba7816bf8f01cfea'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def adler32sum(path: str | os.PathLike[str]) -> str:
+    """Adler-32 of a file as 8 hex digits (the CERN open data portal's checksum).
+
+    Example::
+
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "w"; _ = p.write_bytes(b"Wikipedia")
+        >>> adler32sum(p)
+        '11e60398'
+    """
+    value = 1
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            value = zlib.adler32(block, value)
+    return f"{value & 0xFFFFFFFF:08x}"
 
 
 @contextlib.contextmanager

@@ -111,11 +111,11 @@ class _Stages:
 def _inputs(cfg: DemoConfig, out: Path, stages: _Stages) -> tuple[dict[str, Path], str]:
     """Class -> event file, generating what is missing; and the selection to use."""
     if cfg.real and cfg.nano:
-        from eventcnn.events.opendata import NANO_REGISTRY, fetch_nano
+        from eventcnn.events.sources import REGISTRY, fetch
 
         stages.start(f"fetching the first {cfg.nano_events} events of the 2016 CMS NanoAOD files (tt, W, DY)")
-        paths = fetch_nano("three-class", max_events=cfg.nano_events, quiet=cfg.quiet)
-        labels = {s.key: s.label for s in NANO_REGISTRY}
+        paths = fetch("three-class", max_events=cfg.nano_events, quiet=cfg.quiet)
+        labels = {s.key: s.label for s in REGISTRY if s.dataset == "nano"}
         return {labels[k]: Path(p) for k, p in paths.items()}, cfg.selection
     if cfg.real:
         from eventcnn.events.sources import fetch
@@ -139,7 +139,7 @@ def _inputs(cfg: DemoConfig, out: Path, stages: _Stages) -> tuple[dict[str, Path
     return files, cfg.selection
 
 
-def _check_out_dir(out: Path, cfg: DemoConfig) -> None:
+def _check_out(out: Path, cfg: DemoConfig) -> None:
     """An output folder holds one demo configuration; a different one is a clear error."""
     import json
 
@@ -162,7 +162,7 @@ def run_demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     """Run the whole pipeline; returns the summary (also written to ``report.md``/``.html``)."""
     cfg = cfg or DemoConfig()
     out = Path(cfg.out)
-    _check_out_dir(out, cfg)
+    _check_out(out, cfg)
     quiet = cfg.quiet
     stages = _Stages(5 if not cfg.real else 5, quiet)
 
@@ -320,7 +320,7 @@ def _markdown(result: dict[str, Any], out: Path) -> str:
     lines = [
         "# eventcnn demo report", "",
         f"Data: {source}; selection `{'paper' if cfg['real'] and not cfg.get('nano') else cfg['selection']}`; "
-        f"{cfg['image_size']}x{cfg['image_size']} eta-phi images; small CNN, {result['epochs_run']} epochs "
+        f"{cfg['size']}x{cfg['size']} eta-phi images; small CNN, {result['epochs_run']} epochs "
         f"(best epoch {result['best_epoch']}); seed {cfg['seed']}.", "",
         "## Results on the held-out test set", "",
         "| classifier | accuracy | balanced accuracy | macro ROC AUC |", "|---|---|---|---|",

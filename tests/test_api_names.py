@@ -70,7 +70,7 @@ def test_functions_that_were_renamed_take_quiet():
     from eventcnn.images import render
     from eventcnn.opal import displays
 
-    for func in (render.render_to_dir, data.fetch, opendata.fetch_nano, generate.generate,
+    for func in (render.render_to_dir, data.fetch, opendata.file_list, opendata.fetch_record_files, generate.generate,
                  generate.generate_to_file, nanoaod.iter_events, nanoaod.read_nanoaod,
                  nanoaod.read_selected, displays.load_displays):
         param = inspect.signature(func).parameters["quiet"]

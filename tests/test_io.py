@@ -60,3 +60,56 @@ def test_quiet_stdout_silences_python_and_descriptor_1(capfd):
     out = capfd.readouterr().out
     assert "python print" not in out and "c-level write" not in out
     assert "after" in out
+
+
+def test_stale_lock_file_does_not_block_and_remove_leaves_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    from eventcnn._io import file_lock
+
+    lock = tmp_path / ".eventcnn.lock"
+    # a process that took the lock and was killed leaves the file behind: it must not block
+    code = ("import os, sys; from eventcnn._io import file_lock\n"
+            f"with file_lock({str(lock)!r}):\n    os._exit(9)\n")
+    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert proc.returncode == 9 and lock.exists()
+    with file_lock(lock, timeout=0.5, remove=True):
+        pass
+    assert not lock.exists()  # the last lock of a run leaves no file in the output folder
+
+
+def test_waiter_gets_the_lock_after_the_holder_removed_the_file(tmp_path):
+    import threading
+    import time
+
+    from eventcnn._io import file_lock
+
+    lock = tmp_path / "x.lock"
+    inside: list[str] = []
+    with file_lock(lock, remove=True):
+        waiter = threading.Thread(target=lambda: _hold(lock, inside))
+        waiter.start()
+        time.sleep(0.3)
+        assert inside == []  # excluded while held
+    waiter.join(timeout=10)
+    assert inside == ["waiter"]
+
+
+def _hold(lock, inside):
+    from eventcnn._io import file_lock
+
+    with file_lock(lock, timeout=10):
+        inside.append("waiter")
+
+
+def test_sha256sum_and_adler32sum(tmp_path):
+    import hashlib
+    import zlib
+
+    from eventcnn._io import adler32sum, sha256sum
+
+    blob = bytes(range(256)) * 9000  # > 1 MiB block
+    (tmp_path / "b").write_bytes(blob)
+    assert sha256sum(tmp_path / "b") == hashlib.sha256(blob).hexdigest()
+    assert adler32sum(tmp_path / "b") == f"{zlib.adler32(blob):08x}"

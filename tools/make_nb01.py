@@ -69,10 +69,10 @@ cells += [
        "The selection keeps events with at least one tight isolated lepton, so Drell-Yan dileptons stay; "
        "b-tagging uses the working point of the discriminant in the file (DeepFlavB 0.3093)."),
     code("from eventcnn.events.nanoaod import convert\n"
-         "from eventcnn.events.opendata import NANO_REGISTRY, fetch_nano\n\n"
+         "from eventcnn.events.sources import REGISTRY, fetch\n\n"
          "try:\n"
-         "    nano = fetch_nano('three-class', max_events=NANO_EVENTS, quiet=True)\n"
-         "    nano_inputs = {s.label: nano[s.key] for s in NANO_REGISTRY if s.key in nano}\n"
+         "    nano = fetch('three-class', max_events=NANO_EVENTS, quiet=True)\n"
+         "    nano_inputs = {s.label: nano[s.key] for s in REGISTRY if s.dataset == 'nano' and s.key in nano}\n"
          "except (OSError, RuntimeError, ValueError, ImportError) as exc:\n"
          "    print(f'NanoAOD files not reachable ({str(exc)[:120]}...); converting the shipped examples')\n"
          "    nano_inputs = {label: convert(path, WORKDIR / 'nano' / f'{label}.root')\n"

@@ -247,8 +247,8 @@ Fetch the data once while online, or from a USB stick / shared folder laid out l
 afterwards everything runs without a network:
 
 ```
-eventcnn data fetch opal --dest data                            # online
-eventcnn data fetch opal --dest data --mirror /media/usb/data   # or from a copy, no network
+eventcnn data fetch opal --out data                            # online
+eventcnn data fetch opal --out data --mirror /media/usb/data   # or from a copy, no network
 eventcnn opal label   --data data/opal/centered-masked-rotated1.zip --labels my_labels.csv --n 50
 eventcnn opal suggest --data data/opal/centered-masked-rotated1.zip --labels my_labels.csv --n 10
 eventcnn opal train   --data data/opal/centered-masked-rotated1.zip --labels my_labels.csv --out runs/opal

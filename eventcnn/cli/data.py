@@ -3,9 +3,10 @@
 Example::
 
     eventcnn data fetch cms                         # download into the cache
-    eventcnn data fetch all --mirror ../shared/data --dest data
+    eventcnn data fetch all --mirror ../shared/data --out data
     eventcnn data list
     eventcnn data fetch three-class --max-events 20000   # NanoAOD tt, W, DY (streamed)
+    eventcnn data fetch nano tt --files 3           # the first 3 files of the tt record
     eventcnn data convert TTjets_json.json TTjets.root  # JSON -> NanoAOD
 """
 
@@ -14,15 +15,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from eventcnn.errors import UserError
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``data`` command with its ``fetch`` and ``list`` sub-commands."""
     parser = subparsers.add_parser(
         "data",
         help="fetch the public CMS / OPAL data and show where it comes from",
-        description="Fetch the public data (verified by sha256) or list the registry.",
+        description="Fetch the public data (verified by its published checksum) or list the registry.",
     )
     parser.set_defaults(func=lambda args: _no_action(parser))
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
@@ -31,18 +30,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fetch",
         help="download (or copy from a mirror) and verify a data set",
         description=(
-            "Download a public data set, verify its sha256 and store it under "
-            "DEST/<set>/ (default: the cache, EVENTCNN_CACHE). Files already present "
-            "are not fetched again."
+            "Download a public data set, verify its published checksum (sha256; adler32 for "
+            "NanoAOD where known, else a loud UNVERIFIED) and store it under DEST/<set>/ "
+            "(default: the cache, EVENTCNN_CACHE). Files already present are not fetched again."
         ),
     )
     fetch.add_argument(
         "name", nargs="+", metavar="NAME",
         help="cms, opal, all (= cms + opal), or NanoAOD 2016: nano (every file), three-class "
-        "(tt, wjets, dy) or keys tt, wjets, dy, singlemuon",
+        "(tt, wjets, dy) or keys tt, wjets, dy, singlemuon; with --files: nano SAMPLE (tt, wjets, dy)",
     )
     fetch.add_argument(
-        "--dest", metavar="DIR", help="destination folder (default: EVENTCNN_CACHE or user cache)"
+        "--out", metavar="DIR", help="folder the files go to (default: EVENTCNN_CACHE or the user cache)"
     )
     fetch.add_argument(
         "--mirror",
@@ -54,12 +53,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--base-url",
         metavar="URL",
         help="download from URL/<repo>/<commit>/<path> instead of raw.githubusercontent.com "
-        "(default: EVENTCNN_DATA_BASE_URL)",
+        "(default: EVENTCNN_DATA_BASE_URL), NanoAOD from URL/eos/... instead of "
+        "https://eospublic.cern.ch (default: EVENTCNN_NANO_BASE_URL)",
     )
     fetch.add_argument(
         "--max-events", type=int, metavar="N",
         help="NanoAOD only: stream the first N events (root://eospublic.cern.ch, needs "
         "fsspec-xrootd; or from --mirror) into a small local file instead of the whole file",
+    )
+    fetch.add_argument(
+        "--files", type=int, metavar="K",
+        help="NanoAOD samples only (nano SAMPLE): the first K files of the whole record, listed by "
+        "the portal's file index (cached), checked by size and adler32 where the index has them",
     )
     fetch.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     fetch.set_defaults(func=_fetch)
@@ -81,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="show the registry: files, sources, sha256, licences",
         description="Show every public file eventcnn uses and whether it is fetched.",
     )
-    listing.add_argument("--dest", metavar="DIR", help="folder to check for fetched files")
+    listing.add_argument("--out", metavar="DIR", help="folder to check for fetched files")
     listing.set_defaults(func=_list)
 
 
@@ -90,44 +95,20 @@ def _no_action(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-_NANO = {"nano", "three-class", "tt", "wjets", "dy", "singlemuon"}
-
-
 def _fetch(args: argparse.Namespace) -> int:
     from eventcnn.events.sources import fetch
 
-    names = list(dict.fromkeys(args.name))
-    nano = [n for n in names if n in _NANO]
-    other = [n for n in names if n not in _NANO]
-    bad = [n for n in other if n not in ("cms", "opal", "all")]
-    if bad:
-        raise UserError(f"unknown data set {bad}: choose cms, opal, all, or {', '.join(sorted(_NANO))}")
-    if args.max_events is not None and other:
-        raise UserError("--max-events applies to NanoAOD files only (nano, three-class, tt, ...)")
-    paths = {}
-    for name in other:
-        paths.update(fetch(name, dest=args.dest, mirror=args.mirror, quiet=args.quiet,
-                           base_url=args.base_url))  # fmt: skip
-    if nano:
-        from eventcnn.events.opendata import fetch_nano
-
-        keys = "all" if "nano" in nano else ("three-class" if nano == ["three-class"] else
-                                             [k for k in nano if k != "three-class"] +
-                                             (["tt", "wjets", "dy"] if "three-class" in nano else []))  # fmt: skip
-        paths.update(fetch_nano(keys, dest=args.dest, mirror=args.mirror, max_events=args.max_events,
-                                quiet=args.quiet, base_url=args.base_url))  # fmt: skip
+    paths = fetch(list(dict.fromkeys(args.name)), out=args.out, mirror=args.mirror, quiet=args.quiet, base_url=args.base_url,
+                  max_events=args.max_events, files=args.files)
     for key, path in paths.items():
         print(f"{key}: {path}")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
-    from eventcnn.events.opendata import format_nano_registry
     from eventcnn.events.sources import format_registry
 
-    sys.stdout.write(format_registry(dest=args.dest) + "\n\n")
-    sys.stdout.write("NanoAOD 2016 (eventcnn data fetch nano | three-class | KEY [--max-events N]):\n\n")
-    sys.stdout.write(format_nano_registry(dest=args.dest) + "\n")
+    sys.stdout.write(format_registry(out=args.out) + "\n")
     return 0
 
 

@@ -8,7 +8,9 @@ backend (an import-linter contract in ``pyproject.toml`` checks it).
 - :mod:`eventcnn.events.nanoaod`: NanoAOD (TTree and RNTuple) reading and writing;
 - :mod:`eventcnn.events.selection`: the lepton + jets selection and its cut flow;
 - :mod:`eventcnn.events.generate` / :mod:`eventcnn.events.detector`: Pythia 8 + fastjet events;
-- :mod:`eventcnn.events.sources`: the public data sets (registry, downloads, mirrors).
+- :mod:`eventcnn.events.sources`: the one registry of public data files and ``fetch``;
+  :mod:`eventcnn.events.opendata` (CERN portal records, file indexes) and
+  :mod:`eventcnn.events.download` (pooch downloads, mirrors, origin records) serve it.
 
 Example::
 

@@ -1,358 +1,487 @@
-"""Public 2016 CMS NanoAOD files on the CERN open data portal: registry, fetch, stream.
+"""The CERN open data portal: the 2016 NanoAOD records, their file indexes, NanoAOD file checks.
 
-:data:`NANO_REGISTRY` lists one file each of tt semileptonic, W+jets -> l nu,
-Drell-Yan -> ll (m > 50 GeV) simulation and SingleMuon collision data
-(RunIISummer20UL16 NanoAODv9 / Run2016H UL NanoAODv9). :func:`fetch_nano` puts
-them under ``<dest>/nano/``:
-
-- in full (HTTPS download through pooch, atomic; size and adler32 checked when
-  the registry knows them, a loud ``UNVERIFIED`` warning when it does not), or
-- with ``max_events``, the first N events only, streamed with uproot from
-  ``root://eospublic.cern.ch`` (needs ``fsspec-xrootd``) or the HTTPS URL and
-  written as a small NanoAOD file with the branches eventcnn reads, or
-- from a local ``mirror`` folder (``<mirror>/nano/<file>``), checked for format.
+:data:`NANO_RECORDS` describes the three simulated samples of the tt / W / DY
+task (RunIISummer20UL16 NanoAODv9): record id, CMS dataset name, file and event
+counts. The list of a record's files is its **file index** on the portal
+(``<record>/file_index/<name>_file_index.json`` or ``.txt``; the record API
+``/api/records/<id>`` when the index names are unknown); :func:`file_list`
+downloads it once, parses it (:func:`parse_file_index`) and caches it as
+``<out>/nano/<sample>/file_index.json``. :func:`fetch_record_files` fetches the
+first K files of a sample (``eventcnn data fetch nano tt --files 3``): size and
+adler32 are checked where the index gives them (the JSON index does, the TXT
+index does not: then ``UNVERIFIED`` is said loudly). :func:`get_nano_file` is
+the one path every whole NanoAOD file takes (download or mirror copy, checks,
+format check), also for the single files of :data:`eventcnn.events.sources.REGISTRY`.
 
 Example::
 
-    >>> from eventcnn.events.opendata import fetch_nano
-    >>> paths = fetch_nano("all", max_events=20_000)          # doctest: +SKIP
-    >>> sorted(paths)                                          # doctest: +SKIP
-    ['dy', 'singlemuon', 'tt', 'wjets']
+    >>> from eventcnn.events.opendata import NANO_RECORDS
+    >>> NANO_RECORDS["tt"].record, NANO_RECORDS["tt"].files
+    (67993, 138)
 """
 
 from __future__ import annotations
 
+import json
 import os
-import sys
+import posixpath
 import warnings
-import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventcnn._env import quiet_from_env
-from eventcnn._io import atomic_path
+from eventcnn._io import adler32sum, write_json_atomic
 from eventcnn.errors import UserError
+from eventcnn.events import download as _download
+from eventcnn.events.cms_json import EventFormatError
+from eventcnn.events.download import (
+    DataFormatError,
+    DataIntegrityError,
+    DownloadError,
+    UnverifiedWarning,
+    cached_origin,
+    copy_from_mirror,
+    pooch_download,
+    record_origin,
+    stderr_sayer,
+)
 
-__all__ = ["NANO_REGISTRY", "NanoSource", "adler32sum", "fetch_nano", "format_nano_registry"]
+__all__ = [
+    "DATASET_DIR",
+    "DEFAULT_HTTPS",
+    "DEFAULT_XROOTD",
+    "IndexEntry",
+    "NANO_RECORDS",
+    "NanoRecord",
+    "PORTAL",
+    "check_root",
+    "fetch_record_files",
+    "file_list",
+    "get_nano_file",
+    "https_url",
+    "parse_file_index",
+]
 
+PORTAL = "https://opendata.cern.ch"
 DEFAULT_HTTPS = "https://eospublic.cern.ch"
 DEFAULT_XROOTD = "root://eospublic.cern.ch/"
 DATASET_DIR = "nano"
+INDEX_CACHE = "file_index.json"
+
+_UL16 = "RunIISummer20UL16NanoAODv9"
+_CAMPAIGN = "106X_mcRun2_asymptotic_v17-v1"
 
 
 @dataclass(frozen=True)
-class NanoSource:
-    """One NanoAOD file of the open data portal.
+class NanoRecord:
+    """One NanoAOD data set (a portal record): what it is and where its file index lives.
 
-    ``path`` is the EOS path (``/eos/opendata/cms/...``); ``record`` the portal
-    record id (``https://opendata.cern.ch/record/<id>``), ``size`` in bytes and
-    ``adler32`` (8 hex digits, as the portal publishes) when known, else ``None``
-    (then fetching says loudly that the file is unverified). ``label`` is the
-    image class it stands for.
+    ``index_files`` are the names of the record's file indexes (one per storage
+    group) as public analysis code reads them; empty: ask the record API.
+    ``events`` is ``None`` where no exact count was found offline (``note`` says
+    what is known).
 
     Example::
 
-        >>> src = NANO_REGISTRY[0]
-        >>> src.xrootd_url().startswith("root://eospublic.cern.ch//eos/opendata/cms/mc/")
-        True
+        >>> NANO_RECORDS["wjets"].record_url()
+        'https://opendata.cern.ch/record/69747'
     """
 
     key: str
     label: str
-    filename: str
-    path: str
+    record: int
     dataset: str
-    record: int | None = None
-    size: int | None = None
-    adler32: str | None = None
-    events: int | None = None
-    provenance: str = ""
+    files: int
+    events: int | None
+    gigabytes: float | None = None
+    index_files: tuple[str, ...] = ()
+    note: str = ""
     licence: str = "CC0 1.0 (CMS open data)"
 
-    def xrootd_url(self) -> str:
-        return DEFAULT_XROOTD + self.path
+    def record_url(self, portal: str | None = None) -> str:
+        return f"{(portal or PORTAL).rstrip('/')}/record/{self.record}"
 
-    def https_url(self, base_url: str | None = None) -> str:
-        return (base_url or DEFAULT_HTTPS).rstrip("/") + self.path
+    def index_urls(self, portal: str | None = None) -> list[str]:
+        """URLs of the file indexes (TXT names as published; the JSON twin is tried first)."""
+        return [f"{self.record_url(portal)}/file_index/{name}" for name in self.index_files]
 
-    @property
-    def relpath(self) -> str:
-        return f"{DATASET_DIR}/{self.filename}"
-
-    @property
-    def verified(self) -> bool:
-        return self.adler32 is not None
+    def api_url(self, portal: str | None = None) -> str:
+        return f"{(portal or PORTAL).rstrip('/')}/api/records/{self.record}"
 
 
-_UL16 = "/eos/opendata/cms/mc/RunIISummer20UL16NanoAODv9"
-_MC = "NANOAODSIM/106X_mcRun2_asymptotic_v17-v1"
-_SEEN = ("file path as used in public analysis code; record id, size and checksum "
-         "not found offline: check https://opendata.cern.ch")
+def _index_names(sample: str, groups: Sequence[str]) -> tuple[str, ...]:
+    return tuple(f"CMS_mc_{_UL16}_{sample}_NANOAODSIM_{_CAMPAIGN}_{g}_file_index.txt" for g in groups)
 
-#: The NanoAOD files of the three-class task (tt / W / DY) and a collision-data sample.
-NANO_REGISTRY: tuple[NanoSource, ...] = (
-    NanoSource(
-        key="tt", label="ttjets", filename="TTToSemiLeptonic_UL16_08FCB2ED.root",
-        path=f"{_UL16}/TTToSemiLeptonic_TuneCP5_13TeV-powheg-pythia8/{_MC}/120000/"
-             "08FCB2ED-176B-064B-85AB-37B898773B98.root",
-        dataset="/TTToSemiLeptonic_TuneCP5_13TeV-powheg-pythia8/RunIISummer20UL16NanoAODv9-"
-                "106X_mcRun2_asymptotic_v17-v1/NANOAODSIM",
-        record=67993, events=1_233_000,
-        provenance="record id 67993 and 1,233,000 events as reported by public analysis notes; "
-                   "size and checksum not found offline",
+
+#: The three samples of the tt / W / DY task (2016 simulation, NanoAODv9), by sample key.
+NANO_RECORDS: dict[str, NanoRecord] = {
+    "tt": NanoRecord(
+        key="tt", label="ttjets", record=67993,
+        dataset=f"/TTToSemiLeptonic_TuneCP5_13TeV-powheg-pythia8/{_UL16}-{_CAMPAIGN}/NANOAODSIM",
+        files=138, events=144_722_000, gigabytes=308.3,
+        index_files=_index_names("TTToSemiLeptonic_TuneCP5_13TeV-powheg-pythia8",
+                                 ("120000", "130000", "270000", "280000", "70000")),
+        note="138 files, 144,722,000 events, 308.3 GB as listed by a public survey of the portal "
+             "and a public analysis note; index names (5 storage groups) from public analysis code",
     ),
-    NanoSource(
-        key="wjets", label="wjets", filename="WJetsToLNu_UL16_00702195.root",
-        path=f"{_UL16}/WJetsToLNu_TuneCP5_13TeV-madgraphMLM-pythia8/{_MC}/270000/"
-             "00702195-E707-3743-8BBA-57EB9DEE1DBA.root",
-        dataset="/WJetsToLNu_TuneCP5_13TeV-madgraphMLM-pythia8/RunIISummer20UL16NanoAODv9-"
-                "106X_mcRun2_asymptotic_v17-v1/NANOAODSIM",
-        provenance=_SEEN,
+    "wjets": NanoRecord(
+        key="wjets", label="wjets", record=69747,
+        dataset=f"/WJetsToLNu_TuneCP5_13TeV-madgraphMLM-pythia8/{_UL16}-{_CAMPAIGN}/NANOAODSIM",
+        files=68, events=80_958_227, gigabytes=79.4,
+        index_files=_index_names("WJetsToLNu_TuneCP5_13TeV-madgraphMLM-pythia8",
+                                 ("270000", "280000", "70000")),
+        note="68 files, 80,958,227 events, 79.4 GB as listed by a public survey of the portal; "
+             "index names (3 storage groups) from public analysis code",
     ),
-    NanoSource(
-        key="dy", label="dy", filename="DYJetsToLL_M-50_UL16_751D5714.root",
-        path=f"{_UL16}/DYJetsToLL_M-50_TuneCP5_13TeV-madgraphMLM-pythia8/{_MC}/40000/"
-             "751D5714-5507-6343-818A-5DB7797D6632.root",
-        dataset="/DYJetsToLL_M-50_TuneCP5_13TeV-madgraphMLM-pythia8/RunIISummer20UL16NanoAODv9-"
-                "106X_mcRun2_asymptotic_v17-v1/NANOAODSIM",
-        provenance=_SEEN,
+    "dy": NanoRecord(
+        key="dy", label="dy", record=35671,
+        dataset=f"/DYJetsToLL_M-50_TuneCP5_13TeV-madgraphMLM-pythia8/{_UL16}-{_CAMPAIGN}/NANOAODSIM",
+        files=61, events=82_448_537, gigabytes=97.3,
+        note="61 files, 82,448,537 events, 97.3 GB as listed by a public survey of the portal; "
+             "index names not found offline: read from the record API",
     ),
-    NanoSource(
-        key="singlemuon", label="data", filename="SingleMuon_Run2016H_61FC1E38.root",
-        path="/eos/opendata/cms/Run2016H/SingleMuon/NANOAOD/UL2016_MiniAODv2_NanoAODv9-v1/120000/"
-             "61FC1E38-F75C-6B44-AD19-A9894155874E.root",
-        dataset="/SingleMuon/Run2016H-UL2016_MiniAODv2_NanoAODv9-v1/NANOAOD",
-        record=30563, size=14_695_266,
-        provenance="record id 30563 (DOI 10.7483/OPENDATA.CMS.4BUS.64MV) and size from public "
-                   "analysis code; checksum not found offline",
-    ),
-)
-
-#: The three classes of the tt / W / DY task, by registry key.
-THREE_CLASS = ("tt", "wjets", "dy")
+}
 
 
-class UnverifiedWarning(UserWarning):
-    """A file was fetched without a published checksum to check it against."""
-
-
-def adler32sum(path: str | os.PathLike[str]) -> str:
-    """Adler-32 of a file as 8 hex digits (the portal's checksum), read in 1 MiB blocks.
+def https_url(uri: str, base_url: str | None = None) -> str:
+    """HTTPS URL of an EOS file: ``root://eospublic.cern.ch//eos/...`` or ``/eos/...`` -> ``<base>/eos/...``
+    (an ``http(s)://`` URL stays as it is).
 
     Example::
 
-        >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "w"; _ = p.write_bytes(b"Wikipedia")
-        >>> adler32sum(p)
-        '11e60398'
+        >>> https_url("root://eospublic.cern.ch//eos/opendata/cms/x.root")
+        'https://eospublic.cern.ch/eos/opendata/cms/x.root'
     """
-    value = 1
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            value = zlib.adler32(block, value)
-    return f"{value & 0xFFFFFFFF:08x}"
+    if uri.startswith(("https://", "http://")):
+        return uri  # an index that already lists HTTP URLs
+    path = uri
+    if uri.startswith("root://"):
+        rest = uri[len("root://"):]
+        path = "/" + rest.split("/", 1)[1].lstrip("/") if "/" in rest else ""
+    if not path.startswith("/eos/"):
+        raise UserError(f"{uri!r} is not an EOS open data path (root://eospublic.cern.ch//eos/... or /eos/...)")
+    return (base_url or DEFAULT_HTTPS).rstrip("/") + path
 
 
-def _select(name: str | Sequence[str], sources: Sequence[NanoSource]) -> list[NanoSource]:
-    keys = [s.key for s in sources]
-    if isinstance(name, str):
-        if name in ("all", "nano"):
-            return list(sources)
-        if name == "three-class":
-            return [s for s in sources if s.key in THREE_CLASS]
-        name = [name]
-    unknown = [n for n in name if n not in keys]
-    if unknown:
-        raise UserError(f"unknown NanoAOD file(s) {unknown}: choose from {keys}, 'three-class' or 'all'")
-    return [s for s in sources if s.key in name]
+# --------------------------------------------------------------------------- file index
 
 
-def _check_root(path: Path, origin: str) -> None:
-    """A readable NanoAOD file with the branches eventcnn needs, else DataFormatError."""
-    from eventcnn.events.cms_json import EventFormatError
-    from eventcnn.events.download import DataFormatError
+@dataclass(frozen=True)
+class IndexEntry:
+    """One file of a record's index: its ``root://`` URI, and size / adler32 when the index has them."""
+
+    uri: str
+    size: int | None = None
+    adler32: str | None = None
+
+    @property
+    def filename(self) -> str:
+        return posixpath.basename(self.uri)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"uri": self.uri, "size": self.size, "adler32": self.adler32}
+
+
+def _entry(item: object, source: str, n: int) -> IndexEntry:
+    if isinstance(item, str):
+        return IndexEntry(item.strip())
+    if not isinstance(item, dict) or not isinstance(item.get("uri"), str):
+        raise DataFormatError(f"{source}: entry {n} has no 'uri' (found {str(item)[:80]!r})")
+    checksum = item.get("checksum") or item.get("adler32")
+    adler = None
+    if isinstance(checksum, str):
+        alg, _, value = checksum.rpartition(":")
+        if alg in ("", "adler32") and len(value) == 8 and all(c in "0123456789abcdefABCDEF" for c in value):
+            adler = value.lower()
+        elif alg not in ("", "adler32"):
+            adler = None  # another algorithm: not checked
+        else:
+            raise DataFormatError(f"{source}: entry {n} has a malformed adler32 {checksum!r}")
+    size = item.get("size")
+    try:
+        size = None if size is None else int(size)
+    except (TypeError, ValueError):
+        raise DataFormatError(f"{source}: entry {n} has a malformed size {size!r}") from None
+    return IndexEntry(item["uri"], size, adler)
+
+
+def parse_file_index(text: str, source: str = "file index") -> list[IndexEntry]:
+    """Parse a portal file index (or a record's API JSON) into its ``.root`` files, in order.
+
+    Accepted shapes: the TXT index (one ``root://...`` URI a line); the JSON
+    index (a list of ``{"uri", "size", "checksum": "adler32:<8 hex>"}``); an
+    object with such a list under ``"files"``, ``"index_files": {"files": [{"files":
+    [...]}]}`` (the record's file page) or ``"metadata": {"_file_indices": [{"files":
+    [...]}]}`` (``/api/records/<id>``). Non-``.root`` entries are skipped; a file
+    listed twice counts once. Raises :class:`DataFormatError` naming ``source``.
+
+    Example::
+
+        >>> parse_file_index("root://eospublic.cern.ch//eos/opendata/cms/a.root\\n")[0].filename
+        'a.root'
+    """
+    stripped = text.strip()
+    items: list[object]
+    if stripped.startswith(("[", "{")):
+        try:
+            obj = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(f"{source}: not valid JSON ({exc})") from None
+        items = _json_items(obj, source)
+    else:
+        items = [line for line in stripped.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        bad = next((line for line in items if not line.strip().startswith(("root://", "/eos/", "https://"))), None)
+        if bad is not None:
+            raise DataFormatError(f"{source}: expected one root:// URI a line, found {bad.strip()[:80]!r}")
+    entries: list[IndexEntry] = []
+    seen: set[str] = set()
+    for n, item in enumerate(items, start=1):
+        entry = _entry(item, source, n)
+        if entry.uri.endswith(".root") and entry.uri not in seen:
+            seen.add(entry.uri)
+            entries.append(entry)
+    if not entries:
+        raise DataFormatError(f"{source}: the index lists no .root files")
+    return entries
+
+
+def _json_items(obj: object, source: str) -> list[object]:
+    if isinstance(obj, list):
+        return obj
+    if isinstance(obj, dict):
+        meta = obj.get("metadata")
+        groups = None
+        if isinstance(meta, dict) and meta.get("_file_indices"):
+            groups = meta["_file_indices"]
+        elif isinstance(obj.get("index_files"), dict):
+            groups = obj["index_files"].get("files")
+        if isinstance(groups, list):
+            return [f for g in groups if isinstance(g, dict) for f in g.get("files", [])]
+        if isinstance(obj.get("files"), list):
+            return obj["files"]
+        if isinstance(meta, dict) and isinstance(meta.get("files"), list):
+            return meta["files"]
+    raise DataFormatError(f"{source}: no list of files found (expected a file index or a record's JSON)")
+
+
+def _download_text(url: str, target: Path, label: str) -> str:
+    pooch_download(url, target, label=label, hint="use --mirror DIR with <DIR>/nano/<sample>/file_index.json")
+    try:
+        return target.read_text(encoding="utf-8")
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def _portal_entries(rec: NanoRecord, folder: Path, portal: str | None, say: Callable[..., None]) -> list[IndexEntry]:
+    """The record's files from the portal: each JSON index (checksums), else its TXT twin, else the API."""
+    entries: list[IndexEntry] = []
+    scratch = folder / ".index.download"
+    for url in rec.index_urls(portal):
+        json_url = url.removesuffix(".txt") + ".json"
+        try:
+            say(f"nano/{rec.key}: reading the file index {json_url}")
+            entries += parse_file_index(_download_text(json_url, scratch, f"nano/{rec.key} index"), json_url)
+        except (DownloadError, DataFormatError):
+            say(f"nano/{rec.key}: reading the file index {url} (no checksums in TXT indexes)")
+            entries += parse_file_index(_download_text(url, scratch, f"nano/{rec.key} index"), url)
+    if not rec.index_files:
+        url = rec.api_url(portal)
+        say(f"nano/{rec.key}: reading the record's file list {url}")
+        entries = parse_file_index(_download_text(url, scratch, f"nano/{rec.key} record"), url)
+    return entries
+
+
+def file_list(
+    key: str,
+    out: str | os.PathLike[str],
+    mirror: str | os.PathLike[str] | None = None,
+    *,
+    quiet: bool = False,
+    portal: str | None = None,
+    refresh: bool = False,
+) -> list[IndexEntry]:
+    """The files of sample ``key`` (``tt``, ``wjets``, ``dy``) in the portal's order, cached.
+
+    Read from ``<out>/nano/<key>/file_index.json`` when cached (``refresh``: read
+    again), else from ``<mirror>/nano/<key>/file_index.json`` or ``.txt`` (portal
+    format), else from the portal (``portal``, default ``EVENTCNN_PORTAL_URL`` or
+    https://opendata.cern.ch). A count different from the record's is said loudly.
+
+    Example::
+
+        >>> files = file_list("tt", cache_dir())                 # doctest: +SKIP
+        >>> len(files), files[0].filename                        # doctest: +SKIP
+        (138, '08FCB2ED-176B-064B-85AB-37B898773B98.root')
+    """
+    rec = _record(key)
+    say = stderr_sayer(quiet)
+    folder = Path(out) / DATASET_DIR / key
+    cache = folder / INDEX_CACHE
+    if cache.is_file() and not refresh:
+        return parse_file_index(cache.read_text(encoding="utf-8"), str(cache))
+    portal = portal or os.environ.get("EVENTCNN_PORTAL_URL") or None
+    origin = None
+    if mirror is not None:
+        for name in (INDEX_CACHE, "file_index.txt"):
+            candidate = Path(mirror) / DATASET_DIR / key / name
+            if candidate.is_file():
+                entries = parse_file_index(candidate.read_text(encoding="utf-8"), str(candidate))
+                origin = f"mirror {candidate}"
+                break
+        else:
+            raise FileNotFoundError(
+                f"{Path(mirror) / DATASET_DIR / key / INDEX_CACHE} not found: the mirror {mirror} must hold "
+                f"the file index of {key} (or file_index.txt); drop --mirror to read it from the portal")
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        entries = _portal_entries(rec, folder, portal, say)
+        origin = rec.record_url(portal)
+    if len(entries) != rec.files:
+        say(f"WARNING: the file index of {key} lists {len(entries)} files; record {rec.record} "
+            f"should hold {rec.files}", force=True)
+    write_json_atomic(cache, [e.to_dict() for e in entries])
+    record_origin(cache, origin, "parsed")
+    return entries
+
+
+def _record(key: str) -> NanoRecord:
+    if key not in NANO_RECORDS:
+        raise UserError(f"no NanoAOD record for {key!r}: --files works for {', '.join(NANO_RECORDS)}")
+    return NANO_RECORDS[key]
+
+
+# --------------------------------------------------------------------------- files
+
+
+def check_root(path: str | os.PathLike[str], origin: str | None = None) -> None:
+    """A readable NanoAOD file with the branches eventcnn reads, else :class:`DataFormatError`.
+
+    Example::
+
+        check_root("nano/TTToSemiLeptonic_UL16_08FCB2ED.root")
+    """
+    # deferred: uproot/awkward (the nano extra) are needed only for .root files
     from eventcnn.events.nanoaod import _open_tree, _plan
 
+    path = str(path)
     try:
-        file, tree = _open_tree(str(path))
+        file, tree = _open_tree(path)
         try:
-            _plan(file, tree, str(path))
+            _plan(file, tree, path)
         finally:
             file.close()
     except EventFormatError as exc:
-        raise DataFormatError(str(exc).replace(str(path), origin)) from None
+        raise DataFormatError(str(exc).replace(path, origin or path)) from None
 
 
-def _verify(src: NanoSource, path: Path, origin: str, say: Callable[..., None]) -> None:
-    from eventcnn.events.download import DataIntegrityError
-
-    if src.size is not None and path.stat().st_size != src.size:
+def _verify(path: Path, origin: str, label: str, size: int | None, adler32: str | None) -> None:
+    if size is not None and path.stat().st_size != size:
         raise DataIntegrityError(
-            f"size mismatch for {src.relpath} from {origin}: expected {src.size:,} bytes, got "
-            f"{path.stat().st_size:,}. Nothing was saved: truncated transfer or changed source; retry."
-        )
-    if src.adler32 is not None:
+            f"size mismatch for {label} from {origin}: expected {size:,} bytes, got "
+            f"{path.stat().st_size:,}. Nothing was saved: truncated transfer or changed source; retry.")
+    if adler32 is not None:
         got = adler32sum(path)
-        if got != src.adler32.lower():
+        if got != adler32.lower():
             raise DataIntegrityError(
-                f"adler32 mismatch for {src.relpath} from {origin}: expected {src.adler32}, got {got}. "
-                "Nothing was saved: the download was corrupted or the file changed; retry."
-            )
+                f"adler32 mismatch for {label} from {origin}: expected {adler32}, got {got}. "
+                "Nothing was saved: the download was corrupted or the file changed; retry.")
 
 
-
-def _warn_unverified(src: NanoSource, path: Path, say: Callable[..., None]) -> None:
-    if src.adler32 is None:
-        msg = (f"UNVERIFIED: {src.relpath} has no published checksum in eventcnn's registry "
-               f"({'size checked' if src.size else 'neither size nor checksum checked'}); "
-               f"compare adler32 {adler32sum(path)} with opendata.cern.ch"
-               f"{f'/record/{src.record}' if src.record else ''} before trusting results")
-        warnings.warn(msg, UnverifiedWarning, stacklevel=3)
-        say(f"WARNING: {msg}", force=True)
-
-
-def _present(src: NanoSource, target: Path) -> bool:
-    if not target.is_file():
+def _present(target: Path, size: int | None, adler32: str | None) -> bool:
+    if not target.is_file() or (size is not None and target.stat().st_size != size):
         return False
-    if src.size is not None and target.stat().st_size != src.size:
-        return False
-    return src.adler32 is None or adler32sum(target) == src.adler32.lower()
+    return adler32 is None or adler32sum(target) == adler32.lower()
 
 
-def _download(src: NanoSource, target: Path, base_url: str | None, bar: bool, say: Callable[..., None]) -> None:
-    import pooch
-    import requests
+def get_nano_file(
+    url: str,
+    target: Path,
+    *,
+    label: str,
+    size: int | None = None,
+    adler32: str | None = None,
+    record: int | None = None,
+    mirror_file: Path | None = None,
+    bar: bool = False,
+    say: Callable[..., None] = print,
+) -> Path:
+    """One whole NanoAOD file: kept when present, else copied from ``mirror_file`` or downloaded.
 
-    from eventcnn.events import download as _download
-    from eventcnn.events.download import DownloadError
+    A download is checked against ``size`` and ``adler32`` (the portal's) when
+    known and must be a readable NanoAOD file; without a checksum it is kept with
+    a loud ``UNVERIFIED`` warning (:class:`UnverifiedWarning`, and on stderr even
+    when quiet). A mirror copy is format-checked and gets an origin record.
 
-    url = src.https_url(base_url)
-    with atomic_path(target) as tmp:
-        try:
-            pooch.HTTPDownloader(progressbar=bar, timeout=_download.DOWNLOAD_TIMEOUT)(url, str(tmp), None)
-        except (requests.RequestException, OSError) as exc:
-            raise DownloadError(
-                f"could not download {src.relpath} from {url}: {exc}. Nothing was saved. Check the "
-                "connection, use --max-events to stream part of it, or --mirror DIR."
-            ) from exc
-        _verify(src, tmp, url, say)
-        _check_root(tmp, url)
-        _warn_unverified(src, tmp, say)
+    Example::
+
+        get_nano_file(https_url(uri), Path("cache/nano/tt/a.root"), label="nano/tt/a.root")
+    """
+    if mirror_file is not None:
+        if not mirror_file.is_file():
+            raise FileNotFoundError(
+                f"{mirror_file} not found: the mirror must hold {label}; "
+                "drop --mirror / EVENTCNN_DATA_MIRROR to download instead")
+        if target.is_file() and target.stat().st_size == mirror_file.stat().st_size:
+            say(f"{label}: already present at {target}")
+            return target
+        say(f"{label}: copying from mirror {mirror_file.parent.parent}")
+        return copy_from_mirror(mirror_file, target, lambda p: check_root(p, str(mirror_file)))
+    if _present(target, size, adler32):
+        origin = cached_origin(target)
+        say(f"{label}: already present at {target}" + (f", from {origin}" if origin else ""))
+        return target
+
+    def check(path: Path, origin: str) -> None:
+        _verify(path, origin, label, size, adler32)
+        check_root(path, origin)
+        if adler32 is None:
+            where = f"{PORTAL}/record/{record}" if record else "opendata.cern.ch"
+            msg = (f"UNVERIFIED: {label} has no published checksum in eventcnn's registry "
+                   f"({'size checked' if size else 'neither size nor checksum checked'}); "
+                   f"compare adler32 {adler32sum(path)} with {where} before trusting results")
+            warnings.warn(msg, UnverifiedWarning, stacklevel=4)
+            say(f"WARNING: {msg}", force=True)
+
+    say(f"{label}: downloading {url}")
+    return pooch_download(url, target, label=label, bar=bar, check=check,
+                          hint="use --max-events to stream part of it, or --mirror DIR")
 
 
-def _stream(src: NanoSource, origin: str, target: Path, max_events: int, quiet: bool) -> None:
-    from eventcnn.events.nanoaod import read_nanoaod, write_nanoaod
-
-    events = read_nanoaod(origin, max_events=max_events, quiet=quiet)
-    write_nanoaod(target, events)
-
-
-def fetch_nano(
-    name: str | Sequence[str] = "three-class",
-    dest: str | os.PathLike[str] | None = None,
+def fetch_record_files(
+    key: str,
+    count: int,
+    out: str | os.PathLike[str],
     mirror: str | os.PathLike[str] | None = None,
-    max_events: int | None = None,
     *,
     quiet: bool = False,
     base_url: str | None = None,
-    stream_url: str | None = None,
-    sources: Sequence[NanoSource] | None = None,
+    portal: str | None = None,
 ) -> dict[str, Path]:
-    """Fetch NanoAOD files of :data:`NANO_REGISTRY` (``"three-class"``, ``"all"`` or keys).
+    """The first ``count`` files of sample ``key`` under ``<out>/nano/<key>/``, by ``<key>/<n>``.
 
-    Returns ``{key: path}`` under ``<dest>/nano/``. ``max_events`` keeps only the
-    first N events (``<file>.first<N>.root``), streamed from ``stream_url``
-    (default the XRootD URL) or read from the mirror; without it the whole
-    file is downloaded from ``base_url`` (default ``https://eospublic.cern.ch``,
-    also ``EVENTCNN_NANO_BASE_URL``) or copied from ``mirror``
-    (``EVENTCNN_DATA_MIRROR``). A file already there is kept. ``quiet`` (or
-    ``EVENTCNN_QUIET``) silences the messages and bars.
+    The file list is :func:`file_list` (cached); each file goes through
+    :func:`get_nano_file` (size and adler32 from the JSON index; mirror:
+    ``<mirror>/nano/<key>/<file>``). ``base_url`` replaces https://eospublic.cern.ch.
 
     Example::
 
-        >>> fetch_nano("tt", max_events=5000, quiet=True)               # doctest: +SKIP
-        {'tt': PosixPath('/home/me/.cache/eventcnn/nano/TTToSemiLeptonic_UL16_08FCB2ED.first5000.root')}
+        >>> fetch_record_files("tt", 2, cache_dir())             # doctest: +SKIP
+        {'tt/1': PosixPath('.../nano/tt/08FCB2ED-....root'), 'tt/2': ...}
     """
-    import shutil
-
-    from eventcnn.events.download import cache_dir
-    from eventcnn.events.download import mirror_from_env as _mirror_from_env
-    from eventcnn.events.download import want_bar as _want_bar
-
-    chosen = _select(name, NANO_REGISTRY if sources is None else sources)
-    root = (Path(dest).expanduser() if dest is not None else cache_dir()).absolute()
-    mirror_dir = _mirror_from_env(mirror)
-    base_url = base_url or os.environ.get("EVENTCNN_NANO_BASE_URL") or None
-    quiet = quiet or quiet_from_env()
-
-    def say(msg: str, force: bool = False) -> None:
-        if force or not quiet:
-            print(msg, file=sys.stderr, flush=True)
-
-    if max_events is not None and max_events < 1:
-        raise UserError(f"max_events must be positive, got {max_events}")
-    out: dict[str, Path] = {}
-    for src in chosen:
-        origin_mirror = mirror_dir / DATASET_DIR / src.filename if mirror_dir is not None else None
-        if origin_mirror is not None and not origin_mirror.is_file():
-            raise FileNotFoundError(
-                f"{origin_mirror} not found: the mirror {mirror_dir} must hold {src.relpath}; "
-                "drop --mirror / EVENTCNN_DATA_MIRROR to download instead"
-            )
-        if max_events is not None:
-            target = root / DATASET_DIR / f"{Path(src.filename).stem}.first{max_events}.root"
-            if target.is_file():
-                say(f"{src.relpath}: first {max_events} events already at {target}")
-            else:
-                origin = str(origin_mirror) if origin_mirror is not None else (stream_url or src.xrootd_url())
-                say(f"{src.relpath}: streaming the first {max_events} events from {origin}")
-                _stream(src, origin, target, max_events, quiet)
-            out[src.key] = target
-            continue
-        target = root / DATASET_DIR / src.filename
-        if origin_mirror is not None:
-            if target.is_file() and target.stat().st_size == origin_mirror.stat().st_size:
-                say(f"{src.relpath}: already present at {target}")
-            else:
-                say(f"{src.relpath}: copying from mirror {mirror_dir}")
-                with atomic_path(target) as tmp:
-                    shutil.copyfile(origin_mirror, tmp)
-                    _check_root(tmp, str(origin_mirror))
-        elif _present(src, target):
-            say(f"{src.relpath}: already present at {target}")
-        else:
-            say(f"{src.relpath}: downloading {src.https_url(base_url)}")
-            _download(src, target, base_url, _want_bar(quiet), say)
-        out[src.key] = target
-    return out
-
-
-def format_nano_registry(
-    sources: Iterable[NanoSource] | None = None, dest: str | os.PathLike[str] | None = None
-) -> str:
-    """Human-readable NanoAOD registry (record, URL, size, checksum or UNVERIFIED, local status).
-
-    Example::
-
-        >>> print(format_nano_registry())          # doctest: +SKIP
-    """
-    from eventcnn.events.download import cache_dir
-
-    root = Path(dest).expanduser() if dest is not None else cache_dir()
-    blocks = []
-    for src in NANO_REGISTRY if sources is None else sources:
-        target = root / src.relpath
-        rec = f"https://opendata.cern.ch/record/{src.record}" if src.record else "unknown (search opendata.cern.ch)"
-        blocks.append("\n".join([
-            f"{src.relpath}  (key {src.key!r}, class {src.label}): {src.dataset}",
-            f"  record:   {rec}",
-            f"  source:   {src.xrootd_url()}",
-            f"  size:     {f'{src.size:,} bytes' if src.size else 'unknown'}"
-            + (f"; {src.events:,} events" if src.events else ""),
-            f"  adler32:  {src.adler32 or 'UNVERIFIED (no published checksum in the registry)'}",
-            f"  note:     {src.provenance}",
-            f"  licence:  {src.licence}",
-            f"  local:    {target} ({'present' if target.is_file() else 'not fetched'})",
-        ]))
-    return "\n\n".join(blocks)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise UserError(f"--files must be a whole number of at least 1, got {count!r}")
+    rec = _record(key)
+    say = stderr_sayer(quiet)
+    entries = file_list(key, out, mirror, quiet=quiet, portal=portal)
+    if count > len(entries):
+        raise UserError(f"--files {count}: the file index of {key} (record {rec.record}) lists "
+                        f"only {len(entries)} files")
+    folder = Path(out) / DATASET_DIR / key
+    paths: dict[str, Path] = {}
+    for n, entry in enumerate(entries[:count], start=1):
+        mirror_file = Path(mirror) / DATASET_DIR / key / entry.filename if mirror is not None else None
+        paths[f"{key}/{n}"] = get_nano_file(
+            https_url(entry.uri, base_url), folder / entry.filename, label=f"nano/{key}/{entry.filename}",
+            size=entry.size, adler32=entry.adler32, record=rec.record, mirror_file=mirror_file,
+            bar=_download.want_bar(quiet), say=say)
+    return paths

@@ -1,22 +1,23 @@
-"""Public data: download, verify and cache the real event files.
+"""The data registry: every public file eventcnn uses, one ``fetch``, one listing.
 
-The registry :data:`REGISTRY` lists every public file eventcnn uses (repository,
-commit, path, sha256, licence). :func:`fetch` downloads them with pooch from
-``raw.githubusercontent.com`` (or ``base_url`` / ``EVENTCNN_DATA_BASE_URL``),
-checks the sha256, safely extracts the member of an archive where the file is
-packed in one, and stores the result under ``<dest>/<dataset>/<file>``::
+:data:`REGISTRY` lists the files (:class:`Source`): the CMS 2011 JSON events and
+the OPAL masterclass displays (GitHub, pinned commits, sha256), and one 2016
+NanoAOD file per class (the CERN open data portal, size / adler32 where known).
+:data:`eventcnn.events.opendata.NANO_RECORDS` adds the three whole NanoAOD
+records (file index, file and event counts). :func:`fetch` gets them all::
 
-    cms/TTjets_json.json   cms/Wjets_json.json
-    opal/centered-masked-rotated1.zip   opal/events_list.csv
+    fetch("cms")                        cms/TTjets_json.json  cms/Wjets_json.json
+    fetch("opal")                       opal/centered-masked-rotated1.zip  opal/events_list.csv
+    fetch("three-class", max_events=N)  nano/<file>.first<N>.root (tt, wjets, dy; streamed)
+    fetch("tt", files=3)                nano/tt/<first 3 files of record 67993>
 
-``dest`` defaults to the cache folder (``EVENTCNN_CACHE`` or
-``pooch.os_cache("eventcnn")``). With ``mirror`` (or ``EVENTCNN_DATA_MIRROR``)
-the files are copied from a local folder with that same layout instead; a
-mirror may hold a subset of the events, so mirror files are checked for their
-format rather than their hash.
-
-Every step writes through :func:`eventcnn._io.atomic_path`: a failed or
-interrupted download, copy or extraction leaves no partial file behind.
+pooch downloads and checks the known sha256 (:func:`eventcnn.events.download.pooch_download`);
+eventcnn adds the rest: archive members (extracted safely), the local mirror
+(``mirror`` / ``EVENTCNN_DATA_MIRROR``: format-checked copies, since a mirror may
+hold subsets) and the ``<file>.origin.json`` record that lets a copy taken from
+a mirror serve later fetches offline. Files land under ``<out>/<dataset>/``
+(``out`` defaults to ``EVENTCNN_CACHE`` or ``pooch.os_cache("eventcnn")``);
+every write is atomic. :func:`format_registry` is the listing (``eventcnn data list``).
 
 Example::
 
@@ -27,7 +28,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
@@ -40,34 +40,50 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventcnn._env import sayer
-from eventcnn._io import atomic_path
+from eventcnn._io import adler32sum, atomic_path, sha256sum
 from eventcnn.errors import UserError
 from eventcnn.events import download as _basics
-from eventcnn.events.download import (  # noqa: F401 - public names of eventcnn.events.sources
+from eventcnn.events.download import (
     DOWNLOAD_TIMEOUT,
     DataFormatError,
     DataIntegrityError,
     DownloadError,
     UnsafeArchiveError,
+    UnverifiedWarning,
     cache_dir,
+    cached_origin,
+    copy_from_mirror,
+    origin_path,
+    pooch_download,
+    stderr_sayer,
 )
-from eventcnn.events.download import mirror_from_env as _mirror_from_env
-from eventcnn.events.download import want_bar as _want_bar
+from eventcnn.events.opendata import (
+    DEFAULT_HTTPS,
+    DEFAULT_XROOTD,
+    NANO_RECORDS,
+    check_root,
+    fetch_record_files,
+    get_nano_file,
+)
 
 __all__ = [
     "DATASETS",
     "DEFAULT_BASE_URL",
+    "DOWNLOAD_TIMEOUT",
+    "NANO_RECORDS",
     "REGISTRY",
+    "THREE_CLASS",
     "DataFormatError",
     "DataIntegrityError",
     "DownloadError",
     "Source",
     "UnsafeArchiveError",
+    "UnverifiedWarning",
+    "adler32sum",
     "cache_dir",
-    "example_files",
     "cached_origin",
     "check_format",
+    "example_files",
     "extract_member",
     "fetch",
     "format_registry",
@@ -85,10 +101,14 @@ OPAL_LICENCE = "unknown: not stated, see NTW-Muenster/opal-mc-ml"
 class Source:
     """One public file of the registry.
 
-    ``sha256`` is the hash of the file at ``repo``/``commit``/``path``. When that
-    file is a (gzipped) tar archive, ``member`` names the file inside it and
-    ``member_sha256`` its hash; the member is what ends up at
-    ``<dest>/<dataset>/<filename>``.
+    A GitHub file is ``repo`` @ ``commit``, ``path`` with its ``sha256`` (pooch's
+    known hash); when it is a (gzipped) tar archive, ``member`` names the file
+    inside it and ``member_sha256`` its hash. A CERN open data file has no
+    ``repo``: ``path`` is its EOS path (``/eos/opendata/cms/...``), checked by
+    ``size`` and ``adler32`` (the portal's checksum) when known, else fetched
+    with a loud UNVERIFIED warning. Either way the file ends up at
+    ``<out>/<dataset>/<filename>``. ``label`` is the image class a NanoAOD file
+    stands for, ``record`` its portal record.
 
     Example::
 
@@ -101,30 +121,64 @@ class Source:
     key: str
     dataset: str
     filename: str
-    repo: str
-    commit: str
-    path: str
-    sha256: str
+    repo: str = ""
+    commit: str = ""
+    path: str = ""
+    sha256: str | None = None
     member: str | None = None
     member_sha256: str | None = None
     licence: str = "unknown"
     description: str = ""
-
-    def url(self, base_url: str | None = None) -> str:
-        """Download URL: ``<base_url>/<repo>/<commit>/<path>`` (raw GitHub by default)."""
-        base = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        return f"{base}/{self.repo}/{self.commit}/{self.path}"
+    size: int | None = None
+    adler32: str | None = None
+    label: str | None = None
+    record: int | None = None
+    events: int | None = None
+    provenance: str = ""
 
     @property
-    def final_sha256(self) -> str:
-        """sha256 of the file that ends up in the destination folder."""
+    def on_github(self) -> bool:
+        return bool(self.repo)
+
+    def url(self, base_url: str | None = None) -> str:
+        """Download URL: ``<base_url>/<repo>/<commit>/<path>`` (raw GitHub by default), or
+        ``<base_url><path>`` for an EOS file (https://eospublic.cern.ch by default)."""
+        if self.on_github:
+            return f"{(base_url or DEFAULT_BASE_URL).rstrip('/')}/{self.repo}/{self.commit}/{self.path}"
+        return (base_url or DEFAULT_HTTPS).rstrip("/") + self.path
+
+    def https_url(self, base_url: str | None = None) -> str:
+        """Same as :meth:`url` (the HTTPS URL of an EOS file)."""
+        return self.url(base_url)
+
+    def xrootd_url(self) -> str:
+        """``root://eospublic.cern.ch//eos/...`` of an EOS file (streamed by uproot)."""
+        return DEFAULT_XROOTD + self.path
+
+    @property
+    def base_url_env(self) -> str:
+        """The environment variable that replaces the default host of this file."""
+        return "EVENTCNN_DATA_BASE_URL" if self.on_github else "EVENTCNN_NANO_BASE_URL"
+
+    @property
+    def final_sha256(self) -> str | None:
+        """sha256 of the file that ends up in the destination folder (None: not known)."""
         return self.member_sha256 if self.member else self.sha256
+
+    @property
+    def verified(self) -> bool:
+        """True when a published checksum (sha256 or adler32) checks the file."""
+        return self.final_sha256 is not None or self.adler32 is not None
 
     @property
     def relpath(self) -> str:
         """Location relative to the destination (and mirror) folder."""
         return f"{self.dataset}/{self.filename}"
 
+
+_UL16 = "/eos/opendata/cms/mc/RunIISummer20UL16NanoAODv9"
+_MC = "NANOAODSIM/106X_mcRun2_asymptotic_v17-v1"
+_FIRST = "the first file of record {rec} in public analysis code; size and adler32 not found offline"
 
 REGISTRY: tuple[Source, ...] = (
     Source(
@@ -173,10 +227,43 @@ REGISTRY: tuple[Source, ...] = (
         licence=OPAL_LICENCE,
         description="labels of the OPAL displays: '<event>.png;<q|e|m|t>'",
     ),
+    Source(
+        key="tt", dataset="nano", label="ttjets", filename="TTToSemiLeptonic_UL16_08FCB2ED.root",
+        path=f"{_UL16}/TTToSemiLeptonic_TuneCP5_13TeV-powheg-pythia8/{_MC}/120000/"
+             "08FCB2ED-176B-064B-85AB-37B898773B98.root",
+        description=NANO_RECORDS["tt"].dataset, record=67993, events=1_233_000, licence=CMS_LICENCE,
+        provenance="1,233,000 events as read by public analysis code; size and adler32 not found offline",
+    ),
+    Source(
+        key="wjets", dataset="nano", label="wjets", filename="WJetsToLNu_UL16_00702195.root",
+        path=f"{_UL16}/WJetsToLNu_TuneCP5_13TeV-madgraphMLM-pythia8/{_MC}/270000/"
+             "00702195-E707-3743-8BBA-57EB9DEE1DBA.root",
+        description=NANO_RECORDS["wjets"].dataset, record=69747, licence=CMS_LICENCE,
+        provenance="file path as used in public analysis code; size and adler32 not found offline",
+    ),
+    Source(
+        key="dy", dataset="nano", label="dy", filename="DYJetsToLL_M-50_UL16_751D5714.root",
+        path=f"{_UL16}/DYJetsToLL_M-50_TuneCP5_13TeV-madgraphMLM-pythia8/{_MC}/40000/"
+             "751D5714-5507-6343-818A-5DB7797D6632.root",
+        description=NANO_RECORDS["dy"].dataset, record=35671, licence=CMS_LICENCE,
+        provenance="file path as used in public analysis code; size and adler32 not found offline",
+    ),
+    Source(
+        key="singlemuon", dataset="nano", label="data", filename="SingleMuon_Run2016H_61FC1E38.root",
+        path="/eos/opendata/cms/Run2016H/SingleMuon/NANOAOD/UL2016_MiniAODv2_NanoAODv9-v1/120000/"
+             "61FC1E38-F75C-6B44-AD19-A9894155874E.root",
+        description="/SingleMuon/Run2016H-UL2016_MiniAODv2_NanoAODv9-v1/NANOAOD", record=30563,
+        size=14_695_266, licence=CMS_LICENCE,
+        provenance="record id 30563 (DOI 10.7483/OPENDATA.CMS.4BUS.64MV) and size from public "
+                   "analysis code; adler32 not found offline",
+    ),
 )
 
-#: Names accepted by :func:`fetch` (besides ``"all"``; ``"nano"`` is :mod:`eventcnn.events.opendata`).
-DATASETS: tuple[str, ...] = ("cms", "opal")
+#: Data sets of :func:`fetch` besides ``"all"`` (= cms + opal) and ``"three-class"`` (tt, wjets, dy).
+DATASETS: tuple[str, ...] = ("cms", "opal", "nano")
+
+#: The three classes of the tt / W / DY task, by NanoAOD key.
+THREE_CLASS = ("tt", "wjets", "dy")
 
 OPAL_LABELS = frozenset("qemt")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -194,38 +281,12 @@ def example_files() -> dict[str, Path]:
         >>> sorted(example_files())
         ['dy', 'ttjets', 'wjets']
     """
-    folder = Path(__file__).parent / "examples"
+    folder = Path(__file__).resolve().parent / "examples"  # eventcnn/events/examples (package data)
     return {f.name.split(".")[0].removeprefix("example_"): f for f in sorted(folder.glob("example_*.json*"))}
 
 
-def sha256sum(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks.
-
-    Example::
-
-        >>> sha256sum("cms/Wjets_json.json")  # doctest: +SKIP
-        '0249c95b...'
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _publish(tmp: Path) -> None:
-    """Give a finished temp file ordinary read permissions (mkstemp makes it 0600)."""
-    os.chmod(tmp, 0o644)
-
-
-def _select(name: str, sources: Sequence[Source]) -> list[Source]:
-    names = sorted({s.dataset for s in sources})
-    if name == "all":
-        return list(sources)
-    chosen = [s for s in sources if s.dataset == name]
-    if not chosen:
-        raise UserError(f"unknown data set {name!r}: choose one of {', '.join([*names, 'all'])}")
-    return chosen
+def _want_bar(quiet: bool) -> bool:
+    return _basics.want_bar(quiet)
 
 
 # --------------------------------------------------------------------------- archives
@@ -310,19 +371,15 @@ def _extract_from(
     src = tar.extractfile(info)
     assert src is not None  # regular files always have data
     with atomic_path(target) as tmp:
-        digest = hashlib.sha256()
         with src, open(tmp, "wb") as out:
-            for block in iter(lambda: src.read(1 << 20), b""):
-                digest.update(block)
-                out.write(block)
-        got = digest.hexdigest()
+            shutil.copyfileobj(src, out, 1 << 20)
+        got = sha256sum(tmp)
         if sha256 is not None and got != sha256:
             raise DataIntegrityError(
                 f"sha256 mismatch for member {member!r} of {archive.name}: expected "
                 f"{sha256}, got {got}. Nothing was saved: the archive is corrupted or the "
                 "source changed; fetch again, and report it if it persists."
             )
-        _publish(tmp)
 
 
 # --------------------------------------------------------------------------- formats
@@ -389,10 +446,15 @@ def _check_labels(path: Path) -> None:
         raise DataFormatError(f"{path}: no 'name;label' rows")
 
 
+def _check_root(path: Path) -> None:
+    check_root(path)
+
+
 _CHECKERS: dict[str, Callable[[Path], None]] = {
     ".json": _check_json,
     ".zip": _check_zip,
     ".csv": _check_labels,
+    ".root": _check_root,
 }
 
 
@@ -402,6 +464,7 @@ def check_format(path: str | os.PathLike[str]) -> None:
     ``.json``: parses, top-level key ``"Event"`` with at least one event.
     ``.zip``: a valid zip with safe member names and PNG members.
     ``.csv``: ``name;label`` rows, labels in q/e/m/t.
+    ``.root``: a NanoAOD ``Events`` tree with the branches eventcnn reads.
 
     Example::
 
@@ -416,124 +479,25 @@ def check_format(path: str | os.PathLike[str]) -> None:
 
 # --------------------------------------------------------------------------- fetching
 
-
-def _download(url: str, out: Path, expected: str, label: str, bar: bool) -> None:
-    """Download ``url`` to ``out`` with pooch and check its sha256 (``out`` is a temp path)."""
-    import pooch
-
-    downloader = pooch.HTTPDownloader(progressbar=bar, timeout=_basics.DOWNLOAD_TIMEOUT)
-    try:
-        downloader(url, str(out), None)
-    except OSError as exc:  # requests' errors are OSErrors too
-        if _local_write_error(exc):  # full disk, no permission: not an offline situation
-            raise
-        raise DownloadError(
-            f"could not download {label} from {url}: {exc}. Nothing was saved. Check the "
-            "connection and retry, or use local copies with --mirror DIR / EVENTCNN_DATA_MIRROR."
-        ) from exc
-    got = pooch.file_hash(str(out), alg="sha256")
-    if got != expected:
-        raise DataIntegrityError(
-            f"sha256 mismatch for {label} downloaded from {url}: expected {expected}, got {got}. "
-            "Nothing was saved. The download was corrupted or the file changed at the source: "
-            "retry; if it persists, use --mirror DIR with known-good copies and report it."
-        )
+_CHOICES = "cms, opal, all (= cms + opal), nano, three-class, or a NanoAOD key (tt, wjets, dy, singlemuon)"
 
 
-def _local_write_error(exc: OSError) -> bool:
-    """True for an error writing the local file (not a network problem)."""
-    import errno
-
-    import requests
-
-    if isinstance(exc, requests.RequestException):
-        return False
-    return isinstance(exc, (PermissionError, IsADirectoryError, NotADirectoryError)) or exc.errno in (
-        errno.ENOSPC, errno.EDQUOT, errno.EROFS,
-    )
-
-
-def _fetch_download(src: Source, target: Path, base_url: str | None, bar: bool) -> None:
-    url = src.url(base_url)
-    if src.member is None:
-        with atomic_path(target) as tmp:
-            _download(url, tmp, src.sha256, src.relpath, bar)
-            _publish(tmp)
-        return
-    # Archive: download into a private temp folder next to the target, extract the member.
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{src.key}-", dir=target.parent) as tmpdir:
-        archive = Path(tmpdir) / posixpath.basename(src.path)
-        _download(url, archive, src.sha256, f"{src.relpath} (archive {src.path})", bar)
-        extract_member(archive, src.member, target, sha256=src.member_sha256)
-
-
-def _fetch_mirror(src: Source, mirror: Path, target: Path) -> None:
-    origin = mirror / src.dataset / src.filename
-    if not origin.is_file():
-        raise FileNotFoundError(
-            f"{origin} not found: the mirror {mirror} must hold {src.relpath} "
-            "(layout like ../shared/data); drop --mirror / EVENTCNN_DATA_MIRROR to download instead"
-        )
-    with atomic_path(target) as tmp:
-        shutil.copyfile(origin, tmp)
-        _check_copy(tmp, origin)
-        _publish(tmp)
-
-
-def _check_copy(tmp: Path, origin: Path) -> None:
-    """Format-check the copy of ``origin`` (errors name the mirror file, not the temp file)."""
-    checker = _CHECKERS[origin.suffix.lower()]
-    try:
-        checker(tmp)
-    except (DataFormatError, UnsafeArchiveError) as exc:
-        raise type(exc)(str(exc).replace(str(tmp), str(origin))) from None
-
-
-def origin_path(target: str | os.PathLike[str]) -> Path:
-    """Sidecar ``<file>.origin.json`` recording where a fetched file came from.
-
-    Example::
-
-        >>> origin_path("cache/opal/events_list.csv").name
-        'events_list.csv.origin.json'
-    """
-    target = Path(target)
-    return target.with_name(target.name + ".origin.json")
-
-
-def _record_origin(target: Path, origin: str, check: str) -> None:
-    """Write the sidecar of ``target``: its origin, sha256 and the check it passed."""
-    record = {"origin": origin, "sha256": sha256sum(target), "check": check}
-    with atomic_path(origin_path(target)) as tmp:
-        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-        _publish(tmp)
-
-
-def cached_origin(target: str | os.PathLike[str]) -> str | None:
-    """Where ``target`` came from when its sidecar matches it (it passed its checks), else None.
-
-    A file copied from a mirror is format-checked, not hash-checked (mirrors may
-    hold subsets); its sidecar says so, and :func:`fetch` then uses it offline
-    whatever mirror it came from, as long as the file is unchanged since.
-
-    Example::
-
-        >>> cached_origin(cache_dir() / "opal" / "events_list.csv")  # doctest: +SKIP
-        'mirror /work/shared/data/opal/events_list.csv (format checked)'
-    """
-    target = Path(target)
-    side = origin_path(target)
-    if not (target.is_file() and side.is_file()):
-        return None
-    try:
-        record = json.loads(side.read_text(encoding="utf-8"))
-        origin, digest, check = str(record["origin"]), str(record["sha256"]), str(record["check"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # unreadable sidecar: treat the file as unknown
-    if digest != sha256sum(target):
-        return None
-    return f"{origin} ({check})"
+def _select(names: Sequence[str], sources: Sequence[Source]) -> list[Source]:
+    """The sources ``names`` ask for, in registry order (a bare key means the NanoAOD file)."""
+    chosen: set[int] = set()
+    for name in names:
+        if name == "all":
+            hit = [i for i, s in enumerate(sources) if s.dataset in ("cms", "opal")]
+        elif name == "three-class":
+            hit = [i for i, s in enumerate(sources) if s.dataset == "nano" and s.key in THREE_CLASS]
+        elif name in DATASETS:
+            hit = [i for i, s in enumerate(sources) if s.dataset == name]
+        else:
+            hit = [i for i, s in enumerate(sources) if s.dataset == "nano" and s.key == name]
+        if not hit:
+            raise UserError(f"unknown data set {name!r}: choose one of {_CHOICES}")
+        chosen.update(hit)
+    return [sources[i] for i in sorted(chosen)]
 
 
 def _is_present(src: Source, target: Path, mirror: Path | None) -> bool:
@@ -545,56 +509,131 @@ def _is_present(src: Source, target: Path, mirror: Path | None) -> bool:
         return True
     if mirror is not None:
         origin = mirror / src.dataset / src.filename
-        return (
-            origin.is_file()
-            and origin.stat().st_size == target.stat().st_size
-            and sha256sum(origin) == digest
-        )
+        return (origin.is_file() and origin.stat().st_size == target.stat().st_size
+                and sha256sum(origin) == digest)
     return False
 
 
+def _fetch_github(src: Source, target: Path, base_url: str | None, bar: bool) -> None:
+    url = src.url(base_url)
+    if src.member is None:
+        pooch_download(url, target, sha256=src.sha256, label=src.relpath, bar=bar)
+        return
+    # Archive: download it into a private temp folder next to the target, extract the member.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{src.key}-", dir=target.parent) as tmpdir:
+        archive = Path(tmpdir) / posixpath.basename(src.path)
+        pooch_download(url, archive, sha256=src.sha256, label=f"{src.relpath} (archive {src.path})", bar=bar)
+        extract_member(archive, src.member, target, sha256=src.member_sha256)
+
+
+def _fetch_one(src: Source, root: Path, mirror_dir: Path | None, base_url: str | None,
+               bar: bool, say: Callable[..., None]) -> Path:
+    """A GitHub file (sha256, archive member) or a whole NanoAOD file, into ``root``."""
+    target = root / src.dataset / src.filename
+    base = base_url or os.environ.get(src.base_url_env) or None
+    if not src.on_github:
+        mirror_file = mirror_dir / src.dataset / src.filename if mirror_dir is not None else None
+        return get_nano_file(src.url(base), target, label=src.relpath, size=src.size, adler32=src.adler32,
+                             record=src.record, mirror_file=mirror_file, bar=bar, say=say)
+    if _is_present(src, target, mirror_dir):
+        origin = cached_origin(target)
+        say(f"{src.relpath}: already present at {target}" + (f", from {origin}" if origin else ""))
+        return target
+    origin = cached_origin(target) if mirror_dir is None else None
+    if origin is not None:  # an earlier mirror copy that passed its checks: works offline
+        say(f"{src.relpath}: using the cached copy at {target}, from {origin}")
+        return target
+    if target.is_file():  # never replaced without a word
+        ref = "the mirror's copy" if mirror_dir is not None else "the published sha256"
+        say(f"{src.relpath}: {target} differs from {ref}; replacing it")
+    if mirror_dir is not None:
+        mirror_file = mirror_dir / src.dataset / src.filename
+        if not mirror_file.is_file():
+            raise FileNotFoundError(
+                f"{mirror_file} not found: the mirror {mirror_dir} must hold {src.relpath} "
+                "(layout like ../shared/data); drop --mirror / EVENTCNN_DATA_MIRROR to download instead")
+        say(f"{src.relpath}: copying from mirror {mirror_dir}")
+        return copy_from_mirror(mirror_file, target, _CHECKERS[Path(src.filename).suffix.lower()])
+    say(f"{src.relpath}: downloading {src.url(base)}")
+    _fetch_github(src, target, base, bar)  # the published sha256 says it all
+    return target
+
+
+def _stream(src: Source, root: Path, mirror_dir: Path | None, max_events: int, stream_url: str | None,
+            quiet: bool, say: Callable[..., None]) -> Path:
+    """The first ``max_events`` events of a NanoAOD file, streamed into ``<file>.first<N>.root``."""
+    from eventcnn.events.nanoaod import read_nanoaod, write_nanoaod  # deferred: uproot (nano extra)
+
+    target = root / src.dataset / f"{Path(src.filename).stem}.first{max_events}.root"
+    if target.is_file():
+        say(f"{src.relpath}: first {max_events} events already at {target}")
+        return target
+    if mirror_dir is not None:
+        origin = mirror_dir / src.dataset / src.filename
+        if not origin.is_file():
+            raise FileNotFoundError(
+                f"{origin} not found: the mirror {mirror_dir} must hold {src.relpath}; "
+                "drop --mirror / EVENTCNN_DATA_MIRROR to download instead")
+        where = str(origin)
+    else:
+        where = stream_url or src.xrootd_url()
+    say(f"{src.relpath}: streaming the first {max_events} events from {where}")
+    write_nanoaod(target, read_nanoaod(where, max_events=max_events, quiet=quiet))
+    return target
+
+
 def fetch(
-    name: str,
-    dest: str | os.PathLike[str] | None = None,
+    name: str | Sequence[str],
+    out: str | os.PathLike[str] | None = None,
     mirror: str | os.PathLike[str] | None = None,
     *,
     quiet: bool = False,
     base_url: str | None = None,
     sources: Sequence[Source] | None = None,
+    max_events: int | None = None,
+    files: int | None = None,
+    stream_url: str | None = None,
 ) -> dict[str, Path]:
-    """Fetch the public data set ``name`` (``"cms"``, ``"opal"``, ``"all"`` = both, or ``"nano"``).
+    """Fetch public data: ``"cms"``, ``"opal"``, ``"all"`` (both), ``"nano"``, ``"three-class"``
+    or NanoAOD keys (``"tt"``, ``"wjets"``, ``"dy"``, ``"singlemuon"``); a list mixes them.
 
-    ``"nano"`` fetches the 2016 NanoAOD files in full (see :func:`eventcnn.events.opendata.fetch_nano`
-    for ``max_events`` and key selection).
-
-    Files land at ``<dest>/<dataset>/<file>`` (``dest`` defaults to
+    Files land at ``<out>/<dataset>/<file>`` (``out`` defaults to
     :func:`cache_dir`) and are returned by key: ``ttjets``, ``wjets`` (cms),
-    ``zip``, ``labels`` (opal). A file already there with the published sha256
-    (or, in mirror mode, identical to the mirror's file) is not fetched again.
-    A file copied from a mirror gets a sidecar ``<file>.origin.json`` (origin,
-    sha256, check passed); without a mirror, a cached copy whose sidecar still matches
-    is used as it is, whatever mirror it came from, so a classroom that fetched
-    once from a mirror works offline afterwards (the message names the origin).
+    ``zip``, ``labels`` (opal), ``tt``, ``wjets``, ``dy``, ``singlemuon`` (nano; ``nano/wjets``
+    when the cms ``wjets`` is fetched too).
+    A file already there with the published checksum (or, in mirror mode,
+    identical to the mirror's file) is not fetched again. A file copied from a
+    mirror gets a sidecar ``<file>.origin.json`` (origin, sha256, check passed);
+    without a mirror, a cached copy whose sidecar still matches is used as it
+    is, whatever mirror it came from, so a classroom that fetched once from a
+    mirror works offline afterwards (the message names the origin).
 
     Parameters
     ----------
-    name : ``"cms"``, ``"opal"`` or ``"all"``.
-    dest : destination folder; default ``EVENTCNN_CACHE`` or the user cache dir.
+    name : data set(s) or NanoAOD key(s), see above.
+    out : destination folder; default ``EVENTCNN_CACHE`` or the user cache dir.
     mirror : local folder laid out like ``../shared/data`` to copy from instead of
         downloading (default ``EVENTCNN_DATA_MIRROR``). Mirror files may be
         subsets: their format is checked, not their hash.
-    quiet : print nothing; otherwise say what happens (stderr) and show download
-        bars when interactive (``progress=`` is the deprecated old name).
+    quiet : print nothing (but UNVERIFIED warnings); otherwise say what happens
+        (stderr) and show download bars when interactive.
     base_url : download from ``<base_url>/<repo>/<commit>/<path>`` instead of raw
-        GitHub (default ``EVENTCNN_DATA_BASE_URL``).
+        GitHub (``EVENTCNN_DATA_BASE_URL``), or ``<base_url>/eos/...`` instead of
+        https://eospublic.cern.ch for NanoAOD (``EVENTCNN_NANO_BASE_URL``).
     sources : registry to use instead of :data:`REGISTRY` (tests, private mirrors).
+    max_events : NanoAOD only: the first N events of each file (``<file>.first<N>.root``),
+        streamed from ``stream_url`` (default XRootD) or read from the mirror.
+    files : NanoAOD samples only (``tt``, ``wjets``, ``dy``; ``nano`` / ``three-class`` alone = the
+        three; ``["nano", "tt"]`` = ``"tt"``): the first K files of the whole record, listed by the portal's file
+        index, under ``<out>/nano/<key>/`` (keys ``<key>/<n>``).
 
     Raises
     ------
     DataIntegrityError
-        A download or archive member has the wrong sha256 (nothing is saved).
+        A download or archive member has the wrong sha256, size or adler32 (nothing is saved).
     DataFormatError
-        A mirror file has the wrong format.
+        A mirror file (or NanoAOD download) has the wrong format.
     DownloadError
         Network / HTTP failure or truncated transfer (nothing is saved).
 
@@ -604,78 +643,104 @@ def fetch(
         >>> sorted(paths)  # doctest: +SKIP
         ['ttjets', 'wjets']
     """
-    if name == "nano":  # the 2016 NanoAOD files: eventcnn.events.opendata (full files are GBs, not in "all")
-        from eventcnn.events.opendata import fetch_nano
-
-        return fetch_nano("all", dest=dest, mirror=mirror, quiet=quiet, base_url=base_url)
-    chosen = _select(name, REGISTRY if sources is None else sources)
-    root = (Path(dest).expanduser() if dest is not None else cache_dir()).absolute()
-    mirror_dir = _mirror_from_env(mirror)
+    names = [name] if isinstance(name, str) else list(name)
+    if files is not None:  # "nano tt": the sample tt; "nano" alone: the three records
+        names = [n for n in names if n != "nano"] or ["three-class"]
+    chosen = _select(names, REGISTRY if sources is None else sources)
+    root = (Path(out).expanduser() if out is not None else cache_dir()).absolute()
+    mirror_dir = _basics.mirror_from_env(mirror)
     if mirror_dir is not None and not mirror_dir.is_dir():
-        raise FileNotFoundError(
-            f"mirror folder {mirror_dir} not found (from --mirror or EVENTCNN_DATA_MIRROR)"
-        )
-    base_url = base_url or os.environ.get("EVENTCNN_DATA_BASE_URL") or None
+        raise FileNotFoundError(f"mirror folder {mirror_dir} not found (from --mirror or EVENTCNN_DATA_MIRROR)")
+    say = stderr_sayer(quiet)
+    if max_events is not None or files is not None:
+        other = sorted({s.dataset for s in chosen} - {"nano"})
+        option = "--max-events" if max_events is not None else "--files"
+        if other:
+            raise UserError(f"{option} applies to NanoAOD files only (nano, three-class, tt, ...), "
+                            f"not to {', '.join(other)}")
+        if max_events is not None and files is not None:
+            raise UserError("--max-events and --files do not go together: stream part of one file, "
+                            "or download whole files")
+    if max_events is not None and (isinstance(max_events, bool) or max_events < 1):
+        raise UserError(f"--max-events must be positive, got {max_events}")
+    if files is not None:
+        keys = [s.key for s in chosen if s.key in NANO_RECORDS]
+        missing = [s.key for s in chosen if s.key not in NANO_RECORDS]
+        if missing:
+            raise UserError(f"--files: no whole record for {', '.join(missing)}; choose among "
+                            f"{', '.join(NANO_RECORDS)}")
+        paths: dict[str, Path] = {}
+        for key in keys:
+            paths.update(fetch_record_files(key, files, root, mirror_dir, quiet=quiet,
+                                            base_url=base_url or os.environ.get("EVENTCNN_NANO_BASE_URL") or None))
+        return paths
     bar = _want_bar(quiet)
-
-    say = sayer(quiet, stderr=True)
-
-    out: dict[str, Path] = {}
+    result: dict[str, Path] = {}
     for src in chosen:
-        target = root / src.dataset / src.filename
-        if _is_present(src, target, mirror_dir):
-            origin = cached_origin(target)
-            say(f"{src.relpath}: already present at {target}" + (f", from {origin}" if origin else ""))
-            out[src.key] = target
-            continue
-        origin = cached_origin(target) if mirror_dir is None else None
-        if origin is not None:  # an earlier mirror copy that passed its checks: works offline
-            say(f"{src.relpath}: using the cached copy at {target}, from {origin}")
-            out[src.key] = target
-            continue
-        if target.is_file():  # never replaced without a word
-            ref = "the mirror's copy" if mirror_dir is not None else "the published sha256"
-            say(f"{src.relpath}: {target} differs from {ref}; replacing it")
-        if mirror_dir is not None:
-            say(f"{src.relpath}: copying from mirror {mirror_dir}")
-            _fetch_mirror(src, mirror_dir, target)
-            _record_origin(target, f"mirror {mirror_dir / src.dataset / src.filename}",
-                           "format checked")
+        key = src.key if src.key not in result else f"{src.dataset}/{src.key}"  # cms and nano both have wjets
+        if max_events is not None:
+            result[key] = _stream(src, root, mirror_dir, max_events, stream_url, quiet, say)
         else:
-            say(f"{src.relpath}: downloading {src.url(base_url)}")
-            _fetch_download(src, target, base_url, bar)  # the published sha256 says it all
-        out[src.key] = target
-    return out
+            result[key] = _fetch_one(src, root, mirror_dir, base_url, bar, say)
+    return result
 
 
 # --------------------------------------------------------------------------- listing
 
 
 def format_registry(
-    sources: Iterable[Source] | None = None, dest: str | os.PathLike[str] | None = None
+    sources: Iterable[Source] | None = None, out: str | os.PathLike[str] | None = None,
+    records: bool | None = None,
 ) -> str:
-    """Human-readable registry: one block per file with source, sha256, licence, status.
+    """The registry for people: one block per file (source, checksum, licence, local status),
+    then the whole NanoAOD records (``records``; default: when listing the full registry).
 
     Example::
 
         print(format_registry())
     """
-    root = Path(dest).expanduser() if dest is not None else cache_dir()
+    root = Path(out).expanduser() if out is not None else cache_dir()
     blocks = []
     for src in REGISTRY if sources is None else sources:
         target = root / src.dataset / src.filename
-        lines = [
-            f"{src.relpath}  (key {src.key!r}): {src.description}",
-            f"  source:   {src.url()}",
-        ]
-        if src.member:
-            lines.append(f"  member:   {src.member} of that gzipped tar")
-            lines.append(f"  sha256:   {src.member_sha256} (archive {src.sha256})")
+        if src.on_github:
+            lines = [f"{src.relpath}  (key {src.key!r}): {src.description}", f"  source:   {src.url()}"]
+            if src.member:
+                lines.append(f"  member:   {src.member} of that gzipped tar")
+                lines.append(f"  sha256:   {src.member_sha256} (archive {src.sha256})")
+            else:
+                lines.append(f"  sha256:   {src.sha256}")
         else:
-            lines.append(f"  sha256:   {src.sha256}")
+            rec = f"https://opendata.cern.ch/record/{src.record}" if src.record else "unknown"
+            lines = [
+                f"{src.relpath}  (key {src.key!r}, class {src.label}): {src.description}",
+                f"  record:   {rec}",
+                f"  source:   {src.xrootd_url()}",
+                f"  size:     {f'{src.size:,} bytes' if src.size else 'unknown'}"
+                + (f"; {src.events:,} events" if src.events else ""),
+                f"  adler32:  {src.adler32 or 'UNVERIFIED (no published checksum in the registry)'}",
+                f"  note:     {src.provenance}",
+            ]
         lines.append(f"  licence:  {src.licence}")
         lines.append(f"  local:    {target} ({_local_status(src, target)})")
         blocks.append("\n".join(lines))
+    if records if records is not None else sources is None:
+        blocks.append("Whole NanoAOD records (eventcnn data fetch nano SAMPLE --files K):")
+        for rec in NANO_RECORDS.values():
+            index = root / "nano" / rec.key / "file_index.json"
+            blocks.append("\n".join([
+                f"nano/{rec.key}/  (sample {rec.key!r}, class {rec.label}): {rec.dataset}",
+                f"  record:   {rec.record_url()}",
+                f"  files:    {rec.files}; events: {f'{rec.events:,}' if rec.events else 'see note'}"
+                + (f"; {rec.gigabytes} GB" if rec.gigabytes else ""),
+                "  index:    " + ("\n            ".join(rec.index_urls()) if rec.index_files else
+                                    f"{rec.api_url()} (the record API: index names unknown)"),
+                "  adler32:  from the portal's JSON file index at fetch time; UNVERIFIED (said loudly) "
+                "where the index has none",
+                f"  note:     {rec.note}",
+                f"  licence:  {rec.licence}",
+                f"  local:    {index.parent} ({'file index cached' if index.is_file() else 'not fetched'})",
+            ]))
     return "\n\n".join(blocks)
 
 
@@ -683,6 +748,12 @@ def _local_status(src: Source, target: Path) -> str:
     """'not fetched', 'present, sha256 verified' or a loud note that the local copy differs."""
     if not target.is_file():
         return "not fetched"
+    if not src.on_github:
+        if src.adler32 is not None:
+            ok = adler32sum(target) == src.adler32
+            return "present, adler32 verified" if ok else "present, but its adler32 differs from the registry"
+        origin = cached_origin(target)
+        return f"present, from {origin}" if origin else "present (UNVERIFIED)"
     if sha256sum(target) == src.final_sha256:
         return "present, sha256 verified"
     origin = cached_origin(target)

@@ -559,14 +559,14 @@ def render_to_dir(
     out = Path(out)
     _prepare_out(out)
     lock = out / LOCK_FILE
-    with file_lock(lock):  # fail fast, before reading the inputs
+    with file_lock(lock, remove=True):  # fail fast, before reading the inputs; no lock file left
         _folder_settings(out, config, sel, claim=False)
         manifest_by_file(out / MANIFEST)
     summary = RenderSummary(out)
     chosen = [_read_and_select(source, label, sel, limit, skip_bad, summary, quiet)
               for source, label in inputs]
     _require_selected(summary, inputs, [flow for _, flow in chosen])
-    with file_lock(lock):
+    with file_lock(lock, remove=True):
         _folder_settings(out, config, sel, claim=True)
     rows: dict[str, dict[str, str]] = {}
     work: list[tuple[Events, RenderConfig, str, str]] = []
@@ -603,7 +603,7 @@ def render_to_dir(
                 bar.update(done)
     finally:
         bar.close()
-        with file_lock(lock):  # read-merge-write: concurrent runs into one folder add up
+        with file_lock(lock, remove=True):  # read-merge-write: concurrent runs add up; no lock file left
             manifest = manifest_by_file(out / MANIFEST)
             manifest.update(rows)
             _write_manifest(out / MANIFEST, manifest, out)

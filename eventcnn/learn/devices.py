@@ -41,6 +41,7 @@ __all__ = [
     "needs_fixed_shapes",
     "PRECISION_MODES",
     "precision_policy",
+    "set_precision",
 ]
 
 
@@ -112,6 +113,22 @@ def precision_policy(mode: str = "auto", capabilities: list[tuple[int, int]] | N
     if not caps:
         return "mixed_bfloat16" if mode == "on" else "float32"
     return "mixed_bfloat16" if all(c >= (8, 0) for c in caps) else "mixed_float16"
+
+
+def set_precision(mode: str = "auto", quiet: bool = False) -> str:
+    """Set Keras' global dtype policy to :func:`precision_policy` of ``mode``; say so when mixed.
+
+    Example::
+
+        set_precision("off")   # 'float32'
+    """
+    import keras
+
+    policy = precision_policy(mode)
+    keras.mixed_precision.set_global_policy(policy)
+    if policy != "float32":
+        sayer(quiet)(f"mixed precision: {policy} (softmax in float32)")
+    return policy
 
 
 def device_count() -> int:

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eventcnn._io import write_json_atomic
+from eventcnn._io import sha256sum, write_json_atomic
 from eventcnn.errors import UserError
 
 __all__ = ["PretrainConfig", "run_pretrain", "export_backbone", "DEFAULT_PROCESSES"]
@@ -152,7 +152,6 @@ def export_backbone(
         export_backbone(run.load_model(), "sim_small_64.weights.h5", {"backbone": "small", "image_size": 64})
     """
     from eventcnn.learn.models import get_backbone
-    from eventcnn.learn.weights import sha256_file
 
     path = Path(path)
     if not path.name.endswith(".weights.h5"):
@@ -167,7 +166,7 @@ def export_backbone(
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    meta = {**metadata, "sha256": sha256_file(path), "bytes": path.stat().st_size}
+    meta = {**metadata, "sha256": sha256sum(path), "bytes": path.stat().st_size}
     write_json_atomic(path.with_name(path.name[: -len(".weights.h5")] + ".json"), meta)
     return meta
 

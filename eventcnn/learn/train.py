@@ -26,11 +26,10 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -59,79 +58,11 @@ from eventcnn.learn.runs import (  # noqa: F401
 )
 from eventcnn.learn.runs import read_json as _read_json  # noqa: F401
 
-__all__ = ["Run", "TrainConfig", "compare_runs", "distribution_scope", "num_gpus", "setup_mixed_precision", "train"]
+__all__ = ["Run", "TrainConfig", "compare_runs", "train"]
 
 #: settings that may change between a run and its resumption
 RESUMABLE_CHANGES = {"epochs", "fine_tune_epochs", "patience", "quiet", "workers", "evaluate", "data_dir", "out", "baseline",
                      "cache", "cache_dir", "compile"}
-
-
-# ---------------------------------------------------------------------------
-# devices
-# ---------------------------------------------------------------------------
-
-
-def num_gpus() -> int:
-    """Number of GPUs visible to the active Keras backend."""
-    import keras
-
-    backend = keras.backend.backend()
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            return len(tf.config.list_physical_devices("GPU"))
-        if backend == "jax":
-            import jax
-
-            return len([d for d in jax.devices() if d.platform == "gpu"])
-        if backend == "torch":
-            import torch
-
-            return int(torch.cuda.device_count())
-    except Exception:  # noqa: BLE001 - no GPU runtime: treat as CPU
-        return 0
-    return 0
-
-
-def setup_mixed_precision(mode: str = "auto", say=print) -> bool:
-    """Set the dtype policy of :func:`eventcnn.learn.devices.precision_policy` (bf16 on Ampere+ GPUs)."""
-    import keras
-
-    from eventcnn.learn.devices import precision_policy
-
-    policy = precision_policy(mode)
-    keras.mixed_precision.set_global_policy(policy)
-    if policy != "float32":
-        say(f"mixed precision: {policy} (softmax in float32)")
-    return policy != "float32"
-
-
-@contextlib.contextmanager
-def distribution_scope(say=print) -> Iterator[None]:
-    """Data-parallel training over all GPUs when there are several.
-
-    TensorFlow: ``tf.distribute.MirroredStrategy``; JAX:
-    ``keras.distribution.DataParallel``. The torch backend trains on one GPU.
-    """
-    import keras
-
-    n = num_gpus()
-    backend = keras.backend.backend()
-    if n > 1 and backend == "tensorflow":
-        import tensorflow as tf
-
-        strategy = tf.distribute.MirroredStrategy()
-        say(f"MirroredStrategy over {strategy.num_replicas_in_sync} GPUs")
-        with strategy.scope():
-            yield
-        return
-    if n > 1 and backend == "jax":
-        keras.distribution.set_distribution(keras.distribution.DataParallel())
-        say(f"keras.distribution.DataParallel over {n} GPUs")
-    elif n > 1:
-        say(f"{n} GPUs found, but multi-GPU training is not supported with the {backend} backend: using one")
-    yield
 
 
 # ---------------------------------------------------------------------------
@@ -313,6 +244,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out: str | os.PathLike[s
         data_parallel_devices,
         needs_fixed_shapes,
         precision_policy,
+        set_precision,
     )
 
     split = _prepare_split(cfg, out)
@@ -330,7 +262,7 @@ def train(config: TrainConfig | str | os.PathLike[str], out: str | os.PathLike[s
         run_config["selection"] = json.loads(selection_file.read_text())
     write_json_atomic(out / "config.json", run_config)
     keras.utils.set_random_seed(cfg.seed)
-    setup_mixed_precision(cfg.mixed_precision, say)
+    set_precision(cfg.mixed_precision, quiet=quiet)
 
     from eventcnn.learn.cache import training_sequences
 

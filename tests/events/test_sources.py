@@ -147,8 +147,13 @@ EVENT_JSON = json.dumps({"Event": {"1": {"met": 10.0, "run": 1}}}).encode()
 # --------------------------------------------------------------------------- registry
 
 
+GITHUB = tuple(s for s in data.REGISTRY if s.on_github)  # the CMS JSON and OPAL files
+
+
 def test_registry_matches_spec_and_builds_raw_github_urls() -> None:
-    by_key = {s.key: s for s in data.REGISTRY}
+    by_key = {s.key: s for s in GITHUB}
+    assert {s.dataset for s in data.REGISTRY} == {"cms", "opal", "nano"}
+    assert all(s.dataset == "nano" for s in data.REGISTRY if not s.on_github)
     assert set(by_key) == {"ttjets", "wjets", "zip", "labels"}
     assert by_key["ttjets"].relpath == "cms/TTjets_json.json"
     assert by_key["wjets"].relpath == "cms/Wjets_json.json"
@@ -164,7 +169,7 @@ def test_registry_matches_spec_and_builds_raw_github_urls() -> None:
         "http://h/x/jzyee/cms_image_classification/"
         "073e4b5fd91af26daa9cc8b3cd5e379bae1ac7d7/json_files/Wjets_json.json"
     )
-    for src in data.REGISTRY:
+    for src in GITHUB:
         for digest in (src.sha256, src.member_sha256 or src.sha256):
             assert re.fullmatch(r"[0-9a-f]{64}", digest)
 
@@ -172,7 +177,7 @@ def test_registry_matches_spec_and_builds_raw_github_urls() -> None:
 def test_registry_agrees_with_shared_data_readme(shared_data: Path) -> None:
     readme = (shared_data / "README.md").read_text()
     flat = " ".join(readme.split())
-    for src in data.REGISTRY:
+    for src in GITHUB:
         assert src.sha256 in flat, src.key
         assert src.commit in flat, src.key
         assert src.repo in flat, src.key
@@ -182,7 +187,7 @@ def test_registry_agrees_with_shared_data_readme(shared_data: Path) -> None:
 
 def test_unknown_name_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"unknown data set 'lep'.*cms, opal, all"):
-        fetch("lep", dest=tmp_path)
+        fetch("lep", out=tmp_path)
 
 
 # --------------------------------------------------------------------------- downloads
@@ -193,14 +198,14 @@ def test_download_good_file_then_already_present(
 ) -> None:
     server.add("dir/Wjets_json.json", EVENT_JSON)
     src = plain_source(EVENT_JSON)
-    paths = fetch("cms", dest=tmp_path / "d", base_url=server.base_url, sources=[src])
+    paths = fetch("cms", out=tmp_path / "d", base_url=server.base_url, sources=[src])
     assert paths == {"wjets": tmp_path / "d" / "cms" / "Wjets_json.json"}
     assert paths["wjets"].read_bytes() == EVENT_JSON
     assert all_files(tmp_path / "d") == [paths["wjets"]]  # no temp files left over
     assert len(server.requests) == 1
 
     capsys.readouterr()
-    again = fetch("all", dest=tmp_path / "d", base_url=server.base_url, sources=[src])
+    again = fetch("all", out=tmp_path / "d", base_url=server.base_url, sources=[src])
     assert again == paths
     assert len(server.requests) == 1  # not downloaded again
     assert "already present" in capsys.readouterr().err
@@ -214,7 +219,7 @@ def test_progress_bar_when_interactive(
 ) -> None:
     server.add("dir/Wjets_json.json", EVENT_JSON)
     monkeypatch.setattr(data, "_want_bar", lambda quiet: not quiet)  # as in a terminal
-    fetch("cms", dest=tmp_path, base_url=server.base_url, sources=[plain_source(EVENT_JSON)])
+    fetch("cms", out=tmp_path, base_url=server.base_url, sources=[plain_source(EVENT_JSON)])
     err = capsys.readouterr().err
     assert "downloading http://127.0.0.1" in err
     assert "100%" in err  # tqdm bar from pooch
@@ -222,7 +227,7 @@ def test_progress_bar_when_interactive(
     (tmp_path / "cms" / "Wjets_json.json").unlink()
     fetch(
         "cms",
-        dest=tmp_path,
+        out=tmp_path,
         base_url=server.base_url,
         sources=[plain_source(EVENT_JSON)],
         quiet=True,
@@ -235,7 +240,7 @@ def test_base_url_from_environment(
 ) -> None:
     server.add("dir/Wjets_json.json", EVENT_JSON)
     monkeypatch.setenv("EVENTCNN_DATA_BASE_URL", server.base_url + "/")
-    paths = fetch("cms", dest=tmp_path, sources=[plain_source(EVENT_JSON)], quiet=True)
+    paths = fetch("cms", out=tmp_path, sources=[plain_source(EVENT_JSON)], quiet=True)
     assert paths["wjets"].read_bytes() == EVENT_JSON
 
 
@@ -244,7 +249,7 @@ def test_wrong_existing_file_is_replaced_by_download(server: Server, tmp_path: P
     target = tmp_path / "cms" / "Wjets_json.json"
     target.parent.mkdir()
     target.write_bytes(b'{"Event": {}}')  # e.g. an older or partial copy
-    fetch("cms", dest=tmp_path, base_url=server.base_url, sources=[plain_source(EVENT_JSON)])
+    fetch("cms", out=tmp_path, base_url=server.base_url, sources=[plain_source(EVENT_JSON)])
     assert target.read_bytes() == EVENT_JSON
     assert len(server.requests) == 1
 
@@ -256,7 +261,7 @@ def test_hash_mismatch_names_file_and_both_hashes_and_leaves_nothing(
     server.add("dir/Wjets_json.json", corrupted)
     src = plain_source(EVENT_JSON)  # registry hash of the good content
     with pytest.raises(DataIntegrityError) as err:
-        fetch("cms", dest=tmp_path / "d", base_url=server.base_url, sources=[src])
+        fetch("cms", out=tmp_path / "d", base_url=server.base_url, sources=[src])
     msg = str(err.value)
     assert isinstance(err.value, ValueError)
     assert "Wjets_json.json" in msg
@@ -269,14 +274,14 @@ def test_truncated_download_is_an_error_and_leaves_nothing(server: Server, tmp_p
     body = EVENT_JSON * 2000
     server.add("dir/Wjets_json.json", body, truncate=True)
     with pytest.raises(DownloadError, match=r"could not download cms/Wjets_json.json from http"):
-        fetch("cms", dest=tmp_path / "d", base_url=server.base_url, sources=[plain_source(body)])
+        fetch("cms", out=tmp_path / "d", base_url=server.base_url, sources=[plain_source(body)])
     assert all_files(tmp_path / "d") == []
 
 
 def test_http_error_is_a_download_error_naming_the_url(server: Server, tmp_path: Path) -> None:
     src = plain_source(EVENT_JSON, path="missing.json")
     with pytest.raises(DownloadError, match=r"404.*missing\.json|missing\.json.*404"):
-        fetch("cms", dest=tmp_path / "d", base_url=server.base_url, sources=[src])
+        fetch("cms", out=tmp_path / "d", base_url=server.base_url, sources=[src])
     assert all_files(tmp_path / "d") == []
 
 
@@ -291,9 +296,9 @@ def test_interrupted_download_leaves_previous_file_intact(
     def interrupt(path: str, alg: str = "sha256") -> str:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("pooch.file_hash", interrupt)  # after the bytes arrived
+    monkeypatch.setattr("pooch.hashes.file_hash", interrupt)  # pooch's hash check, after the bytes arrived
     with pytest.raises(KeyboardInterrupt):
-        fetch("cms", dest=tmp_path, base_url=server.base_url, sources=[plain_source(EVENT_JSON)])
+        fetch("cms", out=tmp_path, base_url=server.base_url, sources=[plain_source(EVENT_JSON)])
     assert target.read_bytes() == b"old"
     assert all_files(tmp_path) == [target]
 
@@ -322,7 +327,7 @@ def test_archive_member_is_extracted_and_verified(server: Server, tmp_path: Path
     server.add("AnalysisFW/plugins/v", archive)
     paths = fetch(
         "cms",
-        dest=tmp_path / "d",
+        out=tmp_path / "d",
         base_url=server.base_url,
         sources=[archive_source(archive, EVENT_JSON)],
     )
@@ -335,7 +340,7 @@ def test_archive_member_hash_mismatch(server: Server, tmp_path: Path) -> None:
     server.add("AnalysisFW/plugins/v", archive)
     src = archive_source(archive, b"the expected member")
     with pytest.raises(DataIntegrityError) as err:
-        fetch("cms", dest=tmp_path / "d", base_url=server.base_url, sources=[src])
+        fetch("cms", out=tmp_path / "d", base_url=server.base_url, sources=[src])
     assert "JsonToRoot/prueba.json" in str(err.value)
     assert sha(EVENT_JSON) in str(err.value) and src.member_sha256 in str(err.value)
     assert all_files(tmp_path / "d") == []
@@ -389,7 +394,7 @@ def test_unsafe_archive_via_fetch(server: Server, tmp_path: Path) -> None:
     with pytest.raises(UnsafeArchiveError, match=r"'\.\./evil'"):
         fetch(
             "cms",
-            dest=tmp_path / "d",
+            out=tmp_path / "d",
             base_url=server.base_url,
             sources=[archive_source(archive, EVENT_JSON)],
         )
@@ -423,7 +428,7 @@ def test_mirror_copies_real_data(
     keys: set[str],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    paths = fetch(name, dest=tmp_path, mirror=shared_data)
+    paths = fetch(name, out=tmp_path, mirror=shared_data)
     assert set(paths) == keys
     for key, path in paths.items():
         src = next(s for s in data.REGISTRY if s.key == key)
@@ -431,7 +436,7 @@ def test_mirror_copies_real_data(
         assert path.read_bytes() == (shared_data / src.relpath).read_bytes()
         assert path.stat().st_mode & 0o444 == 0o444  # readable like an ordinary file
     assert "copying from mirror" in capsys.readouterr().err
-    again = fetch(name, dest=tmp_path, mirror=shared_data)
+    again = fetch(name, out=tmp_path, mirror=shared_data)
     assert again == paths
     assert capsys.readouterr().err.count("already present") == len(keys)
 
@@ -488,7 +493,7 @@ def test_mirror_with_bad_format_is_a_clear_error(
         bad.write_bytes(content)
     src = next(s for s in data.REGISTRY if s.relpath == relpath)
     with pytest.raises(ValueError, match=message) as err:
-        fetch(src.dataset, dest=dest, mirror=mirror, sources=[src])
+        fetch(src.dataset, out=dest, mirror=mirror, sources=[src])
     assert str(bad) in str(err.value)  # names the mirror file, not a temp file
     assert all_files(dest) == []
 
@@ -498,16 +503,16 @@ def test_good_small_mirror_passes_format_checks(tmp_path: Path) -> None:
     (mirror / "opal").mkdir(parents=True)
     write_zip(mirror / "opal" / "centered-masked-rotated1.zip", {"final/x1.png": PNG})
     (mirror / "opal" / "events_list.csv").write_text("1.png;q\r\n2.png;e\n3.png;m\n4.png;t\n")
-    paths = fetch("opal", dest=tmp_path / "d", mirror=mirror, quiet=True)
+    paths = fetch("opal", out=tmp_path / "d", mirror=mirror, quiet=True)
     assert paths["labels"].read_text().count(";") == 4
 
 
 def test_mirror_missing_file_or_folder(tmp_path: Path) -> None:
     (tmp_path / "mirror").mkdir()
     with pytest.raises(FileNotFoundError, match=r"mirror.*must hold cms/"):
-        fetch("cms", dest=tmp_path / "d", mirror=tmp_path / "mirror")
+        fetch("cms", out=tmp_path / "d", mirror=tmp_path / "mirror")
     with pytest.raises(FileNotFoundError, match=r"mirror folder .*nowhere not found"):
-        fetch("cms", dest=tmp_path / "d", mirror=tmp_path / "nowhere")
+        fetch("cms", out=tmp_path / "d", mirror=tmp_path / "nowhere")
 
 
 # --------------------------------------------------------------------------- CLI
@@ -517,7 +522,7 @@ def test_mirror_missing_file_or_folder(tmp_path: Path) -> None:
 def test_cli_fetch_with_mirror_prints_paths(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rc = main(["data", "fetch", "cms", "--mirror", str(shared_data), "--dest", str(tmp_path)])
+    rc = main(["data", "fetch", "cms", "--mirror", str(shared_data), "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert rc == 0
     assert f"ttjets: {tmp_path / 'cms' / 'TTjets_json.json'}" in out
@@ -529,7 +534,7 @@ def test_cli_quiet_and_error_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rc = main(
-        ["data", "fetch", "opal", "-q", "--mirror", str(tmp_path / "no"), "--dest", str(tmp_path)]
+        ["data", "fetch", "opal", "-q", "--mirror", str(tmp_path / "no"), "--out", str(tmp_path)]
     )
     err = capsys.readouterr().err
     assert rc == 1
@@ -537,9 +542,9 @@ def test_cli_quiet_and_error_is_one_line(
 
 
 def test_cli_list_shows_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["data", "list", "--dest", str(tmp_path)]) == 0
+    assert main(["data", "list", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    for src in data.REGISTRY:
+    for src in GITHUB:
         assert src.url() in out and src.sha256 in out and src.relpath in out
     assert "CC0" in out and "NTW-Muenster/opal-mc-ml" in out
     assert "not fetched" in out
@@ -621,7 +626,7 @@ def test_local_write_error_during_download_is_not_an_offline_error(
 
     monkeypatch.setattr(pooch.HTTPDownloader, "__call__", disk_full)
     with pytest.raises(OSError, match="No space left") as err:
-        fetch("cms", dest=tmp_path / "d", base_url=server.base_url, sources=[plain_source(EVENT_JSON)])
+        fetch("cms", out=tmp_path / "d", base_url=server.base_url, sources=[plain_source(EVENT_JSON)])
     assert not isinstance(err.value, DownloadError)  # helpers must not fall back to examples on this
 
 
@@ -632,7 +637,7 @@ def test_replacing_a_wrong_cached_file_is_announced(
     target = tmp_path / "cms" / "Wjets_json.json"
     target.parent.mkdir()
     target.write_bytes(b'{"Event": {}}')
-    fetch("cms", dest=tmp_path, base_url=server.base_url, sources=[plain_source(EVENT_JSON)])
+    fetch("cms", out=tmp_path, base_url=server.base_url, sources=[plain_source(EVENT_JSON)])
     assert f"{target} differs from the published sha256; replacing it" in capsys.readouterr().err
 
 
@@ -641,6 +646,20 @@ def test_cli_list_verifies_local_copies(tmp_path: Path, capsys: pytest.CaptureFi
     target = tmp_path / src.relpath
     target.parent.mkdir(parents=True)
     target.write_text("ev1.png;q\n")  # not the published file
-    assert main(["data", "list", "--dest", str(tmp_path)]) == 0
+    assert main(["data", "list", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"{target} (present, but its sha256 differs from the registry" in out
+
+
+def test_certificate_error_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pooch
+    import requests
+
+    def cern_root_missing(self, url, output_file, pooch_obj, check_only=False):
+        raise requests.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] unable to get local issuer")
+
+    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", cern_root_missing)
+    src = next(s for s in data.REGISTRY if s.key == "singlemuon")
+    with pytest.raises(DownloadError, match=r"CERN Root Certification Authority 2.*REQUESTS_CA_BUNDLE"):
+        fetch("singlemuon", out=tmp_path / "d", quiet=True)
+    assert not (tmp_path / "d" / src.relpath).exists() and all_files(tmp_path / "d") == []

@@ -195,6 +195,7 @@ def test_render_to_dir_manifest_rerun_and_jobs(tmp_path):
     s = render_to_dir([(a, "alpha"), (b, "beta")], out1, cfg, quiet=True, chunk_size=2)
     assert s.written == {"alpha": 6, "beta": 3}
     assert (out1 / "alpha" / "alpha_event_100.png").exists()
+    assert not (out1 / ".eventcnn.lock").exists()  # the lock file is not left in the output folder
     rows = list(csv.DictReader((out1 / "manifest.csv").open()))
     assert len(rows) == 9 and set(rows[0]) == {"file", "class", "source", "event"}
     assert {r["class"] for r in rows} == {"alpha", "beta"}
@@ -217,6 +218,7 @@ def test_render_to_dir_manifest_rerun_and_jobs(tmp_path):
         render_to_dir([(a, "alpha")], out1, RenderConfig(size=64), quiet=True)
     with pytest.raises(ValueError, match="another selection"):
         render_to_dir([(a, "alpha")], out1, cfg, selection="none", quiet=True)
+    assert not (out1 / ".eventcnn.lock").exists()  # not after a refused run either
     out3 = tmp_path / "out3"
     render_to_dir([(b, "beta")], out3, cfg, selection="none", quiet=True)
     assert get_selection(str(out3 / "selection.json")) is None

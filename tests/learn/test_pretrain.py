@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eventcnn._io import sha256sum
 from eventcnn.learn import weights as shipped
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "eventcnn" / "events" / "examples"
@@ -25,7 +26,7 @@ def test_shipped_metadata_is_complete_and_hash_matches():
     path = shipped.WEIGHTS_DIR / f"{e['name']}.weights.h5"
     assert e["image_size"] == 64
     assert path.stat().st_size < 1_000_000
-    assert shipped.sha256_file(path) == e["sha256"]
+    assert sha256sum(path) == e["sha256"]
     assert "eventcnn pretrain" in e["command"]
     assert set(e["class_names"]) >= {"ttjets", "wjets"}
     assert e["recipe"]["pretrain"]["seed"] == 1
@@ -115,7 +116,7 @@ def test_pretrain_end_to_end_on_example_files(tmp_path):
     assert main(argv) == 0
     weights_file = out / "sim_small_32.weights.h5"
     meta = json.loads((out / "sim_small_32.json").read_text())
-    assert meta["sha256"] == shipped.sha256_file(weights_file)
+    assert meta["sha256"] == sha256sum(weights_file)
     assert meta["image_size"] == 32 and meta["class_names"] == ["dy", "ttjets", "wjets"]
     assert (export / "sim_small_32.weights.h5").read_bytes() == weights_file.read_bytes()
     for f in ("config.json", "history.json", "best.keras", "state.json"):

@@ -18,16 +18,16 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from eventcnn._io import sha256sum
 from eventcnn.errors import UserError
 
-__all__ = ["SIM_PREFIX", "WEIGHTS_DIR", "available", "is_shipped", "resolve", "sha256_file"]
+__all__ = ["SIM_PREFIX", "WEIGHTS_DIR", "available", "is_shipped", "resolve"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent
 SIM_PREFIX = "sim"
@@ -39,15 +39,6 @@ def is_shipped(weights: object) -> bool:
         return False
     w = weights.strip().lower()
     return w == SIM_PREFIX or w.startswith(SIM_PREFIX + ":")
-
-
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def available(directory: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
@@ -122,7 +113,7 @@ def resolve(
             f"render or resize to {size} px (--size {size}); {_describe(entries)}"
         )
     path = d / f"{entry['name']}.weights.h5"
-    digest = sha256_file(path)
+    digest = sha256sum(path)
     if digest != entry.get("sha256"):
         raise UserError(
             f"shipped weights {path} are damaged: sha256 {digest} differs from {entry.get('sha256')} "
