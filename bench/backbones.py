@@ -7,13 +7,13 @@ killed ones, so the grid can be spread over several sessions.
 
 Usage (GPU, ImageNet weights, the paper's 224 px images)::
 
-    python bench/backbones.py --data CreatedImages --out runs/grid --image-size 224 \\
+    python bench/backbones.py --data CreatedImages --out runs/grid --size 224 \\
         --epochs 5 --fine-tune-epochs 10 --weights imagenet
 
 Smoke test (CPU, seconds)::
 
     python bench/backbones.py --data toy --out /tmp/grid --backbones vgg16 --freeze frozen \\
-        --optimizers adam --image-size 32 --epochs 1 --weights none
+        --optimizers adam --size 32 --epochs 1 --weights none
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backbones", nargs="+", default=BACKBONES)
     p.add_argument("--freeze", nargs="+", default=FREEZE)
     p.add_argument("--optimizers", nargs="+", default=OPTIMIZERS)
-    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--size", type=int, default=224)
     p.add_argument("--epochs", type=int, default=5, help="head epochs (backbone frozen)")
     p.add_argument("--fine-tune-epochs", type=int, default=10, help="epochs after applying the freeze policy")
     p.add_argument("--fine-tune-lr", type=float, default=1e-5)

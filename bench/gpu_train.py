@@ -158,7 +158,7 @@ def _env(backend: str) -> dict[str, str]:
 
 
 def run_child(kind: str, backend: str, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, __file__, "--child", kind, "--image-size", str(args.size),
+    cmd = [sys.executable, __file__, "--child", kind, "--size", str(args.size),
            "--batch-size", str(args.batch_size), "--steps", str(args.steps), "--warmup", str(args.warmup),
            "--compile", args.compile]
     proc = subprocess.run(cmd, env=_env(backend), capture_output=True, text=True)
@@ -172,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="training images/s per Keras backend vs native PyTorch")
     p.add_argument("--smoke", action="store_true", help="tiny sizes, to check the script on a CPU")
     p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated (default: all that import)")
-    p.add_argument("--data", default=None, help="image folder (default: render the CMS events at --image-size)")
-    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--data", default=None, help="image folder (default: render the CMS events at --size)")
+    p.add_argument("--size", type=int, default=224)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--steps", type=int, default=50, help="timed train_on_batch steps (model only)")
     p.add_argument("--warmup", type=int, default=10, help="untimed steps first (compilation)")

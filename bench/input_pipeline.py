@@ -10,13 +10,13 @@ second each input path delivers to ``model.fit`` (batches of ``uint8``
   ``uint8`` cache (built once, timed separately), shuffled every epoch, full batches only.
 
 Without ``--data`` it renders the CMS events of ``../shared/data/cms`` (or the
-bundled example events) at ``--image-size`` into a temporary folder. The last
+bundled example events) at ``--size`` into a temporary folder. The last
 line is the steady-state cache throughput, ``N img/s``.
 
 Usage::
 
-    python bench/input_pipeline.py --image-size 224 --batch-size 64
-    python bench/input_pipeline.py --data CreatedImages --image-size 224 --batch-size 64
+    python bench/input_pipeline.py --size 224 --batch-size 64
+    python bench/input_pipeline.py --data CreatedImages --size 224 --batch-size 64
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def images_per_s(seq, n_batches: int, workers: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="decoded-image cache vs PNG decoding: images/s")
     p.add_argument("--data", default=None, help="image folder (default: render the CMS events into a temp folder)")
-    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--size", type=int, default=224)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=2, help="threads fetching batches (as PyDataset workers)")
     p.add_argument("--png-batches", type=int, default=12, help="batches timed on the PNG path (it is slow)")

@@ -1,7 +1,7 @@
 """Transfer learning from simulation: held-out ROC AUC on real CMS tt+jets vs W+jets vs real training events.
 
 Renders the real development sample (``--cms``: TTjets_json.json, Wjets_json.json;
-paper selection) at ``--image-size`` px, draws ONE fixed seeded split
+paper selection) at ``--size`` px, draws ONE fixed seeded split
 (``--fractions``, default 55 % train pool / 15 % validation pool / 30 % test) and
 then, for every seed and every number ``N`` of real training events per class
 (``--sizes``; ``all`` = the whole train pool), trains on ``N`` events per class
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cms", default="../shared/data/cms", help="folder with TTjets_json.json and Wjets_json.json")
     p.add_argument("--out", default="bench/_out/sim_transfer")
-    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--size", type=int, default=64)
     p.add_argument("--sizes", nargs="+", default=["25", "50", "100", "200", "500", "all"])
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     p.add_argument("--policies", nargs="*", default=["frozen", "few", "many", "none"],

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn import DEFAULT_SEED
 from eventcnn._io import atomic_path, write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError
 
@@ -54,7 +55,7 @@ class DemoConfig:
     size: int = 64
     epochs: int = 30  # at most; early stopping on the validation loss (patience 5)
     batch_size: int = 64
-    seed: int = 1
+    seed: int = DEFAULT_SEED
     jobs: int = 2
     real: bool = False  # public CMS tt+jets vs W+jets instead of generated events
     nano: bool = False  # with real: the 2016 NanoAOD tt / W / DY files (eventcnn.events.opendata)

@@ -196,25 +196,37 @@ def test_an_atomic_write_failure_names_the_target_not_the_temp_file():
 
 
 def test_size_is_the_one_image_size_option():
-    """--size everywhere; train keeps --image-size as a hidden alias of it."""
+    """One name per concept: --size everywhere, no --image-size (not even hidden)."""
     from eventcnn.cli import build_parser
 
     parser = build_parser()
-    for argv in (["train", "--data", "d", "--out", "o", "--size", "48"],
-                 ["train", "--data", "d", "--out", "o", "--image-size", "48"]):
-        assert parser.parse_args(argv).size == 48
+    assert parser.parse_args(["train", "--data", "d", "--out", "o", "--size", "48"]).size == 48
     assert parser.parse_args(["render", "x.json", "--size", "32"]).size == 32
-    train_parser = parser._subparsers._group_actions[0].choices["train"]
-    assert "--image-size" not in train_parser.format_help()
+    assert parser.parse_args(["pretrain", "--out", "o", "--size", "40"]).size == 40
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--data", "d", "--out", "o", "--image-size", "48"])
+    for name, sub in parser._subparsers._group_actions[0].choices.items():
+        assert "--image-size" not in sub.format_help(), name
 
 
-def test_no_subcommand_shows_image_size_in_help():
-    """One name per concept: every subcommand's help says --size; --image-size only as a hidden alias."""
+def test_every_command_takes_quiet_and_seeds_share_one_default():
+    """-q/--quiet on every command; every --seed defaults to eventcnn.DEFAULT_SEED (from the library)."""
+    import argparse
+
+    from eventcnn import DEFAULT_SEED
     from eventcnn.cli import build_parser
 
-    parser = build_parser()
-    choices = parser._subparsers._group_actions[0].choices
-    for name, sub in choices.items():
-        assert "--image-size" not in sub.format_help(), name
-    assert parser.parse_args(["pretrain", "--out", "o", "--image-size", "40"]).size == 40
-    assert parser.parse_args(["pretrain", "--out", "o", "--size", "40"]).size == 40
+    def leaves(parser, prefix=""):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    nested = any(isinstance(a, argparse._SubParsersAction) for a in sub._actions)
+                    yield from leaves(sub, f"{prefix}{name} ") if nested else [(f"{prefix}{name}", sub)]
+
+    commands = dict(leaves(build_parser()))
+    assert {"render", "train", "opal train", "data fetch", "compare"} <= set(commands)
+    no_quiet = [n for n, sub in commands.items()
+                if not {"-q", "--quiet"} <= {o for a in sub._actions for o in a.option_strings}]
+    assert not no_quiet, f"commands without -q/--quiet: {no_quiet}"
+    seeds = {n: a.default for n, sub in commands.items() for a in sub._actions if "--seed" in a.option_strings}
+    assert len(seeds) >= 6 and set(seeds.values()) == {DEFAULT_SEED}, seeds

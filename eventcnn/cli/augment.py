@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import argparse
 
+from eventcnn.cli._defaults import default
+from eventcnn.images.augment import AugmentorConfig
+
 
 def register(subparsers) -> None:
     """Add the ``augment`` parser."""
@@ -30,35 +33,38 @@ def register(subparsers) -> None:
     p.add_argument(
         "--out", default="augmented", help="output folder, never inside SOURCE (default: augmented)"
     )
-    p.add_argument("--samples", type=int, default=100, help="new images per class (default: 100)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--samples", type=int, default=default(AugmentorConfig, "samples"),
+                   help="new images per class (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=default(AugmentorConfig, "seed"), help="random seed (default: %(default)s)")
     p.add_argument("--classes", nargs="+", default=None, help="only these classes (default: all)")
     p.add_argument(
-        "--rotate", type=int, default=5, metavar="DEG", help="max rotation, 0 = off (default: 5)"
+        "--rotate", type=int, default=default(AugmentorConfig, "max_rotation"), metavar="DEG",
+        help="max rotation, 0 = off (default: %(default)s)"
     )
-    p.add_argument("--rotate-probability", type=float, default=0.7)
+    p.add_argument("--rotate-probability", type=float, default=default(AugmentorConfig, "rotate_probability"))
     p.add_argument("--no-flip", action="store_true", help="no left-right / top-bottom flips")
-    p.add_argument("--flip-probability", type=float, default=0.5)
+    p.add_argument("--flip-probability", type=float, default=default(AugmentorConfig, "flip_left_right_probability"))
     p.add_argument(
         "--zoom",
         type=float,
-        default=1.1,
+        default=default(AugmentorConfig, "zoom_max"),
         metavar="MAX",
-        help="max zoom factor, 1 = off (default: 1.1)",
+        help="max zoom factor, 1 = off (default: %(default)s)",
     )
-    p.add_argument("--zoom-probability", type=float, default=0.3)
+    p.add_argument("--zoom-probability", type=float, default=default(AugmentorConfig, "zoom_probability"))
     p.add_argument(
-        "--shear", type=int, default=5, metavar="DEG", help="max shear, 0 = off (default: 5)"
+        "--shear", type=int, default=default(AugmentorConfig, "max_shear"), metavar="DEG",
+        help="max shear, 0 = off (default: %(default)s)"
     )
-    p.add_argument("--shear-probability", type=float, default=0.3)
+    p.add_argument("--shear-probability", type=float, default=default(AugmentorConfig, "shear_probability"))
     p.add_argument(
         "--skew",
         type=float,
-        default=0.1,
+        default=default(AugmentorConfig, "skew_magnitude"),
         metavar="MAG",
-        help="skew magnitude, 0 = off (default: 0.1)",
+        help="skew magnitude, 0 = off (default: %(default)s)",
     )
-    p.add_argument("--skew-probability", type=float, default=0.3)
+    p.add_argument("--skew-probability", type=float, default=default(AugmentorConfig, "skew_probability"))
     p.add_argument("--overwrite", action="store_true", help="re-create existing images")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -66,7 +72,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command (imports Augmentor only here)."""
-    from eventcnn.images.augment import AugmentorConfig, augment_folder
+    from eventcnn.images.augment import augment_folder
 
     flip = 0.0 if args.no_flip else args.flip_probability
     config = AugmentorConfig(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from eventcnn.cli._defaults import default
+from eventcnn.demo import DemoConfig
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -16,16 +19,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--out", default="demo_output", help="report folder (default: %(default)s)")
-    p.add_argument("--events", type=int, default=None, help="generated events per class (default: 3000)")
-    p.add_argument("--size", type=int, default=None, help="image size in pixels (default: 64)")
-    p.add_argument("--epochs", type=int, default=None, help="at most this many training epochs (default: 30, early stopping)")
-    p.add_argument("--seed", type=int, default=1, help="seed of every random step (default: %(default)s)")
+    p.add_argument("--events", type=int, default=None, help=f"generated events per class (default: {default(DemoConfig, 'events')})")
+    p.add_argument("--size", type=int, default=None, help=f"image size in pixels (default: {default(DemoConfig, 'size')})")
+    p.add_argument("--epochs", type=int, default=None, help=f"at most this many training epochs (default: {default(DemoConfig, 'epochs')}, early stopping)")
+    p.add_argument("--seed", type=int, default=default(DemoConfig, "seed"), help="seed of every random step (default: %(default)s)")
     p.add_argument("--jobs", type=int, default=None, help="parallel processes (default: CPU count, at most 4)")
     p.add_argument("--real", nargs="?", const="json", choices=["json", "nano"], default=None,
                    help="use public CMS data instead of generated events: json (2011 tt+jets vs "
                    "W+jets, the default) or nano (2016 NanoAOD tt / W+jets / Drell-Yan)")
     p.add_argument("--nano-events", type=int, default=None,
-                   help="with --real nano: the first N events of each file (default: 20000)")
+                   help=f"with --real nano: the first N events of each file (default: {default(DemoConfig, 'nano_events')})")
     p.add_argument("--tiny", action="store_true", help="a seconds-long smoke run (few events, 1 epoch)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run)
@@ -34,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from eventcnn.demo import DemoConfig, default_jobs, run_demo
+    from eventcnn.demo import default_jobs, run_demo
 
     cfg = DemoConfig.tiny() if args.tiny else DemoConfig()
     overrides = {"events": args.events, "size": args.size, "epochs": args.epochs, "jobs": args.jobs}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from eventcnn.cli._defaults import default
 from eventcnn.errors import UserError
+from eventcnn.events.generate import generate_to_file  # light: Pythia is imported when it runs
 
 # Keep in sync with eventcnn.events.generate.PROCESSES / ALIASES (not imported here so the
 # CLI starts without numpy-heavy imports).
@@ -40,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output file (.json, .json.gz, or .root with --format nano)")  # fmt: skip
     p.add_argument("--format", choices=["json", "nano"], default=None,
                    help="json (CMS JSON schema) or nano (NanoAOD ROOT, needs uproot); default: from --out")  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="master random seed (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=default(generate_to_file, "seed"),
+                   help="master random seed (default: %(default)s)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes (default: %(default)s)")
     p.add_argument("--fast", action="store_true",
                    help="multiparton interactions off (faster, less underlying event)")  # fmt: skip
@@ -54,7 +57,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``eventcnn generate`` (imports Pythia and fastjet only here)."""
 
-    from eventcnn.events.generate import generate_to_file
 
     quiet = args.quiet  # --quiet or EVENTCNN_QUIET (eventcnn.cli.main)
     if args.format is not None and (args.format == "nano") != (args.out.suffix == ".root"):

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import argparse
 
+from eventcnn.cli._defaults import default
+from eventcnn.learn.pretrain import PretrainConfig  # light: no Keras or Pythia until the run
+
 
 def _pair(text: str) -> tuple[str, str]:
     if "=" not in text:
@@ -36,24 +39,29 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", required=True, help="output folder (events/, images/, run/, the exported weights)")
-    p.add_argument("--processes", nargs="*", default=["tt", "wjets", "dy", "zz"],
+    p.add_argument("--processes", nargs="*", default=list(default(PretrainConfig, "processes")),
                    help="processes to generate, in this order (process k gets seed SEED+k); default: tt wjets dy zz")
     p.add_argument("--inputs", type=_pair, action="append", default=[], metavar="LABEL=FILE",
                    help="use this event file for class LABEL instead of generating it (repeatable)")
-    p.add_argument("--events", type=int, default=4000, help="generated events per process (default: 4000)")
-    p.add_argument("--seed", type=int, default=1, help="master seed: generation, split, training (default: 1)")
-    p.add_argument("--size", type=int, default=64, help="image size in pixels (default: 64)")
-    p.add_argument("--image-size", type=int, dest="size", help=argparse.SUPPRESS)  # the former name
-    p.add_argument("--selection", default="lepton", help="event selection (default: lepton: >= 1 tight isolated lepton)")
-    p.add_argument("--model", default="small", help="backbone (default: small)")
-    p.add_argument("--epochs", type=int, default=20, help="at most this many epochs (early stop on val_loss)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3, help="initial learning rate, cosine schedule (default: 1e-3)")
-    p.add_argument("--patience", type=int, default=5)
+    p.add_argument("--events", type=int, default=default(PretrainConfig, "events"),
+                   help="generated events per process (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=default(PretrainConfig, "seed"),
+                   help="master seed: generation, split, training (default: %(default)s)")
+    p.add_argument("--size", type=int, default=default(PretrainConfig, "size"), help="image size in pixels (default: %(default)s)")
+    p.add_argument("--selection", default=default(PretrainConfig, "selection"),
+                   help="event selection (default: %(default)s; lepton: >= 1 tight isolated lepton)")
+    p.add_argument("--model", default=default(PretrainConfig, "model"), help="backbone (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=default(PretrainConfig, "epochs"),
+                   help="at most this many epochs, early stop on val_loss (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=default(PretrainConfig, "batch_size"), help="(default: %(default)s)")
+    p.add_argument("--lr", type=float, default=default(PretrainConfig, "lr"),
+                   help="initial learning rate, cosine schedule (default: %(default)s)")
+    p.add_argument("--patience", type=int, default=default(PretrainConfig, "patience"), help="(default: %(default)s)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="phi shift and eta/phi mirror augmentation (default: on)")
     p.add_argument("--fast", action="store_true", help="generate with multiparton interactions off")
-    p.add_argument("--jobs", type=int, default=1, help="processes for generation and drawing")
+    p.add_argument("--jobs", type=int, default=default(PretrainConfig, "jobs"),
+                   help="processes for generation and drawing (default: %(default)s)")
     p.add_argument("--name", default=None, help="weights name (default: sim_<model>_<size>)")
     p.add_argument("--export", default=None, help="also copy <name>.weights.h5 and <name>.json into this folder")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
@@ -62,7 +70,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command (imports Keras and Pythia only here)."""
-    from eventcnn.learn.pretrain import PretrainConfig, run_pretrain
+    from eventcnn.learn.pretrain import run_pretrain
 
     cfg = PretrainConfig(
         out=args.out, processes=tuple(args.processes), inputs=dict(args.inputs), events=args.events,

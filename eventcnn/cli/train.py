@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import argparse
 
+from eventcnn.cli._defaults import default
+from eventcnn.learn.runs import TrainConfig  # light: no Keras until a run starts
+
 
 def register(subparsers) -> None:
     """Add the ``train`` parser."""
@@ -29,55 +32,63 @@ def register(subparsers) -> None:
     )
     p.add_argument("--data", default="CreatedImages", help="image folder (default: CreatedImages)")
     p.add_argument("--out", required=True, help="run folder, e.g. runs/small")
-    p.add_argument("--model", default="small",
+    p.add_argument("--model", default=default(TrainConfig, "model"),
                    help="vgg16, vgg19, resnet50, inceptionv3, inceptionresnetv2, efficientnetv2b0, "
-                        "convnexttiny or small (default: small)")
+                        "convnexttiny or small (default: %(default)s)")
     p.add_argument("--freeze", default=None, choices=["frozen", "few", "many", "none"],
                    help="backbone layers trained: frozen (none), few (last 20%%), many (last 70%%), none (all); "
                         "default: frozen for ImageNet backbones, none for small")
-    p.add_argument("--optimizer", default="adam", choices=["adam", "rmsprop", "sgd"])
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: 1e-3)")
-    p.add_argument("--schedule", default="constant", choices=["constant", "cosine", "exponential"])
-    p.add_argument("--epochs", type=int, default=10, help="epochs (head epochs with --fine-tune-epochs)")
-    p.add_argument("--fine-tune-epochs", type=int, default=0,
+    p.add_argument("--optimizer", default=default(TrainConfig, "optimizer"), choices=["adam", "rmsprop", "sgd"],
+                   help="(default: %(default)s)")
+    p.add_argument("--lr", type=float, default=default(TrainConfig, "lr"), help="learning rate (default: %(default)s)")
+    p.add_argument("--schedule", default=default(TrainConfig, "schedule"), choices=["constant", "cosine", "exponential"],
+                   help="learning-rate schedule (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=default(TrainConfig, "epochs"),
+                   help="epochs (head epochs with --fine-tune-epochs; default: %(default)s)")
+    p.add_argument("--fine-tune-epochs", type=int, default=default(TrainConfig, "fine_tune_epochs"),
                    help="two-phase recipe: after --epochs with a frozen backbone, apply --freeze and train this many more")
-    p.add_argument("--fine-tune-lr", type=float, default=1e-5, help="learning rate of the fine-tuning phase")
+    p.add_argument("--fine-tune-lr", type=float, default=default(TrainConfig, "fine_tune_lr"),
+                   help="learning rate of the fine-tuning phase (default: %(default)s)")
     p.add_argument("--size", type=int, default=None, dest="size", metavar="S",
                    help="resize images to SxS pixels (default: as on disk)")
-    p.add_argument("--image-size", type=int, dest="size", help=argparse.SUPPRESS)  # the former name
-    p.add_argument("--batch-size", type=int, default=32,
-                   help="images per device and step (global batch = this x devices; default: 32)")
-    p.add_argument("--weights", default="imagenet",
+    p.add_argument("--batch-size", type=int, default=default(TrainConfig, "batch_size"),
+                   help="images per device and step (global batch = this x devices; default: %(default)s)")
+    p.add_argument("--weights", default=default(TrainConfig, "weights"),
                    help="imagenet, none, sim (simulation-pretrained backbone shipped with eventcnn: small at 64 px) "
                         "or a local backbone weights file .h5/.weights.h5 (imagenet means none for small)")
     p.add_argument("--head", default=None, choices=["paper", "simple", "linear"],
                    help="classifier head (default: paper for ImageNet backbones, simple for small)")
-    p.add_argument("--dropout", type=float, default=0.5)
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--dropout", type=float, default=default(TrainConfig, "dropout"), help="(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=default(TrainConfig, "seed"),
+                   help="seed of the split, the weights and the augmentation (default: %(default)s)")
     p.add_argument("--class-weight", default=None, choices=["balanced"], help="weight classes by 1/frequency")
     p.add_argument("--oversample", action="store_true", help="repeat minority-class images up to the largest class")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="online physics augmentation: phi shift, eta/phi mirror (default: on)")
-    p.add_argument("--geometry", default="etaphi", choices=["etaphi", "endview"], help="augmentation geometry")
-    p.add_argument("--patience", type=int, default=5, help="early stopping on val_loss (default: 5)")
-    p.add_argument("--monitor", default="val_accuracy", choices=["val_accuracy", "val_loss"],
-                   help="metric that picks best.keras (default: val_accuracy)")
+    p.add_argument("--geometry", default=default(TrainConfig, "augment_geometry"), choices=["etaphi", "endview"],
+                   help="augmentation geometry (default: %(default)s)")
+    p.add_argument("--patience", type=int, default=default(TrainConfig, "patience"),
+                   help="early stopping on val_loss (default: %(default)s)")
+    p.add_argument("--monitor", default=default(TrainConfig, "monitor"), choices=["val_accuracy", "val_loss"],
+                   help="metric that picks best.keras (default: %(default)s)")
     p.add_argument("--split", default=None, help="re-use this split.json (default: draw a new seeded split)")
-    p.add_argument("--fractions", type=float, nargs=3, default=[0.7, 0.15, 0.15], metavar=("TRAIN", "VAL", "TEST"))
+    p.add_argument("--fractions", type=float, nargs=3, default=list(default(TrainConfig, "fractions")),
+                   metavar=("TRAIN", "VAL", "TEST"), help="split fractions (default: %(default)s)")
     p.add_argument("--limit-per-class", type=int, default=None, help="use at most N images per class")
-    p.add_argument("--mixed-precision", default="auto", choices=["auto", "on", "off", "bfloat16", "float16"],
+    p.add_argument("--mixed-precision", default=default(TrainConfig, "mixed_precision"), choices=["auto", "on", "off", "bfloat16", "float16"],
                    help="auto: mixed_bfloat16 on GPUs with compute capability >= 8.0, mixed_float16 on older "
                         "GPUs, float32 on CPU")
     p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
                    help="decode the images once into a memory-mapped uint8 cache, <data>/.eventcnn-cache "
                         "(or <out>/cache when the data folder is read-only); default: on")
     p.add_argument("--cache-dir", default=None, help="where the image cache goes (default: <data>/.eventcnn-cache)")
-    p.add_argument("--compile", default="auto", choices=["auto", "on", "off"],
+    p.add_argument("--compile", default=default(TrainConfig, "compile"), choices=["auto", "on", "off"],
                    help="jit_compile of the model: auto = Keras' choice (XLA on JAX; eager on torch), "
                         "on = XLA / torch.compile, off = eager")
     p.add_argument("--scale-lr", action="store_true",
                    help="data-parallel runs: multiply the learning rates by the device count (linear scaling rule)")
-    p.add_argument("--workers", type=int, default=2, help="threads decoding and prefetching batches (default: 2)")
+    p.add_argument("--workers", type=int, default=default(TrainConfig, "workers"),
+                   help="threads decoding and prefetching batches (default: %(default)s)")
     p.add_argument("--no-evaluate", action="store_true", help="skip the test-set evaluation at the end")
     p.add_argument("--no-baseline", action="store_true", help="skip the gradient-boosted baseline")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
@@ -86,7 +97,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command (imports Keras only here)."""
-    from eventcnn.learn.train import TrainConfig, train
+    from eventcnn.learn.train import train
 
     cfg = TrainConfig(
         data_dir=args.data, out=args.out, model=args.model, freeze=args.freeze,

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn import DEFAULT_SEED
 from eventcnn._io import quiet_stdout, write_bytes_atomic
 from eventcnn.errors import UserError
 from eventcnn.events import detector as det
@@ -527,7 +528,7 @@ def _check(n_events: int, seed: int, jobs: int) -> None:
 def generate(
     process: str,
     n_events: int,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     jobs: int = 1,
     *,
     quiet: bool = False,
@@ -606,7 +607,7 @@ def generate_to_file(
     process: str,
     n_events: int,
     out: str | os.PathLike[str],
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     jobs: int = 1,
     *,
     quiet: bool = False,

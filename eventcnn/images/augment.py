@@ -60,6 +60,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn import DEFAULT_SEED
 from eventcnn._io import atomic_path, quiet_stdout, write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError, check_writable
 from eventcnn.images.folder import (
@@ -99,7 +100,7 @@ class AugmentorConfig:
     """
 
     samples: int = 100
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     rotate_probability: float = 0.7
     max_rotation: int = 5
     flip_left_right_probability: float = 0.5

@@ -167,7 +167,7 @@ def _check_input_shape(key: str, input_shape: Sequence[int]) -> tuple[int, int, 
     if min(h, w) < spec.min_size:
         raise UserError(
             f"backbone {key!r} needs images of at least {spec.min_size}x{spec.min_size} pixels, "
-            f"got {h}x{w}: render larger images or pass --image-size {spec.min_size} (or more)"
+            f"got {h}x{w}: render larger images or pass --size {spec.min_size} (or more)"
         )
     return h, w, c
 

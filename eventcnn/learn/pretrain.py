@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eventcnn import DEFAULT_SEED
 from eventcnn._io import sha256sum, write_json_atomic
 from eventcnn.errors import UserError
 
@@ -62,7 +63,7 @@ class PretrainConfig:
     processes: tuple[str, ...] = DEFAULT_PROCESSES
     inputs: dict[str, str] = field(default_factory=dict)
     events: int = 4000
-    seed: int = 1
+    seed: int = DEFAULT_SEED
     size: int = 64
     selection: str = "lepton"
     model: str = "small"
@@ -103,7 +104,7 @@ class PretrainConfig:
     def command(self) -> str:
         """The ``eventcnn pretrain`` command line that reproduces this configuration."""
         args = ["eventcnn", "pretrain", "--out", self.out, "--events", str(self.events), "--seed", str(self.seed),
-                "--image-size", str(self.size), "--selection", self.selection, "--epochs", str(self.epochs),
+                "--size", str(self.size), "--selection", self.selection, "--epochs", str(self.epochs),
                 "--batch-size", str(self.batch_size), "--lr", str(self.lr), "--patience", str(self.patience),
                 "--processes", *self.processes]
         for label, path in self.inputs.items():

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn import __version__
+from eventcnn import DEFAULT_SEED, __version__
 from eventcnn._io import atomic_path, write_text_atomic
 from eventcnn.errors import UserError
 
@@ -71,7 +71,7 @@ class TrainConfig:
     head: str | None = None
     pooling: str | None = None  # None: "avg" for ImageNet backbones, "flatten" for small
     dropout: float = 0.5
-    seed: int = 42
+    seed: int = DEFAULT_SEED
     class_weight: str | None = None  # None | "balanced"
     oversample: bool = False
     augment: bool = True

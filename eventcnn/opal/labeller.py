@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn import DEFAULT_SEED
 from eventcnn._io import atomic_path
 from eventcnn.errors import UserError
 from eventcnn.opal import CLASS_NAMES, CLASS_TITLES, event_name, read_labels
@@ -338,7 +339,7 @@ ORDERS = ("suggest", "shuffle", "name")
 
 
 def choose_events(images: np.ndarray, labels: Sequence[str] | np.ndarray | None, n: int,
-                  order: str = "suggest", seed: int = 0) -> np.ndarray:
+                  order: str = "suggest", seed: int = DEFAULT_SEED) -> np.ndarray:
     """Indices of the ``n`` unlabelled displays to label now, in a seeded random order.
 
     ``order``: ``"suggest"`` (default) takes what :mod:`eventcnn.opal.suggest` says

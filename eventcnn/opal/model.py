@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from eventcnn import DEFAULT_SEED
 from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.errors import UserError
@@ -148,7 +149,7 @@ class RecipeConfig:
     recipe: str = "default"
     epochs: int = 40
     batch_size: int | None = None
-    seed: int = 42
+    seed: int = DEFAULT_SEED
     val_fraction: float = 0.2
     copies: int = 3
     lepton_factor: int = 20

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eventcnn import DEFAULT_SEED
 from eventcnn.errors import UserError
 from eventcnn.opal import CLASS_NAMES, OpalData, load_displays
 
@@ -241,7 +242,7 @@ def scores(z: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[str, np.nda
 
 
 def suggest_indices(images: np.ndarray, labels: Sequence[str] | np.ndarray | None, n: int = 10,
-                    seed: int = 0, features: np.ndarray | None = None) -> np.ndarray:
+                    seed: int = DEFAULT_SEED, features: np.ndarray | None = None) -> np.ndarray:
     """Indices of the ``n`` displays to label next (see :func:`suggest`).
 
     ``labels``: class code per display, "" for unlabelled (None: nothing labelled).
@@ -289,7 +290,7 @@ def suggest_indices(images: np.ndarray, labels: Sequence[str] | np.ndarray | Non
 
 
 def suggest(data: OpalData | str | os.PathLike[str], labels: str | os.PathLike[str] | None = None,
-            n: int = 10, seed: int = 0, size: int = 100,
+            n: int = 10, seed: int = DEFAULT_SEED, size: int = 100,
             crop: tuple[int, int, int, int] | None = None) -> list[str]:
     """Names of the ``n`` event displays the class should label next.
 

@@ -109,7 +109,7 @@ def test_pretrain_end_to_end_on_example_files(tmp_path):
 
     out = tmp_path / "pt"
     export = tmp_path / "export"
-    argv = ["pretrain", "--out", str(out), "--processes", "--image-size", "32", "--epochs", "1",
+    argv = ["pretrain", "--out", str(out), "--processes", "--size", "32", "--epochs", "1",
             "--batch-size", "16", "--export", str(export), "--quiet"]
     for label in ("ttjets", "wjets", "dy"):
         argv += ["--inputs", f"{label}={EXAMPLES / f'example_{label}.json.gz'}"]
