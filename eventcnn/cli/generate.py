@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from eventcnn.cli._parallel import add_parallel_flags
+
 # Keep in sync with eventcnn.events.generate.PROCESSES / ALIASES (not imported here so the
 # CLI starts without numpy-heavy imports).
 _CHOICES = ["tt", "ttjets", "ttbar", "wjets", "w", "wjet", "dy", "drellyan", "zjets", "dyjets", "zz"]
@@ -39,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["json", "nano"], default=None,
                    help="json (CMS JSON schema) or nano (NanoAOD ROOT, needs uproot); default: from --out")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="master random seed (default: %(default)s)")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes (default: %(default)s)")
+    add_parallel_flags(p, short=True)
     p.add_argument("--fast", action="store_true",
                    help="multiparton interactions off (faster, less underlying event)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true",
@@ -60,6 +62,6 @@ def run(args: argparse.Namespace) -> int:
                          f"{'.root' if args.format == 'nano' else '.json or .json.gz'}, not {args.out.name}")
     generate_to_file(
         args.process, args.events, args.out, seed=args.seed, jobs=args.jobs,
-        quiet=quiet, fast=args.fast, overwrite=args.overwrite,
+        quiet=quiet, fast=args.fast, overwrite=args.overwrite, scheduler=args.scheduler,
     )  # fmt: skip
     return 0

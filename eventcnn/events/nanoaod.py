@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._dask import DEFAULT_ATTEMPTS, with_retries
+from eventcnn._dask import DEFAULT_ATTEMPTS, open_executor, with_retries
 from eventcnn._env import quiet_from_env
 from eventcnn.events.cms_json import (
     COLLECTIONS,
@@ -66,6 +66,7 @@ __all__ = [
     "num_entries",
     "read_entries",
     "read_nanoaod",
+    "read_parallel",
     "read_selected",
     "write_nanoaod",
 ]
@@ -517,8 +518,56 @@ def write_nanoaod(
     return out
 
 
-def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], skip_bad: bool = False) -> Path:
+def _read_range_task(args: tuple[str, int, int]) -> Events:
+    return read_entries(*args)
+
+
+def read_parallel(
+    path: str | os.PathLike[str],
+    *,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    step_size: int = DEFAULT_STEP,
+    quiet: bool = True,
+) -> Events:
+    """A whole NanoAOD file read as entry-range tasks on :func:`eventcnn._dask.open_executor`.
+
+    The same :class:`Events` as :func:`read_nanoaod`, whatever ``jobs`` / ``scheduler``.
+
+    Example::
+
+        >>> ev = read_parallel("tt.root", jobs=2)                       # doctest: +SKIP
+    """
+    from dataclasses import replace
+
+    text = str(path)
+    n = num_entries(text)
+    ranges = [(text, a, min(a + int(step_size), n)) for a in range(0, n, int(step_size))]
+    if not ranges:
+        return read_nanoaod(text, quiet=True)
+    with open_executor(jobs, scheduler, quiet=quiet) as ex:
+        bar = ex.bar(n, f"read {Path(text.split('?')[0]).name}", unit="ev")
+        try:
+            parts = ex.map(_read_range_task, ranges, bar=bar, weight=lambda r, _e: r[2] - r[1], name="read")
+        finally:
+            bar.close()
+    return parts[0] if len(parts) == 1 else replace(concat_events(parts), source=text)
+
+
+def convert(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    skip_bad: bool = False,
+    *,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    quiet: bool = True,
+) -> Path:
     """Convert a CMS JSON event file to NanoAOD (``.root``); the inverse direction writes JSON.
+
+    A NanoAOD input is read as entry-range tasks (:func:`read_parallel`: ``jobs``
+    local worker processes or the Dask cluster at ``scheduler``); the output does
+    not depend on them.
 
     Example::
 
@@ -527,7 +576,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], skip_bad: 
     """
     from eventcnn.events.cms_json import write_events
 
-    events = read_nanoaod(src, quiet=True) if is_root_path(src) else read_json_events(src, skip_bad=skip_bad)
+    events = (read_parallel(src, jobs=jobs, scheduler=scheduler, quiet=quiet) if is_root_path(src)
+              else read_json_events(src, skip_bad=skip_bad))
     if is_root_path(dst):
         return write_nanoaod(dst, events)
     return write_events(dst, events)

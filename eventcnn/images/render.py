@@ -38,7 +38,7 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -61,6 +61,7 @@ __all__ = [
     "FORMATS",
     "RenderConfig",
     "RenderSummary",
+    "RenderedFile",
     "STYLES",
     "OutputFolderError",
     "check_label",
@@ -69,6 +70,7 @@ __all__ = [
     "read_manifest",
     "render_event",
     "render_events",
+    "render_files",
     "render_to_dir",
 ]
 
@@ -650,6 +652,86 @@ def _draw_task(task: _DrawTask) -> int:
     if task.shard is not None:
         return _write_shard([_selected(p) for p in task.pieces], task.config, out / task.shard)
     return sum(_write_pngs(_selected(p), task.config, out, p.label) for p in task.pieces)
+
+
+@dataclass
+class RenderedFile:
+    """Events of one file rendered in memory (:func:`render_files`): images and what the selection did.
+
+    ``rejected`` lists ``(event number, first cut failed)`` of the events the
+    selection rejected; ``n_read`` counts the events read.
+    """
+
+    source: str
+    images: np.ndarray  # uint8 (n, size, size, 3)
+    numbers: np.ndarray  # int64 event numbers of the images
+    rejected: list[tuple[int, str]]
+    n_read: int
+    cutflow: CutFlow | None = None
+
+
+def _render_part(task: _ScanTask, config: RenderConfig) -> RenderedFile:
+    ev = _load(task.source, task.start, task.stop, task.skip_bad)
+    rejected: list[tuple[int, str]] = []
+    flow = None
+    n_read = len(ev)
+    if task.selection is not None:
+        result = task.selection.select(ev)
+        out = ~result.passed
+        rejected = list(zip(np.asarray(ev.event)[out].tolist(), result.failed_cut[out].tolist()))
+        ev, flow = task.selection.apply(ev, result)
+    images = render_events(ev, config) if len(ev) else np.zeros((0, config.size, config.size, 3), np.uint8)
+    return RenderedFile(task.source, images, np.asarray(ev.event, dtype=np.int64), rejected, n_read, flow)
+
+
+def _render_part_task(args: tuple[_ScanTask, RenderConfig]) -> RenderedFile:
+    return _render_part(*args)
+
+
+def render_files(
+    sources: Sequence[str | os.PathLike[str]],
+    config: RenderConfig,
+    selection: Selection | str | None = None,
+    *,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    quiet: bool = False,
+    entries_per_task: int = ENTRIES_PER_TASK,
+) -> list[RenderedFile]:
+    """Select and render event files into memory, one :class:`RenderedFile` per source (for ``predict``).
+
+    Tasks (a JSON file, ``entries_per_task`` NanoAOD entries) run on
+    :func:`eventcnn._dask.open_executor` like :func:`render_to_dir`; the result
+    does not depend on ``jobs``.
+
+    Example::
+
+        >>> [f.images.shape for f in render_files(["tt.json"], RenderConfig(size=32))]  # doctest: +SKIP
+        [(865, 32, 32, 3)]
+    """
+    sel = get_selection(selection)
+    check_jobs(jobs)
+    with open_executor(jobs, scheduler, quiet=quiet) as ex:
+        tasks, owner = _scan_tasks(ex, [(s, "x") for s in sources], sel, False, entries_per_task)
+        bar = ex.bar(len(tasks), "rendering", unit="task")
+        try:
+            parts = ex.map(_render_part_task, [(t, config) for t in tasks], bar=bar, name="render-files")
+        finally:
+            bar.close()
+    out = []
+    for k, source in enumerate(sources):
+        mine = [p for p, o in zip(parts, owner) if o == k]
+        flows = [p.cutflow for p in mine if p.cutflow is not None and p.n_read]
+        flow = None
+        if flows:
+            names = [name for name, _ in flows[0].steps]
+            flow = CutFlow([(n, sum(f.steps[i][1] for f in flows)) for i, n in enumerate(names)], str(source))
+        images = (np.concatenate([p.images for p in mine]) if mine
+                  else np.zeros((0, config.size, config.size, 3), np.uint8))
+        numbers = np.concatenate([p.numbers for p in mine]) if mine else np.zeros(0, np.int64)
+        out.append(RenderedFile(str(source), images, numbers, [r for p in mine for r in p.rejected],
+                                sum(p.n_read for p in mine), flow))
+    return out
 
 
 FORMATS = ("png", "shards")
