@@ -37,6 +37,7 @@ import contextlib
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -103,7 +104,7 @@ def with_retries(
     attempts: int = DEFAULT_ATTEMPTS,
     backoff_s: float = 0.5,
     retry_on: tuple[type[BaseException], ...] = (OSError, TimeoutError),
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> Any:
     """``call()``, retried on ``retry_on`` up to ``attempts`` times in all (waits 0.5, 1, 2 s ...).
 
@@ -130,7 +131,7 @@ def with_retries(
                     f"(last error {type(exc).__name__}: {exc}); check the network or the file, "
                     "or fetch a local copy (eventcnn data fetch)"
                 ) from exc
-            sleep(backoff_s * 2 ** (attempt - 1))
+            (sleep or time.sleep)(backoff_s * 2 ** (attempt - 1))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -248,11 +249,13 @@ def open_executor(
         finally:
             client.close(timeout=CLOSE_TIMEOUT_S)
         return
-    cluster = distributed.LocalCluster(
-        n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, memory_limit=memory_limit, silence_logs=logging.ERROR,
-        timeout=f"{CONNECT_TIMEOUT_S}s",
-    )
+    with warnings.catch_warnings():  # the scheduler's health/metrics server (loopback) moves off a busy 8787
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        cluster = distributed.LocalCluster(
+            n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None, memory_limit=memory_limit, silence_logs=logging.ERROR,
+            timeout=f"{CONNECT_TIMEOUT_S}s",
+        )
     try:
         client = distributed.Client(cluster, timeout=f"{CONNECT_TIMEOUT_S}s")
         try:
