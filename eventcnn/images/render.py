@@ -30,6 +30,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -46,6 +47,11 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+try:  # ISA-L's deflate: the same format, about 6x faster than zlib at level 1 (eventcnn[scale])
+    from isal import isal_zlib as _deflate
+except ImportError:  # pragma: no cover - depends on the installation
+    _deflate = zlib
 
 from eventcnn._dask import Executor, check_jobs, open_executor
 from eventcnn._io import atomic_path, file_lock, write_json_atomic, write_text_atomic
@@ -299,9 +305,10 @@ def render_event(events: Events, index: int, config: RenderConfig | None = None)
 def encode_png(image: np.ndarray, compress_level: int = 1) -> bytes:
     """Lossless PNG bytes of a uint8 RGB image ``(h, w, 3)``.
 
-    A minimal encoder (filter type 0, zlib level 1): about 4x faster than
-    Pillow's for these mostly-white images, and any PNG reader decodes it to
-    exactly the same pixels.
+    A minimal encoder (filter type 0, deflate level 1): about 4x faster than
+    Pillow's for these mostly-white images with zlib, 6x more with ISA-L
+    (``isal``, in ``eventcnn[scale]``) when installed; any PNG reader decodes it
+    to exactly the same pixels (the bytes depend on which deflate library ran).
     """
     image = np.ascontiguousarray(image, dtype=np.uint8)
     if image.ndim != 3 or image.shape[2] != 3:
@@ -313,7 +320,7 @@ def encode_png(image: np.ndarray, compress_level: int = 1) -> bytes:
     return b"".join((
         b"\x89PNG\r\n\x1a\n",
         _chunk(b"IHDR", header),
-        _chunk(b"IDAT", zlib.compress(raw.tobytes(), compress_level)),
+        _chunk(b"IDAT", _deflate.compress(raw.data, compress_level)),
         _chunk(b"IEND", b""),
     ))
 
@@ -616,14 +623,18 @@ def _write_pngs(sub: Events, config: RenderConfig, out: Path, label: str) -> int
     """Render and write the events of ``sub`` as PNGs, each atomically; returns images written."""
     shapes = _shapes(sub, config)
     diam = diameters(shapes.pt, config)
-    for i in range(len(sub)):
-        path = out / _image_name(label, int(sub.event[i]))
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    folder, pid = os.fspath(out / label), os.getpid()
+    for i, number in enumerate(sub.event.tolist()):
+        name = f"{label}_event_{number}.png"  # == _image_name(label, number)
+        path, tmp = os.path.join(folder, name), os.path.join(folder, f".{name}.{pid}.tmp")
+        data = encode_png(_draw(shapes, i, config, diam))
         try:
-            tmp.write_bytes(encode_png(_draw(shapes, i, config, diam)))
+            with open(tmp, "wb") as fh:
+                fh.write(data)
             os.replace(tmp, path)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             raise
     return len(sub)
 
