@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,8 @@ def main() -> int:
     parser.add_argument("--ref-events", type=int, default=100, help="events for the slow reference")
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; best rate of each")
+    parser.add_argument("--compare-zlib", action="store_true",
+                        help="also time --jobs 1 with the standard zlib deflate (before the ISA-L hot-spot fix)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "_out",
                         help="scratch folder for the PNGs of both (default: %(default)s)")
     args = parser.parse_args()
@@ -83,6 +86,7 @@ def main() -> int:
 
     from eventcnn.events import concat_events, read_events, write_events
     from eventcnn.events.selection import Selection
+    from eventcnn.images import render as render_mod
     from eventcnn.images.render import RenderConfig, render_to_dir
 
     events, _ = Selection().apply(read_events(args.input))
@@ -97,7 +101,7 @@ def main() -> int:
         ref = pool[: args.ref_events]
         # Rounds alternate the methods; each keeps its best rate (like timeit), so a
         # busy machine slows neither side more than the other.
-        ref_rate, rates = 0.0, dict.fromkeys(args.jobs, 0.0)
+        ref_rate, zlib_rate, rates = 0.0, 0.0, dict.fromkeys(args.jobs, 0.0)
         warm = dict.fromkeys([j for j in args.jobs if j > 1], 0.0)
         with contextlib.ExitStack() as stack:
             clusters = {j: stack.enter_context(_cluster(j)) for j in warm}  # started outside the timing
@@ -107,6 +111,15 @@ def main() -> int:
                 t0 = time.perf_counter()
                 matplotlib_reference(ref, ref_dir)
                 ref_rate = max(ref_rate, len(ref) / (time.perf_counter() - t0))
+                if args.compare_zlib:  # the same renderer with the standard library's deflate
+                    saved, render_mod._deflate = render_mod._deflate, zlib
+                    try:
+                        t0 = time.perf_counter()
+                        render_to_dir([(src, "bench")], tmp / f"zlib_{r}", RenderConfig(), selection="none",
+                                      quiet=True)
+                        zlib_rate = max(zlib_rate, len(pool) / (time.perf_counter() - t0))
+                    finally:
+                        render_mod._deflate = saved
                 for jobs in args.jobs:
                     out = tmp / f"ec_{jobs}_{r}"
                     t0 = time.perf_counter()
@@ -126,6 +139,9 @@ def main() -> int:
             what = "in process" if jobs == 1 else "new local Dask cluster, start-up included"
             print(f"eventcnn render, --jobs {jobs} (PNG files, {what}):  {rate:8.1f} events/s  "
                   f"ratio vs reference: {rate / ref_rate:6.1f}x  ({len(pool)} events)")
+        if args.compare_zlib:
+            print(f"eventcnn render, --jobs 1 with zlib deflate (before):  {zlib_rate:8.1f} events/s  "
+                  f"ratio vs reference: {zlib_rate / ref_rate:6.1f}x; deflate in use: {render_mod._deflate.__name__}")
         base = rates.get(1)
         for jobs, rate in warm.items():
             eff = f", {rate / base:.2f}x of --jobs 1, parallel efficiency {rate / base / jobs:.0%}" if base else ""
