@@ -464,3 +464,26 @@ def test_render_cli_format_shards(tmp_path, capsys):
                  "--selection", "none", "-q"]) == 0
     assert np.load(out / "shard-00000.npy").shape == (23, 16, 16, 3)
     assert (out / "shards.csv").exists() and not (out / "manifest.csv").exists()
+
+
+def test_render_files_for_predict_is_the_same_on_a_cluster(tmp_path, cluster_address):
+    from eventcnn.images.render import render_files
+
+    inputs = _inputs(tmp_path)
+    sources = [src for src, _ in inputs]
+    cfg = RenderConfig(size=16)
+    one = render_files(sources, cfg, "lepton", quiet=True, entries_per_task=8)
+    many = render_files(sources, cfg, "lepton", quiet=True, entries_per_task=8, scheduler=cluster_address)
+    for a, b in zip(one, many):
+        assert a.source == b.source and a.n_read == b.n_read and a.rejected == b.rejected
+        assert a.images.tobytes() == b.images.tobytes() and np.array_equal(a.numbers, b.numbers)
+    assert one[1].n_read == 41 and len(one[1].numbers) + len(one[1].rejected) == 41
+    # the same pixels as the whole file rendered at once, after the same selection
+    whole, _ = get_selection_apply(sources[1])
+    assert render_events(whole, cfg).tobytes() == one[1].images.tobytes()
+
+
+def get_selection_apply(path):
+    from eventcnn.events.selection import get_selection
+
+    return get_selection("lepton").apply(read_events(path))
