@@ -106,3 +106,12 @@ def test_local_cluster_on_loopback_keeps_task_order_and_raises_task_errors(monke
             ex.map(_fail_on_three, list(range(6)))
         cluster = ex.client.cluster
     assert cluster.status.name == "closed"  # closed when the block ends
+
+
+def test_an_unreachable_scheduler_is_one_clear_error(monkeypatch):
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(_dask, "CONNECT_TIMEOUT_S", 2)
+    monkeypatch.setenv(SCHEDULER_ENV, "tcp://127.0.0.1:9")  # nothing listens on the discard port
+    with pytest.raises(_dask.SchedulerError, match=r"cannot reach the Dask scheduler tcp://127.0.0.1:9"), \
+            open_executor(jobs=1, quiet=True):
+        pass
