@@ -42,7 +42,9 @@ def register(subparsers) -> None:
         ),
     )
     q.add_argument("run", help="run folder written by `eventcnn train`")
-    q.add_argument("inputs", nargs="+", help="images, image folders or event .json/.json.gz/.root files")
+    q.add_argument("inputs", nargs="+",
+                   help="images, image folders (PNG, or shards from render --format shards) or event "
+                   ".json/.json.gz/.root files")
     q.add_argument("--out", default="predictions.csv", help="CSV file (default: predictions.csv)")
     q.add_argument("--selection", default="auto",
                    help="event selection for JSON inputs: auto (the run's, else paper), paper, none or a JSON file")
