@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -210,6 +211,29 @@ def _distributed() -> Any:
 
 
 @contextlib.contextmanager
+def _main_not_reimported() -> Iterator[None]:
+    """Spawned workers must not re-run the calling script: hide ``__main__``'s file while the cluster lives.
+
+    ``multiprocessing``'s spawn re-imports ``__main__`` from its file in every new
+    worker; the tasks need only eventcnn (functions defined in ``__main__`` are
+    pickled by value anyway), and a script without an ``if __name__ == "__main__"``
+    guard, or code piped to ``python -``, would otherwise break the workers.
+    """
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    try:
+        for k in saved:
+            if k == "__spec__":
+                main.__spec__ = None  # type: ignore[union-attr]
+            else:
+                del main.__dict__[k]  # type: ignore[union-attr]
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+
+
+@contextlib.contextmanager
 def open_executor(
     jobs: int = 1,
     scheduler: str | None = None,
@@ -249,18 +273,19 @@ def open_executor(
         finally:
             client.close(timeout=CLOSE_TIMEOUT_S)
         return
-    with warnings.catch_warnings():  # the scheduler's health/metrics server (loopback) moves off a busy 8787
-        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-        cluster = distributed.LocalCluster(
-            n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=None, memory_limit=memory_limit, silence_logs=logging.ERROR,
-            timeout=f"{CONNECT_TIMEOUT_S}s",
-        )
-    try:
-        client = distributed.Client(cluster, timeout=f"{CONNECT_TIMEOUT_S}s")
+    with _main_not_reimported():  # also for workers the nannies restart later
+        with warnings.catch_warnings():  # the health server (loopback) moves off a busy 8787
+            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+            cluster = distributed.LocalCluster(
+                n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None, memory_limit=memory_limit, silence_logs=logging.ERROR,
+                timeout=f"{CONNECT_TIMEOUT_S}s",
+            )
         try:
-            yield Executor(client, quiet)
+            client = distributed.Client(cluster, timeout=f"{CONNECT_TIMEOUT_S}s")
+            try:
+                yield Executor(client, quiet)
+            finally:
+                client.close(timeout=CLOSE_TIMEOUT_S)
         finally:
-            client.close(timeout=CLOSE_TIMEOUT_S)
-    finally:
-        cluster.close(timeout=CLOSE_TIMEOUT_S)
+            cluster.close(timeout=CLOSE_TIMEOUT_S)

@@ -115,3 +115,17 @@ def test_an_unreachable_scheduler_is_one_clear_error(monkeypatch):
     with pytest.raises(_dask.SchedulerError, match=r"cannot reach the Dask scheduler tcp://127.0.0.1:9"), \
             open_executor(jobs=1, quiet=True):
         pass
+
+
+def test_a_script_without_main_guard_runs_on_a_local_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    script = tmp_path / "unguarded.py"  # spawned workers must not re-run this file
+    script.write_text("from eventcnn._dask import open_executor\n"
+                      "def double(x):\n    return 2 * x\n"
+                      "with open_executor(jobs=2, quiet=True) as ex:\n"
+                      "    print('result', ex.map(double, [1, 2, 3]))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop(SCHEDULER_ENV, None)
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("result [2, 4, 6]") == 1
