@@ -6,7 +6,8 @@ driver reads and selects, the pool draws) is loaded from git history
 before the Dask executor) into this process as a module, so both run on the
 same machine in the same run; rounds alternate the methods and each keeps its
 best wall time. The Dask time includes starting and closing the local
-cluster (what a user of ``--jobs 2`` waits for). Also ``--jobs 1`` (in
+cluster (what a user of ``--jobs 2`` waits for); the start, first tasks and
+close of a bare 2-worker cluster are timed separately at the end. Also ``--jobs 1`` (in
 process, no Dask). Inputs: the selected events of the development tt+jets and
 W+jets JSON files, cut to ``--events`` each.
 
@@ -43,6 +44,27 @@ def old_render(ref: str) -> types.ModuleType:
     sys.modules["_old_render"] = mod
     exec(compile(src, mod.__file__, "exec"), mod.__dict__)
     return mod
+
+
+def _import_render(_: int) -> int:
+    import eventcnn.images.render  # noqa: F401  (what a worker's first task imports)
+
+    return 1
+
+
+def startup(rounds: int) -> list[tuple[float, float, float]]:
+    """Seconds to start a 2-worker local cluster, run its first tasks (imports) and close it."""
+    from eventcnn._dask import open_executor
+
+    out = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        with open_executor(jobs=2, quiet=True) as ex:
+            t1 = time.perf_counter()
+            ex.map(_import_render, [0, 1, 2, 3])
+            t2 = time.perf_counter()
+        out.append((t1 - t0, t2 - t1, time.perf_counter() - t2))
+    return out
 
 
 def main() -> int:
@@ -86,6 +108,9 @@ def main() -> int:
     d, o = best["Dask --jobs 2"], best["old pool --jobs 2"]
     print(f"Dask overhead vs the old pool: {d - o:+.2f} s ({d / o:.2f}x the old wall time)")
     print(f"same images (decoded pixels) from the old pool and Dask: {same}")
+    for start, first, close in startup(args.rounds):
+        print(f"2-worker local cluster: start {start:.2f} s, first tasks (imports) {first:.2f} s, close {close:.2f} s "
+              f"(load {os.getloadavg()[0]:.1f})")
     return 0
 
 
