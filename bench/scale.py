@@ -99,6 +99,33 @@ def run(inputs: list[tuple[Path, str]], out: Path, jobs: int, size: int, selecti
             "workers_mb": workers, "driver_mb": _peak_rss_mb(), "load": (load0, os.getloadavg()[0])}
 
 
+def _spin(n: int) -> int:
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+
+
+def control(jobs: int, tasks: int = 8, n: int = 6_000_000) -> tuple[float, float]:
+    """Wall time of ``tasks`` pure-Python CPU tasks in process and on ``jobs`` warm Dask workers.
+
+    The machine's own parallel headroom, with nothing of eventcnn in the tasks: on an
+    idle 2-core box the ratio is near 2; near 1 means the cores are taken by others.
+    """
+    from eventcnn._dask import open_executor
+
+    t0 = time.perf_counter()
+    with open_executor(jobs=1, quiet=True) as ex:
+        ex.map(_spin, [n] * tasks)
+    alone = time.perf_counter() - t0
+    with open_executor(jobs=jobs, quiet=True) as ex:
+        ex.map(_spin, [n] * jobs)  # warm up
+        t0 = time.perf_counter()
+        ex.map(_spin, [n] * tasks)
+        spread = time.perf_counter() - t0
+    return alone, spread
+
+
 def digest(folder: Path) -> str:
     h = hashlib.sha256()
     for f in sorted(folder.glob("shard-*.npy")) + [folder / "shards.csv"]:
@@ -119,7 +146,17 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "_out" / "scale")
     parser.add_argument("--keep", action="store_true", help="keep the NanoAOD files and shards")
+    parser.add_argument("--control", action="store_true",
+                        help="first time pure-Python CPU tasks in process and on the largest --jobs (the "
+                        "machine's parallel headroom); with --events 0 only that")
     args = parser.parse_args()
+    if args.control:
+        jobs = max(args.jobs)
+        alone, spread = control(jobs)
+        print(f"control (load {os.getloadavg()[0]:.1f}): 8 pure-Python CPU tasks in process {alone:.2f} s, on {jobs} "
+              f"warm Dask workers {spread:.2f} s: {alone / spread:.2f}x (ideal {jobs}x on idle cores)")
+        if args.events == 0:
+            return 0
     if not (DATA / "TTjets_json.json").exists():
         sys.exit(f"development data not found in {DATA} (set EVENTCNN_SHARED_DATA)")
     args.workdir.mkdir(parents=True, exist_ok=True)
