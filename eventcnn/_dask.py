@@ -37,6 +37,7 @@ import contextlib
 import logging
 import os
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -273,13 +274,14 @@ def open_executor(
         finally:
             client.close(timeout=CLOSE_TIMEOUT_S)
         return
-    with _main_not_reimported():  # also for workers the nannies restart later
+    # the workers' scratch space is a temporary folder removed afterwards (Dask's default stays in /tmp)
+    with _main_not_reimported(), tempfile.TemporaryDirectory(prefix="eventcnn-dask-") as scratch:
         with warnings.catch_warnings():  # the health server (loopback) moves off a busy 8787
             warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
             cluster = distributed.LocalCluster(
                 n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
                 dashboard_address=None, memory_limit=memory_limit, silence_logs=logging.ERROR,
-                timeout=f"{CONNECT_TIMEOUT_S}s",
+                timeout=f"{CONNECT_TIMEOUT_S}s", local_directory=scratch,
             )
         try:
             client = distributed.Client(cluster, timeout=f"{CONNECT_TIMEOUT_S}s")
