@@ -487,3 +487,19 @@ def get_selection_apply(path):
     from eventcnn.events.selection import get_selection
 
     return get_selection("lepton").apply(read_events(path))
+
+
+def test_limit_stops_reading_a_nanoaod_file_early_with_the_same_first_events(tmp_path, monkeypatch):
+    import eventcnn.images.render as render
+
+    inputs = _inputs(tmp_path)
+    cfg = RenderConfig(size=16)
+    full = render_to_dir(inputs, tmp_path / "full", cfg, selection="none", quiet=True, entries_per_task=5)
+    read = []
+    real = render._scan
+    monkeypatch.setattr(render, "_scan", lambda t: read.append(t.start) or real(t))
+    s = render_to_dir(inputs, tmp_path / "lim", cfg, selection="none", quiet=True, entries_per_task=5, limit=7)
+    assert s.selected == {"alpha": 7, "beta": 7} and full.selected == {"alpha": 23, "beta": 41}
+    assert s.read["beta"] == 10 and sorted(read) == [0, 0, 5]  # the JSON, then 2 of the 9 NanoAOD ranges
+    names = sorted(p.name for p in (tmp_path / "lim" / "beta").glob("*.png"))
+    assert names == sorted(f"beta_event_{n}.png" for n in range(500, 507))

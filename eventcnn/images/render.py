@@ -773,7 +773,8 @@ def render_to_dir(
     so several processes may render (different classes) into one folder at
     once. ``skip_bad`` drops bad events and lists them in ``skipped.csv``. A
     file without events, or a class without selected events, is an error
-    raised before any image is written.
+    raised before any image is written. With ``limit`` a NanoAOD file is read
+    only until ``limit`` events are selected (the first ones in entry order).
 
     ``format="shards"`` writes ``shard-NNNNN.npy`` (``shard_size`` images each)
     and ``shards.csv`` instead (:mod:`eventcnn.images.shards`); the folder is
@@ -815,7 +816,7 @@ def render_to_dir(
         tasks, owner = _scan_tasks(ex, inputs, sel, skip_bad, entries_per_task)
         bar = ex.bar(len(tasks), "reading", unit="task")
         try:
-            scans = ex.map(_scan, tasks, bar=bar, name="scan")
+            scans = _run_scans(ex, tasks, owner, limit, bar)
             chosen = _collect(inputs, tasks, owner, scans, limit, summary)
             with file_lock(lock):
                 _folder_settings(out, config, sel, claim=True)
@@ -858,15 +859,42 @@ def _scan_tasks(
     return tasks, owner
 
 
+def _run_scans(
+    ex: Executor, tasks: list[_ScanTask], owner: list[int], limit: int | None, bar: Any,
+) -> list[_Scan | None]:
+    """The scan results in task order; with ``limit`` an input's entry ranges go in waves and stop early.
+
+    A wave is as many ranges as there are workers; once an input has ``limit``
+    selected events its remaining ranges are not read (``None``). The first
+    ``limit`` selected events are the same as after a full scan.
+    """
+    if limit is None:
+        return ex.map(_scan, tasks, bar=bar, name="scan")
+    results: list[_Scan | None] = [None] * len(tasks)
+    wave = max(1, ex.workers)
+    for k in dict.fromkeys(owner):
+        mine = [i for i, o in enumerate(owner) if o == k]
+        selected = 0
+        for start in range(0, len(mine), wave):
+            if selected >= limit:
+                bar.update(len(mine) - start)  # not needed: counted as done
+                break
+            batch = mine[start : start + wave]
+            for i, r in zip(batch, ex.map(_scan, [tasks[i] for i in batch], bar=bar, name="scan")):
+                results[i] = r
+                selected += len(r.positions)
+    return results
+
+
 def _collect(
-    inputs: list[tuple[Any, str]], tasks: list[_ScanTask], owner: list[int], scans: list[_Scan],
+    inputs: list[tuple[Any, str]], tasks: list[_ScanTask], owner: list[int], scans: list[_Scan | None],
     limit: int | None, summary: RenderSummary,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per input: the positions and event numbers to draw; counts, cut flows and errors into ``summary``."""
     chosen: list[tuple[np.ndarray, np.ndarray]] = []
     flows: list[CutFlow | None] = []
     for k, (source, label) in enumerate(inputs):
-        mine = [s for s, o in zip(scans, owner) if o == k]
+        mine = [s for s, o in zip(scans, owner) if o == k and s is not None]
         n_good = sum(s.n_good for s in mine)
         bad = [b for s in mine for b in s.bad]
         n_read = n_good + len(bad)
