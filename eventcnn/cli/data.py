@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from eventcnn.cli._parallel import add_parallel_flags
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``data`` command with its ``fetch`` and ``list`` sub-commands."""
@@ -78,6 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("src", help="input event file (.json, .json.gz or .root)")
     convert.add_argument("dst", help="output file (.root for NanoAOD, .json / .json.gz for JSON)")
     convert.add_argument("--skip-bad", action="store_true", help="drop bad JSON events instead of failing")
+    add_parallel_flags(convert)
+    convert.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     convert.set_defaults(func=_convert)
 
     listing = sub.add_parser(
@@ -115,6 +119,7 @@ def _list(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from eventcnn.events.nanoaod import convert
 
-    out = convert(args.src, args.dst, skip_bad=args.skip_bad)
+    out = convert(args.src, args.dst, skip_bad=args.skip_bad, jobs=args.jobs, scheduler=args.scheduler,
+                  quiet=args.quiet)
     print(out)
     return 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from eventcnn.cli._parallel import add_parallel_flags
+
 
 def register(subparsers) -> None:
     """Add the ``evaluate`` and ``predict`` parsers."""
@@ -40,11 +42,14 @@ def register(subparsers) -> None:
         ),
     )
     q.add_argument("run", help="run folder written by `eventcnn train`")
-    q.add_argument("inputs", nargs="+", help="images, image folders or event .json/.json.gz/.root files")
+    q.add_argument("inputs", nargs="+",
+                   help="images, image folders (PNG, or shards from render --format shards) or event "
+                   ".json/.json.gz/.root files")
     q.add_argument("--out", default="predictions.csv", help="CSV file (default: predictions.csv)")
     q.add_argument("--selection", default="auto",
                    help="event selection for JSON inputs: auto (the run's, else paper), paper, none or a JSON file")
     q.add_argument("--batch-size", type=int, default=64)
+    add_parallel_flags(q)
     q.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     q.set_defaults(func=run_predict)
 
@@ -66,5 +71,6 @@ def run_predict(args: argparse.Namespace) -> int:
     from eventcnn import kinds
 
     sel = None if args.selection == "none" else args.selection
-    kinds.predict(args.run, args.inputs, args.out, batch_size=args.batch_size, selection=sel, quiet=args.quiet)
+    kinds.predict(args.run, args.inputs, args.out, batch_size=args.batch_size, selection=sel, quiet=args.quiet,
+                  jobs=args.jobs, scheduler=args.scheduler)
     return 0

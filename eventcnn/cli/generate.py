@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from eventcnn.cli._defaults import default
+from eventcnn.cli._parallel import add_parallel_flags
 from eventcnn.errors import UserError
 from eventcnn.events.generate import generate_to_file  # light: Pythia is imported when it runs
 
@@ -44,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="json (CMS JSON schema) or nano (NanoAOD ROOT, needs uproot); default: from --out")  # fmt: skip
     p.add_argument("--seed", type=int, default=default(generate_to_file, "seed"),
                    help="master random seed (default: %(default)s)")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes (default: %(default)s)")
+    add_parallel_flags(p, short=True)
     p.add_argument("--fast", action="store_true",
                    help="multiparton interactions off (faster, less underlying event)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true",
@@ -64,6 +65,6 @@ def run(args: argparse.Namespace) -> int:
                          f"{'.root' if args.format == 'nano' else '.json or .json.gz'}, not {args.out.name}")
     generate_to_file(
         args.process, args.events, args.out, seed=args.seed, jobs=args.jobs,
-        quiet=quiet, fast=args.fast, overwrite=args.overwrite,
+        quiet=quiet, fast=args.fast, overwrite=args.overwrite, scheduler=args.scheduler,
     )  # fmt: skip
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from eventcnn.cli._parallel import add_parallel_flags
 from eventcnn.errors import UserError
 
 
@@ -20,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "examples:\n"
             "  eventcnn render TTjets_json.json Wjets_json.json --label ttjets --label wjets\n"
             "  eventcnn render a.json b.json.gz --label a.json=ttjets --label b.json.gz=wjets --size 64\n"
-            "  eventcnn render *.json --jobs 2 --style channels --selection none"
+            "  eventcnn render *.json --jobs 2 --style channels --selection none\n"
+            "  eventcnn render tt.root w.root --format shards --size 64 --scheduler tcp://10.0.0.5:8786"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -36,7 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=224, help="image size in pixels (default: %(default)s)")
     p.add_argument("--selection", default="paper",
                    help="paper (default), paper+jet, lepton, none, or a JSON file of Selection settings")
-    p.add_argument("--jobs", type=int, default=1, help="parallel processes (default: %(default)s)")
+    add_parallel_flags(p)
+    p.add_argument("--format", default="png", choices=["png", "shards"],
+                   help="png: one PNG per event + manifest.csv (default); shards: uint8 arrays, "
+                   "--shard-size images per shard-NNNNN.npy + shards.csv (for large data sets)")
+    p.add_argument("--shard-size", type=int, default=10_000, help="images per shard (default: %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="at most this many selected events per input")
     p.add_argument("--skip-bad", action="store_true",
                    help="drop bad events instead of stopping (each named; all listed in OUT/skipped.csv)")
@@ -81,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     config = RenderConfig(style=args.style, size=args.size)
     summary = render_to_dir(
         pairs, args.out, config, selection=args.selection, jobs=args.jobs,
-        limit=args.limit, skip_bad=args.skip_bad, quiet=args.quiet,
+        limit=args.limit, skip_bad=args.skip_bad, quiet=args.quiet, format=args.format,
+        scheduler=args.scheduler, shard_size=args.shard_size,
     )
     if not args.quiet:
         for table in summary.cutflows:

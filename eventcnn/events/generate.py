@@ -27,12 +27,10 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
-import multiprocessing as mp
 import os
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn import DEFAULT_SEED
+from eventcnn._dask import open_executor, scheduler_from_env
 from eventcnn._io import quiet_stdout, write_bytes_atomic
 from eventcnn.errors import UserError
 from eventcnn.events import detector as det
@@ -499,21 +498,9 @@ def _generate_chunk(
     return _Chunk(events, sigma, n)
 
 
-_COUNTER: Any = None
-
-
-def _init_worker(counter: Any) -> None:
-    global _COUNTER
-    _COUNTER = counter
-
-
-def _report_shared(k: int) -> None:
-    with _COUNTER.get_lock():
-        _COUNTER.value += k
-
-
 def _worker(args: tuple) -> _Chunk:
-    return _generate_chunk(*args, report=_report_shared)
+    """One chunk as a task of :mod:`eventcnn._dask` (the bar advances when the chunk is done)."""
+    return _generate_chunk(*args, report=lambda _k: None)
 
 
 def _check(n_events: int, seed: int, jobs: int) -> None:
@@ -535,6 +522,7 @@ def generate(
     fast: bool = False,
     config: det.DetectorConfig | None = None,
     chunk_size: int = CHUNK_SIZE,
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
     """Generate ``n_events`` events of ``process``; return the CMS JSON-schema dict.
 
@@ -542,7 +530,9 @@ def generate(
     files (``electron``/``muon``/``jet`` collections absent when empty), plus a
     ``charge`` (+1/-1) per lepton. ``xsec`` is Pythia's generated cross
     section in pb (for ``zz`` times the fraction of events with a Z -> l l).
-    ``jobs`` processes run the fixed chunks; the result does not depend on it.
+    ``jobs`` worker processes (a local Dask cluster, :mod:`eventcnn._dask`) or the
+    cluster at ``scheduler`` (default ``EVENTCNN_SCHEDULER``) run the fixed chunks;
+    the result does not depend on either.
     ``fast`` turns multiparton interactions off. ``chunk_size`` events share one
     Pythia seed; it is part of the reproducibility key (keep the default).
     ``quiet`` hides the progress bar (``progress=`` is its deprecated old name).
@@ -564,10 +554,11 @@ def generate(
 
     bar = tqdm(total=n_events, unit="ev", desc=f"generate {process}", disable=quiet)
     try:
-        if jobs == 1 or len(tasks) == 1:
-            chunks = [_generate_chunk(*t, report=bar.update) for t in tasks]
+        if scheduler is None and scheduler_from_env() is None and (jobs == 1 or len(tasks) == 1):
+            chunks = [_generate_chunk(*t, report=bar.update) for t in tasks]  # in process: per-batch progress
         else:
-            chunks = _run_parallel(tasks, min(jobs, len(tasks)), bar)
+            with open_executor(min(jobs, len(tasks)), scheduler, quiet=quiet) as ex:
+                chunks = ex.map(_worker, tasks, bar=bar, weight=lambda t, _c: t[2], name=f"generate-{process}")
     finally:
         bar.close()
     total = sum(c.n for c in chunks)
@@ -578,25 +569,6 @@ def generate(
             rec["xsec"] = xsec
             events[key] = dict(sorted(rec.items()))
     return {"Event": events}
-
-
-def _run_parallel(tasks: list[tuple], jobs: int, bar: Any) -> list[_Chunk]:
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
-    counter = ctx.Value("q", 0)
-    results: dict[int, _Chunk] = {}
-    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(counter,)) as pool:
-        futures = {pool.submit(_worker, t): t[1] for t in tasks}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            for f in done:
-                results[futures[f]] = f.result()
-            if counter.value > bar.n:
-                bar.update(counter.value - bar.n)
-    return [results[k] for k in sorted(results)]
-
-
 
 
 class OutputExistsError(UserError, FileExistsError):
@@ -614,6 +586,7 @@ def generate_to_file(
     fast: bool = False,
     config: det.DetectorConfig | None = None,
     overwrite: bool = False,
+    scheduler: str | None = None,
 ) -> Path:
     """Generate events and write them atomically to ``out`` (gzip if it ends in ``.gz``, NanoAOD if ``.root``).
 
@@ -635,7 +608,8 @@ def generate_to_file(
             "or choose another --out"
         )
     t0 = time.perf_counter()
-    data = generate(process, n_events, seed=seed, jobs=jobs, quiet=quiet, fast=fast, config=config)
+    data = generate(process, n_events, seed=seed, jobs=jobs, quiet=quiet, fast=fast, config=config,
+                    scheduler=scheduler)
     if nano:
         from eventcnn.events import events_from_records
         from eventcnn.events.nanoaod import write_nanoaod

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn._dask import DEFAULT_ATTEMPTS, open_executor, with_retries
 from eventcnn._env import quiet_from_env
 from eventcnn.events.cms_json import (
     COLLECTIONS,
@@ -62,7 +63,10 @@ __all__ = [
     "convert",
     "is_root_path",
     "iter_events",
+    "num_entries",
+    "read_entries",
     "read_nanoaod",
+    "read_parallel",
     "read_selected",
     "write_nanoaod",
 ]
@@ -364,6 +368,87 @@ def read_selected(
     return events, CutFlow(list(zip(names, steps)), str(path))
 
 
+# --------------------------------------------------------------------------- entry ranges (parallel tasks)
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def _transient() -> tuple[type[BaseException], ...]:
+    # deferred like _open_tree's: download.py is being rebuilt on pooch and may grow imports
+    from eventcnn.events.download import DownloadError
+
+    return (OSError, TimeoutError, DownloadError)
+
+
+def num_entries(path: str | os.PathLike[str], *, attempts: int = DEFAULT_ATTEMPTS) -> int:
+    """Events in the ``Events`` tree of a NanoAOD file (metadata only; remote opens are retried).
+
+    Example::
+
+        >>> num_entries("tt.root")                                   # doctest: +SKIP
+        100000
+    """
+    text = str(path)
+
+    def once() -> int:
+        file, tree = _open_tree(text)
+        try:
+            return int(tree.num_entries)
+        finally:
+            file.close()
+
+    if not _is_remote(text):
+        return once()
+    return with_retries(once, f"{text} (opening)", attempts, retry_on=_transient())
+
+
+def _read_entries_once(path: str, entry_start: int, entry_stop: int) -> Events:
+    file, tree = _open_tree(path)
+    try:
+        plan = _plan(file, tree, path)
+        stop = min(int(entry_stop), int(tree.num_entries))
+        if stop <= entry_start:
+            return _chunk_to_events(_empty_arrays(plan), plan, path)
+        try:
+            arrays = tree.arrays(plan["branches"], entry_start=int(entry_start), entry_stop=stop, library="ak")
+        except _uproot().DeserializationError as exc:
+            raise EventFormatError(f"{path} entries {entry_start}-{stop}: could not read the 'Events' tree "
+                                   f"({exc})") from None
+        return _chunk_to_events(arrays, plan, path)
+    finally:
+        file.close()
+
+
+def read_entries(
+    path: str | os.PathLike[str], entry_start: int, entry_stop: int, *, attempts: int = DEFAULT_ATTEMPTS
+) -> Events:
+    """Entries ``[entry_start, entry_stop)`` of a NanoAOD file as :class:`Events` (one task of a parallel job).
+
+    Remote files (``root://``, ``https://``) are retried ``attempts`` times with
+    backoff on transient errors (``OSError``, ``TimeoutError``), then a
+    :class:`eventcnn._dask.TransientReadError` names the file and the entry range;
+    a local read error is an :class:`EventFormatError` naming them at once.
+
+    Example::
+
+        >>> read_entries("tt.root", 0, 10_000).event[:3]            # doctest: +SKIP
+        array([1, 2, 3])
+    """
+    text = str(path)
+    what = f"{text} entries {int(entry_start)}-{int(entry_stop)}"
+    if not _is_remote(text):
+        try:
+            return _read_entries_once(text, int(entry_start), int(entry_stop))
+        except (FileNotFoundError, PermissionError):
+            raise
+        except OSError as exc:
+            raise EventFormatError(f"{what}: read failed ({type(exc).__name__}: {exc})") from None
+    return with_retries(lambda: _read_entries_once(text, int(entry_start), int(entry_stop)), what, attempts,
+                        retry_on=_transient())
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -433,8 +518,56 @@ def write_nanoaod(
     return out
 
 
-def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], skip_bad: bool = False) -> Path:
+def _read_range_task(args: tuple[str, int, int]) -> Events:
+    return read_entries(*args)
+
+
+def read_parallel(
+    path: str | os.PathLike[str],
+    *,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    step_size: int = DEFAULT_STEP,
+    quiet: bool = True,
+) -> Events:
+    """A whole NanoAOD file read as entry-range tasks on :func:`eventcnn._dask.open_executor`.
+
+    The same :class:`Events` as :func:`read_nanoaod`, whatever ``jobs`` / ``scheduler``.
+
+    Example::
+
+        >>> ev = read_parallel("tt.root", jobs=2)                       # doctest: +SKIP
+    """
+    from dataclasses import replace
+
+    text = str(path)
+    n = num_entries(text)
+    ranges = [(text, a, min(a + int(step_size), n)) for a in range(0, n, int(step_size))]
+    if not ranges:
+        return read_nanoaod(text, quiet=True)
+    with open_executor(jobs, scheduler, quiet=quiet) as ex:
+        bar = ex.bar(n, f"read {Path(text.split('?')[0]).name}", unit="ev")
+        try:
+            parts = ex.map(_read_range_task, ranges, bar=bar, weight=lambda r, _e: r[2] - r[1], name="read")
+        finally:
+            bar.close()
+    return parts[0] if len(parts) == 1 else replace(concat_events(parts), source=text)
+
+
+def convert(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    skip_bad: bool = False,
+    *,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    quiet: bool = True,
+) -> Path:
     """Convert a CMS JSON event file to NanoAOD (``.root``); the inverse direction writes JSON.
+
+    A NanoAOD input is read as entry-range tasks (:func:`read_parallel`: ``jobs``
+    local worker processes or the Dask cluster at ``scheduler``); the output does
+    not depend on them.
 
     Example::
 
@@ -443,7 +576,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], skip_bad: 
     """
     from eventcnn.events.cms_json import write_events
 
-    events = read_nanoaod(src, quiet=True) if is_root_path(src) else read_json_events(src, skip_bad=skip_bad)
+    events = (read_parallel(src, jobs=jobs, scheduler=scheduler, quiet=quiet) if is_root_path(src)
+              else read_json_events(src, skip_bad=skip_bad))
     if is_root_path(dst):
         return write_nanoaod(dst, events)
     return write_events(dst, events)

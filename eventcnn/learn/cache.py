@@ -46,6 +46,7 @@ import numpy as np
 from eventcnn._env import sayer
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.errors import UserError
+from eventcnn.images.shards import ShardRows, parse_ref
 from eventcnn.learn.dataset import ImageSequence, _hw, read_image
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "ensure_cache",
     "ImageCache",
     "open_cache",
+    "shard_cache",
     "training_sequences",
 ]
 
@@ -95,9 +97,12 @@ def cache_key(
     h = hashlib.sha256()
     h.update(json.dumps({"version": CACHE_VERSION, "size": None if size is None else list(_hw(size)),
                          "extra": extra or {}}, sort_keys=True, default=str).encode())
+    stats: dict[str, os.stat_result] = {}  # a shard is stat-ed once for all its rows
     for f in files:
+        ref = parse_ref(f)
+        on_disk = ref[0] if ref else os.fspath(f)
         try:
-            st = os.stat(f)
+            st = stats[on_disk] if on_disk in stats else stats.setdefault(on_disk, os.stat(on_disk))
         except FileNotFoundError:
             raise FileNotFoundError(f"image {f} not found") from None
         h.update(f"{os.path.abspath(f)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -230,6 +235,26 @@ def _build(files: Sequence[str | os.PathLike[str]], hw: tuple[int, int], npy: Pa
                                   "nbytes": nbytes, "files": n, "crc32": crcs}, indent=0)
 
 
+def shard_cache(files: Sequence[str | os.PathLike[str]], size: int | Sequence[int] | None) -> ImageCache | None:
+    """The images of a shard folder as an :class:`ImageCache` over the shards themselves, or ``None``.
+
+    ``None`` unless every file names a shard row (``shard-NNNNN.npy#ROW``) and the
+    shards hold images of ``size``: the memory-mapped shards then are the
+    decoded-image cache (no copy, no PNG); otherwise :func:`ensure_cache` builds one.
+
+    Example::
+
+        cache = shard_cache(["CreatedImages/shard-00000.npy#0"], 64)   # ImageCache or None
+    """
+    if not len(files) or any(parse_ref(f) is None for f in files):
+        return None
+    rows = ShardRows(files)
+    if size is not None and tuple(rows.shape[1:3]) != _hw(size):
+        return None
+    first = parse_ref(files[0])
+    return ImageCache(Path(first[0]), {"shape": list(rows.shape), "shards": True}, rows)  # type: ignore[arg-type,index]
+
+
 class CachedImageSequence(ImageSequence):
     """:class:`~eventcnn.learn.dataset.ImageSequence` whose batches are slices of an :class:`ImageCache`.
 
@@ -327,6 +352,11 @@ def training_sequences(
         kw = {**common, **(train_kw if part == "train" else {})}
         if not cache:
             seqs.append(ImageSequence(files, labels, size=size, **kw))
+            continue
+        shards = shard_cache(files, size)
+        if shards is not None:  # a shard folder at the trained size: the shards are the cache
+            seqs.append(CachedImageSequence(shards, labels, **({"drop_remainder": fixed_shapes} if part == "train"
+                                                               else {"pad_to_batch": fixed_shapes}), **kw))
             continue
         where = Path(cache_dir) if cache_dir else default_cache_dir(data_dir, out)
         c = ensure_cache(files, size, where, name=part, extra=extra, quiet=quiet)

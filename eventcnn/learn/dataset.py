@@ -40,6 +40,14 @@ import numpy as np
 from eventcnn._io import write_json_atomic
 from eventcnn.errors import UserError, few_names
 from eventcnn.images.folder import IMAGE_SUFFIXES, class_images, open_rgb, read_manifest
+from eventcnn.images.shards import (
+    INDEX_FILE,
+    is_shard_folder,
+    parse_ref,
+    read_index,
+    read_shard_image,
+    shard_ref,
+)
 from eventcnn.learn.splits import balanced_class_weight, oversample_factors
 
 __all__ = [
@@ -88,7 +96,9 @@ class ImageItem:
 def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list[str]]:
     """List the images of a data folder and its class names (sorted).
 
-    Reads ``manifest.csv`` when present (columns ``file,class,source,event``;
+    A shard folder (``render --format shards``, :mod:`eventcnn.images.shards`) lists
+    its index ``shards.csv``; each image is then named ``shard-NNNNN.npy#ROW``.
+    Otherwise reads ``manifest.csv`` when present (columns ``file,class,source,event``;
     image files on disk that it does not list are counted and named in a
     warning), otherwise every image (:data:`IMAGE_SUFFIXES`) in the class
     sub-folders; other files there are counted and named in a warning.
@@ -104,7 +114,12 @@ def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list
         )
     manifest = data_dir / "manifest.csv"
     items: list[ImageItem] = []
-    if manifest.exists():
+    if is_shard_folder(data_dir):
+        items = [ImageItem(shard_ref(int(r["shard"]), int(r["row"])), r["class"], r["source"], r["event"])
+                 for r in read_index(data_dir)]
+        if not items:
+            raise UserError(f"{data_dir / INDEX_FILE} lists no images")
+    elif manifest.exists():
         items = [ImageItem(row["file"], row["class"], row.get("source") or "", str(row.get("event") or ""))
                  for row in read_manifest(manifest)]
         listed = {Path(it.file).as_posix() for it in items}
@@ -204,7 +219,8 @@ def get_split(
         split = load_split(split_file)
         for name in SPLITS:
             for row in split[name][:1] + split[name][-1:]:
-                if not (Path(data_dir) / row["file"]).exists():
+                ref = parse_ref(row["file"])
+                if not (Path(data_dir) / (ref[0] if ref else row["file"])).exists():
                     raise FileNotFoundError(
                         f"split {split_file} lists {row['file']} which is not in {data_dir}; "
                         "pass the image folder the split was made from, or drop the split file"
@@ -273,13 +289,22 @@ def epoch_indices(
 def read_image(path: str | os.PathLike[str], size: int | Sequence[int] | None = None) -> np.ndarray:
     """Decode one image as ``uint8 (H, W, 3)`` RGB, optionally resized (bilinear).
 
+    ``path`` may name an image of a shard folder (``.../shard-00000.npy#17``): its
+    row is read from the memory-mapped shard, with no PNG round trip.
+
     Example::
 
         img = read_image("CreatedImages/ttbar/ttbar_event_1.png", size=64)
     """
     from PIL import Image
 
-    im = open_rgb(path)
+    if parse_ref(path) is not None:  # an image of a shard folder: no decoding
+        arr = read_shard_image(path)
+        if size is None or arr.shape[:2] == _hw(size):
+            return arr
+        im = Image.fromarray(arr)
+    else:
+        im = open_rgb(path)
     if size is not None:
         h, w = _hw(size)
         if im.size != (w, h):

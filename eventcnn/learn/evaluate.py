@@ -30,6 +30,7 @@ import numpy as np
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError, check_writable, few_names
+from eventcnn.images.shards import is_shard_folder, read_index, shard_ref
 from eventcnn.learn.dataset import (
     IMAGE_SUFFIXES,
     ImageSequence,
@@ -228,7 +229,9 @@ def _expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path]
     events: list[Path] = []
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
+        if p.is_dir() and is_shard_folder(p):  # render --format shards: every row of the index
+            images.extend(p / shard_ref(int(r["shard"]), int(r["row"])) for r in read_index(p))
+        elif p.is_dir():
             found = _scan_folder(p)
             if not found:
                 raise UserError(f"folder {p} holds no images ({'/'.join(IMAGE_SUFFIXES)})")
@@ -245,44 +248,34 @@ def _expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path]
     return images, events
 
 
-def _render_json(path: Path, render_cfg: dict[str, Any] | None, selection: Any, size: int):
-    """Render an event file like the run's training images.
+def _render_event_files(paths: Sequence[Path], render_cfg: dict[str, Any] | None, selection: Any, size: int,
+                        jobs: int, scheduler: str | None, quiet: bool) -> list[Any]:
+    """Render event files like the run's training images (in parallel tasks: ``jobs`` / ``scheduler``).
 
-    Returns (images uint8, event numbers, rejected): ``rejected`` lists
-    ``(event number, first cut failed)`` for the events the selection rejected.
+    One :class:`eventcnn.images.render.RenderedFile` per file, images resized to ``size``;
+    a warning per file names how many events the selection rejected.
     """
     from PIL import Image
 
-    from eventcnn.events import read_events
-    from eventcnn.events.selection import get_selection
-    from eventcnn.images.render import RenderConfig, render_events
+    from eventcnn.images.render import RenderConfig, render_files
 
     if render_cfg is None:
         raise UserError(
-            f"cannot render {path}: the run has no render config (its data folder had no render_config.json); "
+            f"cannot render {paths[0]}: the run has no render config (its data folder had no render_config.json); "
             "render the events with `eventcnn render` and predict the PNG files instead"
         )
     config = RenderConfig.from_dict(render_cfg)
-    events = read_events(path)
-    sel = get_selection(selection)
-    rejected: list[tuple[int, str]] = []
-    if sel is not None:
-        n_all = len(events)
-        result = sel.select(events)
-        out = ~result.passed
-        rejected = list(zip(np.asarray(events.event)[out].tolist(), result.failed_cut[out].tolist()))
-        events, flow = sel.apply(events, result)
-        if rejected:
-            steps = "; ".join(f"{name}: {count}" for name, count in flow.steps)
-            warnings.warn(f"{path}: the selection rejected {len(rejected)} of {n_all} events, which get no "
-                          f"prediction (rows with the cut in 'rejected_by'; cut flow: {steps}); "
+    done = render_files(paths, config, selection, jobs=jobs, scheduler=scheduler, quiet=quiet)
+    for part in done:
+        if part.rejected and part.cutflow is not None:
+            steps = "; ".join(f"{name}: {count}" for name, count in part.cutflow.steps)
+            warnings.warn(f"{part.source}: the selection rejected {len(part.rejected)} of {part.n_read} events, "
+                          f"which get no prediction (rows with the cut in 'rejected_by'; cut flow: {steps}); "
                           "pass --selection none to classify every event", UserWarning, stacklevel=3)
-    if len(events) == 0:
-        return np.zeros((0, size, size, 3), np.uint8), np.zeros(0, np.int64), rejected
-    imgs = render_events(events, config)
-    if imgs.shape[1:3] != (size, size):
-        imgs = np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in imgs])
-    return imgs, np.asarray(events.event, dtype=np.int64), rejected
+        if len(part.images) and part.images.shape[1:3] != (size, size):
+            part.images = np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR))
+                                    for im in part.images])
+    return done
 
 
 def _run_selection(run_dir: Path, cfg_all: dict[str, Any], selection: Any) -> Any:
@@ -309,6 +302,8 @@ def predict(
     batch_size: int = 64,
     selection: Any = "auto",
     quiet: bool = False,
+    jobs: int = 1,
+    scheduler: str | None = None,
 ) -> list[dict[str, Any]]:
     """Classify images or event JSON files with a run's ``best.keras``; optionally write a CSV.
 
@@ -319,6 +314,9 @@ def predict(
     Rows: ``input``, ``event`` (event files), ``predicted``, ``p_<class>`` per class,
     ``rejected_by``: for an event the selection rejected, the first cut it failed
     (its ``predicted`` and probabilities are empty; nothing is dropped silently).
+    Event files are rendered as parallel tasks (``jobs`` local worker processes or
+    the Dask cluster at ``scheduler``; :mod:`eventcnn._dask`); a shard folder
+    (``render --format shards``) is read row by row from its memory-mapped shards.
 
     Example::
 
@@ -349,12 +347,15 @@ def predict(
         seq = ImageSequence(images, None, batch_size=batch_size, size=size)
         add(np.asarray(model.predict(seq, verbose=0)), [str(f) for f in images], [""] * len(images))
     sel = _run_selection(run_dir, cfg_all, selection)
-    for f in event_files:
-        x, numbers, rejected = _render_json(f, cfg_all.get("render_config"), sel, size)
+    rendered = (_render_event_files(event_files, cfg_all.get("render_config"), sel, size, jobs, scheduler, quiet)
+                if event_files else [])
+    for f, part in zip(event_files, rendered):
+        x, numbers = part.images, part.numbers
         say(f"{f}: {len(numbers)} events (selection {sel if isinstance(sel, str) else 'custom'})")
         if len(numbers):
             add(np.asarray(model.predict(x, batch_size=batch_size, verbose=0)), [str(f)] * len(numbers), [int(n) for n in numbers])
-        rows.extend({"input": str(f), "event": int(ev), "predicted": "", "rejected_by": cut} for ev, cut in rejected)
+        rows.extend({"input": str(f), "event": int(ev), "predicted": "", "rejected_by": cut}
+                    for ev, cut in part.rejected)
     if out is not None:
         write_predictions_csv(rows, names, out)
         n_rej = sum(1 for r in rows if r.get("rejected_by"))

@@ -221,3 +221,30 @@ def test_unreachable_url_is_a_download_error_that_says_what_to_do():
 
     with pytest.raises(DownloadError, match=r"root://127.0.0.1:1//x.root.*fsspec-xrootd"):
         read_events("root://127.0.0.1:1//x.root")
+
+
+def test_entry_ranges_and_parallel_convert_give_the_same_events(tmp_path):
+    from eventcnn.events import events_from_records, write_events
+    from eventcnn.events.nanoaod import num_entries, read_entries
+
+    rng = np.random.default_rng(3)
+    recs = {str(i + 1): {"met": float(rng.uniform(5, 90)), "met_phi": float(rng.uniform(-3, 3)),
+                         "jet": {str(j): {"pt": float(rng.uniform(20, 90)), "eta": 0.1 * j, "phi": 0.2 * j,
+                                          "CSV": 0.5, "tightID": True} for j in range(i % 4)}}
+            for i in range(37)}
+    src = tmp_path / "a.json"
+    write_events(src, events_from_records({"Event": recs}))
+    root = convert(src, tmp_path / "a.root")
+    whole = read_nanoaod(root, quiet=True)
+    assert num_entries(root) == 37
+    parts = [read_entries(root, a, a + 10) for a in range(0, 37, 10)]
+    assert [len(p) for p in parts] == [10, 10, 10, 7] and len(read_entries(root, 40, 50)) == 0
+    assert np.array_equal(np.concatenate([p.event for p in parts]), whole.event)
+    assert np.array_equal(np.concatenate([p.jet["pt"] for p in parts]), whole.jet["pt"])
+    with pytest.raises(FileNotFoundError):
+        read_entries(tmp_path / "nope.root", 0, 5)
+    # data convert --jobs 2 (entry ranges on a local Dask cluster) writes the same JSON as --jobs 1
+    assert main(["data", "convert", str(root), str(tmp_path / "one.json"), "-q"]) == 0
+    assert main(["data", "convert", str(root), str(tmp_path / "two.json"), "--jobs", "2", "-q"]) == 0
+    assert (tmp_path / "one.json").read_bytes() == (tmp_path / "two.json").read_bytes()
+    assert len(read_events(tmp_path / "two.json")) == 37

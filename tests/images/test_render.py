@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -319,3 +320,188 @@ def test_one_manifest_reader_keyed_by_file(tmp_path):
     with pytest.raises(ValueError, match="row 2"):
         imagefiles.manifest_by_file(path)
     assert imagefiles.manifest_by_file(path, required=("file",))["c.png"]["class"] == ""
+
+
+# --------------------------------------------------------------------------- parallel tasks (Dask) and shards
+
+
+def _random_records(n, seed, first=1):
+    rng = np.random.default_rng(seed)
+    recs = {}
+    for i in range(n):
+        rec = {"met": float(rng.uniform(5, 150)), "met_phi": float(rng.uniform(-3.1, 3.1))}
+        rec["jet"] = {str(j): jet(float(rng.uniform(20, 300)), float(rng.uniform(-2.8, 2.8)),
+                                  float(rng.uniform(-3.1, 3.1)), float(rng.uniform(0, 1)))
+                      for j in range(int(rng.integers(0, 6)))}
+        if rng.random() < 0.7:
+            rec["muon"] = {"0": lep(float(rng.uniform(10, 90)), float(rng.uniform(-2, 2)), float(rng.uniform(-3, 3)))}
+        recs[str(first + i)] = rec
+    return recs
+
+
+def _inputs(tmp_path):
+    """A JSON file and a NanoAOD file (split into several entry ranges by the tests)."""
+    from eventcnn.events.nanoaod import write_nanoaod
+
+    a = tmp_path / "a.json"
+    write_events(a, {"Event": _random_records(23, 1)})
+    b = tmp_path / "b.root"
+    write_nanoaod(b, events_from_records({"Event": _random_records(41, 2, first=500)}))
+    return [(a, "alpha"), (b, "beta")]
+
+
+def _tree(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != ".eventcnn.lock"}
+
+
+def _temps(folder):
+    return [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.fixture(scope="module")
+def cluster_address():
+    """A scheduler + 2 worker processes on loopback, shared by the tests that name its address."""
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster:
+        yield cluster.scheduler_address
+
+
+def test_dask_cluster_renders_byte_identical_pngs_and_manifest(tmp_path, cluster_address, monkeypatch):
+    inputs = _inputs(tmp_path)
+    cfg = RenderConfig(size=24)
+    kw = {"selection": "lepton", "quiet": True, "chunk_size": 3, "entries_per_task": 7}
+    one = render_to_dir(inputs, tmp_path / "one", cfg, **kw)
+    assert one.selected["beta"] > 10 and one.written == one.selected
+    many = render_to_dir(inputs, tmp_path / "many", cfg, scheduler=cluster_address, **kw)
+    monkeypatch.setenv("EVENTCNN_SCHEDULER", cluster_address)  # the address from the environment
+    env = render_to_dir(inputs, tmp_path / "env", cfg, selection="lepton", quiet=True, entries_per_task=5)
+    expected = _tree(tmp_path / "one")
+    assert len([k for k in expected if k.endswith(".png")]) == sum(one.selected.values())
+    for out in ("many", "env"):
+        assert _tree(tmp_path / out) == expected, out
+    assert many.cutflows == one.cutflows == env.cutflows
+    assert not _temps(tmp_path)
+
+
+def _dying_draw(task):
+    """Draw task that kills its worker process on the first attempt (mid-write of a PNG)."""
+    import importlib
+    from pathlib import Path
+
+    marker = Path(task.out).parent / "killed-once"
+    if not marker.exists():
+        marker.write_text(str(os.getpid()))
+        label = task.pieces[0].label
+        (Path(task.out) / label / f".{label}_event_0.png.{os.getpid()}.tmp").write_bytes(b"\x89PNG half")
+        os._exit(1)
+    return importlib.import_module("eventcnn.images.render")._draw_task(task)  # the real one, in the worker
+
+
+def test_a_worker_killed_mid_run_loses_no_image(tmp_path, monkeypatch):
+    cloudpickle = pytest.importorskip("cloudpickle")
+    import sys
+
+    import eventcnn.images.render as render
+
+    inputs = _inputs(tmp_path)
+    cfg = RenderConfig(size=24)
+    kw = {"selection": "none", "quiet": True, "chunk_size": 4, "entries_per_task": 10}
+    render_to_dir(inputs, tmp_path / "one", cfg, **kw)
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        monkeypatch.setattr(render, "_draw_task", _dying_draw)
+        s = render_to_dir(inputs, tmp_path / "two", cfg, jobs=2, **kw)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert (tmp_path / "killed-once").exists()  # a worker did die
+    assert s.written == {"alpha": 23, "beta": 41}
+    assert _tree(tmp_path / "two") == _tree(tmp_path / "one")
+    assert not _temps(tmp_path / "two")
+
+
+def test_shards_round_trip_to_the_png_arrays_and_do_not_depend_on_jobs(tmp_path):
+    from eventcnn.images.folder import open_rgb
+    from eventcnn.images.shards import ShardRows, read_index, shard_ref
+
+    inputs = _inputs(tmp_path)
+    cfg = RenderConfig(size=24, style="channels")
+    kw = {"selection": "lepton", "quiet": True, "entries_per_task": 9}
+    png = render_to_dir(inputs, tmp_path / "png", cfg, **kw)
+    sh = render_to_dir(inputs, tmp_path / "sh", cfg, format="shards", shard_size=10, **kw)
+    assert sh.written == png.written and sh.selected == png.selected
+    n = sum(png.written.values())
+    shards = sorted((tmp_path / "sh").glob("shard-*.npy"))
+    assert len(shards) == -(-n // 10) and {np.load(f).shape[0] for f in shards[:-1]} == {10}
+    rows = read_index(tmp_path / "sh")
+    assert len(rows) == n and list(rows[0]) == ["event", "class", "source", "entry", "shard", "row"]
+    manifest = {(r["class"], r["event"]): r["file"] for r in csv.DictReader((tmp_path / "png" / "manifest.csv").open())}
+    images = ShardRows([str(tmp_path / "sh" / shard_ref(int(r["shard"]), int(r["row"]))) for r in rows])
+    for g, r in enumerate(rows):
+        assert (int(r["shard"]), int(r["row"])) == divmod(g, 10)
+        decoded = np.asarray(open_rgb(tmp_path / "png" / manifest[(r["class"], r["event"])]))
+        np.testing.assert_array_equal(images[g], decoded)
+    beta = [int(r["entry"]) for r in rows if r["class"] == "beta"]
+    assert beta == sorted(beta) and all(0 <= e < 41 for e in beta)  # NanoAOD entry numbers
+    assert json.loads((tmp_path / "sh" / "render_config.json").read_text())["style"] == "channels"
+    # --jobs 2 and a re-run give the same bytes; a larger shard size leaves no stale shard behind
+    render_to_dir(inputs, tmp_path / "sh2", cfg, format="shards", shard_size=10, jobs=2, **kw)
+    assert _tree(tmp_path / "sh2") == _tree(tmp_path / "sh")
+    render_to_dir(inputs, tmp_path / "sh2", cfg, format="shards", shard_size=10_000, **kw)
+    assert sorted(p.name for p in (tmp_path / "sh2").glob("shard-*")) == ["shard-00000.npy"]
+    assert not _temps(tmp_path)
+    with pytest.raises(ValueError, match="already holds image shards"):
+        render_to_dir(inputs, tmp_path / "sh", cfg, **kw)
+    with pytest.raises(ValueError, match="already holds PNG images"):
+        render_to_dir(inputs, tmp_path / "png", cfg, format="shards", **kw)
+
+
+def test_render_cli_format_shards(tmp_path, capsys):
+    (a, _), _ = _inputs(tmp_path)
+    out = tmp_path / "out"
+    assert main(["render", str(a), "--out", str(out), "--format", "shards", "--size", "16",
+                 "--selection", "none", "-q"]) == 0
+    assert np.load(out / "shard-00000.npy").shape == (23, 16, 16, 3)
+    assert (out / "shards.csv").exists() and not (out / "manifest.csv").exists()
+
+
+def test_render_files_for_predict_is_the_same_on_a_cluster(tmp_path, cluster_address):
+    from eventcnn.images.render import render_files
+
+    inputs = _inputs(tmp_path)
+    sources = [src for src, _ in inputs]
+    cfg = RenderConfig(size=16)
+    one = render_files(sources, cfg, "lepton", quiet=True, entries_per_task=8)
+    many = render_files(sources, cfg, "lepton", quiet=True, entries_per_task=8, scheduler=cluster_address)
+    for a, b in zip(one, many):
+        assert a.source == b.source and a.n_read == b.n_read and a.rejected == b.rejected
+        assert a.images.tobytes() == b.images.tobytes() and np.array_equal(a.numbers, b.numbers)
+    assert one[1].n_read == 41 and len(one[1].numbers) + len(one[1].rejected) == 41
+    # the same pixels as the whole file rendered at once, after the same selection
+    whole, _ = get_selection_apply(sources[1])
+    assert render_events(whole, cfg).tobytes() == one[1].images.tobytes()
+
+
+def get_selection_apply(path):
+    from eventcnn.events.selection import get_selection
+
+    return get_selection("lepton").apply(read_events(path))
+
+
+def test_limit_stops_reading_a_nanoaod_file_early_with_the_same_first_events(tmp_path, monkeypatch):
+    import eventcnn.images.render as render
+
+    inputs = _inputs(tmp_path)
+    cfg = RenderConfig(size=16)
+    full = render_to_dir(inputs, tmp_path / "full", cfg, selection="none", quiet=True, entries_per_task=5)
+    read = []
+    real = render._scan
+    monkeypatch.setattr(render, "_scan", lambda t: read.append(t.start) or real(t))
+    s = render_to_dir(inputs, tmp_path / "lim", cfg, selection="none", quiet=True, entries_per_task=5, limit=7)
+    assert s.selected == {"alpha": 7, "beta": 7} and full.selected == {"alpha": 23, "beta": 41}
+    assert s.read["beta"] == 10 and sorted(read) == [0, 0, 5]  # the JSON, then 2 of the 9 NanoAOD ranges
+    names = sorted(p.name for p in (tmp_path / "lim" / "beta").glob("*.png"))
+    assert names == sorted(f"beta_event_{n}.png" for n in range(500, 507))

@@ -139,3 +139,53 @@ def test_training_sequences_cache_location_and_no_cache(toy, tmp_path):
     assert side["shape"] == [len(split["train"]), 16, 16, 3] and len(side["crc32"]) == len(split["train"])
     tr2, _ = training_sequences(split, data, 16, batch_size=4, cache=False)
     assert type(tr2) is ImageSequence
+
+
+def _png_and_shard_folders(tmp_path, size=16):
+    """The same random events rendered as PNGs and as shards (3 images per shard)."""
+    from eventcnn.events import events_from_records, write_events
+    from eventcnn.images.render import RenderConfig, render_to_dir
+
+    rng = np.random.default_rng(5)
+    inputs = []
+    for label, njet in (("few", 1), ("many", 4)):
+        recs = {str(i + 1): {"met": float(rng.uniform(10, 90)), "met_phi": float(rng.uniform(-3, 3)),
+                             "jet": {str(j): {"pt": float(rng.uniform(30, 200)), "eta": float(rng.uniform(-2, 2)),
+                                              "phi": float(rng.uniform(-3, 3)), "CSV": 0.1, "tightID": True}
+                                     for j in range(njet)}} for i in range(8)}
+        write_events(tmp_path / f"{label}.json", events_from_records({"Event": recs}))
+        inputs.append((tmp_path / f"{label}.json", label))
+    cfg = RenderConfig(size=size)
+    render_to_dir(inputs, tmp_path / "png", cfg, selection="none", quiet=True)
+    render_to_dir(inputs, tmp_path / "sh", cfg, selection="none", quiet=True, format="shards", shard_size=3)
+    return tmp_path / "png", tmp_path / "sh"
+
+
+def test_shard_folder_trains_from_the_memory_mapped_shards_with_the_png_batches(tmp_path):
+    from eventcnn.images.shards import ShardRows
+
+    png, sh = _png_and_shard_folders(tmp_path)
+    items, names = list_images(sh)
+    assert names == ["few", "many"] and len(items) == 16 and items[4].file == "shard-00001.npy#1"
+    p_items, _ = list_images(png)
+    # the same split (the items are in the same class/event order) from both folders
+    key = {(it.cls, it.event): it.file for it in p_items}
+    split_sh = make_split(items, names, seed=1)
+    split_png = {k: ([{**r, "file": key[(r["class"], r["event"])]} for r in split_sh[k]]
+                     if k in ("train", "val", "test") else v) for k, v in split_sh.items()}
+    tr_sh, va_sh = training_sequences(split_sh, sh, 16, batch_size=4, seed=2, cache_dir=tmp_path / "c1")
+    tr_png, va_png = training_sequences(split_png, png, 16, batch_size=4, seed=2, cache_dir=tmp_path / "c2")
+    assert isinstance(tr_sh.cache.array, ShardRows)  # no copy, no PNG decoding
+    assert not (tmp_path / "c1").exists()
+    for a, b in ((tr_sh, tr_png), (va_sh, va_png)):
+        assert len(a) == len(b)
+        for i in range(len(a)):
+            for x, y in zip(a[i], b[i]):
+                np.testing.assert_array_equal(x, y)
+    # another training size goes through the decoded-image cache, resizing the shard rows
+    tr8, _ = training_sequences(split_sh, sh, 8, batch_size=4, seed=2, cache_dir=tmp_path / "c3")
+    assert tr8[0][0].shape == (4, 8, 8, 3) and any((tmp_path / "c3").glob("train_8x8_*.npy"))
+    # the streaming sequence reads shard rows too (no cache)
+    streamed_sh = ImageSequence(split_arrays(split_sh, "train", sh)[0], None, batch_size=5, size=16)
+    streamed_png = ImageSequence(split_arrays(split_png, "train", png)[0], None, batch_size=5, size=16)
+    np.testing.assert_array_equal(streamed_sh[0][0], streamed_png[0][0])
