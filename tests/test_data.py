@@ -153,7 +153,9 @@ def test_registry_matches_spec_and_builds_raw_github_urls() -> None:
     assert by_key["ttjets"].relpath == "cms/TTjets_json.json"
     assert by_key["wjets"].relpath == "cms/Wjets_json.json"
     assert by_key["zip"].relpath == "opal/centered-masked-rotated1.zip"
-    assert by_key["labels"].relpath == "opal/events_list.csv"
+    # the answer key is stored apart from the displays students use; a mirror keeps shared/data's layout
+    assert by_key["labels"].relpath == "opal/answer_key/events_list.csv"
+    assert by_key["labels"].mirror_relpath == "opal/events_list.csv"
     assert by_key["wjets"].url() == (
         "https://raw.githubusercontent.com/jzyee/cms_image_classification/"
         "073e4b5fd91af26daa9cc8b3cd5e379bae1ac7d7/json_files/Wjets_json.json"
@@ -427,8 +429,8 @@ def test_mirror_copies_real_data(
     assert set(paths) == keys
     for key, path in paths.items():
         src = next(s for s in data.REGISTRY if s.key == key)
-        assert path == tmp_path / src.dataset / src.filename
-        assert path.read_bytes() == (shared_data / src.relpath).read_bytes()
+        assert path == tmp_path / src.relpath
+        assert path.read_bytes() == (shared_data / src.mirror_relpath).read_bytes()
         assert path.stat().st_mode & 0o444 == 0o444  # readable like an ordinary file
     assert "copying from mirror" in capsys.readouterr().err
     again = fetch(name, dest=tmp_path, mirror=shared_data)
@@ -444,7 +446,8 @@ def test_mirror_from_environment_into_cache_from_environment(
     monkeypatch.setenv("EVENTCNN_CACHE", str(tmp_path / "cache"))
     assert data.cache_dir() == tmp_path / "cache"
     paths = fetch("opal", quiet=True)
-    assert paths["labels"] == tmp_path / "cache" / "opal" / "events_list.csv"
+    assert paths["labels"] == tmp_path / "cache" / "opal" / "answer_key" / "events_list.csv"
+    assert not (paths["zip"].parent / "events_list.csv").exists()  # nothing next to the zip
     assert paths["labels"].read_bytes() == (shared_data / "opal" / "events_list.csv").read_bytes()
 
 
@@ -486,7 +489,7 @@ def test_mirror_with_bad_format_is_a_clear_error(
         write_zip(bad, content)
     else:
         bad.write_bytes(content)
-    src = next(s for s in data.REGISTRY if s.relpath == relpath)
+    src = next(s for s in data.REGISTRY if s.mirror_relpath == relpath)
     with pytest.raises(ValueError, match=message) as err:
         fetch(src.dataset, dest=dest, mirror=mirror, sources=[src])
     assert str(bad) in str(err.value)  # names the mirror file, not a temp file

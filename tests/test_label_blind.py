@@ -27,7 +27,7 @@ def _run_label(argv: list[str], answers: str, monkeypatch, capsys) -> str:
     return out.out + out.err
 
 
-def test_console_label_is_blind_and_records_real_names(opal_zip: Path, opal_labels: Path,
+def test_console_label_is_blind_and_records_opaque_ids(opal_zip: Path, opal_labels: Path,
                                                        tmp_path: Path, monkeypatch, capsys) -> None:
     labels = tmp_path / "my_labels.csv"
     text = _run_label(["--data", str(opal_zip), "--labels", str(labels), "--n", "8", "--size", "100"],
@@ -41,12 +41,17 @@ def test_console_label_is_blind_and_records_real_names(opal_zip: Path, opal_labe
     assert "final" not in text and "opencv" not in text  # no zip member names
     assert "event 1 of 8" in text and "event 6 of 8" in text
     assert "hadronic" in text and "muon chambers" in text  # the hint card
-    # the file holds the real names of the events shown, in the order shown (seeded, suggested)
+    # the file holds the opaque ids of the events shown, in the order shown (seeded, suggested):
+    # names give the class away; load_displays (opal train) maps the ids back
     idx = labeller.choose_events(data.images, None, 8, order="suggest", seed=0)
     got = [line.split(";") for line in labels.read_text().splitlines()]
-    shown = [f"{n}.png" for n in data.names[idx]]
+    shown = [f"{i}.png" for i in ids.display_ids(data.names[idx])]
     assert [g[0] for g in got] == [shown[i] for i in (0, 1, 2, 3, 5)]  # the 5th was skipped
     assert [g[1] for g in got] == ["q", "e", "m", "t", "q"]
+    assert not any(n.lower() in labels.read_text().lower() for n in data.names)
+    back = opal.load_displays(opal_zip, labels, size=16, quiet=True)
+    assert dict(zip(back.names[back.labelled], back.labels[back.labelled])) == dict(
+        zip(data.names[idx[[0, 1, 2, 3, 5]]], ["q", "e", "m", "t", "q"]))
     assert (tmp_path / "label_current.png").is_file()
     # labelled with the reference, the suggested batch holds more than hadrons
     ref = dict(zip(data.names, data.labels))

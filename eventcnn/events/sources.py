@@ -7,7 +7,11 @@ checks the sha256, safely extracts the member of an archive where the file is
 packed in one, and stores the result under ``<dest>/<dataset>/<file>``::
 
     cms/TTjets_json.json   cms/Wjets_json.json
-    opal/centered-masked-rotated1.zip   opal/events_list.csv
+    opal/centered-masked-rotated1.zip   opal/answer_key/events_list.csv
+
+The OPAL labels are the masterclass's answer key: they go to a folder of their
+own (``opal/answer_key/``), so the folder students are given holds the displays
+only. A mirror is laid out like ``shared/data`` (``opal/events_list.csv``).
 
 ``dest`` defaults to the cache folder (``EVENTCNN_CACHE`` or
 ``pooch.os_cache("eventcnn")``). With ``mirror`` (or ``EVENTCNN_DATA_MIRROR``)
@@ -108,6 +112,7 @@ class Source:
     member_sha256: str | None = None
     licence: str = "unknown"
     description: str = ""
+    folder: str = ""  # sub-folder of <dest>/<dataset> it is stored in (the answer key: "answer_key")
 
     def url(self, base_url: str | None = None) -> str:
         """Download URL: ``<base_url>/<repo>/<commit>/<path>`` (raw GitHub by default)."""
@@ -121,7 +126,12 @@ class Source:
 
     @property
     def relpath(self) -> str:
-        """Location relative to the destination (and mirror) folder."""
+        """Location relative to the destination folder (``<dataset>/[<folder>/]<filename>``)."""
+        return "/".join(p for p in (self.dataset, self.folder, self.filename) if p)
+
+    @property
+    def mirror_relpath(self) -> str:
+        """Location relative to a mirror folder (laid out like ``shared/data``: ``<dataset>/<filename>``)."""
         return f"{self.dataset}/{self.filename}"
 
 
@@ -170,7 +180,9 @@ REGISTRY: tuple[Source, ...] = (
         path="events_list.csv",
         sha256="2e41b2b3559a58da55495c3bb31f92b13597d17c22f6645d5b221275b4226b77",
         licence=OPAL_LICENCE,
-        description="labels of the OPAL displays: '<event>.png;<q|e|m|t>'",
+        description="labels of the OPAL displays: '<event>.png;<q|e|m|t>' (the answer key: kept in "
+                    "opal/answer_key/, apart from the displays students use)",
+        folder="answer_key",
     ),
 )
 
@@ -468,10 +480,10 @@ def _fetch_download(src: Source, target: Path, base_url: str | None, bar: bool) 
 
 
 def _fetch_mirror(src: Source, mirror: Path, target: Path) -> None:
-    origin = mirror / src.dataset / src.filename
+    origin = mirror / src.mirror_relpath
     if not origin.is_file():
         raise FileNotFoundError(
-            f"{origin} not found: the mirror {mirror} must hold {src.relpath} "
+            f"{origin} not found: the mirror {mirror} must hold {src.mirror_relpath} "
             "(layout like ../shared/data); drop --mirror / EVENTCNN_DATA_MIRROR to download instead"
         )
     with atomic_path(target) as tmp:
@@ -543,7 +555,7 @@ def _is_present(src: Source, target: Path, mirror: Path | None) -> bool:
     if digest == src.final_sha256:
         return True
     if mirror is not None:
-        origin = mirror / src.dataset / src.filename
+        origin = mirror / src.mirror_relpath
         return (
             origin.is_file()
             and origin.stat().st_size == target.stat().st_size
@@ -621,7 +633,7 @@ def fetch(
 
     out: dict[str, Path] = {}
     for src in chosen:
-        target = root / src.dataset / src.filename
+        target = root / src.relpath
         if _is_present(src, target, mirror_dir):
             origin = cached_origin(target)
             say(f"{src.relpath}: already present at {target}" + (f", from {origin}" if origin else ""))
@@ -638,7 +650,7 @@ def fetch(
         if mirror_dir is not None:
             say(f"{src.relpath}: copying from mirror {mirror_dir}")
             _fetch_mirror(src, mirror_dir, target)
-            _record_origin(target, f"mirror {mirror_dir / src.dataset / src.filename}",
+            _record_origin(target, f"mirror {mirror_dir / src.mirror_relpath}",
                            "format checked")
         else:
             say(f"{src.relpath}: downloading {src.url(base_url)}")
@@ -662,7 +674,7 @@ def format_registry(
     root = Path(dest).expanduser() if dest is not None else cache_dir()
     blocks = []
     for src in REGISTRY if sources is None else sources:
-        target = root / src.dataset / src.filename
+        target = root / src.relpath
         lines = [
             f"{src.relpath}  (key {src.key!r}): {src.description}",
             f"  source:   {src.url()}",

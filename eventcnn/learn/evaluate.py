@@ -142,6 +142,9 @@ def evaluate_opal_run(out: Path, cfg_all: dict[str, Any], data_dir: str | os.Pat
     data = opal.load_displays(source, labels_file, size=int(cfg_all["image_size"]),
                               crop=tuple(crop) if crop else None, quiet=True)
     index = {n: i for i, n in enumerate(data.names)}
+    from eventcnn.opal import ids  # split.json of `opal train` names displays by opaque id
+
+    index.update({d: i for i, d in enumerate(ids.display_ids(data.names))})
     test = [index[n] for n in split["test"] if n in index and data.labels[index[n]] != ""]
     if not test:
         raise UserError(f"{labels_file}: no reference label for any event {out} classified: nothing to evaluate")
@@ -152,8 +155,8 @@ def evaluate_opal_run(out: Path, cfg_all: dict[str, Any], data_dir: str | os.Pat
     from eventcnn.opal.tta import predict_tta
 
     probs = predict_tta(model, data.images[test_idx], copies=copies)
-    m = opal.evaluate(model, data.images[test_idx], data.labels[test_idx], out=out, names=data.names[test_idx],
-                      probs=probs)
+    shown = np.array(ids.display_ids(data.names[test_idx]))  # misclassified.csv: ids, as predictions.csv
+    m = opal.evaluate(model, data.images[test_idx], data.labels[test_idx], out=out, names=shown, probs=probs)
     m["model"] = "opal"
     m["tta_copies"] = copies
     m["best_epoch"] = cfg_all.get("best_epoch")

@@ -178,7 +178,8 @@ def run_console(session: LabelSession, input_fn: Callable[[str], str] = input,
     """Label in a text console: one event per prompt, answers q/e/m/t, s, b or x.
 
     Blind: the prompt says "event 7 of 50", never the event name (names such as
-    ``e5293_...`` give the class away); the label file records the real names.
+    ``e5293_...`` give the class away). The last line says how many labels were
+    saved, or that nothing was labelled and nothing written.
 
     ``input_fn`` and ``print_fn`` are injectable (tests, other front ends). Stops
     at ``x``, at end of input (EOF), after ``max_answers`` prompts or when every
@@ -191,7 +192,8 @@ def run_console(session: LabelSession, input_fn: Callable[[str], str] = input,
         run_console(session, input_fn=lambda prompt: next(answers))
     """
     print_fn(f"Label the events: {HELP}")
-    asked = 0
+    asked = answered = 0
+    eof = False
     while session.current is not None and (max_answers is None or asked < max_answers):
         asked += 1
         pos = session.position
@@ -202,6 +204,7 @@ def run_console(session: LabelSession, input_fn: Callable[[str], str] = input,
             # blind: the event name (e5293_..., qq5305_...) would give the class away
             raw = input_fn(f"event {pos + 1} of {len(session.names)} > ")
         except EOFError:
+            eof = True
             break
         ans = raw.strip().lower()
         if ans == "x":
@@ -212,11 +215,17 @@ def run_console(session: LabelSession, input_fn: Callable[[str], str] = input,
             session.back()
         elif ans in CLASS_NAMES:
             session.answer(ans)
+            answered += 1
         else:
             print_fn(f"unknown answer {raw!r}: {HELP}")
             continue
         print_fn(session.status())
-    print_fn(f"saved to {session.path}: {session.status()}")
+    why = " (end of input)" if eof else ""
+    if answered:
+        print_fn(f"saved {answered} label(s) to {session.path}{why}: {session.status()}")
+    else:  # say exactly what happened: no answer, nothing written
+        state = "unchanged" if session.path.exists() else "not written"
+        print_fn(f"nothing labelled in this sitting{why}: {session.path} {state}")
     return session
 
 
