@@ -647,3 +647,14 @@ def test_cli_list_verifies_local_copies(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["data", "list", "--dest", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"{target} (present, but its sha256 differs from the registry" in out
+
+
+def test_cli_fetch_opal_keeps_the_answer_key_apart(shared_data: Path, tmp_path: Path, capsys) -> None:
+    from eventcnn.cli import main
+
+    assert main(["data", "fetch", "opal", "--dest", str(tmp_path), "--mirror", str(shared_data), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "opal").iterdir()) == [
+        "answer_key", "centered-masked-rotated1.zip", "centered-masked-rotated1.zip.origin.json"]
+    assert (tmp_path / "opal" / "answer_key" / "events_list.csv").is_file()
+    assert "answer key" in out and "Give students the zip only" in out
