@@ -546,14 +546,13 @@ def test_run_folder_is_locked_and_leaves_nothing_behind(tmp_path: Path) -> None:
     out = tmp_path / "run"
     with opal.run_folder(out):
         assert (out / opal.LOCK_FILE).exists()
-        with pytest.raises(UserError, match="another `eventcnn opal train` is training into this folder"):
-            with opal.run_folder(out):
-                pass
+        with pytest.raises(UserError, match="another `eventcnn opal train` is training into this folder"), \
+                opal.run_folder(out):
+            pass
     assert out.is_dir() and not any(out.iterdir())  # the lock file is gone
     fresh = tmp_path / "fresh"
     with pytest.raises(RuntimeError), opal.run_folder(fresh):
         raise RuntimeError("failed start")
     assert not fresh.exists()  # a failed start leaves no empty folder
-    with file_lock(out / opal.LOCK_FILE), pytest.raises(UserError, match="another"):  # another process
-        with opal.run_folder(out):
-            pass
+    with file_lock(out / opal.LOCK_FILE), pytest.raises(UserError, match="another"), opal.run_folder(out):
+        pass  # another process holds the lock

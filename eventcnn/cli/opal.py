@@ -370,9 +370,8 @@ def run_suggest(args: argparse.Namespace) -> int:
     import sys
 
     from eventcnn.errors import UserError
-    from eventcnn.opal.suggest import suggest
-
     from eventcnn.opal import ids
+    from eventcnn.opal.suggest import suggest
 
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
