@@ -238,23 +238,18 @@ def opal_events(quick: bool = False, n_quick: int = 60, seed: int = 42):
 
 
 def show_examples(data, per_class: int = 3) -> None:
-    """A grid of example displays of every class (rows: q, e, m, t)."""
-    import matplotlib.pyplot as plt
+    """Example displays of every class, large, with a key of the detector parts (one row per class)."""
     import numpy as np
 
     from eventcnn import opal
+    from eventcnn.opal import pictures as classroom
 
-    fig, axes = plt.subplots(4, per_class, figsize=(2.6 * per_class, 10.4), squeeze=False)
-    for row, c in enumerate(opal.CLASS_NAMES):
+    for c in opal.CLASS_NAMES:
         idx = np.flatnonzero(data.labels == c)[:per_class]
-        for col in range(per_class):
-            ax = axes[row, col]
-            ax.axis("off")
-            if col < len(idx):
-                ax.imshow(data.images[idx[col]])
-                ax.set_title(opal.CLASS_TITLES[c], fontsize=8)  # the class in words, never the file name
-    plt.tight_layout()
-    plt.show()
+        if len(idx):  # the class in words, never the file name
+            fig = classroom.displays_figure(data.images[idx], [opal.CLASS_TITLES[c]] * len(idx),
+                                            cols=per_class, inches=3.6, key=c == opal.CLASS_NAMES[-1])
+            show_figure(fig)
 
 
 def interactive_frontend(quick: bool) -> bool:

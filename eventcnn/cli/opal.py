@@ -305,10 +305,7 @@ def run_label(args: argparse.Namespace) -> int:
     """
     import warnings
 
-    from PIL import Image
-
     from eventcnn import opal
-    from eventcnn._io import atomic_path
     from eventcnn.errors import UserError
     from eventcnn.opal import ids, labeller
     from eventcnn.opal import pictures as classroom
@@ -342,9 +339,9 @@ def run_label(args: argparse.Namespace) -> int:
     print(f"The display to label is shown {where} {show.resolve()} (open it in an image viewer; "
           "it is rewritten for every event).")
 
-    def show_fn(pos: int) -> None:
-        with atomic_path(show) as tmp:
-            Image.fromarray(data.images[idx[pos]]).save(tmp, format="PNG")
+    def show_fn(pos: int) -> None:  # large, with a key of the detector parts (never the name)
+        classroom.save(classroom.displays_figure(data.images[idx[pos]], [f"event {pos + 1} of {len(idx)}"],
+                                                 cols=1, inches=5.5), show, dpi=100)
         if window is not None:
             window(data.images[idx[pos]], f"event {pos + 1} of {len(idx)}")
 
