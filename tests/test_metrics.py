@@ -201,3 +201,18 @@ def test_rejection_curve_has_a_band_and_stops_where_statistics_end(tmp_path, mon
     assert rej.max() <= n_bkg / 5 + 1e-9  # never beyond 5 background events passing
     assert len(ax.collections) == 1  # the uncertainty band
     assert "statistical uncertainty" in ax.get_title() and f"{n_bkg} background events" in ax.get_legend().texts[0].get_text()
+
+
+def test_balanced_accuracy_without_sklearn_warning_when_a_prediction_is_absent_from_the_truth():
+    import warnings
+
+    from sklearn.metrics import balanced_accuracy_score
+
+    y = np.array([0, 0, 1, 1])
+    p = np.array([[0.9, 0.05, 0.05], [0.1, 0.1, 0.8], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])  # says class 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = compute_metrics(y, p, NAMES3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, p.argmax(1)))

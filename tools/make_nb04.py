@@ -62,12 +62,13 @@ examples here.
 COMMON_START = [
     md(PHYSICS),
     code("import numpy as np\n\nimport helpers\nfrom eventcnn import labeller, opal\n\n"
+         "helpers.import_keras_quietly()  # no TensorFlow start-up noise below\n"
          "print({c: round(f, 4) for c, f in opal.expected_fractions().items()})"),
     md("## The event displays\nThe images come with the reference labels of the masterclass "
        "(`eventcnn.events.sources.fetch('opal')` downloads them once). They are kept as 8-bit "
        "integers (uint8): 497 displays take 60 MB, not the 8 GB of float64 copies of the original."),
     code("data = helpers.opal_events(quick=QUICK, seed=SEED)\n"
-         "print(data.images.shape, data.images.dtype, data.counts())\n"
+         "print(data.images.shape, data.images.dtype)  # how many of each kind: that is what you measure\n"
          "print(data.report.summary())"),
     code("helpers.show_examples(data, per_class=3)"),
     md("*How to read it:* one row per kind of Z decay, three example displays each. Look for "
@@ -201,10 +202,17 @@ PREDICT = [
        "the Z branching fractions. The predictions are saved to `predictions.csv`."),
     code('''\
 rest, probs, pred = mc.rest, mc.probs, mc.pred  # predictions.csv is in RUN_DIR already
-helpers.plot_overview(pred, data.labels[rest])'''),
+helpers.plot_overview(pred)  # your measurement; the reference shares come in the teacher's reveal'''),
     md("*How to read it:* one group of bars per kind of decay, the share in percent written "
-       "at each bar: the CNN's answer, the reference labels of the masterclass and what the "
-       "Z branching fractions predict. Close bars mean the CNN finds the right mix."),
+       "at each bar: the CNN's answer and what the Z branching fractions predict. Close bars "
+       "mean the CNN finds the mix the Standard Model expects."),
+    *EXPLAIN,
+    md("## Teacher's reveal: the reference labels\nRun this part after the exercise: the "
+       "masterclass's reference labels say what each display really is. First the true mix of "
+       "the displays the CNN classified, next to the CNN's answer and the expectation."),
+    code('''\
+print("reference counts of all displays:", data.counts())
+helpers.plot_overview(pred, data.labels[rest])'''),
     md("## How good is it?\nThe masterclass data come with reference labels, so we can check "
        "the CNN on the events it has not seen. Accuracy alone is misleading: answering "
        "*hadronic* every time is right 87 % of the time. The **balanced accuracy** (mean "
@@ -223,13 +231,15 @@ helpers.show_image(RUN_DIR / "confusion_matrix.png")'''),
     md("*How to read it:* above each display the true class and the predicted one, each with "
        "the probability the CNN gave it. A high probability for a wrong class means the CNN "
        "was sure and wrong."),
-    *EXPLAIN,
     md("## You, the reference and the CNN\nOn the events you labelled: how often do you agree "
        "with the reference? On the others: how often does the CNN?"),
     code('''\
 cnn_vs_ref = labeller.compare_labels(data.names[rest], pred, data.labels[rest])
-print(f"you vs reference: {cmp['agreement']:.0%} of {cmp['n']} events")
-print(f"CNN vs reference: {cnn_vs_ref['agreement']:.0%} of {cnn_vs_ref['n']} events")'''),
+for who, c in (("you", cmp), ("CNN", cnn_vs_ref)):
+    if c["n"]:
+        print(f"{who} vs reference: {c['agreement']:.0%} of {c['n']} events")
+    else:  # e.g. only demo labels: nothing of yours to compare
+        print(f"{who} vs reference: no events to compare")'''),
 ]
 
 STUDENT_END = [
