@@ -61,7 +61,7 @@ examples here.
 
 COMMON_START = [
     md(PHYSICS),
-    code("import numpy as np\n\nimport helpers\nfrom eventcnn import labeller, opal\n\n"
+    code("import numpy as np\n\nimport helpers\nfrom eventcnn import opal\nfrom eventcnn.opal import labeller\n\n"
          "helpers.import_keras_quietly()  # no TensorFlow start-up noise below\n"
          "print({c: round(f, 4) for c, f in opal.expected_fractions().items()})"),
     md("## The event displays\nThe images come with the reference labels of the masterclass "
