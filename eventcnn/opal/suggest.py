@@ -273,7 +273,7 @@ def suggest_indices(images: np.ndarray, labels: Sequence[str] | np.ndarray | Non
     return np.array(_balanced_picks(z, labels, n, seed), dtype=np.int64)
 
 
-def strata(z: np.ndarray, seed: int = 0, groups: int = 3, sub: int = 4,
+def strata(z: np.ndarray, seed: int = 0, groups: int = 3, sub: int = 8,
            min_share: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
     """Two levels of look-alike groups: coarse k-means groups and finer clusters inside each.
 
