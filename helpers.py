@@ -297,7 +297,10 @@ def student_labels(session, data, n_label: int, demo: bool = False):
     """
     import numpy as np
 
-    table = session.labels
+    from eventcnn.opal import ids
+
+    by_id = dict(zip(ids.display_ids(data.names), data.names))  # the session may name displays by id
+    table = {by_id.get(k, k): v for k, v in session.labels.items()}
     mine = np.array([table.get(n, "") for n in data.names], dtype="<U1")
     demo_labels = np.full(len(data), "", dtype="<U1")
     have = int((mine != "").sum())
@@ -311,7 +314,7 @@ def student_labels(session, data, n_label: int, demo: bool = False):
             "For a demonstration without labelling set DEMO_LABELS = True in the parameters cell: "
             "the missing labels are then copied from the reference and marked as such.")
     ref = dict(zip(data.names, data.labels))
-    todo = [n for n in session.names if n not in table][: n_label - have]
+    todo = [by_id.get(n, n) for n in session.names if by_id.get(n, n) not in table][: n_label - have]
     index = {n: i for i, n in enumerate(data.names)}
     for name in todo:
         demo_labels[index[name]] = ref[name]

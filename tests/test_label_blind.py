@@ -168,3 +168,15 @@ def test_a_new_sitting_after_two_labels_is_class_balanced(opal_zip: Path, opal_l
     idx = labeller.choose_events(data.images, data.labels, 48, seed=0)  # what the next sitting shows
     mix = {c: int(np.sum(ref[idx] == c)) for c in opal.CLASS_NAMES}
     assert min(mix[c] for c in "emt") >= 5 and mix["q"] <= 30, mix
+
+
+def test_notebook_helper_reads_a_session_of_opaque_ids(tmp_path: Path) -> None:
+    import helpers
+
+    names = np.array(["a1", "b2", "c3", "d4"])
+    data = opal.OpalData(np.zeros((4, 8, 8, 3), dtype=np.uint8), names, np.array(["q", "e", "m", "t"]))
+    s = labeller.LabelSession(ids.display_ids(names), tmp_path / "my_labels.csv")
+    s.answer("q")
+    assert "a1" not in (tmp_path / "my_labels.csv").read_text()  # the student's file: ids only
+    mine, demo = helpers.student_labels(s, data, 3, demo=True)
+    assert mine.tolist() == ["q", "", "", ""] and demo.tolist() == ["", "e", "m", ""]

@@ -61,7 +61,7 @@ examples here.
 
 COMMON_START = [
     md(PHYSICS),
-    code("import numpy as np\n\nimport helpers\nfrom eventcnn import opal\nfrom eventcnn.opal import labeller\n\n"
+    code("import numpy as np\n\nimport helpers\nfrom eventcnn import opal\nfrom eventcnn.opal import ids, labeller\n\n"
          "helpers.import_keras_quietly()  # no TensorFlow start-up noise below\n"
          "print({c: round(f, 4) for c, f in opal.expected_fractions().items()})"),
     md("## The event displays\nThe images come with the reference labels of the masterclass "
@@ -85,7 +85,8 @@ COMMON_START = [
        "labels, marked as such and left out of your agreement score. In a plain terminal use "
        "`eventcnn opal label`."),
     code("order = labeller.choose_events(data.images, None, N_LABEL, seed=SEED)  # eventcnn.opal.suggest, shuffled\n"
-         "session = labeller.LabelSession(data.names[order], RUN_DIR / 'my_labels.csv')\n"
+         "# the file names displays by opaque id: display names give the class away\n"
+         "session = labeller.LabelSession(ids.display_ids(data.names[order]), RUN_DIR / 'my_labels.csv')\n"
          "INTERACTIVE = helpers.interactive_frontend(QUICK)\n"
          "if INTERACTIVE:\n"
          "    display(labeller.labeller_widget(session, data.images[order]))\n"
@@ -165,7 +166,7 @@ if EPOCHS is not None:
     settings["epochs"] = EPOCHS
 # the whole masterclass in one call, as `eventcnn opal train` runs it: train, classify the rest,
 # write predictions.csv, and check against the reference labels (metrics.json, plots)
-mc = opal.masterclass(data.images, train_labels, data.names, out=RUN_DIR, recipe=RECIPE,
+mc = opal.masterclass(data.images, train_labels, ids.display_ids(data.names), out=RUN_DIR, recipe=RECIPE,
                       reference=data.labels, **settings)
 result = mc.result
 print(f"trained in {result.seconds:.0f} s")
