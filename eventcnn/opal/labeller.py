@@ -205,6 +205,7 @@ def run_console(session: LabelSession, input_fn: Callable[[str], str] = input,
             raw = input_fn(f"event {pos + 1} of {len(session.names)} > ")
         except EOFError:
             eof = True
+            print_fn("")  # end the prompt's line
             break
         ans = raw.strip().lower()
         if ans == "x":
