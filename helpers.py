@@ -161,6 +161,33 @@ def markdown(text: str):
     return Markdown(text)
 
 
+def import_keras_quietly() -> None:
+    """Import Keras and start its device once, with the process's stderr muted.
+
+    TensorFlow's C++ start-up lines (``cudart_stub``, ``failed call to cuInit``
+    on a machine without a GPU) are written before any log setting applies and
+    would land in the notebook as red noise. Errors are not hidden: an import
+    that fails still raises.
+    """
+    import os
+    import sys
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import keras
+
+                keras.ops.convert_to_numpy(keras.ops.zeros((1,)))  # the device starts here (cuInit)
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 # --- 04 OPAL masterclass ---
 
 
@@ -184,15 +211,23 @@ def opal_events(quick: bool = False, n_quick: int = 60, seed: int = 42):
         keep = stratified_sample(data.labels, n_quick / len(data), seed, min_per_class=3,
                                  classes=opal.CLASS_NAMES)
         data = data[keep]
-        print(f"QUICK mode: using {len(data)} of the events ({data.counts()})")
+        print(f"QUICK mode: using {len(data)} of the events")  # never the class counts: students measure them
     return data
 
 
 def show_examples(data, per_class: int = 3) -> None:
-    """A grid of example displays of every class (:func:`eventcnn.opal.pictures.examples_figure`)."""
-    from eventcnn.opal.pictures import examples_figure
+    """Example displays of every class, large, with a key of the detector parts (one row per class)."""
+    import numpy as np
 
-    show_figure(examples_figure(data.images, data.labels, per_class=per_class))
+    from eventcnn import opal
+    from eventcnn.opal import pictures as classroom
+
+    for c in opal.CLASS_NAMES:
+        idx = np.flatnonzero(data.labels == c)[:per_class]
+        if len(idx):  # the class in words, never the file name
+            fig = classroom.displays_figure(data.images[idx], [opal.CLASS_TITLES[c]] * len(idx),
+                                            cols=per_class, inches=3.6, key=c == opal.CLASS_NAMES[-1])
+            show_figure(fig)
 
 
 def interactive_frontend(quick: bool) -> bool:

@@ -33,6 +33,7 @@ import numpy as np
 
 from eventcnn import opal
 from eventcnn._io import write_json_atomic, write_text_atomic
+from eventcnn.opal import ids
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -156,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         if f"{n}.png".lower() in ref:
             table[f"{n}.png"] = ref[f"{n}.png".lower()]
     all_names = sorted(table)
+    # suggest, predictions.csv and pseudo_labels.csv name displays by opaque id (eventcnn.opal.ids)
+    table.update({f"{ids.display_id(n)}.png": v for n, v in list(table.items())})
     res_file = args.out / "active_results.json"
     results = json.loads(res_file.read_text()) if res_file.exists() else []
     for r in results:

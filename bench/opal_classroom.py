@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from eventcnn import opal
     from eventcnn._io import write_json_atomic
-    from eventcnn.opal import labeller
+    from eventcnn.opal import ids, labeller
 
     out = args.out.resolve()
     shutil.rmtree(out, ignore_errors=True)
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     # the oracle: same blind order as the command (outside the timing), reference answers
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = opal.load_displays(zip_path, data_dir / "opal" / "events_list.csv", quiet=True)
+        ref = opal.load_displays(zip_path, data_dir / "opal" / "answer_key" / "events_list.csv", quiet=True)
     idx = labeller.choose_events(ref.images, None, args.n, order="suggest", seed=args.seed)
     answers = "".join(f"{c}\n" for c in ref.labels[idx])
     steps.append(run_step(f"label {args.n} suggested (oracle)",
@@ -97,10 +97,11 @@ def main(argv: list[str] | None = None) -> int:
                            "--n", str(args.n), "--seed", str(args.seed), "--window", "no"],
                           stdin=answers))
     got = dict(line.split(";") for line in labels.read_text().splitlines())
-    assert len(got) == args.n and all(got[f"{n}.png"] == c for n, c in zip(ref.names[idx], ref.labels[idx]))
+    assert len(got) == args.n and all(got[f"{ids.display_id(n)}.png"] == c  # the file holds opaque ids
+                                      for n, c in zip(ref.names[idx], ref.labels[idx]))
     steps.append(run_step("train + classify the rest", [
         "opal", "train", "--data", str(zip_path), "--labels", str(labels), "--out", str(run),
-        "--seed", str(args.seed), "--quiet", "--reference", str(data_dir / "opal" / "events_list.csv")]))
+        "--seed", str(args.seed), "--quiet", "--reference", str(data_dir / "opal" / "answer_key" / "events_list.csv")]))
     m = json.loads((run / "metrics.json").read_text())
     counts = {c: int(np.sum(ref.labels[idx] == c)) for c in opal.CLASS_NAMES}
     total = sum(s["wall_s"] for s in steps)

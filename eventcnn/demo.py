@@ -250,13 +250,16 @@ def occlusion_figure(run_dir: str | os.PathLike[str], images_dir: str | os.PathL
     if not picks:
         return None
     fig = Figure(figsize=(5.2 * len(picks), 5.4))
-    for i, j in enumerate(picks):
+    panels = []
+    for j in picks:
         image = read_image(files[j], size)
         probs = np.asarray(model.predict_on_batch(image[None]))[0]
         k = int(probs.argmax())
-        heat = explain.occlusion_map(model, image, target=k)
+        panels.append((j, image, probs, k, explain.occlusion_map(model, image, target=k)))
+    scale = explain.shared_scale([p[-1] for p in panels])  # one colour scale across the panels
+    for i, (j, image, probs, k, heat) in enumerate(panels):
         true = explain.CMS_WORDS.get(split["class_names"][y[j]].lower(), split["class_names"][y[j]])
-        explain.plot_occlusion(image, heat, ax=fig.add_subplot(1, len(picks), i + 1),
+        explain.plot_occlusion(image, heat, ax=fig.add_subplot(1, len(picks), i + 1), scale=scale,
                                title=f"{files[j].name}: true {true}\npredicted {names[k]}, p = {probs[k]:.2f}")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=90, bbox_inches="tight")

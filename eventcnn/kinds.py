@@ -26,8 +26,8 @@ from eventcnn.errors import UserError
 from eventcnn.learn import evaluate as _cms_evaluate
 from eventcnn.learn import explain as _cms_explain
 from eventcnn.learn.runs import run_kind
-from eventcnn.opal import evaluate as _opal_evaluate
 from eventcnn.opal import explain as _opal_explain
+from eventcnn.opal import runs as _opal_runs
 from eventcnn.opal.model import MODEL_NAME
 
 __all__ = ["evaluate", "explain", "kind_of", "predict"]
@@ -56,7 +56,7 @@ def evaluate(run: str | os.PathLike[str], data: str | os.PathLike[str] | None = 
              batch_size: int = 64, baseline: bool = True, quiet: bool = False) -> dict[str, Any]:
     """Evaluate a run folder of any kind; ``data`` overrides the data it was trained on."""
     if kind_of(run) == "opal":
-        return _opal_evaluate.evaluate_run(run, data_dir=data, quiet=quiet)
+        return _opal_runs.evaluate_run(run, data_dir=data, quiet=quiet)
     return _cms_evaluate.evaluate_run(run, data_dir=data, batch_size=batch_size, baseline=baseline,
                                       quiet=quiet)
 

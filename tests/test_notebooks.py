@@ -43,6 +43,7 @@ def test_notebook_runs_in_quick_mode(path: Path, workdir: Path, monkeypatch):
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend, as a user has it
+    before = sorted(os.listdir(ROOT))
     client = nbclient.NotebookClient(
         nb, timeout=600, kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
@@ -50,8 +51,38 @@ def test_notebook_runs_in_quick_mode(path: Path, workdir: Path, monkeypatch):
     client.execute()
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+    assert sorted(os.listdir(ROOT)) == before, "the notebook wrote into the repository root (use WORKDIR)"
+    text = "\n".join(o.get("text", "") for c in code for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    for noise in ("cuInit", "cudart_stub", "absl::InitializeLog", "Warning:", "nan%"):
+        assert noise not in text, f"{path.name}: {noise!r} in the output:\n{text[-2000:]}"
     for cell in code:  # every figure shown with plt.show() reaches the notebook (no backend switched off)
         if "plt.show()" in cell.source or "helpers.plot_overview(" in cell.source or "helpers.show_examples(" in cell.source:
             images = [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
             assert images, f"{path.name}: no figure shown by cell:\n{cell.source[:300]}"
     assert os.listdir(workdir)
+
+
+def test_setup_cell_never_clones_when_eventcnn_is_importable(tmp_path, monkeypatch):
+    """Run outside the checkout with eventcnn importable: no `git clone`, the checkout is found."""
+    import subprocess
+
+    from tools.notebook_template import INSTALL_CELL
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a))
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(INSTALL_CELL, "setup-cell", "exec"), scope)  # noqa: S102 - our own notebook cell
+    assert calls == []
+    assert (scope["ROOT"] / "helpers.py").is_file() and scope["ROOT"] == ROOT
+    assert not (tmp_path / "eventcnn").exists()
+
+
+def test_notebook_04_never_shows_the_true_class_counts_before_the_reveal():
+    import nbformat
+
+    nb = nbformat.read(ROOT / "notebooks" / "04_opal_cnn.ipynb", as_version=4)
+    reveal = next(i for i, c in enumerate(nb.cells) if c.source.startswith("## Teacher's reveal"))
+    before = "\n".join(c.source for c in nb.cells[:reveal] if c.cell_type == "code")
+    assert "counts()" not in before and "data.labels[rest])" not in before
+    assert "data.counts()" in "\n".join(c.source for c in nb.cells[reveal:])

@@ -55,7 +55,7 @@ def test_help_states_the_real_defaults(capsys) -> None:
     assert "default 50" in text and "default suggest" in text
 
 
-def test_label_and_suggest_do_not_import_keras(tmp_path: Path) -> None:
+def test_label_suggest_and_ids_do_not_import_keras(tmp_path: Path) -> None:
     import subprocess
     import sys
 
@@ -67,6 +67,7 @@ def test_label_and_suggest_do_not_import_keras(tmp_path: Path) -> None:
         f"sys.stdin = __import__('io').StringIO('q\\n')\n"
         f"assert main(['opal', 'label', '--data', {str(d)!r}, '--labels', {str(tmp_path / 'l.csv')!r},"
         " '--n', '2', '--size', '40', '--window', 'no']) == 0\n"
+        f"assert main(['opal', 'ids', '--data', {str(d)!r}, '--out', {str(tmp_path / 'ids.csv')!r}]) == 0\n"
         "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, 'Keras imported'\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -61,13 +61,14 @@ examples here.
 
 COMMON_START = [
     md(PHYSICS),
-    code("import numpy as np\n\nimport helpers\nfrom eventcnn import opal\nfrom eventcnn.opal import labeller\n\n"
+    code("import numpy as np\n\nimport helpers\nfrom eventcnn import opal\nfrom eventcnn.opal import ids, labeller\n\n"
+         "helpers.import_keras_quietly()  # no TensorFlow start-up noise below\n"
          "print({c: round(f, 4) for c, f in opal.expected_fractions().items()})"),
     md("## The event displays\nThe images come with the reference labels of the masterclass "
        "(`eventcnn.events.sources.fetch('opal')` downloads them once). They are kept as 8-bit "
        "integers (uint8): 497 displays take 60 MB, not the 8 GB of float64 copies of the original."),
     code("data = helpers.opal_events(quick=QUICK, seed=SEED)\n"
-         "print(data.images.shape, data.images.dtype, data.counts())\n"
+         "print(data.images.shape, data.images.dtype)  # how many of each kind: that is what you measure\n"
          "print(data.report.summary())"),
     code("helpers.show_examples(data, per_class=3)"),
     md("*How to read it:* one row per kind of Z decay, three example displays each. Look for "
@@ -84,7 +85,8 @@ COMMON_START = [
        "labels, marked as such and left out of your agreement score. In a plain terminal use "
        "`eventcnn opal label`."),
     code("order = labeller.choose_events(data.images, None, N_LABEL, seed=SEED)  # eventcnn.opal.suggest, shuffled\n"
-         "session = labeller.LabelSession(data.names[order], RUN_DIR / 'my_labels.csv')\n"
+         "# the file names displays by opaque id: display names give the class away\n"
+         "session = labeller.LabelSession(ids.display_ids(data.names[order]), RUN_DIR / 'my_labels.csv')\n"
          "INTERACTIVE = helpers.interactive_frontend(QUICK)\n"
          "if INTERACTIVE:\n"
          "    display(labeller.labeller_widget(session, data.images[order]))\n"
@@ -164,7 +166,7 @@ if EPOCHS is not None:
     settings["epochs"] = EPOCHS
 # the whole masterclass in one call, as `eventcnn opal train` runs it: train, classify the rest,
 # write predictions.csv, and check against the reference labels (metrics.json, plots)
-mc = opal.masterclass(data.images, train_labels, data.names, out=RUN_DIR, recipe=RECIPE,
+mc = opal.masterclass(data.images, train_labels, ids.display_ids(data.names), out=RUN_DIR, recipe=RECIPE,
                       reference=data.labels, **settings)
 result = mc.result
 print(f"trained in {result.seconds:.0f} s")
@@ -201,10 +203,17 @@ PREDICT = [
        "the Z branching fractions. The predictions are saved to `predictions.csv`."),
     code('''\
 rest, probs, pred = mc.rest, mc.probs, mc.pred  # predictions.csv is in RUN_DIR already
-helpers.plot_overview(pred, data.labels[rest])'''),
+helpers.plot_overview(pred)  # your measurement; the reference shares come in the teacher's reveal'''),
     md("*How to read it:* one group of bars per kind of decay, the share in percent written "
-       "at each bar: the CNN's answer, the reference labels of the masterclass and what the "
-       "Z branching fractions predict. Close bars mean the CNN finds the right mix."),
+       "at each bar: the CNN's answer and what the Z branching fractions predict. Close bars "
+       "mean the CNN finds the mix the Standard Model expects."),
+    *EXPLAIN,
+    md("## Teacher's reveal: the reference labels\nRun this part after the exercise: the "
+       "masterclass's reference labels say what each display really is. First the true mix of "
+       "the displays the CNN classified, next to the CNN's answer and the expectation."),
+    code('''\
+print("reference counts of all displays:", data.counts())
+helpers.plot_overview(pred, data.labels[rest])'''),
     md("## How good is it?\nThe masterclass data come with reference labels, so we can check "
        "the CNN on the events it has not seen. Accuracy alone is misleading: answering "
        "*hadronic* every time is right 87 % of the time. The **balanced accuracy** (mean "
@@ -223,13 +232,15 @@ helpers.show_image(RUN_DIR / "confusion_matrix.png")'''),
     md("*How to read it:* above each display the true class and the predicted one, each with "
        "the probability the CNN gave it. A high probability for a wrong class means the CNN "
        "was sure and wrong."),
-    *EXPLAIN,
     md("## You, the reference and the CNN\nOn the events you labelled: how often do you agree "
        "with the reference? On the others: how often does the CNN?"),
     code('''\
 cnn_vs_ref = labeller.compare_labels(data.names[rest], pred, data.labels[rest])
-print(f"you vs reference: {cmp['agreement']:.0%} of {cmp['n']} events")
-print(f"CNN vs reference: {cnn_vs_ref['agreement']:.0%} of {cnn_vs_ref['n']} events")'''),
+for who, c in (("you", cmp), ("CNN", cnn_vs_ref)):
+    if c["n"]:
+        print(f"{who} vs reference: {c['agreement']:.0%} of {c['n']} events")
+    else:  # e.g. only demo labels: nothing of yours to compare
+        print(f"{who} vs reference: no events to compare")'''),
 ]
 
 STUDENT_END = [

@@ -23,21 +23,30 @@ import importlib.util, os, subprocess, sys
 from pathlib import Path
 
 REPO_URL = "https://github.com/eventcnn/eventcnn.git"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no TensorFlow start-up log in the notebook
 ROOT = next((p for p in [Path.cwd(), *Path.cwd().parents] if (p / "helpers.py").exists()), None)
+spec = importlib.util.find_spec("eventcnn")
+if ROOT is None and spec is not None:  # installed already: never clone, use its checkout
+    here = Path(spec.origin).resolve().parent.parent
+    ROOT = here if (here / "helpers.py").exists() else Path.cwd()
+    if not (ROOT / "helpers.py").exists():
+        print(f"eventcnn is installed, but the notebook helpers (helpers.py of the repository) are not "
+              f"in {ROOT}: copy helpers.py from {REPO_URL} next to this notebook")
 if ROOT is None:  # Colab or a bare Jupyter server: fetch the project next to the notebook
     if not Path("eventcnn").exists():
         subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL], check=True)
     ROOT = Path("eventcnn").resolve()
-if importlib.util.find_spec("eventcnn") is None:
+if spec is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{ROOT}[notebooks,augment]"], check=True)
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 '''
 
 PARAMS_HEADER = '''\
 # Parameters (papermill/nbclient may override this cell).
 QUICK = os.environ.get("EVENTCNN_QUICK") == "1"  # tiny settings for CI and smoke tests
-WORKDIR = Path(os.environ.get("EVENTCNN_WORKDIR", ROOT))  # CreatedImages/, runs/ and reports go here
+# CreatedImages/, runs/, plots and reports go here (never into the repository root)
+WORKDIR = Path(os.environ.get("EVENTCNN_WORKDIR", ROOT / "notebook_output"))
+WORKDIR.mkdir(parents=True, exist_ok=True)
 SEED = 42
 '''
 

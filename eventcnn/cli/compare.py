@@ -20,7 +20,8 @@ def register(subparsers) -> None:
     p.add_argument("runs", nargs="+", help="run folders (e.g. runs/*)")
     p.add_argument("--out", default=None, help="Markdown file; a .csv with the same stem is written too")
     p.add_argument("--plot", default=None, help="optional PNG: test accuracy and AUC per run")
-    p.add_argument("--quiet", "-q", action="store_true", help="do not print the table (only write --out)")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress output (compare has none; the table, its result, is always printed)")
     p.set_defaults(func=run)
 
 
@@ -33,6 +34,5 @@ def run(args: argparse.Namespace) -> int:
         if path is not None:
             check_writable(path)
     table = compare_runs(args.runs, out=args.out, plot=args.plot)
-    if not args.quiet:
-        print(table)
+    print(table)
     return 0

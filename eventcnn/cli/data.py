@@ -106,6 +106,10 @@ def _fetch(args: argparse.Namespace) -> int:
                   max_events=args.max_events, files=args.files)
     for key, path in paths.items():
         print(f"{key}: {path}")
+    if "labels" in paths:  # the OPAL answer key lives apart from the displays students get
+        print(f"The OPAL labels are the answer key: they are in {paths['labels'].parent}, apart from "
+              "the displays. Give students the zip only; keep that folder for the teacher "
+              "(opal train --reference, opal ids --reference).")
     return 0
 
 

@@ -6,6 +6,8 @@ Sub-commands::
                           [--no-tta] [--self-train]
     eventcnn opal predict --model runs/opal --data ZIP [--labels CSV] --out predictions.csv [--no-tta]
     eventcnn opal label   --data ZIP --labels my_labels.csv [--n 50] [--order suggest]
+    eventcnn opal suggest --data ZIP [--labels CSV] [--n 10]
+    eventcnn opal ids     --data ZIP --out teacher/ids.csv [--reference KEY] [--file STUDENT.csv]
 
 ``train`` trains on the labelled events, writes the run folder (config,
 history, model, learning curves) and predicts every unlabelled event into
@@ -88,6 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lab.set_defaults(func=run_label)
 
     _register_suggest(sub)
+    _register_ids(sub)
 
 
 def _add_tta_arg(p: argparse.ArgumentParser) -> None:
@@ -133,19 +136,36 @@ def _tta_copies(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Train, save the run, predict the unlabelled events."""
+    """Train, save the run, predict the unlabelled events (a re-run of the same command resumes)."""
+    from eventcnn import opal
+
+    size = opal.check_image_size(args.size or opal.IMAGE_SIZE)  # before any loading
+    self_train = _self_train_config(args)
+    out_existed = Path(args.out).exists()
+    try:
+        return _train(args, size, self_train)
+    except BaseException:  # a failed start leaves no empty run folder behind
+        out = Path(args.out)
+        if not out_existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def _train(args: argparse.Namespace, size: int, self_train: Any) -> int:
+    import warnings
+
     import numpy as np
 
     from eventcnn import opal
     from eventcnn.errors import check_writable
+    from eventcnn.opal import ids
 
-    size = opal.check_image_size(args.size or opal.IMAGE_SIZE)  # before any loading
-    self_train = _self_train_config(args)
     check_writable(Path(args.out) / "config.json")
     data = opal.load_displays(args.data, args.labels, size=size, crop=args.crop)
     lab = data.labelled
     if lab.sum() < 4:
         raise UserError(f"{args.labels}: only {int(lab.sum())} labelled events; label more first")
+    opal.check_classes(data.labels[lab], source=str(args.labels))  # one class: refused before training
     overrides = {"seed": args.seed, "lepton_factor": args.lepton_factor}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
@@ -157,12 +177,26 @@ def run_train(args: argparse.Namespace) -> int:
         table = dict(zip(ref.names, ref.labels))
         ref_labels = np.array([table.get(n, "") for n in data.names])
     train_labels = np.where(lab, data.labels, "")
-    mc = opal.masterclass(data.images, train_labels, data.names, out=args.out, recipe=args.recipe,
+    shown = np.array(ids.display_ids(data.names))  # students read ids, never names (opal ids maps back)
+    with warnings.catch_warnings():  # checked above, said once
+        warnings.filterwarnings("ignore", message=r"(NO |very few labels)")
+        mc = _masterclass(opal, data, train_labels, shown, ref_labels, self_train, overrides, args)
+    return _report_train(args, mc)
+
+
+def _masterclass(opal: Any, data: Any, train_labels: Any, shown: Any, ref_labels: Any, self_train: Any,
+                 overrides: dict[str, Any], args: argparse.Namespace) -> Any:
+    return opal.masterclass(data.images, train_labels, shown, out=args.out, recipe=args.recipe,
                           reference=ref_labels, data_dir=args.data, quiet=args.quiet,
                           sources={"labels": str(args.labels),
                                    "reference": str(args.reference) if args.reference else None,
                                    "crop": args.crop}, tta=args.tta,
                           self_train=self_train, **overrides)
+
+
+def _report_train(args: argparse.Namespace, mc: Any) -> int:
+    from eventcnn import opal
+
     out = mc.out
     if mc.self_train is not None:
         st = mc.self_train
@@ -190,7 +224,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     """Predict events with a saved model into a CSV."""
     from eventcnn import opal
-    from eventcnn.errors import UserError, check_writable
+    from eventcnn.errors import check_writable
     from eventcnn.opal import tta
 
     check_writable(args.out)
@@ -206,8 +240,11 @@ def run_predict(args: argparse.Namespace) -> int:
     data = opal.load_displays(args.data, args.labels, size=size, crop=args.crop)
     sel = slice(None) if args.all or args.labels is None else ~data.labelled
     probs = tta.predict_tta(model, data.images[sel], copies=_tta_copies(args))
-    opal.write_predictions(args.out, data.names[sel], probs)
-    print(f"{len(probs)} events classified -> {args.out}")
+    from eventcnn.opal import ids
+
+    opal.write_predictions(args.out, ids.display_ids(data.names[sel]), probs)  # ids, never names
+    print(f"{len(probs)} events classified -> {args.out} (displays named by id; "
+          "`eventcnn opal ids` maps ids to names for the teacher)")
     return 0
 
 
@@ -263,17 +300,15 @@ def _label_window() -> Callable[[Any, str], None] | None:
 def run_label(args: argparse.Namespace) -> int:
     """Blind console labeller of suggested events; every answer is saved at once.
 
-    Nothing printed names an event (names such as ``e5293_...`` give the class
-    away): the prompt says "event 7 of 50", the display goes to a PNG whose name
-    says nothing, and the label file records the real names for the teacher.
+    Nothing printed or written names an event (names such as ``e5293_...`` give
+    the class away): the prompt says "event 7 of 50", the display goes to a PNG
+    whose name says nothing, and the label file records opaque ids
+    (:mod:`eventcnn.opal.ids`; ``opal train`` reads them, ``opal ids`` maps them).
     """
     import warnings
 
-    from PIL import Image
-
     from eventcnn import opal
-    from eventcnn._io import atomic_path
-    from eventcnn.opal import labeller
+    from eventcnn.opal import ids, labeller
     from eventcnn.opal import pictures as classroom
 
     if args.labels is None:
@@ -292,7 +327,12 @@ def run_label(args: argparse.Namespace) -> int:
     if len(idx) == 0:
         print("every display is labelled already")
         return 0
-    session = labeller.LabelSession(data.names[idx], path)
+    if len(idx) < args.n:
+        print(f"only {len(idx)} unlabelled displays left: this sitting has {len(idx)} (not {args.n})")
+    if msg := data.report.unreadable_message(args.data):  # broken files never pass silently
+        warnings.warn(msg, UserWarning, stacklevel=1)
+    # the file records opaque ids (names give the class away); opal train reads them, opal ids maps them
+    session = labeller.LabelSession(ids.display_ids(data.names[idx]), path)
     show = Path(args.show) if args.show else path.parent / "label_current.png"
     window = _label_window() if args.window == "auto" else None
     print(classroom.hint_card())
@@ -300,9 +340,9 @@ def run_label(args: argparse.Namespace) -> int:
     print(f"The display to label is shown {where} {show.resolve()} (open it in an image viewer; "
           "it is rewritten for every event).")
 
-    def show_fn(pos: int) -> None:
-        with atomic_path(show) as tmp:
-            Image.fromarray(data.images[idx[pos]]).save(tmp, format="PNG")
+    def show_fn(pos: int) -> None:  # large, with a key of the detector parts (never the name)
+        classroom.save(classroom.displays_figure(data.images[idx[pos]], [f"event {pos + 1} of {len(idx)}"],
+                                                 cols=1, inches=5.5), show, dpi=100)
         if window is not None:
             window(data.images[idx[pos]], f"event {pos + 1} of {len(idx)}")
 
@@ -324,14 +364,59 @@ def _register_suggest(sub: argparse._SubParsersAction) -> None:
 
 
 def run_suggest(args: argparse.Namespace) -> int:
-    """Print one event name per line, as written in label files."""
+    """Print one display id per line (``<id>.png``, as written in label files)."""
     import sys
 
+    from eventcnn.opal import ids
     from eventcnn.opal.suggest import suggest
 
+    if args.n < 1:
+        raise UserError(f"--n must be at least 1, got {args.n}")
     names = suggest(args.data, args.labels, n=args.n, seed=args.seed, crop=args.crop)
     if not names:
         print("every event is labelled already", file=sys.stderr)
-    for name in names:
-        print(name)
+    elif len(names) < args.n:
+        print(f"only {len(names)} unlabelled displays left: suggesting all of them (not {args.n})",
+              file=sys.stderr)
+    for name in names:  # opaque ids: display names give the class away
+        print(f"{ids.display_id(name)}.png")
+    return 0
+
+
+def _register_ids(sub: argparse._SubParsersAction) -> None:
+    """``opal ids``: the teacher's table of opaque display ids (eventcnn.opal.ids)."""
+    s = sub.add_parser(
+        "ids", help="teacher: map the opaque display ids students see to display names",
+        description="Students see displays by opaque id (opal suggest, opal label, predictions.csv): "
+                    "display names give the class away. This writes the teacher's table "
+                    "id,event[,label] (--reference adds the answer key's label), or with --file a copy "
+                    "of a student's label file or predictions.csv with names for ids. Keep the output "
+                    "in the teacher's folder, away from the students.")
+    s.add_argument("--data", required=True, help="zip or folder of event displays")
+    s.add_argument("--out", required=True, help="CSV to write (e.g. teacher/ids.csv)")
+    s.add_argument("--reference", default=None, help="answer key (e.g. answer_key/events_list.csv)")
+    s.add_argument("--file", default=None,
+                   help="a student's label file or predictions.csv: write it with names for ids")
+    s.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    s.set_defaults(func=run_ids)
+
+
+def run_ids(args: argparse.Namespace) -> int:
+    """Write the id table, or a student's file with display names."""
+    import warnings
+
+    from eventcnn import opal
+    from eventcnn.errors import check_writable
+    from eventcnn.opal import ids
+
+    check_writable(args.out)
+    with warnings.catch_warnings():  # unmatched lists are expected here (the teacher's view)
+        warnings.simplefilter("ignore")
+        data = opal.load_displays(args.data, args.reference, size=8, quiet=True)
+    if args.file:
+        n = ids.rename_file(args.file, args.out, ids.id_table(data.names))
+        print(f"{n} ids replaced by display names -> {args.out}")
+        return 0
+    ids.write_mapping(args.out, data.names, data.labels if args.reference else None)
+    print(f"{len(data)} display ids -> {args.out} (the teacher's table: keep it away from students)")
     return 0

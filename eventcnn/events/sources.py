@@ -7,7 +7,7 @@ NanoAOD file per class (the CERN open data portal, size / adler32 where known).
 records (file index, file and event counts). :func:`fetch` gets them all::
 
     fetch("cms")                        cms/TTjets_json.json  cms/Wjets_json.json
-    fetch("opal")                       opal/centered-masked-rotated1.zip  opal/events_list.csv
+    fetch("opal")                       opal/centered-masked-rotated1.zip  opal/answer_key/events_list.csv
     fetch("three-class", max_events=N)  nano/<file>.first<N>.root (tt, wjets, dy; streamed)
     fetch("tt", files=3)                nano/tt/<first 3 files of record 67993>
 
@@ -135,6 +135,7 @@ class Source:
     record: int | None = None
     events: int | None = None
     provenance: str = ""
+    folder: str = ""  # sub-folder of <out>/<dataset> it is stored in (the answer key: "answer_key")
 
     @property
     def on_github(self) -> bool:
@@ -172,7 +173,12 @@ class Source:
 
     @property
     def relpath(self) -> str:
-        """Location relative to the destination (and mirror) folder."""
+        """Location relative to the destination folder (``<dataset>/[<folder>/]<filename>``)."""
+        return "/".join(p for p in (self.dataset, self.folder, self.filename) if p)
+
+    @property
+    def mirror_relpath(self) -> str:
+        """Location relative to a mirror folder (laid out like ``shared/data``: ``<dataset>/<filename>``)."""
         return f"{self.dataset}/{self.filename}"
 
 
@@ -225,7 +231,9 @@ REGISTRY: tuple[Source, ...] = (
         path="events_list.csv",
         sha256="2e41b2b3559a58da55495c3bb31f92b13597d17c22f6645d5b221275b4226b77",
         licence=OPAL_LICENCE,
-        description="labels of the OPAL displays: '<event>.png;<q|e|m|t>'",
+        description="labels of the OPAL displays: '<event>.png;<q|e|m|t>' (the answer key: kept in "
+                    "opal/answer_key/, apart from the displays students use)",
+        folder="answer_key",
     ),
     Source(
         key="tt", dataset="nano", label="ttjets", filename="TTToSemiLeptonic_UL16_08FCB2ED.root",
@@ -508,7 +516,7 @@ def _is_present(src: Source, target: Path, mirror: Path | None) -> bool:
     if digest == src.final_sha256:
         return True
     if mirror is not None:
-        origin = mirror / src.dataset / src.filename
+        origin = mirror / src.mirror_relpath
         return (origin.is_file() and origin.stat().st_size == target.stat().st_size
                 and sha256sum(origin) == digest)
     return False
@@ -530,10 +538,10 @@ def _fetch_github(src: Source, target: Path, base_url: str | None, bar: bool) ->
 def _fetch_one(src: Source, root: Path, mirror_dir: Path | None, base_url: str | None,
                bar: bool, say: Callable[..., None]) -> Path:
     """A GitHub file (sha256, archive member) or a whole NanoAOD file, into ``root``."""
-    target = root / src.dataset / src.filename
+    target = root / src.relpath
     base = base_url or os.environ.get(src.base_url_env) or None
     if not src.on_github:
-        mirror_file = mirror_dir / src.dataset / src.filename if mirror_dir is not None else None
+        mirror_file = mirror_dir / src.mirror_relpath if mirror_dir is not None else None
         return get_nano_file(src.url(base), target, label=src.relpath, size=src.size, adler32=src.adler32,
                              record=src.record, mirror_file=mirror_file, bar=bar, say=say)
     if _is_present(src, target, mirror_dir):
@@ -548,10 +556,10 @@ def _fetch_one(src: Source, root: Path, mirror_dir: Path | None, base_url: str |
         ref = "the mirror's copy" if mirror_dir is not None else "the published sha256"
         say(f"{src.relpath}: {target} differs from {ref}; replacing it")
     if mirror_dir is not None:
-        mirror_file = mirror_dir / src.dataset / src.filename
+        mirror_file = mirror_dir / src.mirror_relpath
         if not mirror_file.is_file():
             raise FileNotFoundError(
-                f"{mirror_file} not found: the mirror {mirror_dir} must hold {src.relpath} "
+                f"{mirror_file} not found: the mirror {mirror_dir} must hold {src.mirror_relpath} "
                 "(layout like ../shared/data); drop --mirror / EVENTCNN_DATA_MIRROR to download instead")
         say(f"{src.relpath}: copying from mirror {mirror_dir}")
         return copy_from_mirror(mirror_file, target, _CHECKERS[Path(src.filename).suffix.lower()])
@@ -570,10 +578,10 @@ def _stream(src: Source, root: Path, mirror_dir: Path | None, max_events: int, s
         say(f"{src.relpath}: first {max_events} events already at {target}")
         return target
     if mirror_dir is not None:
-        origin = mirror_dir / src.dataset / src.filename
+        origin = mirror_dir / src.mirror_relpath
         if not origin.is_file():
             raise FileNotFoundError(
-                f"{origin} not found: the mirror {mirror_dir} must hold {src.relpath}; "
+                f"{origin} not found: the mirror {mirror_dir} must hold {src.mirror_relpath}; "
                 "drop --mirror / EVENTCNN_DATA_MIRROR to download instead")
         where = str(origin)
     else:
@@ -702,7 +710,7 @@ def format_registry(
     root = Path(out).expanduser() if out is not None else cache_dir()
     blocks = []
     for src in REGISTRY if sources is None else sources:
-        target = root / src.dataset / src.filename
+        target = root / src.relpath
         if src.on_github:
             lines = [f"{src.relpath}  (key {src.key!r}): {src.description}", f"  source:   {src.url()}"]
             if src.member:

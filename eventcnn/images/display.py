@@ -24,7 +24,8 @@ from eventcnn.errors import UserError
 from eventcnn.events import Events
 from eventcnn.images.folder import open_rgb, read_manifest
 
-__all__ = ["kinematics", "plot_before_after", "plot_gallery", "plot_kinematics", "save_figure"]
+__all__ = ["CLASS_WORDS", "class_words", "colour_key", "kinematics", "plot_before_after", "plot_gallery",
+           "plot_kinematics", "save_figure"]
 
 
 def _plt() -> Any:
@@ -106,6 +107,57 @@ def plot_kinematics(
     return fig
 
 
+#: the CMS process classes of eventcnn in words (other class names are shown as they are)
+CLASS_WORDS: dict[str, str] = {
+    "ttjets": "top pair + jets",
+    "tt": "top pair + jets",
+    "wjets": "W + jets",
+    "dy": "Drell-Yan (Z/gamma* -> l l)",
+    "zz": "Z Z",
+}
+
+
+def class_words(label: str) -> str:
+    """A class name in words, with the folder name: ``"W + jets (wjets)"``.
+
+    Example::
+
+        >>> class_words("ttjets")
+        'top pair + jets (ttjets)'
+    """
+    word = CLASS_WORDS.get(label.lower())
+    return f"{word} ({label})" if word else label
+
+
+def colour_key(config: Any = None) -> list[tuple[str, tuple[float, float, float]]]:
+    """``(what, RGB in 0-1)`` per object kind as the images draw it (the legend of a gallery).
+
+    Example::
+
+        >>> [name for name, _ in colour_key()]
+        ['jet', 'b-jet', 'electron', 'muon', 'MET (missing transverse energy)']
+    """
+    from eventcnn.images.render import RenderConfig
+
+    cfg = config or RenderConfig()
+    if cfg.style == "channels":
+        return [("light jets (red channel)", (1.0, 0.0, 0.0)), ("b-jets (green channel)", (0.0, 0.8, 0.0)),
+                ("leptons and MET (blue channel)", (0.0, 0.0, 1.0))]
+    names = {"jet": "jet", "bjet": "b-jet", "electron": "electron", "muon": "muon",
+             "met": "MET (missing transverse energy)"}
+    return [(names[k], tuple(c / 255.0 for c in cfg.colors[k])) for k in ("jet", "bjet", "electron", "muon", "met")]
+
+
+def _render_config(root: Path) -> Any:
+    from eventcnn.images.render import CONFIG_FILE, RenderConfig
+
+    path = root / CONFIG_FILE
+    try:
+        return RenderConfig.from_json(path) if path.is_file() else RenderConfig()
+    except (ValueError, OSError):
+        return RenderConfig()
+
+
 def plot_gallery(
     image_dir: str | os.PathLike[str],
     per_class: int = 6,
@@ -113,7 +165,13 @@ def plot_gallery(
     path: str | os.PathLike[str] | None = None,
     seed: int = 0,
 ) -> Any:
-    """A grid of images per class from an image folder (``<dir>/<class>/*.png``)."""
+    """A grid of images per class from an image folder (``<dir>/<class>/*.png``).
+
+    Readable by a student: every image on eta (left to right) and phi (bottom to
+    top) axes, the class in words on each row, and a colour key of the objects
+    (jet, b-jet, electron, muon, MET; from the folder's ``render_config.json``).
+    """
+    from matplotlib.lines import Line2D
     from PIL import Image
 
     plt = _plt()
@@ -122,8 +180,10 @@ def plot_gallery(
     classes = classes or sorted(files)
     if not classes:
         raise FileNotFoundError(f"no images found in {root} (expected {root}/<class>/*.png)")
+    cfg = _render_config(root)
+    extent = (-cfg.eta_max, cfg.eta_max, -np.pi, np.pi)
     rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(len(classes), per_class, figsize=(1.9 * per_class, 2.0 * len(classes)),
+    fig, axes = plt.subplots(len(classes), per_class, figsize=(2.1 * per_class + 0.6, 2.3 * len(classes) + 0.9),
                              squeeze=False)
     for row, label in enumerate(classes):
         chosen = files.get(label, [])
@@ -131,16 +191,25 @@ def plot_gallery(
             chosen = [chosen[i] for i in sorted(rng.choice(len(chosen), per_class, replace=False))]
         for col in range(per_class):
             ax = axes[row, col]
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set_xticks([-cfg.eta_max, 0, cfg.eta_max])
+            ax.set_yticks([-np.pi, 0, np.pi], ["-pi", "0", "pi"])
+            ax.tick_params(labelsize=7, length=2, labelbottom=row == len(classes) - 1, labelleft=col == 0)
             if col < len(chosen):
                 with Image.open(chosen[col]) as im:
-                    ax.imshow(np.asarray(im.convert("RGB")))
-                # the class in words, never the file name (OPAL names such as e5293_... give it away)
-                ax.set_title(f"{label} {col + 1}", fontsize=8)
+                    ax.imshow(np.asarray(im.convert("RGB")), extent=extent, aspect="auto")
+            else:
+                ax.set_axis_off()
+            if row == len(classes) - 1:
+                ax.set_xlabel("eta", fontsize=8)
             if col == 0:
-                ax.set_ylabel(label, fontsize=11)
-    fig.tight_layout()
+                ax.set_ylabel("phi", fontsize=8)
+        # the class in words, never a file name (OPAL names such as e5293_... give it away)
+        axes[row, 0].set_title(class_words(label), fontsize=10, loc="left", fontweight="bold")
+    handles = [Line2D([], [], marker="o", ls="", markerfacecolor="none", markeredgecolor=rgb,
+                      markeredgewidth=2, markersize=9, label=name) for name, rgb in colour_key(cfg)]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False,
+               title="one circle per object; bigger = higher transverse momentum pT", title_fontsize=8)
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
     save_figure(fig, path)
     return fig
 

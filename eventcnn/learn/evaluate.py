@@ -107,10 +107,13 @@ def evaluate_run(
         "efficiency_rejection": M.plot_efficiency_rejection(y_true, y_prob, names, out / "efficiency_rejection.png"),
     }
     wrong = np.flatnonzero(y_prob.argmax(1) != y_true)
+    n_wrong = len(wrong)
     wrong = wrong[np.argsort(-y_prob[wrong].max(1))][:max_misclassified]
     if len(wrong):
         images = load_arrays([files[i] for i in wrong], size=size)
-        plots["misclassified"] = M.plot_misclassified(images, y_true[wrong], y_prob[wrong], names, out / "misclassified.png")
+        plots["misclassified"] = M.plot_misclassified(images, y_true[wrong], y_prob[wrong], names,
+                                                      out / "misclassified.png", max_images=max_misclassified,
+                                                      total_wrong=n_wrong, total=len(y_true))
     result["plots"] = {k: Path(v).name for k, v in plots.items()}
     result["test_files"] = len(files)
     result["baseline"] = _baseline(split, data_dir, run.config.seed, names, say) if baseline else {"skipped": "disabled"}

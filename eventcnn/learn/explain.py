@@ -43,12 +43,15 @@ from eventcnn.learn.dataset import read_image
 from eventcnn.learn.runs import load_run_model
 
 __all__ = [
+    "background_mask",
     "CMS_WORDS",
     "explain_files",
     "load_explainable",
     "occlusion_map",
     "plot_occlusion",
+    "MIN_CHANGE",
     "read_input",
+    "shared_scale",
 ]
 
 
@@ -108,9 +111,46 @@ def occlusion_map(model: Any, image: np.ndarray, target: int | None = None, patc
     return (drop / np.maximum(count, 1)).astype(np.float32)
 
 
+#: below this largest probability change an occlusion map says "no region matters" (no colours)
+MIN_CHANGE = 0.02
+
+
+def background_mask(image: np.ndarray) -> np.ndarray:
+    """True where ``image`` shows its background: the colour of most of its border pixels.
+
+    Example::
+
+        mask = background_mask(image)   # (H, W) bool; the objects are ~mask
+    """
+    img = np.asarray(image)
+    img = img if img.ndim == 3 else img[..., None]
+    border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]]).reshape(-1, img.shape[-1])
+    values, counts = np.unique(border, axis=0, return_counts=True)
+    bg = values[counts.argmax()]
+    return np.all(np.abs(img.astype(np.int64) - bg.astype(np.int64)) <= 8, axis=-1)
+
+
+def shared_scale(heats: Sequence[np.ndarray]) -> float:
+    """One colour scale for several occlusion maps: the largest change among them.
+
+    Example::
+
+        scale = shared_scale([heat_a, heat_b])
+        plot_occlusion(a, heat_a, scale=scale); plot_occlusion(b, heat_b, scale=scale)
+    """
+    return max((float(np.max(np.abs(h))) for h in heats if np.size(h)), default=0.0)
+
+
 def plot_occlusion(image: np.ndarray, heat: np.ndarray, title: str = "", ax: Any = None,
-                   alpha: float = 0.7) -> Any:
-    """The display with the occlusion map on top (red: evidence for the class).
+                   alpha: float = 0.75, scale: float | None = None, min_change: float = MIN_CHANGE) -> Any:
+    """The display with the occlusion map under its objects (red: evidence for the class).
+
+    The map is drawn on the image's background only, so every object keeps its
+    own colour on top. ``scale``: the probability change at full colour, the same
+    for every panel of a figure (:func:`shared_scale`; default: this map's own
+    largest change). When no change reaches ``min_change`` the panel says "no
+    region matters" instead of colouring noise (a saturated p = 1.00 whose
+    changes are 0.003 must not look like a strong effect).
 
     Draws into ``ax`` when given, else into a new ``matplotlib.figure.Figure``
     (no pyplot, no backend change); returns the figure.
@@ -130,16 +170,31 @@ def plot_occlusion(image: np.ndarray, heat: np.ndarray, title: str = "", ax: Any
     import matplotlib as mpl
 
     img = np.asarray(image)
-    ax.imshow(img if img.shape[-1] != 1 else img[..., 0], cmap=None if img.shape[-1] == 3 else "gray")
+    rgb = img if img.shape[-1] != 1 else np.repeat(img, 3, axis=-1)
+    if rgb.dtype != np.uint8:
+        rgb = np.clip(rgb * (255.0 if rgb.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
     heat = np.asarray(heat, dtype=np.float64)
-    lim = float(np.max(np.abs(heat))) or 1.0
+    biggest = float(np.max(np.abs(heat))) if heat.size else 0.0
+    lim = max(float(scale) if scale else biggest, min_change)
     norm = mpl.colors.Normalize(vmin=-lim, vmax=lim)
     cmap = mpl.colormaps["bwr"]
-    overlay = cmap(norm(heat))
-    overlay[..., 3] = alpha * np.abs(heat) / lim  # transparent where covering changes nothing
-    ax.imshow(overlay)
+    bg = background_mask(rgb)
+    ax.imshow(rgb)
+    if biggest >= min_change:
+        overlay = cmap(norm(heat))
+        # transparent where covering changes nothing, and on the objects (they stay visible)
+        overlay[..., 3] = alpha * np.clip(np.abs(heat) / lim, 0, 1) * bg
+        ax.imshow(overlay)
+        objects = np.zeros((*bg.shape, 4))
+        objects[..., :3] = rgb / 255.0
+        objects[..., 3] = ~bg
+        ax.imshow(objects)  # the objects once more on top, in their own colours
+    else:
+        ax.text(0.5, 0.04, f"no region matters: covering any part changes p by < {min_change:g}",
+                transform=ax.transAxes, ha="center", va="bottom", fontsize=8,
+                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "grey"})
     fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.046, pad=0.04,
-                 label="probability drop when covered")
+                 label="drop of p when covered (red: evidence for the class)")
     ax.set_title(title, fontsize=10)
     ax.set_axis_off()
     return fig
@@ -244,12 +299,16 @@ def explain_files(model_path: str | os.PathLike[str], images: Sequence[str | os.
     out.mkdir(parents=True, exist_ok=True)
     written = []
     quiet = quiet or quiet_from_env()
+    maps = []
     for f in tqdm(list(images), desc="occlusion maps", disable=quiet, unit="image"):
         image = read_input(f, size, decode=decode)
         probs = _predict(model, image[None])[0]
         k = int(probs.argmax())
-        heat = occlusion_map(model, image, target=k, patch=patch, stride=stride)
-        fig = plot_occlusion(image, heat, title=f"{Path(f).name}\npredicted {names[k]}, p = {probs[k]:.3f}")
+        maps.append((f, image, probs, k, occlusion_map(model, image, target=k, patch=patch, stride=stride)))
+    scale = shared_scale([m[-1] for m in maps])  # one colour scale: the maps compare
+    for f, image, probs, k, heat in maps:
+        fig = plot_occlusion(image, heat, title=f"{Path(f).name}\npredicted {names[k]}, p = {probs[k]:.3f}",
+                             scale=scale)
         target = out / f"{Path(f).stem}_occlusion.png"
         written.append(write_figure_png(fig, target, dpi=100))
     return written

@@ -29,6 +29,7 @@ from eventcnn.errors import UserError
 __all__ = [
     "BKG_EFFICIENCIES",
     "comparison_table",
+    "MIN_BACKGROUND",
     "compute_metrics",
     "plot_confusion_matrix",
     "plot_efficiency_rejection",
@@ -150,7 +151,6 @@ def compute_metrics(
         (1.0, 1.0)
     """
     from sklearn.metrics import (
-        balanced_accuracy_score,
         confusion_matrix,
         precision_recall_fscore_support,
         roc_auc_score,
@@ -193,7 +193,9 @@ def compute_metrics(
         "n": int(len(y_true)),
         "class_names": names,
         "accuracy": float(np.mean(y_pred == y_true)),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        # the mean recall of the classes present (sklearn's balanced_accuracy_score, without its
+        # warning when the prediction names a class absent from the truth: normal for few events)
+        "balanced_accuracy": float(np.mean(rec[support > 0])) if np.any(support > 0) else float("nan"),
         "per_class": per_class,
         "confusion_matrix": {"counts": cm.astype(int).tolist(), "normalized": cm_norm.tolist()},
         "roc_auc": {**aucs, "macro": float(np.mean(valid)) if valid else None},
@@ -317,10 +319,20 @@ def plot_roc(
     return write_figure_png(fig, path)
 
 
+#: the rejection curve stops where fewer background events than this pass the cut
+MIN_BACKGROUND = 5
+
+
 def plot_efficiency_rejection(
-    y_true: Any, y_prob: Any, class_names: Sequence[str], path: str | os.PathLike[str]
+    y_true: Any, y_prob: Any, class_names: Sequence[str], path: str | os.PathLike[str],
+    min_background: int = MIN_BACKGROUND,
 ) -> Path:
     """Background rejection (1 / background efficiency, log scale) vs signal efficiency, per class.
+
+    Honest where statistics are thin: the band is the statistical uncertainty
+    (Poisson, +-1 sigma on the number of background events that pass), and the
+    curve stops where fewer than ``min_background`` background events pass
+    (one event is a rejection of N with an uncertainty as large as N).
 
     Example::
 
@@ -329,13 +341,24 @@ def plot_efficiency_rejection(
     y_true, y_prob, names = _validate(y_true, y_prob, class_names)
     fig, ax = _figure(figsize=(5.5, 5))
     for name, fpr, tpr in _one_vs_rest(y_true, y_prob, names):
-        ok = fpr > 0
-        ax.plot(tpr[ok], 1.0 / fpr[ok], label=f"{name} vs rest")
+        cls = list(names).index(name)
+        n_bkg = int(np.sum(y_true != cls))
+        passed = fpr * n_bkg  # background events that pass the cut
+        ok = passed >= max(min_background, 1) - 1e-9
+        if not ok.any():
+            continue
+        rej = n_bkg / passed[ok]
+        err = np.sqrt(passed[ok])
+        lo = n_bkg / (passed[ok] + err)
+        hi = n_bkg / np.maximum(passed[ok] - err, 0.5)
+        line, = ax.plot(tpr[ok], rej, label=f"{name} vs rest ({n_bkg} background events)")
+        ax.fill_between(tpr[ok], lo, hi, color=line.get_color(), alpha=0.2, lw=0)
     ax.set_yscale("log")
     ax.set_xlim(0, 1)
     ax.set_xlabel("signal efficiency")
     ax.set_ylabel("background rejection 1 / eff(bkg)")
-    ax.set_title("efficiency vs rejection")
+    ax.set_title(f"efficiency vs rejection\nband: statistical uncertainty; curves stop where "
+                 f"< {min_background} background events pass", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     return write_figure_png(fig, path)
@@ -348,11 +371,15 @@ def plot_misclassified(
     class_names: Sequence[str],
     path: str | os.PathLike[str],
     max_images: int = 16,
+    total_wrong: int | None = None,
+    total: int | None = None,
 ) -> Path:
     """Gallery of the most confidently misclassified images with true/predicted class and probability.
 
     ``images``: ``(n, H, W[, C])`` uint8 or float in [0, 1]. When nothing is
-    misclassified the figure says so.
+    misclassified the figure says so. The title counts honestly: "16 of 26
+    misclassified images shown (26 of 484 wrong)"; pass ``total_wrong`` and
+    ``total`` when ``images`` holds only a selection (e.g. the wrong ones).
 
     Example::
 
@@ -385,7 +412,12 @@ def plot_misclassified(
             f"true {names[y_true[i]]} ({y_prob[i, y_true[i]]:.2f})\npred {names[y_pred[i]]} ({y_prob[i, y_pred[i]]:.2f})",
             fontsize=8,
         )
-    fig.suptitle(f"misclassified: {int((y_pred != y_true).sum())} of {len(y_true)}")
+    n_wrong = int((y_pred != y_true).sum()) if total_wrong is None else int(total_wrong)
+    n_all = len(y_true) if total is None else int(total)
+    if len(wrong) < n_wrong:
+        fig.suptitle(f"{len(wrong)} of {n_wrong} misclassified images shown ({n_wrong} of {n_all} wrong)")
+    else:
+        fig.suptitle(f"misclassified: {n_wrong} of {n_all} images")
     return write_figure_png(fig, path)
 
 

@@ -28,9 +28,12 @@ from PIL import Image
 from eventcnn._env import quiet_from_env
 from eventcnn.errors import UserError
 from eventcnn.images.folder import IMAGE_SUFFIXES
+from eventcnn.opal import ids as _ids
 
 __all__ = [
+    "check_classes",
     "check_image_size",
+    "MIN_PER_CLASS",
     "CLASS_NAMES",
     "CLASS_TITLES",
     "CONV_STAGES",
@@ -119,6 +122,21 @@ class LoadReport:
     unmatched_images: list[str] = field(default_factory=list)
     unmatched_labels: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def unreadable(self) -> list[tuple[str, str]]:
+        """``(member, reason)`` of image files that could not be read (broken, truncated, too large)."""
+        return [(m, r) for m, r in self.skipped
+                if not r.startswith(("hidden file", "hidden folder", "not an image ("))]
+
+    def unreadable_message(self, source: str | os.PathLike[str]) -> str:
+        """One line naming and counting the unreadable images ("" when there are none)."""
+        bad = self.unreadable
+        if not bad:
+            return ""
+        shown = "; ".join(f"{m} ({r})" for m, r in bad[:3]) + (f"; ... ({len(bad)} in all)" if len(bad) > 3 else "")
+        return (f"{Path(source).name}: {len(bad)} display file(s) could not be read and are left out: {shown}. "
+                "Replace or delete them")
 
     @property
     def ok(self) -> bool:
@@ -431,7 +449,7 @@ def load_displays(source: str | os.PathLike[str], labels: str | os.PathLike[str]
     images = images[: len(names)]
     label_arr: np.ndarray | None = None
     if labels is not None:
-        table = read_labels(labels)
+        table = _ids.resolve(read_labels(labels), names)  # opaque ids (students' files) -> names
         matched = match_names(names, list(table))
         label_arr = np.array([table[m] if m is not None else "" for m in matched], dtype="<U1")
         report.unmatched_images = [n for n, m in zip(names, matched) if m is None]
@@ -448,6 +466,51 @@ def load_displays(source: str | os.PathLike[str], labels: str | os.PathLike[str]
                     f"{len(report.unmatched_images)} without a label (to classify)")
         print(f"loaded {len(names)} displays from {source.name}{info}")
     return OpalData(images, np.array(names, dtype=str), label_arr, report)
+
+
+#: fewer labelled displays of a class than this and ``opal train`` warns loudly
+MIN_PER_CLASS = 3
+
+
+def check_classes(labels: Sequence[str] | np.ndarray, source: str = "the labels",
+                  min_per_class: int = MIN_PER_CLASS) -> list[str]:
+    """Refuse labels of one class; warn loudly about classes with no or few labels.
+
+    A CNN trained on one class calls everything that class, and one trained
+    without a class can never predict it. Raises :class:`UserError` when fewer
+    than two classes are labelled; otherwise warns (``UserWarning``) once naming,
+    in words, the classes with no label or fewer than ``min_per_class``, and
+    returns those warnings.
+
+    Example::
+
+        check_classes(["q", "q", "e"])   # warns: no muon, no tau; electron only 1
+    """
+    labels = np.asarray(labels)
+    labels = labels[labels != ""]
+    counts = {c: int(np.sum(labels == c)) for c in CLASS_NAMES}
+    present = [c for c in CLASS_NAMES if counts[c]]
+    words = {c: CLASS_TITLES[c].split(" (")[0] for c in CLASS_NAMES}
+    if len(present) < 2:
+        what = f"only {words[present[0]]} ({present[0]}) displays" if present else "no labelled display"
+        raise UserError(
+            f"{source}: {len(labels)} labels, {what}: a CNN trained on one class calls every display "
+            f"that class. Label displays of at least two classes first (ideally all four: "
+            f"{', '.join(f'{words[c]} ({c})' for c in CLASS_NAMES)})")
+    out = []
+    missing = [c for c in CLASS_NAMES if not counts[c]]
+    few = [c for c in present if counts[c] < min_per_class]
+    if missing:
+        out.append(f"NO {' and no '.join(f'{words[c]} ({c})' for c in missing)} display is labelled in "
+                   f"{source}: the CNN can never answer {' or '.join(words[c] for c in missing)}; "
+                   "label some first")
+    if few:
+        out.append(f"very few labels in {source}: "
+                   + ", ".join(f"{words[c]} ({c}) only {counts[c]}" for c in few)
+                   + f"; fewer than {min_per_class} examples of a class are hardly learnt")
+    for msg in out:
+        warnings.warn(msg, UserWarning, stacklevel=2)
+    return out
 
 
 def label_indices(labels: Sequence[str] | np.ndarray) -> np.ndarray:

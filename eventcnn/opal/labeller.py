@@ -36,6 +36,7 @@ from eventcnn import DEFAULT_SEED
 from eventcnn._io import atomic_path
 from eventcnn.errors import UserError
 from eventcnn.opal import CLASS_NAMES, CLASS_TITLES, event_name, read_labels
+from eventcnn.opal.ids import display_ids
 
 __all__ = ["compare_labels", "HELP", "labeller_widget", "LabelSession", "run_console", "simulate_student", "student_labels", "widgets_available"]
 
@@ -172,7 +173,8 @@ def run_console(session: LabelSession, input_fn: Callable[[str], str] = input,
     """Label in a text console: one event per prompt, answers q/e/m/t, s, b or x.
 
     Blind: the prompt says "event 7 of 50", never the event name (names such as
-    ``e5293_...`` give the class away); the label file records the real names.
+    ``e5293_...`` give the class away). The last line says how many labels were
+    saved, or that nothing was labelled and nothing written.
 
     ``input_fn`` is injectable (tests, other front ends); messages go to stdout. Stops
     at ``x``, at end of input (EOF), after ``max_answers`` prompts or when every
@@ -185,7 +187,8 @@ def run_console(session: LabelSession, input_fn: Callable[[str], str] = input,
         run_console(session, input_fn=lambda prompt: next(answers))
     """
     print(f"Label the events: {HELP}")
-    asked = 0
+    asked = answered = 0
+    eof = False
     while session.current is not None and (max_answers is None or asked < max_answers):
         asked += 1
         pos = session.position
@@ -196,6 +199,8 @@ def run_console(session: LabelSession, input_fn: Callable[[str], str] = input,
             # blind: the event name (e5293_..., qq5305_...) would give the class away
             raw = input_fn(f"event {pos + 1} of {len(session.names)} > ")
         except EOFError:
+            eof = True
+            print("")  # end the prompt's line
             break
         ans = raw.strip().lower()
         if ans == "x":
@@ -206,11 +211,17 @@ def run_console(session: LabelSession, input_fn: Callable[[str], str] = input,
             session.back()
         elif ans in CLASS_NAMES:
             session.answer(ans)
+            answered += 1
         else:
             print(f"unknown answer {raw!r}: {HELP}")
             continue
         print(session.status())
-    print(f"saved to {session.path}: {session.status()}")
+    why = " (end of input)" if eof else ""
+    if answered:
+        print(f"saved {answered} label(s) to {session.path}{why}: {session.status()}")
+    else:  # say exactly what happened: no answer, nothing written
+        state = "unchanged" if session.path.exists() else "not written"
+        print(f"nothing labelled in this sitting{why}: {session.path} {state}")
     return session
 
 
@@ -389,7 +400,8 @@ def student_labels(session: LabelSession, names: Sequence[str], reference: Seque
 
         mine, demo = student_labels(session, data.names, data.labels, n_label=30, demo=True)
     """
-    table = session.labels
+    by_id = dict(zip(display_ids(names), names))  # the session may name displays by opaque id
+    table = {by_id.get(k, k): v for k, v in session.labels.items()}
     mine = np.array([table.get(n, "") for n in names], dtype="<U1")
     demo_labels = np.full(len(names), "", dtype="<U1")
     have = int((mine != "").sum())
@@ -404,7 +416,8 @@ def student_labels(session: LabelSession, names: Sequence[str], reference: Seque
             "the missing labels are then copied from the reference and marked as such.")
     ref = dict(zip(names, reference))
     index = {n: i for i, n in enumerate(names)}
-    todo = [n for n in session.names if n not in table and n in index][: n_label - have]
+    todo = [by_id.get(n, n) for n in session.names if by_id.get(n, n) not in table and by_id.get(n, n) in index]
+    todo = todo[: n_label - have]
     for name in todo:
         demo_labels[index[name]] = ref[name]
     print(f"DEMO_LABELS: {len(todo)} of the {n_label} labels are REFERENCE labels, not yours. "

@@ -17,6 +17,8 @@ Example::
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import math
 import os
 import time
@@ -32,7 +34,7 @@ from eventcnn import DEFAULT_SEED
 from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.errors import UserError
-from eventcnn.learn.loop import LoopSettings, fit_phase
+from eventcnn.learn.loop import LoopSettings, fit_phase, settle_best
 from eventcnn.learn.splits import balanced_class_weight, class_weight_vector, stratified_holdout
 from eventcnn.opal.displays import (
     CLASS_NAMES,
@@ -351,28 +353,95 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
         raise UserError("no labelled images to train on: label some events first")
     import keras
 
+    out_path = Path(out) if out is not None else None
+    key = _fingerprint(images, y, config)
+    state, history = ({}, []) if out_path is None else _resumable(out_path, key, quiet)
     keras.utils.set_random_seed(config.seed)
-    model = build_model(images.shape[1:], augment=config.recipe == "default", seed=config.seed)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     train_ds, val_ds = _make_datasets(images, y, config)
     settings = loop_settings(config, val_ds is not None)
+    if state.get("finished"):  # the same command again: the run is done, nothing to train
+        model = load_model(out_path)
+        result = TrainResult(model, history, config, float(state.get("train_seconds", 0.0)),
+                             state.get("best_epoch") if settings.restore_best else None)
+        return result
+    start_epoch = int(state.get("epoch", 0))
+    if start_epoch:
+        _say(quiet, f"{out_path}: resuming after epoch {start_epoch} of {config.epochs} from last.keras")
+        settle_best(out_path, state)
+        model = keras.models.load_model(out_path / "last.keras", safe_mode=True)
+        for ds in (train_ds, val_ds):  # batches drawn as in an uninterrupted run
+            if hasattr(ds, "epoch"):
+                ds.epoch = start_epoch
+        if hasattr(train_ds, "on_epoch_end") and hasattr(train_ds, "shuffle_seed"):
+            train_ds.epoch = start_epoch - 1
+            train_ds.on_epoch_end()
+    else:
+        model = build_model(images.shape[1:], augment=config.recipe == "default", seed=config.seed)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        state.update({"fingerprint": key, "recipe": config.recipe, "epochs": config.epochs})
     weights = None
     if config.recipe == "default" and config.balance == "weights":
         weights = balanced_class_weight(y, len(CLASS_NAMES))
     start = time.perf_counter()
-    state, history = fit_phase(model, train_ds, val_ds, epochs=config.epochs, settings=settings,
-                               class_weight=weights, shuffle_batches=True, quiet=quiet)
-    seconds = time.perf_counter() - start
+    if start_epoch < config.epochs and not state.get("stopped_early_phase1"):
+        state, history = fit_phase(model, train_ds, val_ds, epochs=config.epochs, initial_epoch=start_epoch,
+                                   settings=settings, class_weight=weights, shuffle_batches=True,
+                                   quiet=quiet, out=out_path, state=state, history=history)
+    if start_epoch and settings.restore_best and (out_path / "best.keras").is_file():
+        # the best epoch may be from before the interruption: its weights are in best.keras
+        model.set_weights(keras.models.load_model(out_path / "best.keras", safe_mode=True).get_weights())
+    seconds = float(state.get("train_seconds", time.perf_counter() - start))
     best = state.get("best_epoch") if settings.restore_best else None
     result = TrainResult(model, history, config, seconds, best, loop=settings)
-    if out is not None:
-        save_run(result, out, data_dir=data_dir, run_info=run_info)
+    if out_path is not None:
+        save_run(result, out_path, data_dir=data_dir, run_info=run_info, state=state)
     return result
 
 
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        print(text, flush=True)
+
+
+def _fingerprint(images: np.ndarray, y: np.ndarray, config: RecipeConfig) -> str:
+    """What makes two trainings the same: the displays, their labels and the recipe."""
+    h = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    h.update(str(images.shape).encode())
+    h.update(np.ascontiguousarray(images).data)
+    h.update(np.ascontiguousarray(y, dtype=np.int64).data)
+    return h.hexdigest()[:32]
+
+
+def _resumable(out: Path, key: str, quiet: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The state and history of an OPAL run in ``out`` trained by the same command, else fresh ones.
+
+    A run on other displays, labels or settings is replaced, and that is said.
+    """
+    state_file = out / "state.json"
+    if not state_file.is_file():
+        return {}, []
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        history = json.loads((out / "history.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        state, history = {}, []
+    if state.get("fingerprint") != key:
+        if state:
+            _say(quiet, f"{out} holds a run on other displays, labels or settings: training afresh "
+                        "(its files are replaced; use another --out to keep it)")
+        return {}, []
+    if state.get("finished") and (out / "best.keras").is_file():
+        _say(quiet, f"{out}: this training finished already ({state.get('epoch')} epochs); not retraining "
+                    "(delete the folder or use another --out to train again)")
+        return state, history[: int(state.get("epoch", 0))]
+    if not (out / "last.keras").is_file() or not state.get("epoch"):
+        return {}, []
+    return state, history[: int(state["epoch"])]
+
+
 def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
-             run_info: dict[str, Any] | None = None) -> Path:
+             run_info: dict[str, Any] | None = None, state: dict[str, Any] | None = None) -> Path:
     """Write the run folder in the common format (:mod:`eventcnn.learn.runs`), atomically.
 
     ``config.json`` (``train``: the recipe plus ``model="opal"``, ``class_names``,
@@ -404,8 +473,9 @@ def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | o
         keras_tmp = tmp.with_suffix(".keras")
         result.model.save(keras_tmp)
         os.replace(keras_tmp, tmp)
-    write_json_atomic(out / "state.json", {"epoch": len(rows), "best_epoch": result.best_epoch,
+    write_json_atomic(out / "state.json", {**(state or {}), "epoch": len(rows), "best_epoch": result.best_epoch,
                                            "train_seconds": result.seconds, "finished": True})
+    (out / "last.keras").unlink(missing_ok=True)  # finished: best.keras is the model (OPAL runs keep one)
     return out
 
 

@@ -29,7 +29,8 @@ import numpy as np
 from eventcnn._io import write_figure_png
 from eventcnn.errors import UserError
 
-__all__ = ["confusion_figure", "counts_figure", "examples_figure", "hint_card", "overview_figure", "save", "words"]
+__all__ = ['confusion_figure', 'counts_figure', 'DISPLAY_KEY', 'displays_figure', 'hint_card', 'overview_figure',
+           'save', 'words']
 
 CLASS_CODES: tuple[str, ...] = ("q", "e", "m", "t")
 """Class codes in model-output order (same as :data:`eventcnn.opal.CLASS_NAMES`)."""
@@ -182,28 +183,58 @@ def overview_figure(rows: Sequence[Mapping[str, Any]], log: bool = False,
     return fig
 
 
-def examples_figure(images: np.ndarray, labels: Sequence[str], per_class: int = 3) -> Any:
-    """A grid of example displays, one row per class (hadrons, electrons, muons, taus), titled in words.
+DISPLAY_KEY: tuple[tuple[str, str, str], ...] = (
+    ("_", "#dddddd", "lines from the centre: tracks of charged particles (central jet chamber)"),
+    ("s", "#e0e000", "boxes further out: energy in the calorimeters (electromagnetic inside, "
+                     "hadron outside); a bigger box is more energy"),
+    ("o", "#ff2020", "red marks at the edge: hits in the muon chambers (only muons get there)"),
+)
+"""The key of an OPAL display by detector part: ``(marker, colour, what)``.
 
-    Never shows a file name (names can give the class away).
+Measured on the masterclass displays (``bench``-free check: the radius of lit
+pixels per colour): red marks lie furthest out (muon chambers); tracks and
+calorimeter boxes are drawn in several colours (yellow, green, blue, cyan,
+magenta) at the same radii, so for those the key names the detector part by
+where and what it is, not by colour.
+"""
+
+
+def displays_figure(images: Sequence[np.ndarray] | np.ndarray, titles: Sequence[str] | None = None,
+                    cols: int = 3, inches: float = 4.2, key: bool = True) -> Any:
+    """OPAL displays large enough to read, with a key of the detector parts underneath.
+
+    ``images``: ``uint8`` displays ``(N, H, W, 3)``; ``titles``: one per display
+    (e.g. "event 3 of 50" or a class in words, never a file name).
 
     Example::
 
-        save(examples_figure(data.images, data.labels, per_class=3), "examples.png")
+        fig = displays_figure(data.images[:3], ["hadronic", "electron", "muon"])
+        save(fig, "examples.png")
     """
-    labels = np.asarray(labels)
-    if per_class < 1:
-        raise UserError(f"per_class must be at least 1, got {per_class}")
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
-    fig = Figure(figsize=(2.6 * per_class, 10.4), layout="constrained")
-    axes = fig.subplots(len(CLASS_CODES), per_class, squeeze=False)
-    for row, c in enumerate(CLASS_CODES):
-        idx = np.flatnonzero(labels == c)[:per_class]
-        for col in range(per_class):
-            ax = axes[row, col]
-            ax.axis("off")
-            if col < len(idx):
-                ax.imshow(images[idx[col]])
-                ax.set_title(CLASS_WORDS[c], fontsize=9)
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    n = len(images)
+    cols = max(1, min(cols, n))
+    rows = max(1, -(-n // cols))
+    extra = 1.1 if key else 0.0
+    fig = Figure(figsize=(inches * cols, inches * rows + extra), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < n:
+            ax.imshow(images[i], interpolation="antialiased")
+            if titles is not None and i < len(titles):
+                ax.set_title(str(titles[i]), fontsize=11)
+    if key:
+        handles = [Line2D([], [], marker=m, ls="", color=c, markersize=10, markeredgewidth=2,
+                          markerfacecolor="none" if m == "s" else c, label=text) for m, c, text in DISPLAY_KEY]
+        leg = fig.legend(handles=handles, loc="outside lower center", ncol=1, fontsize=9, frameon=True,
+                         facecolor="black", labelcolor="white", edgecolor="grey",
+                         title="the detector seen along the beam, from the centre out")
+        leg.get_title().set_color("white")
+        leg.get_title().set_fontsize(9)
     return fig

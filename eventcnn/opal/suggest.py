@@ -9,12 +9,14 @@ hadronic, so the network never sees a tau. :func:`suggest` picks the next batch:
   colour histograms, radial and horizontal energy profiles, compressed by PCA).
   The rare leptonic displays look unlike the bulk of hadronic ones, so a
   diverse batch covers them.
-- **with labels**: a cheap classifier (class-balanced logistic regression on
-  the same features) scores every unlabelled display; the batch favours displays
-  the classifier is least sure about (small margin between the two most likely
-  classes), that probably belong to classes rare so far, and that are far from
-  everything labelled; candidates are picked greedily so that the batch stays
-  diverse.
+- **with labels** (a resumed labelling): the batch is shared evenly among
+  look-alike groups of displays (:func:`strata`: coarse k-means groups and finer
+  clusters inside them), counting what is labelled already, so it stays
+  class-balanced whatever was labelled before (2 hadrons or 60); inside a group
+  a cheap classifier (class-balanced logistic regression on the same features)
+  favours displays it is least sure about (small margin between the two most
+  likely classes), that probably belong to classes rare so far, and that are far
+  from everything labelled or picked.
 
 Everything is seeded and deterministic; 497 displays take about a second
 (``bench/opal_active.py``). Keras is not needed.
@@ -50,6 +52,7 @@ __all__ = [
     "pseudo_labels",
     "RADIAL_BINS",
     "scores",
+    "strata",
     "suggest",
     "suggest_indices",
 ]
@@ -269,24 +272,103 @@ def suggest_indices(images: np.ndarray, labels: Sequence[str] | np.ndarray | Non
         return np.zeros(0, dtype=np.int64)
     if not lab.any():
         return np.array(first_batch(z, n, seed=seed), dtype=np.int64)
-    s = scores(z, labels, seed=seed)
-    base = 0.1 + s["uncertainty"] + 2.0 * s["rarity"]
-    # diversity: a display close to one labelled or already picked loses its score;
-    # beyond the typical distance (median over candidates) there is no bonus, so odd
-    # outliers do not crowd out uncertain or rare-looking displays
-    labelled = np.flatnonzero(lab)
-    d = np.min(np.linalg.norm(z[:, None, :] - z[None, labelled, :], axis=2), axis=1)
-    scale = float(np.median(d[candidates])) + 1e-9
-    avail = np.zeros(len(z), dtype=bool)
-    avail[candidates] = True
-    picks: list[int] = []
-    while len(picks) < n:
-        score = np.where(avail, base * np.minimum(d / scale, 1.0), -np.inf)
-        i = int(np.argmax(score))
-        picks.append(i)
-        avail[i] = False
+    return np.array(_balanced_picks(z, labels, n, seed), dtype=np.int64)
+
+
+def strata(z: np.ndarray, seed: int = 0, groups: int = 3, sub: int = 8,
+           min_share: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """Two levels of look-alike groups: coarse k-means groups and finer clusters inside each.
+
+    Returns ``(coarse, fine)`` per display; ``-1`` in both for displays of a
+    coarse group under ``min_share`` of the set (single odd displays). On the
+    OPAL set the sparse leptonic displays form a coarse group of their own and
+    split into finer clusters that follow e / mu / tau, so a batch shared
+    equally among them is class-balanced without knowing any class.
+
+    Example::
+
+        coarse, fine = strata(embed(image_features(data.images)))
+    """
+    from sklearn.cluster import KMeans
+
+    zc = z[:, : min(8, z.shape[1])]
+    k = min(groups, len(z))
+    coarse = KMeans(k, n_init=3, random_state=seed).fit(zc).labels_.astype(np.int64)
+    sizes = np.bincount(coarse, minlength=k)
+    fine = np.full(len(z), -1, dtype=np.int64)
+    nxt = 0
+    for g in range(k):
+        members = np.flatnonzero(coarse == g)
+        if sizes[g] < max(1, min_share * len(z)):
+            coarse[members] = -1
+            continue
+        s = min(sub, len(members))
+        fine[members] = nxt + KMeans(s, n_init=3, random_state=seed).fit(z[members]).labels_
+        nxt += s
+    return coarse, fine
+
+
+def _level(have: np.ndarray, avail: np.ndarray, n: int) -> np.ndarray:
+    """Share ``n`` picks among groups so that labelled + picked is as even as possible."""
+    alloc = np.zeros(len(have), dtype=np.int64)
+    for _ in range(n):
+        room = alloc < avail
+        if not room.any():
+            break
+        alloc[int(np.argmin(np.where(room, have + alloc, np.inf)))] += 1
+    return alloc
+
+
+def _balanced_picks(z: np.ndarray, labels: np.ndarray, n: int, seed: int) -> list[int]:
+    """A batch spread evenly over :func:`strata`, counting what is labelled already.
+
+    Each coarse group, then each finer cluster in it, gets picks until its
+    labelled + picked displays are as even as possible (so a class labelled a
+    lot before gets few new displays, an unlabelled one many); inside a cluster
+    the picks favour displays the cheap classifier is unsure about or thinks
+    rare (:func:`scores`, once two classes are labelled) and stay far from
+    everything labelled or picked.
+    """
+    lab = labels != ""
+    free = ~lab
+    coarse, fine = strata(z, seed=seed)
+    if sum(np.any(labels == c) for c in CLASS_NAMES) >= 2:
+        s = scores(z, labels, seed=seed)
+        base = 0.1 + s["uncertainty"] + 2.0 * s["rarity"]
+    else:  # one class (or none) labelled: a classifier says nothing yet; spread evenly
+        base = np.ones(len(z))
+    d = np.full(len(z), np.inf)
+    for i in np.flatnonzero(lab):
         d = np.minimum(d, np.linalg.norm(z - z[i], axis=1))
-    return np.array(picks, dtype=np.int64)
+    picks: list[int] = []
+
+    def pick(avail: np.ndarray, count: int) -> None:
+        nonlocal d
+        finite = np.isfinite(d[avail])
+        # beyond the typical distance there is no bonus, so odd outliers do not crowd out the rest
+        scale = float(np.median(d[avail][finite])) + 1e-9 if finite.any() else 1.0
+        for _ in range(count):
+            near = np.minimum(np.where(np.isfinite(d), d / scale, 1.0), 1.0)
+            score = np.where(avail, base * near + 1e-6 * np.minimum(d, 1e6), -np.inf)
+            i = int(np.argmax(score))
+            picks.append(i)
+            avail[i] = False
+            d = np.minimum(d, np.linalg.norm(z - z[i], axis=1))
+
+    groups = [g for g in np.unique(coarse) if g >= 0]
+    share = _level(np.array([np.sum(lab & (coarse == g)) for g in groups]),
+                   np.array([np.sum(free & (coarse == g)) for g in groups]), n)
+    for g, a in zip(groups, share):
+        subs = np.unique(fine[coarse == g])
+        sub_share = _level(np.array([np.sum(lab & (fine == t)) for t in subs]),
+                           np.array([np.sum(free & (fine == t)) for t in subs]), int(a))
+        for t, b in zip(subs, sub_share):
+            pick(free & (fine == t), int(b))
+    if len(picks) < n:  # odd displays (outside every group) when nothing else is left
+        rest = free.copy()
+        rest[picks] = False
+        pick(rest, min(n - len(picks), int(rest.sum())))
+    return picks
 
 
 def suggest(data: OpalData | str | os.PathLike[str], labels: str | os.PathLike[str] | None = None,
@@ -307,12 +389,15 @@ def suggest(data: OpalData | str | os.PathLike[str], labels: str | os.PathLike[s
         # ['z5301_3017.png', ...]
     """
     if not isinstance(data, OpalData):
+        source = data
         lab_path = None
         if labels is not None and Path(labels).is_file() and Path(labels).stat().st_size > 0:
             lab_path = labels
         with warnings.catch_warnings():  # unlabelled images are the point here, not a problem
             warnings.simplefilter("ignore")
             data = load_displays(data, lab_path, size=size, crop=crop, quiet=True)
+        if msg := data.report.unreadable_message(source):  # broken files never pass silently
+            warnings.warn(msg, UserWarning, stacklevel=2)
     idx = suggest_indices(data.images, data.labels, n=n, seed=seed)
     return [f"{name}.png" for name in data.names[idx]]
 

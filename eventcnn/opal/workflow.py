@@ -16,22 +16,27 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eventcnn._io import write_json_atomic
-from eventcnn.errors import UserError
+from eventcnn._io import file_lock, write_json_atomic
+from eventcnn.errors import UserError, check_writable
 from eventcnn.learn.runs import plot_run_history
-from eventcnn.opal.displays import CLASS_NAMES
+from eventcnn.opal.displays import CLASS_NAMES, check_classes
 from eventcnn.opal.model import SMALL_SET, TrainResult, evaluate, train, write_predictions
 from eventcnn.opal.physics import predicted_overview
 
-__all__ = ["MasterclassResult", "masterclass"]
+__all__ = ["LOCK_FILE", "MasterclassResult", "masterclass", "run_folder"]
+
+#: held in the run folder while ``opal train`` writes it (removed afterwards)
+LOCK_FILE = ".eventcnn.lock"
 
 
 @dataclass
@@ -83,7 +88,49 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     train_mask = labels != ""
     if not train_mask.any():
         raise UserError("no labelled events to train on: label some events first")
+    check_classes(labels, source=str((sources or {}).get("labels") or "the labels"))
     out = Path(out)
+    with run_folder(out):
+        return _masterclass(images, labels, names, train_mask, out, recipe, reference, data_dir, quiet,
+                            sources, tta, self_train, settings)
+
+
+@contextlib.contextmanager
+def run_folder(out: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold the run folder ``out`` for one training: a lock, and no empty folder after a failed start.
+
+    A second training into the same folder at the same time is refused
+    (:class:`UserError`); when the body fails and ``out`` did not exist before
+    and holds nothing, the folder is removed. The lock file never stays behind.
+
+    Example::
+
+        with run_folder("runs/opal"):
+            ...  # train, write the run
+    """
+    out = Path(out)
+    created = not out.exists()
+    lock = out / LOCK_FILE
+    try:
+        check_writable(out / "config.json")
+        try:
+            with file_lock(lock, timeout=0):
+                try:
+                    yield out
+                finally:
+                    lock.unlink(missing_ok=True)
+        except TimeoutError:
+            raise UserError(f"{out}: another `eventcnn opal train` is training into this folder now; "
+                            "wait for it to finish or choose another --out") from None
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def _masterclass(images: np.ndarray, labels: np.ndarray, names: np.ndarray, train_mask: np.ndarray, out: Path,
+                 recipe: str, reference: Any, data_dir: Any, quiet: bool | None, sources: dict[str, Any] | None,
+                 tta: bool, self_train: Any, settings: dict[str, Any]) -> MasterclassResult:
     rest = ~train_mask
     from eventcnn.opal.tta import TTA_COPIES, predict_tta
 

@@ -158,7 +158,9 @@ def test_registry_matches_spec_and_builds_raw_github_urls() -> None:
     assert by_key["ttjets"].relpath == "cms/TTjets_json.json"
     assert by_key["wjets"].relpath == "cms/Wjets_json.json"
     assert by_key["zip"].relpath == "opal/centered-masked-rotated1.zip"
-    assert by_key["labels"].relpath == "opal/events_list.csv"
+    # the answer key is stored apart from the displays students use; a mirror keeps shared/data's layout
+    assert by_key["labels"].relpath == "opal/answer_key/events_list.csv"
+    assert by_key["labels"].mirror_relpath == "opal/events_list.csv"
     assert by_key["wjets"].url() == (
         "https://raw.githubusercontent.com/jzyee/cms_image_classification/"
         "073e4b5fd91af26daa9cc8b3cd5e379bae1ac7d7/json_files/Wjets_json.json"
@@ -432,8 +434,8 @@ def test_mirror_copies_real_data(
     assert set(paths) == keys
     for key, path in paths.items():
         src = next(s for s in data.REGISTRY if s.key == key)
-        assert path == tmp_path / src.dataset / src.filename
-        assert path.read_bytes() == (shared_data / src.relpath).read_bytes()
+        assert path == tmp_path / src.relpath
+        assert path.read_bytes() == (shared_data / src.mirror_relpath).read_bytes()
         assert path.stat().st_mode & 0o444 == 0o444  # readable like an ordinary file
     assert "copying from mirror" in capsys.readouterr().err
     again = fetch(name, out=tmp_path, mirror=shared_data)
@@ -449,7 +451,8 @@ def test_mirror_from_environment_into_cache_from_environment(
     monkeypatch.setenv("EVENTCNN_CACHE", str(tmp_path / "cache"))
     assert data.cache_dir() == tmp_path / "cache"
     paths = fetch("opal", quiet=True)
-    assert paths["labels"] == tmp_path / "cache" / "opal" / "events_list.csv"
+    assert paths["labels"] == tmp_path / "cache" / "opal" / "answer_key" / "events_list.csv"
+    assert not (paths["zip"].parent / "events_list.csv").exists()  # nothing next to the zip
     assert paths["labels"].read_bytes() == (shared_data / "opal" / "events_list.csv").read_bytes()
 
 
@@ -491,7 +494,7 @@ def test_mirror_with_bad_format_is_a_clear_error(
         write_zip(bad, content)
     else:
         bad.write_bytes(content)
-    src = next(s for s in data.REGISTRY if s.relpath == relpath)
+    src = next(s for s in data.REGISTRY if s.mirror_relpath == relpath)
     with pytest.raises(ValueError, match=message) as err:
         fetch(src.dataset, out=dest, mirror=mirror, sources=[src])
     assert str(bad) in str(err.value)  # names the mirror file, not a temp file
@@ -663,3 +666,14 @@ def test_certificate_error_says_what_to_do(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(DownloadError, match=r"CERN Root Certification Authority 2.*REQUESTS_CA_BUNDLE"):
         fetch("singlemuon", out=tmp_path / "d", quiet=True)
     assert not (tmp_path / "d" / src.relpath).exists() and all_files(tmp_path / "d") == []
+
+
+def test_cli_fetch_opal_keeps_the_answer_key_apart(shared_data: Path, tmp_path: Path, capsys) -> None:
+    from eventcnn.cli import main
+
+    assert main(["data", "fetch", "opal", "--out", str(tmp_path), "--mirror", str(shared_data), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "opal").iterdir()) == [
+        "answer_key", "centered-masked-rotated1.zip", "centered-masked-rotated1.zip.origin.json"]
+    assert (tmp_path / "opal" / "answer_key" / "events_list.csv").is_file()
+    assert "answer key" in out and "Give students the zip only" in out

@@ -111,3 +111,29 @@ def test_cms_run_folder(tmp_path):
     assert files == []
     with pytest.raises(FileNotFoundError, match="best.keras"):
         explain.load_explainable(tmp_path)
+
+
+def test_occlusion_maps_share_one_scale_and_say_when_nothing_matters():
+    from matplotlib.figure import Figure
+
+    img = np.zeros((32, 32, 3), np.uint8)
+    img[10:14, 10:20] = (0, 255, 0)  # an object on a black background
+    strong = np.zeros((32, 32))
+    strong[8:16, 8:16] = 0.4
+    tiny = np.full((32, 32), 0.003)  # a saturated p = 1.00: changes of 0.003
+    scale = explain.shared_scale([strong, tiny])
+    assert scale == pytest.approx(0.4)
+    fig = Figure()
+    a, b = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    explain.plot_occlusion(img, strong, ax=a, scale=scale)
+    explain.plot_occlusion(img, tiny, ax=b, scale=scale)
+    assert not any("no region matters" in t.get_text() for t in a.texts)
+    assert any("no region matters" in t.get_text() for t in b.texts)
+    assert len(b.images) == 1  # the display only, no colours for noise
+    # one scale: both colour bars run from -0.4 to 0.4
+    bars = [im for im in fig.axes if im not in (a, b)]
+    assert [tuple(np.round(bar.get_ylim(), 3)) for bar in bars] == [(-0.4, 0.4)] * 2
+    # the object keeps its own colour on top of the map
+    overlay, objects = a.images[1].get_array(), a.images[2].get_array()
+    assert overlay[12, 12, 3] == 0 and objects[12, 12, 3] == 1 and tuple(objects[12, 12, :3]) == (0, 1, 0)
+    assert overlay[9, 9, 3] > 0.5  # the background near it is coloured

@@ -159,3 +159,60 @@ def test_comparison_table():
     ]
     with pytest.raises(ValueError):
         comparison_table([])
+
+
+def _capture(monkeypatch):
+    import eventcnn.learn.metrics as M
+
+    figs = []
+    real = M.write_figure_png
+
+    def keep(fig, path, *a, **k):
+        figs.append(fig)
+        return real(fig, path, *a, **k)
+
+    monkeypatch.setattr(M, "write_figure_png", keep)
+    return figs
+
+
+def test_misclassified_title_counts_what_is_shown(tmp_path, monkeypatch):
+    figs = _capture(monkeypatch)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
+    y = np.zeros(16, int)
+    p = np.tile([0.2, 0.8], (16, 1))  # the 16 shown are all wrong
+    plot_misclassified(images, y, p, ["a", "b"], tmp_path / "w.png", total_wrong=26, total=484)
+    assert figs[-1]._suptitle.get_text() == "16 of 26 misclassified images shown (26 of 484 wrong)"
+    plot_misclassified(images, y, p, ["a", "b"], tmp_path / "w.png", max_images=4)
+    assert figs[-1]._suptitle.get_text() == "4 of 16 misclassified images shown (16 of 16 wrong)"
+    plot_misclassified(images, y, p, ["a", "b"], tmp_path / "w.png")
+    assert figs[-1]._suptitle.get_text() == "misclassified: 16 of 16 images"
+
+
+def test_rejection_curve_has_a_band_and_stops_where_statistics_end(tmp_path, monkeypatch):
+    figs = _capture(monkeypatch)
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 400)
+    s = np.clip(0.6 * y + rng.normal(0.2, 0.2, 400), 0, 1)
+    plot_efficiency_rejection(y, np.stack([1 - s, s], 1), ["a", "b"], tmp_path / "r.png")
+    ax = figs[-1].axes[0]
+    n_bkg = int(np.sum(y == 0))
+    rej = ax.lines[0].get_ydata()
+    assert rej.max() <= n_bkg / 5 + 1e-9  # never beyond 5 background events passing
+    assert len(ax.collections) == 1  # the uncertainty band
+    assert "statistical uncertainty" in ax.get_title() and f"{n_bkg} background events" in ax.get_legend().texts[0].get_text()
+
+
+def test_balanced_accuracy_without_sklearn_warning_when_a_prediction_is_absent_from_the_truth():
+    import warnings
+
+    from sklearn.metrics import balanced_accuracy_score
+
+    y = np.array([0, 0, 1, 1])
+    p = np.array([[0.9, 0.05, 0.05], [0.1, 0.1, 0.8], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])  # says class 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = compute_metrics(y, p, NAMES3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, p.argmax(1)))

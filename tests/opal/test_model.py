@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from eventcnn import opal
+from eventcnn.opal import ids
 
 # ---------------------------------------------------------------- real data
 
@@ -275,12 +276,19 @@ def test_cli_train_and_predict(folder, tmp_path: Path) -> None:
                "--epochs", "1", "--out", str(out), "--quiet", "--reference", str(labels)])
     assert rc == 0
     rows = list(csv.reader((out / "predictions.csv").open()))
-    assert [r[0] for r in rows[1:]] == ["ev6"]  # one row per unlabelled event
+    # one row per unlabelled event, named by its opaque id (names give the class away)
+    assert [r[0] for r in rows[1:]] == [ids.display_id("ev6")]
+    assert "ev6" not in (out / "split.json").read_text()
     assert (out / "learning_curves.png").exists()
     pred = tmp_path / "all.csv"
     assert main(["opal", "predict", "--model", str(out), "--data", str(d), "--size", "64",
                  "--out", str(pred)]) == 0
-    assert len(list(csv.reader(pred.open()))) == 1 + 6
+    rows = list(csv.reader(pred.open()))
+    assert len(rows) == 1 + 6 and all(ids.is_display_id(r[0]) for r in rows[1:])
+    # the teacher maps the ids back
+    named = tmp_path / "teacher" / "all_named.csv"
+    assert main(["opal", "ids", "--data", str(d), "--file", str(pred), "--out", str(named)]) == 0
+    assert sorted(r[0] for r in list(csv.reader(named.open()))[1:]) == [f"ev{i}" for i in range(1, 7)]
 
 
 def test_zip_members_with_the_same_event_name_are_refused(tmp_path: Path) -> None:
@@ -444,3 +452,112 @@ def test_opal_trains_through_the_shared_loop(tiny, monkeypatch) -> None:
     assert res.curve("loss") == [h["loss"] for h in res.history]
     with pytest.raises(TypeError):
         opal.train(x, y, epochs=1, steps_per_epoch=1, quiet=True, verbose=0)
+
+
+# ---------------------------------------------------------------- classroom guards, resume
+
+
+def test_labels_of_one_class_are_refused_before_training(folder, tmp_path: Path, capsys) -> None:
+    from eventcnn.cli import main
+    from eventcnn.errors import UserError
+
+    d, _ = folder
+    labels = tmp_path / "only_q.csv"
+    labels.write_text("ev1.png;q\nev2.png;q\nev3.png;q\nev4.png;q\nev5.png;q\n")
+    out = tmp_path / "runs" / "opal"
+    assert main(["opal", "train", "--data", str(d), "--labels", str(labels), "--size", "64",
+                 "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and "only hadronic (q) displays" in err and "at least two classes" in err
+    assert not out.exists()  # refused before anything is written
+    with pytest.raises(UserError, match="one class"):
+        opal.masterclass(np.zeros((4, 64, 64, 3), np.uint8), ["e", "e", "", ""], ["a", "b", "c", "d"],
+                         out=tmp_path / "lib")
+    assert not (tmp_path / "lib").exists()
+
+
+def test_missing_and_rare_classes_are_warned_in_words() -> None:
+    with pytest.warns(UserWarning) as rec:
+        msgs = opal.check_classes(["q"] * 10 + ["e"] * 2, source="my_labels.csv")
+    text = " | ".join(str(w.message) for w in rec)
+    assert len(msgs) == 2 and len(rec) == 2
+    assert "NO muon (m) and no tau (t) display is labelled in my_labels.csv" in text
+    assert "can never answer muon or tau" in text
+    assert "electron (e) only 2" in text and "hadronic" not in text.split("|")[1]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert opal.check_classes(list("qqqeeemmmttt")) == []  # 3 each: nothing to say
+
+
+def _interrupt_after(epoch: int):
+    """A fit_phase spy that stops the process (KeyboardInterrupt) after ``epoch``, like Ctrl-C."""
+    import keras
+
+    import eventcnn.learn.loop
+
+    real = eventcnn.learn.loop.fit_phase
+    calls = []
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, e, logs=None):
+            if e + 1 == epoch:
+                raise KeyboardInterrupt
+
+    def spy(*a, **k):
+        calls.append(k.get("initial_epoch", 0))
+        if epoch:
+            k["callbacks"] = [*k.get("callbacks", ()), Stop()]
+        return real(*a, **k)
+
+    return spy, calls
+
+
+@pytest.mark.parametrize("recipe", ["default", "original"])
+def test_an_interrupted_opal_training_resumes(tiny, recipe: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    import json
+
+    x, y = tiny
+    settings = dict(recipe=recipe, epochs=3, copies=1, lepton_factor=2, steps_per_epoch=2, batch_size=8,
+                    seed=3, out=tmp_path / "run", quiet=False)
+    spy, calls = _interrupt_after(2)
+    monkeypatch.setattr("eventcnn.opal.model.fit_phase", spy)
+    with pytest.raises(KeyboardInterrupt):
+        opal.train(x, y, **settings)
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["epoch"] == 2 and not state.get("finished")
+    assert (tmp_path / "run" / "last.keras").is_file()
+    spy, calls = _interrupt_after(0)
+    monkeypatch.setattr("eventcnn.opal.model.fit_phase", spy)
+    res = opal.train(x, y, **settings)  # the same command again: continues
+    assert calls == [2]
+    assert "resuming after epoch 2 of 3" in capsys.readouterr().out
+    assert [h["epoch"] for h in res.history] == [1, 2, 3]
+    assert json.loads((tmp_path / "run" / "state.json").read_text())["finished"]
+    assert json.loads((tmp_path / "run" / "history.json").read_text()) == res.history
+    # once more: finished, nothing to train; other labels: a fresh training, said so
+    again = opal.train(x, y, **settings)
+    assert calls == [2] and len(again.history) == 3 and "not retraining" in capsys.readouterr().out
+    other = opal.train(x, np.roll(y, 1), **{**settings, "epochs": 1})
+    assert calls == [2, 0] and len(other.history) == 1
+    assert "holds a run on other displays, labels or settings" in capsys.readouterr().out
+
+
+def test_run_folder_is_locked_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    from eventcnn._io import file_lock
+    from eventcnn.errors import UserError
+
+    out = tmp_path / "run"
+    with opal.run_folder(out):
+        assert (out / opal.LOCK_FILE).exists()
+        with pytest.raises(UserError, match="another `eventcnn opal train` is training into this folder"), \
+                opal.run_folder(out):
+            pass
+    assert out.is_dir() and not any(out.iterdir())  # the lock file is gone
+    fresh = tmp_path / "fresh"
+    with pytest.raises(RuntimeError), opal.run_folder(fresh):
+        raise RuntimeError("failed start")
+    assert not fresh.exists()  # a failed start leaves no empty folder
+    with file_lock(out / opal.LOCK_FILE), pytest.raises(UserError, match="another"), opal.run_folder(out):
+        pass  # another process holds the lock

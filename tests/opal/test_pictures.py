@@ -86,14 +86,33 @@ def test_gallery_captions_never_show_file_names(tmp_path: Path) -> None:
         (tmp_path / cls).mkdir()
         Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / cls / f"{stem}.png")
     fig = plot_gallery(tmp_path, per_class=2)
-    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles == ["electron 1", "tau 1"]
+    titles = [t for ax in fig.axes for t in (ax.get_title(), ax.get_title(loc="left")) if t]
+    assert titles == ["electron", "tau"]
 
 
-def test_examples_figure_rows_are_classes_in_words():
-    from eventcnn.opal.pictures import examples_figure
+def test_gallery_has_eta_phi_axes_a_colour_key_and_words(tmp_path: Path) -> None:
+    from PIL import Image
 
-    images = np.zeros((5, 8, 8, 3), dtype=np.uint8)
-    fig = examples_figure(images, ["q", "q", "e", "t", "m"], per_class=2)
-    titles = [ax.get_title() for ax in fig.axes if ax.get_images()]
-    assert titles == ["hadronic", "hadronic", "electron", "muon", "tau"]
+    from eventcnn.images.display import plot_gallery
+
+    for cls in ("ttjets", "wjets"):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            Image.fromarray(np.full((16, 16, 3), 255, np.uint8)).save(tmp_path / cls / f"{cls}_event_{i}.png")
+    fig = plot_gallery(tmp_path, per_class=3)
+    rows = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
+    assert rows == ["top pair + jets (ttjets)", "W + jets (wjets)"]
+    assert {ax.get_xlabel() for ax in fig.axes} == {"", "eta"} and {ax.get_ylabel() for ax in fig.axes} == {"", "phi"}
+    assert fig.axes[0].images[0].get_extent() == [-3.0, 3.0, -np.pi, np.pi]
+    key = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert key == ["jet", "b-jet", "electron", "muon", "MET (missing transverse energy)"]
+
+
+def test_opal_displays_are_large_with_a_key_of_the_detector_parts() -> None:
+    from eventcnn.opal import pictures
+
+    fig = pictures.displays_figure(np.zeros((2, 200, 200, 3), np.uint8), ["event 1 of 2", "event 2 of 2"])
+    assert fig.get_size_inches()[0] >= 8  # each display about 4 inches wide
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["event 1 of 2", "event 2 of 2"]
+    key = " ".join(t.get_text() for t in fig.legends[0].get_texts())
+    assert "tracks" in key and "calorimeters" in key and "muon chambers" in key

@@ -7,7 +7,7 @@ import pytest
 
 from eventcnn import opal
 from eventcnn.cli import main
-from eventcnn.opal import suggest
+from eventcnn.opal import ids, suggest
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +72,76 @@ def test_cli_suggest(opal_zip, opal_labels, tmp_path, capsys):
     out = capsys.readouterr().out.split()
     assert len(out) == len(set(out)) == 5
     assert all(n.endswith(".png") for n in out)
-    assert not {n.lower() for n in out} & {n.lower() for n, _ in ref}
+    # opaque ids, never the display names (their prefixes give the class away)
+    assert all(ids.is_display_id(n) for n in out)
+    names = opal.load_displays(opal_zip, size=8, quiet=True).names
+    table = ids.id_table(names)
+    assert all(n[:-4] in table for n in out)
+    assert not {table[n[:-4]].lower() for n in out} & {n.lower()[:-4] for n, _ in ref}
     # no label file yet: a first batch
     assert main(["opal", "suggest", "--data", str(opal_zip), "--labels", str(tmp_path / "none.csv"),
                  "--n", "4"]) == 0
     assert len(capsys.readouterr().out.split()) == 4
+
+
+def test_cli_suggest_more_than_there_are(folder_of_displays, capsys):
+    d, labels = folder_of_displays
+    assert main(["opal", "suggest", "--data", str(d), "--labels", str(labels), "--n", "100000"]) == 0
+    cap = capsys.readouterr()
+    assert len(cap.out.split()) == 3  # 6 displays, 3 labelled
+    assert "only 3 unlabelled displays left: suggesting all of them (not 100000)" in cap.err
+    assert main(["opal", "suggest", "--data", str(d), "--n", "0"]) == 1
+    assert "--n must be at least 1" in capsys.readouterr().err
+
+
+def test_cli_suggest_names_a_broken_display(folder_of_displays, capsys):
+    d, labels = folder_of_displays
+    good = (d / "ev1.png").read_bytes()
+    (d / "broken.png").write_bytes(good[: len(good) // 2])  # truncated PNG
+    (d / "empty.png").write_bytes(b"")
+    assert main(["opal", "suggest", "--data", str(d), "--labels", str(labels), "--n", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "2 display file(s) could not be read" in err and "broken.png" in err and "empty.png" in err
+
+
+@pytest.fixture()
+def folder_of_displays(tmp_path):
+    from PIL import Image
+
+    d = tmp_path / "displays"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(d / f"ev{i}.png")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("ev0.png;q\nev1.png;e\nev2.png;m\n")
+    return d, labels
+
+
+@pytest.fixture(scope="module")
+def features(displays):
+    return suggest.embed(suggest.image_features(displays.images), seed=0)
+
+
+@pytest.mark.parametrize("before", ["2 of the first batch", "60 hadrons", "the whole first batch",
+                                    "30 at random"])
+def test_a_resumed_batch_stays_class_balanced(displays, features, before):
+    """Labelling stopped after a few events, then a new batch: still every class (the reference says).
+
+    The report: 2 labelled, a new batch of 48 gave 44 hadronic, 3 muon, 1 electron, 0 tau.
+    """
+    ref = displays.labels
+    first = suggest.suggest_indices(displays.images, None, n=50, seed=0, features=features)
+    done = {"2 of the first batch": first[:2], "60 hadrons": np.flatnonzero(ref == "q")[:60],
+            "the whole first batch": first,
+            "30 at random": np.random.default_rng(1).choice(len(ref), 30, replace=False)}[before]
+    labels = np.full(len(ref), "", dtype="<U1")
+    labels[done] = ref[done]
+    idx = suggest.suggest_indices(displays.images, labels, n=48, seed=0, features=features)
+    mix = {c: int(np.sum(ref[idx] == c)) for c in opal.CLASS_NAMES}
+    assert len(set(idx.tolist())) == 48 and not set(idx.tolist()) & set(done.tolist())
+    assert min(mix[c] for c in "emt") >= 5, mix  # each rare class, 4 % of the set, is >= 10 % here
+    assert mix["q"] <= 30, mix
 
 
 def test_pseudo_labels_keep_given_labels(displays):

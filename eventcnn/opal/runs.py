@@ -1,4 +1,4 @@
-"""Evaluate an OPAL run folder (``eventcnn opal train``) against reference labels.
+"""OPAL run folders: evaluate one (``eventcnn opal train``) against reference labels.
 
 The OPAL counterpart of :func:`eventcnn.learn.evaluate.evaluate_run`; the
 ``eventcnn evaluate`` command picks one or the other by the run's ``kind``
@@ -6,7 +6,7 @@ The OPAL counterpart of :func:`eventcnn.learn.evaluate.evaluate_run`; the
 
 Example::
 
-    from eventcnn.opal.evaluate import evaluate_run
+    from eventcnn.opal.runs import evaluate_run
     metrics = evaluate_run("runs/opal")
 """
 
@@ -25,6 +25,7 @@ from eventcnn.learn.dataset import load_split
 from eventcnn.learn.metrics import comparison_table
 from eventcnn.learn.runs import read_run_config
 from eventcnn.opal.displays import load_displays
+from eventcnn.opal.ids import display_ids
 from eventcnn.opal.model import evaluate, load_model
 from eventcnn.opal.tta import predict_tta
 
@@ -56,6 +57,7 @@ def evaluate_run(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[st
     data = load_displays(source, labels_file, size=int(cfg_all["image_size"]),
                           crop=tuple(crop) if crop else None, quiet=True)
     index = {n: i for i, n in enumerate(data.names)}
+    index.update({d: i for i, d in enumerate(display_ids(data.names))})  # split.json names displays by id
     test = [index[n] for n in split["test"] if n in index and data.labels[index[n]] != ""]
     if not test:
         raise UserError(f"{labels_file}: no reference label for any event {out} classified: nothing to evaluate")
@@ -64,8 +66,8 @@ def evaluate_run(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[st
     test_idx = np.array(test)
     copies = int(info.get("tta_copies") or 1)  # predicted as `opal train` did (eventcnn.opal.tta)
     probs = predict_tta(model, data.images[test_idx], copies=copies)
-    m = evaluate(model, data.images[test_idx], data.labels[test_idx], out=out, names=data.names[test_idx],
-                 probs=probs)
+    shown = np.array(display_ids(data.names[test_idx]))  # misclassified.csv: ids, as predictions.csv
+    m = evaluate(model, data.images[test_idx], data.labels[test_idx], out=out, names=shown, probs=probs)
     m["model"] = "opal"
     m["tta_copies"] = copies
     m["best_epoch"] = cfg_all.get("best_epoch")
