@@ -38,6 +38,14 @@ from typing import Any
 import numpy as np
 
 from eventcnn._io import atomic_path, write_json_atomic, write_text_atomic
+from eventcnn.limits import (
+    MAX_EPOCHS,
+    MAX_EVENTS,
+    check_batch_size,
+    check_count,
+    check_image_size,
+    check_jobs,
+)
 
 __all__ = ["DemoConfig", "occlusion_figure", "run_demo"]
 
@@ -69,6 +77,12 @@ class DemoConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 flag = "size" if name == "image_size" else name.replace("_", "-")
                 raise ValueError(f"{name} (--{flag}) must be a whole number of at least {low}, got {value!r}")
+        check_image_size(self.image_size)
+        check_count("--events", self.events, 1, MAX_EVENTS)
+        check_count("--nano-events", self.nano_events, 1, MAX_EVENTS)
+        check_count("--epochs", self.epochs, 1, MAX_EPOCHS)
+        check_batch_size(self.batch_size)
+        check_jobs(self.jobs)
 
     @classmethod
     def tiny(cls, **overrides: Any) -> DemoConfig:

@@ -20,11 +20,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
+    "check_output",
     "check_writable",
     "describe",
     "few_names",
     "INTERNAL_ERRORS",
     "is_user_error",
+    "OutputError",
+    "OutputExistsError",
     "UserError",
 ]
 
@@ -60,7 +63,7 @@ def is_user_error(exc: BaseException) -> bool:
         >>> is_user_error(FileNotFoundError("x")), is_user_error(KeyError("x"))
         (True, False)
     """
-    if isinstance(exc, UserError) or _missing_package(exc):
+    if isinstance(exc, (UserError, MemoryError)) or _missing_package(exc):
         return True
     if isinstance(exc, INTERNAL_ERRORS):
         return False
@@ -97,6 +100,10 @@ def describe(exc: BaseException) -> str:
         >>> describe(PermissionError(13, "Permission denied", "/x/y"))
         'cannot write /x/y: Permission denied'
     """
+    if isinstance(exc, MemoryError):
+        detail = str(exc).strip()
+        return ("out of memory" + (f" ({detail})" if detail else "")
+                + ": use a smaller --size, --batch-size or fewer events, or a machine with more memory")
     if package := _missing_package(exc):
         return (f"the Python package {package!r} is not installed: pip install {package} "
                 "(or pip install 'eventcnn[all]' for every optional stage)")
@@ -138,5 +145,90 @@ def check_writable(path: str | os.PathLike[str]) -> None:
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:
-        raise UserError(f"cannot write into folder {folder} (for {path}): {exc.strerror or exc}; "
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOENT:  # /proc, /sys: folders that take no files or sub-folders
+            reason = ("this folder does not accept new files (a system folder such as /proc or /sys?)"
+                      if folder.is_dir() else "the folder cannot be created there (a system folder "
+                      "such as /proc or /sys?)")
+        raise UserError(f"cannot write into folder {folder} (for {path}): {reason}; "
                         "make it writable or choose another output location") from None
+
+
+class OutputError(UserError):
+    """An output path that would destroy an input, land inside a run or image folder, or replace a file."""
+
+
+class OutputExistsError(OutputError):
+    """The output file exists and ``overwrite`` (``--overwrite``) was not given."""
+
+
+def _resolved(path: str | os.PathLike[str]) -> Path:
+    return Path(os.path.abspath(Path(path).expanduser())).resolve()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return _resolved(a) == _resolved(b)
+
+
+def check_output(
+    out: str | os.PathLike[str],
+    *,
+    inputs: Sequence[str | os.PathLike[str]] = (),
+    protected: Sequence[tuple[str, str | os.PathLike[str]]] = (),
+    overwrite: bool = False,
+    folder: bool = False,
+    flag: str = "--out",
+) -> Path:
+    """Refuse, before any work starts, an output that would destroy what the command reads.
+
+    The one rule of every writer (``predict``, ``data convert``, ``generate``,
+    ``render``, ``augment``, ``train``, ``explain``, ``opal train/predict/label``):
+
+    - ``out`` may not be one of ``inputs`` (the same file, also through a link), nor
+      lie inside an input folder or a ``protected`` folder (``(words, path)`` pairs such
+      as ``("the run folder", "runs/small")``): it would change or destroy it;
+    - a file output (``folder=False``) may not be a folder, and an existing file is
+      replaced only with ``overwrite`` (``--overwrite``);
+    - a file output must be writable (:func:`check_writable`); a folder output
+      (``folder=True``) is created and checked by its writer, which may resume in it.
+
+    URLs (``root://...``) among the inputs are ignored. Returns ``Path(out)``.
+    Raises :class:`OutputError` with one line naming both paths.
+
+    Example::
+
+        check_output("predictions.csv", inputs=["events.json"],
+                     protected=[("the run folder", "runs/small")])
+    """
+    path = Path(out)
+    where = _resolved(path)
+    guarded: list[tuple[str, Path]] = []
+    for item in inputs:
+        if "://" in str(item):
+            continue
+        p = Path(item)
+        guarded.append(("the input folder" if p.is_dir() else "the input", p))
+    guarded += [(words, Path(p)) for words, p in protected if p is not None and "://" not in str(p)]
+    for words, p in guarded:
+        if (path.exists() and p.exists() and _same_file(path, p)) or where == _resolved(p):
+            raise OutputError(f"{flag} {path} is {words} {p}: writing there would destroy it; "
+                              f"choose another {flag}")
+        if p.is_dir() or words != "the input":
+            try:
+                where.relative_to(_resolved(p))
+            except ValueError:
+                continue
+            raise OutputError(f"{flag} {path} is {words} {p} or inside it: writing there would "
+                              f"change it; choose another {flag} outside it")
+    if folder:  # the writer creates and checks its folder itself (resumable outputs)
+        return path
+    if path.is_dir():
+        raise OutputError(f"{flag} {path} is a folder, not a file; give a file name")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{flag} {path} already exists; pass --overwrite to replace it, "
+                                f"or choose another {flag}")
+    check_writable(path)
+    return path

@@ -71,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("src", help="input event file (.json, .json.gz or .root)")
     convert.add_argument("dst", help="output file (.root for NanoAOD, .json / .json.gz for JSON)")
     convert.add_argument("--skip-bad", action="store_true", help="drop bad JSON events instead of failing")
+    convert.add_argument("--overwrite", action="store_true", help="replace DST if it exists (default: refuse)")
     convert.set_defaults(func=_convert)
 
     listing = sub.add_parser(
@@ -132,6 +133,6 @@ def _list(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from eventcnn.events.nanoaod import convert
 
-    out = convert(args.src, args.dst, skip_bad=args.skip_bad)
+    out = convert(args.src, args.dst, skip_bad=args.skip_bad, overwrite=args.overwrite)
     print(out)
     return 0

@@ -45,6 +45,7 @@ def register(subparsers) -> None:
     q.add_argument("--selection", default="auto",
                    help="event selection for JSON inputs: auto (the run's, else paper), paper, none or a JSON file")
     q.add_argument("--batch-size", type=int, default=64)
+    q.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
     q.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     q.set_defaults(func=run_predict)
 
@@ -66,5 +67,6 @@ def run_predict(args: argparse.Namespace) -> int:
     from eventcnn.learn.evaluate import predict
 
     sel = None if args.selection == "none" else args.selection
-    predict(args.run, args.inputs, args.out, batch_size=args.batch_size, selection=sel, quiet=args.quiet)
+    predict(args.run, args.inputs, args.out, batch_size=args.batch_size, selection=sel, quiet=args.quiet,
+            overwrite=args.overwrite)
     return 0

@@ -47,10 +47,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from eventcnn._io import file_lock, write_json_atomic, write_text_atomic
+from eventcnn.errors import check_output
 from eventcnn.events import BadEvent, Events
 from eventcnn.events.nanoaod import read_selected
 from eventcnn.events.selection import BTAG_WORKING_POINTS, CutFlow, Selection, get_selection
 from eventcnn.images.folder import MANIFEST_COLUMNS, manifest_by_file, read_manifest
+from eventcnn.limits import check_image_size, check_jobs, check_memory, render_memory
 
 __all__ = [
     "RenderConfig",
@@ -109,8 +111,7 @@ class RenderConfig:
     def __post_init__(self) -> None:
         if self.style not in STYLES:
             raise ValueError(f"unknown style {self.style!r}; choose one of {STYLES}")
-        if not isinstance(self.size, int) or self.size < 8:
-            raise ValueError(f"size must be an integer of at least 8 pixels, got {self.size!r}")
+        check_image_size(self.size)  # 8 to MAX_IMAGE_SIZE pixels
         if self.eta_max <= 0 or self.log_base <= 1 or self.thickness <= 0 or self.size_scale <= 0:
             raise ValueError("eta_max, thickness and size_scale must be > 0 and log_base > 1")
         missing = set(KIND_NAMES) - set(self.colors)
@@ -552,10 +553,15 @@ def render_to_dir(
     inputs = [(source, check_label(label)) for source, label in inputs]
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs (--jobs) must be a whole number of at least 1, got {jobs!r}")
+    check_jobs(jobs)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit (--limit) must be a whole number of at least 1, got {limit!r}")
+    check_memory(render_memory(config.size, jobs, config.style),
+                 f"drawing {config.size} x {config.size} px images in {jobs} process(es)",
+                 hint="use a smaller --size or fewer --jobs")
     sel = get_selection(selection)
     out = Path(out_dir)
+    check_output(out, inputs=[source for source, _ in inputs], folder=True)
     _prepare_out(out)
     lock = out / LOCK_FILE
     with file_lock(lock):  # fail fast, before reading the inputs

@@ -29,7 +29,8 @@ import numpy as np
 
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic, write_text_atomic
-from eventcnn.errors import UserError, check_writable, few_names
+from eventcnn.errors import UserError, check_output, check_writable, few_names
+from eventcnn.images.folder import image_folder_of
 from eventcnn.learn.dataset import (
     IMAGE_SUFFIXES,
     ImageSequence,
@@ -37,6 +38,7 @@ from eventcnn.learn.dataset import (
     load_split,
     split_arrays,
 )
+from eventcnn.limits import check_batch_size
 
 __all__ = ["evaluate_opal_run", "evaluate_run", "predict", "report_markdown", "write_predictions_csv"]
 
@@ -72,6 +74,7 @@ def evaluate_run(
     quiet = quiet or quiet_from_env()
     say = sayer(quiet)
     out = Path(run_dir)
+    check_batch_size(batch_size)
     cfg_all = read_run_config(out)
     if cfg_all["train"].get("model") == "opal":
         return evaluate_opal_run(out, cfg_all, data_dir=data_dir, say=say)
@@ -362,6 +365,7 @@ def predict(
     batch_size: int = 64,
     selection: Any = "auto",
     quiet: bool = False,
+    overwrite: bool = False,
 ) -> list[dict[str, Any]]:
     """Classify images or event JSON files with a run's ``best.keras``; optionally write a CSV.
 
@@ -372,6 +376,9 @@ def predict(
     Rows: ``input``, ``event`` (event files), ``predicted``, ``p_<class>`` per class,
     ``rejected_by``: for an event the selection rejected, the first cut it failed
     (its ``predicted`` and probabilities are empty; nothing is dropped silently).
+    ``out_csv`` is checked before the model is loaded (:func:`eventcnn.errors.check_output`):
+    never an input, never inside the run folder or its image folder, and an existing
+    file is replaced only with ``overwrite``.
 
     Example::
 
@@ -385,11 +392,16 @@ def predict(
     cfg_all = read_run_config(run_dir)
     names = list(cfg_all["class_names"])
     size = int(cfg_all["image_size"])
+    check_batch_size(batch_size)
+    if out_csv is not None:
+        image_folders = [f for f in dict.fromkeys(map(image_folder_of, inputs)) if f is not None]
+        check_output(out_csv, inputs=list(inputs), overwrite=overwrite,
+                     protected=[("the run folder", run_dir),
+                                ("the image folder of the run", cfg_all["train"]["data_dir"]),
+                                *[("the image folder", f) for f in image_folders]])
     images, event_files = _expand_inputs(inputs)
     if not images and not event_files:
         raise UserError("no inputs to predict")
-    if out_csv is not None:
-        check_writable(out_csv)
     model = load_run_model(run_dir)
     rows: list[dict[str, Any]] = []
 

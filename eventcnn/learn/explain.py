@@ -35,6 +35,8 @@ import numpy as np
 
 from eventcnn._env import quiet_from_env
 from eventcnn._io import write_figure_png
+from eventcnn.errors import check_output
+from eventcnn.images.folder import image_folder_of
 
 __all__ = [
     "CMS_WORDS",
@@ -254,8 +256,12 @@ def explain_files(model_path: str | os.PathLike[str], images: Sequence[str | os.
     """
     from tqdm.auto import tqdm
 
-    model, names, size = load_explainable(model_path)
     out = Path(out)
+    run_folder = Path(model_path).is_dir()
+    check_output(out, inputs=[*images, *[model_path] * (not run_folder)], folder=True, protected=[
+        *[("the run folder", model_path)] * run_folder,
+        *[("the image folder", f) for f in dict.fromkeys(map(image_folder_of, images)) if f is not None]])
+    model, names, size = load_explainable(model_path)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     quiet = quiet or quiet_from_env()

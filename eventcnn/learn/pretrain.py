@@ -37,6 +37,15 @@ from pathlib import Path
 from typing import Any
 
 from eventcnn._io import write_json_atomic
+from eventcnn.errors import check_output
+from eventcnn.limits import (
+    MAX_EPOCHS,
+    MAX_EVENTS,
+    check_batch_size,
+    check_count,
+    check_image_size,
+    check_jobs,
+)
 
 __all__ = ["PretrainConfig", "run_pretrain", "export_backbone", "DEFAULT_PROCESSES"]
 
@@ -92,6 +101,12 @@ class PretrainConfig:
             raise ValueError("events, epochs and batch_size must be >= 1")
         if self.image_size < 16:
             raise ValueError(f"image_size must be >= 16, got {self.image_size}")
+        check_image_size(self.image_size)
+        check_count("--events", self.events, 1, MAX_EVENTS)
+        check_count("--epochs", self.epochs, 1, MAX_EPOCHS)
+        check_batch_size(self.batch_size)
+        check_jobs(self.jobs)
+        check_output(self.out_dir, inputs=list(self.inputs.values()), folder=True)
         self.name = self.name or f"sim_{self.model}_{self.image_size}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -36,6 +36,7 @@ import numpy as np
 from eventcnn import __version__
 from eventcnn._io import atomic_path, write_text_atomic
 from eventcnn.errors import UserError
+from eventcnn.limits import MAX_EPOCHS, check_batch_size, check_count, check_image_size, check_jobs
 
 __all__ = ["COMPARE_COLUMNS", "MONITORS", "RUN_CONFIG_KEYS", "Run", "TrainConfig", "compare_rows",
            "compare_runs", "load_run_model", "plot_run_history", "read_json", "read_run_config", "versions"]
@@ -107,6 +108,14 @@ class TrainConfig:
             if getattr(self, name) < low:
                 raise ValueError(f"{name} (--{name.replace('_', '-')}) must be at least {low}, "
                                  f"got {getattr(self, name)}")
+        check_batch_size(self.batch_size)
+        check_count("--epochs", self.epochs, 1, MAX_EPOCHS)
+        check_count("--fine-tune-epochs", self.fine_tune_epochs, 0, MAX_EPOCHS)
+        check_jobs(self.workers, "--workers")
+        if self.image_size is not None:
+            check_image_size(self.image_size)
+        if self.limit_per_class is not None:
+            check_count("--limit-per-class", self.limit_per_class, 1)
         if self.class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
         from eventcnn.learn.devices import COMPILE_MODES, PRECISION_MODES

@@ -28,6 +28,7 @@ from PIL import Image
 from eventcnn._env import quiet_from_env
 from eventcnn.errors import UserError
 from eventcnn.images.folder import IMAGE_SUFFIXES
+from eventcnn.limits import check_image_size as limit_image_size
 
 __all__ = [
     "check_image_size",
@@ -96,6 +97,7 @@ def min_input_size(stages: Sequence[tuple[int, int, int]] = CONV_STAGES) -> int:
 def check_image_size(size: int) -> int:
     """Return ``size`` when the masterclass CNN can take ``size`` x ``size`` images, else a clear error."""
     need = min_input_size()
+    limit_image_size(size)  # at most MAX_IMAGE_SIZE pixels
     if int(size) < need:
         raise UserError(f"image size {size} is too small for the masterclass CNN: its three 3x3 conv + "
                         f"3x3 max-pool stages need at least {need} x {need} pixels; use --size {need} or "
