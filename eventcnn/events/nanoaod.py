@@ -124,7 +124,7 @@ def _not_root_reason(path: str) -> str | None:
     if head.startswith(_ROOT_MAGIC):
         return None
     if not head:
-        return "the file is empty"
+        return "not a ROOT file (the file is empty: an interrupted download or copy?)"
     text = head.lstrip()
     looks = ("it looks like JSON text: name it .json" if text[:1] in (b"{", b"[") else
              "it looks like a gzip file (.json.gz?)" if head[:2] == b"\x1f\x8b" else
@@ -256,11 +256,13 @@ def _plan(file: Any, tree: Any, path: str) -> dict[str, Any]:
             _check_branch(tree, path, name, kinds, jagged=True)
             branches.append(name)
     btag_branch, btag = next(((b, n) for b, n in BTAG_BRANCHES if b in tree), (None, "csvv2"))
-    if btag_branch is not None and present["jet"]:
+    if present["jet"]:
+        if btag_branch is None:  # jets without a known discriminant: b-tags would be wrong, not absent
+            raise EventFormatError(
+                f"{path}: no b-tag branch in the 'Events' tree (need {' or '.join(b for b, _ in BTAG_BRANCHES)})"
+            )
         _check_branch(tree, path, btag_branch, "fiu", jagged=True)
         branches.append(btag_branch)
-    elif present["jet"]:
-        missing.append("Jet_btagDeepFlavB/Jet_btagCSVV2")
     marker = _marker(file)
     if marker is not None:
         if marker not in _BTAG_BRANCH_OF:
@@ -289,7 +291,7 @@ def _warn_slimmed(path: str, absent: list[str], missing: list[str]) -> None:
         parts.append(f"no {', '.join(ids)} (event = entry number, run = lumi = 0)")
     flags = [m for m in missing if m not in _IDS]
     if flags:
-        parts.append(f"no {', '.join(flags)} (read as false: no object is tight, isolated or b-tagged; "
+        parts.append(f"no {', '.join(flags)} (read as false: no such object is tight or isolated; "
                      "the default selection needs tight isolated leptons: use --selection none)")
     warnings.warn(f"{path}: a slimmed file: " + "; ".join(parts), UserWarning, stacklevel=4)
 
@@ -584,6 +586,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], skip_bad: 
     name = str(dst).lower()
     if not name.endswith((".root", ".json", ".json.gz")):
         raise UserError(f"output {dst} must end in .root (NanoAOD), .json or .json.gz (CMS JSON)")
+    if "://" not in str(src) and not Path(src).is_file():
+        raise FileNotFoundError(f"event file not found: {src}" + (" (it is a folder)" if Path(src).is_dir() else ""))
     check_output(dst, inputs=[src], overwrite=overwrite, flag="output")
     events = read_nanoaod(src, quiet=True) if is_root_path(src) else read_json_events(src, skip_bad=skip_bad)
     if is_root_path(dst):
