@@ -1,7 +1,7 @@
 """Basics shared by the data fetchers (:mod:`eventcnn.events.sources`, :mod:`eventcnn.events.opendata`, :mod:`eventcnn.events.nanoaod`).
 
 The error types, the cache and mirror folders and the download timeout, in a
-module that imports no other part of eventcnn, so the fetchers depend on it and
+module that imports no other part of eventcnn but `eventcnn._env`, so the fetchers depend on it and
 not on each other. :mod:`eventcnn.events.sources` re-exports the public names.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+
+from eventcnn._env import cache_root
 
 __all__ = ["DOWNLOAD_TIMEOUT", "DataFormatError", "DataIntegrityError", "DownloadError", "UnsafeArchiveError",
            "cache_dir", "mirror_from_env", "want_bar"]
@@ -35,21 +37,16 @@ class DownloadError(RuntimeError):
 
 
 def cache_dir() -> Path:
-    """Folder where fetched data is cached.
+    """Folder where fetched data is cached: :func:`eventcnn._env.cache_root`.
 
-    ``EVENTCNN_CACHE`` when set, else the user cache dir (``pooch.os_cache``).
+    ``EVENTCNN_CACHE`` when set, else the user cache dir (platformdirs).
 
     Example::
 
         >>> cache_dir()  # doctest: +SKIP
         PosixPath('/home/me/.cache/eventcnn')
     """
-    env = os.environ.get("EVENTCNN_CACHE")
-    if env:
-        return Path(env).expanduser()
-    import pooch
-
-    return Path(pooch.os_cache("eventcnn"))
+    return cache_root()
 
 
 def mirror_from_env(mirror: str | os.PathLike[str] | None) -> Path | None:

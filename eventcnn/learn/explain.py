@@ -37,6 +37,7 @@ from eventcnn._env import quiet_from_env
 from eventcnn._io import write_figure_png
 from eventcnn.errors import check_output
 from eventcnn.images.folder import image_folder_of
+from eventcnn.learn.runs import load_keras_file
 
 __all__ = [
     "CMS_WORDS",
@@ -196,10 +197,7 @@ def load_explainable(path: str | os.PathLike[str]) -> tuple[Any, list[str], tupl
             raise FileNotFoundError(f"{path}: no best.keras (eventcnn train) or model.keras "
                                     "(eventcnn opal train) in this folder")
     else:
-        import keras
-
-        import eventcnn.learn.models  # noqa: F401 - registers custom layers
-        model = keras.models.load_model(path, safe_mode=True)
+        model = load_keras_file(path)
     n_out = int(model.output_shape[-1])
     names = [str(c) for c in cfg.get("class_names", [])]
     if not names and model.name == "opal_masterclass_cnn":

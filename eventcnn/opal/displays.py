@@ -244,6 +244,9 @@ def read_labels(path: str | os.PathLike[str]) -> dict[str, str]:
         labels = read_labels("events_list.csv")   # {"e5293_10479.png": "e", ...}
     """
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"label file {path} is a folder, not a file: give the label file itself "
+                        "('<event>.png;<label>' lines)")
     if not path.is_file():
         raise FileNotFoundError(f"label file {path} not found (expected '<event>.png;<label>' lines)")
     out: dict[str, str] = {}
@@ -299,7 +302,7 @@ def _iter_members(source: Path) -> tuple[list[tuple[str, Any]], list[tuple[str, 
                     skipped.append((rel, f"not an image ({'/'.join(IMAGE_SUFFIXES)})"))
         return sorted(items, key=lambda x: x[0]), skipped
     if not zipfile.is_zipfile(source):
-        raise ValueError(f"{source} is neither a folder nor a zip file of event displays")
+        raise UserError(f"{source}: {_not_a_zip_reason(source)}")
     with zipfile.ZipFile(source) as zf:
         for info in zf.infolist():
             if info.is_dir():
@@ -312,6 +315,20 @@ def _iter_members(source: Path) -> tuple[list[tuple[str, Any]], list[tuple[str, 
             else:
                 skipped.append((info.filename, f"not an image ({'/'.join(IMAGE_SUFFIXES)})"))
     return sorted(items, key=lambda x: x[0]), skipped
+
+
+def _not_a_zip_reason(source: Path) -> str:
+    """Why a file that should be a zip of displays is not one (truncated, empty, another format)."""
+    with open(source, "rb") as fh:
+        head = fh.read(8)
+    if not head:
+        return "the file is empty (an interrupted download or copy?); fetch it again"
+    if head.startswith(b"PK"):
+        return ("truncated or corrupt zip file (its table of contents, at the end, is missing or "
+                "damaged: an interrupted download or copy?); fetch it again (eventcnn data fetch opal)")
+    if head.startswith(b"\x89PNG") or head[:3] == b"GIF" or head[:2] == b"\xff\xd8":
+        return "one image, not a zip or folder of event displays: give the zip or the folder"
+    return "neither a folder nor a zip file of event displays"
 
 
 def _read_member(zf: zipfile.ZipFile | None, reader: Any, name: str) -> bytes:

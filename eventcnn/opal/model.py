@@ -31,6 +31,7 @@ from PIL import Image
 from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.learn.loop import LoopSettings, fit_phase
+from eventcnn.learn.runs import load_keras_file
 from eventcnn.learn.splits import balanced_class_weight, class_weight_vector, stratified_holdout
 from eventcnn.opal.displays import (
     CLASS_NAMES,
@@ -401,14 +402,12 @@ def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | o
 
 def load_model(path: str | os.PathLike[str]):
     """Load a saved masterclass model (a ``.keras`` file or a run folder: ``best.keras``, or an older ``model.keras``)."""
-    import keras
-
     path = Path(path)
     if path.is_dir():
         path = next((path / n for n in ("best.keras", "model.keras") if (path / n).is_file()), path / "best.keras")
     if not path.is_file():
         raise FileNotFoundError(f"no model at {path}: train one with 'eventcnn opal train'")
-    return keras.models.load_model(path, safe_mode=True)
+    return load_keras_file(path)
 
 
 def predict(model: Any, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
