@@ -181,6 +181,7 @@ def check_output(
     overwrite: bool = False,
     folder: bool = False,
     flag: str = "--out",
+    hint: str = "",
 ) -> Path:
     """Refuse, before any work starts, an output that would destroy what the command reads.
 
@@ -195,7 +196,8 @@ def check_output(
     - a file output must be writable (:func:`check_writable`); a folder output
       (``folder=True``) is created and checked by its writer, which may resume in it.
 
-    URLs (``root://...``) among the inputs are ignored. Returns ``Path(out)``.
+    URLs (``root://...``) among the inputs are ignored; ``hint`` ends the message of a
+    refused input or folder. Returns ``Path(out)``.
     Raises :class:`OutputError` with one line naming both paths.
 
     Example::
@@ -215,14 +217,14 @@ def check_output(
     for words, p in guarded:
         if (path.exists() and p.exists() and _same_file(path, p)) or where == _resolved(p):
             raise OutputError(f"{flag} {path} is {words} {p}: writing there would destroy it; "
-                              f"choose another {flag}")
+                              f"choose another {flag}" + (f" ({hint})" if hint else ""))
         if p.is_dir() or words != "the input":
             try:
                 where.relative_to(_resolved(p))
             except ValueError:
                 continue
             raise OutputError(f"{flag} {path} is {words} {p} or inside it: writing there would "
-                              f"change it; choose another {flag} outside it")
+                              f"change it; choose another {flag} outside it" + (f" ({hint})" if hint else ""))
     if folder:  # the writer creates and checks its folder itself (resumable outputs)
         return path
     if path.is_dir():

@@ -74,7 +74,8 @@ def _whole(name: str, value: object) -> int:
 
 
 def check_count(name: str, value: int, low: int = 1, high: int | None = None, hint: str = "") -> int:
-    """``value`` when ``low <= value <= high``; else one clear error naming ``name`` and the range.
+    """``value`` when ``low <= value <= high``; else one clear error naming ``name`` and the range
+    (``hint`` is added when the value is too large).
 
     Example::
 
@@ -83,7 +84,7 @@ def check_count(name: str, value: int, low: int = 1, high: int | None = None, hi
     """
     value = _whole(name, value)
     if value < low:
-        raise ResourceLimitError(f"{name} must be at least {low}, got {value}" + (f"; {hint}" if hint else ""))
+        raise ResourceLimitError(f"{name} must be at least {low}, got {value}")
     if high is not None and value > high:
         raise ResourceLimitError(f"{name} {value} is too large: at most {high:,}" + (f"; {hint}" if hint else ""))
     return value

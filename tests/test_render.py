@@ -317,3 +317,19 @@ def test_one_manifest_reader_keyed_by_file(tmp_path):
     with pytest.raises(ValueError, match="row 2"):
         imagefiles.manifest_by_file(path)
     assert imagefiles.manifest_by_file(path, required=("file",))["c.png"]["class"] == ""
+
+
+def test_a_folder_as_input_and_a_failed_start_leave_no_output_folder(tmp_path, capsys):
+    from eventcnn.cli import main
+
+    folder = tmp_path / "not_events"
+    folder.mkdir()
+    out = tmp_path / "fresh"
+    assert main(["render", str(folder), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a folder, not an event file" in err and "cannot access" not in err
+    assert not out.exists()  # nothing was drawn: no empty folder (nor lock file) left behind
+    existing = tmp_path / "kept"
+    existing.mkdir()
+    assert main(["render", str(folder), "--out", str(existing)]) == 1
+    assert existing.is_dir()  # a folder the user had is never removed

@@ -120,7 +120,7 @@ def _not_root_reason(path: str) -> str | None:
         with open(path, "rb") as fh:
             head = fh.read(64)
     except IsADirectoryError:
-        return "it is a folder, not a file"
+        return "a folder, not an event file: give .json, .json.gz or .root files"
     if head.startswith(_ROOT_MAGIC):
         return None
     if not head:
@@ -586,8 +586,10 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], skip_bad: 
     name = str(dst).lower()
     if not name.endswith((".root", ".json", ".json.gz")):
         raise UserError(f"output {dst} must end in .root (NanoAOD), .json or .json.gz (CMS JSON)")
+    if "://" not in str(src) and Path(src).is_dir():
+        raise EventFormatError(f"{src} is a folder, not an event file: give a .json, .json.gz or .root file")
     if "://" not in str(src) and not Path(src).is_file():
-        raise FileNotFoundError(f"event file not found: {src}" + (" (it is a folder)" if Path(src).is_dir() else ""))
+        raise FileNotFoundError(f"event file not found: {src}")
     check_output(dst, inputs=[src], overwrite=overwrite, flag="output")
     events = read_nanoaod(src, quiet=True) if is_root_path(src) else read_json_events(src, skip_bad=skip_bad)
     if is_root_path(dst):

@@ -235,7 +235,8 @@ def _check_folders(source: Path, out: Path) -> None:
             f"image folder {source} does not exist (render images first: eventcnn render)"
         )
     # augmented images go to a separate folder (e.g. --out augmented), never into the source
-    check_output(out, inputs=[source], folder=True)
+    check_output(out, inputs=[source], folder=True, hint="augmented images go to a separate folder, "
+                 "e.g. --out augmented")
 
 
 def augment_folder(

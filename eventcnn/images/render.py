@@ -514,6 +514,18 @@ def _prepare_out(out: Path) -> None:
         )
 
 
+def _remove_unused(out: Path) -> None:
+    """Remove ``out`` when it holds nothing but the lock file (made by this call, nothing drawn)."""
+    try:
+        entries = list(out.iterdir())
+        if all(e.name == LOCK_FILE and e.is_file() for e in entries):
+            for e in entries:
+                e.unlink()
+            out.rmdir()
+    except OSError:
+        pass
+
+
 class OutputFolderError(ValueError):
     """The output folder cannot be created or written to; the message names it."""
 
@@ -562,15 +574,21 @@ def render_to_dir(
     sel = get_selection(selection)
     out = Path(out_dir)
     check_output(out, inputs=[source for source, _ in inputs], folder=True)
+    created = not out.exists()
     _prepare_out(out)
     lock = out / LOCK_FILE
-    with file_lock(lock):  # fail fast, before reading the inputs
-        _folder_settings(out, config, sel, claim=False)
-        manifest_by_file(out / MANIFEST)
     summary = RenderSummary(out)
-    chosen = [_read_and_select(source, label, sel, limit, skip_bad, summary, quiet)
-              for source, label in inputs]
-    _require_selected(summary, inputs, [flow for _, flow in chosen])
+    try:
+        with file_lock(lock):  # fail fast, before reading the inputs
+            _folder_settings(out, config, sel, claim=False)
+            manifest_by_file(out / MANIFEST)
+        chosen = [_read_and_select(source, label, sel, limit, skip_bad, summary, quiet)
+                  for source, label in inputs]
+        _require_selected(summary, inputs, [flow for _, flow in chosen])
+    except BaseException:
+        if created:  # a failed start leaves no empty output folder behind
+            _remove_unused(out)
+        raise
     with file_lock(lock):
         _folder_settings(out, config, sel, claim=True)
     rows: dict[str, dict[str, str]] = {}
