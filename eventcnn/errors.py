@@ -194,7 +194,8 @@ def check_output(
     - a file output (``folder=False``) may not be a folder, and an existing file is
       replaced only with ``overwrite`` (``--overwrite``);
     - a file output must be writable (:func:`check_writable`); a folder output
-      (``folder=True``) is created and checked by its writer, which may resume in it.
+      (``folder=True``) may not be a file, and is created and checked by its writer,
+      which may resume in it.
 
     URLs (``root://...``) among the inputs are ignored; ``hint`` ends the message of a
     refused input or folder. Returns ``Path(out)``.
@@ -226,6 +227,8 @@ def check_output(
             raise OutputError(f"{flag} {path} is {words} {p} or inside it: writing there would "
                               f"change it; choose another {flag} outside it" + (f" ({hint})" if hint else ""))
     if folder:  # the writer creates and checks its folder itself (resumable outputs)
+        if path.exists() and not path.is_dir():
+            raise OutputError(f"{flag} {path} is a file, not a folder; choose another {flag}")
         return path
     if path.is_dir():
         raise OutputError(f"{flag} {path} is a folder, not a file; give a file name")

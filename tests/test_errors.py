@@ -168,3 +168,12 @@ def test_an_unwritable_system_folder_says_so(setup, capsys):
         assert main(["predict", str(run), str(events), "--out", out]) == 1
         _one_error(capsys, "cannot write into folder /proc", "a system folder such as /proc")
     _unchanged(tmp_path, snapshot)
+
+
+def test_explain_names_folders_and_files_given_in_the_wrong_place(setup, capsys):
+    tmp_path, data, run, _, snapshot = setup
+    assert main(["explain", str(run), str(data / "a"), "--out", str(tmp_path / "maps")]) == 1
+    _one_error(capsys, "is a folder: give image files")
+    assert main(["explain", str(run), str(data / "a" / "a_event_1.png"), "--out", str(tmp_path / "events.json")]) == 1
+    _one_error(capsys, "is a file, not a folder")
+    _unchanged(tmp_path, snapshot)

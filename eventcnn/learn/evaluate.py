@@ -38,6 +38,7 @@ from eventcnn.learn.dataset import (
     load_split,
     split_arrays,
 )
+from eventcnn.learn.loop import fit_verbosity
 from eventcnn.limits import check_batch_size
 
 __all__ = ["evaluate_opal_run", "evaluate_run", "predict", "report_markdown", "write_predictions_csv"]
@@ -46,7 +47,7 @@ JSON_SUFFIXES = (".json", ".json.gz", ".root")  # event files: CMS JSON or NanoA
 
 
 def _predict_seq(model, seq: ImageSequence, quiet: bool) -> np.ndarray:
-    prob = model.predict(seq, verbose=0 if quiet else "auto")
+    prob = model.predict(seq, verbose=fit_verbosity(quiet))  # one line, not a bar, into a file
     return np.asarray(prob, dtype=np.float64)
 
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from eventcnn._env import quiet_from_env
 from eventcnn._io import write_figure_png
-from eventcnn.errors import check_output
+from eventcnn.errors import UserError, check_output
 from eventcnn.images.folder import image_folder_of
 from eventcnn.learn.runs import load_keras_file
 
@@ -255,6 +255,11 @@ def explain_files(model_path: str | os.PathLike[str], images: Sequence[str | os.
     from tqdm.auto import tqdm
 
     out = Path(out)
+    for f in images:  # before the model is loaded
+        if Path(f).is_dir():
+            raise UserError(f"{f} is a folder: give image files (e.g. {Path(f) / '*.png'})")
+        if not Path(f).is_file():
+            raise FileNotFoundError(f"image {f} not found")
     run_folder = Path(model_path).is_dir()
     check_output(out, inputs=[*images, *[model_path] * (not run_folder)], folder=True, protected=[
         *[("the run folder", model_path)] * run_folder,

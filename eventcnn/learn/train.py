@@ -292,6 +292,32 @@ def train(config: TrainConfig | str | os.PathLike[str], out_dir: str | os.PathLi
     # a run writes its model, plots and split: never into the images it reads (e.g. --out runs/small)
     check_output(out, inputs=[cfg.split_file] if cfg.split_file else [], folder=True,
                  protected=[("the image folder", cfg.data_dir)])
+    if cfg.cache and cfg.cache_dir:  # the cache goes anywhere but into the images
+        check_output(cfg.cache_dir, folder=True, flag="--cache-dir", protected=[("the image folder", cfg.data_dir)])
+        check_writable(Path(cfg.cache_dir) / "cache.npy")
+    created = not out.exists()
+    try:
+        return _train(cfg, out, quiet, say, callbacks)
+    except BaseException:
+        if created:  # a failed start leaves no empty run folder behind
+            _remove_if_empty(out)
+        raise
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Remove ``folder`` when it holds no file at all (only empty sub-folders)."""
+    try:
+        if any(p.is_file() for p in folder.rglob("*")):
+            return
+        for sub in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            sub.rmdir()
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+def _train(cfg: TrainConfig, out: Path, quiet: bool, say: Any, callbacks: Sequence[Any]) -> Run:
+    """The body of :func:`train` after the output checks."""
     check_writable(out / "config.json")  # creates the folder; fails early and clearly when read-only
     state = _check_resumable(out, cfg)
     total = cfg.epochs + cfg.fine_tune_epochs
