@@ -33,6 +33,7 @@ from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.learn.loop import LoopSettings, fit_phase
 from eventcnn.learn.runs import load_keras_file
 from eventcnn.learn.splits import balanced_class_weight, class_weight_vector, stratified_holdout
+from eventcnn.limits import MAX_EPOCHS, check_batch_size, check_count
 from eventcnn.opal.displays import (
     CLASS_NAMES,
     CONV_STAGES,
@@ -163,6 +164,10 @@ class RecipeConfig:
         for name in ("epochs", "batch_size", "copies", "lepton_factor", "steps_per_epoch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_count("--epochs", self.epochs, 1, MAX_EPOCHS)
+        check_batch_size(self.batch_size)
+        check_count("--lepton-factor", self.lepton_factor, 1, 1000, hint="the masterclass used 20, later 60")
+        check_count("copies", self.copies, 1, 1000)
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 
