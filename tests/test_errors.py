@@ -177,3 +177,17 @@ def test_explain_names_folders_and_files_given_in_the_wrong_place(setup, capsys)
     assert main(["explain", str(run), str(data / "a" / "a_event_1.png"), "--out", str(tmp_path / "events.json")]) == 1
     _one_error(capsys, "is a file, not a folder")
     _unchanged(tmp_path, snapshot)
+
+
+def test_compare_never_writes_into_a_run_folder_and_keeps_existing_tables(setup, capsys):
+    tmp_path, _, run, _, snapshot = setup
+    (run / "report.md").write_text("the run's own report")
+    snapshot[run / "report.md"] = b"the run's own report"
+    assert main(["compare", str(run), "--out", str(run / "report.md")]) == 1
+    _one_error(capsys, "is the run folder")
+    table = tmp_path / "compare.md"
+    table.write_text("last week's table")
+    snapshot[table] = b"last week's table"
+    assert main(["compare", str(run), "--out", str(table)]) == 1
+    _one_error(capsys, "already exists; pass --overwrite")
+    _unchanged(tmp_path, snapshot)

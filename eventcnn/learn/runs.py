@@ -35,7 +35,7 @@ import numpy as np
 
 from eventcnn import __version__
 from eventcnn._io import atomic_path, write_text_atomic
-from eventcnn.errors import UserError
+from eventcnn.errors import UserError, check_output
 from eventcnn.limits import MAX_EPOCHS, check_batch_size, check_count, check_image_size, check_jobs
 
 __all__ = ["COMPARE_COLUMNS", "MONITORS", "ModelFileError", "RUN_CONFIG_KEYS", "Run", "TrainConfig",
@@ -350,8 +350,11 @@ def compare_rows(run_dirs: Sequence[str | os.PathLike[str]]) -> list[dict[str, A
 
 
 def compare_runs(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None = None,
-                 plot: str | os.PathLike[str] | None = None) -> str:
+                 plot: str | os.PathLike[str] | None = None, *, overwrite: bool = False) -> str:
     """Markdown table over run folders; with ``out`` also writes it and a CSV (same stem).
+
+    The outputs are checked first (:func:`eventcnn.errors.check_output`): never inside a
+    run folder; existing files are replaced only with ``overwrite``.
 
     Example::
 
@@ -362,6 +365,11 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
 
     from eventcnn.learn.metrics import comparison_table
 
+    runs = [("the run folder", r) for r in run_dirs]
+    outputs = [*([Path(out), Path(out).with_suffix(".csv")] if out is not None else []),
+               *([Path(plot)] if plot is not None else [])]
+    for path in outputs:
+        check_output(path, protected=runs, overwrite=overwrite, flag="--plot" if plot and path == Path(plot) else "--out")
     rows = compare_rows(run_dirs)
     table = comparison_table(rows, COMPARE_COLUMNS, digits=4)
     if out is not None:
