@@ -158,7 +158,7 @@ class OutputError(UserError):
     """An output path that would destroy an input, land inside a run or image folder, or replace a file."""
 
 
-class OutputExistsError(OutputError):
+class OutputExistsError(OutputError, FileExistsError):
     """The output file exists and ``overwrite`` (``--overwrite``) was not given."""
 
 
@@ -233,7 +233,7 @@ def check_output(
     if path.is_dir():
         raise OutputError(f"{flag} {path} is a folder, not a file; give a file name")
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"{flag} {path} already exists; pass --overwrite to replace it, "
-                                f"or choose another {flag}")
+        raise OutputExistsError(f"{flag} {path} already exists; pass --overwrite (overwrite=True) to "
+                                f"replace it, or choose another {flag}")
     check_writable(path)
     return path

@@ -29,6 +29,7 @@ from eventcnn._env import quiet_from_env
 from eventcnn.errors import UserError
 from eventcnn.images.folder import IMAGE_SUFFIXES
 from eventcnn.limits import check_image_size as limit_image_size
+from eventcnn.limits import check_memory
 
 __all__ = [
     "check_image_size",
@@ -421,6 +422,8 @@ def load_displays(source: str | os.PathLike[str], labels: str | os.PathLike[str]
         raise ValueError(f"size must be at least 8 pixels, got {size}")
     members, not_images = _iter_members(source)
     report = LoadReport(skipped=not_images)
+    check_memory(len(members) * size * size * 3, f"{len(members)} displays of {size} x {size} px",
+                 hint="use a smaller --size")
     images = np.empty((len(members), size, size, 3), dtype=np.uint8)
     names: list[str] = []
     member_of: dict[str, str] = {}
