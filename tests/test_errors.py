@@ -76,7 +76,7 @@ def test_an_existing_output_file_needs_overwrite(setup, capsys):
     old = tmp_path / "predictions.csv"
     old.write_text("yesterday's predictions")
     assert main(["predict", str(run), str(events), "--out", str(old)]) == 1
-    _one_error(capsys, "already exists; pass --overwrite to replace it")
+    _one_error(capsys, "already exists; pass --overwrite")
     assert old.read_text() == "yesterday's predictions"
     # with --overwrite the output check passes and the command goes on (here: to load the model)
     with pytest.raises(pytest.fail.Exception, match="model loaded"):
