@@ -179,3 +179,14 @@ def test_cache_falls_back_to_the_run_folder_when_the_cache_root_is_not_writable(
     assert default_cache_dir(data, tmp_path / "run") == tmp_path / "run" / "cache"
     monkeypatch.setenv("EVENTCNN_CACHE", str(tmp_path / "c"))
     assert default_cache_dir(data, tmp_path / "run").parent == tmp_path / "c" / "images"
+
+
+def test_a_cache_larger_than_the_free_disk_is_refused_before_decoding(toy, tmp_path, monkeypatch):
+    import eventcnn.learn.cache as cache_mod
+    from eventcnn.limits import ResourceLimitError
+
+    _, files, _ = toy
+    monkeypatch.setattr(cache_mod.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9, 1000))
+    with pytest.raises(ResourceLimitError, match=r"needs about 13.8 kB of disk .* only 1.0 kB is free"):
+        _cache(files, tmp_path)
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").glob("*.npy"))

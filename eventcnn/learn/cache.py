@@ -39,6 +39,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,7 @@ import numpy as np
 from eventcnn._env import cache_root, sayer
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.learn.dataset import ImageSequence, _hw, read_image
+from eventcnn.limits import ResourceLimitError, format_bytes
 
 __all__ = [
     "CACHE_DIRNAME",
@@ -230,6 +232,7 @@ def ensure_cache(
         return cache
     if reason != "missing":
         say(f"image cache {npy} {reason}: rebuilding")
+    _check_disk(cache_dir, len(files) * hw[0] * hw[1] * 3)
     _build(files, hw, npy, meta_file, key, workers, quiet)
     for old in cache_dir.glob(f"{name}_{hw[0]}x{hw[1]}_*"):
         if old not in (npy, meta_file) and not old.name.startswith("."):
@@ -240,6 +243,20 @@ def ensure_cache(
         raise RuntimeError(f"image cache {npy} is invalid right after building it: {reason}")
     cache.built = True
     return cache
+
+
+def _check_disk(cache_dir: Path, need: int) -> None:
+    """Refuse, before decoding, a cache larger than the free disk space where it goes."""
+    where = next((p for p in (cache_dir, *cache_dir.parents) if p.exists()), cache_dir)
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return
+    if need > free:
+        raise ResourceLimitError(
+            f"the decoded-image cache needs about {format_bytes(need)} of disk in {cache_dir}, but only "
+            f"{format_bytes(free)} is free there; use --cache-dir on a larger disk, a smaller --size, "
+            "or --no-cache (decode every epoch, slower)")
 
 
 def _build(files: Sequence[str | os.PathLike[str]], hw: tuple[int, int], npy: Path, meta_file: Path,
