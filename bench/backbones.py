@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         acc = run.metrics["accuracy"] if run.metrics else float("nan")
         print(f"{name}: test accuracy {acc:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
         done.append(run.out)
-    print(compare_runs(done, out=out / "compare.md", plot=out / "compare.png"))
+    print(compare_runs(done, out=out / "compare.md", plot=out / "compare.png", overwrite=True))
     return 0
 
 

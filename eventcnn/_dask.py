@@ -46,6 +46,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from eventcnn.errors import UserError
+from eventcnn.limits import check_jobs
 
 __all__ = [
     "DEFAULT_ATTEMPTS",
@@ -73,19 +74,6 @@ class SchedulerError(UserError):
 
 class TransientReadError(UserError, OSError):
     """A read that kept failing after every retry; the message names the file and entry range."""
-
-
-def check_jobs(jobs: Any) -> int:
-    """``jobs`` as an int of at least 1, else a :class:`UserError` naming ``--jobs``.
-
-    Example::
-
-        >>> check_jobs(2)
-        2
-    """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise UserError(f"jobs (--jobs) must be a whole number of at least 1, got {jobs!r}")
-    return int(jobs)
 
 
 def scheduler_from_env() -> str | None:

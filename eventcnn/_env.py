@@ -11,8 +11,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
-__all__ = ["quiet_from_env", "sayer"]
+import platformdirs
+
+__all__ = ["CACHE_ENV", "cache_root", "quiet_from_env", "sayer"]
+
+#: the one environment variable that moves eventcnn's cache (fetched data and decoded images)
+CACHE_ENV = "EVENTCNN_CACHE"
 
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
@@ -45,3 +51,23 @@ def sayer(quiet: bool, stderr: bool = False) -> Callable[[str], None]:
             print(msg, file=sys.stderr if stderr else sys.stdout, flush=True)
 
     return say
+
+
+def cache_root() -> Path:
+    """The root of eventcnn's cache: ``EVENTCNN_CACHE`` when set, else the user cache folder.
+
+    The user cache folder is ``platformdirs.user_cache_dir("eventcnn")`` (``~/.cache/eventcnn``
+    on Linux, ``~/Library/Caches/eventcnn`` on macOS). Fetched data goes to ``<root>/cms``,
+    ``<root>/opal``, ``<root>/nano``; the
+    decoded-image cache of ``eventcnn train`` to ``<root>/images``. Everything in it can be
+    deleted at any time (it is rebuilt or fetched again).
+
+    Example::
+
+        >>> os.environ["EVENTCNN_CACHE"] = "/tmp/ec"; cache_root()
+        PosixPath('/tmp/ec')
+    """
+    env = os.environ.get(CACHE_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_cache_dir("eventcnn"))  # the folder pooch.os_cache("eventcnn") gives

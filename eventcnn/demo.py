@@ -40,6 +40,14 @@ import numpy as np
 from eventcnn import DEFAULT_SEED
 from eventcnn._io import atomic_path, write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError
+from eventcnn.limits import (
+    MAX_EPOCHS,
+    MAX_EVENTS,
+    check_batch_size,
+    check_count,
+    check_image_size,
+    check_jobs,
+)
 
 __all__ = ["DemoConfig", "occlusion_figure", "run_demo"]
 
@@ -71,6 +79,12 @@ class DemoConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 flag = name.replace("_", "-")
                 raise UserError(f"{name} (--{flag}) must be a whole number of at least {low}, got {value!r}")
+        check_image_size(self.size)
+        check_count("--events", self.events, 1, MAX_EVENTS)
+        check_count("--nano-events", self.nano_events, 1, MAX_EVENTS)
+        check_count("--epochs", self.epochs, 1, MAX_EPOCHS)
+        check_batch_size(self.batch_size)
+        check_jobs(self.jobs)
 
     @classmethod
     def tiny(cls, **overrides: Any) -> DemoConfig:

@@ -24,12 +24,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
+    "check_output",
     "check_writable",
     "describe",
     "EventcnnError",
     "few_names",
     "INTERNAL_ERRORS",
     "is_user_error",
+    "OutputError",
+    "OutputExistsError",
     "UserError",
 ]
 
@@ -74,7 +77,7 @@ def is_user_error(exc: BaseException) -> bool:
         >>> is_user_error(ValueError("operands could not be broadcast")), is_user_error(KeyError("x"))
         (False, False)
     """
-    if isinstance(exc, EventcnnError) or _missing_package(exc):
+    if isinstance(exc, (EventcnnError, MemoryError)) or _missing_package(exc):
         return True
     if isinstance(exc, INTERNAL_ERRORS):
         return False
@@ -111,6 +114,10 @@ def describe(exc: BaseException) -> str:
         >>> describe(PermissionError(13, "Permission denied", "/x/y"))
         'cannot write /x/y: Permission denied'
     """
+    if isinstance(exc, MemoryError):
+        detail = str(exc).strip()
+        return ("out of memory" + (f" ({detail})" if detail else "")
+                + ": use a smaller --size, --batch-size or fewer events, or a machine with more memory")
     if package := _missing_package(exc):
         return (f"the Python package {package!r} is not installed: pip install {package} "
                 "(or pip install 'eventcnn[all]' for every optional stage)")
@@ -155,5 +162,95 @@ def check_writable(path: str | os.PathLike[str]) -> None:
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:
-        raise UserError(f"cannot write into folder {folder} (for {path}): {exc.strerror or exc}; "
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOENT:  # /proc, /sys: folders that take no files or sub-folders
+            reason = ("this folder does not accept new files (a system folder such as /proc or /sys?)"
+                      if folder.is_dir() else "the folder cannot be created there (a system folder "
+                      "such as /proc or /sys?)")
+        raise UserError(f"cannot write into folder {folder} (for {path}): {reason}; "
                         "make it writable or choose another output location") from None
+
+
+class OutputError(UserError):
+    """An output path that would destroy an input, land inside a run or image folder, or replace a file."""
+
+
+class OutputExistsError(OutputError, FileExistsError):
+    """The output file exists and ``overwrite`` (``--overwrite``) was not given."""
+
+
+def _resolved(path: str | os.PathLike[str]) -> Path:
+    return Path(os.path.abspath(Path(path).expanduser())).resolve()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return _resolved(a) == _resolved(b)
+
+
+def check_output(
+    out: str | os.PathLike[str],
+    *,
+    inputs: Sequence[str | os.PathLike[str]] = (),
+    protected: Sequence[tuple[str, str | os.PathLike[str]]] = (),
+    overwrite: bool = False,
+    folder: bool = False,
+    flag: str = "--out",
+    hint: str = "",
+) -> Path:
+    """Refuse, before any work starts, an output that would destroy what the command reads.
+
+    The one rule of every writer (``predict``, ``data convert``, ``generate``,
+    ``render``, ``augment``, ``train``, ``explain``, ``opal train/predict/label``):
+
+    - ``out`` may not be one of ``inputs`` (the same file, also through a link), nor
+      lie inside an input folder or a ``protected`` folder (``(words, path)`` pairs such
+      as ``("the run folder", "runs/small")``): it would change or destroy it;
+    - a file output (``folder=False``) may not be a folder, and an existing file is
+      replaced only with ``overwrite`` (``--overwrite``);
+    - a file output must be writable (:func:`check_writable`); a folder output
+      (``folder=True``) may not be a file, and is created and checked by its writer,
+      which may resume in it.
+
+    URLs (``root://...``) among the inputs are ignored; ``hint`` ends the message of a
+    refused input or folder. Returns ``Path(out)``.
+    Raises :class:`OutputError` with one line naming both paths.
+
+    Example::
+
+        check_output("predictions.csv", inputs=["events.json"],
+                     protected=[("the run folder", "runs/small")])
+    """
+    path = Path(out)
+    where = _resolved(path)
+    guarded: list[tuple[str, Path]] = []
+    for item in inputs:
+        if "://" in str(item):
+            continue
+        p = Path(item)
+        guarded.append(("the input folder" if p.is_dir() else "the input", p))
+    guarded += [(words, Path(p)) for words, p in protected if p is not None and "://" not in str(p)]
+    for words, p in guarded:
+        if (path.exists() and p.exists() and _same_file(path, p)) or where == _resolved(p):
+            raise OutputError(f"{flag} {path} is {words} {p}: writing there would destroy it; "
+                              f"choose another {flag}" + (f" ({hint})" if hint else ""))
+        if p.is_dir() or words != "the input":
+            try:
+                where.relative_to(_resolved(p))
+            except ValueError:
+                continue
+            raise OutputError(f"{flag} {path} is {words} {p} or inside it: writing there would "
+                              f"change it; choose another {flag} outside it" + (f" ({hint})" if hint else ""))
+    if folder:  # the writer creates and checks its folder itself (resumable outputs)
+        if path.exists() and not path.is_dir():
+            raise OutputError(f"{flag} {path} is a file, not a folder; choose another {flag}")
+        return path
+    if path.is_dir():
+        raise OutputError(f"{flag} {path} is a folder, not a file; give a file name")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{flag} {path} already exists; pass --overwrite (overwrite=True) to "
+                                f"replace it, or choose another {flag}")
+    check_writable(path)
+    return path

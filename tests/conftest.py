@@ -47,6 +47,12 @@ def opal_labels() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _private_cache(monkeypatch, tmp_path_factory):
+    """Tests never write into the user's cache folder (~/.cache/eventcnn)."""
+    monkeypatch.setenv("EVENTCNN_CACHE", str(tmp_path_factory.getbasetemp() / "eventcnn-cache"))
+
+
+@pytest.fixture(autouse=True)
 def _quiet_keras(monkeypatch):
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
     monkeypatch.setenv("EVENTCNN_QUIET", "1")

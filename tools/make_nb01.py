@@ -75,7 +75,7 @@ cells += [
          "    nano_inputs = {s.label: nano[s.key] for s in REGISTRY if s.dataset == 'nano' and s.key in nano}\n"
          "except (OSError, RuntimeError, ValueError, ImportError) as exc:\n"
          "    print(f'NanoAOD files not reachable ({str(exc)[:120]}...); converting the shipped examples')\n"
-         "    nano_inputs = {label: convert(path, WORKDIR / 'nano' / f'{label}.root')\n"
+         "    nano_inputs = {label: convert(path, WORKDIR / 'nano' / f'{label}.root', overwrite=True)\n"
          "                   for label, path in helpers.example_inputs().items()}\n"
          "nano_samples = helpers.load_selected(nano_inputs, 'lepton')\n"
          "nano_summary = render_to_dir([(path, label) for label, path in nano_inputs.items()], NANO_OUT_DIR,\n"

@@ -89,7 +89,7 @@ cells = [
        "original study runs with `python bench/backbones.py` on a GPU machine."),
     code("from eventcnn.learn.train import compare_runs\n\n"
          "runs = sorted(p for p in (WORKDIR / 'runs').iterdir() if (p / 'metrics.json').exists())\n"
-         "helpers.markdown(compare_runs(runs, out=WORKDIR / 'runs' / 'compare.md'))"),
+         "helpers.markdown(compare_runs(runs, out=WORKDIR / 'runs' / 'compare.md', overwrite=True))"),
     md("## Transfer learning from simulation\n"
        "ImageNet features know nothing about jets, leptons and MET. eventcnn ships a small backbone "
        "pretrained on **generated** events (Pythia 8 tt+jets, W+jets, Drell-Yan, ZZ; 64-px paper-style "

@@ -22,17 +22,14 @@ def register(subparsers) -> None:
     p.add_argument("--plot", default=None, help="optional PNG: test accuracy and AUC per run")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no progress output (compare has none; the table, its result, is always printed)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out/--plot files that exist (default: refuse)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the command (no Keras needed)."""
-    from eventcnn.errors import check_writable
     from eventcnn.learn.runs import compare_runs
 
-    for path in (args.out, args.plot):
-        if path is not None:
-            check_writable(path)
-    table = compare_runs(args.runs, out=args.out, plot=args.plot)
+    table = compare_runs(args.runs, out=args.out, plot=args.plot, overwrite=args.overwrite)
     print(table)
     return 0

@@ -82,6 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("--skip-bad", action="store_true", help="drop bad JSON events instead of failing")
     add_parallel_flags(convert)
     convert.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    convert.add_argument("--overwrite", action="store_true", help="replace DST if it exists (default: refuse)")
     convert.set_defaults(func=_convert)
 
     listing = sub.add_parser(
@@ -124,6 +125,6 @@ def _convert(args: argparse.Namespace) -> int:
     from eventcnn.events.nanoaod import convert
 
     out = convert(args.src, args.dst, skip_bad=args.skip_bad, jobs=args.jobs, scheduler=args.scheduler,
-                  quiet=args.quiet)
+                  quiet=args.quiet, overwrite=args.overwrite)
     print(out)
     return 0

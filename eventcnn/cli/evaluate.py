@@ -50,6 +50,7 @@ def register(subparsers) -> None:
                    help="event selection for JSON inputs: auto (the run's, else paper), paper, none or a JSON file")
     q.add_argument("--batch-size", type=int, default=64)
     add_parallel_flags(q)
+    q.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
     q.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     q.set_defaults(func=run_predict)
 
@@ -72,5 +73,5 @@ def run_predict(args: argparse.Namespace) -> int:
 
     sel = None if args.selection == "none" else args.selection
     kinds.predict(args.run, args.inputs, args.out, batch_size=args.batch_size, selection=sel, quiet=args.quiet,
-                  jobs=args.jobs, scheduler=args.scheduler)
+                  jobs=args.jobs, scheduler=args.scheduler, overwrite=args.overwrite)
     return 0

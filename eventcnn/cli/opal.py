@@ -82,6 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_data_args(p)
     p.add_argument("--all", action="store_true", help="predict labelled events too")
     p.add_argument("--out", default="predictions.csv", help="CSV to write, atomically (default %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
     _add_tta_arg(p)
     p.set_defaults(func=run_predict)
 
@@ -157,9 +158,10 @@ def _train(args: argparse.Namespace, size: int, self_train: Any) -> int:
     import numpy as np
 
     from eventcnn import opal
-    from eventcnn.errors import check_writable
+    from eventcnn.errors import check_output, check_writable
     from eventcnn.opal import ids
 
+    check_output(args.out, inputs=[p for p in (args.data, args.labels, args.reference) if p], folder=True)
     check_writable(Path(args.out) / "config.json")
     data = opal.load_displays(args.data, args.labels, size=size, crop=args.crop)
     lab = data.labelled
@@ -224,10 +226,12 @@ def _report_train(args: argparse.Namespace, mc: Any) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     """Predict events with a saved model into a CSV."""
     from eventcnn import opal
-    from eventcnn.errors import check_writable
+    from eventcnn.errors import UserError, check_output
     from eventcnn.opal import tta
 
-    check_writable(args.out)
+    model_dir = Path(args.model) if Path(args.model).is_dir() else None
+    check_output(args.out, inputs=[p for p in (args.data, args.labels) if p] + [args.model] * (not model_dir),
+                 protected=[("the run folder", model_dir)] if model_dir else [], overwrite=args.overwrite)
     model = opal.load_model(args.model)
     shape = tuple(model.input_shape[1:3])
     if len(shape) != 2 or shape[0] != shape[1] or shape[0] is None:
@@ -308,6 +312,7 @@ def run_label(args: argparse.Namespace) -> int:
     import warnings
 
     from eventcnn import opal
+    from eventcnn.errors import check_output
     from eventcnn.opal import ids, labeller
     from eventcnn.opal import pictures as classroom
 
@@ -316,6 +321,9 @@ def run_label(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
     path = Path(args.labels)
+    show = Path(args.show) if args.show else path.parent / "label_current.png"
+    check_output(path, inputs=[args.data], overwrite=True, flag="--labels")  # the labels grow in place
+    check_output(show, inputs=[args.data, path], overwrite=True, flag="--show")  # rewritten per event
     have = path.is_file() and path.stat().st_size > 0
     with warnings.catch_warnings():  # its lists of unmatched names would give classes away
         warnings.simplefilter("ignore")
@@ -333,7 +341,6 @@ def run_label(args: argparse.Namespace) -> int:
         warnings.warn(msg, UserWarning, stacklevel=1)
     # the file records opaque ids (names give the class away); opal train reads them, opal ids maps them
     session = labeller.LabelSession(ids.display_ids(data.names[idx]), path)
-    show = Path(args.show) if args.show else path.parent / "label_current.png"
     window = _label_window() if args.window == "auto" else None
     print(classroom.hint_card())
     where = "in a window and in" if window else "in"

@@ -79,9 +79,11 @@ def register(subparsers) -> None:
                    help="auto: mixed_bfloat16 on GPUs with compute capability >= 8.0, mixed_float16 on older "
                         "GPUs, float32 on CPU")
     p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
-                   help="decode the images once into a memory-mapped uint8 cache, <data>/.eventcnn-cache "
-                        "(or <out>/cache when the data folder is read-only); default: on")
-    p.add_argument("--cache-dir", default=None, help="where the image cache goes (default: <data>/.eventcnn-cache)")
+                   help="decode the images once into a memory-mapped uint8 cache in the user's cache "
+                        "folder (never in --data; see --cache-dir); default: on")
+    p.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help="where the image cache goes (default: $EVENTCNN_CACHE/images/..., else "
+                        "~/.cache/eventcnn/images/...; <out>/cache when that is not writable)")
     p.add_argument("--compile", default=default(TrainConfig, "compile"), choices=["auto", "on", "off"],
                    help="jit_compile of the model: auto = Keras' choice (XLA on JAX; eager on torch), "
                         "on = XLA / torch.compile, off = eager")

@@ -231,6 +231,8 @@ def read_json_events(path: str | os.PathLike[str], skip_bad: bool = False) -> Ev
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"event file not found: {path}")
+    if path.is_dir():
+        raise EventFormatError(f"{path} is a folder, not an event file: give .json, .json.gz or .root files")
     raw = path.read_bytes()
     if path.suffix == ".gz" or raw[:2] == b"\x1f\x8b":
         try:

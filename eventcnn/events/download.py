@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from eventcnn._env import cache_root
 from eventcnn._io import atomic_path, sha256sum
 from eventcnn.errors import EventcnnError, UserError
 
@@ -82,21 +83,16 @@ class UnverifiedWarning(UserWarning):
 
 
 def cache_dir() -> Path:
-    """Folder where fetched data is cached.
+    """Folder where fetched data is cached: :func:`eventcnn._env.cache_root`.
 
-    ``EVENTCNN_CACHE`` when set, else the user cache dir (``pooch.os_cache``).
+    ``EVENTCNN_CACHE`` when set, else the user cache dir (platformdirs).
 
     Example::
 
         >>> cache_dir()  # doctest: +SKIP
         PosixPath('/home/me/.cache/eventcnn')
     """
-    env = os.environ.get("EVENTCNN_CACHE")
-    if env:
-        return Path(env).expanduser()
-    import pooch  # deferred: pooch pulls in requests, not needed to import eventcnn.events
-
-    return Path(pooch.os_cache("eventcnn"))
+    return cache_root()
 
 
 def mirror_from_env(mirror: str | os.PathLike[str] | None) -> Path | None:

@@ -40,8 +40,15 @@ import numpy as np
 from eventcnn import DEFAULT_SEED
 from eventcnn._dask import open_executor, scheduler_from_env
 from eventcnn._io import quiet_stdout, write_bytes_atomic
-from eventcnn.errors import UserError
+from eventcnn.errors import OutputExistsError, UserError, check_output
 from eventcnn.events import detector as det
+from eventcnn.limits import (
+    BYTES_PER_GENERATED_EVENT,
+    MAX_EVENTS,
+    check_count,
+    check_jobs,
+    check_memory,
+)
 
 __all__ = [
     "ALIASES",
@@ -571,8 +578,6 @@ def generate(
     return {"Event": events}
 
 
-class OutputExistsError(UserError, FileExistsError):
-    """The output file exists and ``overwrite`` was not given."""
 
 
 def generate_to_file(
@@ -602,11 +607,13 @@ def generate_to_file(
     nano = out.suffix == ".root"  # NanoAOD (eventcnn.events.nanoaod), same events
     if not nano and (out.suffix not in (".json", ".gz") or (out.suffix == ".gz" and not out.name.endswith(".json.gz"))):
         raise UserError(f"output file {out} must end in .json, .json.gz or .root (NanoAOD)")
-    if out.exists() and not overwrite:
-        raise OutputExistsError(
-            f"output file {out} already exists; pass --overwrite (overwrite=True) to replace it, "
-            "or choose another --out"
-        )
+    check_count("--events", n_events, 1, MAX_EVENTS,
+                hint="write several files with different --seed values instead")
+    check_jobs(jobs)
+    check_memory(n_events * BYTES_PER_GENERATED_EVENT, f"generating {n_events:,} events",
+                 hint="the events are held in memory until written: generate fewer per file "
+                 "(several files with different --seed values)")
+    check_output(out, overwrite=overwrite)
     t0 = time.perf_counter()
     data = generate(process, n_events, seed=seed, jobs=jobs, quiet=quiet, fast=fast, config=config,
                     scheduler=scheduler)

@@ -48,6 +48,7 @@ import numpy as np
 
 from eventcnn._dask import DEFAULT_ATTEMPTS, open_executor, with_retries
 from eventcnn._env import quiet_from_env
+from eventcnn.errors import UserError, check_output
 from eventcnn.events.cms_json import (
     COLLECTIONS,
     EventFormatError,
@@ -113,12 +114,45 @@ def _uproot() -> Any:
     return uproot
 
 
+#: the first bytes of every ROOT file
+_ROOT_MAGIC = b"root"
+
+
+def _not_root_reason(path: str) -> str | None:
+    """Why a local file is not a ROOT file (its first bytes), or None when it starts like one."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except IsADirectoryError:
+        return "a folder, not an event file: give .json, .json.gz or .root files"
+    if head.startswith(_ROOT_MAGIC):
+        return None
+    if not head:
+        return "not a ROOT file (the file is empty: an interrupted download or copy?)"
+    text = head.lstrip()
+    looks = ("it looks like JSON text: name it .json" if text[:1] in (b"{", b"[") else
+             "it looks like a gzip file (.json.gz?)" if head[:2] == b"\x1f\x8b" else
+             "it looks like a zip archive" if head[:2] == b"PK" else
+             "it looks like a PNG image" if head[:4] == b"\x89PNG" else
+             "it looks like text" if all(32 <= c < 127 or c in (9, 10, 13) for c in head) else
+             "its first bytes are not ROOT's signature 'root'")
+    return f"not a ROOT file ({looks})"
+
+
+def _truncated(exc: BaseException) -> bool:
+    """True for uproot's error when a file ends before the data it announces."""
+    return isinstance(exc, OSError) and "received" in str(exc) and "expected" in str(exc)
+
+
 def _open_tree(path: str) -> tuple[Any, Any]:
-    """``(file, Events tree)`` or a clear :class:`EventFormatError` naming the file."""
+    """``(file, Events tree or RNTuple)`` or a clear :class:`EventFormatError` naming the file."""
     uproot = _uproot()
     is_url = "://" in path
-    if not is_url and not Path(path).exists():
-        raise FileNotFoundError(f"event file not found: {path}")
+    if not is_url:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"event file not found: {path}")
+        if reason := _not_root_reason(path):
+            raise EventFormatError(f"{path}: {reason}")
     try:
         file = uproot.open(path)
     except FileNotFoundError:
@@ -131,62 +165,139 @@ def _open_tree(path: str) -> tuple[Any, Any]:
                 f"could not open {path} ({type(exc).__name__}: {exc}). root:// URLs need a network and "
                 "'pip install fsspec-xrootd'; or fetch a local copy (eventcnn data fetch) / use --mirror"
             ) from None
+        if _truncated(exc):
+            raise EventFormatError(f"{path}: truncated or corrupt ROOT file (it ends before the data it "
+                                   "announces: an incomplete download or copy?); fetch it again") from None
         raise EventFormatError(f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})") from None
     try:
         tree = file["Events"]
     except KeyError:
         keys = sorted({k.split(";")[0] for k in file.keys(recursive=False)})[:8]
         file.close()
+        if not keys:
+            raise EventFormatError(f"{path}: a ROOT file with no objects at all (empty); NanoAOD keeps "
+                                   "events in an 'Events' tree") from None
         raise EventFormatError(f"{path}: no 'Events' tree (NanoAOD keeps events in 'Events'); found {keys}") from None
+    except Exception as exc:  # a damaged directory or object
+        file.close()
+        what = "truncated or corrupt ROOT file" if _truncated(exc) else "damaged ROOT file"
+        raise EventFormatError(f"{path}: {what}: cannot read its 'Events' object "
+                               f"({type(exc).__name__}: {exc})") from None
     if not hasattr(tree, "iterate") or not hasattr(tree, "keys"):
         file.close()
-        raise EventFormatError(f"{path}: 'Events' is a {type(tree).__name__}, not a TTree")
+        raise EventFormatError(f"{path}: 'Events' is a {type(tree).__name__}, not a TTree or an RNTuple")
     return file, tree
 
 
+_KIND_WORDS = {"f": "float", "i": "integer", "u": "integer", "b": "boolean"}
+
+
+def _branch_type(tree: Any, name: str) -> tuple[bool, str, str]:
+    """``(jagged, dtype kind, type in words)`` of a TTree branch or an RNTuple field."""
+    branch = tree[name]
+    interp = getattr(branch, "interpretation", None)
+    if interp is not None:  # TTree
+        uproot = _uproot()
+        jagged = isinstance(interp, uproot.interpretation.jagged.AsJagged)
+        content = interp.content if jagged else interp
+        dtype = getattr(content, "to_dtype", None)
+        return jagged, (dtype.kind if dtype is not None else ""), str(interp)
+    form = branch.to_akform()[0]  # RNTuple field: a record form with the field's form inside
+    form = form.contents[0] if getattr(form, "fields", None) else form
+    jagged = type(form).__name__ in ("ListOffsetForm", "ListForm", "RegularForm")
+    content = form.content if jagged else form
+    primitive = getattr(content, "primitive", None)
+    kind = np.dtype(primitive).kind if primitive else ""
+    return jagged, kind, str(getattr(branch, "typename", type(form).__name__))
+
+
 def _check_branch(tree: Any, path: str, name: str, kinds: str, jagged: bool) -> None:
-    uproot = _uproot()
     if name not in tree:
         raise EventFormatError(f"{path}: branch {name!r} missing from the 'Events' tree")
-    interp = tree[name].interpretation
-    is_jagged = isinstance(interp, uproot.interpretation.jagged.AsJagged)
-    content = interp.content if is_jagged else interp
-    dtype = getattr(content, "to_dtype", None)
-    kind_ok = dtype is not None and dtype.kind in kinds
-    what = {"f": "float", "i": "integer", "u": "integer", "b": "boolean"}
-    want = " or ".join(dict.fromkeys(what[k] for k in kinds))
-    if is_jagged != jagged or not kind_ok:
+    is_jagged, kind, text = _branch_type(tree, name)
+    want = " or ".join(dict.fromkeys(_KIND_WORDS[k] for k in kinds))
+    if is_jagged != jagged or not kind or kind not in kinds:
         shape = "one value per object (jagged)" if jagged else "one value per event"
-        raise EventFormatError(
-            f"{path}: branch {name!r} has type {interp}; expected {want}, {shape}"
-        )
+        raise EventFormatError(f"{path}: branch {name!r} has type {text}; expected {want}, {shape}")
+
+
+#: identifiers filled when a slimmed file lacks them: event = entry number, run = lumi = 0
+_IDS = ("event", "run", "luminosityBlock")
+#: per collection, the flag branches read as false (not tight) when a slimmed file lacks them
+_FLAGS = {"jet": ("jetId",), "electron": ("cutBased",), "muon": ("tightId", "pfRelIso04_all")}
 
 
 def _plan(file: Any, tree: Any, path: str) -> dict[str, Any]:
-    """Which branches to read, checked for presence and type; the b-tag discriminant."""
+    """Which branches to read, checked for presence and type; the b-tag discriminant.
+
+    A slimmed file (CMS open-data skims keep only some collections) may lack whole
+    collections (``Jet_*``, ``Electron_*``, ``Muon_*``, ``MET_*``: read as none), the
+    identifiers ``event``/``run``/``luminosityBlock`` (entry number, 0) and the quality
+    flags (read as false); one warning names what is missing. A collection that is
+    present needs its ``pt``, ``eta`` and ``phi``.
+    """
+    missing: list[str] = []
     for attr, (branch, kinds) in _SCALARS.items():
-        if attr == "sumet" and branch not in tree:
-            continue  # optional
+        if branch not in tree and (attr == "sumet" or branch in _IDS or attr in ("met", "met_phi")):
+            if attr != "sumet":
+                missing.append(branch)
+            continue
         _check_branch(tree, path, branch, kinds, jagged=False)
+    has_met = "MET_pt" in tree and "MET_phi" in tree
+    if ("MET_pt" in tree) != ("MET_phi" in tree):
+        raise EventFormatError(f"{path}: branch {'MET_phi' if 'MET_pt' in tree else 'MET_pt'!r} missing "
+                               "from the 'Events' tree (MET needs both MET_pt and MET_phi)")
+    present = {c: f"{_PREFIX[c]}_pt" in tree for c in COLLECTIONS}
+    branches = [b for b, _ in _SCALARS.values() if b in tree]
     for c, fields in _OBJECT_BRANCHES.items():
+        if not present[c]:
+            continue
         for suffix, kinds in fields.items():
-            _check_branch(tree, path, f"{_PREFIX[c]}_{suffix}", kinds, jagged=True)
-    btag_branch, btag = next(((b, n) for b, n in BTAG_BRANCHES if b in tree), (None, None))
-    if btag_branch is None:
-        raise EventFormatError(
-            f"{path}: no b-tag branch in the 'Events' tree (need {' or '.join(b for b, _ in BTAG_BRANCHES)})"
-        )
-    _check_branch(tree, path, btag_branch, "fiu", jagged=True)
+            name = f"{_PREFIX[c]}_{suffix}"
+            if suffix in _FLAGS[c] and name not in tree:
+                missing.append(name)
+                continue
+            _check_branch(tree, path, name, kinds, jagged=True)
+            branches.append(name)
+    btag_branch, btag = next(((b, n) for b, n in BTAG_BRANCHES if b in tree), (None, "csvv2"))
+    if present["jet"]:
+        if btag_branch is None:  # jets without a known discriminant: b-tags would be wrong, not absent
+            raise EventFormatError(
+                f"{path}: no b-tag branch in the 'Events' tree (need {' or '.join(b for b, _ in BTAG_BRANCHES)})"
+            )
+        _check_branch(tree, path, btag_branch, "fiu", jagged=True)
+        branches.append(btag_branch)
     marker = _marker(file)
     if marker is not None:
         if marker not in _BTAG_BRANCH_OF:
             raise EventFormatError(f"{path}: {MARKER} = {marker!r} is not one of {sorted(_BTAG_BRANCH_OF)}")
         btag = marker
-    branches = [b for b, _ in _SCALARS.values() if b in tree]
-    branches += [f"{_PREFIX[c]}_{s}" for c, f in _OBJECT_BRANCHES.items() for s in f]
-    branches.append(btag_branch)
-    return {"branches": branches, "btag": btag, "btag_branch": btag_branch,
-            "is_mc": "genWeight" in tree, "sumet": "MET_sumEt" in tree}
+    absent = [_PREFIX[c] for c in COLLECTIONS if not present[c]] + ([] if has_met else ["MET"])
+    if absent == [_PREFIX[c] for c in COLLECTIONS] + ["MET"]:
+        raise EventFormatError(f"{path}: the 'Events' tree has none of the collections eventcnn reads "
+                               "(Jet_*, Electron_*, Muon_*, MET_*): is it NanoAOD?")
+    if absent or missing:
+        _warn_slimmed(path, absent, [m for m in missing if not m.startswith("MET_")])
+    return {"branches": branches, "btag": btag, "btag_branch": btag_branch if present["jet"] else None,
+            "is_mc": "genWeight" in tree, "sumet": "MET_sumEt" in tree, "present": present,
+            "met": has_met, "missing": set(missing)}
+
+
+def _warn_slimmed(path: str, absent: list[str], missing: list[str]) -> None:
+    """One warning naming what a slimmed file lacks and how it is read."""
+    import warnings
+
+    parts = []
+    if absent:
+        parts.append(f"no {', '.join(absent)} collection(s) (read as none)")
+    ids = [m for m in missing if m in _IDS]
+    if ids:
+        parts.append(f"no {', '.join(ids)} (event = entry number, run = lumi = 0)")
+    flags = [m for m in missing if m not in _IDS]
+    if flags:
+        parts.append(f"no {', '.join(flags)} (read as false: no such object is tight or isolated; "
+                     "the default selection needs tight isolated leptons: use --selection none)")
+    warnings.warn(f"{path}: a slimmed file: " + "; ".join(parts), UserWarning, stacklevel=4)
 
 
 def _marker(file: Any) -> str | None:
@@ -210,42 +321,64 @@ def _offsets(array: Any) -> np.ndarray:
     return out
 
 
-def _chunk_to_events(arrays: Any, plan: dict[str, Any], source: str) -> Events:
-    """One chunk of NanoAOD arrays (awkward record array) -> :class:`Events`, columnar."""
+def _chunk_to_events(arrays: Any, plan: dict[str, Any], source: str, start: int = 0) -> Events:
+    """One chunk of NanoAOD arrays (awkward record array) -> :class:`Events`, columnar.
+
+    ``start``: the entry number of the chunk's first event (the event number of a
+    slimmed file without ``event``). What ``plan`` marks missing is filled (:func:`_plan`).
+    """
     n = len(arrays)
     scal = {attr: np.asarray(arrays[b].to_numpy()) for attr, (b, _) in _SCALARS.items() if b in arrays.fields}
+    missing = plan.get("missing", set())
     objects: dict[str, Objects] = {}
     for c in COLLECTIONS:
         p = _PREFIX[c]
+        if not plan.get("present", {}).get(c, True):  # a slimmed file without this collection
+            objects[c] = _no_objects(c, n)
+            continue
         pt, eta, phi = (_flat(arrays[f"{p}_{x}"]) for x in ("pt", "eta", "phi"))
         fields: dict[str, np.ndarray] = {"pt": pt, "eta": eta, "phi": phi}
+        no = np.zeros(len(pt), dtype=bool)
         if c == "jet":
-            fields["csv"] = _flat(arrays[plan["btag_branch"]])
+            btag = plan["btag_branch"]
+            fields["csv"] = _flat(arrays[btag]) if btag else np.full(len(pt), np.nan)
             fields["csv"][fields["csv"] < 0] = np.nan  # -10 / -1: no b-tag value
-            fields["tight_id"] = (_flat(arrays["Jet_jetId"], np.int64) & 2) != 0
+            fields["tight_id"] = no if "Jet_jetId" in missing else (_flat(arrays["Jet_jetId"], np.int64) & 2) != 0
         else:
             fields["px"], fields["py"], fields["pz"] = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
             if c == "muon":
-                fields["tight_id"] = _flat(arrays["Muon_tightId"], bool)
-                fields["tight_iso"] = _flat(arrays["Muon_pfRelIso04_all"]) < TIGHT_ISO
+                fields["tight_id"] = no.copy() if "Muon_tightId" in missing else _flat(arrays["Muon_tightId"], bool)
+                fields["tight_iso"] = (no.copy() if "Muon_pfRelIso04_all" in missing
+                                       else _flat(arrays["Muon_pfRelIso04_all"]) < TIGHT_ISO)
             else:
-                tight = _flat(arrays["Electron_cutBased"], np.int64) >= 4
+                tight = no if "Electron_cutBased" in missing else _flat(arrays["Electron_cutBased"], np.int64) >= 4
                 fields["tight_id"], fields["tight_iso"] = tight, tight.copy()
         objects[c] = Objects(_offsets(arrays[f"{p}_pt"]), fields)
-    met = np.asarray(scal["met"], dtype=np.float64)
+    zeros = np.zeros(n, dtype=np.float64)
+    ids = {attr: scal[attr].astype(np.int64) if attr in scal else
+           (np.arange(start, start + n, dtype=np.int64) if attr == "event" else np.zeros(n, np.int64))
+           for attr in ("event", "run", "lumi")}
     return Events(
-        event=scal["event"].astype(np.int64),
-        met=met,
-        met_phi=np.asarray(scal["met_phi"], dtype=np.float64),
+        event=ids["event"],
+        met=np.asarray(scal["met"], dtype=np.float64) if "met" in scal else zeros,
+        met_phi=np.asarray(scal["met_phi"], dtype=np.float64) if "met_phi" in scal else zeros.copy(),
         sumet=np.asarray(scal["sumet"], dtype=np.float64) if plan["sumet"] else np.full(n, np.nan),
         xsec=np.full(n, np.nan),
         is_mc=np.full(n, plan["is_mc"], dtype=bool),
-        lumi=scal["lumi"].astype(np.int64),
-        run=scal["run"].astype(np.int64),
+        lumi=ids["lumi"],
+        run=ids["run"],
         jet=objects["jet"], electron=objects["electron"], muon=objects["muon"],
         source=source,
         btag=plan["btag"],
     )
+
+
+def _no_objects(collection: str, n: int) -> Objects:
+    """An empty collection for ``n`` events, with the fields of ``collection``."""
+    names = ["pt", "eta", "phi"] + (["csv", "tight_id"] if collection == "jet"
+                                    else ["px", "py", "pz", "tight_id", "tight_iso"])
+    fields = {k: np.zeros(0, dtype=bool if k.startswith("tight") else np.float64) for k in names}
+    return Objects(np.zeros(n + 1, dtype=np.int64), fields)
 
 
 def iter_events(
@@ -282,12 +415,15 @@ def iter_events(
         with tqdm(total=stop, unit="ev", desc=f"read {Path(text.split('?')[0]).name}",
                   disable=quiet or quiet_from_env()) as bar:
             try:
+                start = 0
                 for arrays in tree.iterate(plan["branches"], step_size=step_size, entry_stop=stop,
                                            library="ak"):
                     bar.update(len(arrays))
-                    yield _chunk_to_events(arrays, plan, text)
+                    yield _chunk_to_events(arrays, plan, text, start)
+                    start += len(arrays)
             except (uproot.DeserializationError, OSError, ValueError) as exc:
-                raise EventFormatError(f"{text}: could not read the 'Events' tree ({exc})") from None
+                what = "truncated or corrupt ROOT file: " if _truncated(exc) else ""
+                raise EventFormatError(f"{text}: {what}could not read the 'Events' tree ({exc})") from None
     finally:
         file.close()
 
@@ -562,8 +698,12 @@ def convert(
     jobs: int = 1,
     scheduler: str | None = None,
     quiet: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Convert a CMS JSON event file to NanoAOD (``.root``); the inverse direction writes JSON.
+
+    ``dst`` is checked before anything is read (:func:`eventcnn.errors.check_output`): it is
+    never ``src``, and an existing file is replaced only with ``overwrite``.
 
     A NanoAOD input is read as entry-range tasks (:func:`read_parallel`: ``jobs``
     local worker processes or the Dask cluster at ``scheduler``); the output does
@@ -576,6 +716,14 @@ def convert(
     """
     from eventcnn.events.cms_json import write_events
 
+    name = str(dst).lower()
+    if not name.endswith((".root", ".json", ".json.gz")):
+        raise UserError(f"output {dst} must end in .root (NanoAOD), .json or .json.gz (CMS JSON)")
+    if "://" not in str(src) and Path(src).is_dir():
+        raise EventFormatError(f"{src} is a folder, not an event file: give a .json, .json.gz or .root file")
+    if "://" not in str(src) and not Path(src).is_file():
+        raise FileNotFoundError(f"event file not found: {src}")
+    check_output(dst, inputs=[src], overwrite=overwrite, flag="output")
     events = (read_parallel(src, jobs=jobs, scheduler=scheduler, quiet=quiet) if is_root_path(src)
               else read_json_events(src, skip_bad=skip_bad))
     if is_root_path(dst):

@@ -62,7 +62,7 @@ import numpy as np
 
 from eventcnn import DEFAULT_SEED
 from eventcnn._io import atomic_path, quiet_stdout, write_json_atomic, write_text_atomic
-from eventcnn.errors import UserError, check_writable
+from eventcnn.errors import UserError, check_output, check_writable
 from eventcnn.images.folder import (
     IMAGE_SUFFIXES,
     MANIFEST_COLUMNS,
@@ -70,6 +70,7 @@ from eventcnn.images.folder import (
     manifest_by_file,
     open_rgb,
 )
+from eventcnn.limits import MAX_SAMPLES, check_count
 
 CONFIG_NAME = "augment_config.json"
 _EVENT_RE = re.compile(r"_event_(\d+)$")
@@ -114,8 +115,7 @@ class AugmentorConfig:
     skew_magnitude: float = 0.1
 
     def __post_init__(self) -> None:
-        if int(self.samples) < 1:
-            raise UserError(f"samples must be >= 1 per class, got {self.samples}")
+        check_count("--samples", self.samples, 1, MAX_SAMPLES, hint="new images per class")
         for f in dataclasses.fields(self):
             if f.name.endswith("_probability"):
                 p = float(getattr(self, f.name))
@@ -235,12 +235,9 @@ def _check_folders(source: Path, out: Path) -> None:
         raise FileNotFoundError(
             f"image folder {source} does not exist (render images first: eventcnn render)"
         )
-    src, dst = source.resolve(), out.resolve()
-    if dst == src or src in dst.parents:
-        raise UserError(
-            f"output folder {out} is the source folder {source} or inside it; "
-            "augmented images must go to a separate folder (e.g. --out augmented)"
-        )
+    # augmented images go to a separate folder (e.g. --out augmented), never into the source
+    check_output(out, inputs=[source], folder=True, hint="augmented images go to a separate folder, "
+                 "e.g. --out augmented")
 
 
 def augment_folder(

@@ -18,13 +18,32 @@ from typing import Any
 
 from eventcnn.errors import UserError
 
-__all__ = ["IMAGE_SUFFIXES", "MANIFEST_COLUMNS", "class_images", "manifest_by_file", "open_rgb", "read_manifest"]
+__all__ = ["IMAGE_SUFFIXES", "MANIFEST_COLUMNS", "class_images", "image_folder_of", "manifest_by_file", "open_rgb",
+           "read_manifest"]
 
 #: image file types read everywhere (lower case; compared with ``Path.suffix.lower()``)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 
 #: columns of ``manifest.csv`` in an image folder (``file`` relative to the folder)
 MANIFEST_COLUMNS = ("file", "class", "source", "event")
+
+
+def image_folder_of(path: str | os.PathLike[str]) -> Path | None:
+    """The eventcnn image folder that holds ``path`` (itself, or an ancestor up to two levels
+    with ``manifest.csv`` or ``render_config.json``), or None.
+
+    Outputs never go into such a folder: training would read them as images.
+
+    Example::
+
+        >>> image_folder_of("CreatedImages/ttbar/ttbar_event_1.png")     # doctest: +SKIP
+        PosixPath('CreatedImages')
+    """
+    path = Path(path)
+    for folder in [path, *path.parents][:3]:
+        if folder.is_dir() and any((folder / n).is_file() for n in ("manifest.csv", "render_config.json")):
+            return folder
+    return None
 
 
 def read_manifest(

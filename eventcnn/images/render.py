@@ -55,13 +55,14 @@ except ImportError:  # pragma: no cover - depends on the installation
 
 from eventcnn._dask import Executor, check_jobs, open_executor
 from eventcnn._io import atomic_path, file_lock, write_json_atomic, write_text_atomic
-from eventcnn.errors import UserError
+from eventcnn.errors import UserError, check_output
 from eventcnn.events import BadEvent, Events
 from eventcnn.events.cms_json import EventFormatError, read_json_events
 from eventcnn.events.nanoaod import is_root_path, num_entries, read_entries
 from eventcnn.events.selection import BTAG_WORKING_POINTS, CutFlow, Selection, get_selection
 from eventcnn.images.folder import MANIFEST_COLUMNS, manifest_by_file, read_manifest
 from eventcnn.images.shards import INDEX_FILE, SHARD_SIZE, shard_name, write_index
+from eventcnn.limits import check_image_size, check_memory, render_memory
 
 __all__ = [
     "FORMATS",
@@ -123,8 +124,7 @@ class RenderConfig:
     def __post_init__(self) -> None:
         if self.style not in STYLES:
             raise UserError(f"unknown style {self.style!r}; choose one of {STYLES}")
-        if not isinstance(self.size, int) or self.size < 8:
-            raise UserError(f"size must be an integer of at least 8 pixels, got {self.size!r}")
+        check_image_size(self.size)  # 8 to MAX_IMAGE_SIZE pixels
         if self.eta_max <= 0 or self.log_base <= 1 or self.thickness <= 0 or self.size_scale <= 0:
             raise UserError("eta_max, thickness and size_scale must be > 0 and log_base > 1")
         missing = set(KIND_NAMES) - set(self.colors)
@@ -510,6 +510,18 @@ def _prepare_out(out: Path) -> None:
         )
 
 
+def _remove_unused(out: Path) -> None:
+    """Remove ``out`` when it holds nothing but the lock file (made by this call, nothing drawn)."""
+    try:
+        entries = list(out.iterdir())
+        if all(e.name == LOCK_FILE and e.is_file() for e in entries):
+            for e in entries:
+                e.unlink()
+            out.rmdir()
+    except OSError:
+        pass
+
+
 class OutputFolderError(UserError):
     """The output folder cannot be created or written to; the message names it."""
 
@@ -802,22 +814,35 @@ def render_to_dir(
     for name, value in (("shard_size", shard_size), ("chunk_size", chunk_size), ("entries_per_task", entries_per_task)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UserError(f"{name} must be a whole number of at least 1, got {value!r}")
+    check_memory(render_memory(config.size, jobs, config.style),
+                 f"drawing {config.size} x {config.size} px images in {jobs} process(es)",
+                 hint="use a smaller --size or fewer --jobs")
     sel = get_selection(selection)
     out = Path(out)
+    check_output(out, inputs=[source for source, _ in inputs], folder=True)
+    created = not out.exists()
     _prepare_out(out)
     lock = out / LOCK_FILE
-    with file_lock(lock, remove=True):  # fail fast, before reading the inputs
-        _folder_settings(out, config, sel, claim=False)
-        _check_format(out, format)
-        if format == "png":
-            manifest_by_file(out / MANIFEST)
     summary = RenderSummary(out)
     with open_executor(jobs, scheduler, quiet=quiet) as ex:
-        tasks, owner = _scan_tasks(ex, inputs, sel, skip_bad, entries_per_task)
-        bar = ex.bar(len(tasks), "reading", unit="task")
+        bar = None
         try:
+            with file_lock(lock, remove=True):  # fail fast, before reading the inputs
+                _folder_settings(out, config, sel, claim=False)
+                _check_format(out, format)
+                if format == "png":
+                    manifest_by_file(out / MANIFEST)
+            tasks, owner = _scan_tasks(ex, inputs, sel, skip_bad, entries_per_task)
+            bar = ex.bar(len(tasks), "reading", unit="task")
             scans = _run_scans(ex, tasks, owner, limit, bar)
             chosen = _collect(inputs, tasks, owner, scans, limit, summary)
+        except BaseException:
+            if bar is not None:
+                bar.close()
+            if created:  # a failed start leaves no empty output folder behind
+                _remove_unused(out)
+            raise
+        try:
             with file_lock(lock, remove=True):
                 _folder_settings(out, config, sel, claim=True)
             if format == "png":

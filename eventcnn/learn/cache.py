@@ -7,22 +7,27 @@ progress bar) into ``<cache_dir>/<name>_<H>x<W>_<key>.npy`` and later runs only
 slice that file (``np.load(mmap_mode="r")``): memory stays bounded for folders
 larger than RAM, the operating system's page cache does the rest.
 
-The cache is keyed on the file list, every file's size and mtime, the image
-size and any ``extra`` settings (e.g. the folder's ``render_config.json``):
-change, add or remove an image, or ask for another size, and it is rebuilt.
+The cache is keyed on the content: the bytes of every image in order (a
+BLAKE2 digest per file), the image size and any ``extra`` settings (e.g. the
+folder's ``render_config.json``): change, add or remove an image, or ask for
+another size, and it is rebuilt, whatever the files' times say; a copied or
+touched folder with the same images reuses it.
 The array is written to a temporary file and renamed, then a JSON sidecar with
 the key, the shape, the byte size and a CRC32 per image is written the same way;
 a cache whose sidecar is missing, whose size differs or whose sampled CRCs do
 not match (a crash, a truncated copy, a corrupted disk) is rebuilt.
 
-Default location: ``<data_dir>/.eventcnn-cache/`` (ignored by
-:func:`eventcnn.learn.dataset.list_images`, which skips hidden folders), or the run
-folder's ``cache/`` when the data folder is not writable.
+Default location: the user's cache folder, never the image folder
+(:func:`default_cache_dir`: ``<cache root>/images/<folder name>-<hash of its path>/``,
+the cache root being ``EVENTCNN_CACHE`` or ``~/.cache/eventcnn``, see
+:func:`eventcnn._env.cache_root`); ``eventcnn train --cache-dir DIR`` chooses
+another folder. When the cache root is not writable the run folder's ``cache/``
+is used. Safe to delete at any time.
 
 Example::
 
     from eventcnn.learn.cache import CachedImageSequence, ensure_cache
-    cache = ensure_cache(files, size=224, cache_dir="CreatedImages/.eventcnn-cache", name="train")
+    cache = ensure_cache(files, size=224, cache_dir=default_cache_dir("CreatedImages"), name="train")
     seq = CachedImageSequence(cache, labels, batch_size=64, shuffle=True, drop_remainder=True)
     x, y = seq[0]                       # uint8 (64, 224, 224, 3), int32 (64,)
 """
@@ -34,6 +39,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import zlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,11 +49,12 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._env import sayer
+from eventcnn._env import cache_root, sayer
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.errors import UserError
 from eventcnn.images.shards import ShardRows, parse_ref
 from eventcnn.learn.dataset import ImageSequence, _hw, read_image
+from eventcnn.limits import ResourceLimitError, format_bytes
 
 __all__ = [
     "CACHE_DIRNAME",
@@ -57,6 +64,7 @@ __all__ = [
     "CHECK_ROWS",
     "default_cache_dir",
     "ensure_cache",
+    "IMAGES_SUBDIR",
     "ImageCache",
     "open_cache",
     "shard_cache",
@@ -64,8 +72,11 @@ __all__ = [
 ]
 
 
+#: the cache folder's name inside image folders in eventcnn <= 0.1 (now skipped as hidden, never written)
 CACHE_DIRNAME = ".eventcnn-cache"
-CACHE_VERSION = 1
+#: the decoded-image caches inside the cache root (:func:`eventcnn._env.cache_root`)
+IMAGES_SUBDIR = "images"
+CACHE_VERSION = 2  # 2: keyed by content
 #: rows whose CRC32 is checked when a cache is opened (first, last and evenly spaced ones)
 CHECK_ROWS = 16
 
@@ -83,12 +94,26 @@ class ImageCache:
         return int(self.array.shape[0])
 
 
+def _digest(path: str | os.PathLike[str]) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image {path} not found") from None
+    except AttributeError:  # pragma: no cover - Python < 3.11: no hashlib.file_digest
+        return hashlib.blake2b(Path(path).read_bytes(), digest_size=16).hexdigest()
+
+
 def cache_key(
     files: Sequence[str | os.PathLike[str]],
     size: int | Sequence[int] | None,
     extra: Mapping[str, Any] | None = None,
+    workers: int | None = None,
 ) -> str:
-    """SHA-256 over the file list (absolute path, size, mtime), the image size and ``extra``.
+    """SHA-256 over the content of the files in order (a BLAKE2 digest each), the image size and ``extra``.
+
+    Names, paths and file times do not count: the same images give the same key.
+    ``workers`` threads read the files (default: CPU count).
 
     Example::
 
@@ -97,24 +122,39 @@ def cache_key(
     h = hashlib.sha256()
     h.update(json.dumps({"version": CACHE_VERSION, "size": None if size is None else list(_hw(size)),
                          "extra": extra or {}}, sort_keys=True, default=str).encode())
-    stats: dict[str, os.stat_result] = {}  # a shard is stat-ed once for all its rows
-    for f in files:
-        ref = parse_ref(f)
-        on_disk = ref[0] if ref else os.fspath(f)
-        try:
-            st = stats[on_disk] if on_disk in stats else stats.setdefault(on_disk, os.stat(on_disk))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"image {f} not found") from None
-        h.update(f"{os.path.abspath(f)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    with ThreadPoolExecutor(max(1, workers or os.cpu_count() or 1)) as pool:
+        for digest in pool.map(_digest, files, chunksize=64):
+            h.update(digest.encode() + b"\n")
     return h.hexdigest()
 
 
 def default_cache_dir(data_dir: str | os.PathLike[str], fallback: str | os.PathLike[str] | None = None) -> Path:
-    """``<data_dir>/.eventcnn-cache``, or ``<fallback>/cache`` when ``data_dir`` is not writable."""
-    data_dir = Path(data_dir)
-    if os.access(data_dir, os.W_OK) or fallback is None:
-        return data_dir / CACHE_DIRNAME
+    """The decoded-image cache of ``data_dir``: ``<cache root>/images/<name>-<hash of its path>``.
+
+    The cache root is :func:`eventcnn._env.cache_root` (``EVENTCNN_CACHE`` or the user
+    cache folder); nothing is written into the image folder. When the cache root cannot
+    be written, ``<fallback>/cache`` (the run folder's) when given.
+
+    Example::
+
+        >>> default_cache_dir("CreatedImages")                         # doctest: +SKIP
+        PosixPath('/home/me/.cache/eventcnn/images/CreatedImages-1f3a9c0d2b4e')
+    """
+    folder = Path(os.path.abspath(Path(data_dir).expanduser())).resolve()
+    tag = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+    where = cache_root() / IMAGES_SUBDIR / f"{folder.name or 'root'}-{tag}"
+    if fallback is None or _writable(where):
+        return where
     return Path(fallback) / "cache"
+
+
+def _writable(folder: Path) -> bool:
+    """True when ``folder`` exists or can be created, and takes files."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def _paths(cache_dir: Path, name: str, hw: tuple[int, int], key: str) -> tuple[Path, Path]:
@@ -179,7 +219,7 @@ def ensure_cache(
 
     Example::
 
-        cache = ensure_cache(files, 64, "CreatedImages/.eventcnn-cache", name="train")
+        cache = ensure_cache(files, 64, default_cache_dir("CreatedImages"), name="train")
         cache.array[0]                  # uint8 (64, 64, 3), memory-mapped
     """
     if not len(files):
@@ -187,13 +227,14 @@ def ensure_cache(
     say = sayer(quiet)
     cache_dir = Path(cache_dir)
     hw = _hw(size) if size is not None else read_image(files[0]).shape[:2]
-    key = cache_key(files, hw, extra)
+    key = cache_key(files, hw, extra, workers)
     npy, meta_file = _paths(cache_dir, name, hw, key)
     cache, reason = open_cache(npy, meta_file, key)
     if cache is not None:
         return cache
     if reason != "missing":
         say(f"image cache {npy} {reason}: rebuilding")
+    _check_disk(cache_dir, len(files) * hw[0] * hw[1] * 3)
     _build(files, hw, npy, meta_file, key, workers, quiet)
     for old in cache_dir.glob(f"{name}_{hw[0]}x{hw[1]}_*"):
         if old not in (npy, meta_file) and not old.name.startswith("."):
@@ -204,6 +245,20 @@ def ensure_cache(
         raise RuntimeError(f"image cache {npy} is invalid right after building it: {reason}")
     cache.built = True
     return cache
+
+
+def _check_disk(cache_dir: Path, need: int) -> None:
+    """Refuse, before decoding, a cache larger than the free disk space where it goes."""
+    where = next((p for p in (cache_dir, *cache_dir.parents) if p.exists()), cache_dir)
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return
+    if need > free:
+        raise ResourceLimitError(
+            f"the decoded-image cache needs about {format_bytes(need)} of disk in {cache_dir}, but only "
+            f"{format_bytes(free)} is free there; use --cache-dir on a larger disk, a smaller --size, "
+            "or --no-cache (decode every epoch, slower)")
 
 
 def _build(files: Sequence[str | os.PathLike[str]], hw: tuple[int, int], npy: Path, meta_file: Path,

@@ -108,6 +108,9 @@ def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list
         items, class_names = list_images("CreatedImages")
     """
     data_dir = Path(data_dir)
+    if data_dir.is_file():
+        raise UserError(f"{data_dir} is a file, not an image folder: give the folder of class "
+                        f"sub-folders (for event files: eventcnn render {data_dir} --out CreatedImages)")
     if not data_dir.is_dir():
         raise FileNotFoundError(
             f"image folder {data_dir} not found: create it with `eventcnn render ... --out {data_dir}`"

@@ -29,7 +29,8 @@ import numpy as np
 
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic, write_text_atomic
-from eventcnn.errors import UserError, check_writable, few_names
+from eventcnn.errors import UserError, check_output, check_writable, few_names
+from eventcnn.images.folder import image_folder_of
 from eventcnn.images.shards import is_shard_folder, read_index, shard_ref
 from eventcnn.learn.dataset import (
     IMAGE_SUFFIXES,
@@ -38,6 +39,8 @@ from eventcnn.learn.dataset import (
     load_split,
     split_arrays,
 )
+from eventcnn.learn.loop import fit_verbosity
+from eventcnn.limits import check_batch_size
 
 __all__ = ["evaluate_run", "predict", "report_markdown", "write_predictions_csv"]
 
@@ -45,7 +48,7 @@ JSON_SUFFIXES = (".json", ".json.gz", ".root")  # event files: CMS JSON or NanoA
 
 
 def _predict_seq(model, seq: ImageSequence, quiet: bool) -> np.ndarray:
-    prob = model.predict(seq, verbose=0 if quiet else "auto")
+    prob = model.predict(seq, verbose=fit_verbosity(quiet))  # one line, not a bar, into a file
     return np.asarray(prob, dtype=np.float64)
 
 
@@ -73,6 +76,7 @@ def evaluate_run(
     quiet = quiet or quiet_from_env()
     say = sayer(quiet)
     out = Path(run_dir)
+    check_batch_size(batch_size)
     cfg_all = read_run_config(out)
     if run_kind(cfg_all) != "cms":
         raise UserError(f"{out} is an {run_kind(cfg_all)} run: evaluate it with eventcnn.kinds.evaluate "
@@ -307,6 +311,7 @@ def predict(
     quiet: bool = False,
     jobs: int = 1,
     scheduler: str | None = None,
+    overwrite: bool = False,
 ) -> list[dict[str, Any]]:
     """Classify images or event JSON files with a run's ``best.keras``; optionally write a CSV.
 
@@ -320,6 +325,9 @@ def predict(
     Event files are rendered as parallel tasks (``jobs`` local worker processes or
     the Dask cluster at ``scheduler``; :mod:`eventcnn._dask`); a shard folder
     (``render --format shards``) is read row by row from its memory-mapped shards.
+    ``out`` is checked before the model is loaded (:func:`eventcnn.errors.check_output`):
+    never an input, never inside the run folder or its image folder, and an existing
+    file is replaced only with ``overwrite``.
 
     Example::
 
@@ -333,11 +341,16 @@ def predict(
     cfg_all = read_run_config(run_dir)
     names = list(cfg_all["class_names"])
     size = int(cfg_all["image_size"])
+    check_batch_size(batch_size)
+    if out is not None:
+        image_folders = [f for f in dict.fromkeys(map(image_folder_of, inputs)) if f is not None]
+        check_output(out, inputs=list(inputs), overwrite=overwrite,
+                     protected=[("the run folder", run_dir),
+                                ("the image folder of the run", cfg_all["train"]["data_dir"]),
+                                *[("the image folder", f) for f in image_folders]])
     images, event_files = _expand_inputs(inputs)
     if not images and not event_files:
         raise UserError("no inputs to predict")
-    if out is not None:
-        check_writable(out)
     model = load_run_model(run_dir)
     rows: list[dict[str, Any]] = []
 

@@ -31,16 +31,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 from tqdm.auto import tqdm
 
 from eventcnn._env import quiet_from_env
 from eventcnn._io import write_figure_png
-from eventcnn.errors import UserError
+from eventcnn.errors import UserError, check_output
+from eventcnn.images.folder import image_folder_of
 from eventcnn.learn import models as _models  # noqa: F401 - registers the custom layers for loading
 from eventcnn.learn.dataset import read_image
-from eventcnn.learn.runs import load_run_model
+from eventcnn.learn.runs import load_keras_file, load_run_model
 
 __all__ = [
     "background_mask",
@@ -242,7 +242,7 @@ def load_explainable(path: str | os.PathLike[str], words: Mapping[str, str] | No
                                     "`eventcnn train` or `eventcnn opal train`, or a .keras file")
         model = load_run_model(path)
     else:
-        model = keras.models.load_model(path, safe_mode=True)
+        model = load_keras_file(path)
     n_out = int(model.output_shape[-1])
     names = [str(c) for c in cfg.get("class_names", [])] or [str(c) for c in default_names]
     if len(names) != n_out:
@@ -294,8 +294,17 @@ def explain_files(model_path: str | os.PathLike[str], images: Sequence[str | os.
 
         explain_files("runs/small", ["CreatedImages/ttjets/ttjets_event_1.png"], out="explain")
     """
-    model, names, size = load_explainable(model_path, words=words, default_names=default_names)
     out = Path(out)
+    for f in images:  # before the model is loaded
+        if Path(f).is_dir():
+            raise UserError(f"{f} is a folder: give image files (e.g. {Path(f) / '*.png'})")
+        if not Path(f).is_file():
+            raise FileNotFoundError(f"image {f} not found")
+    run_folder = Path(model_path).is_dir()
+    check_output(out, inputs=[*images, *[model_path] * (not run_folder)], folder=True, protected=[
+        *[("the run folder", model_path)] * run_folder,
+        *[("the image folder", f) for f in dict.fromkeys(map(image_folder_of, images)) if f is not None]])
+    model, names, size = load_explainable(model_path, words=words, default_names=default_names)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     quiet = quiet or quiet_from_env()

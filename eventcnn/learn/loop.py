@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from typing import Any
 from eventcnn._io import write_json_atomic
 from eventcnn.errors import UserError
 
-__all__ = ["BEST_PENDING", "LoopSettings", "fit_phase", "save_model_atomic", "settle_best"]
+__all__ = ["BEST_PENDING", "LoopSettings", "fit_phase", "fit_verbosity", "save_model_atomic", "settle_best"]
 
 #: the best model is written here first; state.json names it, then it is renamed to best.keras
 BEST_PENDING = ".best.pending.keras"
@@ -152,6 +153,26 @@ def _recorder_class():
     return RunRecorder
 
 
+def fit_verbosity(quiet: bool) -> int:
+    """Keras ``fit(verbose=...)``: 0 when ``quiet``; the progress bar (1) on a terminal or in
+    Jupyter; one line per epoch (2) when standard output is a file or a pipe, where the bar's
+    ANSI updates would write one line per step.
+
+    Example::
+
+        >>> fit_verbosity(quiet=True)
+        0
+    """
+    if quiet:
+        return 0
+    isatty = getattr(sys.stdout, "isatty", None)
+    try:
+        interactive = bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        interactive = False
+    return 1 if interactive or "ipykernel" in sys.modules else 2
+
+
 def fit_phase(model: Any, train_data: Any, val_data: Any = None, *, epochs: int, initial_epoch: int = 0,
               settings: LoopSettings = LoopSettings(), phase: int = 1, out: str | os.PathLike[str] | None = None,
               state: dict[str, Any] | None = None, history: list[dict[str, Any]] | None = None,
@@ -165,7 +186,8 @@ def fit_phase(model: Any, train_data: Any, val_data: Any = None, *, epochs: int,
     ``fit(shuffle=True)``, seeded by ``keras.utils.set_random_seed``). ``out``: a run folder to write
     ``history.json``, ``best.keras``, ``last.keras`` and ``state.json`` to after
     every epoch (None: record in memory only). ``state``/``history`` are updated
-    in place (pass a resumed run's) and returned. ``quiet``: no Keras progress bar.
+    in place (pass a resumed run's) and returned. ``quiet``: no Keras progress output; otherwise
+    a progress bar on a terminal and one line per epoch into a file (:func:`fit_verbosity`).
 
     Example::
 
@@ -178,6 +200,6 @@ def fit_phase(model: Any, train_data: Any, val_data: Any = None, *, epochs: int,
         raise UserError(f"monitor={settings.monitor!r} needs validation data; pass monitor=None to keep the last epoch")
     recorder = _recorder_class()(settings, state, history, phase, epochs, out_path)
     model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
-              callbacks=[recorder, *callbacks], verbose=0 if quiet else "auto", shuffle=shuffle_batches,
+              callbacks=[recorder, *callbacks], verbose=fit_verbosity(quiet), shuffle=shuffle_batches,
               class_weight=class_weight)
     return state, history

@@ -38,7 +38,15 @@ from typing import Any
 
 from eventcnn import DEFAULT_SEED
 from eventcnn._io import sha256sum, write_json_atomic
-from eventcnn.errors import UserError
+from eventcnn.errors import UserError, check_output
+from eventcnn.limits import (
+    MAX_EPOCHS,
+    MAX_EVENTS,
+    check_batch_size,
+    check_count,
+    check_image_size,
+    check_jobs,
+)
 
 __all__ = ["PretrainConfig", "run_pretrain", "export_backbone", "DEFAULT_PROCESSES"]
 
@@ -93,7 +101,13 @@ class PretrainConfig:
         if self.events < 1 or self.epochs < 1 or self.batch_size < 1:
             raise UserError("events, epochs and batch_size must be >= 1")
         if self.size < 16:
-            raise UserError(f"image_size must be >= 16, got {self.size}")
+            raise UserError(f"size must be >= 16, got {self.size}")
+        check_image_size(self.size)
+        check_count("--events", self.events, 1, MAX_EVENTS)
+        check_count("--epochs", self.epochs, 1, MAX_EPOCHS)
+        check_batch_size(self.batch_size)
+        check_jobs(self.jobs)
+        check_output(self.out, inputs=list(self.inputs.values()), folder=True)
         self.name = self.name or f"sim_{self.model}_{self.size}"
 
     def to_dict(self) -> dict[str, Any]:

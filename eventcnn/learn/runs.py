@@ -35,10 +35,12 @@ import numpy as np
 
 from eventcnn import DEFAULT_SEED, __version__
 from eventcnn._io import atomic_path, write_text_atomic
-from eventcnn.errors import UserError
+from eventcnn.errors import UserError, check_output
+from eventcnn.limits import MAX_EPOCHS, check_batch_size, check_count, check_image_size, check_jobs
 
-__all__ = ["COMPARE_COLUMNS", "MONITORS", "RUN_CONFIG_KEYS", "RUN_KINDS", "Run", "run_kind", "TrainConfig", "compare_rows",
-           "compare_runs", "load_run_model", "plot_run_history", "read_json", "read_run_config", "versions"]
+__all__ = ["COMPARE_COLUMNS", "MONITORS", "ModelFileError", "RUN_CONFIG_KEYS", "RUN_KINDS", "Run", "TrainConfig",
+           "compare_rows", "compare_runs", "load_keras_file", "load_run_model", "plot_run_history", "read_json",
+           "read_run_config", "run_kind", "versions"]
 
 #: current name -> the name run folders written before the one-name-per-concept clean-up used
 OLD_KEYS = {"out": "out_dir", "size": "image_size"}
@@ -86,7 +88,7 @@ class TrainConfig:
     mixed_precision: str = "auto"  # auto | on | off | bfloat16 | float16 (eventcnn.learn.devices)
     workers: int = 2  # threads decoding/prefetching batches
     cache: bool = True  # decode the images once into a memory-mapped cache (eventcnn.learn.cache)
-    cache_dir: str | None = None  # None: <data_dir>/.eventcnn-cache (or <out>/cache)
+    cache_dir: str | None = None  # None: the user cache (learn.cache.default_cache_dir), else <out>/cache
     compile: str = "auto"  # auto | on | off: jit_compile of model.compile
     scale_lr: bool = False  # linear scaling rule: lr x devices in data-parallel runs
     evaluate: bool = True
@@ -110,6 +112,14 @@ class TrainConfig:
             if getattr(self, name) < low:
                 raise UserError(f"{name} (--{name.replace('_', '-')}) must be at least {low}, "
                                  f"got {getattr(self, name)}")
+        check_batch_size(self.batch_size)
+        check_count("--epochs", self.epochs, 1, MAX_EPOCHS)
+        check_count("--fine-tune-epochs", self.fine_tune_epochs, 0, MAX_EPOCHS)
+        check_jobs(self.workers, "--workers")
+        if self.size is not None:
+            check_image_size(self.size)
+        if self.limit_per_class is not None:
+            check_count("--limit-per-class", self.limit_per_class, 1)
         if self.class_weight not in (None, "balanced"):
             raise UserError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
         from eventcnn.learn.devices import COMPILE_MODES, PRECISION_MODES
@@ -245,14 +255,58 @@ def run_kind(config: dict[str, Any] | str | os.PathLike[str]) -> str:
 
 def load_run_model(run_dir: str | os.PathLike[str], which: str = "best"):
     """Load ``best.keras`` (or ``last.keras``) of a run folder."""
+    path = Path(run_dir) / f"{which}.keras"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: train the run first (`eventcnn train --out {run_dir}`)")
+    return load_keras_file(path)
+
+
+class ModelFileError(UserError):
+    """A ``.keras`` file that cannot be loaded: empty, truncated, corrupt or not a Keras model."""
+
+
+def load_keras_file(path: str | os.PathLike[str], safe_mode: bool = True, **kwargs: Any) -> Any:
+    """``keras.saving.load_model(path)`` with one clear error when the file is not a whole model.
+
+    Keras says "File not found" for a truncated or non-zip ``.keras`` file; this says
+    "corrupt or truncated model file" (or empty, or a folder) and what to do.
+    The custom eventcnn layers are registered first.
+
+    Example::
+
+        model = load_keras_file("runs/small/best.keras")
+    """
     import keras
 
     import eventcnn.learn.augment  # noqa: F401 - registers the augmentation layers
     import eventcnn.learn.models  # noqa: F401 - registers BackbonePreprocess
-    path = Path(run_dir) / f"{which}.keras"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: train the run first (`eventcnn train --out {run_dir}`)")
-    return keras.saving.load_model(path)
+    path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a .keras model file")
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {path} not found")
+    hint = ("re-train, or copy the run again (an interrupted copy or download leaves such files)")
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"{path}: empty model file; {hint}")
+    if path.suffix == ".keras":
+        import zipfile
+
+        if not zipfile.is_zipfile(path):
+            with open(path, "rb") as fh:
+                zip_start = fh.read(2) == b"PK"
+            what = "corrupt or truncated model file" if zip_start else "not a Keras model file (not a .keras zip)"
+            raise ModelFileError(f"{path}: {what}; {hint}")
+    try:
+        return keras.saving.load_model(path, safe_mode=safe_mode, **kwargs)
+    except (OSError, ValueError, EOFError) as exc:
+        import zipfile
+
+        if isinstance(exc, zipfile.BadZipFile) or "truncated" in str(exc) or "Unable to" in str(exc):
+            raise ModelFileError(f"{path}: corrupt or truncated model file ({str(exc).splitlines()[0]}); "
+                                 f"{hint}") from None
+        raise ModelFileError(f"{path}: cannot load this model file ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''}); is it a model written "
+                             "by eventcnn?") from None
 
 
 def versions() -> dict[str, str]:
@@ -323,8 +377,11 @@ def compare_rows(run_dirs: Sequence[str | os.PathLike[str]]) -> list[dict[str, A
 
 
 def compare_runs(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None = None,
-                 plot: str | os.PathLike[str] | None = None) -> str:
+                 plot: str | os.PathLike[str] | None = None, *, overwrite: bool = False) -> str:
     """Markdown table over run folders; with ``out`` also writes it and a CSV (same stem).
+
+    The outputs are checked first (:func:`eventcnn.errors.check_output`): never inside a
+    run folder; existing files are replaced only with ``overwrite``.
 
     Example::
 
@@ -335,6 +392,11 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
 
     from eventcnn.learn.metrics import comparison_table
 
+    runs = [("the run folder", r) for r in run_dirs]
+    outputs = [*([Path(out), Path(out).with_suffix(".csv")] if out is not None else []),
+               *([Path(plot)] if plot is not None else [])]
+    for path in outputs:
+        check_output(path, protected=runs, overwrite=overwrite, flag="--plot" if plot and path == Path(plot) else "--out")
     rows = compare_rows(run_dirs)
     table = comparison_table(rows, COMPARE_COLUMNS, digits=4)
     if out is not None:

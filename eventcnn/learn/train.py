@@ -38,7 +38,7 @@ import numpy as np
 
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic
-from eventcnn.errors import UserError, check_writable
+from eventcnn.errors import UserError, check_output, check_writable
 from eventcnn.learn.loop import LoopSettings, fit_phase, settle_best
 
 # the run-folder format lives in eventcnn.learn.runs; re-exported here for existing imports
@@ -57,6 +57,7 @@ from eventcnn.learn.runs import (  # noqa: F401
     versions,
 )
 from eventcnn.learn.runs import read_json as _read_json  # noqa: F401
+from eventcnn.limits import check_image_size, check_memory
 
 __all__ = ["Run", "TrainConfig", "compare_runs", "train"]
 
@@ -219,10 +220,35 @@ def train(config: TrainConfig | str | os.PathLike[str], out: str | os.PathLike[s
     say = sayer(quiet)
 
     out = Path(cfg.out)
-    data = Path(cfg.data_dir).resolve()
-    if out.resolve() == data or data in out.resolve().parents:
-        raise UserError(f"--out {out} is the image folder {cfg.data_dir} or inside it: a run writes its model, "
-                        "plots and split there; choose a separate folder (e.g. --out runs/small)")
+    # a run writes its model, plots and split: never into the images it reads (e.g. --out runs/small)
+    check_output(out, inputs=[cfg.split_file] if cfg.split_file else [], folder=True,
+                 protected=[("the image folder", cfg.data_dir)])
+    if cfg.cache and cfg.cache_dir:  # the cache goes anywhere but into the images
+        check_output(cfg.cache_dir, folder=True, flag="--cache-dir", protected=[("the image folder", cfg.data_dir)])
+        check_writable(Path(cfg.cache_dir) / "cache.npy")
+    created = not out.exists()
+    try:
+        return _train(cfg, out, quiet, say, callbacks)
+    except BaseException:
+        if created:  # a failed start leaves no empty run folder behind
+            _remove_if_empty(out)
+        raise
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Remove ``folder`` when it holds no file at all (only empty sub-folders)."""
+    try:
+        if any(p.is_file() for p in folder.rglob("*")):
+            return
+        for sub in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            sub.rmdir()
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+def _train(cfg: TrainConfig, out: Path, quiet: bool, say: Any, callbacks: Sequence[Any]) -> Run:
+    """The body of :func:`train` after the output checks."""
     check_writable(out / "config.json")  # creates the folder; fails early and clearly when read-only
     state = _check_resumable(out, cfg)
     total = cfg.epochs + cfg.fine_tune_epochs
@@ -250,6 +276,11 @@ def train(config: TrainConfig | str | os.PathLike[str], out: str | os.PathLike[s
     split = _prepare_split(cfg, out)
     num_classes = len(split["class_names"])
     size = cfg.size or read_image(Path(cfg.data_dir) / split["train"][0]["file"]).shape[0]
+    check_image_size(int(size), "image size (--size)")
+    # the input batches in float32, queued by the workers (a lower bound: the model adds its own)
+    check_memory(4 * 3 * int(size) ** 2 * cfg.batch_size * (cfg.workers + 2),
+                 f"batches of {cfg.batch_size} images of {size} px",
+                 hint="use a smaller --batch-size or --size")
     render_cfg = _render_config(cfg.data_dir)
     run_config = {
         "kind": "cms", "train": cfg.to_dict(), "class_names": split["class_names"], "image_size": int(size),

@@ -28,6 +28,8 @@ from PIL import Image
 from eventcnn._env import quiet_from_env
 from eventcnn.errors import UserError
 from eventcnn.images.folder import IMAGE_SUFFIXES
+from eventcnn.limits import check_image_size as limit_image_size
+from eventcnn.limits import check_memory
 from eventcnn.opal import ids as _ids
 
 __all__ = [
@@ -99,6 +101,7 @@ def min_input_size(stages: Sequence[tuple[int, int, int]] = CONV_STAGES) -> int:
 def check_image_size(size: int) -> int:
     """Return ``size`` when the masterclass CNN can take ``size`` x ``size`` images, else a clear error."""
     need = min_input_size()
+    limit_image_size(size)  # at most MAX_IMAGE_SIZE pixels
     if int(size) < need:
         raise UserError(f"image size {size} is too small for the masterclass CNN: its three 3x3 conv + "
                         f"3x3 max-pool stages need at least {need} x {need} pixels; use --size {need} or "
@@ -260,6 +263,9 @@ def read_labels(path: str | os.PathLike[str]) -> dict[str, str]:
         labels = read_labels("events_list.csv")   # {"e5293_10479.png": "e", ...}
     """
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"label file {path} is a folder, not a file: give the label file itself "
+                        "('<event>.png;<label>' lines)")
     if not path.is_file():
         raise FileNotFoundError(f"label file {path} not found (expected '<event>.png;<label>' lines)")
     out: dict[str, str] = {}
@@ -315,7 +321,7 @@ def _iter_members(source: Path) -> tuple[list[tuple[str, Any]], list[tuple[str, 
                     skipped.append((rel, f"not an image ({'/'.join(IMAGE_SUFFIXES)})"))
         return sorted(items, key=lambda x: x[0]), skipped
     if not zipfile.is_zipfile(source):
-        raise UserError(f"{source} is neither a folder nor a zip file of event displays")
+        raise UserError(f"{source}: {_not_a_zip_reason(source)}")
     with zipfile.ZipFile(source) as zf:
         for info in zf.infolist():
             if info.is_dir():
@@ -328,6 +334,20 @@ def _iter_members(source: Path) -> tuple[list[tuple[str, Any]], list[tuple[str, 
             else:
                 skipped.append((info.filename, f"not an image ({'/'.join(IMAGE_SUFFIXES)})"))
     return sorted(items, key=lambda x: x[0]), skipped
+
+
+def _not_a_zip_reason(source: Path) -> str:
+    """Why a file that should be a zip of displays is not one (truncated, empty, another format)."""
+    with open(source, "rb") as fh:
+        head = fh.read(8)
+    if not head:
+        return "the file is empty (an interrupted download or copy?); fetch it again"
+    if head.startswith(b"PK"):
+        return ("truncated or corrupt zip file (its table of contents, at the end, is missing or "
+                "damaged: an interrupted download or copy?); fetch it again (eventcnn data fetch opal)")
+    if head.startswith(b"\x89PNG") or head[:3] == b"GIF" or head[:2] == b"\xff\xd8":
+        return "one image, not a zip or folder of event displays: give the zip or the folder"
+    return "neither a folder nor a zip file of event displays"
 
 
 def _read_member(zf: zipfile.ZipFile | None, reader: Any, name: str) -> bytes:
@@ -420,6 +440,8 @@ def load_displays(source: str | os.PathLike[str], labels: str | os.PathLike[str]
         raise UserError(f"size must be at least 8 pixels, got {size}")
     members, not_images = _iter_members(source)
     report = LoadReport(skipped=not_images)
+    check_memory(len(members) * size * size * 3, f"{len(members)} displays of {size} x {size} px",
+                 hint="use a smaller --size")
     images = np.empty((len(members), size, size, 3), dtype=np.uint8)
     names: list[str] = []
     member_of: dict[str, str] = {}

@@ -35,7 +35,9 @@ from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.errors import UserError
 from eventcnn.learn.loop import LoopSettings, fit_phase, settle_best
+from eventcnn.learn.runs import load_keras_file
 from eventcnn.learn.splits import balanced_class_weight, class_weight_vector, stratified_holdout
+from eventcnn.limits import MAX_EPOCHS, check_batch_size, check_count
 from eventcnn.opal.displays import (
     CLASS_NAMES,
     CONV_STAGES,
@@ -170,6 +172,10 @@ class RecipeConfig:
         for name in ("epochs", "batch_size", "copies", "lepton_factor", "steps_per_epoch"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_count("--epochs", self.epochs, 1, MAX_EPOCHS)
+        check_batch_size(self.batch_size)
+        check_count("--lepton-factor", self.lepton_factor, 1, 1000, hint="the masterclass used 20, later 60")
+        check_count("copies", self.copies, 1, 1000)
         if not 0.0 <= self.val_fraction < 1.0:
             raise UserError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 
@@ -481,14 +487,12 @@ def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | o
 
 def load_model(path: str | os.PathLike[str]):
     """Load a saved masterclass model (a ``.keras`` file or a run folder: ``best.keras``, or an older ``model.keras``)."""
-    import keras
-
     path = Path(path)
     if path.is_dir():
         path = next((path / n for n in ("best.keras", "model.keras") if (path / n).is_file()), path / "best.keras")
     if not path.is_file():
         raise FileNotFoundError(f"no model at {path}: train one with 'eventcnn opal train'")
-    return keras.models.load_model(path, safe_mode=True)
+    return load_keras_file(path)
 
 
 def predict(model: Any, images: np.ndarray, batch_size: int = 16) -> np.ndarray:

@@ -391,6 +391,8 @@ def suggest(data: OpalData | str | os.PathLike[str], labels: str | os.PathLike[s
     if not isinstance(data, OpalData):
         source = data
         lab_path = None
+        if labels is not None and Path(labels).is_dir():
+            raise UserError(f"label file {labels} is a folder, not a file: give the label file itself")
         if labels is not None and Path(labels).is_file() and Path(labels).stat().st_size > 0:
             lab_path = labels
         with warnings.catch_warnings():  # unlabelled images are the point here, not a problem

@@ -84,9 +84,14 @@ def test_btag_working_point_follows_the_discriminant(tmp_path):
 @pytest.mark.parametrize(
     ("make", "needle"),
     [
-        (lambda p: p.write_text("not a root file") and p, "not a readable ROOT file"),
-        (lambda p: raw_nano(p, drop=("Muon",)), "branch 'Muon_pt' missing"),
-        (lambda p: raw_nano(p, drop=("Jet",)) and p, "branch 'Jet_pt' missing"),
+        (lambda p: p.write_text("not a root file") and p, r"not a ROOT file \(it looks like text\)"),
+        (lambda p: p.write_text('{"Event": {}}') and p, r"not a ROOT file \(it looks like JSON text: name it .json\)"),
+        (lambda p: p.write_bytes(b"") and p, r"not a ROOT file \(the file is empty"),
+        (lambda p: raw_nano(p, override={"Muon": ak.unflatten(ak.zip(
+            {"pt": np.ones(3), "phi": np.ones(3)}), [1, 1, 1])}), "branch 'Muon_eta' missing"),
+        (lambda p: raw_nano(p, drop=("MET_phi",)), "branch 'MET_phi' missing"),
+        (lambda p: raw_nano(p, drop=("Muon", "Jet", "Electron", "MET_pt", "MET_phi")),
+         "none of the collections eventcnn reads"),
         (lambda p: raw_nano(p, override={"MET_pt": ak.Array([[1.0], [2.0], [3.0]])}),
          r"branch 'MET_pt' has type .*one value per event"),
         (lambda p: raw_nano(p, override={"Electron": ak.unflatten(ak.zip(
@@ -108,8 +113,11 @@ def test_truncated_file_and_empty_tree(tmp_path):
     whole = write_nanoaod(tmp_path / "big.root", small[np.arange(30_000) % 3])
     blob = whole.read_bytes()
     (tmp_path / "cut.root").write_bytes(blob[: len(blob) // 2])
-    with pytest.raises(EventFormatError, match="cut.root"):
+    with pytest.raises(EventFormatError, match="cut.root: truncated or corrupt ROOT file"):
         read_events(tmp_path / "cut.root")
+    (tmp_path / "head.root").write_bytes(blob[:300])  # cut inside the header
+    with pytest.raises(EventFormatError, match="head.root: truncated or corrupt ROOT file"):
+        read_events(tmp_path / "head.root")
     empty = write_nanoaod(tmp_path / "empty.root", read_events(whole)[np.zeros(0, dtype=int)])
     assert len(read_events(empty)) == 0
 
@@ -248,3 +256,61 @@ def test_entry_ranges_and_parallel_convert_give_the_same_events(tmp_path):
     assert main(["data", "convert", str(root), str(tmp_path / "two.json"), "--jobs", "2", "-q"]) == 0
     assert (tmp_path / "one.json").read_bytes() == (tmp_path / "two.json").read_bytes()
     assert len(read_events(tmp_path / "two.json")) == 37
+def test_a_slimmed_file_reads_missing_collections_as_none_with_one_warning(tmp_path):
+    path = raw_nano(tmp_path / "slim.root", drop=("Jet", "Electron", "event", "MET_pt", "MET_phi", "MET_sumEt"))
+    with pytest.warns(UserWarning, match=r"slim.root: a slimmed file: no Jet, Electron, MET collection") as rec:
+        ev = read_events(path)
+    assert len(rec) == 1 and "event = entry number" in str(rec[0].message)
+    assert len(ev) == 3 and ev.jet.counts.tolist() == [0, 0, 0] and ev.electron.counts.tolist() == [0, 0, 0]
+    assert ev.event.tolist() == [0, 1, 2] and ev.run.tolist() == [1, 1, 2] and ev.met.tolist() == [0, 0, 0]
+    assert ev.muon["tight_id"].tolist() == [True, False, True]  # what is there is read as usual
+    # present collections keep their quality flags; absent flags read as false and are named
+    path = raw_nano(tmp_path / "noflags.root", override={"Muon": ak.unflatten(ak.zip(
+        {"pt": np.ones(3), "eta": np.ones(3), "phi": np.ones(3)}), [1, 1, 1])})
+    with pytest.warns(UserWarning, match=r"no Muon_tightId, Muon_pfRelIso04_all \(read as false"):
+        ev = read_events(path)
+    assert not ev.muon["tight_id"].any() and not ev.muon["tight_iso"].any()
+
+
+RNTUPLE = "nano/Run2012BC_DoubleMuParked_Muons_1000evts_rntuple.root"
+
+
+@pytest.mark.shared_data
+def test_real_cms_rntuple_file_is_read_like_a_ttree(shared_data, tmp_path):
+    """CMS open data as RNTuple (muon-only skim): read, rendered and converted, slimming named."""
+    path = shared_data / RNTUPLE
+    if not path.exists():
+        pytest.skip(f"{path} absent")
+    with pytest.warns(UserWarning, match="a slimmed file: no Jet, Electron, MET"):
+        ev = read_events(path)
+    f = uproot.open(path)
+    mu = f["Events"].arrays(["Muon_pt", "nMuon"], library="ak")
+    assert len(ev) == 1000 == f["Events"].num_entries
+    assert ev.muon.counts.tolist() == ak.to_list(mu["nMuon"])
+    np.testing.assert_allclose(ev.muon["pt"], ak.to_numpy(ak.flatten(mu["Muon_pt"])), rtol=1e-6)
+    chunks = list(iter_events(path, step_size=300, quiet=True))  # chunked: entry numbers run on
+    assert [len(c) for c in chunks] == [300, 300, 300, 100] and chunks[1].event[0] == 300
+    # render: the default selection needs tight isolated leptons (not in this skim): a clear error
+    assert main(["render", str(path), "--out", str(tmp_path / "img"), "--size", "32", "-q"]) == 1
+    assert main(["render", str(path), "--out", str(tmp_path / "img"), "--size", "32", "--selection", "none",
+                 "-q"]) == 0
+    assert len(list((tmp_path / "img").rglob("*.png"))) == 1000
+    assert main(["data", "convert", str(path), str(tmp_path / "mu.json")]) == 0
+    back = read_events(tmp_path / "mu.json")
+    np.testing.assert_allclose(back.muon["pt"], ev.muon["pt"])
+
+
+def test_convert_refuses_to_write_onto_its_input_or_an_existing_file(tmp_path, capsys):
+    src = write_nanoaod(tmp_path / "a.root", read_events(raw_nano(tmp_path / "x.root")))
+    before = src.read_bytes()
+    assert main(["data", "convert", str(src), str(src)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is the input" in err and src.read_bytes() == before
+    assert main(["data", "convert", str(src), str(tmp_path / "b.json")]) == 0
+    made = (tmp_path / "b.json").read_bytes()
+    assert main(["data", "convert", str(src), str(tmp_path / "b.json")]) == 1
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["data", "convert", str(src), str(tmp_path / "b.json"), "--overwrite"]) == 0
+    assert (tmp_path / "b.json").read_bytes() == made
+    assert main(["data", "convert", str(src), str(tmp_path / "b.txt")]) == 1
+    assert "must end in .root" in capsys.readouterr().err and not (tmp_path / "b.txt").exists()

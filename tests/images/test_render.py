@@ -505,3 +505,17 @@ def test_limit_stops_reading_a_nanoaod_file_early_with_the_same_first_events(tmp
     assert s.read["beta"] == 10 and sorted(read) == [0, 0, 5]  # the JSON, then 2 of the 9 NanoAOD ranges
     names = sorted(p.name for p in (tmp_path / "lim" / "beta").glob("*.png"))
     assert names == sorted(f"beta_event_{n}.png" for n in range(500, 507))
+def test_a_folder_as_input_and_a_failed_start_leave_no_output_folder(tmp_path, capsys):
+    from eventcnn.cli import main
+
+    folder = tmp_path / "not_events"
+    folder.mkdir()
+    out = tmp_path / "fresh"
+    assert main(["render", str(folder), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a folder, not an event file" in err and "cannot access" not in err
+    assert not out.exists()  # nothing was drawn: no empty folder (nor lock file) left behind
+    existing = tmp_path / "kept"
+    existing.mkdir()
+    assert main(["render", str(folder), "--out", str(existing)]) == 1
+    assert existing.is_dir()  # a folder the user had is never removed

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from eventcnn.learn.cache import CachedImageSequence, ensure_cache, training_sequences
+from eventcnn.learn.cache import (
+    CachedImageSequence,
+    cache_key,
+    default_cache_dir,
+    ensure_cache,
+    training_sequences,
+)
 from eventcnn.learn.dataset import (
     ImageSequence,
     list_images,
@@ -129,10 +137,12 @@ def test_training_sequences_cache_location_and_no_cache(toy, tmp_path):
     data, _, _ = toy
     items, names = list_images(data)
     split = make_split(items, names, seed=0)
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
     tr, va = training_sequences(split, data, 16, batch_size=4, quiet=True)
-    assert isinstance(tr, CachedImageSequence) and tr.cache.path.parent == data / ".eventcnn-cache"
-    (data / "manifest.csv").unlink()  # listing the class folders skips the cache folder
-    assert sorted(it.file for it in list_images(data)[0]) == sorted(it.file for it in items)
+    # the cache lives in the user's cache folder (EVENTCNN_CACHE here), never in the image folder
+    assert isinstance(tr, CachedImageSequence) and tr.cache.path.parent == default_cache_dir(data)
+    assert default_cache_dir(data).is_relative_to(Path(os.environ["EVENTCNN_CACHE"]) / "images")
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before  # nothing written there
     files, labels = split_arrays(split, "val", data)
     np.testing.assert_array_equal(va[0][0], ImageSequence(files, labels, batch_size=4, size=16)[0][0])
     side = json.loads(tr.cache.path.with_suffix(".json").read_text())
@@ -189,3 +199,42 @@ def test_shard_folder_trains_from_the_memory_mapped_shards_with_the_png_batches(
     streamed_sh = ImageSequence(split_arrays(split_sh, "train", sh)[0], None, batch_size=5, size=16)
     streamed_png = ImageSequence(split_arrays(split_png, "train", png)[0], None, batch_size=5, size=16)
     np.testing.assert_array_equal(streamed_sh[0][0], streamed_png[0][0])
+def test_cache_is_keyed_by_content_not_by_names_or_times(toy, tmp_path, monkeypatch):
+    data, files, _ = toy
+    key = cache_key(files, 16)
+    for f in files:  # new times, same bytes: the same key
+        os.utime(f, ns=(1, 10**18))
+    assert cache_key(files, 16) == key
+    copy = shutil.copytree(data, tmp_path / "copy")  # a copied folder: the same images, the same key
+    assert cache_key([copy / f.relative_to(data) for f in files], 16) == key
+    # the same bytes size and time, other pixels: a new key (mtime-based keys missed this)
+    st = os.stat(files[0])
+    raw = bytearray(files[0].read_bytes())
+    raw[-20] ^= 0xFF
+    files[0].write_bytes(bytes(raw))
+    os.utime(files[0], ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(files[0]).st_size == st.st_size and cache_key(files, 16) != key
+    assert cache_key(list(reversed(files)), 16) != cache_key(files, 16)  # order matters (rows)
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        cache_key([tmp_path / "missing.png"], 16)
+
+
+def test_cache_falls_back_to_the_run_folder_when_the_cache_root_is_not_writable(toy, tmp_path, monkeypatch):
+    data, _, _ = toy
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the cache root should be")
+    monkeypatch.setenv("EVENTCNN_CACHE", str(blocker))
+    assert default_cache_dir(data, tmp_path / "run") == tmp_path / "run" / "cache"
+    monkeypatch.setenv("EVENTCNN_CACHE", str(tmp_path / "c"))
+    assert default_cache_dir(data, tmp_path / "run").parent == tmp_path / "c" / "images"
+
+
+def test_a_cache_larger_than_the_free_disk_is_refused_before_decoding(toy, tmp_path, monkeypatch):
+    import eventcnn.learn.cache as cache_mod
+    from eventcnn.limits import ResourceLimitError
+
+    _, files, _ = toy
+    monkeypatch.setattr(cache_mod.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9, 1000))
+    with pytest.raises(ResourceLimitError, match=r"needs about 13.8 kB of disk .* only 1.0 kB is free"):
+        _cache(files, tmp_path)
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").glob("*.npy"))

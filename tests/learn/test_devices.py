@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from eventcnn.learn.cache import default_cache_dir
 from eventcnn.learn.dataset import make_toy_images
 from eventcnn.learn.devices import jit_compile_setting, needs_fixed_shapes, precision_policy
 from eventcnn.learn.train import TrainConfig
@@ -109,7 +110,8 @@ def test_train_records_devices_uses_cache_and_resumes_runs_from_before_these_set
     cfg = json.loads((run.out / "config.json").read_text())
     assert cfg["devices"] == {"backend": keras.backend.backend(), "count": 1, "per_device_batch_size": 4, "global_batch_size": 4,
                               "lr_scale": 1.0, "precision": "float32", "compile": "auto", "cache": True}
-    assert len(list((data / ".eventcnn-cache").glob("*.npy"))) == 2  # train and val
+    assert len(list(default_cache_dir(data).glob("*.npy"))) == 2  # train and val, in the user cache
+    assert not any(p.name.startswith(".") for p in data.iterdir())  # nothing written into the images
     for key in ("cache", "cache_dir", "compile", "scale_lr"):  # a run folder written before this version
         del cfg["train"][key]
     (run.out / "config.json").write_text(json.dumps(cfg))

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,3 +96,59 @@ def test_interrupted_best_update_is_finished_on_resume(tmp_path):
     (tmp_path / BEST_PENDING).write_text("newer")
     settle_best(tmp_path, {"best_epoch": 3})
     assert (tmp_path / "best.keras").read_text() == "new" and not (tmp_path / BEST_PENDING).exists()
+
+
+def test_output_to_a_file_gets_one_line_per_epoch_not_one_per_step(tmp_path):
+    """Keras' progress bar rewrites its line with ANSI/carriage returns per step; a log file gets epochs."""
+    script = tmp_path / "fit.py"
+    script.write_text(textwrap.dedent("""
+        import keras
+        import numpy as np
+
+        from eventcnn.learn.loop import LoopSettings, fit_phase, fit_verbosity
+
+        x, y = np.zeros((64, 4), "float32"), np.zeros(64, "int64")
+
+        class Seq(keras.utils.PyDataset):
+            def __len__(self):
+                return 8
+
+            def __getitem__(self, i):
+                return x[i * 8:(i + 1) * 8], y[i * 8:(i + 1) * 8]
+
+        print("verbosity", fit_verbosity(quiet=False), flush=True)
+        m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+        m.compile("sgd", "sparse_categorical_crossentropy")
+        fit_phase(m, Seq(), None, epochs=3, settings=LoopSettings(monitor=None, patience=None))
+    """))
+    log = tmp_path / "log.txt"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "EVENTCNN_QUIET": "",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    with open(log, "w") as fh:
+        subprocess.run([sys.executable, str(script)], stdout=fh, stderr=subprocess.DEVNULL, env=env,
+                       check=True, timeout=300)
+    text = log.read_text()
+    assert "verbosity 2" in text
+    assert "\r" not in text and "\x1b[" not in text  # no progress-bar redraws
+    assert sum(line.startswith("Epoch ") for line in text.splitlines()) == 3
+    assert len([line for line in text.splitlines() if "loss" in line]) == 3  # one summary line per epoch
+
+
+def test_fit_verbosity_quiet_terminal_and_jupyter(monkeypatch):
+    import io
+    import sys
+
+    from eventcnn.learn.loop import fit_verbosity
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert fit_verbosity(quiet=True) == 0
+    monkeypatch.setattr(sys, "stdout", Tty())
+    assert fit_verbosity(quiet=False) == 1
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    assert fit_verbosity(quiet=False) == 2
+    monkeypatch.setitem(sys.modules, "ipykernel", object())
+    assert fit_verbosity(quiet=False) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import keras
 import pytest
@@ -175,3 +176,26 @@ def test_run_folder_inside_the_image_folder_is_refused(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "is the image folder" in err and err.count("\n") == 1
     assert sorted(p.name for p in data.iterdir()) == ["a", "b"]  # nothing written
+
+
+def test_failed_starts_leave_no_run_folder_and_cache_dir_is_checked(tmp_path, capsys):
+    from eventcnn.cli import main
+    from eventcnn.learn.dataset import make_toy_images
+
+    events = tmp_path / "events.json"
+    events.write_text('{"Event": {}}')
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(events), "--out", str(out), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a file, not an image folder" in err and "not found" not in err
+    assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(out), "-q"]) == 1
+    capsys.readouterr()
+    assert not out.exists()  # no empty run folder left behind
+    data = make_toy_images(tmp_path / "toy", n_per_class=3, size=16)
+    assert main(["train", "--data", str(data), "--out", str(out), "--cache-dir", str(data / "cache"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "--cache-dir" in err and "is the image folder" in err and not (data / "cache").exists()
+    if Path("/proc/self").is_dir():
+        assert main(["train", "--data", str(data), "--out", str(out), "--cache-dir", "/proc/x", "-q"]) == 1
+        assert "cannot write into folder /proc/x" in capsys.readouterr().err
+    assert not out.exists()

@@ -328,7 +328,7 @@ def test_cli_size_is_checked_up_front_and_predict_uses_the_models_size(folder, t
     assert main(["opal", "predict", "--model", str(out), "--data", str(d), "--out", str(pred)]) == 0
     assert len(list(csv.reader(pred.open()))) == 1 + 6  # read at the model's 56 px, not the default 200
     assert main(["opal", "predict", "--model", str(out), "--data", str(d), "--size", "64",
-                 "--out", str(pred)]) == 1
+                 "--out", str(pred), "--overwrite"]) == 1
     assert "--size 64 does not match the model" in capsys.readouterr().err
 
 

@@ -81,7 +81,7 @@ def test_cli_predicts_with_tta_by_default_and_plain_with_no_tta(tmp_path) -> Non
     for opts, want in (([], tta.predict_tta(model, rest)), (["--no-tta"], opal.predict(model, rest))):
         out = tmp_path / "p.csv"
         assert main(["opal", "predict", "--model", str(run), "--data", str(d), "--labels", str(labels),
-                     "--out", str(out), *opts]) == 0
+                     "--out", str(out), "--overwrite", *opts]) == 0
         np.testing.assert_allclose(probs(out), want, atol=1e-5)
 
 
