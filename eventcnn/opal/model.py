@@ -310,7 +310,8 @@ def loop_settings(config: RecipeConfig, has_validation: bool) -> LoopSettings:
 def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
           recipe: str | RecipeConfig = "default", out: str | os.PathLike[str] | None = None,
           quiet: bool | None = None, data_dir: str | os.PathLike[str] | None = None,
-          run_info: dict[str, Any] | None = None, **overrides: Any) -> TrainResult:
+          run_info: dict[str, Any] | None = None, callbacks: Sequence[Any] = (),
+          **overrides: Any) -> TrainResult:
     """Train the masterclass CNN on labelled ``uint8`` displays.
 
     ``recipe``: ``"original"`` (the masterclass recipe, copies generated lazily)
@@ -321,7 +322,8 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
     folder is written in the common format (:func:`save_run`; ``data_dir`` is
     recorded as the run's data). ``quiet``: no Keras progress bar (default: the
     ``EVENTCNN_QUIET`` environment variable, :func:`eventcnn._env.quiet_from_env`;
-    the old ``verbose=0`` still works).
+    the old ``verbose=0`` still works). ``callbacks``: extra Keras callbacks
+    (e.g. a progress bar of the class web app, :mod:`eventcnn.opal.web.training`).
 
     Example::
 
@@ -357,7 +359,8 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
         weights = balanced_class_weight(y, len(CLASS_NAMES))
     start = time.perf_counter()
     state, history = fit_phase(model, train_ds, val_ds, epochs=config.epochs, settings=settings,
-                               class_weight=weights, shuffle_batches=True, quiet=quiet)
+                               class_weight=weights, shuffle_batches=True, quiet=quiet,
+                               callbacks=callbacks)
     seconds = time.perf_counter() - start
     best = state.get("best_epoch") if settings.restore_best else None
     result = TrainResult(model, history, config, seconds, best)

@@ -1,0 +1,251 @@
+"""Train the masterclass CNN on the class's labels in the background, with progress for the teacher.
+
+:class:`TrainingJob` runs :func:`eventcnn.opal.masterclass` (the workflow of
+``eventcnn opal train``) in a thread on the majority label of every display the
+class answered, then draws the pictures the teacher page shows: the overview
+against the Z expectation, the class-vs-CNN confusion matrix (the displays the
+class labelled, the CNN's test-time-augmented answer), the displays the CNN is
+least sure about, and occlusion maps of three of them. :meth:`TrainingJob.status`
+says the stage and the fraction done at any time (an epoch counter feeds it).
+
+Keras is imported only in the thread, when training starts: importing this
+module is cheap (the server starts fast).
+
+Example::
+
+    job = TrainingJob(data.images, data.names, store, out="class_run", seed=1)
+    job.start()
+    job.status()    # {'state': 'running', 'stage': 'training: epoch 3 of 12', 'fraction': 0.3, ...}
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eventcnn import classroom
+from eventcnn.opal.displays import CLASS_NAMES
+from eventcnn.opal.physics import predicted_overview
+from eventcnn.opal.web.store import ClassStore
+
+__all__ = ["FIGURES", "MIN_LABELS", "TrainingJob", "pretrained_settings"]
+
+#: the teacher page's pictures: key -> file in the run folder
+FIGURES = {
+    "overview": "overview.png",
+    "confusion": "class_vs_cnn.png",
+    "unsure": "least_sure.png",
+    "occlusion": "occlusion_maps.png",
+    "curves": "learning_curves.png",
+}
+#: fewest class labels to train on (as ``eventcnn opal train``)
+MIN_LABELS = 4
+#: share of the progress bar taken by the epochs (the rest: predicting and the pictures)
+_TRAIN_SHARE = 0.7
+
+
+def pretrained_settings() -> tuple[dict[str, Any], str]:
+    """Settings that start the OPAL CNN from simulation-pretrained weights, when any are shipped.
+
+    Returns ``(settings for opal.train, a sentence for the teacher)``: weights
+    are used when :mod:`eventcnn.weights` ships a backbone ``"opal"`` and the
+    recipe takes a ``weights`` setting; otherwise ``({}, why not)``.
+    """
+    from eventcnn.opal.model import RecipeConfig
+    from eventcnn.weights import available
+
+    shipped = [w for w in available() if w.get("backbone") == "opal"]
+    if not shipped:
+        return {}, "no simulation-pretrained weights are shipped for the OPAL CNN: trained from scratch"
+    if "weights" not in {f.name for f in fields(RecipeConfig)}:
+        return {}, (f"simulation-pretrained weights {shipped[0]['name']} are shipped but this "
+                    "version's OPAL recipe cannot start from them: trained from scratch")
+    return {"weights": "sim"}, f"started from the simulation-pretrained weights {shipped[0]['name']}"
+
+
+class TrainingJob:
+    """One background training at a time on the class's labels (see the module docstring).
+
+    ``out``: the run folder (rewritten by each training); ``settings`` go to
+    :func:`eventcnn.opal.masterclass` (``epochs``, ...); ``n_unsure``: displays
+    in the least-sure picture, the first ``n_occlusion`` of them get occlusion maps.
+    """
+
+    def __init__(self, images: np.ndarray, names: np.ndarray, store: ClassStore,
+                 out: str | os.PathLike[str], seed: int = 1, n_unsure: int = 6,
+                 n_occlusion: int = 3, **settings: Any) -> None:
+        self.images = images
+        self.names = np.asarray(names)
+        self.store = store
+        self.out = Path(out)
+        self.seed = seed
+        self.n_unsure = n_unsure
+        self.n_occlusion = n_occlusion
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._state: dict[str, Any] = {"state": "idle", "stage": "not trained yet", "fraction": 0.0,
+                                       "error": None, "figures": [], "summary": None, "runs": 0}
+
+    def status(self) -> dict[str, Any]:
+        """A copy of the job's state: ``state`` idle/running/done/failed, ``stage``, ``fraction``, ..."""
+        with self._lock:
+            return dict(self._state)
+
+    def _set(self, **kw: Any) -> None:
+        with self._lock:
+            self._state.update(kw)
+
+    def start(self) -> bool:
+        """Start training in a thread; False when one is running already."""
+        with self._lock:
+            if self._state["state"] == "running":
+                return False
+            self._state.update(state="running", stage="starting", fraction=0.0, error=None,
+                               started=time.time())
+            self._thread = threading.Thread(target=self._run, name="eventcnn-class-training", daemon=True)
+            self._thread.start()
+        return True
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the running training (tests, benchmarks)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def labels(self) -> np.ndarray:
+        """The class's label per display (``""`` for none), aligned with ``names``."""
+        table = self.store.labels()
+        return np.array([table.get(str(n), "") for n in self.names], dtype="<U1")
+
+    def _run(self) -> None:
+        try:
+            self._train()
+        except Exception as exc:  # noqa: BLE001 - shown on the teacher page, the server goes on
+            self._set(state="failed", stage="failed", error=f"{type(exc).__name__}: {exc}",
+                      trace=traceback.format_exc(limit=5))
+
+    def _train(self) -> None:
+        labels = self.labels()
+        n = int((labels != "").sum())
+        if n < MIN_LABELS:
+            raise ValueError(f"only {n} displays have a class label (majority of the votes); "
+                             f"at least {MIN_LABELS} are needed: label more first")
+        self._set(stage="loading the network", fraction=0.02)
+        from eventcnn.opal.tta import predict_tta
+        from eventcnn.opal.workflow import masterclass
+
+        extra, pretrained = pretrained_settings()
+        settings = {"seed": self.seed, **extra, **self.settings}
+        job = self
+
+        class Progress(_keras_callback()):  # type: ignore[misc]
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                total = max(1, int(self.params.get("epochs") or 1))
+                job._set(stage=f"training: epoch {epoch + 1} of at most {total}",
+                         fraction=0.05 + _TRAIN_SHARE * (epoch + 1) / total)
+
+        start = time.perf_counter()
+        self._set(stage="training", fraction=0.05)
+        mc = masterclass(self.images, labels, self.names, out=self.out, quiet=True,
+                         sources={"labels": str(self.store.path), "pretrained": pretrained},
+                         callbacks=[Progress()], **settings)
+        seconds = time.perf_counter() - start
+        self._set(stage="drawing the pictures", fraction=0.8)
+        figures = []
+        if len(mc.pred):
+            classroom.save(classroom.overview_figure(predicted_overview(mc.pred)),
+                           self.out / FIGURES["overview"])
+            figures.append("overview")
+        lab = mc.train_mask
+        class_probs = predict_tta(mc.result.model, self.images[lab])
+        cnn = np.array(CLASS_NAMES)[class_probs.argmax(axis=1)]
+        cm = _confusion(labels[lab], cnn)
+        classroom.save(_class_vs_cnn(cm), self.out / FIGURES["confusion"])
+        figures.append("confusion")
+        unsure = []
+        if len(mc.pred):
+            top = np.sort(mc.probs, axis=1)
+            order = np.argsort(top[:, -1] - top[:, -2], kind="stable")[: self.n_unsure]
+            rest_idx = np.flatnonzero(mc.rest)
+            unsure = [(int(rest_idx[i]), mc.probs[i]) for i in order]
+            classroom.save(_unsure_figure(self.images, unsure), self.out / FIGURES["unsure"])
+            figures.append("unsure")
+            self._set(stage="occlusion maps", fraction=0.88)
+            occ = _occlusion_figure(mc.result.model, self.images, unsure[: self.n_occlusion])
+            classroom.save(occ, self.out / FIGURES["occlusion"])
+            figures.append("occlusion")
+        if mc.history_png is not None and Path(mc.history_png).is_file():
+            figures.append("curves")
+        agree = float(np.mean(cnn == labels[lab])) if lab.any() else None
+        summary = {"labels": n, "per_class": {c: int((labels == c).sum()) for c in CLASS_NAMES},
+                   "classified": int(mc.rest.sum()), "seconds": round(seconds, 1),
+                   "cnn_agrees_with_class": agree, "pretrained": pretrained,
+                   "predicted": {c: int((mc.pred == c).sum()) for c in CLASS_NAMES}}
+        with self._lock:
+            runs = self._state["runs"] + 1
+        self._set(state="done", stage="done", fraction=1.0, figures=figures, summary=summary,
+                  runs=runs, finished=time.time())
+
+
+def _keras_callback() -> type:
+    import keras
+
+    return keras.callbacks.Callback
+
+
+def _confusion(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    k = len(CLASS_NAMES)
+    cm = np.zeros((k, k), dtype=int)
+    for t, p in zip(truth, pred):
+        cm[CLASS_NAMES.index(t), CLASS_NAMES.index(p)] += 1
+    return cm
+
+
+def _class_vs_cnn(cm: np.ndarray) -> Any:
+    fig = classroom.confusion_figure(cm, title="The class and the CNN on the class's displays")
+    fig.axes[0].set_ylabel("the class says")
+    return fig
+
+
+def _caption(probs: np.ndarray) -> str:
+    order = np.argsort(probs)[::-1]
+    words = classroom.words([CLASS_NAMES[i] for i in order[:2]])
+    return f"{words[0]} {100 * probs[order[0]]:.0f} % or\n{words[1]} {100 * probs[order[1]]:.0f} %?"
+
+
+def _unsure_figure(images: np.ndarray, unsure: list[tuple[int, np.ndarray]]) -> Any:
+    from matplotlib.figure import Figure
+
+    cols = min(3, len(unsure))
+    rows = -(-len(unsure) // cols)
+    fig = Figure(figsize=(3.2 * cols, 3.5 * rows + 0.4), layout="constrained")
+    fig.suptitle("The displays the CNN is least sure about")
+    for k, (i, probs) in enumerate(unsure):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        ax.imshow(images[i])
+        ax.set_title(f"CNN: {_caption(probs)}", fontsize=10)
+        ax.set_axis_off()
+    return fig
+
+
+def _occlusion_figure(model: Any, images: np.ndarray, picks: list[tuple[int, np.ndarray]]) -> Any:
+    from matplotlib.figure import Figure
+
+    from eventcnn.explain import occlusion_map, plot_occlusion
+
+    fig = Figure(figsize=(4.6 * len(picks), 4.9), layout="constrained")
+    fig.suptitle("Where the CNN looks (red: covering this part lowers its answer)")
+    for k, (i, probs) in enumerate(picks):
+        target = int(np.argmax(probs))
+        heat = occlusion_map(model, images[i], target=target)
+        word = classroom.words([CLASS_NAMES[target]])[0]
+        plot_occlusion(images[i], heat, title=f"CNN: {word} ({100 * probs[target]:.0f} %)",
+                       ax=fig.add_subplot(1, len(picks), k + 1))
+    return fig
