@@ -38,7 +38,7 @@ from eventcnn.opal.web.session import ClassSession, hints
 from eventcnn.opal.web.store import StoreError
 from eventcnn.opal.web.training import MIN_LABELS
 
-__all__ = ["MAX_BODY", "STATIC", "create_app", "qr_svg"]
+__all__ = ["MAX_BODY", "STATIC", "BackgroundServer", "create_app", "qr_svg"]
 
 #: largest request body accepted (bytes); the biggest real one (a vote) is ~150 bytes
 MAX_BODY = 4096
@@ -105,32 +105,27 @@ class _BodyLimit:
         if length is not None and (not length.isdigit() or int(length) > self.limit):
             await _plain(send, 413, f"request body over {self.limit} bytes")
             return
-        seen = 0
-        started = False
-
-        async def limited_receive() -> dict:
-            nonlocal seen
+        body = b""  # bodies here are small: read it all first, then replay it to the app
+        more = True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: dict) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+            if message["type"] != "http.request":  # the client went away
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
                 await _plain(send, 413, f"request body over {self.limit} bytes")
+                return
+        replayed = False
 
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
 
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 async def _plain(send: Any, status: int, text: str) -> None:
@@ -273,6 +268,46 @@ def create_app(session: ClassSession, student_url: str, max_body: int = MAX_BODY
 
     app.add_middleware(_BodyLimit, limit=max_body)  # outermost: before anything reads the body
     return app
+
+
+class BackgroundServer:
+    """uvicorn serving ``app`` in a thread on ``host`` (a free port when ``port`` is 0), for tests and benchmarks.
+
+    Example::
+
+        with BackgroundServer(app) as server:
+            urllib.request.urlopen(server.url + "api/health")
+    """
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        if port == 0:
+            with socket.socket() as sock:
+                sock.bind((host, 0))
+                port = sock.getsockname()[1]
+        self.url = f"http://{host}:{port}/"
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="eventcnn-class-server", daemon=True)
+
+    def __enter__(self) -> BackgroundServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the class server did not start on {self.url}")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
 
 
 def _public(status: dict[str, Any]) -> dict[str, Any]:
