@@ -169,6 +169,7 @@ def test_restart_keeps_votes_token_and_student(tmp_path: Path, class_displays) -
     assert status["progress"]["votes"] == 1
 
 
+@pytest.mark.slow
 def test_train_now_runs_in_background_and_draws_the_pictures(tmp_path: Path, class_displays) -> None:
     zip_path, truth = class_displays
     session = _session(tmp_path, zip_path)

@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -31,11 +32,12 @@ from typing import Any
 import numpy as np
 
 from eventcnn import classroom
+from eventcnn._io import write_json_atomic
 from eventcnn.opal.displays import CLASS_NAMES
 from eventcnn.opal.physics import predicted_overview
 from eventcnn.opal.web.store import ClassStore
 
-__all__ = ["FIGURES", "MIN_LABELS", "TrainingJob", "pretrained_settings"]
+__all__ = ["FIGURES", "MIN_LABELS", "STATUS_FILE", "TrainingJob", "pretrained_settings"]
 
 #: the teacher page's pictures: key -> file in the run folder
 FIGURES = {
@@ -45,6 +47,8 @@ FIGURES = {
     "occlusion": "occlusion_maps.png",
     "curves": "learning_curves.png",
 }
+#: what the last training left in the run folder (the teacher page shows it again after a restart)
+STATUS_FILE = "class_training.json"
 #: fewest class labels to train on (as ``eventcnn opal train``)
 MIN_LABELS = 4
 #: share of the progress bar taken by the epochs (the rest: predicting and the pictures)
@@ -93,6 +97,19 @@ class TrainingJob:
         self._thread: threading.Thread | None = None
         self._state: dict[str, Any] = {"state": "idle", "stage": "not trained yet", "fraction": 0.0,
                                        "error": None, "figures": [], "summary": None, "runs": 0}
+        self._resume()
+
+    def _resume(self) -> None:
+        """Show the last finished training of this run folder again (after a server restart)."""
+        path = self.out / STATUS_FILE
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return
+        if isinstance(saved, dict) and saved.get("state") == "done":
+            figures = [k for k in saved.get("figures", []) if k in FIGURES and (self.out / FIGURES[k]).is_file()]
+            self._state.update(state="done", stage="done (before the restart)", fraction=1.0,
+                               figures=figures, summary=saved.get("summary"), runs=int(saved.get("runs", 1)))
 
     def status(self) -> dict[str, Any]:
         """A copy of the job's state: ``state`` idle/running/done/failed, ``stage``, ``fraction``, ..."""
@@ -192,6 +209,8 @@ class TrainingJob:
             runs = self._state["runs"] + 1
         self._set(state="done", stage="done", fraction=1.0, figures=figures, summary=summary,
                   runs=runs, finished=time.time())
+        write_json_atomic(self.out / STATUS_FILE, {"state": "done", "figures": figures, "summary": summary,
+                                                  "runs": runs})
 
 
 def _keras_callback() -> type:
