@@ -78,7 +78,8 @@
       const agree = s.cnn_agrees_with_class == null ? "" :
         "; the CNN agrees with the class on " + pct(s.cnn_agrees_with_class) + " of its displays";
       $("train-summary").textContent = "Trained on " + s.labels + " class labels in " + s.seconds +
-        " s, classified " + s.classified + " other displays" + agree + ". " + s.pretrained + ".";
+        " s, classified " + s.classified + " other displays" + agree + ". " +
+        s.pretrained.charAt(0).toUpperCase() + s.pretrained.slice(1) + ".";
     }
     if (t.state === "done" && t.runs !== shownRun) {
       shownRun = t.runs;
