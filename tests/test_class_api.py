@@ -313,3 +313,10 @@ def test_serve_command_starts_and_answers(tmp_path: Path, class_displays) -> Non
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_the_class_labels_what_opal_suggest_picks(tmp_path: Path, class_displays, capsys) -> None:
+    session = _session(tmp_path, class_displays[0], n=12)
+    assert main(["opal", "suggest", "--data", str(class_displays[0]), "--n", "12", "--seed", "0"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert [f"{name}.png" for _, name in session.store.pool()] == printed

@@ -14,42 +14,37 @@ No FastAPI, no Keras: plain functions, tested directly.
 
 Example::
 
-    pool = choose_pool(images, n=50, seed=0)            # indices, suggest order
-    coverage = {name: 0 for name in names[pool]}
-    mine = assign(list(names[pool]), coverage, per_student=10, overlap=2, seed=0, student=3)
+    pool = choose_pool("centered-masked-rotated1.zip", n=50, seed=0)   # names, suggest order
+    mine = assign(pool, {}, per_student=10, overlap=2, seed=0, student=3)
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from eventcnn.suggest import suggest_indices
+from eventcnn.suggest import suggest
 
-__all__ = ["FEATURE_SIZE", "assign", "capacity_note", "choose_pool"]
-
-#: displays are shrunk to about this many pixels for the suggest features (like ``opal suggest``)
-FEATURE_SIZE = 100
+__all__ = ["assign", "capacity_note", "choose_pool"]
 
 
-def choose_pool(images: np.ndarray, n: int, seed: int = 0, labels: Sequence[str] | None = None) -> np.ndarray:
-    """Indices of the ``n`` displays the class labels, in the order ``opal suggest`` ranks them.
+def choose_pool(source: str | os.PathLike[str], n: int, seed: int = 0,
+                crop: tuple[int, int, int, int] | None = None) -> list[str]:
+    """Event names of the ``n`` displays the class labels: exactly what ``eventcnn opal suggest`` prints.
 
-    ``images``: ``uint8`` ``(N, H, W, 3)``; shrunk by an integer step to about
-    :data:`FEATURE_SIZE` pixels first (what ``opal suggest`` reads). ``labels``:
-    labels so far ("" for none), as for :func:`eventcnn.suggest.suggest_indices`.
+    ``source``: the zip or folder of displays; nothing is labelled yet, so this
+    is ``opal suggest``'s diverse first batch (:func:`eventcnn.suggest.suggest`
+    with the same ``seed``), best first, without the ``.png``.
 
     Example::
 
-        pool = choose_pool(data.images, n=50, seed=0)
+        pool = choose_pool("centered-masked-rotated1.zip", n=50, seed=0)   # ['z5301_3017', ...]
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    images = np.asarray(images)
-    step = max(1, images.shape[1] // FEATURE_SIZE)
-    small = images[:, ::step, ::step] if step > 1 else images
-    return suggest_indices(small, labels, n=min(n, len(images)), seed=seed)
+    return [name[: -len(".png")] for name in suggest(source, None, n=n, seed=seed, crop=crop)]
 
 
 def assign(pool: Sequence[str], coverage: Mapping[str, int], per_student: int, overlap: int = 2,

@@ -1,8 +1,8 @@
 """One class session: the displays in memory, the store, the training job, the pictures.
 
 :func:`open_session` loads the displays (zip or folder), opens or creates the
-SQLite store, picks the displays to label the first time (``opal suggest``'s
-choice, :func:`eventcnn.opal.web.assign.choose_pool`; a restart with the same
+SQLite store, picks the displays to label the first time (what ``eventcnn opal suggest``
+prints, :func:`eventcnn.opal.web.assign.choose_pool`; a restart with the same
 database reuses them and skips the choice) and prepares the background
 training. The web app (:mod:`eventcnn.opal.web.app`) only translates HTTP into
 calls of :class:`ClassSession`. No FastAPI, no Keras here.
@@ -143,10 +143,10 @@ def open_session(data: str | os.PathLike[str], db: str | os.PathLike[str], n: in
         if not quiet and store.meta("n") not in (None, str(n)):
             print(f"{db}: resuming the class of {len(pool)} displays (--n {n} ignored)")
     else:
-        idx = choose_pool(loaded.images, n=n, seed=seed)
-        store.set_pool([str(s) for s in names[idx]], fingerprint=fp)
+        store.set_pool(choose_pool(data, n=n, seed=seed), fingerprint=fp)
         store.set_meta("n", str(n))
     out = Path(out) if out is not None else Path(db).with_name(Path(db).stem + "_run")
-    job = TrainingJob(loaded.images, names, store, out=out, seed=seed + 1, **train_settings)
+    job = TrainingJob(loaded.images, names, store, out=out, seed=seed + 1, data_dir=str(data),
+                      **train_settings)
     return ClassSession(loaded.images, names, store, job, per_student=per_student, overlap=overlap,
                         seed=seed)
