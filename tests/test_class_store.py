@@ -183,3 +183,26 @@ def test_web_modules_import_without_fastapi_or_keras() -> None:
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
                    env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+
+def test_training_job_shows_the_last_training_after_a_restart(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    from eventcnn.opal.web.training import FIGURES, STATUS_FILE, TrainingJob
+
+    store = _store(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / FIGURES["overview"]).write_bytes(b"png")
+    (run / STATUS_FILE).write_text(json.dumps({"state": "done", "figures": ["overview", "unsure"],
+                                               "summary": {"labels": 9}, "runs": 2}))
+    job = TrainingJob(np.zeros((12, 8, 8, 3), np.uint8), np.array(NAMES), store, out=run)
+    st = job.status()
+    assert st["state"] == "done" and st["figures"] == ["overview"] and st["runs"] == 2  # missing file dropped
+    fresh = TrainingJob(np.zeros((12, 8, 8, 3), np.uint8), np.array(NAMES), store, out=tmp_path / "new")
+    assert fresh.status()["state"] == "idle"
+    assert fresh.start() and (fresh.join(30) or True)
+    failed = fresh.status()
+    assert failed["state"] == "failed" and "at least 4" in failed["error"]  # no labels: a clear error
