@@ -41,7 +41,7 @@ import numpy as np
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "opal" / "centered-masked-rotated1.zip"
+DATA = Path(os.environ.get("EVENTCNN_SHARED_DATA", ROOT.parent / "shared" / "data")) / "opal" / "centered-masked-rotated1.zip"
 
 
 def free_port() -> int:
