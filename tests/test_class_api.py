@@ -280,6 +280,10 @@ def test_cli_export_and_serve(tmp_path: Path, class_displays, capsys) -> None:
         port = busy.getsockname()[1]
         assert main(["class", "serve", "--data", str(zip_path), "--db", str(db), "--port", str(port)]) == 1
     assert "another --port" in capsys.readouterr().err
+    assert main(["class", "serve", "--data", str(tmp_path / "none.zip"), "--db", str(tmp_path / "n.sqlite"),
+                 "--port", str(_free_port())]) == 1
+    assert "none.zip not found" in capsys.readouterr().err
+    assert not (tmp_path / "n.sqlite").exists()  # no empty class for a wrong --data
 
 
 def test_serve_command_starts_and_answers(tmp_path: Path, class_displays) -> None:

@@ -127,12 +127,12 @@ def open_session(data: str | os.PathLike[str], db: str | os.PathLike[str], n: in
     if n < 1 or per_student < 1 or overlap < 1:
         raise UserError(f"--n, --per-student and --overlap must be at least 1, got {n}, {per_student}, {overlap}")
     size = check_image_size(size)
-    store = ClassStore(db)
     with warnings.catch_warnings():  # lists of unmatched names would give classes away
         warnings.simplefilter("ignore")
         loaded = load_displays(data, None, size=size, quiet=True)
     if len(loaded) == 0:
         raise UserError(f"{data}: no readable event displays")
+    store = ClassStore(db)  # after the data are known good: no empty database for a wrong --data
     names = loaded.names
     fp = _fingerprint(names)
     pool = store.pool()
