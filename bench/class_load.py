@@ -13,8 +13,9 @@ real OPAL displays and measures, over loopback:
    p50 / p99 and the ratio to the single student's p50;
 3. **memory while training**: the teacher presses "train now" while the 30
    students keep answering (one answer every ``--pace`` s each) and the teacher
-   page polls every 2 s; the server's resident memory (psutil, every 0.5 s) at
-   its peak against its memory before training, and the round trip during training.
+   page polls; resident memory (psutil, every 0.5 s) of the server and of the
+   training process it starts, at their peaks, against the server's memory
+   before training, and the round trip during training.
 
 At the end every vote is checked: exactly one per (student, display), none lost.
 
@@ -187,8 +188,16 @@ def main() -> None:
         for t in threads:
             t.start()
         t0 = time.perf_counter()
+        child_peak = 0
         while True:
             peak = max(peak, server.memory_info().rss)
+            kids = 0
+            for child in server.children(recursive=True):
+                try:
+                    kids += child.memory_info().rss
+                except psutil.Error:  # ended between listing and reading
+                    pass
+            child_peak = max(child_peak, kids)
             st = call(base + "api/teacher/status", headers=h)["training"]
             if st["state"] != "running":
                 break
@@ -200,7 +209,8 @@ def main() -> None:
         print(f"training ({args.epochs} epochs, {st['summary']['labels'] if st['summary'] else '?'} labels, "
               f"{args.students} students answering every {args.pace:g} s): {st['state']} in {train_s:.0f} s; "
               f"server memory {idle / 2**20:.0f} MiB before, peak {peak / 2**20:.0f} MiB "
-              f"({peak / idle:.1f}x); vote round trip meanwhile p50 {pct(during, 50):.1f} ms, "
+              f"({peak / idle:.1f}x), after {server.memory_info().rss / 2**20:.0f} MiB; training process "
+              f"peak {child_peak / 2**20:.0f} MiB; vote round trip meanwhile p50 {pct(during, 50):.1f} ms, "
               f"p99 {pct(during, 99):.1f} ms ({len(during)} votes)")
         if st["state"] != "done":
             print("training error:", st.get("error"))

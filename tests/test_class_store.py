@@ -198,10 +198,10 @@ def test_training_job_shows_the_last_training_after_a_restart(tmp_path: Path) ->
     (run / FIGURES["overview"]).write_bytes(b"png")
     (run / STATUS_FILE).write_text(json.dumps({"state": "done", "figures": ["overview", "unsure"],
                                                "summary": {"labels": 9}, "runs": 2}))
-    job = TrainingJob(np.zeros((12, 8, 8, 3), np.uint8), np.array(NAMES), store, out=run)
+    job = TrainingJob(np.array(NAMES), store, out=run, source=tmp_path / "displays.zip")
     st = job.status()
     assert st["state"] == "done" and st["figures"] == ["overview"] and st["runs"] == 2  # missing file dropped
-    fresh = TrainingJob(np.zeros((12, 8, 8, 3), np.uint8), np.array(NAMES), store, out=tmp_path / "new")
+    fresh = TrainingJob(np.array(NAMES), store, out=tmp_path / "new", source=tmp_path / "displays.zip")
     assert fresh.status()["state"] == "idle"
     assert fresh.start() and (fresh.join(30) or True)
     failed = fresh.status()

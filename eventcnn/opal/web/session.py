@@ -146,7 +146,7 @@ def open_session(data: str | os.PathLike[str], db: str | os.PathLike[str], n: in
         store.set_pool(choose_pool(data, n=n, seed=seed), fingerprint=fp)
         store.set_meta("n", str(n))
     out = Path(out) if out is not None else Path(db).with_name(Path(db).stem + "_run")
-    job = TrainingJob(loaded.images, names, store, out=out, seed=seed + 1, data_dir=str(data),
+    job = TrainingJob(names, store, out=out, source=data, size=size, seed=seed + 1, data_dir=str(data),
                       **train_settings)
     return ClassSession(loaded.images, names, store, job, per_student=per_student, overlap=overlap,
                         seed=seed)

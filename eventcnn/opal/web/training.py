@@ -1,27 +1,33 @@
 """Train the masterclass CNN on the class's labels in the background, with progress for the teacher.
 
-:class:`TrainingJob` runs :func:`eventcnn.opal.masterclass` (the workflow of
-``eventcnn opal train``) in a thread on the majority label of every display the
-class answered, then draws the pictures the teacher page shows: the overview
+:class:`TrainingJob` runs :func:`train_and_draw` in a child process
+(``python -m eventcnn.opal.web.training``, started and watched from a thread):
+:func:`eventcnn.opal.masterclass` (the workflow of ``eventcnn opal train``) on
+the majority label of every display the class answered, then the pictures the
+teacher page shows: the overview
 against the Z expectation, the class-vs-CNN confusion matrix (the displays the
 class labelled, the CNN's test-time-augmented answer), the displays the CNN is
 least sure about, and occlusion maps of three of them. :meth:`TrainingJob.status`
 says the stage and the fraction done at any time (an epoch counter feeds it).
 
-Keras is imported only in the thread, when training starts: importing this
-module is cheap (the server starts fast).
+Keras is imported only in the child process: importing this module is cheap
+(the server starts fast), and the server's memory stays small while and after
+the CNN trains.
 
 Example::
 
-    job = TrainingJob(data.images, data.names, store, out="class_run", seed=1)
+    job = TrainingJob(data.names, store, out="class_run", source="displays.zip", seed=1)
     job.start()
     job.status()    # {'state': 'running', 'stage': 'training: epoch 3 of 12', 'fraction': 0.3, ...}
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -32,12 +38,13 @@ from typing import Any
 import numpy as np
 
 from eventcnn import classroom
-from eventcnn._io import write_json_atomic
-from eventcnn.opal.displays import CLASS_NAMES
+from eventcnn._io import write_json_atomic, write_text_atomic
+from eventcnn.opal.displays import CLASS_NAMES, IMAGE_SIZE
 from eventcnn.opal.physics import predicted_overview
 from eventcnn.opal.web.store import ClassStore
 
-__all__ = ["FIGURES", "MIN_LABELS", "STATUS_FILE", "TrainingJob", "pretrained_settings"]
+__all__ = ["FIGURES", "LABEL_FILE", "MIN_LABELS", "STATUS_FILE", "TrainingJob", "pretrained_settings",
+           "train_and_draw"]
 
 #: the teacher page's pictures: key -> file in the run folder
 FIGURES = {
@@ -49,6 +56,9 @@ FIGURES = {
 }
 #: what the last training left in the run folder (the teacher page shows it again after a restart)
 STATUS_FILE = "class_training.json"
+#: the class's labels of the last training, in the run folder (the masterclass label format)
+LABEL_FILE = "class_labels.csv"
+_PREFIX = "@@eventcnn-class "
 #: fewest class labels to train on (as ``eventcnn opal train``)
 MIN_LABELS = 4
 #: share of the progress bar taken by the epochs (the rest: predicting and the pictures)
@@ -80,12 +90,17 @@ class TrainingJob:
     ``out``: the run folder (rewritten by each training); ``settings`` go to
     :func:`eventcnn.opal.masterclass` (``epochs``, ...); ``n_unsure``: displays
     in the least-sure picture, the first ``n_occlusion`` of them get occlusion maps.
+    ``source``: the zip or folder of the displays (read at ``size`` pixels by
+    the training process). The training runs in a child process started from a
+    thread: its own memory (given back when it ends) and its own interpreter
+    lock, so the web server stays responsive.
     """
 
-    def __init__(self, images: np.ndarray, names: np.ndarray, store: ClassStore,
-                 out: str | os.PathLike[str], seed: int = 1, n_unsure: int = 6,
+    def __init__(self, names: np.ndarray, store: ClassStore, out: str | os.PathLike[str],
+                 source: str | os.PathLike[str], size: int = IMAGE_SIZE, seed: int = 1, n_unsure: int = 6,
                  n_occlusion: int = 3, **settings: Any) -> None:
-        self.images = images
+        self.source = source
+        self.size = size
         self.names = np.asarray(names)
         self.store = store
         self.out = Path(out)
@@ -143,74 +158,122 @@ class TrainingJob:
 
     def _run(self) -> None:
         try:
-            self._train()
+            labels = self.labels()
+            n = int((labels != "").sum())
+            if n < MIN_LABELS:
+                raise ValueError(f"only {n} displays have a class label (majority of the votes); "
+                                 f"at least {MIN_LABELS} are needed: label more first")
+            figures, summary = self._train_in_subprocess(labels)
         except Exception as exc:  # noqa: BLE001 - shown on the teacher page, the server goes on
             self._set(state="failed", stage="failed", error=f"{type(exc).__name__}: {exc}",
                       trace=traceback.format_exc(limit=5))
-
-    def _train(self) -> None:
-        labels = self.labels()
-        n = int((labels != "").sum())
-        if n < MIN_LABELS:
-            raise ValueError(f"only {n} displays have a class label (majority of the votes); "
-                             f"at least {MIN_LABELS} are needed: label more first")
-        self._set(stage="loading the network", fraction=0.02)
-        from eventcnn.opal.tta import predict_tta
-        from eventcnn.opal.workflow import masterclass
-
-        extra, pretrained = pretrained_settings()
-        settings = {"seed": self.seed, **extra, **self.settings}
-        job = self
-
-        class Progress(_keras_callback()):  # type: ignore[misc]
-            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-                total = max(1, int(self.params.get("epochs") or 1))
-                job._set(stage=f"training: epoch {epoch + 1} of at most {total}",
-                         fraction=0.05 + _TRAIN_SHARE * (epoch + 1) / total)
-
-        start = time.perf_counter()
-        self._set(stage="training", fraction=0.05)
-        mc = masterclass(self.images, labels, self.names, out=self.out, quiet=True,
-                         sources={"labels": str(self.store.path), "pretrained": pretrained},
-                         callbacks=[Progress()], **settings)
-        seconds = time.perf_counter() - start
-        self._set(stage="drawing the pictures", fraction=0.8)
-        figures = []
-        if len(mc.pred):
-            classroom.save(classroom.overview_figure(predicted_overview(mc.pred)),
-                           self.out / FIGURES["overview"])
-            figures.append("overview")
-        lab = mc.train_mask
-        class_probs = predict_tta(mc.result.model, self.images[lab])
-        cnn = np.array(CLASS_NAMES)[class_probs.argmax(axis=1)]
-        cm = _confusion(labels[lab], cnn)
-        classroom.save(_class_vs_cnn(cm), self.out / FIGURES["confusion"])
-        figures.append("confusion")
-        unsure = []
-        if len(mc.pred):
-            top = np.sort(mc.probs, axis=1)
-            order = np.argsort(top[:, -1] - top[:, -2], kind="stable")[: self.n_unsure]
-            rest_idx = np.flatnonzero(mc.rest)
-            unsure = [(int(rest_idx[i]), mc.probs[i]) for i in order]
-            classroom.save(_unsure_figure(self.images, unsure), self.out / FIGURES["unsure"])
-            figures.append("unsure")
-            self._set(stage="occlusion maps", fraction=0.88)
-            occ = _occlusion_figure(mc.result.model, self.images, unsure[: self.n_occlusion])
-            classroom.save(occ, self.out / FIGURES["occlusion"])
-            figures.append("occlusion")
-        if mc.history_png is not None and Path(mc.history_png).is_file():
-            figures.append("curves")
-        agree = float(np.mean(cnn == labels[lab])) if lab.any() else None
-        summary = {"labels": n, "per_class": {c: int((labels == c).sum()) for c in CLASS_NAMES},
-                   "classified": int(mc.rest.sum()), "seconds": round(seconds, 1),
-                   "cnn_agrees_with_class": agree, "pretrained": pretrained,
-                   "predicted": {c: int((mc.pred == c).sum()) for c in CLASS_NAMES}}
+            return
         with self._lock:
             runs = self._state["runs"] + 1
         self._set(state="done", stage="done", fraction=1.0, figures=figures, summary=summary,
                   runs=runs, finished=time.time())
         write_json_atomic(self.out / STATUS_FILE, {"state": "done", "figures": figures, "summary": summary,
                                                   "runs": runs})
+
+    def _report(self, stage: str, fraction: float) -> None:
+        self._set(stage=stage, fraction=float(fraction))
+
+    def _train_in_subprocess(self, labels: np.ndarray) -> tuple[list[str], dict[str, Any]]:
+        """Run :func:`train_and_draw` in ``python -m eventcnn.opal.web.training`` (own memory, own GIL).
+
+        The labels go as a label file (``class_labels.csv`` in the run folder),
+        progress and the result come back as JSON lines on stdout; TensorFlow's
+        log goes to ``class_training.log`` there.
+        """
+        self.out.mkdir(parents=True, exist_ok=True)
+        label_file = self.out / LABEL_FILE
+        write_text_atomic(label_file, "".join(f"{n}.png;{c}\n" for n, c in zip(self.names, labels) if c))
+        cmd = [sys.executable, "-m", "eventcnn.opal.web.training", "--data", str(self.source),
+               "--labels", str(label_file), "--out", str(self.out), "--size", str(self.size),
+               "--seed", str(self.seed), "--n-unsure", str(self.n_unsure),
+               "--n-occlusion", str(self.n_occlusion), "--settings", json.dumps(self.settings)]
+        env = {**os.environ, "EVENTCNN_QUIET": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+        result: dict[str, Any] = {}
+        with open(self.out / "class_training.log", "w", encoding="utf-8") as log:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if not line.startswith(_PREFIX):
+                    continue
+                msg = json.loads(line[len(_PREFIX):])
+                if "stage" in msg:
+                    self._report(msg["stage"], msg["fraction"])
+                else:
+                    result = msg
+            code = proc.wait()
+        if result.get("error"):
+            raise RuntimeError(result["error"])
+        if code != 0 or "figures" not in result:
+            raise RuntimeError(f"the training process ended with exit code {code}; "
+                               f"see {self.out / 'class_training.log'}")
+        return list(result["figures"]), dict(result["summary"])
+
+
+def train_and_draw(images: np.ndarray, names: np.ndarray, labels: np.ndarray, out: str | os.PathLike[str], *,
+                   seed: int = 1, report: Any = None, n_unsure: int = 6, n_occlusion: int = 3,
+                   **settings: Any) -> tuple[list[str], dict[str, Any]]:
+    """Train on the class's ``labels`` (:func:`eventcnn.opal.masterclass`), draw the teacher's pictures.
+
+    ``report(stage, fraction)`` is called as the work goes on. Returns the
+    keys of the pictures drawn in ``out`` (:data:`FIGURES`) and a summary.
+
+    Example::
+
+        figures, summary = train_and_draw(data.images, data.names, class_labels, "class_run", epochs=2)
+    """
+    from eventcnn.opal.tta import predict_tta
+    from eventcnn.opal.workflow import masterclass
+
+    out = Path(out)
+    say = report or (lambda stage, fraction: None)
+    say("loading the network", 0.02)
+    n = int((labels != "").sum())
+    extra, pretrained = pretrained_settings()
+    settings = {"seed": seed, **extra, **settings}
+
+    class Progress(_keras_callback()):  # type: ignore[misc]
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            total = max(1, int(self.params.get("epochs") or 1))
+            say(f"training: epoch {epoch + 1} of at most {total}", 0.05 + _TRAIN_SHARE * (epoch + 1) / total)
+
+    start = time.perf_counter()
+    say("training", 0.05)
+    mc = masterclass(images, labels, names, out=out, quiet=True, sources={"pretrained": pretrained},
+                     callbacks=[Progress()], **settings)
+    seconds = time.perf_counter() - start
+    say("drawing the pictures", 0.8)
+    figures = []
+    if len(mc.pred):
+        classroom.save(classroom.overview_figure(predicted_overview(mc.pred)), out / FIGURES["overview"])
+        figures.append("overview")
+    lab = mc.train_mask
+    class_probs = predict_tta(mc.result.model, images[lab])
+    cnn = np.array(CLASS_NAMES)[class_probs.argmax(axis=1)]
+    classroom.save(_class_vs_cnn(_confusion(labels[lab], cnn)), out / FIGURES["confusion"])
+    figures.append("confusion")
+    if len(mc.pred):
+        top = np.sort(mc.probs, axis=1)
+        order = np.argsort(top[:, -1] - top[:, -2], kind="stable")[:n_unsure]
+        rest_idx = np.flatnonzero(mc.rest)
+        unsure = [(int(rest_idx[i]), mc.probs[i]) for i in order]
+        classroom.save(_unsure_figure(images, unsure), out / FIGURES["unsure"])
+        figures.append("unsure")
+        say("occlusion maps", 0.88)
+        classroom.save(_occlusion_figure(mc.result.model, images, unsure[:n_occlusion]), out / FIGURES["occlusion"])
+        figures.append("occlusion")
+    if mc.history_png is not None and Path(mc.history_png).is_file():
+        figures.append("curves")
+    agree = float(np.mean(cnn == labels[lab])) if lab.any() else None
+    summary = {"labels": n, "per_class": {c: int((labels == c).sum()) for c in CLASS_NAMES},
+               "classified": int(mc.rest.sum()), "seconds": round(seconds, 1),
+               "cnn_agrees_with_class": agree, "pretrained": pretrained,
+               "predicted": {c: int((mc.pred == c).sum()) for c in CLASS_NAMES}}
+    return figures, summary
 
 
 def _keras_callback() -> type:
@@ -268,3 +331,44 @@ def _occlusion_figure(model: Any, images: np.ndarray, picks: list[tuple[int, np.
         plot_occlusion(images[i], heat, title=f"CNN: {word} ({100 * probs[target]:.0f} %)",
                        ax=fig.add_subplot(1, len(picks), k + 1))
     return fig
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The child process of :class:`TrainingJob`: progress and result as JSON lines on stdout."""
+    import warnings
+
+    from eventcnn.opal.displays import load_displays
+
+    p = argparse.ArgumentParser(prog="python -m eventcnn.opal.web.training")
+    p.add_argument("--data", required=True)
+    p.add_argument("--labels", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--size", type=int, default=IMAGE_SIZE)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--n-unsure", type=int, default=6)
+    p.add_argument("--n-occlusion", type=int, default=3)
+    p.add_argument("--settings", default="{}")
+    args = p.parse_args(argv)
+
+    def emit(msg: dict[str, Any]) -> None:
+        print(_PREFIX + json.dumps(msg), flush=True)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = load_displays(args.data, args.labels, size=args.size, quiet=True)
+        figures, summary = train_and_draw(data.images, data.names, data.labels, args.out, seed=args.seed,
+                                          report=lambda stage, f: emit({"stage": stage, "fraction": f}),
+                                          n_unsure=args.n_unsure, n_occlusion=args.n_occlusion,
+                                          **json.loads(args.settings))
+    except Exception as exc:  # noqa: BLE001 - reported to the teacher page in one line
+        traceback.print_exc()
+        emit({"error": f"{type(exc).__name__}: {exc}"})
+        return 1
+    emit({"figures": figures, "summary": summary})
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("MPLBACKEND", "Agg")  # an entry point: files only, no windows
+    sys.exit(main())
