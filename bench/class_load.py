@@ -27,6 +27,7 @@ Run (2-core shared CPU; needs ../shared/data)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -193,10 +194,8 @@ def main() -> None:
             peak = max(peak, server.memory_info().rss)
             kids = 0
             for child in server.children(recursive=True):
-                try:
+                with contextlib.suppress(psutil.Error):  # ended between listing and reading
                     kids += child.memory_info().rss
-                except psutil.Error:  # ended between listing and reading
-                    pass
             child_peak = max(child_peak, kids)
             st = call(base + "api/teacher/status", headers=h)["training"]
             if st["state"] != "running":
