@@ -13,7 +13,7 @@ real OPAL displays and measures, over loopback:
    p50 / p99 and the ratio to the single student's p50;
 3. **memory while training**: the teacher presses "train now" while the 30
    students keep answering (one answer every ``--pace`` s each) and the teacher
-   page polls; resident memory (psutil, every 0.5 s) of the server and of the
+   page polls; resident memory (/proc VmRSS, every 0.5 s) of the server and of the
    training process it starts, at their peaks, against the server's memory
    before training, and the round trip during training.
 
@@ -27,7 +27,6 @@ Run (2-core shared CPU; needs ../shared/data)::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import socket
@@ -40,10 +39,31 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("EVENTCNN_SHARED_DATA", ROOT.parent / "shared" / "data")) / "opal" / "centered-masked-rotated1.zip"
+
+
+def rss(pid: int) -> int:
+    """Resident memory of a process in bytes (Linux /proc), 0 when it has ended."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    """Process ids of the direct children of ``pid`` (Linux /proc)."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
 
 
 def free_port() -> int:
@@ -135,7 +155,6 @@ def main() -> None:
     proc.wait(30)
     proc, restart, token = start_server(Path(args.data), db, port, extra)
     base = f"http://127.0.0.1:{port}/"
-    server = psutil.Process(proc.pid)
     try:
         print(f"start-up: new class {first_start:.2f} s, restart {restart:.2f} s; "
               f"`eventcnn --version` {ref_cli:.2f} s (ratio {restart / ref_cli:.1f}x)")
@@ -170,7 +189,7 @@ def main() -> None:
               f"{len(times) / wall:.0f} votes/s; p50 {pct(times, 50) / pct(single, 50):.1f}x one student's)")
 
         # 3. memory while training, the class still answering
-        idle = server.memory_info().rss
+        idle = rss(proc.pid)
         h = {"X-Teacher-Token": token}
         call(base + "api/teacher/train", {}, headers=h)
         during: list[float] = []
@@ -191,12 +210,8 @@ def main() -> None:
         t0 = time.perf_counter()
         child_peak = 0
         while True:
-            peak = max(peak, server.memory_info().rss)
-            kids = 0
-            for child in server.children(recursive=True):
-                with contextlib.suppress(psutil.Error):  # ended between listing and reading
-                    kids += child.memory_info().rss
-            child_peak = max(child_peak, kids)
+            peak = max(peak, rss(proc.pid))
+            child_peak = max(child_peak, sum(rss(c) for c in children(proc.pid)))
             st = call(base + "api/teacher/status", headers=h)["training"]
             if st["state"] != "running":
                 break
@@ -208,7 +223,7 @@ def main() -> None:
         print(f"training ({args.epochs} epochs, {st['summary']['labels'] if st['summary'] else '?'} labels, "
               f"{args.students} students answering every {args.pace:g} s): {st['state']} in {train_s:.0f} s; "
               f"server memory {idle / 2**20:.0f} MiB before, peak {peak / 2**20:.0f} MiB "
-              f"({peak / idle:.1f}x), after {server.memory_info().rss / 2**20:.0f} MiB; training process "
+              f"({peak / idle:.1f}x), after {rss(proc.pid) / 2**20:.0f} MiB; training process "
               f"peak {child_peak / 2**20:.0f} MiB; vote round trip meanwhile p50 {pct(during, 50):.1f} ms, "
               f"p99 {pct(during, 99):.1f} ms ({len(during)} votes)")
         if st["state"] != "done":
