@@ -27,6 +27,7 @@ Run (2-core shared CPU; needs ../shared/data)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -59,10 +60,8 @@ def children(pid: int) -> list[int]:
     """Process ids of the direct children of ``pid`` (Linux /proc)."""
     out: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
+        with contextlib.suppress(OSError):  # the thread ended meanwhile
             out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
     return out
 
 
