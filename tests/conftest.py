@@ -56,3 +56,47 @@ def _private_cache(monkeypatch, tmp_path_factory):
 def _quiet_keras(monkeypatch):
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
     monkeypatch.setenv("EVENTCNN_QUIET", "1")
+
+
+def make_class_displays(folder: Path, n: int = 32, size: int = 64, seed: int = 0) -> tuple[Path, dict[str, str]]:
+    """A zip of ``n`` small synthetic OPAL-like displays (names say nothing) and their classes.
+
+    Hadronic: many short tracks; electron: two tracks ending in red blobs; muon:
+    two long tracks; tau: three tracks, unbalanced. For the `eventcnn class` tests.
+    """
+    import zipfile
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    classes = {}
+    path = folder / "displays.zip"
+    c = size / 2
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(n):
+            code = "qemt"[i % 4]
+            img = Image.new("RGB", (size, size))
+            d = ImageDraw.Draw(img)
+            angles = {"q": rng.uniform(0, 6.3, 12), "e": np.array([0.3, 3.44]),
+                      "m": np.array([1.2, 4.34]), "t": rng.uniform(0, 3.0, 3)}[code] + rng.uniform(0, 0.3)
+            length = {"q": 0.3, "e": 0.35, "m": 0.48, "t": 0.4}[code] * size
+            for a in angles:
+                x, y = c + length * np.cos(a), c + length * np.sin(a)
+                d.line([(c, c), (x, y)], fill=(255, 255, 0), width=1)
+                if code == "e":
+                    d.ellipse([x - 4, y - 4, x + 4, y + 4], fill=(255, 0, 0))
+            name = f"ev{i:03d}_{int(rng.integers(1000, 9999))}"
+            classes[name] = code
+            from io import BytesIO
+
+            buf = BytesIO()
+            img.save(buf, format="PNG")
+            zf.writestr(f"final/{name}.png", buf.getvalue())
+    return path, classes
+
+
+@pytest.fixture()
+def class_displays(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A zip of 32 synthetic 64-px displays and their classes (see :func:`make_class_displays`)."""
+    return make_class_displays(tmp_path)

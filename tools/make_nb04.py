@@ -13,7 +13,13 @@ by hand, train a small convolutional neural network (CNN) on your labels and let
 it classify all the others. Then compare: you, the reference labels of the
 masterclass and the CNN.
 
-The same from the command line:
+**A whole class at once, in the browser**: the teacher runs
+`eventcnn class serve --data ZIP --db class.sqlite --host 0.0.0.0` on a laptop;
+students open the printed address (or scan its QR code) on tablets or phones and label
+blind; the teacher page shows the progress and trains the CNN on the class's labels
+(see the section "The class in the browser" below and docs/opal.md).
+
+One student at a time, from the command line:
 `eventcnn opal label --data ZIP --labels my_labels.csv`, then
 `eventcnn opal train --data ZIP --labels my_labels.csv --recipe default --out runs/opal`.
 Both here and there the CNN classifies every display as the average over 8 rotated and
@@ -59,6 +65,28 @@ which is why rotating and mirroring images is a fair way to make more training
 examples here.
 """
 
+CLASS_WEB = """\
+## The class in the browser (first choice for a class)
+With a class of 20-30, label together instead of one notebook each. On the teacher's
+laptop (no internet needed; `pip install "eventcnn[class]"`), in a terminal:
+
+```
+eventcnn class serve --data data/opal/centered-masked-rotated1.zip --db class.sqlite --host 0.0.0.0
+```
+
+It prints the students' address with a QR code and the teacher's address with a secret
+token. Students see "event 7 of 10", one display and four buttons: *hadrons*, *electrons*,
+*muons*, *taus* (and *not sure*); never a file name. Each display goes to two students, so
+the teacher page shows how often the class agrees. **Train now** on the teacher page trains
+this notebook's CNN on the class's majority labels in the background, then shows the
+overview, the class-vs-CNN confusion matrix, the displays the CNN is least sure about and
+occlusion maps. Afterwards `eventcnn class export --db class.sqlite --out labels.csv` writes
+the class's labels in the label format used below (`<event>.png;<label>`): load them with
+`opal.load_displays(ZIP, "labels.csv")` to continue here. (This notebook does not start a
+server; run the command in a terminal.)
+
+The rest of this notebook is the same exercise for one student at a time."""
+
 COMMON_START = [
     md(PHYSICS),
     code("import numpy as np\n\nimport helpers\nfrom eventcnn import opal\nfrom eventcnn.opal import ids, labeller\n\n"
@@ -74,6 +102,7 @@ COMMON_START = [
     md("*How to read it:* one row per kind of Z decay, three example displays each. Look for "
        "the number of tracks (lines from the centre), where they end (coloured blocks: energy "
        "in the calorimeters) and whether the picture is balanced."),
+    md(CLASS_WEB),
     md("## Label events by hand\nYou are the physicist now. Below, one display at a time: "
        "click **q**, **e**, **m** or **t** (or *skip* / *back*). Every answer is saved at "
        "once to `my_labels.csv`; if the notebook crashes, re-running this cell resumes "

@@ -11,7 +11,8 @@ classify the rest. This package holds everything except the hand labeller
 - :mod:`eventcnn.opal.model`: the CNN, the training recipes, prediction, evaluation;
 - :mod:`eventcnn.opal.tta`: test-time augmentation (the default prediction of the rest);
 - :mod:`eventcnn.opal.semi`: self-training with pseudo-labels of the unlabelled displays;
-- :mod:`eventcnn.opal.workflow`: :func:`masterclass`, the whole exercise in one call.
+- :mod:`eventcnn.opal.workflow`: :func:`masterclass`, the whole exercise in one call;
+- :mod:`eventcnn.opal.web` (not imported here): the class in the browser, ``eventcnn class``.
 
 The main functions:
 

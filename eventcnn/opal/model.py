@@ -323,7 +323,8 @@ def loop_settings(config: RecipeConfig, has_validation: bool) -> LoopSettings:
 def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
           recipe: str | RecipeConfig = "default", out: str | os.PathLike[str] | None = None,
           quiet: bool | None = None, data_dir: str | os.PathLike[str] | None = None,
-          run_info: dict[str, Any] | None = None, **overrides: Any) -> TrainResult:
+          run_info: dict[str, Any] | None = None, callbacks: Sequence[Any] = (),
+          **overrides: Any) -> TrainResult:
     """Train the masterclass CNN on labelled ``uint8`` displays.
 
     ``recipe``: ``"original"`` (the masterclass recipe, copies generated lazily)
@@ -334,7 +335,8 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
     folder is written in the common format (:func:`save_run`; ``data_dir`` is
     recorded as the run's data). ``quiet``: no Keras progress bar (default: the
     ``EVENTCNN_QUIET`` environment variable, :func:`eventcnn._env.quiet_from_env`;
-    the old ``verbose=0`` still works).
+    the old ``verbose=0`` still works). ``callbacks``: extra Keras callbacks
+    (e.g. a progress bar of the class web app, :mod:`eventcnn.opal.web.training`).
 
     Example::
 
@@ -393,7 +395,8 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
     if start_epoch < config.epochs and not state.get("stopped_early_phase1"):
         state, history = fit_phase(model, train_ds, val_ds, epochs=config.epochs, initial_epoch=start_epoch,
                                    settings=settings, class_weight=weights, shuffle_batches=True,
-                                   quiet=quiet, out=out_path, state=state, history=history)
+                                   quiet=quiet, out=out_path, state=state, history=history,
+                                   callbacks=callbacks)
     if start_epoch and settings.restore_best and (out_path / "best.keras").is_file():
         # the best epoch may be from before the interruption: its weights are in best.keras
         model.set_weights(keras.models.load_model(out_path / "best.keras", safe_mode=True).get_weights())

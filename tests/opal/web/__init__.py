@@ -1,0 +1,1 @@
+"""Tests of eventcnn.opal.web (the masterclass in the browser)."""
