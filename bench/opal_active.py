@@ -106,7 +106,7 @@ def train_and_score(arm: str, seed: int, zip_path: Path, table: dict[str, str], 
     predict_opts = spec["predict"]
     pred = work / f"predictions_{arm}.csv"
     t0 = time.perf_counter()
-    _cli("opal", "predict", "--model", str(run), "--data", str(zip_path), "--labels", str(labels),
+    _cli("opal", "predict", str(run), "--data", str(zip_path), "--labels", str(labels),
          "--out", str(pred), *predict_opts)
     predict_s = time.perf_counter() - t0
     with open(pred, newline="") as fh:

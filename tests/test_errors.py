@@ -105,10 +105,10 @@ def test_explain_and_opal_outputs_stay_out_of_run_and_image_folders(setup, capsy
     labels = tmp_path / "labels.csv"
     labels.write_text("a_event_1.png;q\n")
     snapshot[labels] = labels.read_bytes()
-    assert main(["opal", "predict", "--model", str(run), "--data", str(data), "--out",
+    assert main(["opal", "predict", str(run), "--data", str(data), "--out",
                  str(run / "best.keras")]) == 1
     _one_error(capsys, "is the run folder")
-    assert main(["opal", "predict", "--model", str(run), "--data", str(data), "--labels", str(labels),
+    assert main(["opal", "predict", str(run), "--data", str(data), "--labels", str(labels),
                  "--out", str(labels), "--overwrite"]) == 1
     _one_error(capsys, "is the input")
     assert main(["opal", "train", "--data", str(data), "--labels", str(labels), "--out", str(data)]) == 1

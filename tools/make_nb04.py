@@ -292,7 +292,7 @@ eventcnn data fetch opal --out data --mirror /media/usb/data   # or from a copy,
 eventcnn opal label   --data data/opal/centered-masked-rotated1.zip --labels my_labels.csv --n 50
 eventcnn opal suggest --data data/opal/centered-masked-rotated1.zip --labels my_labels.csv --n 10
 eventcnn opal train   --data data/opal/centered-masked-rotated1.zip --labels my_labels.csv --out runs/opal
-eventcnn opal predict --model runs/opal --data data/opal/centered-masked-rotated1.zip --labels my_labels.csv --out predictions.csv
+eventcnn opal predict runs/opal --data data/opal/centered-masked-rotated1.zip --labels my_labels.csv --out predictions.csv
 ```
 
 A copy taken from a mirror is format-checked and remembers where it came from

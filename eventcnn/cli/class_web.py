@@ -23,7 +23,9 @@ import threading
 import time
 from pathlib import Path
 
+from eventcnn.cli._defaults import default
 from eventcnn.errors import UserError
+from eventcnn.opal.suggest import suggest_indices  # light: no Keras
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,7 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="displays per student (default %(default)s)")
     s.add_argument("--overlap", type=int, default=2,
                    help="students per display, to measure agreement (default %(default)s)")
-    s.add_argument("--seed", type=int, default=0, help="seed of the choice and order (default 0)")
+    s.add_argument("--seed", type=int, default=default(suggest_indices, "seed"),
+                   help="seed of the choice and order (default %(default)s)")
     s.add_argument("--out", default=None,
                    help="run folder of the class training (default: <db>_run next to the database)")
     s.add_argument("--epochs", type=int, default=None,
@@ -65,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--out", required=True,
                    help="label file to write: '<event>.png;<label>' (majority of the votes)")
     e.add_argument("--votes", default=None, help="also write every vote: display;label;student;time")
+    e.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     e.set_defaults(func=run_export)
 
 

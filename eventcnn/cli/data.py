@@ -92,6 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Show every public file eventcnn uses and whether it is fetched.",
     )
     listing.add_argument("--out", metavar="DIR", help="folder to check for fetched files")
+    listing.add_argument("--quiet", "-q", action="store_true", help="no progress output (the listing is printed)")
     listing.set_defaults(func=_list)
 
 

@@ -4,7 +4,7 @@ Sub-commands::
 
     eventcnn opal train   --data ZIP --labels CSV [--recipe original|default] [--out runs/opal]
                           [--no-tta] [--self-train]
-    eventcnn opal predict --model runs/opal --data ZIP [--labels CSV] --out predictions.csv [--no-tta]
+    eventcnn opal predict RUN --data ZIP [--labels CSV] --out predictions.csv [--no-tta]
     eventcnn opal label   --data ZIP --labels my_labels.csv [--n 50] [--order suggest]
     eventcnn opal suggest --data ZIP [--labels CSV] [--n 10]
     eventcnn opal ids     --data ZIP --out teacher/ids.csv [--reference KEY] [--file STUDENT.csv]
@@ -27,7 +27,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from eventcnn.cli._defaults import default
 from eventcnn.errors import UserError
+from eventcnn.opal.labeller import choose_events  # light: no Keras (opal label starts in a second)
+from eventcnn.opal.model import RecipeConfig  # light: Keras is imported when training starts
+from eventcnn.opal.suggest import suggest_indices
 
 
 def _crop(text: str) -> tuple[int, int, int, int]:
@@ -69,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--lepton-factor", type=int, default=20,
                    help="original recipe: extra copies of e/m/t (masterclass 20, later 60; "
                         "default %(default)s)")
-    t.add_argument("--seed", type=int, default=42, help="seed (default %(default)s)")
+    t.add_argument("--seed", type=int, default=default(RecipeConfig, "seed"), help="seed (default %(default)s)")
     t.add_argument("--reference", default=None,
                    help="reference label file to score the predictions of the unlabelled events")
     t.add_argument("--quiet", "-q", action="store_true", help="no progress output")
@@ -78,11 +82,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.set_defaults(func=run_train)
 
     p = sub.add_parser("predict", help="classify events with a trained model")
-    p.add_argument("--model", required=True, help="run folder or .keras file")
+    p.add_argument("run", metavar="RUN", help="run folder of `eventcnn opal train` (or its .keras file)")
     _add_data_args(p)
     p.add_argument("--all", action="store_true", help="predict labelled events too")
     p.add_argument("--out", default="predictions.csv", help="CSV to write, atomically (default %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     _add_tta_arg(p)
     p.set_defaults(func=run_predict)
 
@@ -224,30 +229,12 @@ def _report_train(args: argparse.Namespace, mc: Any) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    """Predict events with a saved model into a CSV."""
-    from eventcnn import opal
-    from eventcnn.errors import UserError, check_output
-    from eventcnn.opal import tta
+    """Predict events with a saved model into a CSV (:func:`eventcnn.opal.workflow.predict_displays`)."""
+    from eventcnn.opal.workflow import predict_displays
 
-    model_dir = Path(args.model) if Path(args.model).is_dir() else None
-    check_output(args.out, inputs=[p for p in (args.data, args.labels) if p] + [args.model] * (not model_dir),
-                 protected=[("the run folder", model_dir)] if model_dir else [], overwrite=args.overwrite)
-    model = opal.load_model(args.model)
-    shape = tuple(model.input_shape[1:3])
-    if len(shape) != 2 or shape[0] != shape[1] or shape[0] is None:
-        raise UserError(f"{args.model}: the model takes inputs of shape {model.input_shape}, "
-                        "not square images: is it a model written by `eventcnn opal train`?")
-    size = int(shape[0])
-    if args.size is not None and args.size != size:
-        raise UserError(f"--size {args.size} does not match the model {args.model}, which takes "
-                        f"{size} x {size} images: leave out --size (the model's size is used)")
-    data = opal.load_displays(args.data, args.labels, size=size, crop=args.crop)
-    sel = slice(None) if args.all or args.labels is None else ~data.labelled
-    probs = tta.predict_tta(model, data.images[sel], copies=_tta_copies(args))
-    from eventcnn.opal import ids
-
-    opal.write_predictions(args.out, ids.display_ids(data.names[sel]), probs)  # ids, never names
-    print(f"{len(probs)} events classified -> {args.out} (displays named by id; "
+    n = predict_displays(args.run, args.data, args.out, args.labels, every=args.all, size=args.size,
+                         crop=args.crop, tta=args.tta, overwrite=args.overwrite, quiet=args.quiet)
+    print(f"{n} events classified -> {args.out} (displays named by id; "
           "`eventcnn opal ids` maps ids to names for the teacher)")
     return 0
 
@@ -263,7 +250,9 @@ def _add_label_args(lab: argparse.ArgumentParser) -> None:
     lab.add_argument("--order", choices=ORDERS, default="suggest",
                      help="which events: suggest (what to label next, eventcnn.opal.suggest), shuffle "
                           "(random) or name (name order); always shown shuffled (default %(default)s)")
-    lab.add_argument("--seed", type=int, default=0, help="seed of the choice and order (default 0)")
+    lab.add_argument("--seed", type=int, default=default(choose_events, "seed"),
+                     help="seed of the choice and order (default %(default)s)")
+    lab.add_argument("--quiet", "-q", action="store_true", help="no progress output (the prompts stay)")
     lab.add_argument("--show", default=None,
                      help="PNG the current display is written to (default: label_current.png "
                           "next to the label file; the name never reveals the event)")
@@ -364,7 +353,8 @@ def _register_suggest(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--labels", default=None,
                    help="label file so far ('<event>.png;<label>'); absent or empty: a first batch")
     s.add_argument("--n", type=int, default=10, help="number of events to suggest (default %(default)s)")
-    s.add_argument("--seed", type=int, default=0, help="seed (default %(default)s)")
+    s.add_argument("--seed", type=int, default=default(suggest_indices, "seed"), help="seed (default %(default)s)")
+    s.add_argument("--quiet", "-q", action="store_true", help="no progress output (the ids are printed)")
     s.add_argument("--crop", type=_crop, default=None,
                    help="crop box LEFT,TOP,RIGHT,BOTTOM applied before resizing (raw displays)")
     s.set_defaults(func=run_suggest)

@@ -27,13 +27,21 @@ from typing import Any
 import numpy as np
 
 from eventcnn._io import file_lock, write_json_atomic
-from eventcnn.errors import UserError, check_writable
+from eventcnn.errors import UserError, check_output, check_writable
 from eventcnn.learn.runs import plot_run_history
-from eventcnn.opal.displays import CLASS_NAMES, check_classes
-from eventcnn.opal.model import SMALL_SET, TrainResult, evaluate, train, write_predictions
+from eventcnn.opal.displays import CLASS_NAMES, check_classes, load_displays
+from eventcnn.opal.ids import display_ids
+from eventcnn.opal.model import (
+    SMALL_SET,
+    TrainResult,
+    evaluate,
+    load_model,
+    train,
+    write_predictions,
+)
 from eventcnn.opal.physics import predicted_overview
 
-__all__ = ["LOCK_FILE", "MasterclassResult", "masterclass", "run_folder"]
+__all__ = ["LOCK_FILE", "MasterclassResult", "masterclass", "predict_displays", "run_folder"]
 
 #: held in the run folder while ``opal train`` writes it (removed afterwards)
 LOCK_FILE = ".eventcnn.lock"
@@ -187,3 +195,44 @@ def _write_pseudo_labels(path: Path, names: np.ndarray, codes: np.ndarray, probs
 
     write_text_atomic(path, "event,pseudo_label,probability\n"
                       + "".join(f"{n},{c},{p:.4f}\n" for n, c, p in zip(names, codes, probs)))
+
+
+def predict_displays(run: str | os.PathLike[str], data: str | os.PathLike[str], out: str | os.PathLike[str],
+                     labels: str | os.PathLike[str] | None = None, *, every: bool = False,
+                     size: int | None = None, crop: tuple[int, int, int, int] | None = None,
+                     tta: bool = True, overwrite: bool = False, quiet: bool = False) -> int:
+    """Classify the displays of ``data`` (a zip or folder) with a trained run into a CSV; returns how many.
+
+    ``run``: an ``opal train`` run folder or a masterclass ``.keras`` file. Without
+    ``every``, displays that ``labels`` already label are left out. Rows name
+    displays by opaque id (:mod:`eventcnn.opal.ids`), never by file name; ``tta``
+    averages 8 rotated/mirrored copies (:mod:`eventcnn.opal.tta`). ``out`` is checked
+    before the model is loaded (never an input, never inside the run folder).
+
+    Example::
+
+        predict_displays("runs/opal", "centered-masked-rotated1.zip", "predictions.csv",
+                         labels="my_labels.csv")
+    """
+    from eventcnn.opal.tta import (  # deferred: tta imports opal.model (a cycle)
+        TTA_COPIES,
+        predict_tta,
+    )
+
+    run_dir = Path(run) if Path(run).is_dir() else None
+    check_output(out, inputs=[p for p in (data, labels) if p] + [run] * (run_dir is None),
+                 protected=[("the run folder", run_dir)] if run_dir else [], overwrite=overwrite)
+    model = load_model(run)
+    shape = tuple(model.input_shape[1:3])
+    if len(shape) != 2 or shape[0] != shape[1] or shape[0] is None:
+        raise UserError(f"{run}: the model takes inputs of shape {model.input_shape}, "
+                        "not square images: is it a model written by `eventcnn opal train`?")
+    model_size = int(shape[0])
+    if size is not None and size != model_size:
+        raise UserError(f"--size {size} does not match the model {run}, which takes "
+                        f"{model_size} x {model_size} images: leave out --size (the model's size is used)")
+    displays = load_displays(data, labels, size=model_size, crop=crop, quiet=quiet)
+    sel = slice(None) if every or labels is None else ~displays.labelled
+    probs = predict_tta(model, displays.images[sel], copies=TTA_COPIES if tta else 1)
+    write_predictions(out, display_ids(displays.names[sel]), probs)  # ids, never names
+    return len(probs)

@@ -281,7 +281,7 @@ def test_cli_train_and_predict(folder, tmp_path: Path) -> None:
     assert "ev6" not in (out / "split.json").read_text()
     assert (out / "learning_curves.png").exists()
     pred = tmp_path / "all.csv"
-    assert main(["opal", "predict", "--model", str(out), "--data", str(d), "--size", "64",
+    assert main(["opal", "predict", str(out), "--data", str(d), "--size", "64",
                  "--out", str(pred)]) == 0
     rows = list(csv.reader(pred.open()))
     assert len(rows) == 1 + 6 and all(ids.is_display_id(r[0]) for r in rows[1:])
@@ -325,9 +325,9 @@ def test_cli_size_is_checked_up_front_and_predict_uses_the_models_size(folder, t
                  "--epochs", "1", "--out", str(out), "--quiet"]) == 0
     capsys.readouterr()
     pred = tmp_path / "p.csv"
-    assert main(["opal", "predict", "--model", str(out), "--data", str(d), "--out", str(pred)]) == 0
+    assert main(["opal", "predict", str(out), "--data", str(d), "--out", str(pred)]) == 0
     assert len(list(csv.reader(pred.open()))) == 1 + 6  # read at the model's 56 px, not the default 200
-    assert main(["opal", "predict", "--model", str(out), "--data", str(d), "--size", "64",
+    assert main(["opal", "predict", str(out), "--data", str(d), "--size", "64",
                  "--out", str(pred), "--overwrite"]) == 1
     assert "--size 64 does not match the model" in capsys.readouterr().err
 

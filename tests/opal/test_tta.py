@@ -48,7 +48,7 @@ def test_cli_predict_tta_writes_the_averaged_probabilities(tmp_path) -> None:
 
     d, labels, run = _trained_run(tmp_path, seed=1, options=["--tta"])
     out = tmp_path / "p.csv"
-    assert main(["opal", "predict", "--model", str(run), "--data", str(d), "--all", "--tta",
+    assert main(["opal", "predict", str(run), "--data", str(d), "--all", "--tta",
                  "--out", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))
     got = np.array([[float(r[f"p_{c}"]) for c in opal.CLASS_NAMES] for r in rows])
@@ -80,7 +80,7 @@ def test_cli_predicts_with_tta_by_default_and_plain_with_no_tta(tmp_path) -> Non
     np.testing.assert_allclose(probs(run / "predictions.csv"), tta.predict_tta(model, rest), atol=1e-5)
     for opts, want in (([], tta.predict_tta(model, rest)), (["--no-tta"], opal.predict(model, rest))):
         out = tmp_path / "p.csv"
-        assert main(["opal", "predict", "--model", str(run), "--data", str(d), "--labels", str(labels),
+        assert main(["opal", "predict", str(run), "--data", str(d), "--labels", str(labels),
                      "--out", str(out), "--overwrite", *opts]) == 0
         np.testing.assert_allclose(probs(out), want, atol=1e-5)
 
