@@ -25,7 +25,7 @@ from typing import Any
 from eventcnn.errors import UserError
 from eventcnn.learn import evaluate as _cms_evaluate
 from eventcnn.learn import explain as _cms_explain
-from eventcnn.learn.runs import run_kind
+from eventcnn.learn.runs import read_json, run_kind
 from eventcnn.opal import explain as _opal_explain
 from eventcnn.opal import runs as _opal_runs
 from eventcnn.opal.model import MODEL_NAME
@@ -40,15 +40,16 @@ def kind_of(path: str | os.PathLike[str]) -> str:
     masterclass CNN (read from the archive's ``config.json``, nothing is loaded).
     """
     path = Path(path)
-    if path.is_dir():
-        return run_kind(path)
+    if path.is_dir():  # the recorded kind; the readers check the rest of config.json
+        cfg = read_json(path / "config.json", {})
+        return run_kind(cfg if isinstance(cfg, dict) else {})
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: give a run folder or a .keras model file")
     try:
         with zipfile.ZipFile(path) as archive:
             name = json.loads(archive.read("config.json")).get("config", {}).get("name")
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise UserError(f"{path} is not a Keras model file (.keras) or it is damaged/truncated: {exc}") from None
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        return "cms"  # not readable as a .keras archive: the model loader says what is wrong with it
     return "opal" if name == MODEL_NAME else "cms"
 
 

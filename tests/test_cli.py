@@ -58,7 +58,7 @@ def test_debug_flag_and_env_show_the_traceback(monkeypatch):
     (FileNotFoundError("image folder x not found"), "image folder x not found"),
     (UserError("bad\nthing"), "bad; thing"),
     (EventcnnError("no GPU"), "no GPU"),
-    (MemoryError(), "out of memory: use smaller images"),
+    (MemoryError(), "out of memory: use a smaller --size"),
 ])
 def test_user_errors_are_one_line(monkeypatch, capsys, exc, text):
     _fail_with(monkeypatch, exc)

@@ -88,7 +88,7 @@ def test_in_process_executor_keeps_order_and_never_imports_dask():
 
 
 def test_bad_jobs_is_a_user_error():
-    with pytest.raises(ValueError, match=r"--jobs\) must be a whole number"), open_executor(jobs=0):
+    with pytest.raises(ValueError, match=r"--jobs must be at least 1"), open_executor(jobs=0):
         pass
 
 

@@ -98,7 +98,7 @@ def test_occlusion_figure_is_written_and_shown_in_the_report(tmp_path):
     run, images = _tiny_cms_run(tmp_path)
     png = demo.occlusion_figure(run, images, tmp_path / demo.OCCLUSION_PNG)
     assert png == tmp_path / "occlusion.png" and png.stat().st_size > 1000
-    result = {"config": {"real": False, "selection": "lepton", "image_size": 16, "seed": 0},
+    result = {"config": {"real": False, "selection": "lepton", "size": 16, "seed": 0},
               "epochs_run": 1, "best_epoch": 1, "results": {}, "per_class_recall": {}, "classes": ["dy", "wjets"],
               "test_events": 4, "stage_seconds": {}, "total_seconds": 1.0,
               "plots": {demo.OCCLUSION_TITLE: demo.OCCLUSION_PNG}}

@@ -52,7 +52,7 @@ import numpy as np
 from eventcnn._env import cache_root, sayer
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.errors import UserError
-from eventcnn.images.shards import ShardRows, parse_ref
+from eventcnn.images.shards import ShardRows, parse_ref, read_shard_image
 from eventcnn.learn.dataset import ImageSequence, _hw, read_image
 from eventcnn.limits import ResourceLimitError, format_bytes
 
@@ -95,6 +95,11 @@ class ImageCache:
 
 
 def _digest(path: str | os.PathLike[str]) -> str:
+    if parse_ref(path) is not None:  # one image of a shard folder: the bytes of its row
+        try:
+            return hashlib.blake2b(read_shard_image(path).tobytes(), digest_size=16).hexdigest()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"image {path} not found") from None
     try:
         with open(path, "rb") as fh:
             return hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=16)).hexdigest()

@@ -737,7 +737,7 @@ def test_file_without_events_and_limit_below_one_are_errors(tmp_path, capsys):
         render_to_dir([(src, "a")], out, CFG, limit=0, quiet=True)
     for value in ("0", "-3"):
         assert main(["render", str(src), "--out", str(out), "-q", "--size", "16", "--jobs", value]) == 1
-        assert "--jobs) must be a whole number of at least 1" in capsys.readouterr().err
+        assert "--jobs must be at least 1" in capsys.readouterr().err
     all_bad = _file(tmp_path / "bad.json", n=0, bad=2)
     with pytest.raises(ValueError, match="all 2 events are bad"):
         render_to_dir([(all_bad, "a")], out, CFG, skip_bad=True, quiet=True)

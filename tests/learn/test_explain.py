@@ -80,8 +80,8 @@ def test_cli_writes_png_for_opal_run_and_keras_file(tmp_path, capsys):
 
     run = tmp_path / "opal_run"
     run.mkdir()
-    _region_model(4, name="opal_masterclass_cnn").save(run / "model.keras")
-    (run / "config.json").write_text(json.dumps({"class_names": ["q", "e", "m", "t"]}))
+    _region_model(4, name="opal_masterclass_cnn").save(run / "best.keras")
+    (run / "config.json").write_text(json.dumps({"kind": "opal", "class_names": ["q", "e", "m", "t"]}))
     src = tmp_path / "event.png"
     Image.fromarray(_image()).save(src)
     out = tmp_path / "explain"
@@ -90,8 +90,11 @@ def test_cli_writes_png_for_opal_run_and_keras_file(tmp_path, capsys):
     assert png.is_file() and str(png) in capsys.readouterr().out
     with Image.open(png) as im:
         assert im.format == "PNG" and im.size[0] > 100
-    model, names, size = explain.load_explainable(run)
+    from eventcnn.opal import explain as opal_explain
+
+    model, names, size = opal_explain.load_explainable(run)  # OPAL runs: the classes in words
     assert names[3] == "tau (Z -> tau+ tau-)" and size == (32, 32)
+    assert explain.load_explainable(run)[1][3] == "t"  # learn.explain knows no OPAL words
     # a bare .keras file: generic class names
     _region_model(2).save(tmp_path / "m.keras")
     _, names, _ = explain.load_explainable(tmp_path / "m.keras")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eventcnn import opal
+from eventcnn import DEFAULT_SEED, opal
 from eventcnn.errors import UserError
 from eventcnn.opal import ids, labeller
 
@@ -189,7 +189,7 @@ def test_console_label_is_blind_and_records_opaque_ids(opal_zip: Path, opal_labe
     assert "hadronic" in text and "muon chambers" in text  # the hint card
     # the file holds the opaque ids of the events shown, in the order shown (seeded, suggested):
     # names give the class away; load_displays (opal train) maps the ids back
-    idx = labeller.choose_events(data.images, None, 8, order="suggest", seed=0)
+    idx = labeller.choose_events(data.images, None, 8, order="suggest", seed=DEFAULT_SEED)  # the CLI default
     got = [line.split(";") for line in labels.read_text().splitlines()]
     shown = [f"{i}.png" for i in ids.display_ids(data.names[idx])]
     assert [g[0] for g in got] == [shown[i] for i in (0, 1, 2, 3, 5)]  # the 5th was skipped
