@@ -7,16 +7,20 @@ masterclass format, then ``eventcnn opal train`` on those labels and
 ``eventcnn opal predict`` on the displays NOT labelled, both as subprocesses
 exactly as a teacher would run them, per arm (``--arms``): ``default`` (the
 defaults: test-time augmentation), ``previous`` (the same trained network
-predicted with ``--no-tta``, the defaults before) and ``self_train`` (``opal
-train --self-train``); same labels, same seed. Prints balanced accuracy and per-class
+predicted with ``--no-tta``, the defaults before), ``self_train`` (``opal
+train --self-train``), ``scratch`` and ``sim`` (``opal train --weights none`` /
+``--weights sim``: random or simulation-pretrained starting weights); same
+labels, same seed. Prints balanced accuracy and per-class
 recall on the not-labelled displays, the label counts, time per suggest call and
 per training, and the ratio suggested / random. Results are appended to
 ``<out>/active_results.json`` after every run (an interrupted run resumes).
 
-Usage (the run reported in docs/benchmarks.md)::
+Usage (the runs reported in docs/benchmarks.md)::
 
     python bench/opal_active.py --data ../shared/data/opal --seeds 0 1 2 3 4 \
         --rounds 5 --batch 10 --arms default previous --out runs/opal_active
+    python bench/opal_active.py --data ../shared/data/opal --seeds 0 1 2 3 4 \
+        --rounds 5 --batch 10 --orders suggested --arms scratch sim --out bench/_out/opal_active_sim
 """
 
 from __future__ import annotations
@@ -59,6 +63,9 @@ ARMS = {
     "default": {"train": [], "predict": [], "run": "default"},  # the defaults: TTA predictions
     "previous": {"train": [], "predict": ["--no-tta"], "run": "default"},  # plain predictions
     "self_train": {"train": ["--self-train"], "predict": [], "run": "self_train"},  # + pseudo-labels
+    # issue 22: the same command from random weights and from the simulation-pretrained ones
+    "scratch": {"train": ["--weights", "none"], "predict": [], "run": "scratch"},
+    "sim": {"train": ["--weights", "sim"], "predict": [], "run": "sim"},
 }
 
 
@@ -143,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arms", nargs="+", default=["default", "previous"], choices=list(ARMS),
                     help="default: opal train/predict with their defaults (TTA predictions); "
                          "previous: the same network, predicted with --no-tta (the defaults before); "
-                         "self_train: opal train --self-train (pseudo-labels, two networks)")
+                         "self_train: opal train --self-train (pseudo-labels, two networks); "
+                         "scratch / sim: opal train --weights none / --weights sim (issue 22)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--out", type=Path, default=Path("runs/opal_active"))
@@ -207,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{arm}: suggested / random balanced accuracy: "
                   f"{means['suggested', arm] / means['random', arm]:.2f}")
     for order in args.orders:
+        if (order, "sim") in means and (order, "scratch") in means:
+            print(f"{order}: sim / scratch balanced accuracy: {means[order, 'sim'] / means[order, 'scratch']:.2f}")
         if (order, "default") in means and (order, "previous") in means:
             print(f"{order}: default / previous balanced accuracy: "
                   f"{means[order, 'default'] / means[order, 'previous']:.2f}")

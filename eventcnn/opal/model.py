@@ -31,6 +31,7 @@ from PIL import Image
 from eventcnn._deprecated import renamed_quiet
 from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path, write_json_atomic
+from eventcnn.errors import UserError
 from eventcnn.loop import LoopSettings, fit_phase
 from eventcnn.opal.displays import (
     CLASS_NAMES,
@@ -40,6 +41,7 @@ from eventcnn.opal.displays import (
     label_indices,
 )
 from eventcnn.opal.physics import predicted_overview
+from eventcnn.opal.weights import resolve_weights
 from eventcnn.splits import balanced_class_weight, class_weight_vector, stratified_holdout
 
 __all__ = [
@@ -47,11 +49,13 @@ __all__ = [
     "evaluate",
     "loop_settings",
     "load_model",
+    "load_pretrained",
     "predict",
     "recipe_copies",
     "RecipeConfig",
     "rotate_images",
     "save_run",
+    "save_base_weights",
     "SMALL_SET",
     "SMALL_SET_EPOCHS",
     "stratified_holdout",
@@ -103,6 +107,53 @@ def build_model(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3),
     return keras.Sequential(stages, name="opal_masterclass_cnn")
 
 
+def load_pretrained(model: Any, path: str | os.PathLike[str]) -> Any:
+    """Copy weights from ``path`` (a masterclass ``.weights.h5``) into ``model``'s layers.
+
+    Works whether or not ``model`` has the augmentation stage (the file holds the
+    network without it). Returns ``model``.
+
+    Example::
+
+        model = build_model(augment=True)
+        load_pretrained(model, shipped_weights())
+    """
+    base = build_model(tuple(model.input_shape[1:]), augment=False)
+    try:
+        base.load_weights(str(path))
+    except Exception as exc:  # noqa: BLE001 - Keras raises several types for a wrong file
+        raise UserError(f"{path}: not masterclass-CNN weights for input {tuple(model.input_shape[1:])} "
+                        f"({type(exc).__name__}: {exc})") from exc
+    src = [layer for layer in base.layers if layer.weights]
+    dst = [layer for layer in model.layers if layer.weights]
+    if len(src) != len(dst):
+        raise UserError(f"{path}: {len(src)} weighted layers, the model has {len(dst)}")
+    for a, b in zip(src, dst):
+        b.set_weights(a.get_weights())
+    return model
+
+
+def save_base_weights(model: Any, path: str | os.PathLike[str]) -> Path:
+    """Save ``model``'s weights without its augmentation stage as ``.weights.h5`` (atomic).
+
+    The file loads into any masterclass model of the same input size
+    (:func:`load_pretrained`).
+
+    Example::
+
+        save_base_weights(result.model, "my.weights.h5")
+    """
+    base = build_model(tuple(model.input_shape[1:]), augment=False)
+    for a, b in zip([la for la in model.layers if la.weights], [la for la in base.layers if la.weights]):
+        b.set_weights(a.get_weights())
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp_h5 = tmp.with_name(tmp.name + ".weights.h5")
+        base.save_weights(str(tmp_h5))
+        os.replace(tmp_h5, tmp)
+    return path
+
+
 def rotate_images(images: np.ndarray, angles: np.ndarray, mirror: np.ndarray) -> np.ndarray:
     """Rotate (degrees, about the centre) and optionally mirror ``uint8`` images.
 
@@ -139,6 +190,10 @@ class RecipeConfig:
     the validation loss with ``patience``, best weights restored. The validation
     loss is class-balanced (sample weights), like the training batches, so that
     the few leptons count as much as the many hadrons.
+
+    weights: the starting weights: ``None`` (random, seeded), ``"sim"`` (the
+    shipped simulation-pretrained weights, :func:`eventcnn.opal.pretrain.shipped_weights`)
+    or a ``.weights.h5`` file from ``eventcnn opal pretrain``.
     """
 
     recipe: str = "default"
@@ -152,6 +207,7 @@ class RecipeConfig:
     steps_per_epoch: int = 32
     patience: int = 8
     learning_rate: float = 1e-3
+    weights: str | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size is None:  # Keras' 32 as in the masterclass; 16 keeps ours < 1.5 GB
@@ -315,7 +371,8 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
 
     ``recipe``: ``"original"`` (the masterclass recipe, copies generated lazily)
     or ``"default"`` (our recipe), or a :class:`RecipeConfig`; keyword
-    ``overrides`` set its fields (``epochs=3``, ``lepton_factor=60``, ``seed=1``).
+    ``overrides`` set its fields (``epochs=3``, ``lepton_factor=60``, ``seed=1``,
+    ``weights="sim"`` to start from the simulation-pretrained weights).
     The model trains through the shared loop (:func:`eventcnn.loop.fit_phase`,
     settings from :func:`loop_settings`), as CMS runs do. With ``out`` the run
     folder is written in the common format (:func:`save_run`; ``data_dir`` is
@@ -348,6 +405,9 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
 
     keras.utils.set_random_seed(config.seed)
     model = build_model(images.shape[1:], augment=config.recipe == "default", seed=config.seed)
+    start_from = resolve_weights(config.weights)
+    if start_from is not None:
+        load_pretrained(model, start_from)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     train_ds, val_ds = _make_datasets(images, y, config)
@@ -384,7 +444,7 @@ def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | o
     cfg = result.config
     size = int(result.model.input_shape[1]) if getattr(result.model, "input_shape", None) else None
     train_cfg = {**asdict(cfg), "model": "opal", "data_dir": str(data_dir) if data_dir is not None else "",
-                 "out_dir": str(out), "weights": None, "freeze": "none", "optimizer": "adam",
+                 "out_dir": str(out), "freeze": "none", "optimizer": "adam",
                  "lr": cfg.learning_rate, "image_size": size, "monitor": "val_loss"}
     write_json_atomic(out / "config.json", {"kind": "opal", "train": train_cfg, "class_names": list(CLASS_NAMES),
                                             "image_size": size, "seconds": result.seconds,
