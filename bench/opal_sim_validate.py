@@ -3,8 +3,10 @@
 Prints, each against a reference measured or stated in the same run:
 
 - speed: ``eventcnn opal simulate --jobs 1`` as a subprocess (start-up
-  included), displays per second on one core, against the 100/s target and
-  against Pythia alone (the same events generated without detector or drawing);
+  included), displays per second of wall time and per CPU second of that
+  process (user + system; what one core does when the machine is shared),
+  against the 100/s target and against Pythia alone (the same events generated
+  without detector or drawing, wall time);
 - physics: mean charged multiplicity of hadronic Z decays (all charged final-state
   particles, and reconstructed tracks) against OPAL's measurement 21.40 +- 0.43
   (Z. Phys. C 53 (1992) 539); tau 1-prong / 3-prong fractions of the simulated
@@ -29,6 +31,7 @@ import argparse
 import collections
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -56,11 +59,14 @@ PDG_1PRONG, PDG_3PRONG = 0.8524, 0.1457
 def speed(n: int, out: Path) -> dict:
     """Wall-clock rate of the CLI on one core (start-up included) and of Pythia alone."""
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "eventcnn", "opal", "simulate", "--events", str(n), "--out",
                     str(out / "speed"), "--jobs", "1", "--quiet"], env=env, check=True, cwd=ROOT,
                    capture_output=True)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     code = ("import time,sys; t=time.perf_counter(); from eventcnn.opal import simulate as s\n"
             f"n={n}\nfor c in 'qemt':\n p=s._pythia(c)\n for i in range(n//4):\n"
             "  p.rndm.init(s.event_seed(1,c,i)); p.next(); s._final_state(p)\n"
@@ -68,7 +74,8 @@ def speed(n: int, out: Path) -> dict:
     res = subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=ROOT, capture_output=True,
                          text=True)
     pythia_s = float(res.stdout.strip().splitlines()[-1])
-    return {"events": n, "wall_s": wall, "per_s": n / wall, "pythia_only_s": pythia_s,
+    return {"events": n, "wall_s": wall, "per_s": n / wall, "cpu_s": cpu, "per_cpu_s": n / cpu,
+            "load_average": os.getloadavg(), "pythia_only_s": pythia_s,
             "pythia_only_per_s": n / pythia_s}
 
 
@@ -149,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     sp = speed(args.speed_events, args.out)
-    print(f"speed: {sp['per_s']:.0f} displays/s on one core, start-up included ({sp['events']} in "
-          f"{sp['wall_s']:.1f} s); target 100/s: ratio {sp['per_s'] / 100:.2f}; Pythia alone "
+    print(f"speed: {sp['per_s']:.0f} displays/s wall on one process, start-up included ({sp['events']} in "
+          f"{sp['wall_s']:.1f} s, load average {sp['load_average'][0]:.1f}); per CPU second "
+          f"{sp['per_cpu_s']:.0f} ({sp['cpu_s']:.1f} CPU s); target 100/s: ratio wall {sp['per_s'] / 100:.2f}, "
+          f"CPU {sp['per_cpu_s'] / 100:.2f}; Pythia alone "
           f"{sp['pythia_only_per_s']:.0f}/s (simulation / Pythia-only time "
           f"{sp['wall_s'] / sp['pythia_only_s']:.1f}x)", flush=True)
     phys, imgs = physics(args.events // 4, args.seed)

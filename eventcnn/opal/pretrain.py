@@ -46,9 +46,9 @@ class PretrainConfig:
 
     events: int = 4000
     seed: int = 1
-    epochs: int = 30
+    epochs: int = 5
     steps_per_epoch: int = 48
-    patience: int = 6
+    patience: int = 4
     learning_rate: float = 1e-3
     val_fraction: float = 0.1
     jobs: int = 1

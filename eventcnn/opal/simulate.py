@@ -106,15 +106,15 @@ class Detector:
     jet_r_out: float = 1.85
     jet_half_length: float = 2.0
     track_cos_max: float = 0.95
-    track_pt_min: float = 0.15
+    track_pt_min: float = 0.4
     pt_res_const: float = 0.02
     pt_res_slope: float = 0.0022
     ecal_r: float = 2.455
     ecal_cos_max: float = 0.98
     ecal_stochastic: float = 0.063
     ecal_const: float = 0.002
-    ecal_mip: float = 0.3
-    ecal_threshold: float = 0.3
+    ecal_mip: float = 0.5
+    ecal_threshold: float = 0.4
     hadron_shower_in_ecal: float = 0.35
     hcal_r: float = 3.39
     hcal_cos_max: float = 0.99
@@ -406,11 +406,11 @@ def draw_event(rec: EventRecord, rng: np.random.Generator, det: Detector = DETEC
         for line, col in zip(pts, _tuples(_colour(p[keep]))):
             d.line([tuple(v) for v in line], fill=col, width=2)
     # calorimeter clusters: boxes whose size grows with the energy
-    for clusters, r0, h0 in ((rec.ecal, det.ecal_r, 5.0), (rec.hcal, det.hcal_r, 7.0)):
+    for clusters, r0, h0, h_max in ((rec.ecal, det.ecal_r, 5.0, 22.0), (rec.hcal, det.hcal_r, 9.0, 14.0)):
         if not len(clusters):
             continue
         ph, en = clusters.T
-        h = np.minimum(h0 + 3 * np.sqrt(en), 22.0) / det.px_per_m  # metres: 5-22 px
+        h = np.minimum(h0 + 3 * np.sqrt(en), h_max) / det.px_per_m  # metres: 5-22 px (e.m.), 9-14 px
         w = np.clip(h, 4 / det.px_per_m, 9 / det.px_per_m)
         a = np.stack([r0 + 0 * h, r0 + h, r0 + h, r0 + 0 * h, r0 + 0 * h], axis=1)
         b = np.stack([-w / 2, -w / 2, w / 2, w / 2, -w / 2], axis=1)
