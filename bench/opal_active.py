@@ -20,7 +20,8 @@ Usage (the runs reported in docs/benchmarks.md)::
     python bench/opal_active.py --data ../shared/data/opal --seeds 0 1 2 3 4 \
         --rounds 5 --batch 10 --arms default previous --out runs/opal_active
     python bench/opal_active.py --data ../shared/data/opal --seeds 0 1 2 3 4 \
-        --rounds 5 --batch 10 --orders suggested --arms scratch sim --out bench/_out/opal_active_sim
+        --rounds 5 --batch 10 --orders suggested --arms scratch sim scratch_no_tta sim_no_tta \
+        --out bench/_out/opal_active_sim
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ ARMS = {
     # issue 22: the same command from random weights and from the simulation-pretrained ones
     "scratch": {"train": ["--weights", "none"], "predict": [], "run": "scratch"},
     "sim": {"train": ["--weights", "sim"], "predict": [], "run": "sim"},
+    "scratch_no_tta": {"train": ["--weights", "none"], "predict": ["--no-tta"], "run": "scratch"},
+    "sim_no_tta": {"train": ["--weights", "sim"], "predict": ["--no-tta"], "run": "sim"},
 }
 
 
@@ -74,6 +77,11 @@ def label(order: str, seed: int, zip_path: Path, table: dict[str, str], all_name
     """The oracle labels ``rounds`` x ``batch`` events in ``order``: (label file, names, suggest seconds)."""
     work.mkdir(parents=True, exist_ok=True)
     labels = work / "labels.csv"
+    done = work / "labelled.json"  # the oracle's answers of an earlier run with the same settings
+    if done.is_file() and labels.is_file():
+        prev = json.loads(done.read_text())
+        if prev.get("rounds") == rounds and prev.get("batch") == batch:
+            return labels, prev["chosen"], prev["suggest_s"]
     labels.unlink(missing_ok=True)
     chosen: list[str] = []
     suggest_s: list[float] = []
@@ -90,6 +98,7 @@ def label(order: str, seed: int, zip_path: Path, table: dict[str, str], all_name
         assert not set(new) & set(chosen), "suggested an event twice"
         chosen += new
         write_labels(labels, chosen, table)
+    write_json_atomic(done, {"rounds": rounds, "batch": batch, "chosen": chosen, "suggest_s": suggest_s})
     return labels, chosen, suggest_s
 
 
@@ -151,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="default: opal train/predict with their defaults (TTA predictions); "
                          "previous: the same network, predicted with --no-tta (the defaults before); "
                          "self_train: opal train --self-train (pseudo-labels, two networks); "
-                         "scratch / sim: opal train --weights none / --weights sim (issue 22)")
+                         "scratch / sim: opal train --weights none / --weights sim (issue 22); "
+                         "scratch_no_tta / sim_no_tta: the same networks predicted with --no-tta")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--out", type=Path, default=Path("runs/opal_active"))
@@ -217,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     for order in args.orders:
         if (order, "sim") in means and (order, "scratch") in means:
             print(f"{order}: sim / scratch balanced accuracy: {means[order, 'sim'] / means[order, 'scratch']:.2f}")
+        for w in ("scratch", "sim"):
+            if (order, w) in means and (order, f"{w}_no_tta") in means:
+                print(f"{order}: {w} TTA / no TTA balanced accuracy: "
+                      f"{means[order, w] / means[order, f'{w}_no_tta']:.2f}")
         if (order, "default") in means and (order, "previous") in means:
             print(f"{order}: default / previous balanced accuracy: "
                   f"{means[order, 'default'] / means[order, 'previous']:.2f}")
