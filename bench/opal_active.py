@@ -103,8 +103,13 @@ def label(order: str, seed: int, zip_path: Path, table: dict[str, str], all_name
 
 
 def train_and_score(arm: str, seed: int, zip_path: Path, table: dict[str, str], labels: Path,
-                    chosen: list[str], work: Path) -> dict:
-    """``opal train`` on the labels and ``opal predict`` of the rest with the arm's options; scores."""
+                    chosen: list[str], work: Path, reuse: bool = False) -> dict:
+    """``opal train`` on the labels and ``opal predict`` of the rest with the arm's options; scores.
+
+    ``reuse``: for arms with the default prediction (TTA), score the
+    ``predictions.csv`` that ``opal train`` wrote for the same events instead of
+    predicting them again with ``opal predict`` (same model, same TTA: same numbers).
+    """
     import csv
 
     spec = ARMS[arm]
@@ -121,8 +126,11 @@ def train_and_score(arm: str, seed: int, zip_path: Path, table: dict[str, str], 
     predict_opts = spec["predict"]
     pred = work / f"predictions_{arm}.csv"
     t0 = time.perf_counter()
-    _cli("opal", "predict", "--model", str(run), "--data", str(zip_path), "--labels", str(labels),
-         "--out", str(pred), *predict_opts)
+    if reuse and not predict_opts and (run / "predictions.csv").is_file():
+        pred = run / "predictions.csv"  # what opal train predicted for the rest (TTA): the same numbers
+    else:
+        _cli("opal", "predict", "--model", str(run), "--data", str(zip_path), "--labels", str(labels),
+             "--out", str(pred), *predict_opts)
     predict_s = time.perf_counter() - t0
     with open(pred, newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -165,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--out", type=Path, default=Path("runs/opal_active"))
+    ap.add_argument("--reuse-train-predictions", action="store_true",
+                    help="TTA arms: score opal train's predictions.csv instead of running opal predict again")
     args = ap.parse_args(argv)
     zip_path = args.data / "centered-masked-rotated1.zip"
     ref = {k.lower(): v for k, v in opal.read_labels(args.data / "events_list.csv").items()}
@@ -188,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             labels, chosen, suggest_s = label(order, seed, zip_path, table, all_names, args.rounds,
                                               args.batch, work)
             for arm in todo:
-                r = {"order": order, **train_and_score(arm, seed, zip_path, table, labels, chosen, work),
+                r = {"order": order, **train_and_score(arm, seed, zip_path, table, labels, chosen, work,
+                                                       reuse=args.reuse_train_predictions),
                      "suggest_s": suggest_s}
                 results.append(r)
                 write_json_atomic(res_file, results)
