@@ -7,16 +7,21 @@ masterclass format, then ``eventcnn opal train`` on those labels and
 ``eventcnn opal predict`` on the displays NOT labelled, both as subprocesses
 exactly as a teacher would run them, per arm (``--arms``): ``default`` (the
 defaults: test-time augmentation), ``previous`` (the same trained network
-predicted with ``--no-tta``, the defaults before) and ``self_train`` (``opal
-train --self-train``); same labels, same seed. Prints balanced accuracy and per-class
+predicted with ``--no-tta``, the defaults before), ``self_train`` (``opal
+train --self-train``), ``scratch`` and ``sim`` (``opal train --weights none`` /
+``--weights sim``: random or simulation-pretrained starting weights); same
+labels, same seed. Prints balanced accuracy and per-class
 recall on the not-labelled displays, the label counts, time per suggest call and
 per training, and the ratio suggested / random. Results are appended to
 ``<out>/active_results.json`` after every run (an interrupted run resumes).
 
-Usage (the run reported in docs/benchmarks.md)::
+Usage (the runs reported in docs/benchmarks.md)::
 
     python bench/opal_active.py --data ../shared/data/opal --seeds 0 1 2 3 4 \
         --rounds 5 --batch 10 --arms default previous --out runs/opal_active
+    python bench/opal_active.py --data ../shared/data/opal --seeds 0 1 2 3 4 \
+        --rounds 5 --batch 10 --orders suggested --arms scratch sim scratch_no_tta sim_no_tta \
+        --out bench/_out/opal_active_sim
 """
 
 from __future__ import annotations
@@ -60,6 +65,11 @@ ARMS = {
     "default": {"train": [], "predict": [], "run": "default"},  # the defaults: TTA predictions
     "previous": {"train": [], "predict": ["--no-tta"], "run": "default"},  # plain predictions
     "self_train": {"train": ["--self-train"], "predict": [], "run": "self_train"},  # + pseudo-labels
+    # issue 22: the same command from random weights and from the simulation-pretrained ones
+    "scratch": {"train": ["--weights", "none"], "predict": [], "run": "scratch"},
+    "sim": {"train": ["--weights", "sim"], "predict": [], "run": "sim"},
+    "scratch_no_tta": {"train": ["--weights", "none"], "predict": ["--no-tta"], "run": "scratch"},
+    "sim_no_tta": {"train": ["--weights", "sim"], "predict": ["--no-tta"], "run": "sim"},
 }
 
 
@@ -68,6 +78,11 @@ def label(order: str, seed: int, zip_path: Path, table: dict[str, str], all_name
     """The oracle labels ``rounds`` x ``batch`` events in ``order``: (label file, names, suggest seconds)."""
     work.mkdir(parents=True, exist_ok=True)
     labels = work / "labels.csv"
+    done = work / "labelled.json"  # the oracle's answers of an earlier run with the same settings
+    if done.is_file() and labels.is_file():
+        prev = json.loads(done.read_text())
+        if prev.get("rounds") == rounds and prev.get("batch") == batch:
+            return labels, prev["chosen"], prev["suggest_s"]
     labels.unlink(missing_ok=True)
     chosen: list[str] = []
     suggest_s: list[float] = []
@@ -84,12 +99,18 @@ def label(order: str, seed: int, zip_path: Path, table: dict[str, str], all_name
         assert not set(new) & set(chosen), "suggested an event twice"
         chosen += new
         write_labels(labels, chosen, table)
+    write_json_atomic(done, {"rounds": rounds, "batch": batch, "chosen": chosen, "suggest_s": suggest_s})
     return labels, chosen, suggest_s
 
 
 def train_and_score(arm: str, seed: int, zip_path: Path, table: dict[str, str], labels: Path,
-                    chosen: list[str], work: Path) -> dict:
-    """``opal train`` on the labels and ``opal predict`` of the rest with the arm's options; scores."""
+                    chosen: list[str], work: Path, reuse: bool = False) -> dict:
+    """``opal train`` on the labels and ``opal predict`` of the rest with the arm's options; scores.
+
+    ``reuse``: for arms with the default prediction (TTA), score the
+    ``predictions.csv`` that ``opal train`` wrote for the same events instead of
+    predicting them again with ``opal predict`` (same model, same TTA: same numbers).
+    """
     import csv
 
     spec = ARMS[arm]
@@ -106,8 +127,11 @@ def train_and_score(arm: str, seed: int, zip_path: Path, table: dict[str, str], 
     predict_opts = spec["predict"]
     pred = work / f"predictions_{arm}.csv"
     t0 = time.perf_counter()
-    _cli("opal", "predict", str(run), "--data", str(zip_path), "--labels", str(labels),
-         "--out", str(pred), *predict_opts)
+    if reuse and not predict_opts and (run / "predictions.csv").is_file():
+        pred = run / "predictions.csv"  # what opal train predicted for the rest (TTA): the same numbers
+    else:
+        _cli("opal", "predict", str(run), "--data", str(zip_path), "--labels", str(labels),
+             "--out", str(pred), *predict_opts)
     predict_s = time.perf_counter() - t0
     with open(pred, newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -144,10 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arms", nargs="+", default=["default", "previous"], choices=list(ARMS),
                     help="default: opal train/predict with their defaults (TTA predictions); "
                          "previous: the same network, predicted with --no-tta (the defaults before); "
-                         "self_train: opal train --self-train (pseudo-labels, two networks)")
+                         "self_train: opal train --self-train (pseudo-labels, two networks); "
+                         "scratch / sim: opal train --weights none / --weights sim (issue 22); "
+                         "scratch_no_tta / sim_no_tta: the same networks predicted with --no-tta")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--out", type=Path, default=Path("runs/opal_active"))
+    ap.add_argument("--reuse-train-predictions", action="store_true",
+                    help="TTA arms: score opal train's predictions.csv instead of running opal predict again")
     args = ap.parse_args(argv)
     zip_path = args.data / "centered-masked-rotated1.zip"
     ref = {k.lower(): v for k, v in opal.read_labels(args.data / "events_list.csv").items()}
@@ -173,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             labels, chosen, suggest_s = label(order, seed, zip_path, table, all_names, args.rounds,
                                               args.batch, work)
             for arm in todo:
-                r = {"order": order, **train_and_score(arm, seed, zip_path, table, labels, chosen, work),
+                r = {"order": order, **train_and_score(arm, seed, zip_path, table, labels, chosen, work,
+                                                       reuse=args.reuse_train_predictions),
                      "suggest_s": suggest_s}
                 results.append(r)
                 write_json_atomic(res_file, results)
@@ -210,6 +239,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{arm}: suggested / random balanced accuracy: "
                   f"{means['suggested', arm] / means['random', arm]:.2f}")
     for order in args.orders:
+        if (order, "sim") in means and (order, "scratch") in means:
+            print(f"{order}: sim / scratch balanced accuracy: {means[order, 'sim'] / means[order, 'scratch']:.2f}")
+        for w in ("scratch", "sim"):
+            if (order, w) in means and (order, f"{w}_no_tta") in means:
+                print(f"{order}: {w} TTA / no TTA balanced accuracy: "
+                      f"{means[order, w] / means[order, f'{w}_no_tta']:.2f}")
         if (order, "default") in means and (order, "previous") in means:
             print(f"{order}: default / previous balanced accuracy: "
                   f"{means[order, 'default'] / means[order, 'previous']:.2f}")

@@ -35,6 +35,8 @@ EPOCHS = 1 if QUICK else None    # None: the recipe's default (original 3, defau
 LEPTON_FACTOR = 20               # original recipe: extra copies of e, m, t (masterclass 20, later 60)
 STEPS_PER_EPOCH = 4 if QUICK else 32  # default recipe: batches of 16 per epoch
 USE_REFERENCE_LABELS = False     # True: train on all reference labels instead of yours
+WEIGHTS = "none"                 # "sim": start from the CNN pretrained on simulated displays
+N_SIM = 24 if QUICK else 400     # simulated displays for the "train on simulation" section
 # True: if you labelled fewer than N_LABEL, fill up with REFERENCE labels (demo only; they are
 # marked and left out of the agreement score). CI sets EVENTCNN_DEMO_LABELS=1.
 DEMO_LABELS = os.environ.get("EVENTCNN_DEMO_LABELS") == "1"
@@ -190,7 +192,8 @@ TRAIN = code('''\
 train_labels = data.labels if USE_REFERENCE_LABELS else np.where(my_labels != "", my_labels, demo_labels)
 train_mask = train_labels != ""
 print("training on", {c: int(np.sum(train_labels == c)) for c in opal.CLASS_NAMES})
-settings = {"seed": SEED, "lepton_factor": LEPTON_FACTOR, "steps_per_epoch": STEPS_PER_EPOCH}
+settings = {"seed": SEED, "lepton_factor": LEPTON_FACTOR, "steps_per_epoch": STEPS_PER_EPOCH,
+            "weights": None if WEIGHTS == "none" else WEIGHTS}
 if EPOCHS is not None:
     settings["epochs"] = EPOCHS
 # the whole masterclass in one call, as `eventcnn opal train` runs it: train, classify the rest,
@@ -280,6 +283,60 @@ STUDENT_END = [
          "print(f\"balanced accuracy with {int(train_mask.sum())} training labels: {m['balanced_accuracy']:.3f}\")"),
 ]
 
+SIMULATION = [
+    md("""\
+## Train on simulation, test on real data
+This is what physicists do: they cannot label millions of real events by hand, so they
+**simulate** them. A generator (Pythia 8) produces Z decays of each kind, a model of the
+OPAL detector (the 0.435 T magnet bends the tracks, the calorimeters measure energy, the muon
+chambers see muons) turns them into what the detector would show, and the displays are drawn
+like the real ones. Every simulated display comes with its true label, for free.
+
+The catch: a simulation is never perfect. A network trained on simulated displays has to
+cope with the differences when it meets real data (the *domain gap*). Below: simulated
+displays next to real ones, then the CNN that was trained on simulated displays only
+(`eventcnn opal pretrain`, shipped with the package) classifies the real displays."""),
+    code('''\
+import importlib.util
+
+import matplotlib.pyplot as plt
+
+from eventcnn.opal.simulate import simulate
+
+if importlib.util.find_spec("pythia8mc") is None:  # pip install 'eventcnn[generate]'
+    print("Pythia 8 is not installed here: no new simulated displays (the pretrained CNN below still works)")
+else:
+    sim_out = simulate(N_SIM, WORKDIR / "sim", seed=SEED, quiet=True)  # eventcnn opal simulate
+    sim = opal.load_displays(sim_out.zip_path, sim_out.labels_path, quiet=True)
+    print(f"{len(sim.images)} simulated displays in {sim_out.seconds:.1f} s:", sim.counts())
+    fig, axes = plt.subplots(2, 4, figsize=(10, 5.4))
+    for j, c in enumerate(opal.CLASS_NAMES):
+        for i, (d, tag) in enumerate(((data, "real"), (sim, "simulated"))):
+            k = np.flatnonzero(d.labels == c)
+            if len(k):
+                axes[i, j].imshow(d.images[k[0]][25:175, 25:175])
+            axes[i, j].set_title(f"{tag}: {classroom.CLASS_WORDS[c]}", fontsize=9)
+            axes[i, j].axis("off")
+    fig.tight_layout()
+    helpers.show_figure(fig)'''),
+    md("*How to read it:* top row real OPAL displays, bottom row simulated ones, one column per "
+       "kind of decay. Do they look alike? What differs?"),
+    code('''\
+from eventcnn.opal.weights import shipped_weights
+
+sim_cnn = opal.load_pretrained(opal.build_model(), shipped_weights())  # trained on simulation only
+sim_probs = opal.predict_tta(sim_cnn, data.images)
+m_sim = opal.evaluate(sim_cnn, data.images, data.labels, probs=sim_probs)
+print(f"trained on simulation only, tested on {len(data.images)} real displays: "
+      f"balanced accuracy {m_sim['balanced_accuracy']:.3f}")
+print({c: round(v["recall"], 2) for c, v in m_sim["per_class"].items()})
+helpers.show_figure(classroom.confusion_figure(m_sim["confusion_matrix"]["counts"]))'''),
+    md("*How to read it:* the same confusion matrix as before, but this network has never seen "
+       "a real display. Then set `WEIGHTS = \"sim\"` in the parameters cell and re-run the "
+       "training: the CNN starts from what it learnt on simulation and only adjusts to your "
+       "labels (`eventcnn opal train --weights sim` on the command line). Does it find more taus?"),
+]
+
 OFFLINE = md("""\
 ## Offline classroom
 Fetch the data once while online, or from a USB stick / shared folder laid out like
@@ -305,12 +362,12 @@ def main() -> None:
     build_notebook("notebooks/04_opal_cnn.ipynb", "04 OPAL masterclass: classify Z decays with a CNN",
                    params=PARAMS, intro=INTRO,
                    cells=[*COMMON_START, MODEL_MD, MODEL_FULL, TRAIN_MD, TRAIN, HISTORY_READ,
-                          *PREDICT, OFFLINE])
+                          *PREDICT, *SIMULATION, OFFLINE])
     build_notebook("notebooks/04_opal_cnn_student.ipynb",
                    "04 OPAL masterclass (student version): classify Z decays with a CNN",
                    params=PARAMS, intro=INTRO + "\nExercises are marked **TODO**.",
                    cells=[*COMMON_START, MODEL_MD, *MODEL_STUDENT, TRAIN_MD, TRAIN_STUDENT_MD,
-                          TRAIN, HISTORY_READ, *PREDICT, *STUDENT_END, OFFLINE])
+                          TRAIN, HISTORY_READ, *PREDICT, *STUDENT_END, *SIMULATION, OFFLINE])
 
 
 if __name__ == "__main__":

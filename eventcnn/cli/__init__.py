@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: commands that import Keras (and so TensorFlow, whose C++ start-up log ignores TF_CPP_MIN_LOG_LEVEL)
 KERAS_COMMANDS = frozenset({"train", "evaluate", "predict", "opal", "demo", "explain", "pretrain"})
 #: sub-commands of those that need no Keras (start in a second, ~0.7 GB less memory)
-NO_KERAS_SUBCOMMANDS = frozenset({"label", "suggest", "ids"})
+NO_KERAS_SUBCOMMANDS = frozenset({"label", "suggest", "ids", "simulate"})
 
 
 def _import_keras_quietly() -> None:

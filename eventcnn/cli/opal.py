@@ -8,6 +8,8 @@ Sub-commands::
     eventcnn opal label   --data ZIP --labels my_labels.csv [--n 50] [--order suggest]
     eventcnn opal suggest --data ZIP [--labels CSV] [--n 10]
     eventcnn opal ids     --data ZIP --out teacher/ids.csv [--reference KEY] [--file STUDENT.csv]
+    eventcnn opal simulate --events N --out DIR [--seed S] [--classes q,e,m,t] [--jobs J]
+    eventcnn opal pretrain --out DIR [--events N] [--epochs E] [--export eventcnn/opal/weights]
 
 ``train`` trains on the labelled events, writes the run folder (config,
 history, model, learning curves) and predicts every unlabelled event into
@@ -17,6 +19,11 @@ Predictions average the CNN over 8 rotated/mirrored copies of each display
 (test-time augmentation, :mod:`eventcnn.opal.tta`; ``--no-tta``: one pass).
 ``--self-train`` (fewer than 100 labels, default recipe) trains a second network
 with pseudo-labels of the unlabelled displays (:mod:`eventcnn.opal.semi`).
+``--weights sim`` starts training from the shipped simulation-pretrained
+weights (:mod:`eventcnn.opal.weights`). ``simulate`` writes simulated displays
+(Pythia 8 + an OPAL-like detector, :mod:`eventcnn.opal.simulate`) in the
+masterclass format (``DIR/sim.zip`` + ``DIR/events_list.csv``), which every
+command here reads; ``pretrain`` makes the simulation-pretrained weights.
 Keras is imported only when a command runs.
 """
 
@@ -31,6 +38,7 @@ from eventcnn.cli._defaults import default
 from eventcnn.errors import UserError
 from eventcnn.opal.labeller import choose_events  # light: no Keras (opal label starts in a second)
 from eventcnn.opal.model import RecipeConfig  # light: Keras is imported when training starts
+from eventcnn.opal.simulate import simulate  # light: Pythia is imported when simulating
 from eventcnn.opal.suggest import suggest_indices
 
 
@@ -77,6 +85,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--reference", default=None,
                    help="reference label file to score the predictions of the unlabelled events")
     t.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    from eventcnn.opal.weights import DEFAULT_WEIGHTS
+
+    t.add_argument("--weights", default=DEFAULT_WEIGHTS,
+                   help="starting weights: 'sim' (shipped, pretrained on simulated displays), "
+                        "'none' (random) or a .weights.h5 from 'opal pretrain' (default %(default)s)")
     _add_tta_arg(t)
     _add_self_train_args(t)
     t.set_defaults(func=run_train)
@@ -97,6 +110,72 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     _register_suggest(sub)
     _register_ids(sub)
+    _register_simulation(sub)
+
+
+def _classes(text: str) -> tuple[str, ...]:
+    out = tuple(c.strip() for c in text.split(",") if c.strip())
+    bad = [c for c in out if c not in ("q", "e", "m", "t")]
+    if bad or not out or len(set(out)) != len(out):
+        raise argparse.ArgumentTypeError(f"--classes must be distinct codes among q,e,m,t, got {text!r}")
+    return out
+
+
+def _register_simulation(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("simulate", help="simulate labelled displays (Pythia 8 + OPAL-like detector)")
+    s.add_argument("--events", type=int, required=True, help="number of displays (split equally per class)")
+    s.add_argument("--out", required=True, help="folder for <name>.zip and events_list.csv")
+    s.add_argument("--seed", type=int, default=default(simulate, "seed"), help="seed (default %(default)s)")
+    s.add_argument("--classes", type=_classes, default=("q", "e", "m", "t"),
+                   help="classes to simulate, comma-separated (default q,e,m,t)")
+    s.add_argument("--jobs", type=int, default=1, help="worker processes (default %(default)s)")
+    s.add_argument("--name", default="sim", help="zip name and event-name prefix (default %(default)s)")
+    s.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    s.set_defaults(func=run_simulate)
+
+    from eventcnn.opal.pretrain import PretrainConfig
+
+    d = PretrainConfig()
+    p = sub.add_parser("pretrain", help="train the masterclass CNN on simulated displays (the shipped weights)")
+    p.add_argument("--out", required=True, help="folder: sim/ (the displays), run/, <name>.weights.h5 + .json")
+    p.add_argument("--events", type=int, default=d.events, help="simulated displays (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="at most this many epochs (default %(default)s)")
+    p.add_argument("--steps", type=int, default=d.steps_per_epoch,
+                   help="batches of 16 per epoch (default %(default)s)")
+    p.add_argument("--patience", type=int, default=d.patience,
+                   help="early stopping on the simulated validation loss (default %(default)s)")
+    p.add_argument("--lr", type=float, default=d.learning_rate, help="learning rate (default %(default)s)")
+    p.add_argument("--jobs", type=int, default=d.jobs, help="simulation worker processes (default %(default)s)")
+    p.add_argument("--name", default=d.name, help="weights name (default %(default)s)")
+    p.add_argument("--export", default=None,
+                   help="also copy the weights + json here (eventcnn/opal/weights to ship them)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.set_defaults(func=run_pretrain)
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """Simulate displays into the masterclass format."""
+    from eventcnn.opal.simulate import simulate
+
+    res = simulate(args.events, args.out, seed=args.seed, classes=args.classes, jobs=args.jobs,
+                   name=args.name, quiet=args.quiet)
+    print(f"{sum(res.counts.values())} displays (" + ", ".join(f"{c} {n}" for c, n in res.counts.items())
+          + f") in {res.seconds:.1f} s ({res.per_second:.0f}/s) -> {res.zip_path}, {res.labels_path}")
+    return 0
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    """Simulate, train on the simulation, write the weights."""
+    from eventcnn.opal.pretrain import pretrain
+
+    res = pretrain(args.out, events=args.events, seed=args.seed, epochs=args.epochs,
+                   steps_per_epoch=args.steps, patience=args.patience, learning_rate=args.lr,
+                   jobs=args.jobs, name=args.name, export=args.export, quiet=args.quiet)
+    f = res.meta["figures"]
+    print(f"pretrained {f['epochs']} epochs (best {f['best_epoch']}, simulated validation accuracy "
+          f"{f['val_accuracy']:.3f}) -> {res.weights} (sha256 {res.meta['sha256'][:12]}...)")
+    return 0
 
 
 def _add_tta_arg(p: argparse.ArgumentParser) -> None:
@@ -173,7 +252,11 @@ def _train(args: argparse.Namespace, size: int, self_train: Any) -> int:
     if lab.sum() < 4:
         raise UserError(f"{args.labels}: only {int(lab.sum())} labelled events; label more first")
     opal.check_classes(data.labels[lab], source=str(args.labels))  # one class: refused before training
-    overrides = {"seed": args.seed, "lepton_factor": args.lepton_factor}
+    from eventcnn.opal.weights import resolve_weights
+
+    resolve_weights(args.weights)  # a wrong name or a damaged file fails before loading
+    overrides = {"seed": args.seed, "lepton_factor": args.lepton_factor,
+                 "weights": None if str(args.weights).lower() == "none" else args.weights}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     elif args.recipe == "original":

@@ -14,6 +14,12 @@ classify the rest. This package holds everything except the hand labeller
 - :mod:`eventcnn.opal.workflow`: :func:`masterclass`, the whole exercise in one call;
 - :mod:`eventcnn.opal.web` (not imported here): the class in the browser, ``eventcnn class``.
 
+Not re-exported (import them by name): :mod:`eventcnn.opal.simulate` (simulated
+displays: Pythia 8 + an OPAL-like detector, ``eventcnn opal simulate``),
+:mod:`eventcnn.opal.pretrain` (``eventcnn opal pretrain``) and
+:mod:`eventcnn.opal.weights` (the shipped simulation-pretrained weights,
+sha256-checked; ``train(..., weights="sim")``).
+
 The main functions:
 
 - :func:`load_displays`: images from a zip or a folder plus a masterclass label

@@ -46,6 +46,7 @@ from eventcnn.opal.displays import (
     label_indices,
 )
 from eventcnn.opal.physics import predicted_overview
+from eventcnn.opal.weights import resolve_weights
 
 __all__ = [
     "MODEL_NAME",
@@ -53,11 +54,13 @@ __all__ = [
     "evaluate",
     "loop_settings",
     "load_model",
+    "load_pretrained",
     "predict",
     "recipe_copies",
     "RecipeConfig",
     "rotate_images",
     "save_run",
+    "save_base_weights",
     "SMALL_SET",
     "SMALL_SET_EPOCHS",
     "stratified_holdout",
@@ -112,6 +115,53 @@ def build_model(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3),
     return keras.Sequential(stages, name=MODEL_NAME)
 
 
+def load_pretrained(model: Any, path: str | os.PathLike[str]) -> Any:
+    """Copy weights from ``path`` (a masterclass ``.weights.h5``) into ``model``'s layers.
+
+    Works whether or not ``model`` has the augmentation stage (the file holds the
+    network without it). Returns ``model``.
+
+    Example::
+
+        model = build_model(augment=True)
+        load_pretrained(model, shipped_weights())
+    """
+    base = build_model(tuple(model.input_shape[1:]), augment=False)
+    try:
+        base.load_weights(str(path))
+    except Exception as exc:  # noqa: BLE001 - Keras raises several types for a wrong file
+        raise UserError(f"{path}: not masterclass-CNN weights for input {tuple(model.input_shape[1:])} "
+                        f"({type(exc).__name__}: {exc})") from exc
+    src = [layer for layer in base.layers if layer.weights]
+    dst = [layer for layer in model.layers if layer.weights]
+    if len(src) != len(dst):
+        raise UserError(f"{path}: {len(src)} weighted layers, the model has {len(dst)}")
+    for a, b in zip(src, dst):
+        b.set_weights(a.get_weights())
+    return model
+
+
+def save_base_weights(model: Any, path: str | os.PathLike[str]) -> Path:
+    """Save ``model``'s weights without its augmentation stage as ``.weights.h5`` (atomic).
+
+    The file loads into any masterclass model of the same input size
+    (:func:`load_pretrained`).
+
+    Example::
+
+        save_base_weights(result.model, "my.weights.h5")
+    """
+    base = build_model(tuple(model.input_shape[1:]), augment=False)
+    for a, b in zip([la for la in model.layers if la.weights], [la for la in base.layers if la.weights]):
+        b.set_weights(a.get_weights())
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp_h5 = tmp.with_name(tmp.name + ".weights.h5")
+        base.save_weights(str(tmp_h5))
+        os.replace(tmp_h5, tmp)
+    return path
+
+
 def rotate_images(images: np.ndarray, angles: np.ndarray, mirror: np.ndarray) -> np.ndarray:
     """Rotate (degrees, about the centre) and optionally mirror ``uint8`` images.
 
@@ -148,6 +198,10 @@ class RecipeConfig:
     the validation loss with ``patience``, best weights restored. The validation
     loss is class-balanced (sample weights), like the training batches, so that
     the few leptons count as much as the many hadrons.
+
+    weights: the starting weights: ``None`` (random, seeded), ``"sim"`` (the
+    shipped simulation-pretrained weights, :func:`eventcnn.opal.pretrain.shipped_weights`)
+    or a ``.weights.h5`` file from ``eventcnn opal pretrain``.
     """
 
     recipe: str = "default"
@@ -161,6 +215,7 @@ class RecipeConfig:
     steps_per_epoch: int = 32
     patience: int = 8
     learning_rate: float = 1e-3
+    weights: str | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size is None:  # Keras' 32 as in the masterclass; 16 keeps ours < 1.5 GB
@@ -329,7 +384,8 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
 
     ``recipe``: ``"original"`` (the masterclass recipe, copies generated lazily)
     or ``"default"`` (our recipe), or a :class:`RecipeConfig`; keyword
-    ``overrides`` set its fields (``epochs=3``, ``lepton_factor=60``, ``seed=1``).
+    ``overrides`` set its fields (``epochs=3``, ``lepton_factor=60``, ``seed=1``,
+    ``weights="sim"`` to start from the simulation-pretrained weights).
     The model trains through the shared loop (:func:`eventcnn.learn.loop.fit_phase`,
     settings from :func:`loop_settings`), as CMS runs do. With ``out`` the run
     folder is written in the common format (:func:`save_run`; ``data_dir`` is
@@ -385,6 +441,9 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
             train_ds.on_epoch_end()
     else:
         model = build_model(images.shape[1:], augment=config.recipe == "default", seed=config.seed)
+        start_from = resolve_weights(config.weights)
+        if start_from is not None:
+            load_pretrained(model, start_from)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         state.update({"fingerprint": key, "recipe": config.recipe, "epochs": config.epochs})
@@ -469,7 +528,7 @@ def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | o
     loop = result.loop or loop_settings(cfg, has_validation=cfg.val_fraction > 0)
     # the recipe as it ran: Adam on every layer (nothing frozen), what the loop monitored and kept
     train_cfg = {**asdict(cfg), "model": "opal", "data_dir": str(data_dir) if data_dir is not None else "",
-                 "out": str(out), "weights": None, "freeze": "none", "optimizer": "adam",
+                 "out": str(out), "freeze": "none", "optimizer": "adam",
                  "lr": cfg.learning_rate, "size": size, "monitor": loop.monitor,
                  "early_stopping_patience": loop.patience, "restore_best": loop.restore_best}
     write_json_atomic(out / "config.json", {"kind": "opal", "train": train_cfg, "class_names": list(CLASS_NAMES),

@@ -67,7 +67,7 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
                 recipe: str = "default", reference: Any = None,
                 data_dir: str | os.PathLike[str] | None = None, quiet: bool | None = None,
                 sources: dict[str, Any] | None = None, tta: bool = True,
-                self_train: Any = None, **settings: Any) -> MasterclassResult:
+                self_train: Any = None, weights: str | None = None, **settings: Any) -> MasterclassResult:
     """Train on the events with a label (``""`` = unlabelled), classify the others, compare.
 
     ``reference``: reference labels of all events (``""`` where unknown); with it
@@ -81,6 +81,10 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     copies; recorded as ``tta_copies`` in ``config.json`` ``opal``) or, with
     ``tta=False``, in one pass (:func:`eventcnn.opal.predict`, ``tta_copies`` 1).
 
+    ``weights``: the starting weights, ``None`` (random) or ``"sim"`` (the shipped
+    simulation-pretrained CNN, :mod:`eventcnn.opal.weights`; ``eventcnn opal
+    train --weights sim``) or a ``.weights.h5`` from ``eventcnn opal pretrain``.
+
     ``self_train``: a :class:`eventcnn.opal.semi.SelfTrainConfig` (e.g.
     ``opal.SELF_TRAIN``, what ``eventcnn opal train --self-train`` uses) to
     train twice, the second time with confident pseudo-labels of the unlabelled
@@ -93,6 +97,8 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
 
     labels = np.asarray(labels)
     names = np.asarray(names)
+    if weights is not None:
+        settings["weights"] = weights
     train_mask = labels != ""
     if not train_mask.any():
         raise UserError("no labelled events to train on: label some events first")

@@ -1,0 +1,75 @@
+"""The shipped simulation-pretrained masterclass weights: where they are, sha256-checked (no Keras).
+
+``opal_sim.weights.h5`` (the masterclass CNN without its augmentation stage,
+trained on simulated displays by ``eventcnn opal pretrain``) and
+``opal_sim.json`` (its sha256, settings, the command that reproduces it and its
+figures). Nothing is downloaded: the files ship with the package.
+
+Example::
+
+    from eventcnn.opal.weights import resolve_weights, shipped_weights
+    shipped_weights()          # Path of the verified opal_sim.weights.h5
+    resolve_weights("none")    # None: start from random weights
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from eventcnn.errors import UserError
+from eventcnn.learn.weights import sha256_file
+
+__all__ = ["DEFAULT_WEIGHTS", "OPAL_WEIGHTS_DIR", "resolve_weights", "SHIPPED_NAME", "shipped_weights"]
+
+OPAL_WEIGHTS_DIR = Path(__file__).resolve().parent
+SHIPPED_NAME = "opal_sim"
+
+#: the starting weights of ``eventcnn opal train`` (``--weights``)
+DEFAULT_WEIGHTS = "none"
+
+
+def shipped_weights(directory: str | os.PathLike[str] | None = None, name: str = SHIPPED_NAME) -> Path:
+    """The verified shipped ``<name>.weights.h5`` (sha256 as recorded in ``<name>.json``).
+
+    Raises :class:`eventcnn.errors.UserError` when the files are missing or the
+    weights' sha256 differs (a damaged installation); nothing is downloaded.
+
+    Example::
+
+        path = shipped_weights()
+    """
+    d = Path(directory) if directory is not None else OPAL_WEIGHTS_DIR
+    meta_file, path = d / f"{name}.json", d / f"{name}.weights.h5"
+    if not meta_file.is_file() or not path.is_file():
+        raise UserError(f"no simulation-pretrained OPAL weights {name!r} in {d}: reinstall eventcnn or "
+                        "make them with 'eventcnn opal pretrain'")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{meta_file}: not readable JSON ({exc}); reinstall eventcnn") from exc
+    digest = sha256_file(path)
+    if digest != meta.get("sha256"):
+        raise UserError(f"OPAL weights {path} are damaged: sha256 {digest} differs from "
+                        f"{meta.get('sha256')} recorded in {meta_file.name}; reinstall eventcnn")
+    return path
+
+
+def resolve_weights(weights: str | os.PathLike[str] | None) -> Path | None:
+    """``None``/``"none"`` -> None, ``"sim"`` -> the shipped file, else the given ``.weights.h5`` path.
+
+    Example::
+
+        >>> resolve_weights("none") is None
+        True
+    """
+    if weights is None or (isinstance(weights, str) and weights.strip().lower() in ("", "none")):
+        return None
+    if isinstance(weights, str) and weights.strip().lower() == "sim":
+        return shipped_weights()
+    path = Path(weights)
+    if not path.is_file() or not path.name.endswith(".weights.h5"):
+        raise UserError(f"--weights {weights}: use 'sim', 'none' or an existing .weights.h5 file "
+                        "(from 'eventcnn opal pretrain')")
+    return path
