@@ -30,9 +30,8 @@ import numpy as np
 
 from eventcnn import DEFAULT_SEED
 from eventcnn._env import sayer
-from eventcnn._io import write_json_atomic
+from eventcnn._io import sha256sum, write_json_atomic
 from eventcnn.learn.runs import versions
-from eventcnn.learn.weights import sha256_file
 from eventcnn.opal.displays import load_displays
 from eventcnn.opal.model import save_base_weights, train
 from eventcnn.opal.simulate import DETECTOR, simulate
@@ -114,7 +113,7 @@ def pretrain(out: str | os.PathLike[str], config: PretrainConfig | None = None, 
     meta = {
         "model": "opal_masterclass_cnn", "image_size": int(data.images.shape[1]),
         "class_names": ["q", "e", "m", "t"], "preprocessing": "uint8 RGB 0..255 -> x / 255 (inside the model)",
-        "sha256": sha256_file(path), "bytes": path.stat().st_size,
+        "sha256": sha256sum(path), "bytes": path.stat().st_size,
         "settings": asdict(cfg), "detector": asdict(DETECTOR), "command": cfg.command(out),
         "figures": {"epochs": len(res.history), "best_epoch": res.best_epoch,
                     "val_loss": float(best.get("val_loss", np.nan)),

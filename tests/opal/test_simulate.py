@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("pythia8mc")
 
 from eventcnn import opal  # noqa: E402
+from eventcnn._io import sha256sum
 from eventcnn.cli import main  # noqa: E402
 from eventcnn.errors import UserError  # noqa: E402
 from eventcnn.opal import simulate as sim  # noqa: E402
@@ -96,7 +97,7 @@ def test_cli_simulate_then_opal_commands_read_it(tmp_path, capsys):
 def test_shipped_weights_checked(tmp_path):
     path = opal_weights.shipped_weights()
     meta = json.loads(path.with_name("opal_sim.json").read_text())
-    assert meta["sha256"] == opal_weights.sha256_file(path)
+    assert meta["sha256"] == sha256sum(path)
     assert "eventcnn opal pretrain" in meta["command"]
     bad = tmp_path / "w"
     bad.mkdir()

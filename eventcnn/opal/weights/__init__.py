@@ -18,8 +18,8 @@ import json
 import os
 from pathlib import Path
 
+from eventcnn._io import sha256sum
 from eventcnn.errors import UserError
-from eventcnn.learn.weights import sha256_file
 
 __all__ = ["DEFAULT_WEIGHTS", "OPAL_WEIGHTS_DIR", "resolve_weights", "SHIPPED_NAME", "shipped_weights"]
 
@@ -49,7 +49,7 @@ def shipped_weights(directory: str | os.PathLike[str] | None = None, name: str =
         meta = json.loads(meta_file.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"{meta_file}: not readable JSON ({exc}); reinstall eventcnn") from exc
-    digest = sha256_file(path)
+    digest = sha256sum(path)
     if digest != meta.get("sha256"):
         raise UserError(f"OPAL weights {path} are damaged: sha256 {digest} differs from "
                         f"{meta.get('sha256')} recorded in {meta_file.name}; reinstall eventcnn")
