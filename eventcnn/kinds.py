@@ -25,7 +25,7 @@ from typing import Any
 from eventcnn.errors import UserError
 from eventcnn.learn import evaluate as _cms_evaluate
 from eventcnn.learn import explain as _cms_explain
-from eventcnn.learn.runs import read_json, run_kind
+from eventcnn.learn.runs import run_kind
 from eventcnn.opal import explain as _opal_explain
 from eventcnn.opal import runs as _opal_runs
 from eventcnn.opal.model import MODEL_NAME
@@ -40,8 +40,11 @@ def kind_of(path: str | os.PathLike[str]) -> str:
     masterclass CNN (read from the archive's ``config.json``, nothing is loaded).
     """
     path = Path(path)
-    if path.is_dir():  # the recorded kind; the readers check the rest of config.json
-        cfg = read_json(path / "config.json", {})
+    if path.is_dir():  # the recorded kind; the run's reader checks (and names) the rest of config.json
+        try:
+            cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            cfg = {}
         return run_kind(cfg if isinstance(cfg, dict) else {})
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: give a run folder or a .keras model file")
