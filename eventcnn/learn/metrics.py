@@ -340,6 +340,7 @@ def plot_efficiency_rejection(
     """
     y_true, y_prob, names = _validate(y_true, y_prob, class_names)
     fig, ax = _figure(figsize=(5.5, 5))
+    drawn = 0
     for name, fpr, tpr in _one_vs_rest(y_true, y_prob, names):
         cls = list(names).index(name)
         n_bkg = int(np.sum(y_true != cls))
@@ -353,13 +354,18 @@ def plot_efficiency_rejection(
         hi = n_bkg / np.maximum(passed[ok] - err, 0.5)
         line, = ax.plot(tpr[ok], rej, label=f"{name} vs rest ({n_bkg} background events)")
         ax.fill_between(tpr[ok], lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+        drawn += 1
+    if not drawn:  # say so in the picture instead of an empty frame
+        ax.text(0.5, 0.5, f"too few test events for a curve:\nfewer than {min_background} background "
+                "events pass any cut", ha="center", va="center", transform=ax.transAxes)
     ax.set_yscale("log")
     ax.set_xlim(0, 1)
     ax.set_xlabel("signal efficiency")
     ax.set_ylabel("background rejection 1 / eff(bkg)")
     ax.set_title(f"efficiency vs rejection\nband: statistical uncertainty; curves stop where "
                  f"< {min_background} background events pass", fontsize=9)
-    ax.legend(fontsize=8)
+    if drawn:
+        ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     return write_figure_png(fig, path)
 

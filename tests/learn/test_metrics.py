@@ -201,6 +201,15 @@ def test_rejection_curve_has_a_band_and_stops_where_statistics_end(tmp_path, mon
     assert rej.max() <= n_bkg / 5 + 1e-9  # never beyond 5 background events passing
     assert len(ax.collections) == 1  # the uncertainty band
     assert "statistical uncertainty" in ax.get_title() and f"{n_bkg} background events" in ax.get_legend().texts[0].get_text()
+    # too few test events for any curve: said in the picture, no empty legend (and no warning)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plot_efficiency_rejection([0, 1, 1, 0], [[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]], ["a", "b"],
+                                  tmp_path / "few.png")
+    ax = figs[-1].axes[0]
+    assert ax.get_legend() is None and "too few test events" in ax.texts[0].get_text()
 
 
 def test_balanced_accuracy_without_sklearn_warning_when_a_prediction_is_absent_from_the_truth():
