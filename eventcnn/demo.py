@@ -40,6 +40,12 @@ import numpy as np
 from eventcnn import DEFAULT_SEED
 from eventcnn._io import atomic_path, write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError
+from eventcnn.events import read_events
+from eventcnn.events.generate import generate_to_file
+from eventcnn.events.selection import get_selection
+from eventcnn.events.sources import REGISTRY, fetch
+from eventcnn.images.display import plot_gallery, plot_kinematics
+from eventcnn.images.render import RenderConfig, render_to_dir
 from eventcnn.limits import (
     MAX_EPOCHS,
     MAX_EVENTS,
@@ -126,19 +132,16 @@ class _Stages:
 def _inputs(cfg: DemoConfig, out: Path, stages: _Stages) -> tuple[dict[str, Path], str]:
     """Class -> event file, generating what is missing; and the selection to use."""
     if cfg.real and cfg.nano:
-        from eventcnn.events.sources import REGISTRY, fetch
 
         stages.start(f"fetching the first {cfg.nano_events} events of the 2016 CMS NanoAOD files (tt, W, DY)")
         paths = fetch("three-class", max_events=cfg.nano_events, quiet=cfg.quiet)
         labels = {s.key: s.label for s in REGISTRY if s.dataset == "nano"}
         return {labels[k]: Path(p) for k, p in paths.items()}, cfg.selection
     if cfg.real:
-        from eventcnn.events.sources import fetch
 
         stages.start("fetching the public CMS files (tt+jets, W+jets)")
         paths = fetch("cms", quiet=cfg.quiet)
         return {"ttjets": Path(paths["ttjets"]), "wjets": Path(paths["wjets"])}, "paper"
-    from eventcnn.events.generate import generate_to_file
 
     stages.start(f"generating {cfg.events} events per class with Pythia 8 (tt+jets, W+jets, Drell-Yan)")
     files = {}
@@ -183,10 +186,6 @@ def run_demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
 
     inputs, selection = _inputs(cfg, out, stages)
 
-    from eventcnn.events import read_events
-    from eventcnn.events.selection import get_selection
-    from eventcnn.images.display import plot_gallery, plot_kinematics
-    from eventcnn.images.render import RenderConfig, render_to_dir
 
     stages.start(f"selecting ({selection}) and drawing {cfg.size}x{cfg.size} eta-phi images")
     images = out / "images"
@@ -206,7 +205,10 @@ def run_demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
         raise UserError(f"too few selected events to train on: {too_few}; generate more (--events)")
 
     stages.start(f"training a small CNN (at most {cfg.epochs} epochs) on the images")
-    from eventcnn.learn.train import TrainConfig, train
+    from eventcnn.learn.train import (  # deferred: Keras only once training starts (the CLI reads DemoConfig)
+        TrainConfig,
+        train,
+    )
 
     run_dir = out / "run"
     tcfg = TrainConfig(
@@ -217,7 +219,9 @@ def run_demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     run = train(tcfg)
 
     stages.start("evaluating the CNN and the gradient-boosted baseline on the held-out test set")
-    from eventcnn.learn.evaluate import evaluate_run
+    from eventcnn.learn.evaluate import (
+        evaluate_run,  # deferred: Keras (demo.py stays light for the CLI)
+    )
 
     metrics = evaluate_run(run_dir, baseline=True, quiet=quiet)
 
@@ -254,8 +258,12 @@ def occlusion_figure(run_dir: str | os.PathLike[str], images_dir: str | os.PathL
     """
     from matplotlib.figure import Figure
 
-    from eventcnn.learn import explain
-    from eventcnn.learn.dataset import load_split, read_image, split_arrays
+    from eventcnn.learn import explain  # deferred: Keras (demo.py stays light for the CLI)
+    from eventcnn.learn.dataset import (  # deferred: Keras, as above
+        load_split,
+        read_image,
+        split_arrays,
+    )
 
     model, names, size = explain.load_explainable(run_dir)
     split = load_split(Path(run_dir) / "split.json")

@@ -174,3 +174,25 @@ def test_generate_without_keras(tmp_path):
                      "--out", {str(tmp_path / "dy.json")!r}, "--quiet"]) == 0
     """, tmp_path)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+
+
+def test_imports_sit_at_the_top_with_few_deferred_ones_each_with_a_reason():
+    """Outside cli/ at most 15 imports of eventcnn modules inside functions, each saying why."""
+    import ast
+
+    deferred = []
+    for path in sorted((ROOT / "eventcnn").rglob("*.py")):
+        if "cli" in path.parts:
+            continue
+        text = path.read_text()
+        lines = text.splitlines()
+        tree = ast.parse(text)
+        top = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in top:
+                mod = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                if mod and mod.startswith("eventcnn"):
+                    stmt = "\n".join(lines[node.lineno - 1: node.end_lineno])
+                    deferred.append((f"{path.relative_to(ROOT)}:{node.lineno}", "deferred" in stmt))
+    assert len(deferred) <= 15, deferred
+    assert all(reason for _, reason in deferred), [where for where, reason in deferred if not reason]

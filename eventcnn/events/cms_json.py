@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn._io import write_bytes_atomic
 from eventcnn.errors import EventcnnError, UserError
 
 __all__ = [
@@ -513,7 +514,6 @@ def write_events(path: str | os.PathLike[str], events: Events | Mapping[str, Any
 
     ``.gz`` file names are gzip-compressed. NaN values are written as ``null``.
     """
-    from eventcnn._io import write_bytes_atomic
 
     doc = to_records(events) if isinstance(events, Events) else events
     data = json.dumps(doc, separators=(",", ":"), allow_nan=False, default=_json_default).encode()

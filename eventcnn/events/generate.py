@@ -42,6 +42,8 @@ from eventcnn._dask import open_executor, scheduler_from_env
 from eventcnn._io import quiet_stdout, write_bytes_atomic
 from eventcnn.errors import OutputExistsError, UserError, check_output
 from eventcnn.events import detector as det
+from eventcnn.events import events_from_records
+from eventcnn.events.nanoaod import write_nanoaod
 from eventcnn.limits import (
     BYTES_PER_GENERATED_EVENT,
     MAX_EVENTS,
@@ -618,8 +620,6 @@ def generate_to_file(
     data = generate(process, n_events, seed=seed, jobs=jobs, quiet=quiet, fast=fast, config=config,
                     scheduler=scheduler)
     if nano:
-        from eventcnn.events import events_from_records
-        from eventcnn.events.nanoaod import write_nanoaod
 
         write_nanoaod(out, events_from_records(data, source=str(out)))
         if not quiet:

@@ -48,6 +48,7 @@ import numpy as np
 
 from eventcnn._dask import DEFAULT_ATTEMPTS, open_executor, with_retries
 from eventcnn._env import quiet_from_env
+from eventcnn._io import atomic_path
 from eventcnn.errors import UserError, check_output
 from eventcnn.events.cms_json import (
     COLLECTIONS,
@@ -56,7 +57,10 @@ from eventcnn.events.cms_json import (
     Objects,
     concat_events,
     read_json_events,
+    write_events,
 )
+from eventcnn.events.download import DownloadError
+from eventcnn.events.selection import CutFlow, get_selection
 
 __all__ = [
     "BTAG_BRANCHES",
@@ -159,7 +163,6 @@ def _open_tree(path: str) -> tuple[Any, Any]:
         raise
     except Exception as exc:  # uproot raises ValueError, OSError, ... for non-ROOT input
         if is_url:
-            from eventcnn.events.download import DownloadError
 
             raise DownloadError(
                 f"could not open {path} ({type(exc).__name__}: {exc}). root:// URLs need a network and "
@@ -481,7 +484,6 @@ def read_selected(
 
         >>> ev, flow = read_selected("tt.root", "paper")           # doctest: +SKIP
     """
-    from eventcnn.events.selection import CutFlow, get_selection
 
     sel = get_selection(selection)
     if not is_root_path(path):
@@ -513,7 +515,6 @@ def _is_remote(path: str) -> bool:
 
 def _transient() -> tuple[type[BaseException], ...]:
     # deferred like _open_tree's: download.py is being rebuilt on pooch and may grow imports
-    from eventcnn.events.download import DownloadError
 
     return (OSError, TimeoutError, DownloadError)
 
@@ -637,7 +638,6 @@ def write_nanoaod(
         >>> write_nanoaod("tt.root", read_events("TTjets_json.json"))          # doctest: +SKIP
         PosixPath('tt.root')
     """
-    from eventcnn._io import atomic_path
 
     uproot = _uproot()
     out = Path(path)
@@ -714,7 +714,6 @@ def convert(
         >>> convert("TTjets_json.json", "TTjets.root")                  # doctest: +SKIP
         PosixPath('TTjets.root')
     """
-    from eventcnn.events.cms_json import write_events
 
     name = str(dst).lower()
     if not name.endswith((".root", ".json", ".json.gz")):

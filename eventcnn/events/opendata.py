@@ -45,6 +45,7 @@ from eventcnn.events.download import (
     record_origin,
     stderr_sayer,
 )
+from eventcnn.events.nanoaod import _open_tree, _plan
 
 __all__ = [
     "DATASET_DIR",
@@ -361,7 +362,6 @@ def check_root(path: str | os.PathLike[str], origin: str | None = None) -> None:
         check_root("nano/TTToSemiLeptonic_UL16_08FCB2ED.root")
     """
     # deferred: uproot/awkward (the nano extra) are needed only for .root files
-    from eventcnn.events.nanoaod import _open_tree, _plan
 
     path = str(path)
     try:

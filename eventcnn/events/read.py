@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 
 from eventcnn.events.cms_json import Events, read_json_events
+from eventcnn.events.nanoaod import is_root_path, read_nanoaod
 
 __all__ = ["read_events"]
 
@@ -36,7 +37,6 @@ def read_events(path: str | os.PathLike[str], skip_bad: bool = False) -> Events:
         >>> ev = read_events("Wjets_json.json", skip_bad=True)      # doctest: +SKIP
         >>> print(ev.summary(), len(ev.bad))                        # doctest: +SKIP
     """
-    from eventcnn.events.nanoaod import is_root_path, read_nanoaod
 
     if is_root_path(path):  # NanoAOD: .root path or root:// / https:// URL
         return read_nanoaod(path, quiet=True)

@@ -23,6 +23,7 @@ from eventcnn._io import write_figure_png
 from eventcnn.errors import UserError
 from eventcnn.events import Events
 from eventcnn.images.folder import open_rgb, read_manifest
+from eventcnn.images.render import CONFIG_FILE, RenderConfig
 
 __all__ = ["CLASS_WORDS", "class_words", "colour_key", "kinematics", "plot_before_after", "plot_gallery",
            "plot_kinematics", "save_figure"]
@@ -137,7 +138,6 @@ def colour_key(config: Any = None) -> list[tuple[str, tuple[float, float, float]
         >>> [name for name, _ in colour_key()]
         ['jet', 'b-jet', 'electron', 'muon', 'MET (missing transverse energy)']
     """
-    from eventcnn.images.render import RenderConfig
 
     cfg = config or RenderConfig()
     if cfg.style == "channels":
@@ -149,7 +149,6 @@ def colour_key(config: Any = None) -> list[tuple[str, tuple[float, float, float]
 
 
 def _render_config(root: Path) -> Any:
-    from eventcnn.images.render import CONFIG_FILE, RenderConfig
 
     path = root / CONFIG_FILE
     try:
@@ -218,7 +217,6 @@ def _files_by_class(root: Path) -> dict[str, list[Path]]:
     manifest = root / "manifest.csv"
     out: dict[str, list[Path]] = {}
     if manifest.exists():
-        from eventcnn.images.folder import read_manifest
 
         for row in read_manifest(manifest):
             out.setdefault(row["class"], []).append(root / row["file"])

@@ -116,7 +116,6 @@ def open_rgb(path: str | os.PathLike[str]) -> Any:
     """
     from PIL import Image
 
-    from eventcnn.errors import UserError
 
     try:
         with Image.open(path) as im:

@@ -24,6 +24,7 @@ from keras import ops
 
 from eventcnn._io import write_figure_png
 from eventcnn.errors import UserError
+from eventcnn.learn.devices import allow_jit
 
 __all__ = ["physics_augmentation", "PhysicsAugmentation", "plot_symmetry_grid", "RandomEtaFlip", "RandomPhiFlip", "RandomPhiShift"]
 
@@ -170,7 +171,6 @@ class PhysicsAugmentation(keras.layers.Layer):
         self.steps: list = []
         self.seed_generator = keras.random.SeedGenerator(seed)
         if geometry == "endview":
-            from eventcnn.learn.devices import allow_jit
 
             self.steps.append(
                 allow_jit(keras.layers.RandomRotation(

@@ -35,6 +35,7 @@ import numpy as np
 from eventcnn.errors import UserError
 from eventcnn.events import Events, Objects, read_events
 from eventcnn.events.selection import Selection
+from eventcnn.images.folder import read_manifest
 
 __all__ = [
     "FEATURE_NAMES",
@@ -173,7 +174,6 @@ def _manifest_rows(
 ) -> tuple[list[dict[str, Any]], Path | None]:
     """The rows of a manifest file or of a list of row dicts, and the folder relative sources start from."""
     if isinstance(manifest, (str, os.PathLike)):
-        from eventcnn.images.folder import read_manifest
 
         path = Path(manifest)
         return read_manifest(path, required=()), path.parent

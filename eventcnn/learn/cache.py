@@ -53,7 +53,7 @@ from eventcnn._env import cache_root, sayer
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.errors import UserError
 from eventcnn.images.shards import ShardRows, parse_ref, read_shard_image
-from eventcnn.learn.dataset import ImageSequence, _hw, read_image
+from eventcnn.learn.dataset import ImageSequence, _hw, read_image, split_arrays
 from eventcnn.limits import ResourceLimitError, format_bytes
 
 __all__ = [
@@ -395,7 +395,6 @@ def training_sequences(
 
         train_seq, val_seq = training_sequences(split, "CreatedImages", 64, batch_size=32)
     """
-    from eventcnn.learn.dataset import split_arrays
 
     extra: dict[str, Any] = {}
     rc = Path(data_dir) / "render_config.json"

@@ -37,7 +37,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from eventcnn._io import write_json_atomic
+from eventcnn._io import write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError, few_names
 from eventcnn.images.folder import IMAGE_SUFFIXES, class_images, open_rgb, read_manifest
 from eventcnn.images.shards import (
@@ -525,7 +525,6 @@ def make_toy_images(
     if manifest:
         import io
 
-        from eventcnn._io import write_text_atomic
 
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=["file", "class", "source", "event"], lineterminator="\n")

@@ -31,7 +31,10 @@ from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError, check_output, check_writable, few_names
 from eventcnn.images.folder import image_folder_of
+from eventcnn.images.render import RenderConfig, render_files
 from eventcnn.images.shards import is_shard_folder, read_index, shard_ref
+from eventcnn.learn import baseline as B
+from eventcnn.learn import metrics as M
 from eventcnn.learn.dataset import (
     IMAGE_SUFFIXES,
     ImageSequence,
@@ -40,6 +43,8 @@ from eventcnn.learn.dataset import (
     split_arrays,
 )
 from eventcnn.learn.loop import fit_verbosity
+from eventcnn.learn.metrics import comparison_table, compute_metrics
+from eventcnn.learn.runs import Run, load_run_model, read_run_config, run_kind
 from eventcnn.limits import check_batch_size
 
 __all__ = ["evaluate_run", "predict", "report_markdown", "write_predictions_csv"]
@@ -71,7 +76,6 @@ def evaluate_run(
 
         metrics = evaluate_run("runs/small")
     """
-    from eventcnn.learn.runs import Run, load_run_model, read_run_config, run_kind
 
     quiet = quiet or quiet_from_env()
     say = sayer(quiet)
@@ -95,7 +99,6 @@ def evaluate_run(
     y_prob = _predict_seq(model, seq, quiet)
     files, y_true = split_arrays(split, "test", data_dir)
 
-    from eventcnn.learn import metrics as M
 
     result: dict[str, Any] = M.compute_metrics(y_true, y_prob, names)
     result["model"] = run.config.model
@@ -135,8 +138,6 @@ def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[
     the source event files, or those files are not readable where it says.
     Any other error propagates.
     """
-    from eventcnn.learn import baseline as B
-    from eventcnn.learn.metrics import compute_metrics
 
     def skip(reason: str) -> dict[str, Any]:
         msg = f"baseline skipped: {reason}"
@@ -164,7 +165,6 @@ def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[
 
 def report_markdown(m: dict[str, Any], run) -> str:
     """A short Markdown report: settings, CNN vs baseline, per-class table, plots."""
-    from eventcnn.learn.metrics import comparison_table
 
     cfg = run.config
     lines = [f"# Evaluation of `{run.out}`", "",
@@ -264,7 +264,6 @@ def _render_event_files(paths: Sequence[Path], render_cfg: dict[str, Any] | None
     """
     from PIL import Image
 
-    from eventcnn.images.render import RenderConfig, render_files
 
     if render_cfg is None:
         raise UserError(
@@ -333,7 +332,6 @@ def predict(
 
         rows = predict("runs/small", ["TTjets_json.json"], "predictions.csv")
     """
-    from eventcnn.learn.runs import load_run_model, read_run_config
 
     quiet = quiet or quiet_from_env()
     say = sayer(quiet)

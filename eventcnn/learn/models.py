@@ -44,6 +44,7 @@ import numpy as np
 from keras import layers, ops
 
 from eventcnn.errors import INTERNAL_ERRORS, EventcnnError, UserError
+from eventcnn.learn import weights as shipped
 
 __all__ = [
     "ALIASES",
@@ -204,7 +205,6 @@ def imagenet_error(backbone: str, exc: BaseException) -> WeightsDownloadError:
 
 def _resolve_shipped(weights, key: str, shape: tuple[int, int, int]):
     """``"sim"``/``"sim:<name>"`` -> the verified shipped weights file (:mod:`eventcnn.learn.weights`)."""
-    from eventcnn.learn import weights as shipped
 
     return shipped.resolve(weights, key, shape) if shipped.is_shipped(weights) else weights
 

@@ -37,8 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from eventcnn import DEFAULT_SEED
+from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import sha256sum, write_json_atomic
 from eventcnn.errors import UserError, check_output
+from eventcnn.events.generate import canonical_process, generate_to_file
+from eventcnn.images.render import RenderConfig, render_to_dir
 from eventcnn.limits import (
     MAX_EPOCHS,
     MAX_EVENTS,
@@ -87,7 +90,6 @@ class PretrainConfig:
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        from eventcnn.events.generate import canonical_process
 
         self.out = str(self.out)
         self.processes = tuple(canonical_process(p) for p in self.processes)
@@ -133,7 +135,6 @@ class PretrainConfig:
 
 
 def _event_files(cfg: PretrainConfig, out: Path, say) -> dict[str, Path]:
-    from eventcnn.events.generate import generate_to_file
 
     files: dict[str, Path] = {label: Path(p) for label, p in cfg.inputs.items()}
     for k, proc in enumerate(cfg.processes):
@@ -166,7 +167,7 @@ def export_backbone(
 
         export_backbone(run.load_model(), "sim_small_64.weights.h5", {"backbone": "small", "image_size": 64})
     """
-    from eventcnn.learn.models import get_backbone
+    from eventcnn.learn.models import get_backbone  # deferred: Keras (the CLI reads PretrainConfig)
 
     path = Path(path)
     if not path.name.endswith(".weights.h5"):
@@ -194,9 +195,10 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     """
     import json
 
-    from eventcnn._env import quiet_from_env, sayer
-    from eventcnn.images.render import RenderConfig, render_to_dir
-    from eventcnn.learn.train import TrainConfig, train
+    from eventcnn.learn.train import (  # deferred: Keras (the CLI reads PretrainConfig)
+        TrainConfig,
+        train,
+    )
 
     quiet = cfg.quiet or quiet_from_env()
 

@@ -36,6 +36,9 @@ import numpy as np
 from eventcnn import DEFAULT_SEED, __version__
 from eventcnn._io import atomic_path, write_text_atomic
 from eventcnn.errors import UserError, check_output
+from eventcnn.learn.devices import COMPILE_MODES, PRECISION_MODES
+from eventcnn.learn.metrics import comparison_table
+from eventcnn.learn.metrics import plot_history as plot
 from eventcnn.limits import MAX_EPOCHS, check_batch_size, check_count, check_image_size, check_jobs
 
 __all__ = ["COMPARE_COLUMNS", "MONITORS", "ModelFileError", "RUN_CONFIG_KEYS", "RUN_KINDS", "Run", "TrainConfig",
@@ -96,7 +99,10 @@ class TrainConfig:
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        from eventcnn.learn.models import FREEZE_POLICIES, canonical_backbone
+        from eventcnn.learn.models import (  # deferred: Keras (TrainConfig is light)
+            FREEZE_POLICIES,
+            canonical_backbone,
+        )
 
         self.data_dir, self.out = str(self.data_dir), str(self.out)
         self.model = canonical_backbone(self.model)
@@ -122,7 +128,6 @@ class TrainConfig:
             check_count("--limit-per-class", self.limit_per_class, 1)
         if self.class_weight not in (None, "balanced"):
             raise UserError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
-        from eventcnn.learn.devices import COMPILE_MODES, PRECISION_MODES
 
         if self.mixed_precision not in PRECISION_MODES:
             raise UserError(f"mixed_precision must be one of {PRECISION_MODES}, got {self.mixed_precision!r}")
@@ -278,8 +283,8 @@ def load_keras_file(path: str | os.PathLike[str], safe_mode: bool = True, **kwar
     """
     import keras
 
-    import eventcnn.learn.augment  # noqa: F401 - registers the augmentation layers
-    import eventcnn.learn.models  # noqa: F401 - registers BackbonePreprocess
+    import eventcnn.learn.augment  # noqa: F401 - deferred (Keras): registers the augmentation layers
+    import eventcnn.learn.models  # noqa: F401 - deferred (Keras): registers BackbonePreprocess
     path = Path(path)
     if path.is_dir():
         raise ModelFileError(f"{path} is a folder, not a .keras model file")
@@ -329,7 +334,6 @@ def plot_run_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[
     """
     if not history:
         return None
-    from eventcnn.learn.metrics import plot_history as plot
 
     keys = {k for h in history for k in h if k not in ("epoch", "phase", "lr", "seconds")}
     curves = {k: [h.get(k, float("nan")) for h in history] for k in sorted(keys)}
@@ -390,7 +394,6 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
     import csv
     import io
 
-    from eventcnn.learn.metrics import comparison_table
 
     runs = [("the run folder", r) for r in run_dirs]
     outputs = [*([Path(out), Path(out).with_suffix(".csv")] if out is not None else []),

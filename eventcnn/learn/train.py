@@ -39,7 +39,27 @@ import numpy as np
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic
 from eventcnn.errors import UserError, check_output, check_writable
+from eventcnn.learn.augment import physics_augmentation
+from eventcnn.learn.cache import training_sequences
+from eventcnn.learn.dataset import (
+    get_split,
+    list_images,
+    load_split,
+    make_split,
+    read_image,
+    save_split,
+)
+from eventcnn.learn.devices import (
+    data_parallel,
+    data_parallel_devices,
+    jit_compile_setting,
+    needs_fixed_shapes,
+    precision_policy,
+    set_precision,
+)
+from eventcnn.learn.evaluate import evaluate_run
 from eventcnn.learn.loop import LoopSettings, fit_phase, settle_best
+from eventcnn.learn.models import build_model, make_optimizer, set_freeze
 
 # the run-folder format lives in eventcnn.learn.runs; re-exported here for existing imports
 from eventcnn.learn.runs import (  # noqa: F401
@@ -72,7 +92,6 @@ RESUMABLE_CHANGES = {"epochs", "fine_tune_epochs", "patience", "quiet", "workers
 
 
 def _limit_split(data_dir: str, cfg: TrainConfig) -> dict[str, Any]:
-    from eventcnn.learn.dataset import list_images, make_split
 
     items, class_names = list_images(data_dir)
     if cfg.limit_per_class:
@@ -87,7 +106,6 @@ def _limit_split(data_dir: str, cfg: TrainConfig) -> dict[str, Any]:
 
 
 def _prepare_split(cfg: TrainConfig, out: Path) -> dict[str, Any]:
-    from eventcnn.learn.dataset import get_split, save_split
 
     run_split = out / "split.json"
     if run_split.exists():
@@ -156,7 +174,6 @@ def _check_same_data(out: Path, old_data: str, new_data: str) -> None:
     """
     if _same_folder(old_data, new_data):
         return
-    from eventcnn.learn.dataset import list_images, load_split
 
     problem = ""
     split_file = out / "split.json"
@@ -181,8 +198,6 @@ def _check_same_data(out: Path, old_data: str, new_data: str) -> None:
 
 
 def _compile(model, cfg: TrainConfig, lr: float, steps: int, quiet: bool) -> None:
-    from eventcnn.learn.devices import jit_compile_setting
-    from eventcnn.learn.models import make_optimizer
 
     opt = make_optimizer(cfg.optimizer, lr, cfg.schedule, decay_steps=steps)
     model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
@@ -192,7 +207,6 @@ def _compile(model, cfg: TrainConfig, lr: float, steps: int, quiet: bool) -> Non
 def _augmentation(cfg: TrainConfig, say):
     if not cfg.augment:
         return None
-    from eventcnn.learn.augment import physics_augmentation
 
     return physics_augmentation(geometry=cfg.augment_geometry, seed=cfg.seed)
 
@@ -264,15 +278,6 @@ def _train(cfg: TrainConfig, out: Path, quiet: bool, say: Any, callbacks: Sequen
 
     import keras
 
-    from eventcnn.learn.dataset import read_image
-    from eventcnn.learn.devices import (
-        data_parallel,
-        data_parallel_devices,
-        needs_fixed_shapes,
-        precision_policy,
-        set_precision,
-    )
-
     split = _prepare_split(cfg, out)
     num_classes = len(split["class_names"])
     size = cfg.size or read_image(Path(cfg.data_dir) / split["train"][0]["file"]).shape[0]
@@ -295,7 +300,6 @@ def _train(cfg: TrainConfig, out: Path, quiet: bool, say: Any, callbacks: Sequen
     keras.utils.set_random_seed(cfg.seed)
     set_precision(cfg.mixed_precision, quiet=quiet)
 
-    from eventcnn.learn.cache import training_sequences
 
     devices = run_config["devices"]
     train_seq, val_seq = training_sequences(
@@ -311,7 +315,6 @@ def _train(cfg: TrainConfig, out: Path, quiet: bool, say: Any, callbacks: Sequen
     settle_best(out, state)
     state.setdefault("run_started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
-    from eventcnn.learn.models import build_model, set_freeze
 
     lr_scale = devices["lr_scale"]
     with data_parallel(quiet=quiet):
@@ -376,7 +379,6 @@ def _finished(state: dict[str, Any], cfg: TrainConfig) -> bool:
 
 
 def _evaluate(out: Path, cfg: TrainConfig, quiet: bool) -> dict[str, Any] | None:
-    from eventcnn.learn.evaluate import evaluate_run
 
     return evaluate_run(out, data_dir=cfg.data_dir, baseline=cfg.baseline, quiet=quiet)
 

@@ -37,6 +37,7 @@ from eventcnn._io import atomic_path
 from eventcnn.errors import UserError
 from eventcnn.opal import CLASS_NAMES, CLASS_TITLES, event_name, read_labels
 from eventcnn.opal.ids import display_ids
+from eventcnn.opal.suggest import suggest_indices
 
 __all__ = ["compare_labels", "HELP", "labeller_widget", "LabelSession", "run_console", "simulate_student", "student_labels", "widgets_available"]
 
@@ -374,7 +375,6 @@ def choose_events(images: np.ndarray, labels: Sequence[str] | np.ndarray | None,
     free = np.flatnonzero(lab == "")
     rng = np.random.default_rng(seed)
     if order == "suggest":
-        from eventcnn.opal.suggest import suggest_indices
 
         step = max(1, images.shape[1] // 100)  # features need no more than ~100 px
         idx = suggest_indices(images[:, ::step, ::step], lab, n=n, seed=seed)

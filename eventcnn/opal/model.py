@@ -34,10 +34,15 @@ from eventcnn import DEFAULT_SEED
 from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.errors import UserError
+from eventcnn.learn import metrics
+from eventcnn.learn.devices import allow_jit
 from eventcnn.learn.loop import LoopSettings, fit_phase, settle_best
-from eventcnn.learn.runs import load_keras_file
+from eventcnn.learn.runs import load_keras_file, versions
 from eventcnn.learn.splits import balanced_class_weight, class_weight_vector, stratified_holdout
 from eventcnn.limits import MAX_EPOCHS, check_batch_size, check_count
+from eventcnn.opal import (
+    pictures as classroom,  # class names in words, linear scale, counts in cells
+)
 from eventcnn.opal.displays import (
     CLASS_NAMES,
     CONV_STAGES,
@@ -99,7 +104,6 @@ def build_model(input_shape: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 3),
     check_image_size(min(input_shape[0], input_shape[1]))
     stages: list[Any] = [keras.Input(shape=input_shape), layers.Rescaling(1.0 / 255.0)]
     if augment:
-        from eventcnn.learn.devices import allow_jit
 
         stages += [
             allow_jit(layers.RandomRotation(1.0, fill_mode="constant", fill_value=0.0, seed=seed)),
@@ -519,7 +523,6 @@ def save_run(result: TrainResult, out: str | os.PathLike[str], data_dir: str | o
     ``run_info`` is stored as ``config["opal"]`` (e.g. the label files, for
     ``eventcnn evaluate``).
     """
-    from eventcnn.learn.runs import versions
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -621,7 +624,6 @@ def evaluate(model: Any, images: np.ndarray, labels: Sequence[str] | np.ndarray,
         m = evaluate(result.model, data.images[test], data.labels[test], out="runs/opal")
         m["balanced_accuracy"]
     """
-    from eventcnn.learn import metrics
 
     y = label_indices(labels)
     if probs is None:
@@ -633,10 +635,6 @@ def evaluate(model: Any, images: np.ndarray, labels: Sequence[str] | np.ndarray,
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / "metrics.json", m)
-        from eventcnn.opal import (
-            pictures as classroom,  # class names in words, linear scale, counts in cells
-        )
-
         classroom.save(classroom.confusion_figure(m["confusion_matrix"]["counts"]),
                        out / "confusion_matrix.png")
         metrics.plot_misclassified(images, y, probs, classroom.words(CLASS_NAMES),

@@ -42,7 +42,8 @@ import numpy as np
 
 from eventcnn.errors import UserError
 from eventcnn.opal.displays import CLASS_NAMES
-from eventcnn.opal.tta import TTA_COPIES
+from eventcnn.opal.model import SMALL_SET, TrainResult, save_run, train
+from eventcnn.opal.tta import TTA_COPIES, predict_tta
 
 __all__ = ["average_model", "SELF_TRAIN", "SELF_TRAIN_EPOCHS", "SelfTrainConfig", "SelfTrainResult", "select_pseudo_labels",
            "self_train"]
@@ -146,8 +147,6 @@ def self_train(images: np.ndarray, labels: Any, *, config: SelfTrainConfig = SEL
     ``config.json`` ``opal.self_train`` records the settings and the
     pseudo-labels per class.
     """
-    from eventcnn.opal.model import SMALL_SET, TrainResult, save_run, train
-    from eventcnn.opal.tta import predict_tta
 
     start = time.perf_counter()
     labels = np.asarray(labels)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn.errors import UserError
+from eventcnn.opal.model import predict, rotate_images
 
 __all__ = ['TTA_COPIES', 'predict_tta']
 
@@ -44,7 +45,6 @@ def predict_tta(model: Any, images: np.ndarray, copies: int = TTA_COPIES,
 
         probs = predict_tta(model, images[:10], copies=4)
     """
-    from eventcnn.opal.model import predict, rotate_images
 
     if copies < 1:
         raise UserError(f"copies must be >= 1, got {copies}")

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._io import file_lock, write_json_atomic
+from eventcnn._io import file_lock, write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError, check_output, check_writable
 from eventcnn.learn.runs import plot_run_history
 from eventcnn.opal.displays import CLASS_NAMES, check_classes, load_displays
@@ -40,6 +40,8 @@ from eventcnn.opal.model import (
     write_predictions,
 )
 from eventcnn.opal.physics import predicted_overview
+from eventcnn.opal.semi import self_train as run_self_train
+from eventcnn.opal.tta import TTA_COPIES, predict_tta
 
 __all__ = ["LOCK_FILE", "MasterclassResult", "masterclass", "predict_displays", "run_folder"]
 
@@ -146,14 +148,12 @@ def _masterclass(images: np.ndarray, labels: np.ndarray, names: np.ndarray, trai
                  recipe: str, reference: Any, data_dir: Any, quiet: bool | None, sources: dict[str, Any] | None,
                  tta: bool, self_train: Any, settings: dict[str, Any]) -> MasterclassResult:
     rest = ~train_mask
-    from eventcnn.opal.tta import TTA_COPIES, predict_tta
 
     semi = self_train is not None and _self_train_applies(recipe, int(train_mask.sum()), bool(rest.any()))
     copies = self_train.copies if semi else (TTA_COPIES if tta else 1)
     sources = {**(sources or {}), "tta_copies": copies}  # how the rest was predicted (eventcnn evaluate)
     st = None
     if semi:
-        from eventcnn.opal.semi import self_train as run_self_train
 
         st = run_self_train(images, labels, config=self_train, recipe=recipe, out=out, quiet=quiet,
                             data_dir=data_dir, run_info=sources, **settings)
@@ -197,7 +197,6 @@ def _self_train_applies(recipe: str, n_labels: int, any_unlabelled: bool) -> boo
 
 def _write_pseudo_labels(path: Path, names: np.ndarray, codes: np.ndarray, probs: np.ndarray) -> None:
     """``event,pseudo_label,probability`` per pseudo-labelled event, atomically."""
-    from eventcnn._io import write_text_atomic
 
     write_text_atomic(path, "event,pseudo_label,probability\n"
                       + "".join(f"{n},{c},{p:.4f}\n" for n, c, p in zip(names, codes, probs)))

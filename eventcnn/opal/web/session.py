@@ -32,7 +32,7 @@ from eventcnn.opal import pictures as classroom
 from eventcnn.opal.displays import IMAGE_SIZE, check_image_size, load_displays
 from eventcnn.opal.web.assign import capacity_note, choose_pool
 from eventcnn.opal.web.store import ClassStore
-from eventcnn.opal.web.training import TrainingJob
+from eventcnn.opal.web.training import FIGURES, TrainingJob
 
 __all__ = ["ClassSession", "hints", "open_session"]
 
@@ -96,7 +96,6 @@ class ClassSession:
 
     def figure(self, key: str) -> Path | None:
         """The file of a teacher picture by key (:data:`~eventcnn.opal.web.training.FIGURES`), if drawn."""
-        from eventcnn.opal.web.training import FIGURES
 
         name = FIGURES.get(key)
         if name is None or key not in self.job.status()["figures"]:

@@ -39,10 +39,15 @@ import numpy as np
 
 from eventcnn._io import write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError
+from eventcnn.learn.explain import occlusion_map, plot_occlusion
+from eventcnn.learn.weights import available
 from eventcnn.opal import pictures as classroom
-from eventcnn.opal.displays import CLASS_NAMES, IMAGE_SIZE
+from eventcnn.opal.displays import CLASS_NAMES, IMAGE_SIZE, load_displays
+from eventcnn.opal.model import RecipeConfig
 from eventcnn.opal.physics import predicted_overview
+from eventcnn.opal.tta import predict_tta
 from eventcnn.opal.web.store import ClassStore
+from eventcnn.opal.workflow import masterclass
 
 __all__ = ["FIGURES", "LABEL_FILE", "MIN_LABELS", "STATUS_FILE", "TrainingJob", "pretrained_settings",
            "train_and_draw"]
@@ -73,8 +78,6 @@ def pretrained_settings() -> tuple[dict[str, Any], str]:
     are used when :mod:`eventcnn.learn.weights` ships a backbone ``"opal"`` and the
     recipe takes a ``weights`` setting; otherwise ``({}, why not)``.
     """
-    from eventcnn.learn.weights import available
-    from eventcnn.opal.model import RecipeConfig
 
     shipped = [w for w in available() if w.get("backbone") == "opal"]
     if not shipped:
@@ -227,8 +230,6 @@ def train_and_draw(images: np.ndarray, names: np.ndarray, labels: np.ndarray, ou
 
         figures, summary = train_and_draw(data.images, data.names, class_labels, "class_run", epochs=2)
     """
-    from eventcnn.opal.tta import predict_tta
-    from eventcnn.opal.workflow import masterclass
 
     out = Path(out)
     say = report or (lambda stage, fraction: None)
@@ -321,7 +322,6 @@ def _unsure_figure(images: np.ndarray, unsure: list[tuple[int, np.ndarray]]) -> 
 def _occlusion_figure(model: Any, images: np.ndarray, picks: list[tuple[int, np.ndarray]]) -> Any:
     from matplotlib.figure import Figure
 
-    from eventcnn.learn.explain import occlusion_map, plot_occlusion
 
     fig = Figure(figsize=(4.6 * len(picks), 4.9), layout="constrained")
     fig.suptitle("Where the CNN looks (red: covering this part lowers its answer)")
@@ -338,7 +338,6 @@ def main(argv: list[str] | None = None) -> int:
     """The child process of :class:`TrainingJob`: progress and result as JSON lines on stdout."""
     import warnings
 
-    from eventcnn.opal.displays import load_displays
 
     p = argparse.ArgumentParser(prog="python -m eventcnn.opal.web.training")
     p.add_argument("--data", required=True)
