@@ -31,7 +31,6 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +38,12 @@ import numpy as np
 
 from eventcnn._io import write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError
-from eventcnn.learn.explain import occlusion_map, plot_occlusion
-from eventcnn.learn.weights import available
 from eventcnn.opal import pictures as classroom
 from eventcnn.opal.displays import CLASS_NAMES, IMAGE_SIZE, load_displays
-from eventcnn.opal.model import RecipeConfig
 from eventcnn.opal.physics import predicted_overview
 from eventcnn.opal.tta import predict_tta
 from eventcnn.opal.web.store import ClassStore
+from eventcnn.opal.weights import shipped_weights
 from eventcnn.opal.workflow import masterclass
 
 __all__ = ["FIGURES", "LABEL_FILE", "MIN_LABELS", "STATUS_FILE", "TrainingJob", "pretrained_settings",
@@ -71,21 +68,23 @@ MIN_LABELS = 4
 _TRAIN_SHARE = 0.7
 
 
-def pretrained_settings() -> tuple[dict[str, Any], str]:
-    """Settings that start the OPAL CNN from simulation-pretrained weights, when any are shipped.
+def pretrained_settings(size: int = IMAGE_SIZE) -> tuple[dict[str, Any], str]:
+    """Settings that start the OPAL CNN from the shipped simulation-pretrained weights, when they fit.
 
-    Returns ``(settings for opal.train, a sentence for the teacher)``: weights
-    are used when :mod:`eventcnn.learn.weights` ships a backbone ``"opal"`` and the
-    recipe takes a ``weights`` setting; otherwise ``({}, why not)``.
+    Returns ``(settings for opal.masterclass, a sentence for the teacher)``: the
+    weights of ``eventcnn opal pretrain`` shipped in :mod:`eventcnn.opal.weights`
+    (sha256-checked) when they are installed and made for ``size`` x ``size``
+    displays; otherwise ``({}, why not)``.
     """
-
-    shipped = [w for w in available() if w.get("backbone") == "opal"]
-    if not shipped:
-        return {}, "no simulation-pretrained weights are shipped for the OPAL CNN: trained from scratch"
-    if "weights" not in {f.name for f in fields(RecipeConfig)}:
-        return {}, (f"simulation-pretrained weights {shipped[0]['name']} are shipped but this "
-                    "version's OPAL recipe cannot start from them: trained from scratch")
-    return {"weights": "sim"}, f"started from the simulation-pretrained weights {shipped[0]['name']}"
+    try:
+        path = shipped_weights()
+        made_for = int(json.loads(path.with_name(path.name.replace(".weights.h5", ".json")).read_text())["image_size"])
+    except (UserError, OSError, ValueError, KeyError) as exc:
+        return {}, f"no usable simulation-pretrained weights ({exc}): trained from scratch"
+    if made_for != size:
+        return {}, (f"the simulation-pretrained weights are for {made_for} px displays, these are "
+                    f"{size} px: trained from scratch")
+    return {"weights": "sim"}, f"started from the simulation-pretrained weights {path.name}"
 
 
 class TrainingJob:
@@ -235,7 +234,7 @@ def train_and_draw(images: np.ndarray, names: np.ndarray, labels: np.ndarray, ou
     say = report or (lambda stage, fraction: None)
     say("loading the network", 0.02)
     n = int((labels != "").sum())
-    extra, pretrained = pretrained_settings()
+    extra, pretrained = pretrained_settings(int(images.shape[1]))
     settings = {"seed": seed, **extra, **settings}
 
     class Progress(_keras_callback()):  # type: ignore[misc]
@@ -322,6 +321,10 @@ def _unsure_figure(images: np.ndarray, unsure: list[tuple[int, np.ndarray]]) -> 
 def _occlusion_figure(model: Any, images: np.ndarray, picks: list[tuple[int, np.ndarray]]) -> Any:
     from matplotlib.figure import Figure
 
+    from eventcnn.learn.explain import (  # deferred: Keras, only in the training process
+        occlusion_map,
+        plot_occlusion,
+    )
 
     fig = Figure(figsize=(4.6 * len(picks), 4.9), layout="constrained")
     fig.suptitle("Where the CNN looks (red: covering this part lowers its answer)")

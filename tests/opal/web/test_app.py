@@ -192,6 +192,7 @@ def test_train_now_runs_in_background_and_draws_the_pictures(tmp_path: Path, cla
     assert t["state"] == "done", t
     assert fractions == sorted(fractions)
     assert set(t["figures"]) == {"overview", "confusion", "unsure", "occlusion", "curves"}
+    # the shipped simulation-pretrained weights are for 200 px displays; these are smaller
     assert t["summary"]["labels"] == 16 and "trained from scratch" in t["summary"]["pretrained"]
     for key in t["figures"]:
         png = client.get(f"/api/teacher/figures/{key}", headers=h)
@@ -326,3 +327,12 @@ def test_the_class_labels_what_opal_suggest_picks(tmp_path: Path, class_displays
     from eventcnn.opal.ids import display_ids
 
     assert [f"{i}.png" for i in display_ids([name for _, name in session.store.pool()])] == printed
+
+
+def test_the_shipped_pretrained_weights_are_used_when_they_fit():
+    from eventcnn.opal.web.training import pretrained_settings
+
+    settings, said = pretrained_settings(200)
+    assert settings == {"weights": "sim"} and "simulation-pretrained" in said
+    settings, said = pretrained_settings(64)
+    assert settings == {} and "200 px" in said and "trained from scratch" in said
