@@ -162,30 +162,10 @@ def markdown(text: str):
 
 
 def import_keras_quietly() -> None:
-    """Import Keras and start its device once, with the process's stderr muted.
+    """Import Keras and start its device once, stderr muted (:func:`eventcnn._env.import_keras_quietly`)."""
+    from eventcnn._env import import_keras_quietly as start
 
-    TensorFlow's C++ start-up lines (``cudart_stub``, ``failed call to cuInit``
-    on a machine without a GPU) are written before any log setting applies and
-    would land in the notebook as red noise. Errors are not hidden: an import
-    that fails still raises.
-    """
-    import os
-    import sys
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            try:
-                import keras
-
-                keras.ops.convert_to_numpy(keras.ops.zeros((1,)))  # the device starts here (cuInit)
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
+    start(start_device=True)
 
 
 # --- 04 OPAL masterclass ---

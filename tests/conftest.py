@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,3 +101,18 @@ def make_class_displays(folder: Path, n: int = 32, size: int = 64, seed: int = 0
 def class_displays(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """A zip of 32 synthetic 64-px displays and their classes (see :func:`make_class_displays`)."""
     return make_class_displays(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def batch() -> np.ndarray:
+    """16 random uint8 eta-phi images (24 phi rows x 10 eta columns), for the augmentation tests."""
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(16, 24, 10, 3), dtype=np.uint8)
+
+
+def shift_of(out: np.ndarray, img: np.ndarray) -> int | None:
+    """The k with out == roll(img, -k) along phi, or None."""
+    for k in range(img.shape[0]):
+        if np.array_equal(out, np.roll(img, -k, axis=0)):
+            return k
+    return None

@@ -25,7 +25,7 @@ import sys
 import warnings
 
 from eventcnn import __version__
-from eventcnn._env import quiet_from_env
+from eventcnn._env import import_keras_quietly, quiet_from_env
 from eventcnn.errors import describe, is_user_error
 
 #: exit code of an internal error (a bug in eventcnn)
@@ -54,23 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
 KERAS_COMMANDS = frozenset({"train", "evaluate", "predict", "opal", "demo", "explain", "pretrain"})
 #: sub-commands of those that need no Keras (start in a second, ~0.7 GB less memory)
 NO_KERAS_SUBCOMMANDS = frozenset({"label", "suggest", "ids", "simulate"})
-
-
-def _import_keras_quietly() -> None:
-    """Import Keras with the process's stderr (fd 2) muted: absl prints oneDNN/CUDA notes before any setting applies."""
-    if "keras" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            try:
-                import keras  # noqa: F401
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +90,7 @@ def _run(args: argparse.Namespace, command: str, debug: bool) -> int:
     try:
         needs_keras = getattr(args, "opal_command", None) not in NO_KERAS_SUBCOMMANDS
         if args.command in KERAS_COMMANDS and needs_keras and not debug:
-            _import_keras_quietly()
+            import_keras_quietly()
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

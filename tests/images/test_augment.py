@@ -7,24 +7,11 @@ import hashlib
 
 import numpy as np
 import pytest
+from conftest import shift_of
 from PIL import Image
 
 from eventcnn.cli import main as cli_main
 from eventcnn.images.augment import AugmentorConfig, augment_folder, physics_augment_numpy
-
-
-@pytest.fixture(scope="module")
-def batch() -> np.ndarray:
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, size=(16, 24, 10, 3), dtype=np.uint8)
-
-
-def _shift_of(out: np.ndarray, img: np.ndarray) -> int | None:
-    """The k with out == roll(img, -k) along phi, or None."""
-    for k in range(img.shape[0]):
-        if np.array_equal(out, np.roll(img, -k, axis=0)):
-            return k
-    return None
 
 
 def test_numpy_version_is_exact(batch):
@@ -32,7 +19,7 @@ def test_numpy_version_is_exact(batch):
     assert out.dtype == batch.dtype
     for o, b in zip(out, batch):
         variants = [b, b[:, ::-1], b[::-1], b[::-1, ::-1]]
-        assert any(_shift_of(o, v) is not None for v in variants)
+        assert any(shift_of(o, v) is not None for v in variants)
     np.testing.assert_array_equal(out, physics_augment_numpy(batch, np.random.default_rng(0)))
     single = physics_augment_numpy(batch[0], 1, phi_shift=False, phi_flip=False)
     assert single.shape == batch[0].shape

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from conftest import shift_of
 
 from eventcnn.learn.augment import (
     PhysicsAugmentation,
@@ -20,24 +21,10 @@ def _np(x) -> np.ndarray:
     return keras.ops.convert_to_numpy(x)
 
 
-@pytest.fixture(scope="module")
-def batch() -> np.ndarray:
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, size=(16, 24, 10, 3), dtype=np.uint8)
-
-
-def _shift_of(out: np.ndarray, img: np.ndarray) -> int | None:
-    """The k with out == roll(img, -k) along phi, or None."""
-    for k in range(img.shape[0]):
-        if np.array_equal(out, np.roll(img, -k, axis=0)):
-            return k
-    return None
-
-
 def test_phi_shift_is_exact_cyclic_roll(batch):
     out = _np(RandomPhiShift(seed=1)(batch, training=True))
     assert out.dtype == np.uint8 and out.shape == batch.shape
-    shifts = [_shift_of(o, b) for o, b in zip(out, batch)]
+    shifts = [shift_of(o, b) for o, b in zip(out, batch)]
     assert None not in shifts  # every image is an exact cyclic roll
     # nothing lost: per column the multiset of pixel values is preserved
     np.testing.assert_array_equal(np.sort(out, axis=1), np.sort(batch, axis=1))
@@ -49,7 +36,7 @@ def test_phi_shift_float_keeps_dtype(batch):
     x = batch.astype("float32") / 255
     out = _np(RandomPhiShift(seed=2)(x, training=True))
     assert out.dtype == np.float32
-    assert all(_shift_of(o, b) is not None for o, b in zip(out, x))
+    assert all(shift_of(o, b) is not None for o, b in zip(out, x))
 
 
 def test_flips_are_exact_and_per_sample(batch):
@@ -80,7 +67,7 @@ def test_combined_etaphi_is_exact(batch):
     kinds = set()
     for o, b in zip(out, batch):
         variants = {"none": b, "eta": b[:, ::-1], "phi": b[::-1], "both": b[::-1, ::-1]}
-        hits = [k for k, v in variants.items() if _shift_of(o, v) is not None]
+        hits = [k for k, v in variants.items() if shift_of(o, v) is not None]
         assert hits, "output is not a rolled/mirrored copy of its input"
         kinds.update(hits)
     assert len(kinds) >= 3  # the mirrors are drawn per sample
