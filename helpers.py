@@ -162,8 +162,8 @@ def markdown(text: str):
 
 
 def import_keras_quietly() -> None:
-    """Import Keras and start its device once, stderr muted (:func:`eventcnn._env.import_keras_quietly`)."""
-    from eventcnn._env import import_keras_quietly as start
+    """Import Keras and start its device once, stderr muted (:func:`eventcnn.cli._keras.import_keras_quietly`)."""
+    from eventcnn.cli._keras import import_keras_quietly as start
 
     start(start_device=True)
 

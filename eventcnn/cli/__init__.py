@@ -25,7 +25,8 @@ import sys
 import warnings
 
 from eventcnn import __version__
-from eventcnn._env import import_keras_quietly, quiet_from_env
+from eventcnn._env import quiet_from_env
+from eventcnn.cli._keras import import_keras_quietly
 from eventcnn.errors import describe, is_user_error
 
 #: exit code of an internal error (a bug in eventcnn)
