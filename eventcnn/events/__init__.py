@@ -20,30 +20,9 @@ Example::
 
 from __future__ import annotations
 
-from eventcnn.events.cms_json import (
-    COLLECTIONS,
-    BadEvent,
-    EventFormatError,
-    Events,
-    Objects,
-    concat_events,
-    events_from_records,
-    read_json_events,
-    to_records,
-    write_events,
-)
+from eventcnn.events import cms_json
+from eventcnn.events.cms_json import *  # noqa: F403 - the Events type and the JSON schema
+from eventcnn.events.cms_json import COLLECTIONS
 from eventcnn.events.read import read_events
 
-__all__ = [
-    "COLLECTIONS",
-    "BadEvent",
-    "EventFormatError",
-    "Events",
-    "Objects",
-    "concat_events",
-    "events_from_records",
-    "read_events",
-    "read_json_events",
-    "to_records",
-    "write_events",
-]
+__all__ = ["COLLECTIONS", *cms_json.__all__, "read_events"]

@@ -291,7 +291,7 @@ def test_serve_command_starts_and_answers(tmp_path: Path, class_displays) -> Non
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "eventcnn", "class", "serve", "--data", str(class_displays[0]),
                              "--db", str(tmp_path / "c.sqlite"), "--port", str(port), "--n", "8", "--size", "64"],
@@ -336,3 +336,53 @@ def test_the_shipped_pretrained_weights_are_used_when_they_fit():
     assert settings == {"weights": "sim"} and "simulation-pretrained" in said
     settings, said = pretrained_settings(64)
     assert settings == {} and "200 px" in said and "trained from scratch" in said
+
+
+def _serve(tmp_path: Path, zip_path: Path, port: int):
+    """``eventcnn class serve`` in its own process; returns (process, teacher token) once it listens."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.Popen([sys.executable, "-m", "eventcnn", "class", "serve", "--data", str(zip_path),
+                             "--db", str(tmp_path / "c.sqlite"), "--port", str(port), "--n", "8", "--size", "64"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "EVENTCNN_QUIET": "",
+                                 "HOME": str(tmp_path)})
+    lines = []
+    while not any(line.startswith("ready") for line in lines):
+        line = proc.stdout.readline()
+        assert line, "".join(lines)
+        lines.append(line)
+    return proc, "".join(lines).split("token=")[1].split()[0]
+
+
+def _post(url: str, body: dict) -> dict:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def test_a_killed_server_restarts_with_every_vote(tmp_path: Path, class_displays) -> None:
+    """SIGKILL mid-class (no clean shutdown): the restarted server has the votes, the token, the student."""
+    port = _free_port()
+    proc, token = _serve(tmp_path, class_displays[0], port)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        first = _post(f"{base}/api/join", {"name": "Ada"})
+        _post(f"{base}/api/students/{first['student']}/votes",
+              {"display": first["display"], "label": "m", "vote_id": "vote-before-the-kill"})
+    finally:
+        proc.kill()  # no shutdown hook runs
+        proc.wait(20)
+    proc, token2 = _serve(tmp_path, class_displays[0], port)
+    try:
+        assert token2 == token
+        req = urllib.request.Request(f"{base}/api/teacher/status", headers={"X-Teacher-Token": token})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert json.loads(r.read())["progress"]["votes"] == 1
+        with urllib.request.urlopen(f"{base}/api/students/{first['student']}", timeout=10) as r:
+            assert json.loads(r.read())["answered"] == 1
+    finally:
+        proc.terminate()
+        proc.wait(20)
