@@ -15,7 +15,8 @@ Prints, each against a reference measured or stated in the same run:
   the jet chamber's ``|cos theta| < 0.95``;
 - pixels: per class, lit-pixel fraction, lit pixels per radial band (tracks,
   calorimeters, muon chambers) and the colour shares of lit pixels, real vs
-  simulated (ratio sim / real);
+  simulated (ratio sim / real); and the width per class: the median angle of
+  lit pixels from the event axis in the jet-chamber and calorimeter bands;
 - a gallery, real and simulated displays side by side per class
   (``--gallery docs/img/opal_sim_gallery.png``).
 
@@ -48,6 +49,8 @@ from eventcnn._io import write_json_atomic  # noqa: E402
 from eventcnn.opal import simulate as sim  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+#: radial bands (px) of the width statistic: tracks, e.m. and hadron calorimeters
+WIDTH_BANDS = {"jet chamber": (5, 30), "e.m. calorimeter": (30, 48), "hadron calorimeter": (48, 66)}
 BANDS = {"vertex": (0, 5), "jet chamber": (5, 30), "gap": (30, 36), "e.m. calorimeter": (36, 48),
          "hadron calorimeter": (48, 66), "muon chambers": (66, 95)}
 COLOURS = {(1, 1, 0): "yellow", (0, 1, 0): "green", (0, 0, 1): "blue", (1, 0, 1): "magenta",
@@ -115,12 +118,19 @@ def pixel_stats(images: np.ndarray) -> dict:
     im = images.astype(int)
     lit = im.sum(3) > 40
     bands = {k: float(lit[:, (radius >= a) & (radius < b)].sum(1).mean()) for k, (a, b) in BANDS.items()}
+    # width: per display, the median angle (deg) of lit pixels from the vertical event axis, per band
+    angle = np.degrees(np.arctan2(np.abs(xx - 99.5), np.abs(99.5 - yy)))
+    width = {}
+    for k, (a, b) in WIDTH_BANDS.items():
+        m = (radius >= a) & (radius < b)
+        med = [np.median(angle[m][row[m]]) for row in lit if row[m].any()]
+        width[k] = float(np.mean(med)) if med else float("nan")
     px = im[lit]
     dom = (px >= np.maximum(px.max(1, keepdims=True) * 0.6, 30)).astype(int)
     counts = collections.Counter(map(tuple, dom.tolist()))
     total = max(len(dom), 1)
     colours = {COLOURS.get(k, "other"): v / total for k, v in counts.items()}
-    return {"lit_fraction": float(lit.mean()), "bands": bands,
+    return {"lit_fraction": float(lit.mean()), "bands": bands, "width_deg": width,
             "colours": {k: round(colours.get(k, 0.0), 3) for k in COLOURS.values()},
             "mean_lit_intensity": float(px.mean()) if len(px) else 0.0}
 
@@ -191,6 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {c} | sim/real | {s['lit_fraction'] / r['lit_fraction']:.2f} | "
               + " | ".join(f"{s['bands'][b] / r['bands'][b]:.2f}" if r["bands"][b] > 1 else "-" for b in BANDS)
               + " | |")
+    print("\nwidth: median angle (deg) of lit pixels from the event axis, mean over displays")
+    print("| class | " + " | ".join(f"{b} real | sim" for b in WIDTH_BANDS) + " |")
+    print("|---|" + "---|---|" * len(WIDTH_BANDS))
+    for c in opal.CLASS_NAMES:
+        r, s = pix[c]["real"]["width_deg"], pix[c]["sim"]["width_deg"]
+        print(f"| {c} | " + " | ".join(f"{r[b]:.1f} | {s[b]:.1f}" for b in WIDTH_BANDS) + " |")
     if args.gallery:
         gallery(real, imgs, args.gallery)
         print(f"\ngallery -> {args.gallery}")

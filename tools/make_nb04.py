@@ -35,7 +35,7 @@ EPOCHS = 1 if QUICK else None    # None: the recipe's default (original 3, defau
 LEPTON_FACTOR = 20               # original recipe: extra copies of e, m, t (masterclass 20, later 60)
 STEPS_PER_EPOCH = 4 if QUICK else 32  # default recipe: batches of 16 per epoch
 USE_REFERENCE_LABELS = False     # True: train on all reference labels instead of yours
-WEIGHTS = "none"                 # "sim": start from the CNN pretrained on simulated displays
+WEIGHTS = "sim"                  # "sim": start from the CNN pretrained on simulated displays; "none": random
 N_SIM = 24 if QUICK else 400     # simulated displays for the "train on simulation" section
 # True: if you labelled fewer than N_LABEL, fill up with REFERENCE labels (demo only; they are
 # marked and left out of the agreement score). CI sets EVENTCNN_DEMO_LABELS=1.
@@ -332,9 +332,10 @@ print(f"trained on simulation only, tested on {len(data.images)} real displays: 
 print({c: round(v["recall"], 2) for c, v in m_sim["per_class"].items()})
 helpers.show_figure(classroom.confusion_figure(m_sim["confusion_matrix"]["counts"]))'''),
     md("*How to read it:* the same confusion matrix as before, but this network has never seen "
-       "a real display. Then set `WEIGHTS = \"sim\"` in the parameters cell and re-run the "
-       "training: the CNN starts from what it learnt on simulation and only adjusts to your "
-       "labels (`eventcnn opal train --weights sim` on the command line). Does it find more taus?"),
+       "a real display. The training above started from this network (`WEIGHTS = \"sim\"`) and "
+       "only adjusted it to your labels, with simulated displays mixed into every batch. Set "
+       "`WEIGHTS = \"none\"` in the parameters cell and re-run the training: from random weights "
+       "(`eventcnn opal train --weights none`), does the CNN still find the taus?"),
 ]
 
 OFFLINE = md("""\

@@ -19,8 +19,10 @@ Predictions average the CNN over 8 rotated/mirrored copies of each display
 (test-time augmentation, :mod:`eventcnn.opal.tta`; ``--no-tta``: one pass).
 ``--self-train`` (fewer than 100 labels, default recipe) trains a second network
 with pseudo-labels of the unlabelled displays (:mod:`eventcnn.opal.semi`).
-``--weights sim`` starts training from the shipped simulation-pretrained
-weights (:mod:`eventcnn.opal.weights`). ``simulate`` writes simulated displays
+Training starts from the shipped simulation-pretrained weights
+(:mod:`eventcnn.opal.weights`) when the displays are the size they were made
+for, fine-tuned with simulated displays in every batch (``--sim-displays``);
+``--weights none`` starts from random weights. ``simulate`` writes simulated displays
 (Pythia 8 + an OPAL-like detector, :mod:`eventcnn.opal.simulate`) in the
 masterclass format (``DIR/sim.zip`` + ``DIR/events_list.csv``), which every
 command here reads; ``pretrain`` makes the simulation-pretrained weights.
@@ -30,6 +32,7 @@ Keras is imported only when a command runs.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,7 +40,10 @@ from typing import Any
 from eventcnn.cli._defaults import default
 from eventcnn.errors import UserError
 from eventcnn.opal.labeller import choose_events  # light: no Keras (opal label starts in a second)
-from eventcnn.opal.model import RecipeConfig  # light: Keras is imported when training starts
+from eventcnn.opal.model import (  # light: Keras is imported when training starts
+    FINE_TUNE,
+    RecipeConfig,
+)
 from eventcnn.opal.simulate import simulate  # light: Pythia is imported when simulating
 from eventcnn.opal.suggest import suggest_indices
 
@@ -87,9 +93,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     from eventcnn.opal.weights import DEFAULT_WEIGHTS
 
-    t.add_argument("--weights", default=DEFAULT_WEIGHTS,
+    t.add_argument("--weights", default=None,
                    help="starting weights: 'sim' (shipped, pretrained on simulated displays), "
-                        "'none' (random) or a .weights.h5 from 'opal pretrain' (default %(default)s)")
+                        "'none' (random) or a .weights.h5 from 'opal pretrain' (default: "
+                        f"{DEFAULT_WEIGHTS} when the displays are the size it was made for, else none)")
+    t.add_argument("--sim-displays", type=int, default=None, metavar="N",
+                   help="simulated displays mixed into every training batch (three quarters of it), made on the fly; "
+                        f"default {FINE_TUNE['sim_displays']} when starting from pretrained weights, else 0; "
+                        "0 turns it off")
     _add_tta_arg(t)
     _add_self_train_args(t)
     t.set_defaults(func=run_train)
@@ -252,14 +263,21 @@ def _train(args: argparse.Namespace, size: int, self_train: Any) -> int:
     if lab.sum() < 4:
         raise UserError(f"{args.labels}: only {int(lab.sum())} labelled events; label more first")
     opal.check_classes(data.labels[lab], source=str(args.labels))  # one class: refused before training
-    from eventcnn.opal.weights import resolve_weights
+    from eventcnn.opal.weights import default_weights, resolve_weights
 
-    resolve_weights(args.weights)  # a wrong name or a damaged file fails before loading
+    weights = args.weights
+    if weights is None:  # the default: the shipped pretrained weights when they fit these displays
+        weights, said = default_weights(int(data.images.shape[1]))
+        if weights == "none":
+            print(f"note: {said}", file=sys.stderr)
+    resolve_weights(weights)  # a wrong name or a damaged file fails before loading
     overrides = {"seed": args.seed, "lepton_factor": args.lepton_factor,
-                 "weights": None if str(args.weights).lower() == "none" else args.weights}
+                 "weights": None if str(weights).lower() == "none" else weights}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
-    elif args.recipe == "original":
+    if args.sim_displays is not None:
+        overrides["sim_displays"] = args.sim_displays
+    if args.epochs is None and args.recipe == "original":
         overrides["epochs"] = 3
     ref_labels = None
     if args.reference:

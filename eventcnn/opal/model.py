@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -51,6 +52,7 @@ from eventcnn.opal.displays import (
     label_indices,
 )
 from eventcnn.opal.physics import predicted_overview
+from eventcnn.opal.simulate import DETECTOR, LOOSE_DETECTOR, png_bytes, simulate_chunk
 from eventcnn.opal.weights import resolve_weights
 
 __all__ = [
@@ -66,6 +68,9 @@ __all__ = [
     "rotate_images",
     "save_run",
     "save_base_weights",
+    "FINE_TUNE",
+    "decode_displays",
+    "simulated_batch_pool",
     "SMALL_SET",
     "SMALL_SET_EPOCHS",
     "stratified_holdout",
@@ -78,6 +83,14 @@ __all__ = [
 #: Default recipe with fewer labelled events than SMALL_SET and no explicit
 #: ``epochs``: at most SMALL_SET_EPOCHS epochs (< 2 minutes on 2 CPU cores).
 SMALL_SET, SMALL_SET_EPOCHS = 100, 12
+
+#: Default recipe starting from pretrained weights (``weights="sim"`` or a file):
+#: the settings of the fine-tuning unless given explicitly. A small learning
+#: rate, and three quarters of every batch simulated displays (``sim_displays`` of them,
+#: made on the fly with :func:`eventcnn.opal.simulate.simulate_chunk`), so that
+#: 50 real labels adapt the network to the real displays without undoing what it
+#: learnt from simulation (``bench/opal_active.py --arms sim``, docs/benchmarks.md).
+FINE_TUNE: dict[str, Any] = {"learning_rate": 3e-5, "sim_displays": 2000, "sim_share": 0.75}
 
 #: the name of the masterclass network (:func:`build_model`), as saved in ``.keras`` files
 MODEL_NAME = "opal_masterclass_cnn"
@@ -205,7 +218,14 @@ class RecipeConfig:
 
     weights: the starting weights: ``None`` (random, seeded), ``"sim"`` (the
     shipped simulation-pretrained weights, :func:`eventcnn.opal.pretrain.shipped_weights`)
-    or a ``.weights.h5`` file from ``eventcnn opal pretrain``.
+    or a ``.weights.h5`` file from ``eventcnn opal pretrain``; :func:`train`
+    then fine-tunes with :data:`FINE_TUNE` unless those fields are given.
+
+    sim_displays, sim_share (default recipe): ``sim_displays`` simulated
+    displays (equal per class, seeded by ``seed``; 0 = none) are made before
+    training and ``sim_share`` of every training batch is drawn from them
+    (class-balanced); the rest of the batch, and all of the validation, are the
+    real labelled displays.
     """
 
     recipe: str = "default"
@@ -220,6 +240,8 @@ class RecipeConfig:
     patience: int = 8
     learning_rate: float = 1e-3
     weights: str | None = None
+    sim_displays: int = 0
+    sim_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.batch_size is None:  # Keras' 32 as in the masterclass; 16 keeps ours < 1.5 GB
@@ -237,6 +259,12 @@ class RecipeConfig:
         check_count("copies", self.copies, 1, 1000)
         if not 0.0 <= self.val_fraction < 1.0:
             raise UserError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.sim_displays:
+            check_count("sim_displays", self.sim_displays, len(CLASS_NAMES), 20000)
+            if self.recipe != "default":
+                raise UserError("sim_displays works with the default recipe only (recipe='default')")
+        if not 0.0 < self.sim_share < 1.0:
+            raise UserError(f"sim_share must be in (0, 1), got {self.sim_share}")
 
     def factors(self) -> dict[str, int]:
         """Copies per original image and class under the original recipe."""
@@ -268,8 +296,54 @@ def recipe_copies(y: np.ndarray, config: RecipeConfig) -> dict[str, np.ndarray]:
     return {"source": source, "angle": angle, "mirror": mirror, "train": train}
 
 
-def _make_datasets(images: np.ndarray, y: np.ndarray, config: RecipeConfig):
-    """Keras PyDatasets (train, validation or None) for a recipe; defined lazily (imports keras)."""
+def simulated_batch_pool(config: RecipeConfig) -> tuple[list[bytes], np.ndarray]:
+    """The ``config.sim_displays`` simulated displays mixed into training: ``(PNG bytes, class codes)``.
+
+    Equal numbers per class (the remainder to the first classes), seeded by
+    ``config.seed``; per class the first half with the tuned detector
+    (:data:`eventcnn.opal.simulate.DETECTOR`), the rest with its looser display
+    thresholds (:data:`~eventcnn.opal.simulate.LOOSE_DETECTOR`, a detector
+    variation: 0.950 +- 0.015 against 0.934 +- 0.016 with the tuned detector
+    alone, 50 suggested labels, 5 seeds, docs/benchmarks.md). Kept as PNG (about
+    5 kB a display instead of 120 kB) and decoded per batch (:func:`decode_displays`).
+
+    Example::
+
+        pngs, codes = simulated_batch_pool(RecipeConfig(sim_displays=8, seed=1))
+        decode_displays(pngs, [0, 1], 200).shape, np.bincount(codes)   # (2, 200, 200, 3), [2 2 2 2]
+    """
+    n = config.sim_displays
+    per = [n // len(CLASS_NAMES) + (k < n % len(CLASS_NAMES)) for k in range(len(CLASS_NAMES))]
+    pngs: list[bytes] = []
+    codes: list[np.ndarray] = []
+    for k, (cls, m) in enumerate(zip(CLASS_NAMES, per)):
+        half = (m + 1) // 2
+        imgs = simulate_chunk(config.seed, cls, 0, half, det=DETECTOR) if half else []
+        imgs += simulate_chunk(config.seed, cls, half, m - half, det=LOOSE_DETECTOR) if m > half else []
+        pngs += [png_bytes(im) for im in imgs]
+        codes.append(np.full(m, k))
+    return pngs, np.concatenate(codes)
+
+
+def decode_displays(pngs: Sequence[bytes], idx: Sequence[int] | np.ndarray, size: int) -> np.ndarray:
+    """``uint8 (len(idx), size, size, 3)`` images of the PNG-encoded displays ``pngs[idx]``."""
+    out = np.empty((len(idx), size, size, 3), np.uint8)
+    for j, i in enumerate(np.asarray(idx, dtype=int).tolist()):
+        with Image.open(io.BytesIO(pngs[i])) as im:
+            im = im.convert("RGB")
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.Resampling.BILINEAR)
+            out[j] = np.asarray(im)
+    return out
+
+
+def _make_datasets(images: np.ndarray, y: np.ndarray, config: RecipeConfig,
+                   sim: tuple[Sequence[bytes], np.ndarray] | None = None):
+    """Keras PyDatasets (train, validation or None) for a recipe; defined lazily (imports keras).
+
+    ``sim``: simulated ``(PNG bytes, codes)`` mixed into every training batch
+    (``config.sim_share`` of it, class-balanced; default recipe).
+    """
     import keras
 
     class CopiesDataset(keras.utils.PyDataset):
@@ -316,8 +390,14 @@ def _make_datasets(images: np.ndarray, y: np.ndarray, config: RecipeConfig):
 
         def __getitem__(self, i):
             rng = np.random.default_rng([config.seed, self.epoch, i])
-            sel = rng.choice(self.idx, size=config.batch_size, p=self.p)
-            return images[sel], y[sel]
+            if sim is None:
+                sel = rng.choice(self.idx, size=config.batch_size, p=self.p)
+                return images[sel], y[sel]
+            n_sim = min(max(int(round(config.sim_share * config.batch_size)), 1), config.batch_size - 1)
+            sel = rng.choice(self.idx, size=config.batch_size - n_sim, p=self.p)
+            other = rng.choice(len(sim[1]), size=n_sim, p=sim_p)
+            return (np.concatenate([images[sel], decode_displays(sim[0], other, images.shape[1])]),
+                    np.concatenate([y[sel], sim[1][other]]))
 
         def on_epoch_end(self):
             self.epoch += 1
@@ -344,6 +424,10 @@ def _make_datasets(images: np.ndarray, y: np.ndarray, config: RecipeConfig):
                               shuffle_seed=config.seed)
         val = CopiesDataset(cp["source"][v], cp["angle"][v], cp["mirror"][v]) if v.any() else None
         return train, val
+    if sim is not None:
+        sim_freq = np.bincount(sim[1], minlength=len(CLASS_NAMES)).astype(float)
+        sim_p = 1.0 / sim_freq[sim[1]]
+        sim_p /= sim_p.sum()
     val_mask = stratified_holdout(y, config.val_fraction, config.seed)
     train = BalancedDataset(np.flatnonzero(~val_mask))
     val = PlainDataset(np.flatnonzero(val_mask)) if val_mask.any() else None
@@ -411,6 +495,9 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
     if (config.recipe == "default" and not isinstance(recipe, RecipeConfig) and "epochs" not in overrides
             and len(labels) < SMALL_SET):  # tiny validation set: early stopping rarely fires
         config.epochs = min(config.epochs, SMALL_SET_EPOCHS)
+    if (config.recipe == "default" and not isinstance(recipe, RecipeConfig)
+            and resolve_weights(config.weights) is not None):  # fine-tuning pretrained weights
+        config = RecipeConfig(**{**asdict(config), **{k: v for k, v in FINE_TUNE.items() if k not in overrides}})
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise UserError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
@@ -424,8 +511,12 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
     out_path = Path(out) if out is not None else None
     key = _fingerprint(images, y, config)
     state, history = ({}, []) if out_path is None else _resumable(out_path, key, quiet)
+    sim = None
+    if config.sim_displays and not state.get("finished"):
+        _say(quiet, f"simulating {config.sim_displays} displays to mix into the training batches")
+        sim = simulated_batch_pool(config)
     keras.utils.set_random_seed(config.seed)
-    train_ds, val_ds = _make_datasets(images, y, config)
+    train_ds, val_ds = _make_datasets(images, y, config, sim)
     settings = loop_settings(config, val_ds is not None)
     if state.get("finished"):  # the same command again: the run is done, nothing to train
         model = load_model(out_path)

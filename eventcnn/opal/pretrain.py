@@ -44,11 +44,11 @@ __all__ = ["PretrainConfig", "PretrainResult", "pretrain"]
 class PretrainConfig:
     """Settings of :func:`pretrain` (recorded in the weights' json)."""
 
-    events: int = 4000
+    events: int = 12000
     seed: int = DEFAULT_SEED  # the shipped weights: --seed 1 (their recorded command)
-    epochs: int = 5
-    steps_per_epoch: int = 48
-    patience: int = 4
+    epochs: int = 30
+    steps_per_epoch: int = 100
+    patience: int = 6
     learning_rate: float = 1e-3
     val_fraction: float = 0.1
     jobs: int = 1

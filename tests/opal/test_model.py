@@ -583,3 +583,65 @@ def test_explicit_epochs_win():
     x, y = _tiny()
     res = opal.train(x, y, steps_per_epoch=1, val_fraction=0.0, epochs=2, quiet=True)
     assert len(res.history) == 2
+
+
+def test_simulated_batch_pool_is_balanced_seeded_compact_and_decoded() -> None:
+    from eventcnn.opal.model import RecipeConfig, decode_displays, simulated_batch_pool
+    from eventcnn.opal.simulate import DETECTOR, LOOSE_DETECTOR, simulate_chunk
+
+    pngs, y = simulated_batch_pool(RecipeConfig(sim_displays=6, seed=2))
+    assert np.bincount(y, minlength=4).tolist() == [2, 2, 1, 1]
+    assert all(len(b) < 40_000 for b in pngs)  # PNG, not 120 kB arrays
+    x = decode_displays(pngs, range(6), 200)
+    assert x.shape == (6, 200, 200, 3) and x.dtype == np.uint8
+    # per class: the first half with the tuned detector, the rest with the looser thresholds
+    assert np.array_equal(x[0], simulate_chunk(2, "q", 0, 1, det=DETECTOR)[0])
+    assert np.array_equal(x[1], simulate_chunk(2, "q", 1, 1, det=LOOSE_DETECTOR)[0])
+    assert decode_displays(pngs, [0, 5], 64).shape == (2, 64, 64, 3)
+    again, _ = simulated_batch_pool(RecipeConfig(sim_displays=6, seed=2))
+    assert again == pngs
+    other, _ = simulated_batch_pool(RecipeConfig(sim_displays=6, seed=3))
+    assert other != pngs
+
+
+def test_training_batches_mix_real_and_simulated_displays() -> None:
+    from eventcnn.opal.model import RecipeConfig, _make_datasets
+
+    real = np.zeros((10, 8, 8, 3), np.uint8)
+    y = np.array([0, 0, 0, 0, 0, 0, 1, 2, 3, 3])
+    from eventcnn.opal.simulate import png_bytes
+
+    sim = ([png_bytes(np.full((8, 8, 3), 255, np.uint8))] * 40, np.repeat(np.arange(4), 10))
+    cfg = RecipeConfig(sim_displays=40, sim_share=0.25, batch_size=8, steps_per_epoch=50, seed=1)
+    train_ds, val_ds = _make_datasets(real, y, cfg, sim)
+    sim_codes = []
+    for i in range(len(train_ds)):
+        xb, yb = train_ds[i]
+        simulated = xb.reshape(len(xb), -1).max(axis=1) == 255
+        assert len(xb) == 8 and simulated.sum() == 2  # a quarter of every batch
+        sim_codes += yb[simulated].tolist()
+    counts = np.bincount(sim_codes, minlength=4)
+    assert counts.min() > 10  # class-balanced draws from the simulated pool
+    xv = np.concatenate([val_ds[i][0] for i in range(len(val_ds))])
+    assert xv.max() == 0  # validation: real displays only
+
+
+def test_pretrained_start_fine_tunes_unless_told_otherwise() -> None:
+    from eventcnn.errors import UserError
+    from eventcnn.opal.model import FINE_TUNE, RecipeConfig
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 40, size=(8, 200, 200, 3), dtype=np.uint8)
+    y = np.array(list("qqeemmtt"))
+    kw = {"epochs": 1, "steps_per_epoch": 1, "batch_size": 4, "val_fraction": 0.0, "quiet": True}
+    tuned = opal.train(x, y, weights="sim", sim_displays=4, **kw).config
+    assert tuned.learning_rate == FINE_TUNE["learning_rate"] and tuned.sim_displays == 4
+    assert tuned.sim_share == FINE_TUNE["sim_share"]
+    mine = opal.train(x, y, weights="sim", sim_displays=0, learning_rate=1e-3, **kw).config
+    assert (mine.learning_rate, mine.sim_displays) == (1e-3, 0)
+    scratch = opal.train(x, y, **kw).config
+    assert scratch.sim_displays == 0 and scratch.learning_rate == RecipeConfig().learning_rate
+    with pytest.raises(UserError, match="sim_share"):
+        RecipeConfig(sim_share=1.0)
+    with pytest.raises(UserError, match="default recipe"):
+        RecipeConfig(recipe="original", sim_displays=8)

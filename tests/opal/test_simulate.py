@@ -131,3 +131,18 @@ def test_train_from_sim_weights(tmp_path, simulated):
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["train"]["weights"] == "sim"
     assert (tmp_path / "run" / "predictions.csv").read_text().count("\n") == 16 - 8 + 1
+
+
+def test_opal_train_starts_from_the_pretrained_weights_by_default(tmp_path, simulated, capsys):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("\n".join(simulated.labels_path.read_text().split()[:8]) + "\n")
+    common = ["opal", "train", "--data", str(simulated.zip_path), "--labels", str(labels), "--epochs", "1",
+              "--no-tta", "--quiet", "--sim-displays", "8"]
+    assert main([*common, "--out", str(tmp_path / "run")]) == 0
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
+    assert cfg["weights"] == "sim" and cfg["sim_displays"] == 8 and cfg["learning_rate"] == 3e-5
+    capsys.readouterr()
+    # displays of another size: the shipped weights do not fit, random weights, and it is said
+    assert main([*common, "--out", str(tmp_path / "small"), "--size", "64"]) == 0
+    assert "trained from scratch" in capsys.readouterr().err
+    assert json.loads((tmp_path / "small" / "config.json").read_text())["train"]["weights"] is None

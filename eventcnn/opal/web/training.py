@@ -43,7 +43,7 @@ from eventcnn.opal.displays import CLASS_NAMES, IMAGE_SIZE, load_displays
 from eventcnn.opal.physics import predicted_overview
 from eventcnn.opal.tta import predict_tta
 from eventcnn.opal.web.store import ClassStore
-from eventcnn.opal.weights import shipped_weights
+from eventcnn.opal.weights import default_weights
 from eventcnn.opal.workflow import masterclass
 
 __all__ = ["FIGURES", "LABEL_FILE", "MIN_LABELS", "STATUS_FILE", "TrainingJob", "pretrained_settings",
@@ -76,15 +76,8 @@ def pretrained_settings(size: int = IMAGE_SIZE) -> tuple[dict[str, Any], str]:
     (sha256-checked) when they are installed and made for ``size`` x ``size``
     displays; otherwise ``({}, why not)``.
     """
-    try:
-        path = shipped_weights()
-        made_for = int(json.loads(path.with_name(path.name.replace(".weights.h5", ".json")).read_text())["image_size"])
-    except (UserError, OSError, ValueError, KeyError) as exc:
-        return {}, f"no usable simulation-pretrained weights ({exc}): trained from scratch"
-    if made_for != size:
-        return {}, (f"the simulation-pretrained weights are for {made_for} px displays, these are "
-                    f"{size} px: trained from scratch")
-    return {"weights": "sim"}, f"started from the simulation-pretrained weights {path.name}"
+    weights, said = default_weights(size)
+    return ({"weights": weights} if weights != "none" else {}), said
 
 
 class TrainingJob:
