@@ -12,15 +12,16 @@ Settings (a JSON object): ``lr``, ``epochs`` (12), ``steps`` (32), ``bs`` (16),
 displays per batch when mixing), ``freeze`` (conv layers frozen), ``val``
 (hold out 20 % of the labels for early stopping), ``weights``, ``pseudo``
 (pseudo-labels per class from the pretrained network), ``thr``.
-The simulated pool: ``--sim`` (one or more ``opal simulate`` folders, the
-first ``--per-pool`` displays of each).
+The simulated pool: ``--sim`` (one or more ``opal simulate`` folders;
+``--slices`` takes part of each, e.g. ``0:1000 1000:2000``).
 
-Usage (the runs in docs/benchmarks.md, "Fine-tuning from the pretrained weights")::
+Usage (the runs in docs/benchmarks.md, "Fine-tuning from the pretrained weights";
+``--labels``: the ``--out`` of a ``bench/opal_active.py --orders suggested``
+run, whose ``suggested_S/labels.csv`` are read; ``labels_S/labels.csv`` too)::
 
     eventcnn opal simulate --events 2000 --seed 7 --out bench/_out/ft/sim2000B   # tuned detector
-    PYTHONPATH=. python bench/opal_finetune_explore.py \
-        '{"lr": 3e-5, "sim_mix": true, "n_real": 4}' mix4 --labels bench/_out/ft \
-        --sim bench/_out/ft/sim2000B
+    PYTHONPATH=. python bench/opal_finetune_explore.py '{"lr": 3e-5, "sim_mix": true, "n_real": 4}' \
+        mix4 --labels bench/_out/opal_active_v4 --sim bench/_out/ft/sim2000B
 """
 import argparse
 import json
@@ -40,9 +41,11 @@ _ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 _ap.add_argument("spec", help="settings as JSON")
 _ap.add_argument("tag", help="name of this run in the output")
 _ap.add_argument("--data", type=Path, default=Path("../shared/data/opal"))
-_ap.add_argument("--labels", type=Path, default=Path("bench/_out/ft"), help="folder with labels_S/labels.csv")
+_ap.add_argument("--labels", type=Path, default=Path("bench/_out/ft"),
+                 help="folder with suggested_S/labels.csv (bench/opal_active.py --out) or labels_S/labels.csv")
 _ap.add_argument("--sim", type=Path, nargs="+", default=[Path("bench/_out/ft/sim2000B")])
-_ap.add_argument("--per-pool", type=int, default=None, help="displays taken from each --sim folder")
+_ap.add_argument("--slices", nargs="+", default=None,
+                 help="per --sim folder, the displays taken as START:STOP (default: all)")
 _ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
 ARGS = _ap.parse_args()
 D = ARGS.data
@@ -52,12 +55,15 @@ yall = opal.label_indices(real.labels)
 name_idx = {n: i for i, n in enumerate(real.names)}
 name_idx.update({ids.display_id(n): i for i, n in enumerate(real.names)})
 _pools = [opal.load_displays(p / "sim.zip", p / "events_list.csv", quiet=True) for p in ARGS.sim]
-SIM_X = np.concatenate([p.images[:ARGS.per_pool] for p in _pools])
-ysim = opal.label_indices(np.concatenate([p.labels[:ARGS.per_pool] for p in _pools]))
+_cuts = [slice(*(int(v) if v else None for v in c.split(":"))) for c in ARGS.slices] if ARGS.slices \
+    else [slice(None)] * len(_pools)
+SIM_X = np.concatenate([p.images[c] for p, c in zip(_pools, _cuts)])
+ysim = opal.label_indices(np.concatenate([p.labels[c] for p, c in zip(_pools, _cuts)]))
 
 
 def labelled(seed):
-    text = (OUT / f"labels_{seed}/labels.csv").read_text()
+    folder = OUT / f"suggested_{seed}"
+    text = (folder if folder.is_dir() else OUT / f"labels_{seed}").joinpath("labels.csv").read_text()
     rows = [line.strip().split(";") for line in text.splitlines() if line.strip()]
     return np.array([name_idx[r[0][:-4]] for r in rows])
 

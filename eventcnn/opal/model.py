@@ -58,6 +58,7 @@ from eventcnn.opal.weights import resolve_weights
 __all__ = [
     "MODEL_NAME",
     "build_model",
+    "check_weights_size",
     "evaluate",
     "loop_settings",
     "load_model",
@@ -143,12 +144,15 @@ def load_pretrained(model: Any, path: str | os.PathLike[str]) -> Any:
         model = build_model(augment=True)
         load_pretrained(model, shipped_weights())
     """
-    base = build_model(tuple(model.input_shape[1:]), augment=False)
+    shape = tuple(model.input_shape[1:])
+    check_weights_size(path, shape[0])
+    base = build_model(shape, augment=False)
     try:
         base.load_weights(str(path))
     except Exception as exc:  # noqa: BLE001 - Keras raises several types for a wrong file
-        raise UserError(f"{path}: not masterclass-CNN weights for input {tuple(model.input_shape[1:])} "
-                        f"({type(exc).__name__}: {exc})") from exc
+        detail = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise UserError(f"{path}: not masterclass-CNN weights for input {shape} "
+                        f"({type(exc).__name__}: {detail})") from exc
     src = [layer for layer in base.layers if layer.weights]
     dst = [layer for layer in model.layers if layer.weights]
     if len(src) != len(dst):
@@ -156,6 +160,22 @@ def load_pretrained(model: Any, path: str | os.PathLike[str]) -> Any:
     for a, b in zip(src, dst):
         b.set_weights(a.get_weights())
     return model
+
+
+def check_weights_size(path: str | os.PathLike[str], size: int) -> None:
+    """Refuse weights made for other than ``size`` px displays (as recorded in the ``.json`` beside them).
+
+    ``eventcnn opal pretrain`` writes ``<name>.json`` with ``image_size`` next to
+    ``<name>.weights.h5``; without it nothing is checked here (Keras then refuses
+    a wrong shape when loading).
+    """
+    meta = Path(str(path).removesuffix(".weights.h5") + ".json")
+    if not meta.is_file():
+        return
+    made_for = json.loads(meta.read_text()).get("image_size")
+    if made_for is not None and int(made_for) != size:
+        raise UserError(f"{path}: made for {made_for} px displays, these are {size} px: load the displays "
+                        f"at {made_for} px (--size {made_for}) or start from random weights (--weights none)")
 
 
 def save_base_weights(model: Any, path: str | os.PathLike[str]) -> Path:
@@ -260,6 +280,9 @@ class RecipeConfig:
         if not 0.0 <= self.val_fraction < 1.0:
             raise UserError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.sim_displays:
+            if self.sim_displays < len(CLASS_NAMES):
+                raise UserError(f"sim_displays must be 0 (no simulated displays) or at least "
+                                f"{len(CLASS_NAMES)} (one per class), got {self.sim_displays}")
             check_count("sim_displays", self.sim_displays, len(CLASS_NAMES), 20000)
             if self.recipe != "default":
                 raise UserError("sim_displays works with the default recipe only (recipe='default')")
@@ -346,6 +369,12 @@ def _make_datasets(images: np.ndarray, y: np.ndarray, config: RecipeConfig,
     """
     import keras
 
+    if sim is not None:  # per batch: n_sim simulated displays, drawn class-balanced
+        n_sim = min(max(int(round(config.sim_share * config.batch_size)), 1), config.batch_size - 1)
+        sim_freq = np.bincount(sim[1], minlength=len(CLASS_NAMES)).astype(float)
+        sim_p = 1.0 / sim_freq[sim[1]]
+        sim_p /= sim_p.sum()
+
     class CopiesDataset(keras.utils.PyDataset):
         """Batches of rotated/mirrored copies generated on the fly from uint8 originals."""
 
@@ -393,7 +422,6 @@ def _make_datasets(images: np.ndarray, y: np.ndarray, config: RecipeConfig,
             if sim is None:
                 sel = rng.choice(self.idx, size=config.batch_size, p=self.p)
                 return images[sel], y[sel]
-            n_sim = min(max(int(round(config.sim_share * config.batch_size)), 1), config.batch_size - 1)
             sel = rng.choice(self.idx, size=config.batch_size - n_sim, p=self.p)
             other = rng.choice(len(sim[1]), size=n_sim, p=sim_p)
             return (np.concatenate([images[sel], decode_displays(sim[0], other, images.shape[1])]),
@@ -424,10 +452,6 @@ def _make_datasets(images: np.ndarray, y: np.ndarray, config: RecipeConfig,
                               shuffle_seed=config.seed)
         val = CopiesDataset(cp["source"][v], cp["angle"][v], cp["mirror"][v]) if v.any() else None
         return train, val
-    if sim is not None:
-        sim_freq = np.bincount(sim[1], minlength=len(CLASS_NAMES)).astype(float)
-        sim_p = 1.0 / sim_freq[sim[1]]
-        sim_p /= sim_p.sum()
     val_mask = stratified_holdout(y, config.val_fraction, config.seed)
     train = BalancedDataset(np.flatnonzero(~val_mask))
     val = PlainDataset(np.flatnonzero(val_mask)) if val_mask.any() else None
@@ -495,12 +519,15 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
     if (config.recipe == "default" and not isinstance(recipe, RecipeConfig) and "epochs" not in overrides
             and len(labels) < SMALL_SET):  # tiny validation set: early stopping rarely fires
         config.epochs = min(config.epochs, SMALL_SET_EPOCHS)
+    start_from = resolve_weights(config.weights)  # a wrong name or a damaged file fails here
     if (config.recipe == "default" and not isinstance(recipe, RecipeConfig)
-            and resolve_weights(config.weights) is not None):  # fine-tuning pretrained weights
+            and start_from is not None):  # fine-tuning pretrained weights
         config = RecipeConfig(**{**asdict(config), **{k: v for k, v in FINE_TUNE.items() if k not in overrides}})
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise UserError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+    if start_from is not None:  # before any simulation or training
+        check_weights_size(start_from, images.shape[1])
     y = label_indices(labels)
     if len(y) != len(images):
         raise UserError(f"{len(images)} images but {len(y)} labels")
@@ -536,7 +563,6 @@ def train(images: np.ndarray, labels: Sequence[str] | np.ndarray,
             train_ds.on_epoch_end()
     else:
         model = build_model(images.shape[1:], augment=config.recipe == "default", seed=config.seed)
-        start_from = resolve_weights(config.weights)
         if start_from is not None:
             load_pretrained(model, start_from)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),

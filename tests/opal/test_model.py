@@ -645,3 +645,5 @@ def test_pretrained_start_fine_tunes_unless_told_otherwise() -> None:
         RecipeConfig(sim_share=1.0)
     with pytest.raises(UserError, match="default recipe"):
         RecipeConfig(recipe="original", sim_displays=8)
+    with pytest.raises(UserError, match=r"0 \(no simulated displays\) or at least 4"):
+        RecipeConfig(sim_displays=-5)

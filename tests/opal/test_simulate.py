@@ -146,3 +146,10 @@ def test_opal_train_starts_from_the_pretrained_weights_by_default(tmp_path, simu
     assert main([*common, "--out", str(tmp_path / "small"), "--size", "64"]) == 0
     assert "trained from scratch" in capsys.readouterr().err
     assert json.loads((tmp_path / "small" / "config.json").read_text())["train"]["weights"] is None
+
+
+def test_pretrained_weights_of_another_size_are_refused_in_one_line():
+    model = opal.build_model((64, 64, 3))
+    with pytest.raises(UserError, match="made for 200 px displays, these are 64 px") as err:
+        opal.load_pretrained(model, opal_weights.shipped_weights())
+    assert "\n" not in str(err.value) and len(str(err.value)) < 300
