@@ -6,10 +6,13 @@ a seeded random permutation for the random order), the labels written in the
 masterclass format, then ``eventcnn opal train`` on those labels and
 ``eventcnn opal predict`` on the displays NOT labelled, both as subprocesses
 exactly as a teacher would run them, per arm (``--arms``): ``default`` (the
-defaults: test-time augmentation), ``previous`` (the same trained network
-predicted with ``--no-tta``, the defaults before), ``self_train`` (``opal
+defaults: test-time augmentation from random weights, one pass when fine-tuned
+from pretrained ones), ``previous`` (the same trained network
+predicted with ``--no-tta``), ``self_train`` (``opal
 train --self-train``), ``scratch`` and ``sim`` (``opal train --weights none`` /
-``--weights sim``: random or simulation-pretrained starting weights); same
+``--weights sim``: random or simulation-pretrained starting weights, predicted
+with the defaults; ``*_no_tta`` / ``sim_tta``: the same networks predicted with
+``--no-tta`` / ``--tta``); same
 labels, same seed. Prints balanced accuracy and per-class
 recall on the not-labelled displays, the label counts, time per suggest call and
 per training, and the ratio suggested / random. Results are appended to
@@ -22,6 +25,9 @@ Usage (the runs reported in docs/benchmarks.md)::
     python bench/opal_active.py --data ../shared/data/opal --seeds 0 1 2 3 4 \
         --rounds 5 --batch 10 --orders suggested --arms scratch sim scratch_no_tta sim_no_tta \
         --out bench/_out/opal_active_sim
+    PYTHONPATH=. python bench/opal_active.py --data ../shared/data/opal --seeds 0 1 2 3 4 --rounds 5 \
+        --batch 10 --orders suggested --arms sim sim_tta scratch --out bench/_out/opal_active_v9 \
+        --reuse-train-predictions
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ def write_labels(path: Path, names: list[str], table: dict[str, str]) -> None:
 #: predicts with (an arm that trains exactly as another reuses that run: same labels,
 #: same seed, same recipe give the same network; only the prediction differs)
 ARMS = {
-    "default": {"train": [], "predict": [], "run": "default"},  # the defaults: TTA predictions
+    "default": {"train": [], "predict": [], "run": "default"},  # the defaults
     "previous": {"train": [], "predict": ["--no-tta"], "run": "default"},  # plain predictions
     "self_train": {"train": ["--self-train"], "predict": [], "run": "self_train"},  # + pseudo-labels
     # issue 22: the same command from random weights and from the simulation-pretrained ones
@@ -70,6 +76,7 @@ ARMS = {
     "sim": {"train": ["--weights", "sim"], "predict": [], "run": "sim"},
     "scratch_no_tta": {"train": ["--weights", "none"], "predict": ["--no-tta"], "run": "scratch"},
     "sim_no_tta": {"train": ["--weights", "sim"], "predict": ["--no-tta"], "run": "sim"},
+    "sim_tta": {"train": ["--weights", "sim"], "predict": ["--tta"], "run": "sim"},
 }
 
 
@@ -107,9 +114,9 @@ def train_and_score(arm: str, seed: int, zip_path: Path, table: dict[str, str], 
                     chosen: list[str], work: Path, reuse: bool = False) -> dict:
     """``opal train`` on the labels and ``opal predict`` of the rest with the arm's options; scores.
 
-    ``reuse``: for arms with the default prediction (TTA), score the
+    ``reuse``: for arms with the default prediction, score the
     ``predictions.csv`` that ``opal train`` wrote for the same events instead of
-    predicting them again with ``opal predict`` (same model, same TTA: same numbers).
+    predicting them again with ``opal predict`` (same model, same default: same numbers).
     """
     import csv
 
@@ -128,7 +135,7 @@ def train_and_score(arm: str, seed: int, zip_path: Path, table: dict[str, str], 
     pred = work / f"predictions_{arm}.csv"
     t0 = time.perf_counter()
     if reuse and not predict_opts and (run / "predictions.csv").is_file():
-        pred = run / "predictions.csv"  # what opal train predicted for the rest (TTA): the same numbers
+        pred = run / "predictions.csv"  # what opal train predicted for the rest: the same numbers
     else:
         _cli("opal", "predict", str(run), "--data", str(zip_path), "--labels", str(labels),
              "--out", str(pred), *predict_opts)
@@ -166,11 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--orders", nargs="+", default=["suggested", "random"])
     ap.add_argument("--arms", nargs="+", default=["default", "previous"], choices=list(ARMS),
-                    help="default: opal train/predict with their defaults (TTA predictions); "
-                         "previous: the same network, predicted with --no-tta (the defaults before); "
+                    help="default: opal train/predict with their defaults; "
+                         "previous: the same network, predicted with --no-tta; "
                          "self_train: opal train --self-train (pseudo-labels, two networks); "
                          "scratch / sim: opal train --weights none / --weights sim (issue 22); "
-                         "scratch_no_tta / sim_no_tta: the same networks predicted with --no-tta")
+                         "scratch_no_tta / sim_no_tta / sim_tta: the same networks predicted with "
+                         "--no-tta / --tta")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--out", type=Path, default=Path("runs/opal_active"))
@@ -243,8 +251,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{order}: sim / scratch balanced accuracy: {means[order, 'sim'] / means[order, 'scratch']:.2f}")
         for w in ("scratch", "sim"):
             if (order, w) in means and (order, f"{w}_no_tta") in means:
-                print(f"{order}: {w} TTA / no TTA balanced accuracy: "
+                print(f"{order}: {w} default / --no-tta balanced accuracy: "
                       f"{means[order, w] / means[order, f'{w}_no_tta']:.2f}")
+        if (order, "sim") in means and (order, "sim_tta") in means:
+            print(f"{order}: sim default / --tta balanced accuracy: "
+                  f"{means[order, 'sim'] / means[order, 'sim_tta']:.3f}")
         if (order, "default") in means and (order, "previous") in means:
             print(f"{order}: default / previous balanced accuracy: "
                   f"{means[order, 'default'] / means[order, 'previous']:.2f}")

@@ -15,8 +15,11 @@ Prints, each against a reference measured or stated in the same run:
   the jet chamber's ``|cos theta| < 0.95``;
 - pixels: per class, lit-pixel fraction, lit pixels per radial band (tracks,
   calorimeters, muon chambers) and the colour shares of lit pixels, real vs
-  simulated (ratio sim / real); and the width per class: the median angle of
-  lit pixels from the event axis in the jet-chamber and calorimeter bands;
+  simulated (ratio sim / real); the width per class: the median angle of
+  lit pixels from the event axis in the jet-chamber and calorimeter bands; and
+  the layers per class: where each layer's lit pixels start and end (10th and
+  90th percentile of their radius) and how bright they are (mean of the
+  brightest channel), real vs simulated;
 - a gallery, real and simulated displays side by side per class
   (``--gallery docs/img/opal_sim_gallery.png``).
 
@@ -51,6 +54,8 @@ from eventcnn.opal import simulate as sim  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 #: radial bands (px) of the width statistic: tracks, e.m. and hadron calorimeters
 WIDTH_BANDS = {"jet chamber": (5, 30), "e.m. calorimeter": (30, 48), "hadron calorimeter": (48, 66)}
+#: radial bands (px) of the layer statistic
+LAYER_BANDS = {**WIDTH_BANDS, "muon chambers": (66, 95)}
 BANDS = {"vertex": (0, 5), "jet chamber": (5, 30), "gap": (30, 36), "e.m. calorimeter": (36, 48),
          "hadron calorimeter": (48, 66), "muon chambers": (66, 95)}
 COLOURS = {(1, 1, 0): "yellow", (0, 1, 0): "green", (0, 0, 1): "blue", (1, 0, 1): "magenta",
@@ -125,12 +130,18 @@ def pixel_stats(images: np.ndarray) -> dict:
         m = (radius >= a) & (radius < b)
         med = [np.median(angle[m][row[m]]) for row in lit if row[m].any()]
         width[k] = float(np.mean(med)) if med else float("nan")
+    layers = {}
+    for k, (a, b) in LAYER_BANDS.items():
+        m = lit & ((radius >= a) & (radius < b))[None]
+        rad = np.broadcast_to(radius, lit.shape)[m]
+        layers[k] = ({"r10": float(np.percentile(rad, 10)), "r90": float(np.percentile(rad, 90)),
+                      "intensity": float(im.max(3)[m].mean())} if len(rad) else None)
     px = im[lit]
     dom = (px >= np.maximum(px.max(1, keepdims=True) * 0.6, 30)).astype(int)
     counts = collections.Counter(map(tuple, dom.tolist()))
     total = max(len(dom), 1)
     colours = {COLOURS.get(k, "other"): v / total for k, v in counts.items()}
-    return {"lit_fraction": float(lit.mean()), "bands": bands, "width_deg": width,
+    return {"lit_fraction": float(lit.mean()), "bands": bands, "width_deg": width, "layers": layers,
             "colours": {k: round(colours.get(k, 0.0), 3) for k in COLOURS.values()},
             "mean_lit_intensity": float(px.mean()) if len(px) else 0.0}
 
@@ -207,6 +218,16 @@ def main(argv: list[str] | None = None) -> int:
     for c in opal.CLASS_NAMES:
         r, s = pix[c]["real"]["width_deg"], pix[c]["sim"]["width_deg"]
         print(f"| {c} | " + " | ".join(f"{r[b]:.1f} | {s[b]:.1f}" for b in WIDTH_BANDS) + " |")
+    print("\nlayers: radius (px) where lit pixels start - end (10th - 90th percentile) and their mean brightness")
+    print("| class | " + " | ".join(f"{b} real | sim" for b in LAYER_BANDS) + " |")
+    print("|---|" + "---|---|" * len(LAYER_BANDS))
+
+    def _layer(v: dict | None) -> str:
+        return "-" if v is None else f"{v['r10']:.0f}-{v['r90']:.0f}, {v['intensity']:.0f}"
+
+    for c in opal.CLASS_NAMES:
+        r, s = pix[c]["real"]["layers"], pix[c]["sim"]["layers"]
+        print(f"| {c} | " + " | ".join(f"{_layer(r[b])} | {_layer(s[b])}" for b in LAYER_BANDS) + " |")
     if args.gallery:
         gallery(real, imgs, args.gallery)
         print(f"\ngallery -> {args.gallery}")

@@ -15,8 +15,10 @@ Sub-commands::
 history, model, learning curves) and predicts every unlabelled event into
 ``predictions.csv``; with ``--reference`` it also scores those predictions
 against reference labels (metrics, confusion matrix, misclassified gallery).
-Predictions average the CNN over 8 rotated/mirrored copies of each display
-(test-time augmentation, :mod:`eventcnn.opal.tta`; ``--no-tta``: one pass).
+A network trained from random weights predicts with the average over 8
+rotated/mirrored copies of each display (test-time augmentation,
+:mod:`eventcnn.opal.tta`), one fine-tuned from pretrained weights in one pass
+(measured as good or better there); ``--tta`` / ``--no-tta`` decide explicitly.
 ``--self-train`` (fewer than 100 labels, default recipe) trains a second network
 with pseudo-labels of the unlabelled displays (:mod:`eventcnn.opal.semi`).
 Training starts from the shipped simulation-pretrained weights
@@ -190,11 +192,13 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
 
 def _add_tta_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="test-time augmentation: average the CNN over 8 rotated/mirrored copies "
                         "of each display (end views are symmetric under rotation about the beam "
-                        "axis and mirroring; 8x the prediction time, steadier with few labels); "
-                        "--no-tta: one pass per display (default: --tta)")
+                        "axis and mirroring; 8x the prediction time, steadier with few labels "
+                        "from random weights); --no-tta: one pass per display (default: one pass "
+                        "for a network fine-tuned from pretrained weights, as measured best, "
+                        "--tta for one trained from random weights)")
 
 
 def _add_self_train_args(t: argparse.ArgumentParser) -> None:
@@ -225,10 +229,10 @@ def _self_train_config(args: argparse.Namespace) -> Any:
 
 
 def _tta_copies(args: argparse.Namespace) -> int:
-    """Copies averaged per display: 8 with --tta (default), 1 with --no-tta."""
+    """Copies averaged per display by self-training: 8 unless --no-tta (as it was measured)."""
     from eventcnn.opal.tta import TTA_COPIES
 
-    return TTA_COPIES if args.tta else 1
+    return 1 if args.tta is False else TTA_COPIES
 
 
 def run_train(args: argparse.Namespace) -> int:

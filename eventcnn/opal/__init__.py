@@ -9,7 +9,7 @@ classify the rest. This package holds everything except the hand labeller
 - :mod:`eventcnn.opal.displays`: class codes, sizes, label files, loading (no Keras);
 - :mod:`eventcnn.opal.physics`: Z branching fractions, the predicted overview (no Keras);
 - :mod:`eventcnn.opal.model`: the CNN, the training recipes, prediction, evaluation;
-- :mod:`eventcnn.opal.tta`: test-time augmentation (the default prediction of the rest);
+- :mod:`eventcnn.opal.tta`: test-time augmentation (the default prediction of the rest from random weights; one pass after fine-tuning from pretrained ones);
 - :mod:`eventcnn.opal.semi`: self-training with pseudo-labels of the unlabelled displays;
 - :mod:`eventcnn.opal.workflow`: :func:`masterclass`, the whole exercise in one call;
 - :mod:`eventcnn.opal.web` (not imported here): the class in the browser, ``eventcnn class``.

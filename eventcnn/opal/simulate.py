@@ -96,8 +96,13 @@ class Detector:
     0.063/sqrt(E) (+) 0.002; hadron calorimeter (instrumented return yoke)
     3.39-4.39 m, ``|cos theta| < 0.99``, sigma(E)/E = 1.2/sqrt(E); barrel muon
     chambers 4.7-5.5 m, 93 % of the solid angle. ``px_per_m``: the display scale
-    (the real masterclass displays: jet chamber edge at 30 px, muon chambers at
-    75-88 px). ``mask_px``: nothing is drawn beyond this radius.
+    of the tracks (the real displays: jet chamber edge at 30 px). The display is
+    not to scale beyond the jet chamber: ``ecal_px``, ``hcal_px`` and
+    ``muon_px_in`` / ``muon_px_out`` are where the real masterclass displays
+    draw the calorimeters and the muon chambers (their radial profiles of lit
+    pixels, ``bench/opal_sim_validate.py``); ``track_shade``: tracks are drawn
+    dimmer than their palette colour, as in the real displays. ``mask_px``:
+    nothing is drawn beyond this radius.
 
     Example::
 
@@ -136,6 +141,11 @@ class Detector:
     phi_bins: int = 32
     px_per_m: float = 16.0
     blur_px: float = 0.6
+    ecal_px: float = 36.0
+    hcal_px: float = 50.0
+    muon_px_in: float = 71.0
+    muon_px_out: float = 87.0
+    track_shade: float = 0.7
     mask_px: float = 96.0
 
     def track_radius(self, pt: float | np.ndarray) -> float | np.ndarray:
@@ -423,36 +433,54 @@ def draw_event(rec: EventRecord, rng: np.random.Generator, det: Detector = DETEC
         ph = phi0[keep, None] - q[keep, None] * np.arcsin(np.clip(r / (2 * big_r[keep, None]), 0, 1))
         x, y = xy(r, ph)
         pts = np.stack([x, y], axis=-1).tolist()
-        for line, col in zip(pts, _tuples(_colour(p[keep]))):
+        cols = (_colour(p[keep]) * det.track_shade).astype(np.uint8)
+        for line, col in zip(pts, _tuples(cols)):
             d.line([tuple(v) for v in line], fill=col, width=2)
-    # calorimeter clusters: boxes whose size grows with the energy
-    for clusters, r0, h0, h_max in ((rec.ecal, det.ecal_r, 5.0, 22.0), (rec.hcal, det.hcal_r, 9.0, 14.0)):
+    # calorimeter towers (the real displays' style): boxes whose height grows
+    # with the energy, hadron-calorimeter towers often split in two, the most
+    # energetic open towards the centre
+    px = 1.0 / det.px_per_m  # one display pixel in the units of xy()
+    for clusters, r0, h0, h_slope, h_max, kind in (
+            (rec.ecal, det.ecal_px, 5.0, 1.7, 17.0, "ecal"), (rec.hcal, det.hcal_px, 8.0, 1.0, 12.0, "hcal")):
         if not len(clusters):
             continue
         ph, en = clusters.T
-        h = np.minimum(h0 + 3 * np.sqrt(en), h_max) / det.px_per_m  # metres: 5-22 px (e.m.), 9-14 px
-        w = np.clip(h, 4 / det.px_per_m, 9 / det.px_per_m)
-        a = np.stack([r0 + 0 * h, r0 + h, r0 + h, r0 + 0 * h, r0 + 0 * h], axis=1)
+        h = np.minimum(h0 + h_slope * np.sqrt(en), h_max) * px
+        w = (np.clip(3.5 + 0.8 * np.sqrt(en), 3.5, 9.0) if kind == "ecal"
+             else np.clip(6.0 + 0.6 * np.sqrt(en), 6.0, 10.0)) * px
+        a0 = r0 * px + 0 * h
+        a = np.stack([a0, a0 + h, a0 + h, a0, a0], axis=1)
         b = np.stack([-w / 2, -w / 2, w / 2, w / 2, -w / 2], axis=1)
         x, y = xy(np.hypot(a, b), ph[:, None] + np.arctan2(b, a))
         pts = np.stack([x, y], axis=-1).tolist()
-        for line, col in zip(pts, _tuples(_colour(en))):
-            d.line([tuple(v) for v in line], fill=col, width=1)
-    # muon-chamber hits: crosses along the muon's line, mostly red
+        split = rng.random(len(en)) < (0.6 if kind == "hcal" else 0.0)
+        for k, (line, col) in enumerate(zip(pts, _tuples(_colour(en)))):
+            corners = [tuple(v) for v in line]
+            d.line(corners if en[k] < 12.0 else corners[:4], fill=col, width=2)
+            if split[k]:
+                xm, ym = xy(np.array([a0[k], a0[k] + h[k]]), np.array([ph[k], ph[k]]))
+                d.line([(xm[0], ym[0]), (xm[1], ym[1])], fill=col, width=2)
+    # muon-chamber hits: a compact column of small crosses, mostly red
+    arm = 1.2 * px
     for ph in rec.muon_hits:
-        r = np.linspace(det.muon_r_in - 0.4, det.muon_r_out + 0.3, 10)
-        f = ph + rng.normal(0.0, 0.01, len(r))
+        n_hit = 9
+        r = np.linspace(det.muon_px_in, det.muon_px_out, n_hit) * px + rng.normal(0.0, 0.5 * px, n_hit)
+        f = ph + rng.normal(0.0, 0.6 * px, n_hit) / r
+        yellow = set(rng.choice(n_hit, size=rng.integers(0, 3), replace=False).tolist())
         for sgn in (-1, 1):
-            x, y = xy(np.stack([r - 0.05, r + 0.05], 1), np.stack([f - sgn * 0.01, f + sgn * 0.01], 1))
-            for k in range(len(r)):
-                d.line([(x[k, 0], y[k, 0]), (x[k, 1], y[k, 1])], fill=_YELLOW if k in (2, 5) else _RED,
+            x, y = xy(np.stack([r - arm, r + arm], 1), np.stack([f - sgn * arm / r, f + sgn * arm / r], 1))
+            for k in range(n_hit):
+                d.line([(x[k, 0], y[k, 0]), (x[k, 1], y[k, 1])], fill=_YELLOW if k in yellow else _RED,
                        width=max(oversample - 1, 1))
+    # muon-chamber noise: pairs of small yellow crosses, as in the real displays
     if len(rec.noise):
-        r = rng.uniform(det.muon_r_in - 0.3, det.muon_r_out - 0.2, len(rec.noise))
-        x, y = xy(r, rec.noise)
-        for x0, y0 in zip(x.tolist(), y.tolist()):
-            k = 1.5 * oversample
-            d.ellipse([x0 - k, y0 - k, x0 + k, y0 + k], fill=_YELLOW)
+        r = rng.uniform(det.muon_px_in - 8.0, det.muon_px_out - 2.0, len(rec.noise)) * px
+        for r0, f0 in zip(r.tolist(), rec.noise.tolist()):
+            for side in (-2.0, 2.0):
+                f = f0 + side * px / r0
+                for sgn in (-1, 1):
+                    x, y = xy(np.array([r0 - arm, r0 + arm]), np.array([f - sgn * arm / r0, f + sgn * arm / r0]))
+                    d.line([(x[0], y[0]), (x[1], y[1])], fill=_YELLOW, width=max(oversample - 1, 1))
     out = im.reduce(oversample) if oversample > 1 else im
     out = out.filter(_blur_kernel(det.blur_px * size / IMAGE_SIZE))
     arr = np.asarray(out, dtype=np.uint8).copy()

@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import warnings
 from collections.abc import Iterator
@@ -41,7 +42,7 @@ from eventcnn.opal.model import (
 )
 from eventcnn.opal.physics import predicted_overview
 from eventcnn.opal.semi import self_train as run_self_train
-from eventcnn.opal.tta import TTA_COPIES, predict_tta
+from eventcnn.opal.tta import TTA_COPIES, default_tta, predict_tta
 
 __all__ = ["LOCK_FILE", "MasterclassResult", "masterclass", "predict_displays", "run_folder"]
 
@@ -63,12 +64,13 @@ class MasterclassResult:
     metrics: dict[str, Any] | None = None  # against the reference labels of the rest
     history_png: Path | None = None
     self_train: Any = None  # eventcnn.opal.semi.SelfTrainResult when self-training ran
+    tta_copies: int = TTA_COPIES  # copies averaged per display of the rest (1: one pass)
 
 
 def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.PathLike[str],
                 recipe: str = "default", reference: Any = None,
                 data_dir: str | os.PathLike[str] | None = None, quiet: bool | None = None,
-                sources: dict[str, Any] | None = None, tta: bool = True,
+                sources: dict[str, Any] | None = None, tta: bool | None = None,
                 self_train: Any = None, weights: str | None = None, **settings: Any) -> MasterclassResult:
     """Train on the events with a label (``""`` = unlabelled), classify the others, compare.
 
@@ -78,10 +80,13 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     (``seed``, ``epochs``, ``lepton_factor``, ...). ``sources`` (e.g. the label
     files) is recorded in ``config.json`` and ``split.json`` lists the events
     trained on and classified, so ``eventcnn evaluate`` can evaluate the run later.
-    The rest is predicted with test-time augmentation (``tta=True``, the
-    default: :func:`eventcnn.opal.tta.predict_tta`, the mean over 8 rotated/mirrored
-    copies; recorded as ``tta_copies`` in ``config.json`` ``opal``) or, with
-    ``tta=False``, in one pass (:func:`eventcnn.opal.predict`, ``tta_copies`` 1).
+    The rest is predicted with test-time augmentation (``tta=True``:
+    :func:`eventcnn.opal.tta.predict_tta`, the mean over 8 rotated/mirrored
+    copies) or, with ``tta=False``, in one pass (:func:`eventcnn.opal.predict`);
+    ``tta=None`` (the default) picks by the starting weights
+    (:func:`eventcnn.opal.tta.default_tta`: TTA from random weights, one pass
+    when fine-tuned from pretrained ones). Recorded as ``tta_copies`` in
+    ``config.json`` ``opal``.
 
     ``weights``: the starting weights, ``None`` (random) or ``"sim"`` (the shipped
     simulation-pretrained CNN, :mod:`eventcnn.opal.weights`; ``eventcnn opal
@@ -101,6 +106,8 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
     names = np.asarray(names)
     if weights is not None:
         settings["weights"] = weights
+    if tta is None:
+        tta = default_tta(settings.get("weights"))
     train_mask = labels != ""
     if not train_mask.any():
         raise UserError("no labelled events to train on: label some events first")
@@ -182,7 +189,7 @@ def _masterclass(images: np.ndarray, labels: np.ndarray, names: np.ndarray, trai
     if have is not None and have.any():
         m = evaluate(result.model, images[rest][have], ref_rest[have], out=out, names=names[rest][have],
                      probs=probs[have])
-    return MasterclassResult(result, out, train_mask, rest, probs, pred, overview, m, history_png, st)
+    return MasterclassResult(result, out, train_mask, rest, probs, pred, overview, m, history_png, st, copies)
 
 
 def _self_train_applies(recipe: str, n_labels: int, any_unlabelled: bool) -> bool:
@@ -205,13 +212,15 @@ def _write_pseudo_labels(path: Path, names: np.ndarray, codes: np.ndarray, probs
 def predict_displays(run: str | os.PathLike[str], data: str | os.PathLike[str], out: str | os.PathLike[str],
                      labels: str | os.PathLike[str] | None = None, *, every: bool = False,
                      size: int | None = None, crop: tuple[int, int, int, int] | None = None,
-                     tta: bool = True, overwrite: bool = False, quiet: bool = False) -> int:
+                     tta: bool | None = None, overwrite: bool = False, quiet: bool = False) -> int:
     """Classify the displays of ``data`` (a zip or folder) with a trained run into a CSV; returns how many.
 
     ``run``: an ``opal train`` run folder or a masterclass ``.keras`` file. Without
     ``every``, displays that ``labels`` already label are left out. Rows name
     displays by opaque id (:mod:`eventcnn.opal.ids`), never by file name; ``tta``
-    averages 8 rotated/mirrored copies (:mod:`eventcnn.opal.tta`). ``out`` is checked
+    averages 8 rotated/mirrored copies (:mod:`eventcnn.opal.tta`); ``None``: as the
+    run was trained (its ``config.json``: one pass when it started from pretrained
+    weights, :func:`eventcnn.opal.tta.default_tta`; TTA for a bare model file). ``out`` is checked
     before the model is loaded (never an input, never inside the run folder).
 
     Example::
@@ -238,6 +247,21 @@ def predict_displays(run: str | os.PathLike[str], data: str | os.PathLike[str], 
                         f"{model_size} x {model_size} images: leave out --size (the model's size is used)")
     displays = load_displays(data, labels, size=model_size, crop=crop, quiet=quiet)
     sel = slice(None) if every or labels is None else ~displays.labelled
+    if tta is None:
+        tta = default_tta(_run_weights(run))
     probs = predict_tta(model, displays.images[sel], copies=TTA_COPIES if tta else 1)
     write_predictions(out, display_ids(displays.names[sel]), probs)  # ids, never names
     return len(probs)
+
+
+def _run_weights(run: str | os.PathLike[str]) -> str | None:
+    """The starting weights a run was trained from (its ``config.json``), ``None`` when unknown."""
+    run = Path(run)
+    config = (run if run.is_dir() else run.parent) / "config.json"
+    try:
+        info = json.loads(config.read_text())
+    except (OSError, ValueError):
+        return None
+    train_info = info.get("train") if isinstance(info, dict) else None
+    weights = train_info.get("weights") if isinstance(train_info, dict) else None
+    return weights if isinstance(weights, str) else None

@@ -77,6 +77,38 @@ def test_physics_hadrons_have_many_more_tracks():
     assert all(k % 2 == 1 for r in rec["t"] for k in r.n_tracks_tau)
 
 
+def _radii(mask: np.ndarray) -> np.ndarray:
+    yy, xx = np.nonzero(mask)
+    return np.hypot(xx - 99.5, yy - 99.5)
+
+
+def test_display_layers_sit_where_the_real_displays_draw_them():
+    """One muon pair drawn by hand: each mark at its layer's radius, in its colour."""
+    det = sim.DETECTOR
+    rec = sim.EventRecord(
+        tracks=np.array([[44.0, 0.3, 1.0, 0.1, 44.2], [44.0, 0.3 + np.pi, -1.0, -0.1, 44.2]]),
+        ecal=np.array([[0.3, 0.5]]),              # a minimum-ionising e.m. cluster (yellow)
+        hcal=np.array([[0.3 + np.pi, 2.0]]),      # a hadron-calorimeter tower (green)
+        muon_hits=np.array([0.3, 0.3 + np.pi]), noise=np.zeros(0))
+    img = sim.draw_event(rec, np.random.default_rng(0), det).astype(int)
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    red = (r > 120) & (g < 60) & (b < 60)
+    yellow = (r > 60) & (g > 60) & (b < 30) & (abs(r - g) < 40)
+    green = (g > 60) & (r < 30) & (b < 30)
+    grey = (r > 40) & (abs(r - g) < 15) & (abs(g - b) < 15)
+    # muon-chamber crosses: a compact column between the chamber radii
+    assert red.sum() > 20
+    assert _radii(red).min() > det.muon_px_in - 3 and _radii(red).max() < det.muon_px_out + 3
+    # calorimeter towers: the e.m. one starts at ecal_px, the hadronic one at hcal_px
+    ry = _radii(yellow)
+    ry = ry[ry < det.muon_px_in - 3]  # a few muon-chamber crosses are yellow too
+    assert len(ry) > 5 and abs(ry.min() - det.ecal_px) < 2.5 and ry.max() < det.hcal_px
+    assert abs(_radii(green).min() - det.hcal_px) < 2.5 and _radii(green).max() < det.muon_px_in
+    # tracks stay inside the jet chamber and are dimmer than white
+    assert _radii(grey).max() < det.jet_r_out * det.px_per_m + 2
+    assert img[grey].max() < 255 * det.track_shade + 1
+
+
 def test_bad_settings_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="--events"):
         sim.simulate(0, tmp_path)
@@ -137,15 +169,18 @@ def test_opal_train_starts_from_the_pretrained_weights_by_default(tmp_path, simu
     labels = tmp_path / "labels.csv"
     labels.write_text("\n".join(simulated.labels_path.read_text().split()[:8]) + "\n")
     common = ["opal", "train", "--data", str(simulated.zip_path), "--labels", str(labels), "--epochs", "1",
-              "--no-tta", "--quiet", "--sim-displays", "8"]
+              "--quiet", "--sim-displays", "8"]
     assert main([*common, "--out", str(tmp_path / "run")]) == 0
-    cfg = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
-    assert cfg["weights"] == "sim" and cfg["sim_displays"] == 8 and cfg["learning_rate"] == 3e-5
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    train = cfg["train"]
+    assert train["weights"] == "sim" and train["sim_displays"] == 8 and train["learning_rate"] == 3e-5
+    assert cfg["opal"]["tta_copies"] == 1  # fine-tuned from pretrained weights: one pass by default
     capsys.readouterr()
     # displays of another size: the shipped weights do not fit, random weights, and it is said
     assert main([*common, "--out", str(tmp_path / "small"), "--size", "64"]) == 0
     assert "trained from scratch" in capsys.readouterr().err
-    assert json.loads((tmp_path / "small" / "config.json").read_text())["train"]["weights"] is None
+    cfg = json.loads((tmp_path / "small" / "config.json").read_text())
+    assert cfg["train"]["weights"] is None and cfg["opal"]["tta_copies"] == 8  # random weights: TTA
 
 
 def test_pretrained_weights_of_another_size_are_refused_in_one_line():

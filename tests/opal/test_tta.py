@@ -85,6 +85,36 @@ def test_cli_predicts_with_tta_by_default_and_plain_with_no_tta(tmp_path) -> Non
         np.testing.assert_allclose(probs(out), want, atol=1e-5)
 
 
+def test_default_follows_the_starting_weights(tmp_path) -> None:
+    """TTA by default from random weights; one pass for a run fine-tuned from pretrained weights."""
+    import json
+
+    from eventcnn.cli import main
+
+    assert tta.default_tta(None) and tta.default_tta("none") and tta.default_tta("None")
+    assert not tta.default_tta("sim") and not tta.default_tta("my.weights.h5")
+    d, labels, run = _trained_run(tmp_path, seed=3)
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["weights"] is None and config["opal"]["tta_copies"] == tta.TTA_COPIES
+    data = opal.load_displays(d, labels, size=64, quiet=True)
+    rest = data.images[~data.labelled]
+    model = opal.load_model(run)
+
+    def predicted(run_path, *opts):
+        out = tmp_path / "p.csv"
+        assert main(["opal", "predict", str(run_path), "--data", str(d), "--labels", str(labels),
+                     "--out", str(out), "--overwrite", *opts]) == 0
+        rows = sorted(out.read_text().splitlines()[1:])
+        return np.array([[float(v) for v in r.split(",")[2:]] for r in rows])
+
+    np.testing.assert_allclose(predicted(run), tta.predict_tta(model, rest), atol=1e-5)
+    config["train"]["weights"] = "sim"  # as if it had started from the shipped weights
+    (run / "config.json").write_text(json.dumps(config))
+    np.testing.assert_allclose(predicted(run), opal.predict(model, rest), atol=1e-5)
+    np.testing.assert_allclose(predicted(run / "best.keras"), opal.predict(model, rest), atol=1e-5)
+    np.testing.assert_allclose(predicted(run, "--tta"), tta.predict_tta(model, rest), atol=1e-5)
+
+
 def _trained_run(tmp_path, seed: int, options: tuple[str, ...] | list[str] = ()):
     """Six random 70x70 displays (four labelled, ev4/ev5 not) and `opal train` on them: (folder, labels, run)."""
     from PIL import Image

@@ -246,7 +246,7 @@ def train_and_draw(images: np.ndarray, names: np.ndarray, labels: np.ndarray, ou
         classroom.save(classroom.overview_figure(predicted_overview(mc.pred)), out / FIGURES["overview"])
         figures.append("overview")
     lab = mc.train_mask
-    class_probs = predict_tta(mc.result.model, images[lab])
+    class_probs = predict_tta(mc.result.model, images[lab], copies=mc.tta_copies)  # as the rest
     cnn = np.array(CLASS_NAMES)[class_probs.argmax(axis=1)]
     classroom.save(_class_vs_cnn(_confusion(labels[lab], cnn)), out / FIGURES["confusion"])
     figures.append("confusion")
