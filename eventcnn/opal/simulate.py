@@ -30,7 +30,7 @@ import io
 import os
 import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -400,8 +400,9 @@ def draw_event(rec: EventRecord, rng: np.random.Generator, det: Detector = DETEC
                size: int = IMAGE_SIZE, oversample: int = 3) -> np.ndarray:
     """The end-view display of one event: ``(size, size, 3) uint8``, thrust axis vertical.
 
-    Drawn ``oversample`` times larger with one-pixel lines and reduced (box
-    filter), so lines are thin and dim as in the real, downscaled displays. The
+    Drawn ``oversample`` times larger with 1-2 pixel lines and reduced (box
+    filter), so lines are thin and dim as in the real, downscaled displays; each
+    layer where the real displays draw it (:class:`Detector` ``*_px``). The
     thrust axis points up or down and the picture is mirrored at random (``rng``).
 
     Example::
@@ -420,28 +421,51 @@ def draw_event(rec: EventRecord, rng: np.random.Generator, det: Detector = DETEC
     def xy(r: np.ndarray, ph: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return c + r * np.cos(ph + rot) * sx, c - r * np.sin(ph + rot) * scale
 
-    # tracks: helix arcs from the inner to the outer jet-chamber radius (or the end plate)
-    if len(rec.tracks):
-        pt, phi0, q, cot, p = rec.tracks.T
-        big_r = det.track_radius(pt)
-        r_end = np.minimum(det.jet_r_out, 2 * big_r * 0.999)
-        s_end = det.jet_half_length / np.maximum(np.abs(cot), 1e-9)  # end-plate exit (transverse path)
-        r_end = np.minimum(r_end, 2 * big_r * np.abs(np.sin(np.minimum(s_end / (2 * big_r), np.pi / 2))))
-        keep = r_end > det.jet_r_in
-        t = np.linspace(0.0, 1.0, 12)
-        r = det.jet_r_in + (r_end[keep, None] - det.jet_r_in) * t
-        ph = phi0[keep, None] - q[keep, None] * np.arcsin(np.clip(r / (2 * big_r[keep, None]), 0, 1))
-        x, y = xy(r, ph)
-        pts = np.stack([x, y], axis=-1).tolist()
-        cols = (_colour(p[keep]) * det.track_shade).astype(np.uint8)
-        for line, col in zip(pts, _tuples(cols)):
-            d.line([tuple(v) for v in line], fill=col, width=2)
-    # calorimeter towers (the real displays' style): boxes whose height grows
-    # with the energy, hadron-calorimeter towers often split in two, the most
-    # energetic open towards the centre
+    _draw_tracks(d, xy, rec.tracks, det)
+    _draw_towers(d, xy, rec.ecal, rec.hcal, det, rng)
+    _draw_muon_chambers(d, xy, rec.muon_hits, rec.noise, det, rng, width=max(oversample - 1, 1))
+    out = im.reduce(oversample) if oversample > 1 else im
+    out = out.filter(_blur_kernel(det.blur_px * size / IMAGE_SIZE))
+    arr = np.asarray(out, dtype=np.uint8).copy()
+    arr[_mask(size, det.mask_px * size / IMAGE_SIZE)] = 0
+    return arr
+
+
+#: maps (radius, azimuth) arrays in detector units to canvas (x, y) pixels
+_XY = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _draw_tracks(d: ImageDraw.ImageDraw, xy: _XY, tracks: np.ndarray, det: Detector) -> None:
+    """Helix arcs from the inner to the outer jet-chamber radius (or the end plate), dimmed."""
+    if not len(tracks):
+        return
+    pt, phi0, q, cot, p = tracks.T
+    big_r = det.track_radius(pt)
+    r_end = np.minimum(det.jet_r_out, 2 * big_r * 0.999)
+    s_end = det.jet_half_length / np.maximum(np.abs(cot), 1e-9)  # end-plate exit (transverse path)
+    r_end = np.minimum(r_end, 2 * big_r * np.abs(np.sin(np.minimum(s_end / (2 * big_r), np.pi / 2))))
+    keep = r_end > det.jet_r_in
+    t = np.linspace(0.0, 1.0, 12)
+    r = det.jet_r_in + (r_end[keep, None] - det.jet_r_in) * t
+    ph = phi0[keep, None] - q[keep, None] * np.arcsin(np.clip(r / (2 * big_r[keep, None]), 0, 1))
+    x, y = xy(r, ph)
+    pts = np.stack([x, y], axis=-1).tolist()
+    cols = (_colour(p[keep]) * det.track_shade).astype(np.uint8)
+    for line, col in zip(pts, _tuples(cols)):
+        d.line([tuple(v) for v in line], fill=col, width=2)
+
+
+def _draw_towers(d: ImageDraw.ImageDraw, xy: _XY, ecal: np.ndarray, hcal: np.ndarray, det: Detector,
+                 rng: np.random.Generator) -> None:
+    """Calorimeter towers in the real displays' style.
+
+    Boxes on the layer's display radius whose height grows with the energy;
+    hadron-calorimeter towers often split in two; towers above 12 GeV open
+    towards the centre (the real brackets).
+    """
     px = 1.0 / det.px_per_m  # one display pixel in the units of xy()
     for clusters, r0, h0, h_slope, h_max, kind in (
-            (rec.ecal, det.ecal_px, 5.0, 1.7, 17.0, "ecal"), (rec.hcal, det.hcal_px, 8.0, 1.0, 12.0, "hcal")):
+            (ecal, det.ecal_px, 5.0, 1.7, 17.0, "ecal"), (hcal, det.hcal_px, 8.0, 1.0, 12.0, "hcal")):
         if not len(clusters):
             continue
         ph, en = clusters.T
@@ -460,9 +484,14 @@ def draw_event(rec: EventRecord, rng: np.random.Generator, det: Detector = DETEC
             if split[k]:
                 xm, ym = xy(np.array([a0[k], a0[k] + h[k]]), np.array([ph[k], ph[k]]))
                 d.line([(xm[0], ym[0]), (xm[1], ym[1])], fill=col, width=2)
-    # muon-chamber hits: a compact column of small crosses, mostly red
+
+
+def _draw_muon_chambers(d: ImageDraw.ImageDraw, xy: _XY, hits: np.ndarray, noise: np.ndarray, det: Detector,
+                        rng: np.random.Generator, width: int) -> None:
+    """Muon hits as a compact column of small crosses (mostly red); noise as pairs of yellow crosses."""
+    px = 1.0 / det.px_per_m
     arm = 1.2 * px
-    for ph in rec.muon_hits:
+    for ph in hits:
         n_hit = 9
         r = np.linspace(det.muon_px_in, det.muon_px_out, n_hit) * px + rng.normal(0.0, 0.5 * px, n_hit)
         f = ph + rng.normal(0.0, 0.6 * px, n_hit) / r
@@ -471,21 +500,15 @@ def draw_event(rec: EventRecord, rng: np.random.Generator, det: Detector = DETEC
             x, y = xy(np.stack([r - arm, r + arm], 1), np.stack([f - sgn * arm / r, f + sgn * arm / r], 1))
             for k in range(n_hit):
                 d.line([(x[k, 0], y[k, 0]), (x[k, 1], y[k, 1])], fill=_YELLOW if k in yellow else _RED,
-                       width=max(oversample - 1, 1))
-    # muon-chamber noise: pairs of small yellow crosses, as in the real displays
-    if len(rec.noise):
-        r = rng.uniform(det.muon_px_in - 8.0, det.muon_px_out - 2.0, len(rec.noise)) * px
-        for r0, f0 in zip(r.tolist(), rec.noise.tolist()):
+                       width=width)
+    if len(noise):
+        r = rng.uniform(det.muon_px_in - 8.0, det.muon_px_out - 2.0, len(noise)) * px
+        for r0, f0 in zip(r.tolist(), noise.tolist()):
             for side in (-2.0, 2.0):
                 f = f0 + side * px / r0
                 for sgn in (-1, 1):
                     x, y = xy(np.array([r0 - arm, r0 + arm]), np.array([f - sgn * arm / r0, f + sgn * arm / r0]))
-                    d.line([(x[0], y[0]), (x[1], y[1])], fill=_YELLOW, width=max(oversample - 1, 1))
-    out = im.reduce(oversample) if oversample > 1 else im
-    out = out.filter(_blur_kernel(det.blur_px * size / IMAGE_SIZE))
-    arr = np.asarray(out, dtype=np.uint8).copy()
-    arr[_mask(size, det.mask_px * size / IMAGE_SIZE)] = 0
-    return arr
+                    d.line([(x[0], y[0]), (x[1], y[1])], fill=_YELLOW, width=width)
 
 
 def simulate_chunk(seed: int, cls: str, start: int, n: int, det: Detector = DETECTOR,
