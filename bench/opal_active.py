@@ -15,7 +15,8 @@ with the defaults; ``*_no_tta`` / ``sim_tta``: the same networks predicted with
 ``--no-tta`` / ``--tta``); same
 labels, same seed. Prints balanced accuracy and per-class
 recall on the not-labelled displays, the label counts, time per suggest call and
-per training, and the ratio suggested / random. Results are appended to
+per training, the ratio suggested / random, and per arm the mistakes summed
+over the seeds (true -> predicted) with the displays wrong in most seeds. Results are appended to
 ``<out>/active_results.json`` after every run (an interrupted run resumes).
 
 Usage (the runs reported in docs/benchmarks.md)::
@@ -259,7 +260,46 @@ def main(argv: list[str] | None = None) -> int:
         if (order, "default") in means and (order, "previous") in means:
             print(f"{order}: default / previous balanced accuracy: "
                   f"{means[order, 'default'] / means[order, 'previous']:.2f}")
+    for order in args.orders:
+        for arm in args.arms:
+            _print_mistakes(args.out, order, arm, [s for s in args.seeds if (order, s, arm) in
+                                                   {(r["order"], r["seed"], r["arm"]) for r in results}], table)
     return 0
+
+
+def _predictions_file(out: Path, order: str, seed: int, arm: str) -> Path:
+    """Where the scored predictions of one arm and seed are (``opal predict``'s, else ``opal train``'s)."""
+    work = out / f"{order}_{seed}"
+    own = work / f"predictions_{arm}.csv"
+    return own if own.is_file() else work / f"run_{ARMS[arm]['run']}" / "predictions.csv"
+
+
+def _print_mistakes(out: Path, order: str, arm: str, seeds: list[int], table: dict[str, str]) -> None:
+    """The mistakes of one arm summed over ``seeds``: (true -> predicted) counts, the displays wrong most often."""
+    import collections
+    import csv
+
+    pairs: collections.Counter = collections.Counter()
+    displays: collections.Counter = collections.Counter()
+    n = 0
+    for seed in seeds:
+        path = _predictions_file(out, order, seed, arm)
+        if not path.is_file():
+            return
+        with open(path, newline="") as fh:
+            for r in csv.DictReader(fh):
+                n += 1
+                true = table[r["event"] + ".png"]
+                if r["predicted"] != true:
+                    pairs[true, r["predicted"]] += 1
+                    displays[r["event"], true, r["predicted"]] += 1
+    if not n:
+        return
+    top = displays.most_common(5)
+    print(f"{order} {arm}: {sum(pairs.values())} mistakes in {n} predictions ({len(seeds)} seeds): "
+          + ", ".join(f"{t} -> {p} {k}" for (t, p), k in pairs.most_common())
+          + f"; the 5 displays wrong most often ({sum(k for _, k in top)} mistakes): "
+          + ", ".join(f"{e} ({t} -> {p}, {k} seeds)" for (e, t, p), k in top))
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ from eventcnn.opal.displays import (
 )
 from eventcnn.opal.physics import predicted_overview
 from eventcnn.opal.simulate import DETECTOR, LOOSE_DETECTOR, png_bytes, simulate_chunk
-from eventcnn.opal.weights import resolve_weights
+from eventcnn.opal.weights import resolve_weights, weights_image_size
 
 __all__ = [
     "MODEL_NAME",
@@ -169,11 +169,8 @@ def check_weights_size(path: str | os.PathLike[str], size: int) -> None:
     ``<name>.weights.h5``; without it nothing is checked here (Keras then refuses
     a wrong shape when loading).
     """
-    meta = Path(str(path).removesuffix(".weights.h5") + ".json")
-    if not meta.is_file():
-        return
-    made_for = json.loads(meta.read_text()).get("image_size")
-    if made_for is not None and int(made_for) != size:
+    made_for = weights_image_size(path)
+    if made_for is not None and made_for != size:
         raise UserError(f"{path}: made for {made_for} px displays, these are {size} px: load the displays "
                         f"at {made_for} px (--size {made_for}) or start from random weights (--weights none)")
 

@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import warnings
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ import numpy as np
 
 from eventcnn._io import file_lock, write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError, check_output, check_writable
-from eventcnn.learn.runs import plot_run_history
+from eventcnn.learn.runs import plot_run_history, read_run_config
 from eventcnn.opal.displays import CLASS_NAMES, check_classes, load_displays
 from eventcnn.opal.ids import display_ids
 from eventcnn.opal.model import (
@@ -236,6 +235,8 @@ def predict_displays(run: str | os.PathLike[str], data: str | os.PathLike[str], 
     run_dir = Path(run) if Path(run).is_dir() else None
     check_output(out, inputs=[p for p in (data, labels) if p] + [run] * (run_dir is None),
                  protected=[("the run folder", run_dir)] if run_dir else [], overwrite=overwrite)
+    if tta is None:  # as the run was trained; a damaged config.json fails before loading
+        tta = default_tta(_run_weights(run))
     model = load_model(run)
     shape = tuple(model.input_shape[1:3])
     if len(shape) != 2 or shape[0] != shape[1] or shape[0] is None:
@@ -247,21 +248,19 @@ def predict_displays(run: str | os.PathLike[str], data: str | os.PathLike[str], 
                         f"{model_size} x {model_size} images: leave out --size (the model's size is used)")
     displays = load_displays(data, labels, size=model_size, crop=crop, quiet=quiet)
     sel = slice(None) if every or labels is None else ~displays.labelled
-    if tta is None:
-        tta = default_tta(_run_weights(run))
     probs = predict_tta(model, displays.images[sel], copies=TTA_COPIES if tta else 1)
     write_predictions(out, display_ids(displays.names[sel]), probs)  # ids, never names
     return len(probs)
 
 
 def _run_weights(run: str | os.PathLike[str]) -> str | None:
-    """The starting weights a run was trained from (its ``config.json``), ``None`` when unknown."""
+    """The starting weights a run was trained from (its ``config.json``); ``None`` for a bare model file.
+
+    A damaged ``config.json`` is a clear error (:func:`eventcnn.learn.runs.read_run_config`).
+    """
     run = Path(run)
-    config = (run if run.is_dir() else run.parent) / "config.json"
-    try:
-        info = json.loads(config.read_text())
-    except (OSError, ValueError):
+    folder = run if run.is_dir() else run.parent
+    if not (folder / "config.json").is_file():
         return None
-    train_info = info.get("train") if isinstance(info, dict) else None
-    weights = train_info.get("weights") if isinstance(train_info, dict) else None
+    weights = read_run_config(folder, keys=("train",))["train"].get("weights")
     return weights if isinstance(weights, str) else None

@@ -183,6 +183,18 @@ def test_opal_train_starts_from_the_pretrained_weights_by_default(tmp_path, simu
     assert cfg["train"]["weights"] is None and cfg["opal"]["tta_copies"] == 8  # random weights: TTA
 
 
+def test_weights_image_size_from_the_json_beside_them(tmp_path):
+    assert opal_weights.weights_image_size(opal_weights.shipped_weights()) == 200
+    w = tmp_path / "mine.weights.h5"
+    w.write_bytes(b"")
+    assert opal_weights.weights_image_size(w) is None  # no .json beside them: nothing known
+    (tmp_path / "mine.json").write_text('{"image_size": 64}')
+    assert opal_weights.weights_image_size(w) == 64
+    (tmp_path / "mine.json").write_text("[1, 2")
+    with pytest.raises(UserError, match="mine.json: not the .json"):
+        opal_weights.weights_image_size(w)
+
+
 def test_pretrained_weights_of_another_size_are_refused_in_one_line():
     model = opal.build_model((64, 64, 3))
     with pytest.raises(UserError, match="made for 200 px displays, these are 64 px") as err:

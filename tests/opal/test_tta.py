@@ -85,7 +85,7 @@ def test_cli_predicts_with_tta_by_default_and_plain_with_no_tta(tmp_path) -> Non
         np.testing.assert_allclose(probs(out), want, atol=1e-5)
 
 
-def test_default_follows_the_starting_weights(tmp_path) -> None:
+def test_default_follows_the_starting_weights(tmp_path, capsys) -> None:
     """TTA by default from random weights; one pass for a run fine-tuned from pretrained weights."""
     import json
 
@@ -113,6 +113,13 @@ def test_default_follows_the_starting_weights(tmp_path) -> None:
     np.testing.assert_allclose(predicted(run), opal.predict(model, rest), atol=1e-5)
     np.testing.assert_allclose(predicted(run / "best.keras"), opal.predict(model, rest), atol=1e-5)
     np.testing.assert_allclose(predicted(run, "--tta"), tta.predict_tta(model, rest), atol=1e-5)
+    # a damaged config.json: one clear line naming the run, nothing written
+    (run / "config.json").write_text("{not json")
+    out = tmp_path / "damaged.csv"
+    assert main(["opal", "predict", str(run), "--data", str(d), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "config.json is not JSON" in err and str(run) in err and "Traceback" not in err
+    assert not out.exists()
 
 
 def _trained_run(tmp_path, seed: int, options: tuple[str, ...] | list[str] = ()):

@@ -22,13 +22,13 @@ from eventcnn._io import sha256sum
 from eventcnn.errors import UserError
 
 __all__ = ["DEFAULT_WEIGHTS", "default_weights", "OPAL_WEIGHTS_DIR", "resolve_weights", "SHIPPED_NAME",
-           "shipped_weights"]
+           "shipped_weights", "weights_image_size"]
 
 OPAL_WEIGHTS_DIR = Path(__file__).resolve().parent
 SHIPPED_NAME = "opal_sim"
 
 #: the starting weights of ``eventcnn opal train`` (``--weights``) when they fit the displays
-#: (:func:`default_weights`): fine-tuned from 50 suggested labels they scored 0.94 against 0.78
+#: (:func:`default_weights`): fine-tuned from 50 suggested labels they scored 0.954 against 0.782
 #: from random weights on the same labels (docs/benchmarks.md)
 DEFAULT_WEIGHTS = "sim"
 
@@ -71,8 +71,8 @@ def default_weights(size: int) -> tuple[str, str]:
     """
     try:
         path = shipped_weights()
-        made_for = int(json.loads(path.with_name(f"{SHIPPED_NAME}.json").read_text())["image_size"])
-    except (UserError, OSError, ValueError, KeyError) as exc:
+        made_for = weights_image_size(path)
+    except UserError as exc:
         return "none", f"no usable simulation-pretrained weights ({exc}): trained from scratch"
     if made_for != size:
         return "none", (f"the simulation-pretrained weights are for {made_for} px displays, these are "
@@ -97,3 +97,24 @@ def resolve_weights(weights: str | os.PathLike[str] | None) -> Path | None:
         raise UserError(f"--weights {weights}: use 'sim', 'none' or an existing .weights.h5 file "
                         "(from 'eventcnn opal pretrain')")
     return path
+
+
+def weights_image_size(path: str | os.PathLike[str]) -> int | None:
+    """The display size (px) that ``<name>.weights.h5`` was made for, from the ``<name>.json`` beside it.
+
+    ``None`` when there is no such file or it records no size (weights from
+    elsewhere); a damaged file is a :class:`~eventcnn.errors.UserError`.
+
+    Example::
+
+        weights_image_size(shipped_weights())   # 200
+    """
+    meta = Path(str(path).removesuffix(".weights.h5") + ".json")
+    if not meta.is_file():
+        return None
+    try:
+        made_for = json.loads(meta.read_text()).get("image_size")
+        return None if made_for is None else int(made_for)
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise UserError(f"{meta}: not the .json that 'eventcnn opal pretrain' writes beside its weights "
+                        f"({type(exc).__name__}: {exc}); make the weights again or remove the .json") from None
