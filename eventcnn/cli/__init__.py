@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: commands that import Keras (and so TensorFlow, whose C++ start-up log ignores TF_CPP_MIN_LOG_LEVEL)
 KERAS_COMMANDS = frozenset({"train", "evaluate", "predict", "opal", "demo", "explain", "pretrain"})
 #: sub-commands of those that need no Keras (start in a second, ~0.7 GB less memory)
-NO_KERAS_SUBCOMMANDS = frozenset({"label", "suggest", "ids", "simulate"})
+NO_KERAS_SUBCOMMANDS = frozenset({"label", "suggest", "ids", "simulate", "header"})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from eventcnn.cli._defaults import default
+from eventcnn.cli._opal_manchester import register as _register_manchester
 from eventcnn.errors import UserError
 from eventcnn.opal.labeller import choose_events  # light: no Keras (opal label starts in a second)
 from eventcnn.opal.model import (  # light: Keras is imported when training starts
@@ -124,6 +125,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_suggest(sub)
     _register_ids(sub)
     _register_simulation(sub)
+    _register_manchester(sub)
 
 
 def _classes(text: str) -> tuple[str, ...]:

@@ -232,8 +232,15 @@ def display_layout(rgb: np.ndarray) -> DisplayLayout:
         edges = np.diff(np.concatenate([[0], cols.astype(np.int8), [0]]))
         starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
         if starts.size:  # the longest run of blue columns: the box (the OPAL logo beside it is apart)
-            k = int(np.argmax(ends - starts))
-            header = (int(block[0]), int(block[-1]), int(starts[k]), int(ends[k]) - 1)
+            black = (rgb[block[0]: block[-1] + 1].max(axis=2) < 40).mean(axis=0)
+            runs = [[int(starts[0]), int(ends[0])]]
+            for a, b in zip(starts[1:], ends[1:]):  # a track across the box splits the run: join it again
+                if a - runs[-1][1] <= 40 and black[runs[-1][1]: a].max() < 0.2:
+                    runs[-1][1] = int(b)
+                else:
+                    runs.append([int(a), int(b)])
+            a, b = max(runs, key=lambda r: r[1] - r[0])
+            header = (int(block[0]), int(block[-1]), a, b - 1)
     return DisplayLayout(header, _legend_top(rgb))
 
 
