@@ -50,15 +50,14 @@ def summary(reads) -> list[str]:
     """A few lines for people: views, headers read, run:event against the file names, what was not read."""
     views = Counter(r.view or "unreadable" for r in reads)
     complete = [r for r in reads if not r.error]
-    named = [r for r in reads if r.matches_name is not None]
-    matched = [r for r in named if r.matches_name]
+    matched = [r for r in reads if r.matches_name]  # over every display: one not read does not match
     hidden = [r for r in reads if r.hidden]
     lines = [f"{len(reads)} displays ({', '.join(f'{n} {v}' for v, n in sorted(views.items()))}): "
              f"{len(complete)} headers read completely"]
-    if named:
-        lines.append(f"run:event equal to the file name: {len(matched)} of {len(named)} "
-                     f"({100.0 * len(matched) / len(named):.1f} %)")
-        wrong = [r.display for r in named if not r.matches_name]
+    if reads:
+        lines.append(f"run:event equal to the file name: {len(matched)} of {len(reads)} "
+                     f"({100.0 * len(matched) / len(reads):.1f} %)")
+        wrong = [r.display for r in reads if not r.matches_name]
         if wrong:
             lines.append(f"not equal (or not read): {few_names(wrong, 10)}")
     if hidden:

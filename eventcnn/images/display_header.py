@@ -360,7 +360,7 @@ def _value(name: str, text: str) -> tuple[Any, str]:
         return None, "empty"
     d = DECIMALS.get(name, 0)
     shape = r"\d+" if d == 0 else rf"-?\d*\.\d{{{d}}}"
-    if not re.fullmatch(shape, s):
+    if not re.fullmatch(shape, s) or (d == 0 and len(s) > 1 and s[0] == "0"):  # never a leading zero
         return None, f"not a number of the header's form: {s!r}"
     return (int(s) if d == 0 else float(s)), ""
 

@@ -26,7 +26,8 @@ def _gif(rgb) -> bytes:
     return buf.getvalue()
 
 
-def test_opal_header_writes_one_row_per_display(tmp_path: Path, capsys) -> None:
+def test_opal_header_writes_one_row_per_display(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("EVENTCNN_QUIET", raising=False)  # the summary is what this test reads
     z = _zip(tmp_path / "d.zip", {"e5293_10479.gif": _gif(render()), "x1_2.gif": _gif(render()),
                                   "broken.gif": b"GIF89a"})
     out = tmp_path / "h.csv"
