@@ -19,6 +19,7 @@ from eventcnn.cli._defaults import default
 from eventcnn.cli._parallel import add_parallel_flags
 from eventcnn.learn.evaluate import evaluate_run  # light: Keras is imported when a run is read
 from eventcnn.learn.predict import BATCH_SIZE, TTA_COPIES, predict
+from eventcnn.learn.runs import run_kind
 
 
 def register(subparsers) -> None:
@@ -86,6 +87,7 @@ def run_predict(args: argparse.Namespace) -> int:
     sel = None if args.selection == "none" else args.selection
     rows = predict(args.run, args.inputs, args.out, batch_size=args.batch_size, selection=sel, tta=args.tta,
                    quiet=args.quiet, jobs=args.jobs, scheduler=args.scheduler, overwrite=args.overwrite)
-    if not args.quiet:
-        print(f"{len(rows)} rows -> {args.out}")
+    if run_kind(args.run) == "opal":  # CMS runs: the library says where it wrote; OPAL runs name displays by id
+        print(f"{len(rows)} events classified -> {args.out} (displays named by id; "
+              "`eventcnn opal ids` maps ids to names for the teacher)")
     return 0

@@ -207,7 +207,7 @@ def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]
     check_batch_size(batch_size)
     if kind == "opal":
         return _predict_displays(run, inputs, out, batch_size=batch_size, labels=labels, every=every, size=size,
-                                 crop=crop, tta=tta, overwrite=overwrite, quiet=quiet)
+                                 crop=crop, tta=tta, quiet=quiet)
     return _predict_cms(Path(run), inputs, out, batch_size=batch_size, selection=selection, jobs=jobs,
                         scheduler=scheduler, overwrite=overwrite, quiet=quiet)
 
@@ -240,7 +240,7 @@ def _model_size(model: Any, run: str | os.PathLike[str], size: int | None) -> in
 def _predict_displays(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]],
                       out: str | os.PathLike[str] | None, *, batch_size: int,
                       labels: str | os.PathLike[str] | None, every: bool, size: int | None,
-                      crop: tuple[int, int, int, int] | None, tta: bool | None, overwrite: bool,
+                      crop: tuple[int, int, int, int] | None, tta: bool | None,
                       quiet: bool) -> list[dict[str, Any]]:
     """The OPAL branch of :func:`predict`: displays of zips or folders, named by id."""
     if not inputs:
