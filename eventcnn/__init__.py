@@ -11,7 +11,7 @@ The pipeline, one module per stage:
 - :mod:`eventcnn.learn.dataset`: image datasets, splits and input pipelines.
 - :mod:`eventcnn.learn.models`: transfer-learning backbones and heads.
 - :mod:`eventcnn.learn.train` / :mod:`eventcnn.learn.evaluate`: runs and metrics.
-- :mod:`eventcnn.opal`: the OPAL masterclass.
+- :mod:`eventcnn.opal`: the OPAL masterclass (a dataset, a network and a recipe of the same stack).
 
 Heavy dependencies (Keras, TensorFlow, Pythia) are imported only by the
 modules that need them, so ``import eventcnn`` is cheap.

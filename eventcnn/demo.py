@@ -46,6 +46,7 @@ from eventcnn.events.selection import get_selection
 from eventcnn.events.sources import REGISTRY, fetch
 from eventcnn.images.display import plot_gallery, plot_kinematics
 from eventcnn.images.render import RenderConfig, render_to_dir
+from eventcnn.learn.evaluate import evaluate_run  # light: Keras is imported when the run is read
 from eventcnn.limits import (
     MAX_EPOCHS,
     MAX_EVENTS,
@@ -219,10 +220,6 @@ def run_demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     run = train(tcfg)
 
     stages.start("evaluating the CNN and the gradient-boosted baseline on the held-out test set")
-    from eventcnn.learn.evaluate import (
-        evaluate_run,  # deferred: Keras (demo.py stays light for the CLI)
-    )
-
     metrics = evaluate_run(run_dir, baseline=True, quiet=quiet)
 
     stages.start("writing the report (with occlusion maps of two test images)")

@@ -30,8 +30,8 @@ def _run_folder(path: Path, data_dir: Path) -> Path:
 def setup(tmp_path, monkeypatch):
     """An image folder, a run folder, an event file; loading a model fails the test."""
     import eventcnn.learn.explain  # noqa: F401 - imported before the patch: they bind load_keras_file
+    import eventcnn.learn.predict  # noqa: F401
     import eventcnn.learn.runs
-    import eventcnn.opal.model  # noqa: F401
 
     data = tmp_path / "CreatedImages"
     (data / "a").mkdir(parents=True)

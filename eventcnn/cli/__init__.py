@@ -4,7 +4,9 @@ Each sub-command lives in its own module of this package and defines
 ``register(subparsers)``, which adds its parser and sets ``func``. Modules are
 discovered automatically, and each imports its heavy dependencies (Keras,
 Pythia) only inside the function that runs the command, so
-``eventcnn render`` never imports TensorFlow.
+``eventcnn render`` never imports TensorFlow; a command that does import Keras
+gets it quietly (:func:`eventcnn.cli._keras.keras_imported_quietly`: no list of
+such commands to keep).
 
 Every command that prints progress has ``--quiet`` (``-q``), also set by
 ``EVENTCNN_QUIET=1`` (parsed here, once, for every command).
@@ -18,6 +20,7 @@ shows the full traceback and the TensorFlow start-up log.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import pkgutil
@@ -26,7 +29,7 @@ import warnings
 
 from eventcnn import __version__
 from eventcnn._env import quiet_from_env
-from eventcnn.cli._keras import import_keras_quietly
+from eventcnn.cli._keras import keras_imported_quietly
 from eventcnn.errors import describe, is_user_error
 
 #: exit code of an internal error (a bug in eventcnn)
@@ -49,12 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"{__name__}.{info.name}")
         module.register(sub)
     return parser
-
-
-#: commands that import Keras (and so TensorFlow, whose C++ start-up log ignores TF_CPP_MIN_LOG_LEVEL)
-KERAS_COMMANDS = frozenset({"train", "evaluate", "predict", "opal", "demo", "explain", "pretrain"})
-#: sub-commands of those that need no Keras (start in a second, ~0.7 GB less memory)
-NO_KERAS_SUBCOMMANDS = frozenset({"label", "suggest", "ids", "simulate"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,10 +86,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, command: str, debug: bool) -> int:
     """Run the command; report an error in one line (or raise it with ``debug``)."""
     try:
-        needs_keras = getattr(args, "opal_command", None) not in NO_KERAS_SUBCOMMANDS
-        if args.command in KERAS_COMMANDS and needs_keras and not debug:
-            import_keras_quietly()
-        return int(args.func(args) or 0)
+        # TensorFlow's C++ start-up log ignores TF_CPP_MIN_LOG_LEVEL: the first Keras import is muted
+        with contextlib.nullcontext() if debug else keras_imported_quietly():
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -9,8 +9,12 @@ A run folder ``runs/<name>/`` holds:
 - ``state.json``: resume state (``epoch``, ``best``, ``best_epoch``, ``train_seconds``, ...);
 - ``metrics.json``, ``report.md``, plots (PNG).
 
-Written by :func:`eventcnn.learn.train.train`; read by :mod:`eventcnn.learn.evaluate`,
-``eventcnn compare`` and ``eventcnn predict``. JSON only, never pickle.
+``config.json`` records the run's ``kind`` (:data:`RUN_KINDS`): ``cms`` runs
+are written by :func:`eventcnn.learn.train.train` (an image folder), ``opal``
+runs by :func:`eventcnn.learn.train_arrays.train_arrays` (``eventcnn opal
+train``). Both are read by the same :mod:`eventcnn.learn.evaluate`,
+:mod:`eventcnn.learn.predict`, :mod:`eventcnn.learn.explain` and ``eventcnn
+compare``, which branch on :func:`run_kind`. JSON only, never pickle.
 
 Example::
 
@@ -26,6 +30,7 @@ import json
 import os
 import platform
 import sys
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -39,6 +44,7 @@ from eventcnn.errors import UserError, check_output
 from eventcnn.learn.devices import COMPILE_MODES, PRECISION_MODES
 from eventcnn.learn.metrics import comparison_table
 from eventcnn.learn.metrics import plot_history as plot
+from eventcnn.learn.registry import BACKBONES, FREEZE_POLICIES, MASTERCLASS_NAME, canonical_backbone
 from eventcnn.limits import MAX_EPOCHS, check_batch_size, check_count, check_image_size, check_jobs
 
 __all__ = ["COMPARE_COLUMNS", "MONITORS", "ModelFileError", "RUN_CONFIG_KEYS", "RUN_KINDS", "Run", "TrainConfig",
@@ -65,7 +71,7 @@ class TrainConfig:
     data_dir: str
     out: str
     model: str = "small"
-    freeze: str | None = None  # None: "none" for small (from scratch), "frozen" for ImageNet backbones
+    freeze: str | None = None  # None: "none" for small and masterclass (from scratch), "frozen" for ImageNet backbones
     optimizer: str = "adam"
     epochs: int = 10
     size: int | None = None  # None: the size of the images on disk
@@ -99,17 +105,17 @@ class TrainConfig:
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        from eventcnn.learn.models import (  # deferred: Keras (TrainConfig is light)
-            FREEZE_POLICIES,
-            canonical_backbone,
-        )
-
         self.data_dir, self.out = str(self.data_dir), str(self.out)
         self.model = canonical_backbone(self.model)
+        from_scratch = self.model == "small" or BACKBONES[self.model].network
         if self.freeze is None:
-            self.freeze = "none" if self.model == "small" else "frozen"
+            self.freeze = "none" if from_scratch else "frozen"
         if self.freeze not in FREEZE_POLICIES:
             raise UserError(f"freeze must be one of {FREEZE_POLICIES}, got {self.freeze!r}")
+        if BACKBONES[self.model].network and (self.freeze != "none" or self.fine_tune_epochs or self.head
+                                              or self.pooling):
+            raise UserError(f"--model {self.model} is a whole network: it trains every layer in one phase "
+                            "(no --freeze, --fine-tune-epochs or --head)")
         if self.optimizer not in ("adam", "rmsprop", "sgd"):
             raise UserError(f"optimizer must be adam, rmsprop or sgd, got {self.optimizer!r}")
         if self.monitor not in MONITORS:
@@ -135,7 +141,7 @@ class TrainConfig:
             raise UserError(f"compile must be one of {COMPILE_MODES}, got {self.compile!r}")
         if self.weights is not None and str(self.weights).lower() == "none":
             self.weights = None
-        if self.model == "small" and self.weights == "imagenet":  # no ImageNet weights; "sim"/files load
+        if from_scratch and self.weights == "imagenet":  # no ImageNet weights; "sim"/files load
             self.weights = None
         self.fractions = tuple(float(f) for f in self.fractions)  # type: ignore[assignment]
 
@@ -242,27 +248,62 @@ RUN_KINDS = ("cms", "opal")
 
 
 def run_kind(config: dict[str, Any] | str | os.PathLike[str]) -> str:
-    """The ``kind`` a run folder records in ``config.json`` (a folder, or its config already read).
+    """``"cms"`` or ``"opal"``: the ``kind`` a run folder records in ``config.json``, or a ``.keras`` file's network.
 
-    Runs written before ``kind`` was recorded are told apart by ``train.model``.
+    ``config``: the config already read, a run folder or a model file. Runs
+    written before ``kind`` was recorded are told apart by ``train.model``; a
+    bare ``.keras`` file is an OPAL model when the network inside is the
+    masterclass CNN (read from the archive's ``config.json``, nothing is loaded).
+    The readers of a run check (and name) the rest of its ``config.json``.
 
     Example::
 
         >>> run_kind({"kind": "opal", "train": {}})
         'opal'
     """
-    cfg = config if isinstance(config, dict) else read_run_config(config)
-    kind = cfg.get("kind") or ("opal" if (cfg.get("train") or {}).get("model") == "opal" else "cms")
+    if not isinstance(config, dict):
+        return _path_kind(Path(config))
+    kind = config.get("kind") or ("opal" if (config.get("train") or {}).get("model") == "opal" else "cms")
     if kind not in RUN_KINDS:
         raise UserError(f"config.json of the run names an unknown kind {kind!r}; eventcnn knows {RUN_KINDS}")
     return kind
 
 
-def load_run_model(run_dir: str | os.PathLike[str], which: str = "best"):
-    """Load ``best.keras`` (or ``last.keras``) of a run folder."""
-    path = Path(run_dir) / f"{which}.keras"
+def _path_kind(path: Path) -> str:
+    if path.is_dir():
+        try:
+            cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            cfg = {}
+        return run_kind(cfg if isinstance(cfg, dict) else {})
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: train the run first (`eventcnn train --out {run_dir}`)")
+        raise FileNotFoundError(f"{path} not found: give a run folder or a .keras model file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = json.loads(archive.read("config.json")).get("config", {}).get("name")
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, AttributeError):
+        return "cms"  # not readable as a .keras archive: the model loader says what is wrong with it
+    return "opal" if name == MASTERCLASS_NAME else "cms"
+
+
+def load_run_model(run: str | os.PathLike[str], which: str = "best"):
+    """Load ``best.keras`` (or ``last.keras``) of a run folder, or a ``.keras`` file itself.
+
+    Run folders of older OPAL trainings hold ``model.keras``; it is read when
+    there is no ``best.keras``.
+
+    Example::
+
+        model = load_run_model("runs/small")
+    """
+    run = Path(run)
+    if not run.is_dir():
+        return load_keras_file(run)
+    path = run / f"{which}.keras"
+    if which == "best" and not path.exists() and (run / "model.keras").is_file():
+        path = run / "model.keras"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: train the run first (`eventcnn train --out {run}`)")
     return load_keras_file(path)
 
 
@@ -283,8 +324,7 @@ def load_keras_file(path: str | os.PathLike[str], safe_mode: bool = True, **kwar
     """
     import keras
 
-    import eventcnn.learn.augment  # noqa: F401 - deferred (Keras): registers the augmentation layers
-    import eventcnn.learn.models  # noqa: F401 - deferred (Keras): registers BackbonePreprocess
+    import eventcnn.learn.models  # noqa: F401 - deferred (Keras): registers BackbonePreprocess and the augmentation layers
     path = Path(path)
     if path.is_dir():
         raise ModelFileError(f"{path} is a folder, not a .keras model file")
@@ -293,19 +333,14 @@ def load_keras_file(path: str | os.PathLike[str], safe_mode: bool = True, **kwar
     hint = ("re-train, or copy the run again (an interrupted copy or download leaves such files)")
     if path.stat().st_size == 0:
         raise ModelFileError(f"{path}: empty model file; {hint}")
-    if path.suffix == ".keras":
-        import zipfile
-
-        if not zipfile.is_zipfile(path):
-            with open(path, "rb") as fh:
-                zip_start = fh.read(2) == b"PK"
-            what = "corrupt or truncated model file" if zip_start else "not a Keras model file (not a .keras zip)"
-            raise ModelFileError(f"{path}: {what}; {hint}")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            zip_start = fh.read(2) == b"PK"
+        what = "corrupt or truncated model file" if zip_start else "not a Keras model file (not a .keras zip)"
+        raise ModelFileError(f"{path}: {what}; {hint}")
     try:
         return keras.saving.load_model(path, safe_mode=safe_mode, **kwargs)
     except (OSError, ValueError, EOFError) as exc:
-        import zipfile
-
         if isinstance(exc, zipfile.BadZipFile) or "truncated" in str(exc) or "Unable to" in str(exc):
             raise ModelFileError(f"{path}: corrupt or truncated model file ({str(exc).splitlines()[0]}); "
                                  f"{hint}") from None

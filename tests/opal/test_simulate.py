@@ -1,9 +1,8 @@
-"""Simulated OPAL displays (issue 22): format, reproducibility, physics sanity, shipped weights."""
+"""Simulated OPAL displays (issue 22): format, reproducibility, physics sanity, training from the shipped weights."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
 
 import numpy as np
@@ -12,11 +11,10 @@ import pytest
 pytest.importorskip("pythia8mc")
 
 from eventcnn import opal  # noqa: E402
-from eventcnn._io import sha256sum
 from eventcnn.cli import main  # noqa: E402
 from eventcnn.errors import UserError  # noqa: E402
+from eventcnn.learn.weights import resolve_weights  # noqa: E402
 from eventcnn.opal import simulate as sim  # noqa: E402
-from eventcnn.opal import weights as opal_weights  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -126,29 +124,12 @@ def test_cli_simulate_then_opal_commands_read_it(tmp_path, capsys):
     assert set(data.labels) == {"e", "m"}
 
 
-def test_shipped_weights_checked(tmp_path):
-    path = opal_weights.shipped_weights()
-    meta = json.loads(path.with_name("opal_sim.json").read_text())
-    assert meta["sha256"] == sha256sum(path)
-    assert "eventcnn opal pretrain" in meta["command"]
-    bad = tmp_path / "w"
-    bad.mkdir()
-    shutil.copy(path.with_name("opal_sim.json"), bad / "opal_sim.json")
-    (bad / "opal_sim.weights.h5").write_bytes(path.read_bytes()[:-1] + b"x")
-    with pytest.raises(UserError, match="damaged"):
-        opal_weights.shipped_weights(bad)
-    with pytest.raises(UserError, match="no simulation-pretrained"):
-        opal_weights.shipped_weights(tmp_path / "nothing")
-    with pytest.raises(UserError, match="--weights"):
-        opal_weights.resolve_weights("nonsense")
-
-
 def test_train_from_sim_weights(tmp_path, simulated):
     data = opal.load_displays(simulated.zip_path, simulated.labels_path, quiet=True)
     model = opal.build_model(augment=True)
-    opal.load_pretrained(model, opal_weights.shipped_weights())
+    opal.load_pretrained(model, resolve_weights("sim", "masterclass"))
     plain = opal.build_model()
-    opal.load_pretrained(plain, opal_weights.shipped_weights())
+    opal.load_pretrained(plain, resolve_weights("sim", "masterclass"))
     # the same network with and without the augmentation stage
     assert np.allclose(opal.predict(model, data.images[:4]), opal.predict(plain, data.images[:4]), atol=1e-5)
     res = opal.train(data.images, data.labels, weights="sim", epochs=1, steps_per_epoch=1,
@@ -183,20 +164,3 @@ def test_opal_train_starts_from_the_pretrained_weights_by_default(tmp_path, simu
     assert cfg["train"]["weights"] is None and cfg["opal"]["tta_copies"] == 8  # random weights: TTA
 
 
-def test_weights_image_size_from_the_json_beside_them(tmp_path):
-    assert opal_weights.weights_image_size(opal_weights.shipped_weights()) == 200
-    w = tmp_path / "mine.weights.h5"
-    w.write_bytes(b"")
-    assert opal_weights.weights_image_size(w) is None  # no .json beside them: nothing known
-    (tmp_path / "mine.json").write_text('{"image_size": 64}')
-    assert opal_weights.weights_image_size(w) == 64
-    (tmp_path / "mine.json").write_text("[1, 2")
-    with pytest.raises(UserError, match="mine.json: not the .json"):
-        opal_weights.weights_image_size(w)
-
-
-def test_pretrained_weights_of_another_size_are_refused_in_one_line():
-    model = opal.build_model((64, 64, 3))
-    with pytest.raises(UserError, match="made for 200 px displays, these are 64 px") as err:
-        opal.load_pretrained(model, opal_weights.shipped_weights())
-    assert "\n" not in str(err.value) and len(str(err.value)) < 300

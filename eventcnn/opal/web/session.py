@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from eventcnn.errors import UserError
+from eventcnn.learn.registry import MASTERCLASS, check_input_size  # no Keras
 from eventcnn.opal import pictures as classroom
-from eventcnn.opal.displays import IMAGE_SIZE, check_image_size, load_displays
+from eventcnn.opal.displays import IMAGE_SIZE, load_displays
 from eventcnn.opal.web.assign import capacity_note, choose_pool
 from eventcnn.opal.web.store import ClassStore
 from eventcnn.opal.web.training import FIGURES, TrainingJob
@@ -125,7 +126,7 @@ def open_session(data: str | os.PathLike[str], db: str | os.PathLike[str], n: in
     """
     if n < 1 or per_student < 1 or overlap < 1:
         raise UserError(f"--n, --per-student and --overlap must be at least 1, got {n}, {per_student}, {overlap}")
-    size = check_image_size(size)
+    size = check_input_size(MASTERCLASS, size)
     with warnings.catch_warnings():  # lists of unmatched names would give classes away
         warnings.simplefilter("ignore")
         loaded = load_displays(data, None, size=size, quiet=True)

@@ -39,7 +39,7 @@ import numpy as np
 from eventcnn._io import write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError
 from eventcnn.opal import pictures as classroom
-from eventcnn.opal.displays import CLASS_NAMES, IMAGE_SIZE, load_displays
+from eventcnn.opal.displays import CLASS_NAMES, IMAGE_SIZE, MIN_LABELS, load_displays
 from eventcnn.opal.physics import predicted_overview
 from eventcnn.opal.tta import predict_tta
 from eventcnn.opal.web.store import ClassStore
@@ -62,8 +62,6 @@ STATUS_FILE = "class_training.json"
 #: the class's labels of the last training, in the run folder (the masterclass label format)
 LABEL_FILE = "class_labels.csv"
 _PREFIX = "@@eventcnn-class "
-#: fewest class labels to train on (as ``eventcnn opal train``)
-MIN_LABELS = 4
 #: share of the progress bar taken by the epochs (the rest: predicting and the pictures)
 _TRAIN_SHARE = 0.7
 

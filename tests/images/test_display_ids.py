@@ -1,4 +1,4 @@
-"""Tests of eventcnn.opal.ids: opaque display ids for students, mapped back by the teacher."""
+"""Tests of eventcnn.images.display_ids: opaque display ids for students, mapped back by the teacher."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PIL import Image
 from eventcnn import opal
 from eventcnn.cli import main
 from eventcnn.errors import UserError
-from eventcnn.opal import ids
+from eventcnn.images import display_ids as ids
 
 
 def test_ids_are_opaque_stable_and_case_blind(monkeypatch) -> None:

@@ -3,7 +3,7 @@
 With 30-50 labels the CNN sees few taus and electrons. The hundreds of displays
 the class did not label might still carry information: :func:`self_train`
 trains on the labels (round 1), classifies the unlabelled displays with
-test-time augmentation (:func:`eventcnn.opal.tta.predict_tta`: end views are
+test-time augmentation (:func:`eventcnn.learn.predict.predict_tta`: end views are
 symmetric under rotation about the beam axis and mirroring, so the averaged
 answer is steadier), takes the confident ones as pseudo-labels
 (:func:`select_pseudo_labels`: probability >= ``threshold``, at most
@@ -40,10 +40,12 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn import DEFAULT_SEED
 from eventcnn.errors import UserError
-from eventcnn.opal.displays import CLASS_NAMES
-from eventcnn.opal.model import SMALL_SET, TrainResult, save_run, train
-from eventcnn.opal.tta import TTA_COPIES, predict_tta
+from eventcnn.images.opal_displays import CLASS_NAMES
+from eventcnn.learn.predict import TTA_COPIES, predict_tta
+from eventcnn.learn.recipes import SMALL_SET
+from eventcnn.learn.train_arrays import TrainResult, train_arrays, write_run
 
 __all__ = ["average_model", "SELF_TRAIN", "SELF_TRAIN_EPOCHS", "SelfTrainConfig", "SelfTrainResult", "select_pseudo_labels",
            "self_train"]
@@ -139,7 +141,7 @@ def self_train(images: np.ndarray, labels: Any, *, config: SelfTrainConfig = SEL
     """Train on the labels, pseudo-label the confident unlabelled displays, train again.
 
     ``labels``: one per image, ``""`` = unlabelled. ``settings`` go to
-    :func:`eventcnn.opal.train` in both rounds (``seed``, ...; round 2 uses
+    :func:`eventcnn.learn.train_arrays.train_arrays` (``opal.train``) in both rounds (``seed``, ...; round 2 uses
     ``seed + 1``). With ``config.epochs`` and fewer than ``SMALL_SET`` labels each
     round trains that many epochs (unless ``epochs`` is given). With ``out`` the
     run folder holds the run's model (both networks' average,
@@ -156,14 +158,14 @@ def self_train(images: np.ndarray, labels: Any, *, config: SelfTrainConfig = SEL
     rest = np.flatnonzero(~lab)
     if config.epochs is not None and "epochs" not in settings and lab.sum() < SMALL_SET:
         settings = {**settings, "epochs": config.epochs}
-    seed = int(settings.pop("seed", 42))
-    first = train(images[lab], labels[lab], recipe=recipe, quiet=quiet, seed=seed, **settings)
+    seed = int(settings.pop("seed", DEFAULT_SEED))
+    first = train_arrays(images[lab], labels[lab], recipe=recipe, quiet=quiet, seed=seed, **settings)
     probs1 = predict_tta(first.model, images[rest], copies=config.copies)
     rows, codes = select_pseudo_labels(probs1, config.threshold, config.per_class)
     counts = {c: int(np.sum(codes == c)) for c in CLASS_NAMES}
     idx = np.concatenate([np.flatnonzero(lab), rest[rows]])
     y2 = np.concatenate([labels[lab], codes])
-    second = train(images[idx], y2, recipe=recipe, quiet=quiet, seed=seed + 1, **settings)
+    second = train_arrays(images[idx], y2, recipe=recipe, quiet=quiet, seed=seed + 1, **settings)
     probs2 = predict_tta(second.model, images[rest], copies=config.copies)
     if config.ensemble:
         model, probs = average_model([first.model, second.model]), (probs1 + probs2) / 2
@@ -174,7 +176,7 @@ def self_train(images: np.ndarray, labels: Any, *, config: SelfTrainConfig = SEL
     st = SelfTrainResult(first, second, result, probs.astype(np.float32), rest[rows], codes,
                          probs1[rows].max(axis=1), counts, time.perf_counter() - start)
     if out is not None:
-        save_run(result, out, data_dir=data_dir, run_info={**(run_info or {}), "self_train": st.info(config)})
+        write_run(result, out, data_dir=data_dir, run_info={**(run_info or {}), "self_train": st.info(config)})
     return st
 
 

@@ -1,4 +1,4 @@
-"""Self-training with pseudo-labels (eventcnn.opal.semi) and its place in ``opal train``."""
+"""Tests of eventcnn.opal.self_training: pseudo-labels of the unlabelled displays, and ``opal train --self-train``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from eventcnn import opal
-from eventcnn.opal import ids, semi
+from eventcnn.images import display_ids as ids
+from eventcnn.opal import self_training as semi
 
 
 def test_select_pseudo_labels_threshold_cap_and_order() -> None:
