@@ -62,8 +62,8 @@ def _zip_members(path: Path) -> dict[str, bytes]:
 
 
 def _manifest_free(path: Path) -> dict[str, object]:
-    """The images of a folder without its manifest (whose ``source`` column holds this run's paths)."""
-    return _folder(path, skip=(".eventcnn.lock", "manifest.csv", "shards.csv", "skipped.csv"))
+    """The images of a folder without the files that name this run's paths (manifest, index, augment config)."""
+    return _folder(path, skip=(".eventcnn.lock", "manifest.csv", "shards.csv", "skipped.csv", "augment_config.json"))
 
 
 def _help_has(command: list[str], flag: str) -> bool:

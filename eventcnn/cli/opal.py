@@ -41,6 +41,7 @@ from typing import Any
 
 from eventcnn.cli._defaults import default
 from eventcnn.errors import UserError
+from eventcnn.names import OPAL_CLASSES
 from eventcnn.opal.labeller import choose_events  # light: no Keras (opal label starts in a second)
 from eventcnn.opal.model import (  # light: Keras is imported when training starts
     FINE_TUNE,
@@ -128,9 +129,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _classes(text: str) -> tuple[str, ...]:
     out = tuple(c.strip() for c in text.split(",") if c.strip())
-    bad = [c for c in out if c not in ("q", "e", "m", "t")]
+    bad = [c for c in out if c not in OPAL_CLASSES]
     if bad or not out or len(set(out)) != len(out):
-        raise argparse.ArgumentTypeError(f"--classes must be distinct codes among q,e,m,t, got {text!r}")
+        raise argparse.ArgumentTypeError(f"--classes must be distinct codes among {','.join(OPAL_CLASSES)}, "
+                                         f"got {text!r}")
     return out
 
 
@@ -139,8 +141,8 @@ def _register_simulation(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--events", type=int, required=True, help="number of displays (split equally per class)")
     s.add_argument("--out", required=True, help="folder for <name>.zip and events_list.csv")
     s.add_argument("--seed", type=int, default=default(simulate, "seed"), help="seed (default %(default)s)")
-    s.add_argument("--classes", type=_classes, default=("q", "e", "m", "t"),
-                   help="classes to simulate, comma-separated (default q,e,m,t)")
+    s.add_argument("--classes", type=_classes, default=default(simulate, "classes"),
+                   help=f"classes to simulate, comma-separated (default {','.join(default(simulate, 'classes'))})")
     s.add_argument("--jobs", type=int, default=1, help="worker processes (default %(default)s)")
     s.add_argument("--name", default="sim", help="zip name and event-name prefix (default %(default)s)")
     s.add_argument("--quiet", "-q", action="store_true", help="no progress output")

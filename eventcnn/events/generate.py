@@ -1,7 +1,7 @@
 """Generate CMS-like events with Pythia 8 and fastjet, written in the CMS JSON schema.
 
 Four processes of pp collisions at 7 TeV (the 2011 CMS open-data samples),
-see :data:`PROCESSES`: ``tt`` (tt+jets), ``wjets`` (W -> l nu + jets),
+see :data:`eventcnn.names.PROCESSES`: ``tt`` (tt+jets), ``wjets`` (W -> l nu + jets),
 ``dy`` (Drell-Yan Z/gamma* -> l l, m > 50 GeV) and ``zz`` (ZZ -> 2l 2X).
 Each event is showered and hadronised by Pythia (ISR, FSR, MPI on; ``fast``
 turns MPI off), passed through the columnar detector model of
@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn import DEFAULT_SEED
 from eventcnn._dask import open_executor, scheduler_from_env
 from eventcnn._io import quiet_stdout, write_bytes_atomic
 from eventcnn.errors import OutputExistsError, UserError, check_output
@@ -51,39 +50,18 @@ from eventcnn.limits import (
     check_jobs,
     check_memory,
 )
+from eventcnn.names import canonical_process
+from eventcnn.seeds import DEFAULT_SEED, derive_rng, pythia_seed
 
 __all__ = [
-    "ALIASES",
     "CHUNK_SIZE",
-    "PROCESSES",
     "OutputExistsError",
-    "canonical_process",
-    "chunk_seed",
     "generate",
     "generate_to_file",
     "pythia_settings",
     "reco_records",
     "reconstruct",
 ]
-
-#: Process name -> description.
-PROCESSES: dict[str, str] = {
-    "tt": "tt+jets: gg/qqbar -> t tbar, inclusive top decays",
-    "wjets": "W+jets: ffbar -> W -> l nu (l = e, mu, tau) with parton-shower jets",
-    "dy": "Drell-Yan: ffbar -> Z/gamma* -> l l (l = e, mu, tau), m(ll) > 50 GeV",
-    "zz": "ZZ: ffbar -> ZZ, at least one Z -> l l (l = e, mu, tau), the other inclusive",
-}
-
-#: Other accepted names (the image class names used elsewhere).
-ALIASES: dict[str, str] = {
-    "ttjets": "tt",
-    "ttbar": "tt",
-    "w": "wjets",
-    "wjet": "wjets",
-    "drellyan": "dy",
-    "zjets": "dy",
-    "dyjets": "dy",
-}
 
 #: Events per independent Pythia run (and seed).
 CHUNK_SIZE = 250
@@ -102,34 +80,6 @@ _PROCESS_SETTINGS: dict[str, list[str]] = {
     ],
     "zz": ["WeakDoubleBoson:ffbar2gmZgmZ = on", "WeakZ0:gmZmode = 2"],
 }
-
-
-def canonical_process(name: str) -> str:
-    """Return the canonical process name for ``name`` (aliases, any case).
-
-    Example::
-
-        >>> canonical_process("TTjets")
-        'tt'
-    """
-    key = str(name).strip().lower()
-    key = ALIASES.get(key, key)
-    if key not in PROCESSES:
-        choices = ", ".join(list(PROCESSES) + list(ALIASES))
-        raise UserError(f"unknown process {name!r}: choose one of {choices}")
-    return key
-
-
-def chunk_seed(seed: int, chunk: int) -> int:
-    """Pythia seed (1 .. 900,000,000) of chunk ``chunk`` of a run with master ``seed``.
-
-    Example::
-
-        >>> chunk_seed(0, 0) == chunk_seed(0, 0) != chunk_seed(0, 1)
-        True
-    """
-    state = np.random.SeedSequence([int(seed), int(chunk)]).generate_state(1, np.uint64)[0]
-    return int(state % np.uint64(900_000_000)) + 1
 
 
 def pythia_settings(process: str, seed: int, fast: bool = False) -> list[str]:
@@ -495,8 +445,8 @@ def _generate_chunk(
     process: str, chunk: int, n: int, seed: int, fast: bool,
     config: det.DetectorConfig | None, chunk_size: int, report: Callable[[int], None],
 ) -> _Chunk:  # fmt: skip
-    parts, offsets, sigma = _run_pythia(process, n, chunk_seed(seed, chunk), fast, report)
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(chunk), 1]))
+    parts, offsets, sigma = _run_pythia(process, n, pythia_seed(seed, chunk), fast, report)
+    rng = derive_rng(seed, chunk, 1)
     reco = reconstruct(parts, offsets, rng, config)
     records = reco_records(reco, n)
     first = chunk * chunk_size + 1

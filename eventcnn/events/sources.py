@@ -65,6 +65,7 @@ from eventcnn.events.opendata import (
     fetch_record_files,
     get_nano_file,
 )
+from eventcnn.names import OPAL_CLASSES, THREE_CLASS
 
 __all__ = [
     "DATASETS",
@@ -72,7 +73,6 @@ __all__ = [
     "DOWNLOAD_TIMEOUT",
     "NANO_RECORDS",
     "REGISTRY",
-    "THREE_CLASS",
     "DataFormatError",
     "DataIntegrityError",
     "DownloadError",
@@ -270,10 +270,8 @@ REGISTRY: tuple[Source, ...] = (
 #: Data sets of :func:`fetch` besides ``"all"`` (= cms + opal) and ``"three-class"`` (tt, wjets, dy).
 DATASETS: tuple[str, ...] = ("cms", "opal", "nano")
 
-#: The three classes of the tt / W / DY task, by NanoAOD key.
-THREE_CLASS = ("tt", "wjets", "dy")
 
-OPAL_LABELS = frozenset("qemt")
+OPAL_LABELS = frozenset(OPAL_CLASSES)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

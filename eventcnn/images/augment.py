@@ -52,7 +52,6 @@ import os
 import random
 import re
 import warnings
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +59,6 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn import DEFAULT_SEED
 from eventcnn._io import atomic_path, quiet_stdout, write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError, check_output, check_writable
 from eventcnn.images.folder import (
@@ -71,6 +69,7 @@ from eventcnn.images.folder import (
     open_rgb,
 )
 from eventcnn.limits import MAX_SAMPLES, check_count
+from eventcnn.seeds import DEFAULT_SEED, derive_seed
 
 CONFIG_NAME = "augment_config.json"
 _EVENT_RE = re.compile(r"_event_(\d+)$")
@@ -197,10 +196,7 @@ def _preserve_global_rng() -> Iterator[None]:
 
 def _sample_seed(seed: int, class_name: str, index: int) -> int:
     """Independent seed for sample ``index`` of ``class_name`` (makes resuming exact)."""
-    ss = np.random.SeedSequence(
-        [int(seed) & 0xFFFFFFFF, zlib.crc32(class_name.encode()), int(index)]
-    )
-    return int(ss.generate_state(1, dtype=np.uint32)[0])
+    return derive_seed(seed, class_name, index)
 
 
 def _apply_operations(pipeline, image) -> Any:

@@ -24,8 +24,9 @@ from eventcnn.errors import UserError
 from eventcnn.events import Events
 from eventcnn.images.folder import open_rgb, read_manifest
 from eventcnn.images.render import CONFIG_FILE, RenderConfig
+from eventcnn.names import class_words
 
-__all__ = ["CLASS_WORDS", "class_words", "colour_key", "kinematics", "plot_before_after", "plot_gallery",
+__all__ = ["colour_key", "kinematics", "plot_before_after", "plot_gallery",
            "plot_kinematics", "save_figure"]
 
 
@@ -106,28 +107,6 @@ def plot_kinematics(
     fig.tight_layout()
     save_figure(fig, path)
     return fig
-
-
-#: the CMS process classes of eventcnn in words (other class names are shown as they are)
-CLASS_WORDS: dict[str, str] = {
-    "ttjets": "top pair + jets",
-    "tt": "top pair + jets",
-    "wjets": "W + jets",
-    "dy": "Drell-Yan (Z/gamma* -> l l)",
-    "zz": "Z Z",
-}
-
-
-def class_words(label: str) -> str:
-    """A class name in words, with the folder name: ``"W + jets (wjets)"``.
-
-    Example::
-
-        >>> class_words("ttjets")
-        'top pair + jets (ttjets)'
-    """
-    word = CLASS_WORDS.get(label.lower())
-    return f"{word} ({label})" if word else label
 
 
 def colour_key(config: Any = None) -> list[tuple[str, tuple[float, float, float]]]:

@@ -36,7 +36,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eventcnn import DEFAULT_SEED
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import sha256sum, write_json_atomic
 from eventcnn.errors import UserError, check_output
@@ -50,12 +49,14 @@ from eventcnn.limits import (
     check_image_size,
     check_jobs,
 )
+from eventcnn.names import PROCESS_LABELS
+from eventcnn.seeds import DEFAULT_SEED
 
 __all__ = ["PretrainConfig", "run_pretrain", "export_backbone", "DEFAULT_PROCESSES"]
 
 #: generator process -> class label (folder name)
 DEFAULT_PROCESSES = ("tt", "wjets", "dy", "zz")
-LABELS = {"tt": "ttjets", "wjets": "wjets", "dy": "dy", "zz": "zz"}
+LABELS = PROCESS_LABELS
 
 
 @dataclass

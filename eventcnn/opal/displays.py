@@ -30,6 +30,8 @@ from eventcnn.errors import UserError
 from eventcnn.images.folder import IMAGE_SUFFIXES
 from eventcnn.limits import check_image_size as limit_image_size
 from eventcnn.limits import check_memory
+from eventcnn.names import OPAL_CLASSES as CLASS_NAMES  # class codes in model-output order
+from eventcnn.names import OPAL_TITLES as CLASS_TITLES
 from eventcnn.opal import ids as _ids
 
 __all__ = [
@@ -55,18 +57,6 @@ __all__ = [
     "read_labels",
     "to_rgb",
 ]
-
-
-CLASS_NAMES: tuple[str, ...] = ("q", "e", "m", "t")
-"""Class codes in model-output order: hadronic, electron, muon, tau."""
-
-
-CLASS_TITLES: dict[str, str] = {
-    "q": "hadronic (Z -> q qbar)",
-    "e": "electron (Z -> e+ e-)",
-    "m": "muon (Z -> mu+ mu-)",
-    "t": "tau (Z -> tau+ tau-)",
-}
 
 
 #: Prefixes of the masterclass file names, stripped to get the event name.

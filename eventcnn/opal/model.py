@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from eventcnn import DEFAULT_SEED
 from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.errors import UserError
@@ -54,6 +53,7 @@ from eventcnn.opal.displays import (
 from eventcnn.opal.physics import predicted_overview
 from eventcnn.opal.simulate import DETECTOR, LOOSE_DETECTOR, png_bytes, simulate_chunk
 from eventcnn.opal.weights import resolve_weights, weights_image_size
+from eventcnn.seeds import DEFAULT_SEED
 
 __all__ = [
     "MODEL_NAME",

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn import DEFAULT_SEED
 from eventcnn._env import sayer
 from eventcnn._io import sha256sum, write_json_atomic
 from eventcnn.learn.runs import versions
@@ -36,6 +35,7 @@ from eventcnn.opal.displays import load_displays
 from eventcnn.opal.model import save_base_weights, train
 from eventcnn.opal.simulate import DETECTOR, simulate
 from eventcnn.opal.weights import SHIPPED_NAME
+from eventcnn.seeds import DEFAULT_SEED
 
 __all__ = ["PretrainConfig", "PretrainResult", "pretrain"]
 

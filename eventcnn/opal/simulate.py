@@ -39,11 +39,11 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from eventcnn import DEFAULT_SEED
 from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path, quiet_stdout, write_text_atomic
 from eventcnn.errors import UserError
 from eventcnn.opal.displays import CLASS_NAMES, IMAGE_SIZE
+from eventcnn.seeds import DEFAULT_SEED, pythia_seed
 
 __all__ = [
     "CHUNK",
@@ -221,9 +221,7 @@ def event_seed(seed: int, cls: str, index: int) -> int:
         >>> event_seed(1, "q", 0) == event_seed(1, "q", 0) != event_seed(1, "e", 0)
         True
     """
-    k = CLASS_NAMES.index(cls)
-    state = np.random.SeedSequence([int(seed), k, int(index)]).generate_state(1, np.uint64)[0]
-    return int(state % np.uint64(900_000_000)) + 1
+    return pythia_seed(seed, CLASS_NAMES.index(cls), index)
 
 
 _PYTHIA: dict[str, Any] = {}
