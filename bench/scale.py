@@ -112,7 +112,7 @@ def control(jobs: int, tasks: int = 8, n: int = 6_000_000) -> tuple[float, float
     The machine's own parallel headroom, with nothing of eventcnn in the tasks: on an
     idle 2-core box the ratio is near 2; near 1 means the cores are taken by others.
     """
-    from eventcnn._dask import open_executor
+    from eventcnn.executor import open_executor
 
     t0 = time.perf_counter()
     with open_executor(jobs=1, quiet=True) as ex:

@@ -124,8 +124,10 @@ def _list(args: argparse.Namespace) -> int:
 
 def _convert(args: argparse.Namespace) -> int:
     from eventcnn.events.nanoaod import convert
+    from eventcnn.executor import open_executor
 
-    out = convert(args.src, args.dst, skip_bad=args.skip_bad, jobs=args.jobs, scheduler=args.scheduler,
-                  quiet=args.quiet, overwrite=args.overwrite)
+    with open_executor(args.jobs, args.scheduler, quiet=args.quiet) as executor:
+        out = convert(args.src, args.dst, skip_bad=args.skip_bad, quiet=args.quiet, overwrite=args.overwrite,
+                      executor=executor)
     print(out)
     return 0

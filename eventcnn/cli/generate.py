@@ -9,6 +9,7 @@ from eventcnn.cli._defaults import default
 from eventcnn.cli._parallel import add_parallel_flags
 from eventcnn.errors import UserError
 from eventcnn.events.generate import generate_to_file  # light: Pythia is imported when it runs
+from eventcnn.executor import open_executor
 from eventcnn.names import PROCESS_CHOICES
 
 
@@ -60,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format is not None and (args.format == "nano") != (args.out.suffix == ".root"):
         raise UserError(f"--format {args.format} needs an --out file ending in "
                          f"{'.root' if args.format == 'nano' else '.json or .json.gz'}, not {args.out.name}")
-    generate_to_file(
-        args.process, args.events, args.out, seed=args.seed, jobs=args.jobs,
-        quiet=quiet, fast=args.fast, overwrite=args.overwrite, scheduler=args.scheduler,
-    )  # fmt: skip
+    with open_executor(args.jobs, args.scheduler, quiet=quiet) as executor:
+        generate_to_file(
+            args.process, args.events, args.out, seed=args.seed, jobs=args.jobs,
+            quiet=quiet, fast=args.fast, overwrite=args.overwrite, executor=executor,
+        )  # fmt: skip
     return 0

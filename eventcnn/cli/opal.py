@@ -8,7 +8,7 @@ Sub-commands::
     eventcnn opal label   --data ZIP --labels my_labels.csv [--n 50] [--order suggest]
     eventcnn opal suggest --data ZIP [--labels CSV] [--n 10]
     eventcnn opal ids     --data ZIP --out teacher/ids.csv [--reference KEY] [--file STUDENT.csv]
-    eventcnn opal simulate --events N --out DIR [--seed S] [--classes q,e,m,t] [--jobs J]
+    eventcnn opal simulate --events N --out DIR [--seed S] [--classes q,e,m,t] [--jobs J] [--scheduler ADDR]
     eventcnn opal pretrain --out DIR [--events N] [--epochs E] [--export eventcnn/opal/weights]
 
 ``train`` trains on the labelled events, writes the run folder (config,
@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from eventcnn.cli._defaults import default
+from eventcnn.cli._parallel import add_parallel_flags
 from eventcnn.errors import UserError
 from eventcnn.names import OPAL_CLASSES
 from eventcnn.opal.labeller import choose_events  # light: no Keras (opal label starts in a second)
@@ -143,7 +144,7 @@ def _register_simulation(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=default(simulate, "seed"), help="seed (default %(default)s)")
     s.add_argument("--classes", type=_classes, default=default(simulate, "classes"),
                    help=f"classes to simulate, comma-separated (default {','.join(default(simulate, 'classes'))})")
-    s.add_argument("--jobs", type=int, default=1, help="worker processes (default %(default)s)")
+    add_parallel_flags(s)
     s.add_argument("--name", default="sim", help="zip name and event-name prefix (default %(default)s)")
     s.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     s.set_defaults(func=run_simulate)
@@ -171,10 +172,12 @@ def _register_simulation(sub: argparse._SubParsersAction) -> None:
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Simulate displays into the masterclass format."""
+    from eventcnn.executor import open_executor
     from eventcnn.opal.simulate import simulate
 
-    res = simulate(args.events, args.out, seed=args.seed, classes=args.classes, jobs=args.jobs,
-                   name=args.name, quiet=args.quiet)
+    with open_executor(args.jobs, args.scheduler, quiet=args.quiet) as executor:
+        res = simulate(args.events, args.out, seed=args.seed, classes=args.classes, name=args.name,
+                       quiet=args.quiet, executor=executor)
     print(f"{sum(res.counts.values())} displays (" + ", ".join(f"{c} {n}" for c, n in res.counts.items())
           + f") in {res.seconds:.1f} s ({res.per_second:.0f}/s) -> {res.zip_path}, {res.labels_path}")
     return 0

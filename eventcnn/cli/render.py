@@ -79,17 +79,19 @@ def resolve_labels(inputs: list[Path], labels: list[str]) -> list[tuple[Path, st
 
 
 def run(args: argparse.Namespace) -> int:
+    from eventcnn.executor import open_executor
     from eventcnn.images.render import RenderConfig, render_to_dir
 
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1 (got {args.limit}); leave it out to render every event")
     pairs = resolve_labels(args.inputs, args.label)
     config = RenderConfig(style=args.style, size=args.size)
-    summary = render_to_dir(
-        pairs, args.out, config, selection=args.selection, jobs=args.jobs,
-        limit=args.limit, skip_bad=args.skip_bad, quiet=args.quiet, format=args.format,
-        scheduler=args.scheduler, shard_size=args.shard_size,
-    )
+    with open_executor(args.jobs, args.scheduler, quiet=args.quiet) as executor:
+        summary = render_to_dir(
+            pairs, args.out, config, selection=args.selection, jobs=args.jobs,
+            limit=args.limit, skip_bad=args.skip_bad, quiet=args.quiet, format=args.format,
+            shard_size=args.shard_size, executor=executor,
+        )
     if not args.quiet:
         for table in summary.cutflows:
             print(table, end="\n\n")

@@ -37,12 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._dask import open_executor, scheduler_from_env
 from eventcnn._io import quiet_stdout, write_bytes_atomic
 from eventcnn.errors import OutputExistsError, UserError, check_output
 from eventcnn.events import detector as det
 from eventcnn.events import events_from_records
 from eventcnn.events.nanoaod import write_nanoaod
+from eventcnn.executor import Executor, use_executor
 from eventcnn.limits import (
     BYTES_PER_GENERATED_EVENT,
     MAX_EVENTS,
@@ -458,7 +458,7 @@ def _generate_chunk(
 
 
 def _worker(args: tuple) -> _Chunk:
-    """One chunk as a task of :mod:`eventcnn._dask` (the bar advances when the chunk is done)."""
+    """One chunk as a task of an :class:`~eventcnn.executor.Executor` (the bar advances when the chunk is done)."""
     return _generate_chunk(*args, report=lambda _k: None)
 
 
@@ -482,6 +482,7 @@ def generate(
     config: det.DetectorConfig | None = None,
     chunk_size: int = CHUNK_SIZE,
     scheduler: str | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Generate ``n_events`` events of ``process``; return the CMS JSON-schema dict.
 
@@ -489,9 +490,10 @@ def generate(
     files (``electron``/``muon``/``jet`` collections absent when empty), plus a
     ``charge`` (+1/-1) per lepton. ``xsec`` is Pythia's generated cross
     section in pb (for ``zz`` times the fraction of events with a Z -> l l).
-    ``jobs`` worker processes (a local Dask cluster, :mod:`eventcnn._dask`) or the
-    cluster at ``scheduler`` (default ``EVENTCNN_SCHEDULER``) run the fixed chunks;
-    the result does not depend on either.
+    The fixed chunks run on ``executor`` (:mod:`eventcnn.executor`), else on one
+    opened for the call: ``jobs`` worker processes (a local Dask cluster) or the
+    cluster at ``scheduler`` (default ``EVENTCNN_SCHEDULER``); the result does not
+    depend on where they run.
     ``fast`` turns multiparton interactions off. ``chunk_size`` events share one
     Pythia seed; it is part of the reproducibility key (keep the default).
     ``quiet`` hides the progress bar (``progress=`` is its deprecated old name).
@@ -513,10 +515,10 @@ def generate(
 
     bar = tqdm(total=n_events, unit="ev", desc=f"generate {process}", disable=quiet)
     try:
-        if scheduler is None and scheduler_from_env() is None and (jobs == 1 or len(tasks) == 1):
-            chunks = [_generate_chunk(*t, report=bar.update) for t in tasks]  # in process: per-batch progress
-        else:
-            with open_executor(min(jobs, len(tasks)), scheduler, quiet=quiet) as ex:
+        with use_executor(executor, min(jobs, len(tasks)), scheduler, quiet=quiet) as ex:
+            if ex.in_process:  # per-batch progress
+                chunks = [_generate_chunk(*t, report=bar.update) for t in tasks]
+            else:
                 chunks = ex.map(_worker, tasks, bar=bar, weight=lambda t, _c: t[2], name=f"generate-{process}")
     finally:
         bar.close()
@@ -544,11 +546,13 @@ def generate_to_file(
     config: det.DetectorConfig | None = None,
     overwrite: bool = False,
     scheduler: str | None = None,
+    executor: Executor | None = None,
 ) -> Path:
     """Generate events and write them atomically to ``out`` (gzip if it ends in ``.gz``, NanoAOD if ``.root``).
 
     An existing ``out`` is an :class:`OutputExistsError` (checked before any
-    event is generated) unless ``overwrite=True``. ``quiet`` hides the bar and the summary line.
+    event is generated) unless ``overwrite=True``. The chunks run on ``executor``
+    (or one opened from ``jobs`` / ``scheduler``), as in :func:`generate`. ``quiet`` hides the bar and the summary line.
 
     Example::
 
@@ -568,7 +572,7 @@ def generate_to_file(
     check_output(out, overwrite=overwrite)
     t0 = time.perf_counter()
     data = generate(process, n_events, seed=seed, jobs=jobs, quiet=quiet, fast=fast, config=config,
-                    scheduler=scheduler)
+                    scheduler=scheduler, executor=executor)
     if nano:
 
         write_nanoaod(out, events_from_records(data, source=str(out)))

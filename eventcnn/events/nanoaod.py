@@ -46,7 +46,6 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._dask import DEFAULT_ATTEMPTS, open_executor, with_retries
 from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path
 from eventcnn.errors import UserError, check_output
@@ -61,6 +60,7 @@ from eventcnn.events.cms_json import (
 )
 from eventcnn.events.download import DownloadError
 from eventcnn.events.selection import CutFlow, get_selection
+from eventcnn.executor import DEFAULT_ATTEMPTS, Executor, use_executor, with_retries
 
 __all__ = [
     "BTAG_BRANCHES",
@@ -565,7 +565,7 @@ def read_entries(
 
     Remote files (``root://``, ``https://``) are retried ``attempts`` times with
     backoff on transient errors (``OSError``, ``TimeoutError``), then a
-    :class:`eventcnn._dask.TransientReadError` names the file and the entry range;
+    :class:`eventcnn.executor.TransientReadError` names the file and the entry range;
     a local read error is an :class:`EventFormatError` naming them at once.
 
     Example::
@@ -665,10 +665,11 @@ def read_parallel(
     scheduler: str | None = None,
     step_size: int = DEFAULT_STEP,
     quiet: bool = True,
+    executor: Executor | None = None,
 ) -> Events:
-    """A whole NanoAOD file read as entry-range tasks on :func:`eventcnn._dask.open_executor`.
+    """A whole NanoAOD file read as entry-range tasks on ``executor`` (or one opened from ``jobs`` / ``scheduler``).
 
-    The same :class:`Events` as :func:`read_nanoaod`, whatever ``jobs`` / ``scheduler``.
+    The same :class:`Events` as :func:`read_nanoaod`, wherever the tasks run.
 
     Example::
 
@@ -681,8 +682,8 @@ def read_parallel(
     ranges = [(text, a, min(a + int(step_size), n)) for a in range(0, n, int(step_size))]
     if not ranges:
         return read_nanoaod(text, quiet=True)
-    with open_executor(jobs, scheduler, quiet=quiet) as ex:
-        bar = ex.bar(n, f"read {Path(text.split('?')[0]).name}", unit="ev")
+    with use_executor(executor, jobs, scheduler, quiet=quiet) as ex:
+        bar = ex.bar(n, f"read {Path(text.split('?')[0]).name}", unit="ev", quiet=quiet)
         try:
             parts = ex.map(_read_range_task, ranges, bar=bar, weight=lambda r, _e: r[2] - r[1], name="read")
         finally:
@@ -699,15 +700,16 @@ def convert(
     scheduler: str | None = None,
     quiet: bool = True,
     overwrite: bool = False,
+    executor: Executor | None = None,
 ) -> Path:
     """Convert a CMS JSON event file to NanoAOD (``.root``); the inverse direction writes JSON.
 
     ``dst`` is checked before anything is read (:func:`eventcnn.errors.check_output`): it is
     never ``src``, and an existing file is replaced only with ``overwrite``.
 
-    A NanoAOD input is read as entry-range tasks (:func:`read_parallel`: ``jobs``
-    local worker processes or the Dask cluster at ``scheduler``); the output does
-    not depend on them.
+    A NanoAOD input is read as entry-range tasks (:func:`read_parallel`: on ``executor``,
+    else ``jobs`` local worker processes or the Dask cluster at ``scheduler``); the
+    output does not depend on them.
 
     Example::
 
@@ -723,7 +725,7 @@ def convert(
     if "://" not in str(src) and not Path(src).is_file():
         raise FileNotFoundError(f"event file not found: {src}")
     check_output(dst, inputs=[src], overwrite=overwrite, flag="output")
-    events = (read_parallel(src, jobs=jobs, scheduler=scheduler, quiet=quiet) if is_root_path(src)
+    events = (read_parallel(src, jobs=jobs, scheduler=scheduler, quiet=quiet, executor=executor) if is_root_path(src)
               else read_json_events(src, skip_bad=skip_bad))
     if is_root_path(dst):
         return write_nanoaod(dst, events)

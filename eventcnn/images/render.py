@@ -53,13 +53,13 @@ try:  # ISA-L's deflate: the same format, about 6x faster than zlib at level 1 (
 except ImportError:  # pragma: no cover - depends on the installation
     _deflate = zlib
 
-from eventcnn._dask import Executor, check_jobs, open_executor
 from eventcnn._io import atomic_path, file_lock, write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError, check_output
 from eventcnn.events import BadEvent, Events
 from eventcnn.events.cms_json import EventFormatError, read_json_events
 from eventcnn.events.nanoaod import is_root_path, num_entries, read_entries
 from eventcnn.events.selection import BTAG_WORKING_POINTS, CutFlow, Selection, get_selection
+from eventcnn.executor import Executor, check_jobs, use_executor
 from eventcnn.images.folder import MANIFEST_COLUMNS, manifest_by_file, read_manifest
 from eventcnn.images.shards import INDEX_FILE, SHARD_SIZE, shard_name, write_index
 from eventcnn.limits import check_image_size, check_memory, render_memory
@@ -528,7 +528,7 @@ class OutputFolderError(UserError):
 
 # --------------------------------------------------------------------------- parallel tasks
 #
-# A render job runs in two passes of tasks on one executor (eventcnn._dask):
+# A render job runs in two passes of tasks on one executor (eventcnn.executor):
 #   scan: one task per JSON file or per NanoAOD entry range reads and selects, and returns
 #         the positions (entries) and event numbers of the selected events -- small;
 #   draw: each task reads what it draws again (a NanoAOD task only the span of its entries),
@@ -720,12 +720,13 @@ def render_files(
     scheduler: str | None = None,
     quiet: bool = False,
     entries_per_task: int = ENTRIES_PER_TASK,
+    executor: Executor | None = None,
 ) -> list[RenderedFile]:
     """Select and render event files into memory, one :class:`RenderedFile` per source (for ``predict``).
 
     Tasks (a JSON file, ``entries_per_task`` NanoAOD entries) run on
-    :func:`eventcnn._dask.open_executor` like :func:`render_to_dir`; the result
-    does not depend on ``jobs``.
+    ``executor`` (or one opened from ``jobs`` / ``scheduler``) like :func:`render_to_dir`;
+    the result does not depend on where they run.
 
     Example::
 
@@ -734,9 +735,9 @@ def render_files(
     """
     sel = get_selection(selection)
     check_jobs(jobs)
-    with open_executor(jobs, scheduler, quiet=quiet) as ex:
+    with use_executor(executor, jobs, scheduler, quiet=quiet) as ex:
         tasks, owner = _scan_tasks(ex, [(s, "x") for s in sources], sel, False, entries_per_task)
-        bar = ex.bar(len(tasks), "rendering", unit="task")
+        bar = ex.bar(len(tasks), "rendering", unit="task", quiet=quiet)
         try:
             parts = ex.map(_render_part_task, [(t, config) for t in tasks], bar=bar, name="render-files")
         finally:
@@ -775,6 +776,7 @@ def render_to_dir(
     scheduler: str | None = None,
     shard_size: int = SHARD_SIZE,
     entries_per_task: int = ENTRIES_PER_TASK,
+    executor: Executor | None = None,
 ) -> RenderSummary:
     """Render event files into ``out/<class>/<class>_event_<n>.png`` with a manifest, or into shards.
 
@@ -793,10 +795,11 @@ def render_to_dir(
     rewritten as a whole.
 
     Work runs as tasks (a JSON file, or ``entries_per_task`` NanoAOD entries;
-    ``chunk_size`` PNGs per drawing task) on :func:`eventcnn._dask.open_executor`:
-    in this process for ``jobs=1``, on a local Dask cluster of ``jobs`` worker
-    processes, or on the cluster at ``scheduler`` (default ``EVENTCNN_SCHEDULER``).
-    The images, the manifest and the index do not depend on ``jobs``.
+    ``chunk_size`` PNGs per drawing task) on ``executor`` (:mod:`eventcnn.executor`;
+    the caller's, left open), else on one opened for the call: in this process for
+    ``jobs=1``, on a local Dask cluster of ``jobs`` worker processes, or on the
+    cluster at ``scheduler`` (default ``EVENTCNN_SCHEDULER``). The images, the
+    manifest and the index do not depend on where the tasks run.
     ``quiet`` hides the progress bar.
 
     Example::
@@ -814,8 +817,9 @@ def render_to_dir(
     for name, value in (("shard_size", shard_size), ("chunk_size", chunk_size), ("entries_per_task", entries_per_task)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UserError(f"{name} must be a whole number of at least 1, got {value!r}")
-    check_memory(render_memory(config.size, jobs, config.style),
-                 f"drawing {config.size} x {config.size} px images in {jobs} process(es)",
+    procs = executor.local_workers if executor is not None else jobs
+    check_memory(render_memory(config.size, procs, config.style),
+                 f"drawing {config.size} x {config.size} px images in {procs} process(es)",
                  hint="use a smaller --size or fewer --jobs")
     sel = get_selection(selection)
     out = Path(out)
@@ -824,7 +828,7 @@ def render_to_dir(
     _prepare_out(out)
     lock = out / LOCK_FILE
     summary = RenderSummary(out)
-    with open_executor(jobs, scheduler, quiet=quiet) as ex:
+    with use_executor(executor, jobs, scheduler, quiet=quiet) as ex:
         bar = None
         try:
             with file_lock(lock, remove=True):  # fail fast, before reading the inputs
@@ -833,7 +837,7 @@ def render_to_dir(
                 if format == "png":
                     manifest_by_file(out / MANIFEST)
             tasks, owner = _scan_tasks(ex, inputs, sel, skip_bad, entries_per_task)
-            bar = ex.bar(len(tasks), "reading", unit="task")
+            bar = ex.bar(len(tasks), "reading", unit="task", quiet=quiet)
             scans = _run_scans(ex, tasks, owner, limit, bar)
             chosen = _collect(inputs, tasks, owner, scans, limit, summary)
         except BaseException:

@@ -322,7 +322,7 @@ def predict(
     ``rejected_by``: for an event the selection rejected, the first cut it failed
     (its ``predicted`` and probabilities are empty; nothing is dropped silently).
     Event files are rendered as parallel tasks (``jobs`` local worker processes or
-    the Dask cluster at ``scheduler``; :mod:`eventcnn._dask`); a shard folder
+    the Dask cluster at ``scheduler``; :mod:`eventcnn.executor`); a shard folder
     (``render --format shards``) is read row by row from its memory-mapped shards.
     ``out`` is checked before the model is loaded (:func:`eventcnn.errors.check_output`):
     never an input, never inside the run folder or its image folder, and an existing

@@ -31,7 +31,6 @@ import os
 import time
 import zipfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path, quiet_stdout, write_text_atomic
 from eventcnn.errors import UserError
+from eventcnn.executor import Executor, check_jobs, use_executor
 from eventcnn.opal.displays import CLASS_NAMES, IMAGE_SIZE
 from eventcnn.seeds import DEFAULT_SEED, pythia_seed
 
@@ -574,13 +574,16 @@ def _split_counts(n_events: int, classes: Sequence[str]) -> dict[str, int]:
 
 def simulate(n_events: int, out: str | os.PathLike[str], seed: int = DEFAULT_SEED,
              classes: Sequence[str] = CLASS_NAMES, jobs: int = 1, name: str = "sim",
-             quiet: bool | None = None) -> SimulationResult:
+             quiet: bool | None = None, *, scheduler: str | None = None,
+             executor: Executor | None = None) -> SimulationResult:
     """Simulate ``n_events`` displays (equal numbers per class) into ``out`` in masterclass format.
 
     Writes ``out/<name>.zip`` (PNG members ``sim_000000.png`` ... in a seeded
     random order, so names carry no class) and ``out/events_list.csv``
-    (``<event>.png;<label>``), both atomically. ``jobs`` worker processes share
-    the work; the output is the same for any ``jobs``.
+    (``<event>.png;<label>``), both atomically. Chunks of :data:`CHUNK` events
+    run as tasks on ``executor`` (:mod:`eventcnn.executor`), else on one opened
+    for the call (``jobs`` local worker processes, or the Dask cluster at
+    ``scheduler``); the output is the same wherever they run.
 
     Example::
 
@@ -594,8 +597,7 @@ def simulate(n_events: int, out: str | os.PathLike[str], seed: int = DEFAULT_SEE
         raise UserError(f"--classes must be distinct codes among {','.join(CLASS_NAMES)}, got {','.join(classes)}")
     if n_events < 1:
         raise UserError(f"--events must be >= 1, got {n_events}")
-    if jobs < 1:
-        raise UserError(f"--jobs must be >= 1, got {jobs}")
+    check_jobs(jobs)
     start_t = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -603,22 +605,14 @@ def simulate(n_events: int, out: str | os.PathLike[str], seed: int = DEFAULT_SEE
     tasks = [(seed, c, s, min(CHUNK, counts[c] - s)) for c in classes for s in range(0, counts[c], CHUNK)]
     labels = [c for c in classes for _ in range(counts[c])]
     order = np.random.default_rng([int(seed), 7919]).permutation(len(labels))  # event k -> name order[k]
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=n_events, desc="simulating", unit="display", disable=quiet)
     pngs: list[bytes] = []
-    try:
-        if jobs == 1:
-            for t in tasks:
-                pngs += _chunk_pngs(t)
-                bar.update(t[3])
-        else:
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                for t, chunk in zip(tasks, pool.map(_chunk_pngs, tasks)):
-                    pngs += chunk
-                    bar.update(t[3])
-    finally:
-        bar.close()
+    with use_executor(executor, jobs, scheduler, quiet=quiet) as ex:
+        bar = ex.bar(n_events, "simulating", unit="display", quiet=quiet)
+        try:
+            for chunk in ex.map(_chunk_pngs, tasks, bar=bar, weight=lambda t, _r: t[3], name="simulate"):
+                pngs += chunk
+        finally:
+            bar.close()
     width = max(6, len(str(n_events - 1)))
     names = [f"{name}_{k:0{width}d}.png" for k in order]
     zip_path = out / f"{name}.zip"
