@@ -28,6 +28,9 @@ from PIL import Image
 from eventcnn._env import quiet_from_env
 from eventcnn.errors import UserError
 from eventcnn.images.folder import IMAGE_SUFFIXES
+from eventcnn.images.opal_display import (
+    DISPLAY_SIZE as IMAGE_SIZE,  # the side of a masterclass display
+)
 from eventcnn.limits import check_image_size as limit_image_size
 from eventcnn.limits import check_memory
 from eventcnn.names import OPAL_CLASSES as CLASS_NAMES  # class codes in model-output order
@@ -65,9 +68,6 @@ DEFAULT_PREFIXES = ("finalcenteredmaskedrotatedopencv",)
 
 #: Largest zip member (bytes) that is read; a display is a few kB.
 MAX_MEMBER_BYTES = 32 * 1024 * 1024
-
-
-IMAGE_SIZE = 200
 
 
 #: the masterclass CNN's feature extractor: (filters, kernel, pool) per stage ("valid" padding)
