@@ -45,7 +45,6 @@ that contains them. Augmentor is imported only by the on-disk functions.
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import json
 import os
@@ -59,19 +58,20 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn._io import atomic_path, quiet_stdout, write_json_atomic, write_text_atomic
+from eventcnn._io import atomic_path, quiet_stdout, write_json_atomic
 from eventcnn.errors import UserError, check_output, check_writable
 from eventcnn.images.folder import (
+    AUGMENT_CONFIG,
     IMAGE_SUFFIXES,
-    MANIFEST_COLUMNS,
+    MANIFEST,
     class_images,
     manifest_by_file,
     open_rgb,
+    write_manifest,
 )
 from eventcnn.limits import MAX_SAMPLES, check_count
 from eventcnn.seeds import DEFAULT_SEED, derive_seed
 
-CONFIG_NAME = "augment_config.json"
 _EVENT_RE = re.compile(r"_event_(\d+)$")
 
 __all__ = [
@@ -279,7 +279,7 @@ def augment_folder(
     if not found:
         raise UserError(f"{source}: no class sub-folders with images (expected <class>/*.png)")
 
-    cfg_path = out / CONFIG_NAME
+    cfg_path = out / AUGMENT_CONFIG
     wanted = {"source": str(source.resolve()), **cfg.to_dict()}
     if cfg_path.exists() and not overwrite:
         previous = json.loads(cfg_path.read_text())
@@ -292,7 +292,7 @@ def augment_folder(
     check_writable(cfg_path)  # creates the folder; fails early and clearly when read-only
     write_json_atomic(cfg_path, wanted)
 
-    src_manifest = manifest_by_file(source / "manifest.csv", required=("file",))
+    src_manifest = manifest_by_file(source / MANIFEST, required=("file",))
     pipeline = build_augmentor_pipeline(cfg)
     rows: list[dict[str, str]] = []
     total = cfg.samples * len(found)
@@ -331,7 +331,7 @@ def augment_folder(
                 bar.update(1)
             names = {Path(r["file"]).name for r in rows if r["class"] == class_name}
             _remove_stale(out / class_name, class_name, names)
-    return _write_manifest(out / "manifest.csv", rows)
+    return write_manifest(out / MANIFEST, rows)
 
 
 def _remove_stale(folder: Path, class_name: str, keep: set[str]) -> None:
@@ -348,16 +348,6 @@ def _remove_stale(folder: Path, class_name: str, keep: set[str]) -> None:
 def _event_from_name(stem: str) -> str:
     m = _EVENT_RE.search(stem)
     return m.group(1) if m else ""
-
-
-def _write_manifest(path: Path, rows: list[dict[str, str]]) -> Path:
-    import io
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(MANIFEST_COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return write_text_atomic(path, buf.getvalue())
 
 
 # --------------------------------------------------------------------------

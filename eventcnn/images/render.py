@@ -31,8 +31,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import math
 import os
@@ -53,14 +51,24 @@ try:  # ISA-L's deflate: the same format, about 6x faster than zlib at level 1 (
 except ImportError:  # pragma: no cover - depends on the installation
     _deflate = zlib
 
-from eventcnn._io import atomic_path, file_lock, write_json_atomic, write_text_atomic
+from eventcnn._io import atomic_path, file_lock, write_json_atomic
 from eventcnn.errors import UserError, check_output
 from eventcnn.events import BadEvent, Events
 from eventcnn.events.cms_json import EventFormatError, read_json_events
 from eventcnn.events.nanoaod import is_root_path, num_entries, read_entries
 from eventcnn.events.selection import BTAG_WORKING_POINTS, CutFlow, Selection, get_selection
 from eventcnn.executor import Executor, check_jobs, use_executor
-from eventcnn.images.folder import MANIFEST_COLUMNS, manifest_by_file, read_manifest
+from eventcnn.images.folder import (
+    LOCK,
+    MANIFEST,
+    RENDER_CONFIG,
+    SELECTION,
+    SKIPPED,
+    manifest_by_file,
+    read_manifest,
+    write_manifest,
+    write_skipped,
+)
 from eventcnn.images.shards import INDEX_FILE, SHARD_SIZE, shard_name, write_index
 from eventcnn.limits import check_image_size, check_memory, render_memory
 
@@ -82,13 +90,6 @@ __all__ = [
 ]
 
 STYLES = ("paper", "channels")
-MANIFEST = "manifest.csv"
-CONFIG_FILE = "render_config.json"
-SELECTION_FILE = "selection.json"
-
-SKIPPED_FILE = "skipped.csv"
-SKIPPED_COLUMNS = ("source", "event", "field", "reason")
-LOCK_FILE = ".eventcnn.lock"
 
 # Object kinds in drawing order (later kinds are drawn on top).
 MET, JET, BJET, ELECTRON, MUON = range(5)
@@ -371,7 +372,7 @@ class RenderSummary:
         if not self.dropped:
             return ""
         lines = [f"dropped {len(self.dropped)} bad event(s) (--skip-bad); all listed in "
-                 f"{self.out / SKIPPED_FILE}:"]
+                 f"{self.out / SKIPPED}:"]
         lines += [f"  {src}: {bad}" for src, bad in self.dropped[:first]]
         if len(self.dropped) > first:
             lines.append(f"  ... and {len(self.dropped) - first} more")
@@ -465,7 +466,7 @@ def _folder_settings(out: Path, config: RenderConfig, sel: Selection | None, cla
     Raises when ``render_config.json`` / ``selection.json`` say otherwise; with
     ``claim`` writes them when absent (call under the folder lock).
     """
-    config_path, sel_path = out / CONFIG_FILE, out / SELECTION_FILE
+    config_path, sel_path = out / RENDER_CONFIG, out / SELECTION
     if config_path.exists():
         old = RenderConfig.from_json(config_path)
         if old != config:
@@ -514,7 +515,7 @@ def _remove_unused(out: Path) -> None:
     """Remove ``out`` when it holds nothing but the lock file (made by this call, nothing drawn)."""
     try:
         entries = list(out.iterdir())
-        if all(e.name == LOCK_FILE and e.is_file() for e in entries):
+        if all(e.name == LOCK and e.is_file() for e in entries):
             for e in entries:
                 e.unlink()
             out.rmdir()
@@ -826,7 +827,7 @@ def render_to_dir(
     check_output(out, inputs=[source for source, _ in inputs], folder=True)
     created = not out.exists()
     _prepare_out(out)
-    lock = out / LOCK_FILE
+    lock = out / LOCK
     summary = RenderSummary(out)
     with use_executor(executor, jobs, scheduler, quiet=quiet) as ex:
         bar = None
@@ -983,7 +984,7 @@ def _draw_pngs(
     bar.reset(total=sum(len(t.pieces[0].positions) for t in tasks))
     bar.set_description("rendering")
     bar.unit = "img"
-    lock = out / LOCK_FILE
+    lock = out / LOCK
     try:
         done = ex.map(_draw_task, tasks, bar=bar, weight=lambda _t, n: n, name="render")
         for task, n in zip(tasks, done):
@@ -992,9 +993,9 @@ def _draw_pngs(
         with file_lock(lock, remove=True):  # read-merge-write: concurrent runs into one folder add up
             _sweep_temps(out, {label for _, label in inputs})
             manifest = manifest_by_file(out / MANIFEST)
-            manifest.update(rows)
-            _write_manifest(out / MANIFEST, manifest, out)
-            _write_skipped(out / SKIPPED_FILE, summary.dropped, {str(src) for src, _ in inputs})
+            manifest.update(rows)  # the rows whose image exists: an interrupted run stays consistent
+            write_manifest(out / MANIFEST, [manifest[n] for n in sorted(manifest) if (out / n).exists()])
+            _write_skipped(out, summary.dropped, inputs)
 
 
 def _draw_shards(
@@ -1020,7 +1021,7 @@ def _draw_shards(
             start += take
             g += take
     tasks = [_DrawTask(tuple(p), config, str(out), shard_name(k)) for k, p in enumerate(pieces)]
-    lock = out / LOCK_FILE
+    lock = out / LOCK
     with file_lock(lock, remove=True):  # the old index goes first: a failed run leaves no index promising shards
         (out / INDEX_FILE).unlink(missing_ok=True)
     bar.reset(total=total)
@@ -1037,7 +1038,7 @@ def _draw_shards(
     finally:
         with file_lock(lock, remove=True):
             _sweep_temps(out, set())
-            _write_skipped(out / SKIPPED_FILE, summary.dropped, {str(src) for src, _ in inputs})
+            _write_skipped(out, summary.dropped, inputs)
 
 
 def _sweep_temps(out: Path, labels: set[str]) -> None:
@@ -1066,29 +1067,7 @@ def _require_selected(
             )
 
 
-
-def _write_manifest(path: Path, manifest: dict[str, dict[str, str]], out: Path) -> None:
-    """Atomically write the rows whose image exists (an interrupted run stays consistent)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for name in sorted(manifest):
-        if (out / name).exists():
-            writer.writerow(manifest[name])
-    write_text_atomic(path, buf.getvalue())
-
-
-def _write_skipped(path: Path, dropped: list[tuple[str, BadEvent]], sources: set[str]) -> None:
-    """Merge this run's dropped events into ``skipped.csv`` (rows of re-read sources are replaced)."""
-    rows: list[dict[str, str]] = []
-    if path.exists():
-        with path.open(newline="") as fh:
-            rows = [r for r in csv.DictReader(fh) if r.get("source") not in sources]
-    rows += [{"source": src, "event": b.event, "field": b.field, "reason": b.reason} for src, b in dropped]
-    if not rows and not path.exists():
-        return
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=SKIPPED_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(sorted(rows, key=lambda r: (r["source"], r["event"])))
-    write_text_atomic(path, buf.getvalue())
+def _write_skipped(out: Path, dropped: list[tuple[str, BadEvent]], inputs: list[tuple[Any, str]]) -> None:
+    """This run's dropped events into ``skipped.csv`` (rows of re-read sources are replaced)."""
+    write_skipped(out / SKIPPED, [{"source": src, "event": b.event, "field": b.field, "reason": b.reason}
+                                  for src, b in dropped], {str(src) for src, _ in inputs})

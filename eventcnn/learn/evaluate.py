@@ -30,7 +30,7 @@ import numpy as np
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError, check_output, check_writable, few_names
-from eventcnn.images.folder import image_folder_of
+from eventcnn.images.folder import FOLDER_METADATA, SELECTION, image_folder_of
 from eventcnn.images.render import RenderConfig, render_files
 from eventcnn.images.shards import is_shard_folder, read_index, shard_ref
 from eventcnn.learn import baseline as B
@@ -195,9 +195,6 @@ def report_markdown(m: dict[str, Any], run) -> str:
 # ---------------------------------------------------------------------------
 
 
-#: files eventcnn writes into image folders (metadata, not inputs): skipped without a word
-FOLDER_METADATA = frozenset({"manifest.csv", "render_config.json", "selection.json", "augment_config.json",
-                             "skipped.csv", ".eventcnn.lock", ".eventcnn-cache"})
 
 
 def _scan_folder(folder: Path) -> list[Path]:
@@ -290,7 +287,7 @@ def _run_selection(run_dir: Path, cfg_all: dict[str, Any], selection: Any) -> An
         return selection
     if "selection" in cfg_all:
         return cfg_all["selection"]
-    data_sel = Path(cfg_all["train"]["data_dir"]) / "selection.json"
+    data_sel = Path(cfg_all["train"]["data_dir"]) / SELECTION
     if data_sel.exists():
         return str(data_sel)
     warnings.warn(
