@@ -15,7 +15,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from eventcnn.cli._defaults import default
 from eventcnn.cli._parallel import add_parallel_flags
+from eventcnn.cli._reading import add_absent_flag
+from eventcnn.events.convert import (
+    convert as convert_events,  # light: uproot is imported when reading
+)
+from eventcnn.events.nanoaod_write import WRITE_LAYOUTS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -80,6 +86,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("src", help="input event file (.json, .json.gz or .root)")
     convert.add_argument("dst", help="output file (.root for NanoAOD, .json / .json.gz for JSON)")
     convert.add_argument("--skip-bad", action="store_true", help="drop bad JSON events instead of failing")
+    convert.add_argument("--layout", default=default(convert_events, "layout"), choices=WRITE_LAYOUTS,
+                         help="NanoAOD output: ttree, rntuple (flat fields, Muon_pt) or rntuple-collections "
+                         "(Muon a collection of records with pt, eta, ...) (default: %(default)s)")
+    add_absent_flag(convert)
     add_parallel_flags(convert)
     convert.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     convert.add_argument("--overwrite", action="store_true", help="replace DST if it exists (default: refuse)")
@@ -123,11 +133,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from eventcnn.events.nanoaod import convert
     from eventcnn.executor import open_executor
 
     with open_executor(args.jobs, args.scheduler, quiet=args.quiet) as executor:
-        out = convert(args.src, args.dst, skip_bad=args.skip_bad, quiet=args.quiet, overwrite=args.overwrite,
-                      executor=executor)
+        out = convert_events(args.src, args.dst, skip_bad=args.skip_bad, quiet=args.quiet,
+                             overwrite=args.overwrite, executor=executor, absent=args.absent, layout=args.layout)
     print(out)
     return 0

@@ -6,13 +6,14 @@ import argparse
 from pathlib import Path
 
 from eventcnn.cli._parallel import add_parallel_flags
+from eventcnn.cli._reading import add_absent_flag
 from eventcnn.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "render",
-        help="draw events (CMS JSON) as eta-phi images",
+        help="draw events (CMS JSON, NanoAOD) as eta-phi images",
         description=(
             "Select and draw events as eta-phi images into OUT/<class>/<class>_event_<n>.png, "
             "with OUT/manifest.csv and OUT/render_config.json. Images already written are kept."
@@ -22,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "  eventcnn render TTjets_json.json Wjets_json.json --label ttjets --label wjets\n"
             "  eventcnn render a.json b.json.gz --label a.json=ttjets --label b.json.gz=wjets --size 64\n"
             "  eventcnn render *.json --jobs 2 --style channels --selection none\n"
-            "  eventcnn render tt.root w.root --format shards --size 64 --scheduler tcp://10.0.0.5:8786"
+            "  eventcnn render tt.root w.root --format shards --size 64 --scheduler tcp://10.0.0.5:8786\n"
+            "  eventcnn render muons_only.root --absent Electron,Jet,MET --selection none   # a skim"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -44,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "--shard-size images per shard-NNNNN.npy + shards.csv (for large data sets)")
     p.add_argument("--shard-size", type=int, default=10_000, help="images per shard (default: %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="at most this many selected events per input")
+    add_absent_flag(p)
     p.add_argument("--skip-bad", action="store_true",
                    help="drop bad events instead of stopping (each named; all listed in OUT/skipped.csv)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or cut flow")
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         summary = render_to_dir(
             pairs, args.out, config, selection=args.selection, jobs=args.jobs,
             limit=args.limit, skip_bad=args.skip_bad, quiet=args.quiet, format=args.format,
-            shard_size=args.shard_size, executor=executor,
+            shard_size=args.shard_size, executor=executor, absent=args.absent,
         )
     if not args.quiet:
         for table in summary.cutflows:

@@ -41,7 +41,7 @@ from eventcnn._io import quiet_stdout, write_bytes_atomic
 from eventcnn.errors import OutputExistsError, UserError, check_output
 from eventcnn.events import detector as det
 from eventcnn.events import events_from_records
-from eventcnn.events.nanoaod import write_nanoaod
+from eventcnn.events.nanoaod_write import write_nanoaod
 from eventcnn.executor import Executor, use_executor
 from eventcnn.limits import (
     BYTES_PER_GENERATED_EVENT,

@@ -569,7 +569,8 @@ def _fetch_one(src: Source, root: Path, mirror_dir: Path | None, base_url: str |
 def _stream(src: Source, root: Path, mirror_dir: Path | None, max_events: int, stream_url: str | None,
             quiet: bool, say: Callable[..., None]) -> Path:
     """The first ``max_events`` events of a NanoAOD file, streamed into ``<file>.first<N>.root``."""
-    from eventcnn.events.nanoaod import read_nanoaod, write_nanoaod  # deferred: uproot (nano extra)
+    from eventcnn.events.nanoaod import read_nanoaod  # deferred: uproot (nano extra)
+    from eventcnn.events.nanoaod_write import write_nanoaod  # deferred: as above
 
     target = root / src.dataset / f"{Path(src.filename).stem}.first{max_events}.root"
     if target.is_file():

@@ -54,8 +54,8 @@ except ImportError:  # pragma: no cover - depends on the installation
 from eventcnn._io import atomic_path, file_lock, write_json_atomic
 from eventcnn.errors import UserError, check_output
 from eventcnn.events import BadEvent, Events
-from eventcnn.events.cms_json import EventFormatError, read_json_events
-from eventcnn.events.nanoaod import is_root_path, num_entries, read_entries
+from eventcnn.events.cms_json import EventFormatError
+from eventcnn.events.formats import ReadOptions, count_entries, format_of, read_file
 from eventcnn.events.selection import BTAG_WORKING_POINTS, CutFlow, Selection, get_selection
 from eventcnn.executor import Executor, check_jobs, use_executor
 from eventcnn.images.folder import (
@@ -548,7 +548,7 @@ class _ScanTask:
     start: int
     stop: int | None  # None: the whole (JSON) file
     selection: Selection | None
-    skip_bad: bool
+    options: ReadOptions
 
 
 @dataclass
@@ -568,7 +568,7 @@ class _Piece:
     label: str
     positions: np.ndarray
     selection: Selection | None
-    skip_bad: bool
+    options: ReadOptions
 
 
 @dataclass(frozen=True)
@@ -580,28 +580,26 @@ class _DrawTask:
 
 
 @lru_cache(maxsize=2)
-def _json_events(path: str, mtime_ns: int, size: int, skip_bad: bool) -> Events:
-    """A JSON event file, parsed once per worker process and file version."""
-    return read_json_events(path, skip_bad=skip_bad)
+def _whole_file(path: str, mtime_ns: int, size: int, options: ReadOptions) -> Events:
+    """An event file of a format read whole (JSON), parsed once per worker process and file version."""
+    return read_file(path, options)
 
 
-def _load(source: str, start: int, stop: int | None, skip_bad: bool) -> Events:
-    if is_root_path(source):
-        return read_entries(source, start, stop if stop is not None else start)
+def _load(source: str, start: int, stop: int | None, options: ReadOptions) -> Events:
+    """Entries ``[start, stop)`` of a file read in ranges (NanoAOD), else the whole file (JSON)."""
+    fmt = format_of(source)
+    if fmt.ranged:
+        return fmt.read_range(source, start, stop if stop is not None else start, options)  # type: ignore[misc]
     try:
         st = os.stat(source)
     except FileNotFoundError:
         raise FileNotFoundError(f"event file not found: {source}") from None
-    return _json_events(source, st.st_mtime_ns, st.st_size, skip_bad)
-
-
-def _count_entries(source: str) -> int:
-    return num_entries(source)
+    return _whole_file(source, st.st_mtime_ns, st.st_size, options)
 
 
 def _scan(task: _ScanTask) -> _Scan:
     """Scan task: read one file or entry range, select; the selected positions and event numbers."""
-    ev = _load(task.source, task.start, task.stop, task.skip_bad)
+    ev = _load(task.source, task.start, task.stop, task.options)
     steps = None
     if task.selection is None:
         idx = np.arange(len(ev), dtype=np.int64)
@@ -615,8 +613,8 @@ def _scan(task: _ScanTask) -> _Scan:
 def _selected(piece: _Piece) -> Events:
     """The events of ``piece`` (selected, in position order), read again from the source."""
     pos = piece.positions
-    lo = int(pos[0]) if is_root_path(piece.source) else 0
-    ev = _load(piece.source, lo, int(pos[-1]) + 1, piece.skip_bad)
+    lo = int(pos[0]) if format_of(piece.source).ranged else 0
+    ev = _load(piece.source, lo, int(pos[-1]) + 1, piece.options)
     if piece.selection is None:
         have = np.arange(len(ev), dtype=np.int64) + lo
     else:
@@ -695,7 +693,7 @@ class RenderedFile:
 
 
 def _render_part(task: _ScanTask, config: RenderConfig) -> RenderedFile:
-    ev = _load(task.source, task.start, task.stop, task.skip_bad)
+    ev = _load(task.source, task.start, task.stop, task.options)
     rejected: list[tuple[int, str]] = []
     flow = None
     n_read = len(ev)
@@ -722,6 +720,7 @@ def render_files(
     quiet: bool = False,
     entries_per_task: int = ENTRIES_PER_TASK,
     executor: Executor | None = None,
+    absent: str | Iterable[str] | None = None,
 ) -> list[RenderedFile]:
     """Select and render event files into memory, one :class:`RenderedFile` per source (for ``predict``).
 
@@ -737,7 +736,8 @@ def render_files(
     sel = get_selection(selection)
     check_jobs(jobs)
     with use_executor(executor, jobs, scheduler, quiet=quiet) as ex:
-        tasks, owner = _scan_tasks(ex, [(s, "x") for s in sources], sel, False, entries_per_task)
+        options = ReadOptions.make(absent, selection=sel)
+        tasks, owner = _scan_tasks(ex, [(s, "x") for s in sources], sel, options, entries_per_task)
         bar = ex.bar(len(tasks), "rendering", unit="task", quiet=quiet)
         try:
             parts = ex.map(_render_part_task, [(t, config) for t in tasks], bar=bar, name="render-files")
@@ -778,6 +778,7 @@ def render_to_dir(
     shard_size: int = SHARD_SIZE,
     entries_per_task: int = ENTRIES_PER_TASK,
     executor: Executor | None = None,
+    absent: str | Iterable[str] | None = None,
 ) -> RenderSummary:
     """Render event files into ``out/<class>/<class>_event_<n>.png`` with a manifest, or into shards.
 
@@ -790,6 +791,9 @@ def render_to_dir(
     file without events, or a class without selected events, is an error
     raised before any image is written. With ``limit`` a NanoAOD file is read
     only until ``limit`` events are selected (the first ones in entry order).
+    ``absent``: collections or fields the inputs lack on purpose (``"Electron,Jet,MET"``,
+    :class:`~eventcnn.events.formats.ReadOptions`); anything else the drawing or the
+    selection needs that an input lacks is an error naming the file.
 
     ``format="shards"`` writes ``shard-NNNNN.npy`` (``shard_size`` images each)
     and ``shards.csv`` instead (:mod:`eventcnn.images.shards`); the folder is
@@ -823,6 +827,9 @@ def render_to_dir(
                  f"drawing {config.size} x {config.size} px images in {procs} process(es)",
                  hint="use a smaller --size or fewer --jobs")
     sel = get_selection(selection)
+    options = ReadOptions.make(absent, selection=sel, skip_bad=skip_bad)
+    for source, _ in inputs:
+        format_of(source)  # an input that is no event file: one clear error before anything starts
     out = Path(out)
     check_output(out, inputs=[source for source, _ in inputs], folder=True)
     created = not out.exists()
@@ -837,7 +844,7 @@ def render_to_dir(
                 _check_format(out, format)
                 if format == "png":
                     manifest_by_file(out / MANIFEST)
-            tasks, owner = _scan_tasks(ex, inputs, sel, skip_bad, entries_per_task)
+            tasks, owner = _scan_tasks(ex, inputs, sel, options, entries_per_task)
             bar = ex.bar(len(tasks), "reading", unit="task", quiet=quiet)
             scans = _run_scans(ex, tasks, owner, limit, bar)
             chosen = _collect(inputs, tasks, owner, scans, limit, summary)
@@ -851,9 +858,9 @@ def render_to_dir(
             with file_lock(lock, remove=True):
                 _folder_settings(out, config, sel, claim=True)
             if format == "png":
-                _draw_pngs(ex, bar, inputs, chosen, out, config, sel, skip_bad, chunk_size, summary)
+                _draw_pngs(ex, bar, inputs, chosen, out, config, sel, options, chunk_size, summary)
             else:
-                _draw_shards(ex, bar, inputs, chosen, out, config, sel, skip_bad, shard_size, summary)
+                _draw_shards(ex, bar, inputs, chosen, out, config, sel, options, shard_size, summary)
         finally:
             bar.close()
     return summary
@@ -870,21 +877,21 @@ def _check_format(out: Path, format: str) -> None:
 
 
 def _scan_tasks(
-    ex: Executor, inputs: list[tuple[Any, str]], sel: Selection | None, skip_bad: bool, per_task: int,
+    ex: Executor, inputs: list[tuple[Any, str]], sel: Selection | None, options: ReadOptions, per_task: int,
 ) -> tuple[list[_ScanTask], list[int]]:
     """Scan tasks in input order (NanoAOD: entry ranges, their sizes read by tasks too) and their input."""
     sources = [str(src) for src, _ in inputs]
-    roots = [s for s in sources if is_root_path(s)]
-    sizes = dict(zip(roots, ex.map(_count_entries, roots, name="entries"))) if roots else {}
+    ranged = [s for s in sources if format_of(s).ranged]
+    sizes = dict(zip(ranged, ex.map(count_entries, ranged, name="entries"))) if ranged else {}
     tasks: list[_ScanTask] = []
     owner: list[int] = []
     for k, source in enumerate(sources):
         if source in sizes:
             for start in range(0, sizes[source], per_task):
-                tasks.append(_ScanTask(source, start, min(start + per_task, sizes[source]), sel, skip_bad))
+                tasks.append(_ScanTask(source, start, min(start + per_task, sizes[source]), sel, options))
                 owner.append(k)
         else:
-            tasks.append(_ScanTask(source, 0, None, sel, skip_bad))
+            tasks.append(_ScanTask(source, 0, None, sel, options))
             owner.append(k)
     return tasks, owner
 
@@ -957,7 +964,7 @@ def _collect(
 
 def _draw_pngs(
     ex: Executor, bar: Any, inputs: list[tuple[Any, str]], chosen: list[tuple[np.ndarray, np.ndarray]],
-    out: Path, config: RenderConfig, sel: Selection | None, skip_bad: bool, chunk_size: int,
+    out: Path, config: RenderConfig, sel: Selection | None, options: ReadOptions, chunk_size: int,
     summary: RenderSummary,
 ) -> None:
     rows: dict[str, dict[str, str]] = {}
@@ -979,7 +986,7 @@ def _draw_pngs(
         summary.written.setdefault(label, 0)
         todo_pos = positions[np.asarray(todo, dtype=np.int64)]
         for k in range(0, len(todo_pos), chunk_size):
-            piece = _Piece(str(source), label, todo_pos[k : k + chunk_size], sel, skip_bad)
+            piece = _Piece(str(source), label, todo_pos[k : k + chunk_size], sel, options)
             tasks.append(_DrawTask((piece,), config, str(out)))
     bar.reset(total=sum(len(t.pieces[0].positions) for t in tasks))
     bar.set_description("rendering")
@@ -1000,7 +1007,7 @@ def _draw_pngs(
 
 def _draw_shards(
     ex: Executor, bar: Any, inputs: list[tuple[Any, str]], chosen: list[tuple[np.ndarray, np.ndarray]],
-    out: Path, config: RenderConfig, sel: Selection | None, skip_bad: bool, shard_size: int,
+    out: Path, config: RenderConfig, sel: Selection | None, options: ReadOptions, shard_size: int,
     summary: RenderSummary,
 ) -> None:
     total = sum(len(p) for p, _ in chosen)
@@ -1014,7 +1021,7 @@ def _draw_shards(
         while start < len(positions):
             k, row = divmod(g, shard_size)
             take = min(shard_size - row, len(positions) - start)
-            pieces[k].append(_Piece(str(source), label, positions[start : start + take], sel, skip_bad))
+            pieces[k].append(_Piece(str(source), label, positions[start : start + take], sel, options))
             for j in range(take):
                 index.append({"event": str(int(numbers[start + j])), "class": label, "source": str(source),
                               "entry": str(int(positions[start + j])), "shard": str(k), "row": str(row + j)})

@@ -30,6 +30,7 @@ import numpy as np
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError, check_output, check_writable, few_names
+from eventcnn.events.formats import is_event_file
 from eventcnn.images.folder import FOLDER_METADATA, SELECTION, image_folder_of
 from eventcnn.images.render import RenderConfig, render_files
 from eventcnn.images.shards import is_shard_folder, read_index, shard_ref
@@ -49,7 +50,6 @@ from eventcnn.limits import check_batch_size
 
 __all__ = ["evaluate_run", "predict", "report_markdown", "write_predictions_csv"]
 
-JSON_SUFFIXES = (".json", ".json.gz", ".root")  # event files: CMS JSON or NanoAOD
 
 
 def _predict_seq(model, seq: ImageSequence, quiet: bool) -> np.ndarray:
@@ -242,7 +242,7 @@ def _expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path]
             images.extend(found)
         elif not p.exists():
             raise FileNotFoundError(f"input {p} not found")
-        elif p.name.lower().endswith(JSON_SUFFIXES):
+        elif is_event_file(p):
             events.append(p)
         elif p.suffix.lower() in IMAGE_SUFFIXES:
             images.append(p)

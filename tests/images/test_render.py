@@ -347,7 +347,7 @@ def _random_records(n, seed, first=1):
 
 def _inputs(tmp_path):
     """A JSON file and a NanoAOD file (split into several entry ranges by the tests)."""
-    from eventcnn.events.nanoaod import write_nanoaod
+    from eventcnn.events.nanoaod_write import write_nanoaod
 
     a = tmp_path / "a.json"
     write_events(a, {"Event": _random_records(23, 1)})

@@ -173,7 +173,7 @@ def test_baseline_fallback_is_recorded_and_bugs_propagate(run_dir, tmp_path, mon
 
 def test_predict_nanoaod_like_json(run_dir, tmp_path):
     pytest.importorskip("uproot")
-    from eventcnn.events.nanoaod import convert
+    from eventcnn.events.convert import convert
 
     root = convert(run_dir / "w.json", tmp_path / "w.root")
     js = predict(run_dir / "run", [run_dir / "w.json"], quiet=True)
