@@ -33,7 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.set_defaults(func=lambda args: _no_action(parser))
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
+    _register_fetch(sub)
+    _register_convert(sub)
+    _register_list(sub)
 
+
+def _register_fetch(sub: argparse._SubParsersAction) -> None:
     fetch = sub.add_parser(
         "fetch",
         help="download (or copy from a mirror) and verify a data set",
@@ -77,6 +82,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     fetch.set_defaults(func=_fetch)
 
+
+def _register_convert(sub: argparse._SubParsersAction) -> None:
     convert = sub.add_parser(
         "convert",
         help="convert events between CMS JSON and NanoAOD (.root)",
@@ -95,6 +102,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("--overwrite", action="store_true", help="replace DST if it exists (default: refuse)")
     convert.set_defaults(func=_convert)
 
+
+def _register_list(sub: argparse._SubParsersAction) -> None:
     listing = sub.add_parser(
         "list",
         aliases=["info"],

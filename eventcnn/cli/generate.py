@@ -9,7 +9,6 @@ from eventcnn.cli._defaults import default
 from eventcnn.cli._parallel import add_parallel_flags
 from eventcnn.errors import UserError
 from eventcnn.events.generate import generate_to_file  # light: Pythia is imported when it runs
-from eventcnn.executor import open_executor
 from eventcnn.names import PROCESS_CHOICES
 
 
@@ -55,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``eventcnn generate`` (imports Pythia and fastjet only here)."""
-
+    from eventcnn.executor import open_executor
 
     quiet = args.quiet  # --quiet or EVENTCNN_QUIET (eventcnn.cli.main)
     if args.format is not None and (args.format == "nano") != (args.out.suffix == ".root"):

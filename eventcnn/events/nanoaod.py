@@ -72,6 +72,7 @@ from eventcnn.events.nanoaod_layout import (
     uproot_module,
 )
 from eventcnn.events.nanoaod_write import write_nanoaod
+from eventcnn.events.rootfile import open_tree, truncated
 from eventcnn.executor import DEFAULT_ATTEMPTS, Executor, use_executor, with_retries
 
 __all__ = [
@@ -116,80 +117,6 @@ def is_root_path(path: str | os.PathLike[str]) -> bool:
     """
     text = str(path)
     return text.startswith("root://") or text.split("?")[0].lower().endswith(".root")
-
-
-#: the first bytes of every ROOT file
-_ROOT_MAGIC = b"root"
-
-
-def _not_root_reason(path: str) -> str | None:
-    """Why a local file is not a ROOT file (its first bytes), or None when it starts like one."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(64)
-    except IsADirectoryError:
-        return "a folder, not an event file: give .json, .json.gz or .root files"
-    if head.startswith(_ROOT_MAGIC):
-        return None
-    if not head:
-        return "not a ROOT file (the file is empty: an interrupted download or copy?)"
-    text = head.lstrip()
-    looks = ("it looks like JSON text: name it .json" if text[:1] in (b"{", b"[") else
-             "it looks like a gzip file (.json.gz?)" if head[:2] == b"\x1f\x8b" else
-             "it looks like a zip archive" if head[:2] == b"PK" else
-             "it looks like a PNG image" if head[:4] == b"\x89PNG" else
-             "it looks like text" if all(32 <= c < 127 or c in (9, 10, 13) for c in head) else
-             "its first bytes are not ROOT's signature 'root'")
-    return f"not a ROOT file ({looks})"
-
-
-def _truncated(exc: BaseException) -> bool:
-    """True for uproot's error when a file ends before the data it announces."""
-    return isinstance(exc, OSError) and "received" in str(exc) and "expected" in str(exc)
-
-
-def _open_tree(path: str) -> tuple[Any, Any]:
-    """``(file, Events tree or RNTuple)`` or a clear :class:`EventFormatError` naming the file."""
-    uproot = uproot_module()
-    is_url = "://" in path
-    if not is_url:
-        if not Path(path).exists():
-            raise FileNotFoundError(f"event file not found: {path}")
-        if reason := _not_root_reason(path):
-            raise EventFormatError(f"{path}: {reason}")
-    try:
-        file = uproot.open(path)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # uproot raises ValueError, OSError, ... for non-ROOT input
-        if is_url:
-
-            raise DownloadError(
-                f"could not open {path} ({type(exc).__name__}: {exc}). root:// URLs need a network and "
-                "'pip install fsspec-xrootd'; or fetch a local copy (eventcnn data fetch) / use --mirror"
-            ) from None
-        if _truncated(exc):
-            raise EventFormatError(f"{path}: truncated or corrupt ROOT file (it ends before the data it "
-                                   "announces: an incomplete download or copy?); fetch it again") from None
-        raise EventFormatError(f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})") from None
-    try:
-        tree = file["Events"]
-    except KeyError:
-        keys = sorted({k.split(";")[0] for k in file.keys(recursive=False)})[:8]
-        file.close()
-        if not keys:
-            raise EventFormatError(f"{path}: a ROOT file with no objects at all (empty); NanoAOD keeps "
-                                   "events in an 'Events' tree") from None
-        raise EventFormatError(f"{path}: no 'Events' tree (NanoAOD keeps events in 'Events'); found {keys}") from None
-    except Exception as exc:  # a damaged directory or object
-        file.close()
-        what = "truncated or corrupt ROOT file" if _truncated(exc) else "damaged ROOT file"
-        raise EventFormatError(f"{path}: {what}: cannot read its 'Events' object "
-                               f"({type(exc).__name__}: {exc})") from None
-    if not hasattr(tree, "iterate") or not hasattr(tree, "keys"):
-        file.close()
-        raise EventFormatError(f"{path}: 'Events' is a {type(tree).__name__}, not a TTree or an RNTuple")
-    return file, tree
 
 
 def _marker(file: Any) -> str | None:
@@ -414,7 +341,7 @@ def _no_objects(collection: str, n: int) -> Objects:
 
 def open_events(path: str | os.PathLike[str], options: ReadOptions = STRICT) -> tuple[Any, Any, Plan]:
     """``(file, Events tree or RNTuple, Plan)`` of a NanoAOD file, checked; close ``file`` when done."""
-    file, tree = _open_tree(str(path))
+    file, tree = open_tree(str(path))
     try:
         return file, tree, plan_reading(file, tree, str(path), options)
     except BaseException:
@@ -458,7 +385,7 @@ def iter_events(
                     yield _chunk_to_events(arrays, plan, text, start)
                     start += len(arrays)
             except (uproot.DeserializationError, OSError, ValueError) as exc:
-                what = "truncated or corrupt ROOT file: " if _truncated(exc) else ""
+                what = "truncated or corrupt ROOT file: " if truncated(exc) else ""
                 raise EventFormatError(f"{text}: {what}could not read the 'Events' {plan.layout.what} ({exc})") from None
     finally:
         file.close()
@@ -496,12 +423,6 @@ def _is_remote(path: str) -> bool:
 
 
 def _transient() -> tuple[type[BaseException], ...]:
-    # deferred like _open_tree's: download.py is being rebuilt on pooch and may grow imports
-
-    return (OSError, TimeoutError, DownloadError)
-
-
-def _transient() -> tuple[type[BaseException], ...]:
     return (OSError, TimeoutError, DownloadError)
 
 
@@ -516,7 +437,7 @@ def num_entries(path: str | os.PathLike[str], *, attempts: int = DEFAULT_ATTEMPT
     text = str(path)
 
     def once() -> int:
-        file, tree = _open_tree(text)
+        file, tree = open_tree(text)
         try:
             return int(tree.num_entries)
         finally:

@@ -279,6 +279,32 @@ def augment_folder(
     if not found:
         raise UserError(f"{source}: no class sub-folders with images (expected <class>/*.png)")
 
+    _claim_folder(out, source, cfg, overwrite)
+
+    src_manifest = manifest_by_file(source / MANIFEST, required=("file",))
+    pipeline = build_augmentor_pipeline(cfg)
+    rows: list[dict[str, str]] = []
+    total = cfg.samples * len(found)
+    with (
+        _preserve_global_rng(),
+        tqdm(total=total, desc="augment", unit="img", disable=quiet) as bar,
+    ):
+        for class_name, files in found.items():
+            (out / class_name).mkdir(parents=True, exist_ok=True)
+            for i in range(cfg.samples):
+                pick, name = _augment_one(pipeline, cfg.seed, class_name, i, files, out, overwrite)
+                meta = src_manifest.get(pick.relative_to(source).as_posix(), {})
+                event = meta.get("event") or _event_from_name(pick.stem)
+                rows.append({"file": f"{class_name}/{name}", "class": class_name, "source": str(pick.resolve()),
+                             "event": event})
+                bar.update(1)
+            names = {Path(r["file"]).name for r in rows if r["class"] == class_name}
+            _remove_stale(out / class_name, class_name, names)
+    return write_manifest(out / MANIFEST, rows)
+
+
+def _claim_folder(out: Path, source: Path, cfg: AugmentorConfig, overwrite: bool) -> None:
+    """Write ``augment_config.json``; an output of another configuration is refused (unless ``overwrite``)."""
     cfg_path = out / AUGMENT_CONFIG
     wanted = {"source": str(source.resolve()), **cfg.to_dict()}
     if cfg_path.exists() and not overwrite:
@@ -292,46 +318,25 @@ def augment_folder(
     check_writable(cfg_path)  # creates the folder; fails early and clearly when read-only
     write_json_atomic(cfg_path, wanted)
 
-    src_manifest = manifest_by_file(source / MANIFEST, required=("file",))
-    pipeline = build_augmentor_pipeline(cfg)
-    rows: list[dict[str, str]] = []
-    total = cfg.samples * len(found)
-    with (
-        _preserve_global_rng(),
-        tqdm(total=total, desc="augment", unit="img", disable=quiet) as bar,
-    ):
-        for class_name, files in found.items():
-            (out / class_name).mkdir(parents=True, exist_ok=True)
-            for i in range(cfg.samples):
-                s = _sample_seed(cfg.seed, class_name, i)
-                pick = files[int(np.random.default_rng(s).integers(len(files)))]
-                name = f"{class_name}_aug_{i:05d}_{pick.stem}.png"
-                target = out / class_name / name
-                if overwrite or not target.exists():
-                    random.seed(s)
-                    np.random.seed(s)
-                    rgb = open_rgb(pick)
-                    with warnings.catch_warnings():
-                        # Augmentor's skew uses numpy.matrix (PendingDeprecationWarning)
-                        warnings.simplefilter("ignore", PendingDeprecationWarning)
-                        result = _apply_operations(pipeline, rgb)
-                    with atomic_path(target) as tmp:
-                        result.save(tmp, format="PNG")
-                rel_src = pick.relative_to(source).as_posix()
-                meta = src_manifest.get(rel_src, {})
-                event = meta.get("event") or _event_from_name(pick.stem)
-                rows.append(
-                    {
-                        "file": f"{class_name}/{name}",
-                        "class": class_name,
-                        "source": str(pick.resolve()),
-                        "event": event,
-                    }
-                )
-                bar.update(1)
-            names = {Path(r["file"]).name for r in rows if r["class"] == class_name}
-            _remove_stale(out / class_name, class_name, names)
-    return write_manifest(out / MANIFEST, rows)
+
+def _augment_one(pipeline: Any, seed: int, class_name: str, i: int, files: list[Path], out: Path,
+                 overwrite: bool) -> tuple[Path, str]:
+    """Sample ``i`` of ``class_name``: its source image and file name (written unless present)."""
+    s = _sample_seed(seed, class_name, i)
+    pick = files[int(np.random.default_rng(s).integers(len(files)))]
+    name = f"{class_name}_aug_{i:05d}_{pick.stem}.png"
+    target = out / class_name / name
+    if overwrite or not target.exists():
+        random.seed(s)
+        np.random.seed(s)
+        rgb = open_rgb(pick)
+        with warnings.catch_warnings():
+            # Augmentor's skew uses numpy.matrix (PendingDeprecationWarning)
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            result = _apply_operations(pipeline, rgb)
+        with atomic_path(target) as tmp:
+            result.save(tmp, format="PNG")
+    return pick, name
 
 
 def _remove_stale(folder: Path, class_name: str, keep: set[str]) -> None:

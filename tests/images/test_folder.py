@@ -66,3 +66,17 @@ def test_the_format_is_named_only_here():
              if p != Path(folder.__file__) for m in pattern.finditer(p.read_text())
              if m.group(1) != "shards.csv" or p.name != "shards.py"]  # the shard index is shards.py's
     assert not found, found
+
+
+def test_one_manifest_reader_keyed_by_file(tmp_path):
+    from eventcnn.images import folder as imagefiles
+
+    path = tmp_path / "manifest.csv"
+    assert imagefiles.manifest_by_file(path) == {}  # no manifest yet
+    path.write_text("file,class,source,event\n./a/a_event_1.png,a,x.json,1\nb/b_event_2.png,b,x.json,2\n")
+    rows = imagefiles.manifest_by_file(path)
+    assert list(rows) == ["a/a_event_1.png", "b/b_event_2.png"] and rows["b/b_event_2.png"]["event"] == "2"
+    path.write_text("file,class\nc.png,\n")
+    with pytest.raises(ValueError, match="row 2"):
+        imagefiles.manifest_by_file(path)
+    assert imagefiles.manifest_by_file(path, required=("file",))["c.png"]["class"] == ""
