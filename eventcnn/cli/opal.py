@@ -145,7 +145,7 @@ def _register_simulation(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--classes", type=_classes, default=default(simulate, "classes"),
                    help=f"classes to simulate, comma-separated (default {','.join(default(simulate, 'classes'))})")
     add_parallel_flags(s)
-    s.add_argument("--name", default="sim", help="zip name and event-name prefix (default %(default)s)")
+    s.add_argument("--name", default=default(simulate, "name"), help="zip name and event-name prefix (default %(default)s)")
     s.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     s.set_defaults(func=run_simulate)
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from eventcnn.cli._defaults import default
 from eventcnn.cli._parallel import add_parallel_flags
 from eventcnn.cli._reading import add_absent_flag
 from eventcnn.errors import UserError
+from eventcnn.images.etaphi import STYLES, RenderConfig  # light: numpy and PIL, no Keras
+from eventcnn.images.labels import check_label, label_from_path
+from eventcnn.images.render import FORMATS, render_to_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,16 +39,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="class label: once per input (in order), once for all inputs, or FILE=LABEL; "
         "default: from the file name (TTjets_json.json -> ttjets)",
     )
-    p.add_argument("--out", type=Path, default=Path("CreatedImages"), help="output folder (default: %(default)s)")
-    p.add_argument("--style", default="paper", choices=["paper", "channels"], help="image style (default: %(default)s)")
-    p.add_argument("--size", type=int, default=224, help="image size in pixels (default: %(default)s)")
-    p.add_argument("--selection", default="paper",
-                   help="paper (default), paper+jet, lepton, none, or a JSON file of Selection settings")
+    p.add_argument("--out", type=Path, default=Path(default(render_to_dir, "out")),
+                   help="output folder (default: %(default)s)")
+    p.add_argument("--style", default=default(RenderConfig, "style"), choices=STYLES,
+                   help="image style (default: %(default)s)")
+    p.add_argument("--size", type=int, default=default(RenderConfig, "size"),
+                   help="image size in pixels (default: %(default)s)")
+    p.add_argument("--selection", default=default(render_to_dir, "selection"),
+                   help="paper, paper+jet, lepton, none, or a JSON file of Selection settings (default: %(default)s)")
     add_parallel_flags(p)
-    p.add_argument("--format", default="png", choices=["png", "shards"],
-                   help="png: one PNG per event + manifest.csv (default); shards: uint8 arrays, "
-                   "--shard-size images per shard-NNNNN.npy + shards.csv (for large data sets)")
-    p.add_argument("--shard-size", type=int, default=10_000, help="images per shard (default: %(default)s)")
+    p.add_argument("--format", default=default(render_to_dir, "format"), choices=FORMATS,
+                   help="png: one PNG per event + manifest.csv; shards: uint8 arrays, --shard-size images per "
+                   "shard-NNNNN.npy + shards.csv (for large data sets) (default: %(default)s)")
+    p.add_argument("--shard-size", type=int, default=default(render_to_dir, "shard_size"),
+                   help="images per shard (default: %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="at most this many selected events per input")
     add_absent_flag(p)
     p.add_argument("--skip-bad", action="store_true",
@@ -60,8 +68,6 @@ def _path_or_url(text: str) -> Path | str:
 
 def resolve_labels(inputs: list[Path], labels: list[str]) -> list[tuple[Path, str]]:
     """Pair each input with its label (see ``--label``)."""
-    from eventcnn.images.render import check_label, label_from_path
-
     mapping = dict(item.split("=", 1) for item in labels if "=" in item)
     plain = [item for item in labels if "=" not in item]
     if mapping and plain:
@@ -83,7 +89,6 @@ def resolve_labels(inputs: list[Path], labels: list[str]) -> list[tuple[Path, st
 
 def run(args: argparse.Namespace) -> int:
     from eventcnn.executor import open_executor
-    from eventcnn.images.render import RenderConfig, render_to_dir
 
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1 (got {args.limit}); leave it out to render every event")
