@@ -39,7 +39,7 @@ from typing import Any
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import sha256sum, write_json_atomic
 from eventcnn.errors import UserError, check_output
-from eventcnn.events.generate import canonical_process, generate_to_file
+from eventcnn.events.generate import generate_to_file
 from eventcnn.images.render import RenderConfig, render_to_dir
 from eventcnn.limits import (
     MAX_EPOCHS,
@@ -49,7 +49,7 @@ from eventcnn.limits import (
     check_image_size,
     check_jobs,
 )
-from eventcnn.names import PROCESS_LABELS
+from eventcnn.names import PROCESS_LABELS, canonical_process
 from eventcnn.seeds import DEFAULT_SEED
 
 __all__ = ["PretrainConfig", "run_pretrain", "export_backbone", "DEFAULT_PROCESSES"]
