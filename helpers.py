@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path  # noqa: E402
 
 from eventcnn.images.display import plot_gallery, plot_kinematics  # noqa: E402,F401
+from eventcnn.images.folder import MANIFEST  # noqa: E402
 
 
 class InputFiles(dict):
@@ -82,7 +83,7 @@ def ensure_images(image_dir, per_class: int = 20, size: int = 224, selection="pa
     from eventcnn.images.render import RenderConfig, render_to_dir
 
     image_dir = Path(image_dir)
-    if (image_dir / "manifest.csv").exists():
+    if (image_dir / MANIFEST).exists():
         return image_dir
     print(f"no images in {image_dir} yet (notebook 01 makes them): rendering {per_class} per class")
     inputs = cms_inputs()

@@ -17,9 +17,9 @@ Heavy dependencies (Keras, TensorFlow, Pythia) are imported only by the
 modules that need them, so ``import eventcnn`` is cheap.
 """
 
+# the home of DEFAULT_SEED is eventcnn.seeds; re-exported for `from eventcnn import DEFAULT_SEED`
+from eventcnn.seeds import DEFAULT_SEED
+
 __all__ = ["DEFAULT_SEED", "__version__"]
 
 __version__ = "0.1.0"
-
-#: the seed of every random step when none is given (library defaults and every command's --seed)
-DEFAULT_SEED = 42

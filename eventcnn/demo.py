@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn import DEFAULT_SEED
 from eventcnn._io import atomic_path, write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError
 from eventcnn.events import read_events
@@ -55,10 +54,12 @@ from eventcnn.limits import (
     check_image_size,
     check_jobs,
 )
+from eventcnn.names import THREE_CLASS_LABELS
+from eventcnn.seeds import DEFAULT_SEED
 
 __all__ = ["DemoConfig", "occlusion_figure", "run_demo"]
 
-GENERATED_CLASSES = ("ttjets", "wjets", "dy")
+GENERATED_CLASSES = THREE_CLASS_LABELS
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -197,3 +198,35 @@ def cms_run(tmp_path_factory):
                       evaluate=False, augment=False)
     train(cfg)
     return root
+# --------------------------------------------------------------------------- events drawn in the image tests
+
+#: the paper style's background
+WHITE = (255, 255, 255)
+
+
+def one(objects=None, met=(0.5, 2.5), **kw):
+    """Events with one event holding the given objects (MET tiny by default)."""
+    rec = {"met": met[0], "met_phi": met[1]}
+    rec.update(objects or {})
+    rec.update(kw)
+    from eventcnn.events import events_from_records
+
+    return events_from_records({"Event": {"1": rec}})
+
+
+def jet(pt, eta, phi, csv=-100.0):
+    return {"pt": pt, "eta": eta, "phi": phi, "CSV": csv, "tightID": True}
+
+
+def lep(pt, eta, phi):
+    return {"pt": pt, "eta": eta, "phi": phi, "px": pt * math.cos(phi), "py": pt * math.sin(phi),
+            "pz": 0.0, "tightID": True, "tightIso": True}
+
+
+def colored(image, color):
+    return np.all(image == np.array(color, dtype=np.uint8), axis=-1)
+
+
+def centroid(mask):
+    rows, cols = np.nonzero(mask)
+    return rows.mean(), cols.mean()

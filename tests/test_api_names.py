@@ -72,7 +72,7 @@ def test_functions_that_were_renamed_take_quiet():
 
     for func in (render.render_to_dir, data.fetch, opendata.file_list, opendata.fetch_record_files, generate.generate,
                  generate.generate_to_file, nanoaod.iter_events, nanoaod.read_nanoaod,
-                 nanoaod.read_selected, displays.load_displays):
+                 displays.load_displays):
         param = inspect.signature(func).parameters["quiet"]
         assert param.kind is inspect.Parameter.KEYWORD_ONLY, func.__name__
 

@@ -8,7 +8,7 @@ Sub-commands::
     eventcnn opal label   --data ZIP --labels my_labels.csv [--n 50] [--order suggest]
     eventcnn opal suggest --data ZIP [--labels CSV] [--n 10]
     eventcnn opal ids     --data ZIP --out teacher/ids.csv [--reference KEY] [--file STUDENT.csv]
-    eventcnn opal simulate --events N --out DIR [--seed S] [--classes q,e,m,t] [--jobs J]
+    eventcnn opal simulate --events N --out DIR [--seed S] [--classes q,e,m,t] [--jobs J] [--scheduler ADDR]
     eventcnn opal pretrain --out DIR [--events N] [--epochs E] [--export eventcnn/learn/weights]
 
 ``train`` trains on the labelled events, writes the run folder (config,
@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from eventcnn.cli._defaults import default
+from eventcnn.cli._parallel import add_parallel_flags
 from eventcnn.errors import UserError
 from eventcnn.images.opal_displays import IMAGE_SIZE
 from eventcnn.learn.predict import TTA_COPIES
@@ -57,6 +58,7 @@ from eventcnn.learn.recipes import (  # light: Keras is imported when training s
     RecipeConfig,
 )
 from eventcnn.learn.weights import DEFAULT_WEIGHTS
+from eventcnn.names import OPAL_CLASSES
 from eventcnn.opal.labeller import choose_events  # light: no Keras (opal label starts in a second)
 from eventcnn.opal.self_training import SELF_TRAIN
 from eventcnn.opal.simulate import simulate  # light: Pythia is imported when simulating
@@ -142,9 +144,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _classes(text: str) -> tuple[str, ...]:
     out = tuple(c.strip() for c in text.split(",") if c.strip())
-    bad = [c for c in out if c not in ("q", "e", "m", "t")]
+    bad = [c for c in out if c not in OPAL_CLASSES]
     if bad or not out or len(set(out)) != len(out):
-        raise argparse.ArgumentTypeError(f"--classes must be distinct codes among q,e,m,t, got {text!r}")
+        raise argparse.ArgumentTypeError(f"--classes must be distinct codes among {','.join(OPAL_CLASSES)}, "
+                                         f"got {text!r}")
     return out
 
 
@@ -153,10 +156,10 @@ def _register_simulation(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--events", type=int, required=True, help="number of displays (split equally per class)")
     s.add_argument("--out", required=True, help="folder for <name>.zip and events_list.csv")
     s.add_argument("--seed", type=int, default=default(simulate, "seed"), help="seed (default %(default)s)")
-    s.add_argument("--classes", type=_classes, default=("q", "e", "m", "t"),
-                   help="classes to simulate, comma-separated (default q,e,m,t)")
-    s.add_argument("--jobs", type=int, default=1, help="worker processes (default %(default)s)")
-    s.add_argument("--name", default="sim", help="zip name and event-name prefix (default %(default)s)")
+    s.add_argument("--classes", type=_classes, default=default(simulate, "classes"),
+                   help=f"classes to simulate, comma-separated (default {','.join(default(simulate, 'classes'))})")
+    add_parallel_flags(s)
+    s.add_argument("--name", default=default(simulate, "name"), help="zip name and event-name prefix (default %(default)s)")
     s.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     s.set_defaults(func=run_simulate)
 
@@ -186,10 +189,12 @@ def _register_pretrain(sub: argparse._SubParsersAction) -> None:
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Simulate displays into the masterclass format."""
+    from eventcnn.executor import open_executor
     from eventcnn.opal.simulate import simulate
 
-    res = simulate(args.events, args.out, seed=args.seed, classes=args.classes, jobs=args.jobs,
-                   name=args.name, quiet=args.quiet)
+    with open_executor(args.jobs, args.scheduler, quiet=args.quiet) as executor:
+        res = simulate(args.events, args.out, seed=args.seed, classes=args.classes, name=args.name,
+                       quiet=args.quiet, executor=executor)
     print(f"{sum(res.counts.values())} displays (" + ", ".join(f"{c} {n}" for c, n in res.counts.items())
           + f") in {res.seconds:.1f} s ({res.per_second:.0f}/s) -> {res.zip_path}, {res.labels_path}")
     return 0

@@ -37,7 +37,12 @@ from eventcnn._env import quiet_from_env
 from eventcnn.errors import UserError
 from eventcnn.images import display_ids as _ids
 from eventcnn.images.folder import IMAGE_SUFFIXES
+from eventcnn.images.opal_display import (
+    DISPLAY_SIZE as IMAGE_SIZE,  # the side of a masterclass display (what the masterclass CNN was made for)
+)
 from eventcnn.limits import check_memory
+from eventcnn.names import OPAL_CLASSES as CLASS_NAMES  # class codes in model-output order
+from eventcnn.names import OPAL_TITLES as CLASS_TITLES
 
 __all__ = [
     "check_classes",
@@ -62,28 +67,12 @@ __all__ = [
 ]
 
 
-CLASS_NAMES: tuple[str, ...] = ("q", "e", "m", "t")
-"""Class codes in model-output order: hadronic, electron, muon, tau."""
-
-
-CLASS_TITLES: dict[str, str] = {
-    "q": "hadronic (Z -> q qbar)",
-    "e": "electron (Z -> e+ e-)",
-    "m": "muon (Z -> mu+ mu-)",
-    "t": "tau (Z -> tau+ tau-)",
-}
-
-
 #: Prefixes of the masterclass file names, stripped to get the event name.
 DEFAULT_PREFIXES = ("finalcenteredmaskedrotatedopencv",)
 
 
 #: Largest zip member (bytes) that is read; a display is a few kB.
 MAX_MEMBER_BYTES = 32 * 1024 * 1024
-
-
-#: the side of the masterclass displays in pixels (what the masterclass CNN was made for)
-IMAGE_SIZE = 200
 
 
 class LabelFormatError(UserError):

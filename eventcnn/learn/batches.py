@@ -25,6 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from eventcnn.events.opal_detector import DETECTOR, LOOSE_DETECTOR
+from eventcnn.images.opal_display import png_bytes, simulate_chunk
 from eventcnn.images.opal_displays import CLASS_NAMES
 from eventcnn.learn.recipes import RecipeConfig, recipe_copies
 from eventcnn.learn.splits import class_weight_vector, stratified_holdout
@@ -54,8 +56,8 @@ def simulated_batch_pool(config: RecipeConfig) -> tuple[list[bytes], np.ndarray]
 
     Equal numbers per class (the remainder to the first classes), seeded by
     ``config.seed``; per class the first half with the tuned detector
-    (:data:`eventcnn.opal.simulate.DETECTOR`), the rest with its looser display
-    thresholds (:data:`~eventcnn.opal.simulate.LOOSE_DETECTOR`, a detector
+    (:data:`eventcnn.events.opal_detector.DETECTOR`), the rest with its looser display
+    thresholds (:data:`~eventcnn.events.opal_detector.LOOSE_DETECTOR`, a detector
     variation: 0.950 +- 0.015 against 0.934 +- 0.016 with the tuned detector
     alone, 50 suggested labels, 5 seeds, docs/benchmarks.md). Kept as PNG (about
     5 kB a display instead of 120 kB) and decoded per batch (:func:`decode_pngs`).
@@ -65,15 +67,6 @@ def simulated_batch_pool(config: RecipeConfig) -> tuple[list[bytes], np.ndarray]
         pngs, codes = simulated_batch_pool(RecipeConfig(sim_displays=8, seed=1))
         decode_pngs(pngs, [0, 1], 200).shape, np.bincount(codes)   # (2, 200, 200, 3), [2 2 2 2]
     """
-    # the display simulator still lives in eventcnn.opal (whose package imports learn); it moves below
-    # learn with the floors' work, and this becomes a top-level import (allowed by name in pyproject.toml)
-    from eventcnn.opal.simulate import (  # deferred: see above
-        DETECTOR,
-        LOOSE_DETECTOR,
-        png_bytes,
-        simulate_chunk,
-    )
-
     n = config.sim_displays
     per = [n // len(CLASS_NAMES) + (k < n % len(CLASS_NAMES)) for k in range(len(CLASS_NAMES))]
     pngs: list[bytes] = []

@@ -24,7 +24,6 @@ Example::
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -37,9 +36,16 @@ from typing import Any
 import keras
 import numpy as np
 
-from eventcnn._io import write_json_atomic, write_text_atomic
+from eventcnn._io import write_json_atomic
 from eventcnn.errors import UserError, few_names
-from eventcnn.images.folder import IMAGE_SUFFIXES, class_images, open_rgb, read_manifest
+from eventcnn.images.folder import (
+    IMAGE_SUFFIXES,
+    MANIFEST,
+    class_images,
+    open_rgb,
+    read_manifest,
+    write_manifest,
+)
 from eventcnn.images.shards import (
     INDEX_FILE,
     is_shard_folder,
@@ -115,7 +121,7 @@ def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list
         raise FileNotFoundError(
             f"image folder {data_dir} not found: create it with `eventcnn render ... --out {data_dir}`"
         )
-    manifest = data_dir / "manifest.csv"
+    manifest = data_dir / MANIFEST
     items: list[ImageItem] = []
     if is_shard_folder(data_dir):
         items = [ImageItem(shard_ref(int(r["shard"]), int(r["row"])), r["class"], r["source"], r["event"])
@@ -523,12 +529,5 @@ def make_toy_images(
             im.save(root / name)
             rows.append(ImageItem(name, cls, "", str(i)).to_dict())
     if manifest:
-        import io
-
-
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=["file", "class", "source", "event"], lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        write_text_atomic(root / "manifest.csv", buf.getvalue())
+        write_manifest(root / MANIFEST, rows)
     return root

@@ -41,6 +41,7 @@ from eventcnn.errors import UserError, check_output
 from eventcnn.images.folder import image_folder_of
 from eventcnn.images.opal_displays import CLASS_NAMES, CLASS_TITLES, decode_display
 from eventcnn.learn.runs import load_keras_file, load_run_model, run_kind
+from eventcnn.names import CMS_TITLES
 
 __all__ = [
     "background_mask",
@@ -204,13 +205,7 @@ def plot_occlusion(image: np.ndarray, heat: np.ndarray, title: str = "", ax: Any
 
 
 #: Words for the CMS process classes of eventcnn (render/generate); other names are kept.
-CMS_WORDS: dict[str, str] = {
-    "ttjets": "top pair + jets (ttjets)",
-    "tt": "top pair + jets (tt)",
-    "wjets": "W + jets (wjets)",
-    "dy": "Drell-Yan Z/gamma* -> l l (dy)",
-    "zz": "ZZ (zz)",
-}
+CMS_WORDS: dict[str, str] = CMS_TITLES
 
 
 def load_explainable(path: str | os.PathLike[str],

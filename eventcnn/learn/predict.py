@@ -43,8 +43,9 @@ import numpy as np
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import atomic_path, write_text_atomic
 from eventcnn.errors import UserError, check_output, few_names
+from eventcnn.events.formats import is_event_file
 from eventcnn.images.display_ids import display_ids
-from eventcnn.images.folder import IMAGE_SUFFIXES, image_folder_of
+from eventcnn.images.folder import FOLDER_METADATA, IMAGE_SUFFIXES, SELECTION, image_folder_of
 from eventcnn.images.opal_displays import CLASS_NAMES, load_displays
 from eventcnn.images.render import RenderConfig, render_files
 from eventcnn.images.shards import is_shard_folder, read_index, shard_ref
@@ -52,10 +53,9 @@ from eventcnn.learn.batches import rotate_images
 from eventcnn.learn.runs import load_run_model, read_run_config, run_kind
 from eventcnn.limits import check_batch_size
 
-__all__ = ["BATCH_SIZE", "FOLDER_METADATA", "TTA_COPIES", "default_tta", "predict", "predict_images",
+__all__ = ["BATCH_SIZE", "TTA_COPIES", "default_tta", "predict", "predict_images",
            "predict_tta", "write_predictions", "write_predictions_csv"]
 
-JSON_SUFFIXES = (".json", ".json.gz", ".root")  # event files: CMS JSON or NanoAOD
 
 #: images per prediction batch by run kind (OPAL displays: small fixed-shape batches keep the memory low)
 BATCH_SIZE = {"cms": 64, "opal": 16}
@@ -265,9 +265,6 @@ def _predict_displays(run: str | os.PathLike[str], inputs: Sequence[str | os.Pat
             for i, k, p in zip(shown, pred, probs_all)]
 
 
-#: files eventcnn writes into image folders (metadata, not inputs): skipped without a word
-FOLDER_METADATA = frozenset({"manifest.csv", "render_config.json", "selection.json", "augment_config.json",
-                             "skipped.csv", ".eventcnn.lock", ".eventcnn-cache"})
 
 
 def _scan_folder(folder: Path) -> list[Path]:
@@ -315,7 +312,7 @@ def _expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path]
             images.extend(found)
         elif not p.exists():
             raise FileNotFoundError(f"input {p} not found")
-        elif p.name.lower().endswith(JSON_SUFFIXES):
+        elif is_event_file(p):
             events.append(p)
         elif p.suffix.lower() in IMAGE_SUFFIXES:
             images.append(p)
@@ -360,7 +357,7 @@ def _run_selection(run_dir: Path, cfg_all: dict[str, Any], selection: Any) -> An
         return selection
     if "selection" in cfg_all:
         return cfg_all["selection"]
-    data_sel = Path(cfg_all["train"]["data_dir"]) / "selection.json"
+    data_sel = Path(cfg_all["train"]["data_dir"]) / SELECTION
     if data_sel.exists():
         return str(data_sel)
     warnings.warn(

@@ -6,7 +6,7 @@ One recipe for both datasets (:data:`PRETRAIN_DATASETS`), by :func:`run_pretrain
    (:mod:`eventcnn.events.generate`; or given event files), events with at
    least one tight isolated lepton drawn as paper-style eta-phi images;
    ``opal``: OPAL end-view displays of Z decays (Pythia 8 + an OPAL-like
-   detector, :mod:`eventcnn.opal.simulate`), equal numbers per class;
+   detector, :mod:`eventcnn.images.opal_simulation`), equal numbers per class;
 2. training in a seeded, resumable run folder: ``cms``: a multi-class
    classifier (tt+jets / W+jets / Drell-Yan / ZZ) with the physics augmentation
    (cyclic phi shift, eta and phi mirror: the generator has no pile-up and
@@ -54,12 +54,13 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn import DEFAULT_SEED
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import sha256sum, write_json_atomic
 from eventcnn.errors import UserError, check_output
-from eventcnn.events.generate import canonical_process, generate_to_file
+from eventcnn.events.generate import generate_to_file
+from eventcnn.events.opal_detector import DETECTOR
 from eventcnn.images.opal_displays import CLASS_NAMES, load_displays
+from eventcnn.images.opal_simulation import simulate
 from eventcnn.images.render import RenderConfig, render_to_dir
 from eventcnn.learn.registry import BACKBONES, MASTERCLASS, MASTERCLASS_NAME, canonical_backbone
 from eventcnn.learn.runs import versions
@@ -72,6 +73,8 @@ from eventcnn.limits import (
     check_image_size,
     check_jobs,
 )
+from eventcnn.names import PROCESS_LABELS, canonical_process
+from eventcnn.seeds import DEFAULT_SEED
 
 __all__ = ["DATASET_DEFAULTS", "PRETRAIN_DATASETS", "DEFAULT_PROCESSES", "PretrainConfig", "export_weights",
            "pretrain_defaults", "run_pretrain"]
@@ -82,7 +85,7 @@ PRETRAIN_DATASETS = ("cms", "opal")
 
 #: generator process -> class label (folder name)
 DEFAULT_PROCESSES = ("tt", "wjets", "dy", "zz")
-_LABELS = {"tt": "ttjets", "wjets": "wjets", "dy": "dy", "zz": "zz"}
+_LABELS = PROCESS_LABELS
 
 #: the settings whose default depends on the dataset (``None`` in :class:`PretrainConfig`); the opal
 #: ones made the shipped ``opal_sim`` weights (with --seed 1, their recorded command)
@@ -365,10 +368,6 @@ def _pretrain_cms(cfg: PretrainConfig, out: Path, quiet: bool, say: Any) -> tupl
 
 def _pretrain_opal(cfg: PretrainConfig, out: Path, quiet: bool, say: Any) -> tuple[Any, dict[str, Any]]:
     """Simulate displays (reused for the same events and seed) and train the masterclass CNN; its metadata."""
-    # the display simulator still lives in eventcnn.opal (whose package imports learn); it moves below
-    # learn with the floors' work, and this becomes a top-level import (allowed by name in pyproject.toml)
-    from eventcnn.opal.simulate import DETECTOR, simulate  # deferred: see above
-
     sim_dir = out / "sim"
     stamp = {"events": cfg.events, "seed": cfg.seed, "detector": asdict(DETECTOR)}
     stamp_file = sim_dir / "simulation.json"

@@ -39,6 +39,7 @@ import numpy as np
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic
 from eventcnn.errors import UserError, check_output, check_writable
+from eventcnn.images.folder import SELECTION, read_render_config
 from eventcnn.learn.augment import physics_augmentation
 from eventcnn.learn.cache import training_sequences
 from eventcnn.learn.dataset import (
@@ -132,8 +133,7 @@ def _prepare_split(cfg: TrainConfig, out: Path) -> dict[str, Any]:
 
 
 def _render_config(data_dir: str) -> dict[str, Any] | None:
-    path = Path(data_dir) / "render_config.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_render_config(data_dir)
 
 
 def _check_resumable(out: Path, cfg: TrainConfig) -> dict[str, Any] | None:
@@ -293,7 +293,7 @@ def _train(cfg: TrainConfig, out: Path, quiet: bool, say: Any, callbacks: Sequen
         "split_counts": {k: len(split[k]) for k in ("train", "val", "test")}, "versions": versions(),
         "devices": _device_record(cfg, data_parallel_devices(), precision_policy(cfg.mixed_precision)),
     }
-    selection_file = Path(cfg.data_dir) / "selection.json"
+    selection_file = Path(cfg.data_dir) / SELECTION
     if selection_file.exists():  # the selection of the images (null = none), kept with the run
         run_config["selection"] = json.loads(selection_file.read_text())
     write_json_atomic(out / "config.json", run_config)

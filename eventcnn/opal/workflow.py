@@ -28,8 +28,8 @@ import numpy as np
 
 from eventcnn._io import file_lock, write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError, check_writable
+from eventcnn.images.folder import LOCK as LOCK_FILE  # the one lock-file name of an output folder
 from eventcnn.images.opal_displays import CLASS_NAMES, check_classes
-from eventcnn.images.render import LOCK_FILE  # the one lock-file name of an output folder
 from eventcnn.learn.evaluate import evaluate_images
 from eventcnn.learn.predict import TTA_COPIES, default_tta, predict_tta, write_predictions
 from eventcnn.learn.recipes import SMALL_SET

@@ -260,7 +260,7 @@ def test_predict_says_how_many_events_the_selection_rejected(cms_run, tmp_path, 
 
 def test_predict_nanoaod_like_json(cms_run, tmp_path):
     pytest.importorskip("uproot")
-    from eventcnn.events.nanoaod import convert
+    from eventcnn.events.convert import convert
 
     root = convert(cms_run / "w.json", tmp_path / "w.root")
     js = predict(cms_run / "run", [cms_run / "w.json"], quiet=True)

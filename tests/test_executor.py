@@ -1,16 +1,17 @@
-"""Tests of eventcnn._dask: the executor (in process, local cluster, scheduler address) and read retries."""
+"""Tests of eventcnn.executor: the one executor (in process, local cluster, scheduler address), passed in, and read retries."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from eventcnn import _dask
-from eventcnn._dask import SCHEDULER_ENV, TransientReadError, open_executor, with_retries
+from eventcnn import executor as _executor
 from eventcnn.events import nanoaod
+from eventcnn.executor import SCHEDULER_ENV, TransientReadError, open_executor, with_retries
 
 
 def _square(x: int) -> int:
@@ -66,7 +67,7 @@ def test_missing_files_are_not_retried():
 
 
 def test_read_entries_retries_remote_reads_and_names_the_range(monkeypatch):
-    monkeypatch.setattr(_dask.time, "sleep", lambda s: None)
+    monkeypatch.setattr(_executor.time, "sleep", lambda s: None)
     flaky = _Flaky(2)
     monkeypatch.setattr(nanoaod, "_read_entries_once", flaky)
     assert nanoaod.read_entries("root://eospublic.cern.ch//eos/tt.root", 0, 10) == "data"
@@ -78,7 +79,7 @@ def test_read_entries_retries_remote_reads_and_names_the_range(monkeypatch):
 
 
 def test_in_process_executor_keeps_order_and_never_imports_dask():
-    code = ("import sys; from eventcnn._dask import open_executor\n"
+    code = ("import sys; from eventcnn.executor import open_executor\n"
             "with open_executor(jobs=1, quiet=True) as ex: r = ex.map(abs, [-3, 1, -2])\n"
             "assert r == [3, 1, 2], r\n"
             "assert 'distributed' not in sys.modules and 'dask' not in sys.modules\n")
@@ -110,17 +111,17 @@ def test_local_cluster_on_loopback_keeps_task_order_and_raises_task_errors(monke
 
 def test_an_unreachable_scheduler_is_one_clear_error(monkeypatch):
     pytest.importorskip("distributed")
-    monkeypatch.setattr(_dask, "CONNECT_TIMEOUT_S", 2)
+    monkeypatch.setattr(_executor, "CONNECT_TIMEOUT_S", 2)
     monkeypatch.setenv(SCHEDULER_ENV, "tcp://127.0.0.1:9")  # nothing listens on the discard port
-    with pytest.raises(_dask.SchedulerError, match=r"cannot reach the Dask scheduler tcp://127.0.0.1:9"), \
-            open_executor(jobs=1, quiet=True):
-        pass
+    with pytest.raises(_executor.SchedulerError, match=r"cannot reach the Dask scheduler tcp://127.0.0.1:9"), \
+            open_executor(jobs=1, quiet=True) as ex:
+        ex.map(abs, [1])  # the connection is made at the first task
 
 
 def test_a_script_without_main_guard_runs_on_a_local_cluster(tmp_path):
     pytest.importorskip("distributed")
     script = tmp_path / "unguarded.py"  # spawned workers must not re-run this file
-    script.write_text("from eventcnn._dask import open_executor\n"
+    script.write_text("from eventcnn.executor import open_executor\n"
                       "def double(x):\n    return 2 * x\n"
                       "with open_executor(jobs=2, quiet=True) as ex:\n"
                       "    print('result', ex.map(double, [1, 2, 3]))\n")
@@ -129,3 +130,81 @@ def test_a_script_without_main_guard_runs_on_a_local_cluster(tmp_path):
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("result [2, 4, 6]") == 1
+
+
+def test_the_cluster_starts_at_the_first_task_only(monkeypatch):
+    """An entry point opens its executor first; a stage that refuses its options starts no cluster."""
+    pytest.importorskip("distributed")
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    started = []
+    monkeypatch.setattr(_executor, "_start", lambda *a: started.append(a) or pytest.fail("cluster started"))
+    with pytest.raises(ValueError, match="bad option"), open_executor(jobs=2, quiet=True) as ex:
+        assert not ex.in_process
+        raise ValueError("bad option")
+    assert not started
+
+
+def test_a_stage_uses_the_executor_it_is_given_and_leaves_it_open():
+    from eventcnn.executor import use_executor
+
+    with open_executor(jobs=1, quiet=True) as ex:
+        with use_executor(ex, jobs=5, scheduler="tcp://ignored:1") as inner:
+            assert inner is ex  # jobs / scheduler of the stage are ignored: the caller's executor runs the tasks
+        assert ex.map(_square, [3]) == [9]  # still usable after the stage
+    with use_executor(None, jobs=1) as own:
+        assert own.in_process
+
+
+def test_no_other_process_pool_in_the_package():
+    """Every parallel stage runs on eventcnn.executor (threads for image decoding in learn.cache are no pool of processes)."""
+    import re
+    from pathlib import Path
+
+    import eventcnn
+
+    package = Path(eventcnn.__file__).parent
+    pattern = re.compile(r"ProcessPoolExecutor|multiprocessing\.Pool|from multiprocessing import|"
+                         r"import multiprocessing|LocalCluster\(|distributed\.Client\(|joblib")
+    offenders = [str(p.relative_to(package)) for p in package.rglob("*.py")
+                 if p.name != "executor.py" and pattern.search(p.read_text())]
+    assert not offenders, f"process pools outside eventcnn/executor.py: {offenders}"
+
+
+def test_each_entry_point_opens_exactly_one_executor(tmp_path, monkeypatch):
+    """render, data convert, generate and opal simulate open one executor and pass it to their stages."""
+    import contextlib
+    import functools
+    import shutil
+
+    from eventcnn.cli import main
+
+    opened = []
+    real = _executor.open_executor
+
+    @functools.wraps(real)
+    @contextlib.contextmanager
+    def counting(*args, **kwargs):
+        opened.append(args)
+        with real(*args, **kwargs) as ex:
+            yield ex
+
+    monkeypatch.setattr(_executor, "open_executor", counting)
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    example = Path(_executor.__file__).parent / "events" / "examples" / "example_dy.json.gz"
+    shutil.copy(example, tmp_path / "a.json.gz")
+    commands = [["data", "convert", str(tmp_path / "a.json.gz"), str(tmp_path / "a.root"), "-q"],
+                ["render", str(tmp_path / "a.root"), "--out", str(tmp_path / "img"), "--size", "16",
+                 "--selection", "none", "--label", "a", "-q"]]
+    if _has("pythia8mc") and _has("fastjet"):
+        commands += [["generate", "dy", "--events", "3", "--fast", "--out", str(tmp_path / "dy.json"), "-q"],
+                     ["opal", "simulate", "--events", "4", "--classes", "e,m", "--out", str(tmp_path / "sim"), "-q"]]
+    for cmd in commands:
+        opened.clear()
+        assert main(cmd) == 0, cmd
+        assert len(opened) == 1, (cmd, opened)
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None

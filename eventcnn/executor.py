@@ -1,9 +1,11 @@
-"""One executor for every parallel stage: in this process, a local Dask cluster, or an existing one.
+"""The one executor of every parallel stage: in this process, a local Dask cluster, or an existing one.
 
-The stages (``render``, ``predict`` on event files, ``data convert``, ``generate``)
-split their work into tasks -- one event file, or one entry range of a NanoAOD
-file -- and hand a pure *processor* function plus the task list to
-:func:`open_executor`. Where the tasks run is the executor's business:
+The stages (``render``, ``predict`` on event files, ``data convert``, ``generate``,
+``opal simulate``) split their work into tasks -- one event file, one entry range
+of a NanoAOD file, one Pythia chunk, one batch of simulated displays -- and hand a
+pure *processor* function plus the task list to an :class:`Executor`
+(coffea-style: the processor apart from the executor). Where the tasks run is the
+executor's business:
 
 * ``jobs=1`` (and no scheduler): in this process, one after the other, no Dask
   at all (no cluster start-up; the fast path for small studies and the tests);
@@ -12,6 +14,13 @@ file -- and hand a pure *processor* function plus the task list to
 * ``scheduler="tcp://host:8786"`` (or ``EVENTCNN_SCHEDULER``): the tasks go to
   that existing cluster (a coffea-casa or ``dask-scheduler`` address); ``jobs``
   is then ignored.
+
+**Executors are passed in.** An entry point (a command, a notebook holding a
+cluster) opens exactly one with :func:`open_executor` and passes it to every
+stage it runs (``executor=``); a stage called without one opens its own for the
+call (:func:`use_executor`). The cluster starts at the first task, so options
+are checked before any start-up. No other process pool exists in the package
+(``tests/test_executor.py`` greps for one).
 
 Results come back in task order whatever order the tasks finished in, so
 the driver writes manifests deterministically. A worker that dies loses
@@ -25,7 +34,7 @@ then raises :class:`TransientReadError` naming what was read.
 
 Example::
 
-    >>> from eventcnn._dask import open_executor
+    >>> from eventcnn.executor import open_executor
     >>> with open_executor(jobs=1, quiet=True) as ex:
     ...     ex.map(abs, [-1, 2, -3])
     [1, 2, 3]
@@ -57,6 +66,7 @@ __all__ = [
     "check_jobs",
     "open_executor",
     "scheduler_from_env",
+    "use_executor",
     "with_retries",
 ]
 
@@ -128,23 +138,42 @@ def with_retries(
 class Executor:
     """Runs a processor over tasks; results in task order. Made by :func:`open_executor`.
 
-    ``client`` is the ``dask.distributed.Client`` (``None`` in process).
+    ``client`` is the ``dask.distributed.Client`` (``None`` in process); a local
+    cluster or a scheduler connection starts at the first use. ``local_workers``:
+    the processes it runs on this machine (1 in process, ``jobs`` for a local
+    cluster, 1 for a remote scheduler: the driver), for memory estimates.
     """
 
-    def __init__(self, client: Any = None, quiet: bool = False) -> None:
-        self.client = client
+    def __init__(self, client: Any = None, quiet: bool = False, start: Callable[[], Any] | None = None,
+                 local_workers: int = 1) -> None:
+        self._client = client
+        self._start = start
         self.quiet = quiet
+        self.local_workers = local_workers
+
+    @property
+    def client(self) -> Any:
+        """The Dask client (started now if it was not yet), or ``None`` in process."""
+        if self._client is None and self._start is not None:
+            self._client, self._start = self._start(), None
+        return self._client
+
+    @property
+    def in_process(self) -> bool:
+        """True when the tasks run in this process, one after the other (no Dask)."""
+        return self._client is None and self._start is None
 
     @property
     def workers(self) -> int:
         """Worker processes available (1 in process)."""
-        if self.client is None:
+        if self.in_process:
             return 1
         return max(1, len(self.client.scheduler_info(n_workers=-1).get("workers", {})))
 
-    def bar(self, total: int, desc: str, unit: str = "task") -> Any:
-        """A tqdm bar for the whole job (hidden when quiet)."""
-        return tqdm(total=total, desc=desc, unit=unit, disable=self.quiet, dynamic_ncols=True)
+    def bar(self, total: int, desc: str, unit: str = "task", *, quiet: bool | None = None) -> Any:
+        """A tqdm bar for the whole job (hidden when ``quiet``, default: the executor's)."""
+        return tqdm(total=total, desc=desc, unit=unit, disable=self.quiet if quiet is None else quiet,
+                    dynamic_ncols=True)
 
     def map(
         self,
@@ -161,7 +190,7 @@ class Executor:
         the task's own exception is raised here.
         """
         weight = weight or (lambda _t, _r: 1)
-        if self.client is None:
+        if self.in_process:
             out = []
             for t in tasks:
                 r = fn(t)
@@ -232,10 +261,12 @@ def open_executor(
 ) -> Iterator[Executor]:
     """An :class:`Executor` for the block: in process, a local cluster of ``jobs`` workers, or ``scheduler``.
 
-    ``scheduler`` defaults to ``EVENTCNN_SCHEDULER``. The local cluster listens
-    on 127.0.0.1 only, has no dashboard and one thread per worker process, and is
-    closed (with bounded timeouts) when the block ends, also on errors.
-    ``memory_limit`` is per worker (Dask's ``"auto"``: the machine's memory / jobs).
+    ``scheduler`` defaults to ``EVENTCNN_SCHEDULER``. The cluster (or the
+    connection) starts at the first task, so a block that fails its checks
+    first starts nothing. The local cluster listens on 127.0.0.1 only, has no
+    dashboard and one thread per worker process, and is closed (with bounded
+    timeouts) when the block ends, also on errors. ``memory_limit`` is per worker
+    (Dask's ``"auto"``: the machine's memory / jobs).
 
     Example::
 
@@ -248,6 +279,35 @@ def open_executor(
     if scheduler is None and jobs == 1:
         yield Executor(None, quiet)
         return
+    _distributed()  # Dask missing: one clear error now, not at the first task
+    with contextlib.ExitStack() as stack:
+        yield Executor(None, quiet, start=lambda: _start(stack, jobs, scheduler, memory_limit),
+                       local_workers=jobs if scheduler is None else 1)
+
+
+@contextlib.contextmanager
+def use_executor(
+    executor: Executor | None, jobs: int = 1, scheduler: str | None = None, *, quiet: bool = False
+) -> Iterator[Executor]:
+    """``executor`` itself (left open: whoever opened it closes it), or one opened for the block.
+
+    How a stage takes an executor: ``with use_executor(executor, jobs, scheduler) as ex``.
+
+    Example::
+
+        >>> with open_executor(quiet=True) as mine, use_executor(mine) as ex:
+        ...     ex is mine
+        True
+    """
+    if executor is not None:
+        yield executor
+        return
+    with open_executor(jobs, scheduler, quiet=quiet) as ex:
+        yield ex
+
+
+def _start(stack: contextlib.ExitStack, jobs: int, scheduler: str | None, memory_limit: str | int | None) -> Any:
+    """Connect to ``scheduler`` or start a local cluster of ``jobs`` workers; closed by ``stack``."""
     distributed = _distributed()
     if scheduler is not None:
         try:
@@ -257,25 +317,19 @@ def open_executor(
                 f"cannot reach the Dask scheduler {scheduler} ({type(exc).__name__}: {exc}); "
                 f"check --scheduler / {SCHEDULER_ENV}, or run locally with --jobs N"
             ) from None
-        try:
-            yield Executor(client, quiet)
-        finally:
-            client.close(timeout=CLOSE_TIMEOUT_S)
-        return
+        stack.callback(client.close, timeout=CLOSE_TIMEOUT_S)
+        return client
     # the workers' scratch space is a temporary folder removed afterwards (Dask's default stays in /tmp)
-    with _main_not_reimported(), tempfile.TemporaryDirectory(prefix="eventcnn-dask-") as scratch:
-        with warnings.catch_warnings():  # the health server (loopback) moves off a busy 8787
-            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-            cluster = distributed.LocalCluster(
-                n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, memory_limit=memory_limit, silence_logs=logging.ERROR,
-                timeout=f"{CONNECT_TIMEOUT_S}s", local_directory=scratch,
-            )
-        try:
-            client = distributed.Client(cluster, timeout=f"{CONNECT_TIMEOUT_S}s")
-            try:
-                yield Executor(client, quiet)
-            finally:
-                client.close(timeout=CLOSE_TIMEOUT_S)
-        finally:
-            cluster.close(timeout=CLOSE_TIMEOUT_S)
+    stack.enter_context(_main_not_reimported())
+    scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="eventcnn-dask-"))
+    with warnings.catch_warnings():  # the health server (loopback) moves off a busy 8787
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        cluster = distributed.LocalCluster(
+            n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None, memory_limit=memory_limit, silence_logs=logging.ERROR,
+            timeout=f"{CONNECT_TIMEOUT_S}s", local_directory=scratch,
+        )
+    stack.callback(cluster.close, timeout=CLOSE_TIMEOUT_S)
+    client = distributed.Client(cluster, timeout=f"{CONNECT_TIMEOUT_S}s")
+    stack.callback(client.close, timeout=CLOSE_TIMEOUT_S)
+    return client
