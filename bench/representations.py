@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    from eventcnn._io import write_json_atomic
     from eventcnn.learn.study_data import generate_pieces, read_pieces, render_shards
 
     events_dir = out / "events"
@@ -105,9 +106,20 @@ def main(argv: list[str] | None = None) -> int:
     shards = render_shards(events_dir, out / f"shards_{args.size}", args.size, args.selection, args.jobs,
                            quiet=args.quiet)
     print(f"[render] {shards} ready in {time.perf_counter() - t1:.0f} s; {_load()}", flush=True)
-    from eventcnn.learn.study import run_study
+    from eventcnn.learn.study import StudySettings, run_study
 
-    run_study(args, events_dir, shards, out)
+    settings = StudySettings(sizes=tuple(args.sizes), seeds=tuple(args.seeds), reps=tuple(args.reps), size=args.size,
+                             selection=args.selection, cms=None if args.no_transfer else args.cms,
+                             real_per_class=args.real_per_class, real_all=args.real_all, n_boot=args.n_boot,
+                             quiet=args.quiet)
+    report = run_study(settings, events_dir, shards, out)
+    report["generation"] = {"pieces": len(pieces), "events": sum(v["events"] for v in pieces.values()),
+                            "selected": sum(v["selected"] for v in pieces.values()),
+                            "wall_seconds_summed_over_pieces": round(gen_seconds, 1), "fast": args.fast,
+                            "piece_events": args.piece_events}
+    report["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(), "at_end": _load()}
+    report["timing"]["bench_wall_seconds"] = round(time.perf_counter() - t0, 1)
+    write_json_atomic(out / "results.json", report)
     print(f"[end] wall {time.perf_counter() - t0:.0f} s, CPU of this process {time.process_time() - c0:.0f} s; "
           f"{_load()}", flush=True)
     return 0

@@ -38,7 +38,7 @@ from eventcnn._io import write_json_atomic
 from eventcnn.errors import UserError
 from eventcnn.learn.study_data import ROLE_TEST, ROLE_TRAIN, ROLE_VAL, Views
 
-__all__ = ["REPRESENTATIONS", "Recipe", "dataset_tag", "epoch_budget", "fit_predict", "pools", "run_study", "subset"]
+__all__ = ["REPRESENTATIONS", "Recipe", "StudySettings", "dataset_tag", "epoch_budget", "fit_predict", "pools", "run_study", "subset"]
 
 REPRESENTATIONS: tuple[str, ...] = ("image", "sets", "trees")
 
@@ -94,7 +94,7 @@ def _batches_class():
     class Batches(keras.utils.PyDataset):
         """Rows ``index`` of in-memory inputs (an array or a dict of arrays), reshuffled every epoch."""
 
-        def __init__(self, x: Any, y: np.ndarray | None, index: np.ndarray, batch_size: int, seed: int,
+        def __init__(self, x: Any, y: np.ndarray, index: np.ndarray, batch_size: int, seed: int,
                      shuffle: bool) -> None:
             super().__init__(workers=1, use_multiprocessing=False)
             self.x, self.y, self.index = x, y, np.asarray(index, dtype=np.int64)
@@ -112,7 +112,7 @@ def _batches_class():
         def __getitem__(self, i: int):
             rows = self.order[i * self.batch_size:(i + 1) * self.batch_size]
             x = {k: v[rows] for k, v in self.x.items()} if isinstance(self.x, dict) else self.x[rows]
-            return (x,) if self.y is None else (x, self.y[rows])
+            return x, self.y[rows]
 
         def on_epoch_end(self) -> None:
             self.epoch += 1
@@ -166,10 +166,18 @@ def _fit_nn(model: Any, x: Any, y: np.ndarray, train: np.ndarray, val: np.ndarra
             "val_loss": state.get("best")}
 
 
-def _predict_nn(model: Any, x: Any, rows: np.ndarray) -> np.ndarray:
-    Batches = _batches_class()
-    seq = Batches(x, None, rows, 1024, 0, False)
-    return np.asarray(model.predict(seq, verbose=0), dtype=np.float32)
+def _predict_nn(model: Any, x: Any, rows: np.ndarray, batch: int = 1024) -> np.ndarray:
+    """Probabilities of rows ``rows`` of ``x``, in fixed-size batches (the last one padded), called eagerly."""
+    import keras
+
+    rows = np.asarray(rows, dtype=np.int64)
+    out = []
+    for i in range(0, len(rows), batch):
+        r = rows[i:i + batch]
+        rr = np.concatenate([r, np.repeat(r[-1:], batch - len(r))]) if len(r) < batch else r
+        xb = {k: v[rr] for k, v in x.items()} if isinstance(x, dict) else x[rr]
+        out.append(np.asarray(keras.ops.convert_to_numpy(model(xb, training=False)), dtype=np.float32)[:len(r)])
+    return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
 
 
 def fit_predict(rep: str, views: Views, train: np.ndarray, val: np.ndarray, score: Sequence[tuple[Views, np.ndarray, Any]],
@@ -273,19 +281,57 @@ def _append(log: Path, row: dict[str, Any]) -> None:
         fh.write(json.dumps(row) + "\n")
 
 
-def run_study(args: Any, events_dir: Path, shards: Path, out: Path) -> dict[str, Any]:
-    """The learning curves, the transfer to real CMS events and the report (see the module docstring)."""
+@dataclass(frozen=True)
+class StudySettings:
+    """What :func:`run_study` does; the defaults are the full study of docs/representations.md."""
+
+    sizes: tuple[int, ...] = (100, 300, 1000, 3000, 10_000, 30_000, 100_000)  # training events per class
+    seeds: tuple[int, ...] = (1, 2, 3)
+    reps: tuple[str, ...] = REPRESENTATIONS
+    size: int = 32  # image size in pixels (as drawn into the shards)
+    selection: str = "lepton"
+    cms: str | None = "../shared/data/cms"  # real CMS files; None: no transfer part
+    real_per_class: int = 100
+    real_all: bool = True
+    n_boot: int = 1000
+    quiet: bool = False
+    recipe: Recipe = Recipe()
+
+    def __post_init__(self) -> None:
+        bad = [r for r in self.reps if r not in REPRESENTATIONS]
+        if bad or not self.reps:
+            raise UserError(f"unknown representation(s) {bad}; choose from {REPRESENTATIONS}")
+        if not self.sizes or min(self.sizes) < 1 or not self.seeds:
+            raise UserError("sizes must be positive training sizes and seeds not empty")
+
+    def to_json(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def run_study(settings: StudySettings, events_dir: str | Path, shards: str | Path, out: str | Path) -> dict[str, Any]:
+    """The learning curves, the transfer to real CMS events and the report (see the module docstring).
+
+    Writes ``out/results.json``, ``out/summary.md`` and the figures; the trained
+    models' predictions are cached in ``out/study_<tag>/`` (:func:`dataset_tag`).
+
+    Example::
+
+        report = run_study(StudySettings(sizes=(100, 1000), seeds=(1,)), "out/events", "out/shards_32", "out")
+    """
+    events_dir, shards, out = Path(events_dir), Path(shards), Path(out)
     from eventcnn.learn.study_data import load_views
     from eventcnn.learn.study_report import write_report
 
     t0, c0 = time.perf_counter(), _cpu()
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
-    views = load_views(events_dir, shards, args.selection)
-    images = np.asarray(views.images[np.arange(len(views))]) if "image" in args.reps else None
+    say = (lambda *a: None) if settings.quiet else (lambda *a: print(*a, flush=True))
+    views = load_views(events_dir, shards, settings.selection)
+    images = np.asarray(views.images[np.arange(len(views))]) if "image" in settings.reps else None
     pool = pools(views)
     test = np.concatenate(pool["test"])
     n_train_max = min(len(r) for r in pool["train"])
-    sizes = sorted({min(s, n_train_max) for s in args.sizes})
+    sizes = sorted({min(s, n_train_max) for s in settings.sizes})
     say(f"[study] {len(views):,} events; train pool per class {[len(r) for r in pool['train']]}, "
         f"validation {len(pool['val'][0])}/class, test {len(test):,}; sizes {sizes}; "
         f"objects cut off: {views.objects.truncated}")
@@ -293,16 +339,16 @@ def run_study(args: Any, events_dir: Path, shards: Path, out: Path) -> dict[str,
     (work / "preds").mkdir(parents=True, exist_ok=True)
     log = work / "runs.jsonl"
     done = _done(log)
-    recipe = Recipe()
+    recipe = settings.recipe
     transfer = None
-    if not args.no_transfer:
+    if settings.cms:
         from eventcnn.learn.study_transfer import RealData
 
-        transfer = RealData.load(args.cms, args.selection, args.size, views, seed=0)
+        transfer = RealData.load(settings.cms, settings.selection, settings.size, views, seed=0)
     for size in sizes:
-        for seed in args.seeds:
+        for seed in settings.seeds:
             train, val = subset(pool, size, seed)
-            for rep in args.reps:
+            for rep in settings.reps:
                 key = f"{rep}_n{size}_s{seed}"
                 keep = transfer is not None and size == sizes[-1]
                 if key in done and (work / "preds" / f"{key}.npy").exists() and not (
@@ -315,13 +361,13 @@ def run_study(args: Any, events_dir: Path, shards: Path, out: Path) -> dict[str,
                 model = info.pop("model", None)
                 if keep:
                     transfer.after_generated(rep, model, seed, size, work, views, train, val, images,
-                                             args.real_per_class)
+                                             settings.real_per_class)
                 row = {"key": key, "rep": rep, "size": size, "seed": seed, **info}
                 _append(log, row)
                 say(f"[train] {json.dumps(row)}")
     if transfer is not None:
-        transfer.real_only(args.reps, args.seeds, args.real_per_class, work, say, args.real_all)
-    report = write_report(out, work, views, pool, sizes, args, log, transfer)
+        transfer.real_only(settings.reps, settings.seeds, settings.real_per_class, work, say, settings.real_all)
+    report = write_report(out, work, views, pool, sizes, settings, log, transfer)
     report["timing"] = {"study_wall_seconds": round(time.perf_counter() - t0, 1),
                         "study_cpu_seconds": round(_cpu() - c0, 1)}
     write_json_atomic(out / "results.json", report)

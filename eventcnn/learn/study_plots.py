@@ -53,11 +53,15 @@ def plot_learning_curves(points: list[dict[str, Any]], names: list[str]):
             pts = sorted((p for p in points if p["rep"] == rep), key=lambda p: p["size"])
             if pts:
                 _band(ax, [p["size"] for p in pts], [p[key] for p in pts], REP_COLORS[rep], REP_WORDS[rep])
-        ax.set_xscale("log")
-        if logy:
-            ax.set_yscale("log")
         ax.set_xlabel("training events per class (generated)")
         ax.set_ylabel(label)
+        finite = [p[key]["value"] for p in points if p[key].get("value") is not None]
+        if not finite:  # e.g. no background event left at the cut in a tiny test set
+            ax.text(0.5, 0.5, "not a number on this test set", ha="center", transform=ax.transAxes)
+            continue
+        ax.set_xscale("log")
+        if logy and min(finite) > 0:
+            ax.set_yscale("log")
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=8, loc="lower right")
     fig.suptitle("Which representation wins: tt+jets vs W+jets vs Drell-Yan "
@@ -75,6 +79,9 @@ def plot_differences(diffs: list[dict[str, Any]]):
             _band(ax, [d["size"] for d in rows], [d[key] for d in rows], REP_COLORS.get(other, "k"),
                   f"image CNN minus {REP_WORDS.get(other, other)}")
         ax.axhline(0.0, color="k", lw=0.8)
+        if not diffs:
+            ax.text(0.5, 0.5, "no image CNN in this run: nothing to compare", ha="center", transform=ax.transAxes)
+            continue
         ax.set_xscale("log")
         ax.set_xlabel("training events per class (generated)")
         ax.set_ylabel(f"difference in {label}\n(> 0: the image CNN is better)")

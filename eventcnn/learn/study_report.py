@@ -18,6 +18,7 @@ The metric functions here take probabilities stacked over seeds,
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -89,18 +90,25 @@ def rejection_metric(c: int, efficiency: float = SIGNAL_EFFICIENCY) -> Callable[
     return rejection
 
 
+def _quietly(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A metric that is not a number on a resample (no background left at the cut) stays NaN, without warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(*args, **kwargs)
+
+
 def _figure_json(metric: Callable[..., Any], y: np.ndarray, P: np.ndarray, n_boot: int, seed: int = 7) -> dict[str, Any]:
     """Seed mean with its bootstrap interval over the test events, plus the spread over seeds."""
-    est = stats.bootstrap(metric, y, P, n_boot=n_boot, seed=seed, strata=y)
+    est = _quietly(stats.bootstrap, metric, y, P, n_boot=n_boot, seed=seed, strata=y)
     per_seed = [float(metric(y, P[:, s:s + 1])) for s in range(P.shape[1])]
-    return {**est.to_json(), "seeds": stats.seed_summary(per_seed)}
+    return {**est.to_json(), "seeds": _quietly(stats.seed_summary, per_seed)}
 
 
 def _diff_json(metric: Callable[..., Any], y: np.ndarray, A: np.ndarray, B: np.ndarray, n_boot: int) -> dict[str, Any]:
-    est = stats.paired_difference(metric, y, A, B, n_boot=n_boot, seed=11, strata=y)
+    est = _quietly(stats.paired_difference, metric, y, A, B, n_boot=n_boot, seed=11, strata=y)
     k = min(A.shape[1], B.shape[1])
     per_seed = [float(metric(y, A[:, s:s + 1]) - metric(y, B[:, s:s + 1])) for s in range(k)]
-    return {**est.to_json(), "seeds": stats.seed_summary(per_seed)}
+    return {**est.to_json(), "seeds": _quietly(stats.seed_summary, per_seed)}
 
 
 def _metrics(names: list[str]) -> dict[str, Callable[..., Any]]:
@@ -165,7 +173,7 @@ def transfer_figures(out: Path, transfer: Any, reps: list[str], seeds: list[int]
     return result
 
 
-def write_report(out: Path, work: Path, views: Views, pool: dict[str, list[np.ndarray]], sizes: list[int], args: Any,
+def write_report(out: Path, work: Path, views: Views, pool: dict[str, list[np.ndarray]], sizes: list[int], settings: Any,
                  log: Path, transfer: Any) -> dict[str, Any]:
     """Compute every figure from the predictions cached in ``work``; write ``summary.md`` and the plots
     into ``out``; return the results dict (JSON-ready)."""
@@ -179,10 +187,10 @@ def write_report(out: Path, work: Path, views: Views, pool: dict[str, list[np.nd
     test = np.concatenate(pool["test"])
     y = views.labels[test]
     names = list(views.class_names)
-    points, diffs = learning_curves(work, y, names, sizes, list(args.reps), list(args.seeds), args.n_boot)
+    points, diffs = learning_curves(work, y, names, sizes, list(settings.reps), list(settings.seeds), settings.n_boot)
     runs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
     report: dict[str, Any] = {
-        "config": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, list, type(None)))},
+        "settings": settings.to_json(),
         "classes": {n: CLASS_WORDS.get(n, n) for n in names},
         "events": {"total": len(views), "train_pool_per_class": [len(r) for r in pool["train"]],
                    "validation_per_class": len(pool["val"][0]), "test": int(len(test)),
@@ -191,8 +199,8 @@ def write_report(out: Path, work: Path, views: Views, pool: dict[str, list[np.nd
         "points": points, "differences": diffs, "runs": runs,
     }
     if transfer is not None:
-        report["transfer"] = transfer_figures(work, transfer, list(args.reps), list(args.seeds), args.n_boot,
-                                              args.real_per_class)
+        report["transfer"] = transfer_figures(work, transfer, list(settings.reps), list(settings.seeds), settings.n_boot,
+                                              settings.real_per_class)
     write_figure_png(plot_learning_curves(points, names), out / "learning_curves.png")
     write_figure_png(plot_differences(diffs), out / "differences.png")
     if transfer is not None:
