@@ -32,6 +32,8 @@ SIZES = (15, 30) if QUICK else (100, 300, 1000, 2500)   # training events per cl
 SEEDS = (1,) if QUICK else (1, 2, 3)
 REAL_PER_CLASS = 20 if QUICK else 100                   # real CMS events per class for fine-tuning
 N_BOOT = 100 if QUICK else 1000                         # bootstrap resamples per interval
+# training: at least MIN_STEPS optimizer steps, at most MAX_EPOCHS (see eventcnn.learn.study.Recipe)
+MIN_STEPS, MAX_EPOCHS = (30, 6) if QUICK else (500, 60)
 """
 
 cells = [
@@ -62,10 +64,11 @@ cells = [
     md("## 3. Learning curves\nFor every training size, seed and representation a model is trained "
        "(networks: Adam, cosine decay, early stopping on the validation loss, best epoch kept) and scored "
        "on the same held-out test events. Predictions are cached: re-running continues."),
-    code("from eventcnn.learn.study import StudySettings, run_study\n\n"
+    code("from eventcnn.learn.study import Recipe, StudySettings, run_study\n\n"
          "real = helpers.cms_inputs()   # the public CMS files (fetched once); None below: no real-data part\n"
          "settings = StudySettings(sizes=SIZES, seeds=SEEDS, size=IMAGE_SIZE, real_per_class=REAL_PER_CLASS,\n"
          "                         real_all=not QUICK, n_boot=N_BOOT, quiet=QUICK,\n"
+         "                         recipe=Recipe(min_steps=MIN_STEPS, max_epochs=MAX_EPOCHS),\n"
          "                         cms=None if real.examples else str(real['ttjets'].parent))\n"
          "out = WORKDIR / 'representations'\n"
          "report = run_study(settings, EVENTS_DIR, shards, out)\n"

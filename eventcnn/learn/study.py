@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import resource
@@ -262,9 +263,7 @@ def subset(pool: dict[str, list[np.ndarray]], size: int, seed: int, min_val: int
 
 
 def dataset_tag(shards: Path) -> str:
-    """A short hash of the pieces drawn into ``shards`` (their ``study_inputs.json``) and the test roles."""
-    import hashlib
-
+    """A short hash of the pieces drawn into ``shards`` (their ``study_inputs.json``)."""
     stamp = Path(shards) / "study_inputs.json"
     text = stamp.read_text() if stamp.exists() else str(Path(shards).resolve())
     return hashlib.sha256(text.encode()).hexdigest()[:10]
@@ -335,7 +334,9 @@ def run_study(settings: StudySettings, events_dir: str | Path, shards: str | Pat
     say(f"[study] {len(views):,} events; train pool per class {[len(r) for r in pool['train']]}, "
         f"validation {len(pool['val'][0])}/class, test {len(test):,}; sizes {sizes}; "
         f"objects cut off: {views.objects.truncated}")
-    work = out / f"study_{dataset_tag(shards)}"  # the cache of this sample: a new sample, new runs
+    # the cache of this sample and recipe: another sample or recipe trains new models
+    recipe_tag = hashlib.sha256(repr(settings.recipe).encode()).hexdigest()[:6]
+    work = out / f"study_{dataset_tag(shards)}_{recipe_tag}"
     (work / "preds").mkdir(parents=True, exist_ok=True)
     log = work / "runs.jsonl"
     done = _done(log)
@@ -361,12 +362,13 @@ def run_study(settings: StudySettings, events_dir: str | Path, shards: str | Pat
                 model = info.pop("model", None)
                 if keep:
                     transfer.after_generated(rep, model, seed, size, work, views, train, val, images,
-                                             settings.real_per_class)
+                                             settings.real_per_class, recipe)
                 row = {"key": key, "rep": rep, "size": size, "seed": seed, **info}
                 _append(log, row)
                 say(f"[train] {json.dumps(row)}")
     if transfer is not None:
-        transfer.real_only(settings.reps, settings.seeds, settings.real_per_class, work, say, settings.real_all)
+        transfer.real_only(settings.reps, settings.seeds, settings.real_per_class, work, say, settings.real_all,
+                           recipe)
     report = write_report(out, work, views, pool, sizes, settings, log, transfer)
     report["timing"] = {"study_wall_seconds": round(time.perf_counter() - t0, 1),
                         "study_cpu_seconds": round(_cpu() - c0, 1)}

@@ -133,7 +133,7 @@ class RealData:
 
     def after_generated(self, rep: str, model: Any, seed: int, size: int, out: Path, gen: Views,
                         gen_train: np.ndarray, gen_val: np.ndarray, gen_images: np.ndarray | None,
-                        per_class: int = 100) -> None:
+                        per_class: int = 100, recipe: Any = None) -> None:
         """Score a model trained on generated events on the real test set, then fine-tune it and score again."""
         from eventcnn.learn.study import _inputs, _predict_nn, _trees_proba
 
@@ -144,19 +144,21 @@ class RealData:
         else:
             x = _inputs(rep, self.views, self.images)
             p0 = _predict_nn(model, x, self.test)
-            p1 = self._finetune_nn(model, rep, seed, per_class)
+            p1 = self._finetune_nn(model, rep, seed, per_class, recipe)
         np.save(self.path(out, "generated", rep, seed), p0)
         np.save(self.path(out, "fine-tuned", rep, seed), p1)
 
-    def _finetune_nn(self, model: Any, rep: str, seed: int, per_class: int) -> np.ndarray:
+    def _finetune_nn(self, model: Any, rep: str, seed: int, per_class: int, recipe: Any = None) -> np.ndarray:
         import keras
 
-        from eventcnn.learn.study import _fit_nn, _inputs, _predict_nn
+        from eventcnn.learn.study import Recipe, _fit_nn, _inputs, _predict_nn
+
+        epochs = min(30, (recipe or Recipe()).max_epochs)
 
         keras.utils.set_random_seed(int(seed))
         train, val = self.finetune_rows(seed, per_class)
         x = _inputs(rep, self.views, self.images)
-        _fit_nn(model, x, self.views.labels, train, val, epochs=30, lr=1e-4, batch=32, seed=seed, patience=5)
+        _fit_nn(model, x, self.views.labels, train, val, epochs=epochs, lr=1e-4, batch=32, seed=seed, patience=5)
         return _predict_nn(model, x, self.test)
 
     def _trees_mixed(self, gen: Views, gen_rows: np.ndarray, seed: int, per_class: int) -> np.ndarray:
@@ -176,7 +178,7 @@ class RealData:
         return _trees_proba(model, self.views.features[self.test], len(self.gen_classes))
 
     def real_only(self, reps: list[str], seeds: list[int], per_class: int, out: Path, say,
-                  whole_pool: bool = True) -> None:
+                  whole_pool: bool = True, recipe: Any = None) -> None:
         """Train every representation from scratch on real events only (``real-<N>``; ``real-all`` with ``whole_pool``)."""
         from eventcnn.learn.study import Recipe, fit_predict
 
@@ -189,6 +191,6 @@ class RealData:
                     if path.exists():
                         continue
                     probs, info = fit_predict(rep, two, train, val, [(two, self.test, self.images)], seed,
-                                              images=self.images, recipe=Recipe())
+                                              images=self.images, recipe=recipe or Recipe())
                     np.save(path, probs[0])
                     say(f"[real] {arm} {rep} seed {seed}: {info}")
