@@ -74,6 +74,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-real-all", dest="real_all", action="store_false",
                    help="skip training on the whole real pool (the slowest real-data arm)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples per interval")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: write the report from the models already trained (a stopped run)")
     p.add_argument("--quiet", "-q", action="store_true")
     args = p.parse_args(argv)
     if args.quick:
@@ -94,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[start] {time.strftime('%Y-%m-%d %H:%M:%S')} {platform.machine()} {os.cpu_count()} CPUs; {_load()}",
           flush=True)
     generate_pieces(events_dir, args.target, args.piece_events, args.seed, selection=args.selection,
-                    jobs=args.jobs, fast=args.fast, max_pieces=args.max_pieces, quiet=args.quiet)
+                    jobs=args.jobs, fast=args.fast, max_pieces=0 if args.report_only else args.max_pieces,
+                    quiet=args.quiet)
     pieces = read_pieces(events_dir)
     gen_seconds = sum(v["seconds"] for v in pieces.values())
     print(f"[generate] done: {len(pieces)} pieces, {sum(v['events'] for v in pieces.values()):,} events, "
@@ -111,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = StudySettings(sizes=tuple(args.sizes), seeds=tuple(args.seeds), reps=tuple(args.reps), size=args.size,
                              selection=args.selection, cms=None if args.no_transfer else args.cms,
                              real_per_class=args.real_per_class, real_all=args.real_all, n_boot=args.n_boot,
-                             quiet=args.quiet)
+                             quiet=args.quiet, train=not args.report_only)
     report = run_study(settings, events_dir, shards, out)
     report["generation"] = {"pieces": len(pieces), "events": sum(v["events"] for v in pieces.values()),
                             "selected": sum(v["selected"] for v in pieces.values()),

@@ -295,6 +295,7 @@ class StudySettings:
     n_boot: int = 1000
     quiet: bool = False
     recipe: Recipe = Recipe()
+    train: bool = True  # False: train nothing, report what the cache holds (e.g. of a stopped run)
 
     def __post_init__(self) -> None:
         bad = [r for r in self.reps if r not in REPRESENTATIONS]
@@ -355,6 +356,9 @@ def run_study(settings: StudySettings, events_dir: str | Path, shards: str | Pat
                 if key in done and (work / "preds" / f"{key}.npy").exists() and not (
                         keep and not transfer.has_generated(rep, seed, work)):
                     continue
+                if not settings.train:
+                    say(f"[study] {key}: not trained (report only)")
+                    continue
                 score = [(views, test, images)]
                 probs, info = fit_predict(rep, views, train, val, score, seed, images=images, recipe=recipe,
                                           return_model=keep)
@@ -366,7 +370,7 @@ def run_study(settings: StudySettings, events_dir: str | Path, shards: str | Pat
                 row = {"key": key, "rep": rep, "size": size, "seed": seed, **info}
                 _append(log, row)
                 say(f"[train] {json.dumps(row)}")
-    if transfer is not None:
+    if transfer is not None and settings.train:
         transfer.real_only(settings.reps, settings.seeds, settings.real_per_class, work, say, settings.real_all,
                            recipe)
     report = write_report(out, work, views, pool, sizes, settings, log, transfer)
