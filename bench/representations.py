@@ -106,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.generate_only:
         return 0
     t1 = time.perf_counter()
-    shards = render_shards(events_dir, out / f"shards_{args.size}", args.size, args.selection, args.jobs,
-                           quiet=args.quiet)
+    shards = out / f"shards_{args.size}"
+    if not args.report_only:  # report-only reads the shards as drawn, whatever was generated since
+        render_shards(events_dir, shards, args.size, args.selection, args.jobs, quiet=args.quiet)
     print(f"[render] {shards} ready in {time.perf_counter() - t1:.0f} s; {_load()}", flush=True)
     from eventcnn.learn.study import StudySettings, run_study
 
