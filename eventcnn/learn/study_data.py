@@ -45,8 +45,12 @@ import numpy as np
 from eventcnn._io import write_json_atomic
 from eventcnn.errors import UserError
 from eventcnn.events import Events, read_events
+from eventcnn.events.generate import generate_to_file
 from eventcnn.events.objects import ObjectArrays, object_arrays
 from eventcnn.events.selection import get_selection
+from eventcnn.images.render import RenderConfig, render_to_dir
+from eventcnn.images.shards import ShardRows, read_index, shard_ref
+from eventcnn.learn.baseline import event_features
 
 __all__ = [
     "CLASS_WORDS",
@@ -58,11 +62,13 @@ __all__ = [
     "Views",
     "generate_pieces",
     "load_views",
+    "pools",
     "piece_path",
     "piece_seed",
     "read_pieces",
     "render_shards",
     "role_of",
+    "subset",
 ]
 
 #: the generated processes, in class order
@@ -144,7 +150,6 @@ def generate_pieces(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    from eventcnn.events.generate import generate_to_file
 
     pieces = read_pieces(folder)
     made = 0
@@ -199,7 +204,6 @@ def render_shards(
     """
     import json
 
-    from eventcnn.images.render import RenderConfig, render_to_dir
 
     events_folder, out = Path(events_folder), Path(out)
     inputs = _piece_files(events_folder)
@@ -238,7 +242,6 @@ class Views:
 
 
 def _events_views(events: Events, selection: Any) -> tuple[ObjectArrays, np.ndarray, list[str]]:
-    from eventcnn.learn.baseline import event_features
 
     sel = get_selection(selection)
     feats, names = event_features(events, sel)
@@ -253,7 +256,6 @@ def load_views(events_folder: str | os.PathLike[str], shards: str | os.PathLike[
     their position in the file (``entry``), and their event numbers are checked
     against it (a mismatch names the file and the row).
     """
-    from eventcnn.images.shards import ShardRows, read_index, shard_ref
 
     shards = Path(shards)
     rows = read_index(shards)
@@ -295,3 +297,29 @@ def load_views(events_folder: str | os.PathLike[str], shards: str | os.PathLike[
     refs = [str(shards / shard_ref(int(r["shard"]), int(r["row"]))) for r in rows]
     return Views(ShardRows(refs), objects, features, feature_names, labels, role_of(event), names,
                  src, event)
+
+
+def pools(views: Views) -> dict[str, list[np.ndarray]]:
+    """Per class, the rows of each role; test and validation cut to the same count per class (balanced)."""
+    out: dict[str, list[np.ndarray]] = {}
+    for name, role in (("train", ROLE_TRAIN), ("val", ROLE_VAL), ("test", ROLE_TEST)):
+        rows = [np.flatnonzero((views.roles == role) & (views.labels == c)) for c in range(len(views.class_names))]
+        if name != "train":
+            n = min(len(r) for r in rows)
+            rows = [r[:n] for r in rows]
+        out[name] = rows
+    return out
+
+
+def subset(pool: dict[str, list[np.ndarray]], size: int, seed: int, min_val: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """``size`` training rows per class (the first of a per-seed permutation: nested in ``size``) and
+    ``max(min_val, size // 4)`` validation rows per class (capped by the pools)."""
+    train, val = [], []
+    for c, rows in enumerate(pool["train"]):
+        perm = rows[np.random.default_rng([int(seed), 7, c]).permutation(len(rows))]
+        train.append(np.sort(perm[:size]))
+    n_val = max(min_val, size // 4)
+    for c, rows in enumerate(pool["val"]):
+        perm = rows[np.random.default_rng([int(seed), 8, c]).permutation(len(rows))]
+        val.append(np.sort(perm[:n_val]))
+    return np.concatenate(train), np.concatenate(val)

@@ -28,6 +28,13 @@ import numpy as np
 from eventcnn import stats
 from eventcnn._io import write_figure_png, write_text_atomic
 from eventcnn.learn.study_data import CLASS_WORDS, Views
+from eventcnn.learn.study_plots import (
+    plot_differences,
+    plot_learning_curves,
+    plot_transfer,
+    summary_markdown,
+)
+from eventcnn.learn.study_transfer import binary_score
 
 __all__ = ["accuracy_metric", "auc_metric", "macro_auc", "rejection_metric", "write_report"]
 
@@ -150,7 +157,6 @@ def learning_curves(out: Path, y: np.ndarray, names: list[str], sizes: list[int]
 def transfer_figures(out: Path, transfer: Any, reps: list[str], seeds: list[int], n_boot: int,
                      per_class: int) -> dict[str, Any]:
     """AUC (tt+jets vs W+jets) on the real test events per arm and representation, and image - other."""
-    from eventcnn.learn.study_transfer import binary_score
 
     y = transfer.y_test
     arms = ["generated", "fine-tuned", f"real-{per_class}", "real-all"]  # those with predictions are shown
@@ -177,12 +183,6 @@ def write_report(out: Path, work: Path, views: Views, pool: dict[str, list[np.nd
                  log: Path, transfer: Any) -> dict[str, Any]:
     """Compute every figure from the predictions cached in ``work``; write ``summary.md`` and the plots
     into ``out``; return the results dict (JSON-ready)."""
-    from eventcnn.learn.study_plots import (
-        plot_differences,
-        plot_learning_curves,
-        plot_transfer,
-        summary_markdown,
-    )
 
     test = np.concatenate(pool["test"])
     y = views.labels[test]

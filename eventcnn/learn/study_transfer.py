@@ -30,6 +30,19 @@ from typing import Any
 import numpy as np
 
 from eventcnn.errors import UserError
+from eventcnn.events import concat_events, read_events
+from eventcnn.events.objects import object_arrays
+from eventcnn.events.selection import get_selection
+from eventcnn.images.render import RenderConfig, render_events
+from eventcnn.learn.baseline import DEFAULT_PARAMS, event_features
+from eventcnn.learn.representations import (
+    Recipe,
+    fit_network,
+    fit_predict,
+    model_inputs,
+    predict_rows,
+    trees_proba,
+)
 from eventcnn.learn.study_data import Views
 
 __all__ = ["RealData", "binary_score"]
@@ -58,11 +71,6 @@ class RealData:
     @classmethod
     def load(cls, folder: str | os.PathLike[str], selection: Any, size: int, gen: Views, seed: int = 0) -> RealData:
         """Read, select and draw the real events; split them 50/50 (stratified, ``seed``)."""
-        from eventcnn.events import concat_events, read_events
-        from eventcnn.events.objects import object_arrays
-        from eventcnn.events.selection import get_selection
-        from eventcnn.images.render import RenderConfig, render_events
-        from eventcnn.learn.baseline import event_features
 
         sel = get_selection(selection)
         parts, labels = [], []
@@ -135,15 +143,14 @@ class RealData:
                         gen_train: np.ndarray, gen_val: np.ndarray, gen_images: np.ndarray | None,
                         per_class: int = 100, recipe: Any = None) -> None:
         """Score a model trained on generated events on the real test set, then fine-tune it and score again."""
-        from eventcnn.learn.study import _inputs, _predict_nn, _trees_proba
 
         k = len(self.gen_classes)
         if rep == "trees":
-            p0 = _trees_proba(model, self.views.features[self.test], k)
+            p0 = trees_proba(model, self.views.features[self.test], k)
             p1 = self._trees_mixed(gen, np.concatenate([gen_train, gen_val]), seed, per_class)
         else:
-            x = _inputs(rep, self.views, self.images)
-            p0 = _predict_nn(model, x, self.test)
+            x = model_inputs(rep, self.views, self.images)
+            p0 = predict_rows(model, x, self.test)
             p1 = self._finetune_nn(model, rep, seed, per_class, recipe)
         np.save(self.path(out, "generated", rep, seed), p0)
         np.save(self.path(out, "fine-tuned", rep, seed), p1)
@@ -151,21 +158,18 @@ class RealData:
     def _finetune_nn(self, model: Any, rep: str, seed: int, per_class: int, recipe: Any = None) -> np.ndarray:
         import keras
 
-        from eventcnn.learn.study import Recipe, _fit_nn, _inputs, _predict_nn
 
         epochs = min(30, (recipe or Recipe()).max_epochs)
 
         keras.utils.set_random_seed(int(seed))
         train, val = self.finetune_rows(seed, per_class)
-        x = _inputs(rep, self.views, self.images)
-        _fit_nn(model, x, self.views.labels, train, val, epochs=epochs, lr=1e-4, batch=32, seed=seed, patience=5)
-        return _predict_nn(model, x, self.test)
+        x = model_inputs(rep, self.views, self.images)
+        fit_network(model, x, self.views.labels, train, val, epochs=epochs, lr=1e-4, batch=32, seed=seed, patience=5)
+        return predict_rows(model, x, self.test)
 
     def _trees_mixed(self, gen: Views, gen_rows: np.ndarray, seed: int, per_class: int) -> np.ndarray:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        from eventcnn.learn.baseline import DEFAULT_PARAMS
-        from eventcnn.learn.study import _trees_proba
 
         train, val = self.finetune_rows(seed, per_class)
         real = np.concatenate([train, val])
@@ -175,12 +179,11 @@ class RealData:
         w = np.concatenate([np.ones(len(gen_rows)), np.full(len(real), per_gen_class / (len(real) / 2))])
         model = HistGradientBoostingClassifier(random_state=int(seed), **DEFAULT_PARAMS)
         model.fit(X, y, sample_weight=w)
-        return _trees_proba(model, self.views.features[self.test], len(self.gen_classes))
+        return trees_proba(model, self.views.features[self.test], len(self.gen_classes))
 
     def real_only(self, reps: list[str], seeds: list[int], per_class: int, out: Path, say,
                   whole_pool: bool = True, recipe: Any = None) -> None:
         """Train every representation from scratch on real events only (``real-<N>``; ``real-all`` with ``whole_pool``)."""
-        from eventcnn.learn.study import Recipe, fit_predict
 
         two = self.views  # labels in the generated class order: the networks keep all outputs
         for arm in (f"real-{per_class}", "real-all") if whole_pool else (f"real-{per_class}",):
