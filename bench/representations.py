@@ -50,6 +50,36 @@ def _load() -> str:
         return "load average unknown"
 
 
+def image_cost(sizes: list[int], n: int = 4096) -> list[dict[str, float]]:
+    """CPU seconds per training image of the small CNN (with augmentation) at each image size, measured here."""
+    import keras
+    import numpy as np
+
+    from eventcnn.learn.augment import physics_augmentation
+    from eventcnn.learn.models import build_model
+
+    rows = []
+    for size in sizes:
+        model = build_model("small", 3, (size, size, 3), weights=None, freeze="none",
+                            augmentation=physics_augmentation(seed=1))
+        model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+        rng = np.random.default_rng(0)
+        x = rng.integers(0, 255, (n, size, size, 3), dtype=np.uint8)
+        y = rng.integers(0, 3, n)
+        model.fit(x[:512], y[:512], batch_size=128, epochs=1, verbose=0)  # warm-up: graph building
+        t, c = time.perf_counter(), time.process_time()
+        model.fit(x, y, batch_size=128, epochs=1, verbose=0)
+        rows.append({"size": size, "images_per_cpu_second": n / (time.process_time() - c),
+                     "images_per_second": n / (time.perf_counter() - t), "parameters": model.count_params()})
+    ref = rows[-1]["images_per_cpu_second"]
+    for r in rows:
+        r["cost_relative_to_last"] = ref / r["images_per_cpu_second"]
+        print(f"[image cost] {r['size']} px: {r['images_per_cpu_second']:.0f} training images per CPU-second "
+              f"({r['images_per_second']:.0f}/s wall), {r['parameters']:,} parameters; "
+              f"{r['cost_relative_to_last']:.2f}x the cost per image of {rows[-1]['size']} px; {_load()}", flush=True)
+    return rows
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="bench/_out/repr", help="everything goes here (events, shards, runs, results)")
@@ -76,6 +106,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples per interval")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: write the report from the models already trained (a stopped run)")
+    p.add_argument("--image-cost", type=int, nargs="*", default=None, metavar="PX",
+                   help="only measure the CNN's training cost per image at these sizes (e.g. 24 32 40 64) and exit")
     p.add_argument("--quiet", "-q", action="store_true")
     args = p.parse_args(argv)
     if args.quick:
@@ -86,6 +118,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.image_cost is not None:
+        image_cost(sorted(args.image_cost or [24, 32, 40, 64]))
+        return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     from eventcnn._io import write_json_atomic

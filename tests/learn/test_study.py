@@ -17,15 +17,9 @@ from eventcnn.events.objects import object_arrays
 from eventcnn.events.selection import get_selection
 from eventcnn.images.render import RenderConfig, render_events
 from eventcnn.learn import study_data as sd
-from eventcnn.learn.study import (
-    Recipe,
-    StudySettings,
-    epoch_budget,
-    fit_predict,
-    pools,
-    run_study,
-    subset,
-)
+from eventcnn.learn.representations import Recipe, epoch_budget, fit_predict
+from eventcnn.learn.study import StudySettings, run_study
+from eventcnn.learn.study_data import pools, subset
 from eventcnn.learn.study_report import accuracy_metric, auc_metric, macro_auc, rejection_metric
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "eventcnn" / "events" / "examples"
