@@ -39,8 +39,8 @@ import sys
 import time
 from pathlib import Path
 
-QUICK = {"target": 900, "piece_events": 1500, "sizes": [50, 100, 200], "seeds": [1, 2],
-         "real_per_class": 30, "n_boot": 200}
+QUICK = {"target": 150, "piece_events": 600, "sizes": [20, 50], "seeds": [1, 2], "real_per_class": 30,
+         "real_all": False, "n_boot": 200, "min_steps": 50, "max_epochs": 10}
 
 
 def _load() -> str:
@@ -104,6 +104,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-real-all", dest="real_all", action="store_false",
                    help="skip training on the whole real pool (the slowest real-data arm)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples per interval")
+    p.add_argument("--min-steps", type=int, default=500, help="optimizer steps per network at least")
+    p.add_argument("--max-epochs", type=int, default=60, help="epochs per network at most")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: write the report from the models already trained (a stopped run)")
     p.add_argument("--image-cost", type=int, nargs="*", default=None, metavar="PX",
@@ -145,12 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report_only:  # report-only reads the shards as drawn, whatever was generated since
         render_shards(events_dir, shards, args.size, args.selection, args.jobs, quiet=args.quiet)
     print(f"[render] {shards} ready in {time.perf_counter() - t1:.0f} s; {_load()}", flush=True)
+    from eventcnn.learn.representations import Recipe
     from eventcnn.learn.study import StudySettings, run_study
 
     settings = StudySettings(sizes=tuple(args.sizes), seeds=tuple(args.seeds), reps=tuple(args.reps), size=args.size,
                              selection=args.selection, cms=None if args.no_transfer else args.cms,
                              real_per_class=args.real_per_class, real_all=args.real_all, n_boot=args.n_boot,
-                             quiet=args.quiet, train=not args.report_only)
+                             quiet=args.quiet, train=not args.report_only,
+                             recipe=Recipe(min_steps=args.min_steps, max_epochs=args.max_epochs))
     report = run_study(settings, events_dir, shards, out)
     report["generation"] = {"pieces": len(pieces), "events": sum(v["events"] for v in pieces.values()),
                             "selected": sum(v["selected"] for v in pieces.values()),
