@@ -17,6 +17,7 @@ The metric functions here take probabilities stacked over seeds,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from collections.abc import Callable
@@ -36,7 +37,8 @@ from eventcnn.learn.study_plots import (
 )
 from eventcnn.learn.study_transfer import binary_score
 
-__all__ = ["accuracy_metric", "auc_metric", "macro_auc", "rejection_metric", "write_report"]
+__all__ = ["AucCache", "accuracy_metric", "auc_metric", "macro_auc", "macro_auc_metric", "rejection_metric",
+           "write_report"]
 
 SIGNAL_EFFICIENCY = 0.5
 
@@ -53,20 +55,61 @@ def _rows(weights: np.ndarray | None, n: int) -> tuple[np.ndarray, bool]:
     return (w[None, :], True) if w.ndim == 1 else (w, False)
 
 
-def auc_metric(c: int) -> Callable[..., Any]:
+class AucCache:
+    """One-vs-rest AUCs of one model's scores under one set of bootstrap weights, computed once.
+
+    The macro AUC, the per-class AUCs and the paired differences of a report
+    resample the same test events with the same seed, so they draw identical
+    weights: keyed by a digest of the weights, the scores and the labels, every
+    AUC of every resample is computed once (the most expensive part of a report).
+    """
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self.store: dict[bytes, Any] = {}
+        self.max_entries = max_entries
+
+    @staticmethod
+    def _digest(*arrays: np.ndarray) -> bytes:
+        h = hashlib.blake2b(digest_size=16)
+        for a in arrays:
+            a = np.ascontiguousarray(a)
+            h.update(str((a.shape, a.dtype.str)).encode())
+            h.update(memoryview(a).cast("B"))
+        return h.digest()
+
+    def roc_auc(self, y: np.ndarray, score: np.ndarray, weights: np.ndarray | None) -> Any:
+        if weights is None:
+            return stats.roc_auc(y, score)
+        key = self._digest(y, score, weights)
+        if key not in self.store:
+            if len(self.store) >= self.max_entries:
+                self.store.clear()
+            self.store[key] = stats.roc_auc(y, score, weights=weights)
+        return self.store[key]
+
+
+def auc_metric(c: int, cache: AucCache | None = None) -> Callable[..., Any]:
     """One-vs-rest ROC AUC of class ``c``, mean over seeds."""
+    roc = cache.roc_auc if cache is not None else (lambda y, s, w: stats.roc_auc(y, s, weights=w))
+
     @_weighted
     def auc(y: np.ndarray, P: np.ndarray, weights: np.ndarray | None = None) -> Any:
-        vals = [stats.roc_auc(y == c, P[:, s, c], weights=weights) for s in range(P.shape[1])]
+        vals = [roc(y == c, P[:, s, c], weights) for s in range(P.shape[1])]
         return np.mean(vals, axis=0)
 
     return auc
 
 
-@_weighted
-def macro_auc(y: np.ndarray, P: np.ndarray, weights: np.ndarray | None = None) -> Any:
+def macro_auc_metric(cache: AucCache | None = None) -> Callable[..., Any]:
     """Macro one-vs-rest ROC AUC (mean over classes), mean over seeds."""
-    return np.mean([auc_metric(c)(y, P, weights) for c in range(P.shape[2])], axis=0)
+    @_weighted
+    def macro(y: np.ndarray, P: np.ndarray, weights: np.ndarray | None = None) -> Any:
+        return np.mean([auc_metric(c, cache)(y, P, weights) for c in range(P.shape[2])], axis=0)
+
+    return macro
+
+
+macro_auc = macro_auc_metric()
 
 
 @_weighted
@@ -112,16 +155,17 @@ def _figure_json(metric: Callable[..., Any], y: np.ndarray, P: np.ndarray, n_boo
 
 
 def _diff_json(metric: Callable[..., Any], y: np.ndarray, A: np.ndarray, B: np.ndarray, n_boot: int) -> dict[str, Any]:
-    est = _quietly(stats.paired_difference, metric, y, A, B, n_boot=n_boot, seed=11, strata=y)
+    # the same resamples as the points (seed 7): the AUCs of both models come from the cache
+    est = _quietly(stats.paired_difference, metric, y, A, B, n_boot=n_boot, seed=7, strata=y)
     k = min(A.shape[1], B.shape[1])
     per_seed = [float(metric(y, A[:, s:s + 1]) - metric(y, B[:, s:s + 1])) for s in range(k)]
     return {**est.to_json(), "seeds": _quietly(stats.seed_summary, per_seed)}
 
 
-def _metrics(names: list[str]) -> dict[str, Callable[..., Any]]:
-    out: dict[str, Callable[..., Any]] = {"macro_auc": macro_auc, "accuracy": accuracy_metric}
+def _metrics(names: list[str], cache: AucCache) -> dict[str, Callable[..., Any]]:
+    out: dict[str, Callable[..., Any]] = {"macro_auc": macro_auc_metric(cache), "accuracy": accuracy_metric}
     for c, name in enumerate(names):
-        out[f"auc_{name}"] = auc_metric(c)
+        out[f"auc_{name}"] = auc_metric(c, cache)
         out[f"rejection_{name}"] = rejection_metric(c)
     return out
 
@@ -136,7 +180,7 @@ def _stack(out: Path, keys: list[str]) -> np.ndarray | None:
 def learning_curves(out: Path, y: np.ndarray, names: list[str], sizes: list[int], reps: list[str], seeds: list[int],
                     n_boot: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The points (rep x size) and the paired differences image - other at each size."""
-    metrics = _metrics(names)
+    metrics = _metrics(names, AucCache())
     points, diffs = [], []
     for size in sizes:
         stacks = {rep: _stack(out, [f"{rep}_n{size}_s{s}" for s in seeds]) for rep in reps}
