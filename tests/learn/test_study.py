@@ -20,7 +20,14 @@ from eventcnn.learn import study_data as sd
 from eventcnn.learn.representations import Recipe, epoch_budget, fit_predict
 from eventcnn.learn.study import StudySettings, run_study
 from eventcnn.learn.study_data import pools, subset
-from eventcnn.learn.study_report import accuracy_metric, auc_metric, macro_auc, rejection_metric
+from eventcnn.learn.study_report import (
+    AucCache,
+    accuracy_metric,
+    auc_metric,
+    macro_auc,
+    macro_auc_metric,
+    rejection_metric,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "eventcnn" / "events" / "examples"
 
@@ -119,6 +126,12 @@ def test_metrics_agree_with_direct_computations():
     w = np.ones((3, 900))
     assert np.allclose(rejection_metric(0)(y, P, weights=w), rejection_metric(0)(y, P))
     assert np.allclose(macro_auc(y, P, weights=w), macro_auc(y, P))
+    cache = AucCache()
+    w = stats.bootstrap_weights(900, 8, seed=2, strata=y)
+    assert np.allclose(macro_auc_metric(cache)(y, P, weights=w), macro_auc(y, P, weights=w))
+    n = len(cache.store)
+    assert n == 6 and np.allclose(auc_metric(2, cache)(y, P, weights=w), auc_metric(2)(y, P, weights=w))
+    assert len(cache.store) == n  # served from the cache
     est = stats.bootstrap(macro_auc, y, P, n_boot=50, seed=1, strata=y)
     assert est.ci95[0] < est.value < est.ci95[1]
     assert stats.paired_difference(macro_auc, y, P, P, n_boot=20, strata=y).value == 0.0
