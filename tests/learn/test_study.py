@@ -120,7 +120,7 @@ def test_metrics_agree_with_direct_computations():
     s0, sig = P[:, 0, 0], y == 0
     cut = np.sort(s0[sig])[::-1][int(np.ceil(0.5 * sig.sum())) - 1]
     expected = 1.0 / np.mean(s0[~sig] >= cut)
-    got = rejection_metric(0)(y, P[:, :1])
+    got = rejection_metric(0, 0.5)(y, P[:, :1])
     assert got == pytest.approx(expected, rel=0.02)
     # the vectorised bootstrap path gives the plain value for weights of one
     w = np.ones((3, 900))
