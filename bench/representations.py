@@ -106,6 +106,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples per interval")
     p.add_argument("--min-steps", type=int, default=500, help="optimizer steps per network at least")
     p.add_argument("--max-epochs", type=int, default=60, help="epochs per network at most")
+    p.add_argument("--image-passes", type=float, default=6e5,
+                   help="training events the CNN sees per run at most (epochs = this / training events)")
+    p.add_argument("--sets-passes", type=float, default=2e6, help="the same for the Deep Sets network")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: write the report from the models already trained (a stopped run)")
     p.add_argument("--image-cost", type=int, nargs="*", default=None, metavar="PX",
@@ -154,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                              selection=args.selection, cms=None if args.no_transfer else args.cms,
                              real_per_class=args.real_per_class, real_all=args.real_all, n_boot=args.n_boot,
                              quiet=args.quiet, train=not args.report_only,
-                             recipe=Recipe(min_steps=args.min_steps, max_epochs=args.max_epochs))
+                             recipe=Recipe(min_steps=args.min_steps, max_epochs=args.max_epochs,
+                                           passes=(("image", args.image_passes), ("sets", args.sets_passes))))
     report = run_study(settings, events_dir, shards, out)
     report["generation"] = {"pieces": len(pieces), "events": sum(v["events"] for v in pieces.values()),
                             "selected": sum(v["selected"] for v in pieces.values()),
