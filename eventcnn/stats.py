@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 
 from eventcnn.errors import UserError
+from eventcnn.seeds import DEFAULT_SEED as _SEED
+from eventcnn.seeds import derive_rng
 
 __all__ = [
     "DEFAULT_BOOTSTRAP",
@@ -57,7 +59,6 @@ __all__ = [
 
 #: resamples of every bootstrap unless a caller says otherwise
 DEFAULT_BOOTSTRAP = 1000
-_SEED = 42  # eventcnn.DEFAULT_SEED (not imported: eventcnn/__init__ may import this module one day)
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def _weight_chunks(n: int, n_boot: int, seed: int, strata: Sequence[Any] | np.nd
         m = min(rows, n_boot - start)
         weights = np.zeros((m, n), dtype=np.float64)
         for g, members in enumerate(groups):  # one stream per (seed, chunk, stratum)
-            rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xB007, start, g]))
+            rng = derive_rng(seed, "bootstrap", start, g)
             picks = rng.integers(0, len(members), size=(m, len(members)))
             for r in range(m):
                 weights[r, members] = np.bincount(picks[r], minlength=len(members))

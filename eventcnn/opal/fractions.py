@@ -44,6 +44,7 @@ import numpy as np
 from eventcnn.errors import UserError
 from eventcnn.opal.displays import CLASS_NAMES
 from eventcnn.opal.physics import Z_BRANCHING_PERCENT, expected_fractions
+from eventcnn.seeds import DEFAULT_SEED, derive_rng
 
 __all__ = [
     "DEFAULT_TOYS",
@@ -225,7 +226,7 @@ def _toy_matrices(conf: np.ndarray, toys: int, rng: np.random.Generator) -> np.n
 
 def measure_fractions(predicted: Sequence[str] | np.ndarray | Mapping[str, int], confusion: Any, *,
                       classes: Sequence[str] = CLASS_NAMES, toys: int = DEFAULT_TOYS,
-                      seed: int = 42) -> FractionMeasurement:
+                      seed: int = DEFAULT_SEED) -> FractionMeasurement:
     """Measure the decay fractions of the classified displays, corrected for misidentification.
 
     ``predicted``: the predicted class of every display that is measured (or the
@@ -249,7 +250,7 @@ def measure_fractions(predicted: Sequence[str] | np.ndarray | Mapping[str, int],
         neg = [c for c, x in zip(classes, n_true) if x < 0]
         notes.append(f"the corrected count of {', '.join(neg)} is negative: compatible with zero within "
                      "its uncertainty, or the confusion does not describe these displays")
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xF4AC]))
+    rng = derive_rng(seed, "fractions")
     total_n = int(n_pred.sum())
     pred_toys = rng.multinomial(total_n, n_pred / total_n, size=toys).astype(np.float64)
     m_toys = _toy_matrices(conf, toys, rng)
