@@ -58,12 +58,13 @@ def register(subparsers) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``evaluate`` (imports Keras only here)."""
     from eventcnn import kinds
+    from eventcnn.learn.intervals import fmt
 
     m = kinds.evaluate(args.run, data=args.data, batch_size=args.batch_size,
                        baseline=not args.no_baseline, quiet=args.quiet)
     if not args.quiet:
-        print(f"{args.run}: accuracy {m['accuracy']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}; "
-              f"see {args.run}/report.md")
+        print(f"{args.run}: accuracy {fmt(m['accuracy'], 4)}, balanced accuracy {fmt(m['balanced_accuracy'], 4)} "
+              f"(95 % intervals); see {args.run}/report.md and metrics.json")
     return 0
 
 

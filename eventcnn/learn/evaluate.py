@@ -42,8 +42,12 @@ from eventcnn.learn.dataset import (
     load_split,
     split_arrays,
 )
+from eventcnn.learn.intervals import fmt, metrics_with_intervals, paired_metrics
 from eventcnn.learn.loop import fit_verbosity
-from eventcnn.learn.metrics import comparison_table, compute_metrics
+from eventcnn.learn.report import TEST_SCORES, write_test_scores
+from eventcnn.learn.report import (
+    report_markdown as report_markdown,  # the one report (intervals on every figure)
+)
 from eventcnn.learn.runs import Run, load_run_model, read_run_config, run_kind
 from eventcnn.limits import check_batch_size
 
@@ -98,9 +102,7 @@ def evaluate_run(
     say(f"evaluating {out} on {len(split['test'])} test images")
     y_prob = _predict_seq(model, seq, quiet)
     files, y_true = split_arrays(split, "test", data_dir)
-
-
-    result: dict[str, Any] = M.compute_metrics(y_true, y_prob, names)
+    result: dict[str, Any] = metrics_with_intervals(y_true, y_prob, names)  # every figure {"value", "ci95"}
     result["model"] = run.config.model
     result["freeze"] = run.config.freeze
     result["best_epoch"] = run.state.get("best_epoch")
@@ -123,15 +125,23 @@ def evaluate_run(
                                                       total_wrong=n_wrong, total=len(y_true))
     result["plots"] = {k: Path(v).name for k, v in plots.items()}
     result["test_files"] = len(files)
-    result["baseline"] = _baseline(split, data_dir, run.config.seed, names, say) if baseline else {"skipped": "disabled"}
+    result["baseline"], b_prob = (_baseline(split, data_dir, run.config.seed, names, say) if baseline
+                                  else ({"skipped": "disabled"}, None))
+    scores = {"cnn": y_prob}
+    if b_prob is not None:  # the same test events, in the same order: a paired difference
+        result["cnn_minus_baseline"] = paired_metrics(y_true, y_prob, b_prob, names)
+        scores["baseline"] = b_prob
+    write_test_scores(out / TEST_SCORES, split["test"], y_true, names, scores)
+    result["test_scores"] = TEST_SCORES
     write_json_atomic(out / "metrics.json", result)
     write_text_atomic(out / "report.md", report_markdown(result, run))
-    say(f"test accuracy {result['accuracy']:.4f}, macro AUC {result['roc_auc']['macro']}")
+    say(f"test accuracy {fmt(result['accuracy'], 4)}, macro AUC {fmt(result['roc_auc']['macro'], 4)}")
     return result
 
 
-def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[str], say) -> dict[str, Any]:
-    """The gradient-boosted baseline on the run's own train/test events.
+def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[str],
+              say) -> tuple[dict[str, Any], np.ndarray | None]:
+    """The gradient-boosted baseline on the run's own train/test events: its figures and test probabilities.
 
     Skipped (loudly, with the reason recorded in ``metrics.json``) only when the
     images cannot be traced back to their events: the manifest does not name
@@ -139,11 +149,11 @@ def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[
     Any other error propagates.
     """
 
-    def skip(reason: str) -> dict[str, Any]:
+    def skip(reason: str) -> tuple[dict[str, Any], None]:
         msg = f"baseline skipped: {reason}"
         warnings.warn(msg, UserWarning, stacklevel=3)
         say(msg)
-        return {"skipped": msg}
+        return {"skipped": msg}, None
 
     train_rows, test_rows = split["train"], split["test"]
     unnamed = [r["file"] for r in train_rows + test_rows if not (r.get("source") and r.get("event"))]
@@ -158,36 +168,9 @@ def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[
     model = B.train_baseline(X[:n], y[:n], seed)
     prob = B.baseline_predict_proba(model, X[n:], class_names=list(names))
     index = {c: i for i, c in enumerate(names)}
-    result = compute_metrics(np.array([index[c] for c in y[n:]]), prob, list(names))
+    result = metrics_with_intervals(np.array([index[c] for c in y[n:]]), prob, list(names))
     result["model"] = B.baseline_spec(model, feature_names)
-    return result
-
-
-def report_markdown(m: dict[str, Any], run) -> str:
-    """A short Markdown report: settings, CNN vs baseline, per-class table, plots."""
-
-    cfg = run.config
-    lines = [f"# Evaluation of `{run.out}`", "",
-             f"Model `{cfg.model}` (freeze `{cfg.freeze}`, optimizer `{cfg.optimizer}`, weights `{cfg.weights}`), "
-             f"seed {cfg.seed}, best epoch {m.get('best_epoch')}, {m['n']} test images.", "", "## CNN vs baseline", ""]
-    rows = [{"classifier": "CNN", "accuracy": m["accuracy"], "balanced accuracy": m["balanced_accuracy"],
-             "macro ROC AUC": m["roc_auc"]["macro"]}]
-    b = m.get("baseline") or {}
-    if "accuracy" in b:
-        rows.append({"classifier": "gradient-boosted trees", "accuracy": b.get("accuracy"),
-                     "balanced accuracy": b.get("balanced_accuracy"),
-                     "macro ROC AUC": (b.get("roc_auc") or {}).get("macro")})
-    lines += [comparison_table(rows, digits=4), ""]
-    if "skipped" in b:
-        lines += [f"Baseline: {b['skipped']}", ""]
-    lines += ["## Per class (CNN)", ""]
-    lines += [comparison_table([{"class": k, **v, "ROC AUC": m["roc_auc"].get(k)} for k, v in m["per_class"].items()], digits=4), ""]
-    lines += ["## Confusion matrix (rows: true class)", ""]
-    names = m["class_names"]
-    cm_rows = [{"true \\ predicted": names[i], **dict(zip(names, r))} for i, r in enumerate(m["confusion_matrix"]["counts"])]
-    lines += [comparison_table(cm_rows), ""]
-    lines += ["## Plots", ""] + [f"![{k}]({v})" for k, v in m.get("plots", {}).items()]
-    return "\n".join(lines) + "\n"
+    return result, np.asarray(prob, dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------

@@ -34,10 +34,8 @@ from typing import Any
 import numpy as np
 
 from eventcnn import DEFAULT_SEED, __version__
-from eventcnn._io import atomic_path, write_text_atomic
-from eventcnn.errors import UserError, check_output
+from eventcnn.errors import UserError
 from eventcnn.learn.devices import COMPILE_MODES, PRECISION_MODES
-from eventcnn.learn.metrics import comparison_table
 from eventcnn.learn.metrics import plot_history as plot
 from eventcnn.limits import MAX_EPOCHS, check_batch_size, check_count, check_image_size, check_jobs
 
@@ -351,85 +349,19 @@ COMPARE_COLUMNS = ("run", "model", "freeze", "optimizer", "weights", "image_size
 
 
 def compare_rows(run_dirs: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]]:
-    """One row per run folder (folders without ``config.json`` are an error naming them).
+    """One row per run folder: :func:`eventcnn.learn.comparison.compare_rows` (figures with intervals)."""
+    from eventcnn.learn.comparison import (
+        compare_rows as rows,  # deferred: comparison imports this module
+    )
 
-    Example::
-
-        rows = compare_rows(["runs/small", "runs/vgg16"])
-    """
-    rows = []
-    for d in run_dirs:
-        d = Path(d)
-        raw = read_run_config(d, keys=("train",))
-        t = raw["train"]
-        state = read_json(d / "state.json", {})
-        hist = read_json(d / "history.json", [])
-        m = read_json(d / "metrics.json", {}) or {}
-        b = m.get("baseline") or {}
-        rows.append({
-            "run": d.name, "model": t.get("model"), "freeze": t.get("freeze"), "optimizer": t.get("optimizer"),
-            "weights": Path(str(t.get("weights"))).name if t.get("weights") else "none",
-            "image_size": raw.get("image_size"), "epochs": state.get("epoch", len(hist)),
-            "best_epoch": state.get("best_epoch"),
-            "val_accuracy": max((h.get("val_accuracy", float("nan")) for h in hist), default=None),
-            "test_accuracy": m.get("accuracy"), "balanced_accuracy": m.get("balanced_accuracy"),
-            "auc": (m.get("roc_auc") or {}).get("macro"),
-            "baseline_accuracy": b.get("accuracy"), "baseline_auc": (b.get("roc_auc") or {}).get("macro"),
-            "train_seconds": state.get("train_seconds"),
-        })
-    return rows
+    return rows(run_dirs)
 
 
 def compare_runs(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None = None,
-                 plot: str | os.PathLike[str] | None = None, *, overwrite: bool = False) -> str:
-    """Markdown table over run folders; with ``out`` also writes it and a CSV (same stem).
+                 plot: str | os.PathLike[str] | None = None, *, overwrite: bool = False, **kwargs: Any) -> str:
+    """Table and paired differences over run folders: :func:`eventcnn.learn.comparison.compare_runs`."""
+    from eventcnn.learn.comparison import (
+        compare_runs as run,  # deferred: comparison imports this module
+    )
 
-    The outputs are checked first (:func:`eventcnn.errors.check_output`): never inside a
-    run folder; existing files are replaced only with ``overwrite``.
-
-    Example::
-
-        print(compare_runs(glob.glob("runs/*"), out="compare.md"))
-    """
-    import csv
-    import io
-
-
-    runs = [("the run folder", r) for r in run_dirs]
-    outputs = [*([Path(out), Path(out).with_suffix(".csv")] if out is not None else []),
-               *([Path(plot)] if plot is not None else [])]
-    for path in outputs:
-        check_output(path, protected=runs, overwrite=overwrite, flag="--plot" if plot and path == Path(plot) else "--out")
-    rows = compare_rows(run_dirs)
-    table = comparison_table(rows, COMPARE_COLUMNS, digits=4)
-    if out is not None:
-        out = Path(out)
-        write_text_atomic(out, table + "\n")
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=COMPARE_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        write_text_atomic(out.with_suffix(".csv"), buf.getvalue())
-    if plot is not None:
-        _plot_compare(rows, plot)
-    return table
-
-
-def _plot_compare(rows: list[dict[str, Any]], path: str | os.PathLike[str]) -> None:
-    from matplotlib.figure import Figure
-
-    x = np.arange(len(rows))
-    fig = Figure(figsize=(max(5, len(rows) * 0.8 + 2), 4))
-    ax = fig.subplots()
-    acc = [r["test_accuracy"] if r["test_accuracy"] is not None else np.nan for r in rows]
-    auc = [r["auc"] if r["auc"] is not None else np.nan for r in rows]
-    ax.bar(x - 0.2, acc, 0.4, label="test accuracy")
-    ax.bar(x + 0.2, auc, 0.4, label="macro ROC AUC")
-    ax.set_xticks(x, [r["run"] for r in rows], rotation=30, ha="right")
-    ax.set_ylim(0, 1)
-    ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-
-
+    return run(run_dirs, out=out, plot=plot, overwrite=overwrite, **kwargs)

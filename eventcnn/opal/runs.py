@@ -22,9 +22,10 @@ from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError, check_writable
 from eventcnn.learn.dataset import load_split
+from eventcnn.learn.intervals import fmt, metrics_with_intervals
 from eventcnn.learn.metrics import comparison_table
 from eventcnn.learn.runs import read_run_config
-from eventcnn.opal.displays import load_displays
+from eventcnn.opal.displays import CLASS_NAMES, label_indices, load_displays
 from eventcnn.opal.ids import display_ids
 from eventcnn.opal.model import evaluate, load_model
 from eventcnn.opal.tta import predict_tta
@@ -68,17 +69,19 @@ def evaluate_run(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[st
     probs = predict_tta(model, data.images[test_idx], copies=copies)
     shown = np.array(display_ids(data.names[test_idx]))  # misclassified.csv: ids, as predictions.csv
     m = evaluate(model, data.images[test_idx], data.labels[test_idx], out=out, names=shown, probs=probs)
+    m.update(metrics_with_intervals(label_indices(data.labels[test_idx]), probs, list(CLASS_NAMES)))
     m["model"] = "opal"
     m["tta_copies"] = copies
     m["best_epoch"] = cfg_all.get("best_epoch")
     m["train_seconds"] = cfg_all.get("seconds")
     write_json_atomic(out / "metrics.json", m)
-    rows = [{"class": c, **{k: v for k, v in m["per_class"][c].items() if k in ("precision", "recall", "f1")}}
-            for c in m["per_class"]]
+    rows = [{"class": c, **{k: fmt(v) for k, v in m["per_class"][c].items() if k in ("efficiency", "precision", "f1")},
+             "support": m["per_class"][c]["support"]} for c in m["per_class"]]
     write_text_atomic(out / "report.md", "\n".join([
         f"# Evaluation of `{out}` (OPAL)", "",
         f"{len(test)} events classified by the CNN, reference labels from `{labels_file}`.", "",
-        f"accuracy {m['accuracy']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}", "",
+        f"accuracy {fmt(m['accuracy'], 4)}, balanced accuracy {fmt(m['balanced_accuracy'], 4)} "
+        f"(value [95 % interval], bootstrap over the events, stratified by class)", "",
         comparison_table(rows, digits=3), ""]))
-    say(f"accuracy {m['accuracy']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}")
+    say(f"accuracy {fmt(m['accuracy'], 4)}, balanced accuracy {fmt(m['balanced_accuracy'], 4)}")
     return m

@@ -55,7 +55,11 @@ def test_evaluate_writes_metrics_report_and_baseline(run_dir):
     assert saved["n"] == 6 and set(saved["per_class"]) == {"tt", "w"}
     assert np.asarray(saved["confusion_matrix"]["counts"]).sum() == 6
     # the baseline ran on the same 6 test events (the jet multiplicity separates these toys)
-    assert saved["baseline"]["n"] == 6 and saved["baseline"]["accuracy"] >= 0.5
+    assert saved["baseline"]["n"] == 6 and saved["baseline"]["accuracy"]["value"] >= 0.5
+    # every figure carries its interval; the CNN and the trees are compared on the same events
+    assert saved["accuracy"]["ci95"][0] <= saved["accuracy"]["value"] <= saved["accuracy"]["ci95"][1]
+    assert set(saved["cnn_minus_baseline"]["auc"]) == {"value", "ci95"}
+    assert (run_dir / "run" / "test_scores.csv").is_file()
     report = (run_dir / "run" / "report.md").read_text()
     assert "gradient-boosted trees" in report and "CNN" in report
     for plot in ("roc.png", "efficiency_rejection.png", "confusion_matrix_normalized.png"):
