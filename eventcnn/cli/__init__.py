@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: commands that import Keras (and so TensorFlow, whose C++ start-up log ignores TF_CPP_MIN_LOG_LEVEL)
-KERAS_COMMANDS = frozenset({"train", "evaluate", "predict", "opal", "demo", "explain", "pretrain"})
+KERAS_COMMANDS = frozenset({"train", "evaluate", "predict", "opal", "demo", "explain", "pretrain", "export"})
 #: sub-commands of those that need no Keras (start in a second, ~0.7 GB less memory)
 NO_KERAS_SUBCOMMANDS = frozenset({"label", "suggest", "ids", "simulate"})
 
@@ -90,6 +90,8 @@ def _run(args: argparse.Namespace, command: str, debug: bool) -> int:
     """Run the command; report an error in one line (or raise it with ``debug``)."""
     try:
         needs_keras = getattr(args, "opal_command", None) not in NO_KERAS_SUBCOMMANDS
+        if args.command == "predict" and (args.model or str(args.run or "").lower().endswith(".onnx")):
+            needs_keras = False  # ONNX Runtime: no Keras, no TensorFlow
         if args.command in KERAS_COMMANDS and needs_keras and not debug:
             import_keras_quietly()
         return int(args.func(args) or 0)

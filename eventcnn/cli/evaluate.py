@@ -41,10 +41,16 @@ def register(subparsers) -> None:
             "input, event, predicted class and one probability column per class."
         ),
     )
-    q.add_argument("run", help="run folder written by `eventcnn train`")
-    q.add_argument("inputs", nargs="+",
+    q.add_argument("run", nargs="?", default=None,
+                   help="run folder written by `eventcnn train` (or a model.onnx; see --model)")
+    q.add_argument("inputs", nargs="*",
                    help="images, image folders (PNG, or shards from render --format shards) or event "
-                   ".json/.json.gz/.root files")
+                   ".json/.json.gz/.root files; OPAL ONNX models: a zip or folder of displays")
+    q.add_argument("--model", default=None,
+                   help="an ONNX model written by `eventcnn export`: classify with ONNX Runtime, without "
+                        "TensorFlow or Keras (then every positional argument is an input)")
+    q.add_argument("--threads", type=int, default=None,
+                   help="ONNX Runtime threads (default: all cores)")
     q.add_argument("--out", default="predictions.csv", help="CSV file (default: predictions.csv)")
     q.add_argument("--selection", default="auto",
                    help="event selection for JSON inputs: auto (the run's, else paper), paper, none or a JSON file")
@@ -69,7 +75,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    """Run ``predict`` (imports Keras only here)."""
+    """Run ``predict`` (imports Keras only here; an ONNX model imports neither Keras nor TensorFlow)."""
+    if args.model is not None or (args.run or "").lower().endswith(".onnx"):
+        from eventcnn.cli._onnx import predict_onnx_command
+
+        return predict_onnx_command(args)
+    if args.run is None or not args.inputs:
+        from eventcnn.errors import UserError
+
+        raise UserError("give a run folder and at least one input (eventcnn predict RUN INPUT...), "
+                        "or an exported model: eventcnn predict --model model.onnx INPUT...")
     from eventcnn import kinds
 
     sel = None if args.selection == "none" else args.selection

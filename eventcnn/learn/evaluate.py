@@ -17,8 +17,6 @@ Example::
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import warnings
 from collections.abc import Sequence
@@ -29,14 +27,10 @@ import numpy as np
 
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic, write_text_atomic
-from eventcnn.errors import UserError, check_output, check_writable, few_names
-from eventcnn.images.folder import image_folder_of
-from eventcnn.images.render import RenderConfig, render_files
-from eventcnn.images.shards import is_shard_folder, read_index, shard_ref
+from eventcnn.errors import UserError, check_output, check_writable
 from eventcnn.learn import baseline as B
 from eventcnn.learn import metrics as M
 from eventcnn.learn.dataset import (
-    IMAGE_SUFFIXES,
     ImageSequence,
     load_arrays,
     load_split,
@@ -49,11 +43,17 @@ from eventcnn.learn.report import (
     report_markdown as report_markdown,  # the one report (intervals on every figure)
 )
 from eventcnn.learn.runs import Run, load_run_model, read_run_config, run_kind
+from eventcnn.learn.scoring import (  # noqa: F401 - re-exported
+    FOLDER_METADATA,
+    JSON_SUFFIXES,
+    _scan_folder,  # noqa: F401 - re-exported for existing imports
+    write_predictions_csv,
+)
+from eventcnn.learn.scoring import expand_inputs as _expand_inputs
 from eventcnn.limits import check_batch_size
 
 __all__ = ["evaluate_run", "predict", "report_markdown", "write_predictions_csv"]
 
-JSON_SUFFIXES = (".json", ".json.gz", ".root")  # event files: CMS JSON or NanoAOD
 
 
 def _predict_seq(model, seq: ImageSequence, quiet: bool) -> np.ndarray:
@@ -178,95 +178,6 @@ def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[
 # ---------------------------------------------------------------------------
 
 
-#: files eventcnn writes into image folders (metadata, not inputs): skipped without a word
-FOLDER_METADATA = frozenset({"manifest.csv", "render_config.json", "selection.json", "augment_config.json",
-                             "skipped.csv", ".eventcnn.lock", ".eventcnn-cache"})
-
-
-def _scan_folder(folder: Path) -> list[Path]:
-    """Images under ``folder``, skipping hidden folders/files; skipped entries are counted in a warning.
-
-    eventcnn's own metadata files (:data:`FOLDER_METADATA`) are not inputs and are not reported.
-    """
-    found: list[Path] = []
-    hidden: list[str] = []
-    other: list[str] = []
-    for root, dirs, files in os.walk(folder):
-        rel_root = Path(root).relative_to(folder)
-        hidden += [(rel_root / d).as_posix() + "/" for d in dirs if d.startswith(".") and d not in FOLDER_METADATA]
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            rel = (rel_root / name).as_posix()
-            if name in FOLDER_METADATA:
-                continue
-            if name.startswith("."):
-                hidden.append(rel)
-            elif Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                found.append(Path(root) / name)
-            else:
-                other.append(rel)
-    if hidden:
-        warnings.warn(f"{folder}: skipped {len(hidden)} hidden folder(s)/file(s): {few_names(hidden)}",
-                      UserWarning, stacklevel=3)
-    if other:
-        warnings.warn(f"{folder}: skipped {len(other)} file(s) that are not images "
-                      f"({'/'.join(IMAGE_SUFFIXES)}): {few_names(other)}", UserWarning, stacklevel=3)
-    return sorted(found)
-
-
-def _expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[Path]]:
-    images: list[Path] = []
-    events: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir() and is_shard_folder(p):  # render --format shards: every row of the index
-            images.extend(p / shard_ref(int(r["shard"]), int(r["row"])) for r in read_index(p))
-        elif p.is_dir():
-            found = _scan_folder(p)
-            if not found:
-                raise UserError(f"folder {p} holds no images ({'/'.join(IMAGE_SUFFIXES)})")
-            images.extend(found)
-        elif not p.exists():
-            raise FileNotFoundError(f"input {p} not found")
-        elif p.name.lower().endswith(JSON_SUFFIXES):
-            events.append(p)
-        elif p.suffix.lower() in IMAGE_SUFFIXES:
-            images.append(p)
-        else:
-            raise UserError(f"input {p}: expected an image ({'/'.join(IMAGE_SUFFIXES)}), a folder of images "
-                            "or an event file (.json/.json.gz/.root)")
-    return images, events
-
-
-def _render_event_files(paths: Sequence[Path], render_cfg: dict[str, Any] | None, selection: Any, size: int,
-                        jobs: int, scheduler: str | None, quiet: bool) -> list[Any]:
-    """Render event files like the run's training images (in parallel tasks: ``jobs`` / ``scheduler``).
-
-    One :class:`eventcnn.images.render.RenderedFile` per file, images resized to ``size``;
-    a warning per file names how many events the selection rejected.
-    """
-    from PIL import Image
-
-
-    if render_cfg is None:
-        raise UserError(
-            f"cannot render {paths[0]}: the run has no render config (its data folder had no render_config.json); "
-            "render the events with `eventcnn render` and predict the PNG files instead"
-        )
-    config = RenderConfig.from_dict(render_cfg)
-    done = render_files(paths, config, selection, jobs=jobs, scheduler=scheduler, quiet=quiet)
-    for part in done:
-        if part.rejected and part.cutflow is not None:
-            steps = "; ".join(f"{name}: {count}" for name, count in part.cutflow.steps)
-            warnings.warn(f"{part.source}: the selection rejected {len(part.rejected)} of {part.n_read} events, "
-                          f"which get no prediction (rows with the cut in 'rejected_by'; cut flow: {steps}); "
-                          "pass --selection none to classify every event", UserWarning, stacklevel=3)
-        if len(part.images) and part.images.shape[1:3] != (size, size):
-            part.images = np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR))
-                                    for im in part.images])
-    return done
-
-
 def _run_selection(run_dir: Path, cfg_all: dict[str, Any], selection: Any) -> Any:
     """The selection for event files: given, else the one recorded with the run (null = none)."""
     if selection != "auto":
@@ -294,7 +205,7 @@ def predict(
     jobs: int = 1,
     scheduler: str | None = None,
     overwrite: bool = False,
-) -> list[dict[str, Any]]:
+) -> Sequence[dict[str, Any]]:
     """Classify images or event JSON files with a run's ``best.keras``; optionally write a CSV.
 
     Images (files or folders) are resized to the run's input size; event files
@@ -304,9 +215,11 @@ def predict(
     Rows: ``input``, ``event`` (event files), ``predicted``, ``p_<class>`` per class,
     ``rejected_by``: for an event the selection rejected, the first cut it failed
     (its ``predicted`` and probabilities are empty; nothing is dropped silently).
-    Event files are rendered as parallel tasks (``jobs`` local worker processes or
-    the Dask cluster at ``scheduler``; :mod:`eventcnn._dask`); a shard folder
-    (``render --format shards``) is read row by row from its memory-mapped shards.
+    Event files are streamed (:mod:`eventcnn.learn.scoring`): read, selected, rendered
+    and scored a chunk at a time, the CSV written as the rows come, so memory does not
+    grow with the file (``jobs``/``scheduler`` are accepted for compatibility; the
+    streamed path runs in this process). A shard folder (``render --format shards``)
+    is read row by row from its memory-mapped shards.
     ``out`` is checked before the model is loaded (:func:`eventcnn.errors.check_output`):
     never an input, never inside the run folder or its image folder, and an existing
     file is replaced only with ``overwrite``.
@@ -315,58 +228,22 @@ def predict(
 
         rows = predict("runs/small", ["TTjets_json.json"], "predictions.csv")
     """
+    from eventcnn.learn.scoring import predict_inputs
 
     quiet = quiet or quiet_from_env()
-    say = sayer(quiet)
     run_dir = Path(run_dir)
     cfg_all = read_run_config(run_dir)
     names = list(cfg_all["class_names"])
     size = int(cfg_all["image_size"])
     check_batch_size(batch_size)
+    protected = [("the run folder", run_dir), ("the image folder of the run", cfg_all["train"]["data_dir"])]
     if out is not None:
-        image_folders = [f for f in dict.fromkeys(map(image_folder_of, inputs)) if f is not None]
-        check_output(out, inputs=list(inputs), overwrite=overwrite,
-                     protected=[("the run folder", run_dir),
-                                ("the image folder of the run", cfg_all["train"]["data_dir"]),
-                                *[("the image folder", f) for f in image_folders]])
-    images, event_files = _expand_inputs(inputs)
-    if not images and not event_files:
-        raise UserError("no inputs to predict")
+        check_output(out, inputs=list(inputs), overwrite=overwrite, protected=protected)
+    _, event_files = _expand_inputs(inputs)
+    sel = _run_selection(run_dir, cfg_all, selection) if event_files else None
     model = load_run_model(run_dir)
-    rows: list[dict[str, Any]] = []
-
-    def add(prob: np.ndarray, inputs_: Sequence[str], events_: Sequence[Any]) -> None:
-        for p, src, ev in zip(prob, inputs_, events_):
-            rows.append({"input": src, "event": ev, "predicted": names[int(np.argmax(p))],
-                         **{f"p_{c}": float(p[i]) for i, c in enumerate(names)}})
-
-    if images:
-        seq = ImageSequence(images, None, batch_size=batch_size, size=size)
-        add(np.asarray(model.predict(seq, verbose=0)), [str(f) for f in images], [""] * len(images))
-    sel = _run_selection(run_dir, cfg_all, selection)
-    rendered = (_render_event_files(event_files, cfg_all.get("render_config"), sel, size, jobs, scheduler, quiet)
-                if event_files else [])
-    for f, part in zip(event_files, rendered):
-        x, numbers = part.images, part.numbers
-        say(f"{f}: {len(numbers)} events (selection {sel if isinstance(sel, str) else 'custom'})")
-        if len(numbers):
-            add(np.asarray(model.predict(x, batch_size=batch_size, verbose=0)), [str(f)] * len(numbers), [int(n) for n in numbers])
-        rows.extend({"input": str(f), "event": int(ev), "predicted": "", "rejected_by": cut}
-                    for ev, cut in part.rejected)
-    if out is not None:
-        write_predictions_csv(rows, names, out)
-        n_rej = sum(1 for r in rows if r.get("rejected_by"))
-        extra = f" ({n_rej} of them rejected by the selection, with the cut in 'rejected_by')" if n_rej else ""
-        say(f"wrote {len(rows)} rows to {out}{extra}")
-    return rows
+    return predict_inputs(lambda x: model.predict(x, batch_size=batch_size, verbose=0), inputs, names, size,
+                          render_config=cfg_all.get("render_config"), selection=sel, out=out,
+                          overwrite=overwrite, quiet=quiet, protected=protected)
 
 
-def write_predictions_csv(rows: Sequence[dict[str, Any]], class_names: Sequence[str], path: str | os.PathLike[str]) -> Path:
-    """Write prediction rows atomically as CSV (columns input, event, predicted, p_<class>..., rejected_by)."""
-    buf = io.StringIO()
-    cols = ["input", "event", "predicted", *[f"p_{c}" for c in class_names], "rejected_by"]
-    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n", restval="")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
-    return write_text_atomic(path, buf.getvalue())
