@@ -47,8 +47,9 @@ __all__ = ["CHUNK_EVENTS", "FOLDER_METADATA", "JSON_SUFFIXES", "PredictionRows",
            "predict_inputs", "read_image", "write_predictions_csv"]
 
 JSON_SUFFIXES = (".json", ".json.gz", ".root")  # event files: CMS JSON or NanoAOD
-#: events read, selected, rendered and scored at a time (memory: about 25 MB of 64 px images)
-CHUNK_EVENTS = 8192
+#: events read, selected, rendered and scored at a time (25 MB of 64 px images: under glibc's 32 MB mmap
+#: threshold, so the buffers are reused instead of mapped and faulted in again for every chunk)
+CHUNK_EVENTS = 2048
 #: files eventcnn writes into image folders (metadata, not inputs): skipped without a word
 FOLDER_METADATA = frozenset({"manifest.csv", "render_config.json", "selection.json", "augment_config.json",
                              "skipped.csv", ".eventcnn.lock", ".eventcnn-cache"})
