@@ -46,6 +46,7 @@ from eventcnn.events.selection import get_selection
 from eventcnn.events.sources import REGISTRY, fetch
 from eventcnn.images.display import plot_gallery, plot_kinematics
 from eventcnn.images.render import RenderConfig, render_to_dir
+from eventcnn.learn.intervals import fmt  # numpy only: every figure printed with its interval
 from eventcnn.limits import (
     MAX_EPOCHS,
     MAX_EVENTS,
@@ -324,8 +325,6 @@ def _scores(m: dict[str, Any]) -> dict[str, float | None]:
 
 def _fmt(x: Any, signed: bool = False) -> str:
     """A figure with its interval (``0.954 [0.930, 0.972]``): a result is never printed without one."""
-    from eventcnn.learn.intervals import fmt
-
     return fmt(x, 3, signed=signed)
 
 

@@ -26,6 +26,6 @@ def predict_onnx_command(args: argparse.Namespace) -> int:
         predict_displays(clf, inputs[0], args.out, overwrite=args.overwrite, quiet=args.quiet)
         return 0
     sel = None if args.selection == "none" else args.selection
-    predict_onnx(clf, inputs, args.out, batch_size=max(args.batch_size, 256), selection=sel,
+    predict_onnx(clf, inputs, args.out, batch_size=args.batch_size, selection=sel,
                  overwrite=args.overwrite, quiet=args.quiet)
     return 0

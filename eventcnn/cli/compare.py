@@ -37,7 +37,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command (no Keras needed)."""
-    from eventcnn.learn.runs import compare_runs
+    from eventcnn.learn.comparison import compare_runs
 
     table = compare_runs(args.runs, out=args.out, plot=args.plot, overwrite=args.overwrite,
                          json_out=args.json_out, reference=args.reference)

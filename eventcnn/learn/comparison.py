@@ -31,6 +31,7 @@ import numpy as np
 from eventcnn._io import atomic_path, write_json_atomic, write_text_atomic
 from eventcnn.errors import UserError, check_output
 from eventcnn.learn.intervals import fmt, paired_metrics, seed_summaries, value_of
+from eventcnn.learn.metrics import comparison_table
 from eventcnn.learn.report import read_test_scores
 from eventcnn.learn.runs import read_json, read_run_config
 
@@ -151,8 +152,6 @@ def compare(run_dirs: Sequence[str | os.PathLike[str]], reference: str | os.Path
 
 
 def _text(result: Mapping[str, Any], digits: int = 4) -> str:
-    from eventcnn.learn.metrics import comparison_table
-
     rows = [{k: (fmt(v, digits) if k in FIGURE_COLUMNS else v) for k, v in r.items()} for r in result["runs"]]
     lines = [comparison_table(rows, COMPARE_COLUMNS, digits=digits), "",
              "Figures: value [95 % interval] (bootstrap over the test events, stratified by class)."]

@@ -47,6 +47,7 @@ from eventcnn.learn.scoring import (  # noqa: F401 - re-exported
     FOLDER_METADATA,
     JSON_SUFFIXES,
     _scan_folder,  # noqa: F401 - re-exported for existing imports
+    predict_inputs,
     write_predictions_csv,
 )
 from eventcnn.learn.scoring import expand_inputs as _expand_inputs
@@ -228,8 +229,6 @@ def predict(
 
         rows = predict("runs/small", ["TTjets_json.json"], "predictions.csv")
     """
-    from eventcnn.learn.scoring import predict_inputs
-
     quiet = quiet or quiet_from_env()
     run_dir = Path(run_dir)
     cfg_all = read_run_config(run_dir)

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn import __version__
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.errors import UserError, check_output
@@ -237,11 +238,15 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
 
 
 def _export_keras(model: Any, path: Path, size: int, opset: int | None) -> None:
+    import warnings
+
     import keras
 
     spec = keras.InputSpec(shape=(None, size, size, 3), dtype="uint8")
     try:
-        model.export(str(path), format="onnx", input_signature=[spec], opset_version=opset, verbose=False)
+        with warnings.catch_warnings():  # Keras' numpy-2 patch of tf2onnx touches np.object: not the user's concern
+            warnings.simplefilter("ignore", FutureWarning)
+            model.export(str(path), format="onnx", input_signature=[spec], opset_version=opset, verbose=False)
     except Exception as exc:  # noqa: BLE001 - tf2onnx raises many types; one clear line
         raise ExportError(f"ONNX export failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
 
@@ -252,8 +257,6 @@ def _export_record(src: Path, onnx_path: Path, diff: float, n: int) -> dict[str,
     import onnxruntime
     import tensorflow as tf
     import tf2onnx
-
-    from eventcnn import __version__
 
     opset = max((o.version for o in onnx.load(str(onnx_path), load_external_data=False).opset_import
                  if o.domain in ("", "ai.onnx")), default=None)

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn.errors import UserError
+from eventcnn.learn import scoring
 
 __all__ = ["CARD_KEY", "CARD_VERSION", "OnnxClassifier", "card_path", "is_onnx_model", "predict_onnx"]
 
@@ -120,7 +121,7 @@ class OnnxClassifier:
     def kind(self) -> str:
         return str(self.card["kind"])
 
-    def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    def predict(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Class probabilities ``(n, k)`` (float64) of ``uint8`` images ``(n, size, size, 3)``."""
         x = np.asarray(images)
         if x.ndim != 4 or x.shape[1:] != (self.size, self.size, 3):
@@ -150,7 +151,7 @@ class OnnxClassifier:
 
 
 def predict_onnx(model: str | os.PathLike[str] | OnnxClassifier, inputs: Sequence[str | os.PathLike[str]],
-                 out: str | os.PathLike[str] | None = None, *, batch_size: int = 256, selection: Any = "auto",
+                 out: str | os.PathLike[str] | None = None, *, batch_size: int = 64, selection: Any = "auto",
                  threads: int | None = None, chunk_events: int | None = None, overwrite: bool = False,
                  quiet: bool = False) -> Any:
     """Classify images or CMS event files with an exported CMS model; the rows of ``eventcnn predict``.
@@ -164,8 +165,6 @@ def predict_onnx(model: str | os.PathLike[str] | OnnxClassifier, inputs: Sequenc
 
         rows = predict_onnx("small.onnx", ["TTjets.json"], "pred.csv", threads=1)
     """
-    from eventcnn.learn import scoring
-
     clf = model if isinstance(model, OnnxClassifier) else OnnxClassifier(model, threads=threads)
     if clf.kind != "cms":
         raise UserError(f"{clf.path} is an {clf.kind} model: classify displays with "

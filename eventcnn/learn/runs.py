@@ -14,7 +14,8 @@ Written by :func:`eventcnn.learn.train.train`; read by :mod:`eventcnn.learn.eval
 
 Example::
 
-    from eventcnn.learn.runs import Run, compare_runs
+    from eventcnn.learn.runs import Run
+    from eventcnn.learn.comparison import compare_runs
     run = Run.load("runs/small")
     print(run.config.model, run.metrics["accuracy"])
     print(compare_runs(["runs/small", "runs/vgg16"]))
@@ -39,8 +40,8 @@ from eventcnn.learn.devices import COMPILE_MODES, PRECISION_MODES
 from eventcnn.learn.metrics import plot_history as plot
 from eventcnn.limits import MAX_EPOCHS, check_batch_size, check_count, check_image_size, check_jobs
 
-__all__ = ["COMPARE_COLUMNS", "MONITORS", "ModelFileError", "RUN_CONFIG_KEYS", "RUN_KINDS", "Run", "TrainConfig",
-           "compare_rows", "compare_runs", "load_keras_file", "load_run_model", "plot_run_history", "read_json",
+__all__ = ["MONITORS", "ModelFileError", "RUN_CONFIG_KEYS", "RUN_KINDS", "Run", "TrainConfig",
+           "load_keras_file", "load_run_model", "plot_run_history", "read_json",
            "read_run_config", "run_kind", "versions"]
 
 #: current name -> the name run folders written before the one-name-per-concept clean-up used
@@ -337,31 +338,3 @@ def plot_run_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[
     curves = {k: [h.get(k, float("nan")) for h in history] for k in sorted(keys)}
     phase2 = [i for i, h in enumerate(history, start=1) if h.get("phase") == 2]
     return plot(curves, path, phase_start=phase2[0] if phase2 else None)
-
-
-# ---------------------------------------------------------------------------
-# compare
-# ---------------------------------------------------------------------------
-
-COMPARE_COLUMNS = ("run", "model", "freeze", "optimizer", "weights", "image_size", "epochs", "best_epoch",
-                   "val_accuracy", "test_accuracy", "balanced_accuracy", "auc", "baseline_accuracy",
-                   "baseline_auc", "train_seconds")
-
-
-def compare_rows(run_dirs: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]]:
-    """One row per run folder: :func:`eventcnn.learn.comparison.compare_rows` (figures with intervals)."""
-    from eventcnn.learn.comparison import (
-        compare_rows as rows,  # deferred: comparison imports this module
-    )
-
-    return rows(run_dirs)
-
-
-def compare_runs(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None = None,
-                 plot: str | os.PathLike[str] | None = None, *, overwrite: bool = False, **kwargs: Any) -> str:
-    """Table and paired differences over run folders: :func:`eventcnn.learn.comparison.compare_runs`."""
-    from eventcnn.learn.comparison import (
-        compare_runs as run,  # deferred: comparison imports this module
-    )
-
-    return run(run_dirs, out=out, plot=plot, overwrite=overwrite, **kwargs)

@@ -32,9 +32,14 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn._env import sayer
 from eventcnn._io import atomic_path, write_text_atomic
 from eventcnn.errors import UserError, check_output, few_names
+from eventcnn.events.cms_json import read_json_events
+from eventcnn.events.nanoaod import is_root_path, iter_events
+from eventcnn.events.selection import get_selection
 from eventcnn.images.folder import IMAGE_SUFFIXES, image_folder_of, open_rgb
+from eventcnn.images.render import RenderConfig, render_events
 from eventcnn.images.shards import (
     is_shard_folder,
     parse_ref,
@@ -220,6 +225,30 @@ def _write_rows(fh: Any, rows: Any, class_names: Sequence[str]) -> None:
         w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
 
 
+def _field(text: str) -> str:
+    """One CSV field, quoted only when it must be (as the csv module writes it)."""
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _block_text(block: _Block, names: Sequence[str]) -> str:
+    """The CSV lines of one block, formatted in bulk (the same text as the csv module's rows)."""
+    n = len(block.prob)
+    lines: list[str] = []
+    if n:
+        pred = np.asarray(names, dtype=object)[block.prob.argmax(axis=1)] if len(names) else []
+        probs = [",".join(f"{v:.6f}" for v in row) for row in block.prob.astype(np.float64).tolist()]
+        inputs = ([_field(i) for i in block.inputs] if block.inputs is not None else [_field(block.input)] * n)
+        events = [""] * n if block.events is None else [str(e) for e in block.events.tolist()]
+        lines = [f"{i},{e},{_field(str(c))},{p}," for i, e, c, p in zip(inputs, events, pred, probs)]
+    if block.rejected:
+        empty = "," * len(names)
+        inp = _field(block.input)
+        lines += [f"{inp},{ev},{empty},{_field(str(cut))}" for ev, cut in block.rejected]
+    return "".join(line + "\n" for line in lines)
+
+
 def write_predictions_csv(rows: Sequence[dict[str, Any]], class_names: Sequence[str],
                           path: str | os.PathLike[str]) -> Path:
     """Write prediction rows atomically as CSV (columns input, event, predicted, p_<class>..., rejected_by)."""
@@ -234,9 +263,6 @@ def write_predictions_csv(rows: Sequence[dict[str, Any]], class_names: Sequence[
 
 def _chunks_of(path: Path, chunk: int) -> Iterator[Any]:
     """The events of one file, ``chunk`` at a time (NanoAOD in entry ranges, JSON parsed once)."""
-    from eventcnn.events.cms_json import read_json_events
-    from eventcnn.events.nanoaod import is_root_path, iter_events
-
     if is_root_path(str(path)):
         yield from iter_events(path, step_size=chunk, quiet=True)
         return
@@ -248,8 +274,6 @@ def _chunks_of(path: Path, chunk: int) -> Iterator[Any]:
 def _score_event_file(path: Path, score: Score, config: Any, sel: Any, size: int, chunk: int,
                       emit: Callable[[_Block], None]) -> tuple[int, int, list[tuple[str, int]] | None]:
     """Read, select, render and score one event file chunk by chunk; returns (read, rejected, cut flow)."""
-    from eventcnn.images.render import render_events
-
     n_read = n_rejected = 0
     steps: list[tuple[str, int]] | None = None
     for ev in _chunks_of(path, chunk):
@@ -289,9 +313,6 @@ def predict_inputs(score: Score, inputs: Sequence[str | os.PathLike[str]], class
     or a ``protected`` folder; replaced only with ``overwrite``) and written
     atomically: a failed run leaves an earlier file intact.
     """
-    from eventcnn._env import sayer
-    from eventcnn.events.selection import get_selection
-
     say = sayer(quiet)
     names = list(class_names)
     if out is not None:
@@ -315,8 +336,6 @@ def predict_inputs(score: Score, inputs: Sequence[str | os.PathLike[str]], class
             x = np.stack([read_image(f, size) for f in part])
             emit(_Block("", None, np.asarray(score(x), dtype=np.float32), inputs=[str(f) for f in part]))
         if event_files:
-            from eventcnn.images.render import RenderConfig
-
             config = RenderConfig.from_dict(render_config)
             sel = get_selection(None if selection == "none" else selection)
             for f in event_files:
@@ -350,8 +369,7 @@ class _Sink:
 
     def write(self, block: _Block) -> None:
         if self._fh is not None:
-            _write_rows(self._fh, (_row(block, j, self.names) for j in range(len(block.prob) + len(block.rejected))),
-                        self.names)
+            self._fh.write(_block_text(block, self.names))
 
     def __exit__(self, *exc: Any) -> None:
         if self._fh is not None:
