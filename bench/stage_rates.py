@@ -63,31 +63,33 @@ out = {"stage": stage}
 if stage == "read-json":
     from eventcnn.events.cms_json import read_json_events
     from eventcnn.events.selection import Selection
-    t = time.perf_counter(); ev = read_json_events(args["path"]); kept = len(Selection().apply(ev)[0])
-    out.update(events=len(ev), selected=kept, seconds=time.perf_counter() - t)
+    t, c = time.perf_counter(), time.process_time()
+    ev = read_json_events(args["path"]); kept = len(Selection().apply(ev)[0])
+    out.update(events=len(ev), selected=kept, seconds=time.perf_counter() - t, cpu=time.process_time() - c)
 elif stage == "read-nano":
     from eventcnn.events.nanoaod import iter_events
     from eventcnn.events.selection import Selection
     sel, n, kept = Selection(), 0, 0
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for chunk in iter_events(args["path"], step_size=args["chunk"], quiet=True):
         n += len(chunk); kept += len(sel.apply(chunk)[0])
-    out.update(events=n, selected=kept, seconds=time.perf_counter() - t)
+    out.update(events=n, selected=kept, seconds=time.perf_counter() - t, cpu=time.process_time() - c)
 elif stage == "render":
     from eventcnn.images.render import RenderConfig, _draw, _shapes, diameters, render_events
     ev = selected_events(args["path"], args["images"])
     cfg = RenderConfig(size=args["size"])
     render_events(ev[:64], cfg)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for i in range(0, len(ev), args["chunk"]):
         render_events(ev[i:i + args["chunk"]], cfg)
-    fast = time.perf_counter() - t
+    fast, fast_cpu = time.perf_counter() - t, time.process_time() - c
     ref = ev[: args["ref_images"]]
-    t = time.perf_counter(); shapes = _shapes(ref, cfg); diam = diameters(shapes.pt, cfg)
+    t, c = time.perf_counter(), time.process_time()
+    shapes = _shapes(ref, cfg); diam = diameters(shapes.pt, cfg)
     for i in range(len(ref)):
         _draw(shapes, i, cfg, diam)
-    slow = time.perf_counter() - t
-    out.update(images=len(ev), seconds=fast, ref_images=len(ref), ref_seconds=slow)
+    slow, slow_cpu = time.perf_counter() - t, time.process_time() - c
+    out.update(images=len(ev), seconds=fast, cpu=fast_cpu, ref_images=len(ref), ref_seconds=slow, ref_cpu=slow_cpu)
 elif stage in ("infer-ort", "infer-keras"):
     from eventcnn.images.render import RenderConfig, render_events
     x = render_events(selected_events(args["path"], args["images"]), RenderConfig(size=args["size"]))
@@ -104,19 +106,22 @@ elif stage in ("infer-ort", "infer-keras"):
         model = load_keras_file(args["keras"])
         run = lambda a: model.predict(a, batch_size=b, verbose=0)
     run(x[:b])
-    best = None
+    best = best_cpu = None
     for _ in range(args["rounds"]):
-        t = time.perf_counter(); run(x); dt = time.perf_counter() - t
+        t, c = time.perf_counter(), time.process_time()
+        run(x)
+        dt, dc = time.perf_counter() - t, time.process_time() - c
         best = dt if best is None else min(best, dt)
-    out.update(images=len(x), seconds=best, batch=b)
+        best_cpu = dc if best_cpu is None else min(best_cpu, dc)
+    out.update(images=len(x), seconds=best, cpu=best_cpu, batch=b)
 elif stage == "file-to-score":
     from eventcnn.learn.onnx_runtime import OnnxClassifier, predict_onnx
     clf = OnnxClassifier(args["onnx"], threads=1)
-    t = time.perf_counter()
-    rows = predict_onnx(clf, [args["path"]], args["csv"], overwrite=True, quiet=True)
-    dt = time.perf_counter() - t
+    t, c = time.perf_counter(), time.process_time()
+    rows = predict_onnx(clf, [args["path"]], args["csv"], overwrite=True, quiet=True, batch_size=args["batch"])
+    dt, dc = time.perf_counter() - t, time.process_time() - c
     scored = sum(1 for b in rows._blocks for _ in range(len(b.prob)))
-    out.update(events=len(rows), scored=scored, seconds=dt)
+    out.update(events=len(rows), scored=scored, seconds=dt, cpu=dc)
 out["peak_rss_mb"] = peak_mb()
 print(json.dumps(out))
 """
@@ -133,14 +138,20 @@ def child(stage: str, **args) -> dict:
 
 def startup(onnx: Path, small: Path, out_csv: Path, repeats: int = 3) -> dict:
     env = {**os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    times = []
+    import resource
+
+    times, cpus = [], []
     for _ in range(repeats):
         t = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run([sys.executable, "-m", "eventcnn", "predict", "--model", str(onnx), str(small), "--out",
                         str(out_csv), "--overwrite", "--quiet", "--threads", "1"], env=env, check=True,
                        capture_output=True)
         times.append(time.perf_counter() - t)
-    return {"stage": "start-up", "seconds": statistics.median(times), "all_seconds": times}
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return {"stage": "start-up", "seconds": statistics.median(times), "all_seconds": times,
+            "cpu_seconds": statistics.median(cpus)}
 
 
 def build_data(work: Path, n_json: int, n_big: int, chunk: int) -> tuple[Path, Path, Path | None]:
@@ -210,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", type=int, default=35_000, help="events of the tiled JSON file")
     p.add_argument("--big-events", type=int, default=1_000_000, help="events of the NanoAOD file (0: skip)")
     p.add_argument("--images", type=int, default=4096, help="images for the render and inference stages")
-    p.add_argument("--batch", type=int, default=256, help="inference batch, the same for both runtimes")
+    p.add_argument("--batch", type=int, default=64, help="inference batch, the same for both runtimes")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/eventcnn-stage-rates"))
     p.add_argument("--json", type=Path, default=ROOT / "bench" / "_out" / "stage_rates.json")
@@ -231,9 +242,10 @@ def main(argv: list[str] | None = None) -> int:
                   rounds=3),
             *([child("infer-keras", path=src, images=args.images, size=args.size, batch=args.batch,
                      keras=str(keras_file), rounds=3)] if keras_file else []),
-            child("file-to-score", path=str(tiled), onnx=str(onnx), csv=str(args.workdir / "tiled.csv")),
-            *([child("file-to-score", path=str(big), onnx=str(onnx), csv=str(args.workdir / "big.csv"))]
-              if big else []),
+            child("file-to-score", path=str(tiled), onnx=str(onnx), csv=str(args.workdir / "tiled.csv"),
+                  batch=args.batch),
+            *([child("file-to-score", path=str(big), onnx=str(onnx), csv=str(args.workdir / "big.csv"),
+                     batch=args.batch)] if big else []),
             startup(onnx, small, args.workdir / "small.csv")]
     load1 = os.getloadavg()
     report = _report(rows, args, load0, load1)
@@ -250,42 +262,48 @@ def _report(rows: list[dict], args: argparse.Namespace, load0: tuple, load1: tup
         by.setdefault(r["stage"], []).append(r)
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
                f"{load0[0]:.1f} -> {load1[0]:.1f} (1 min)")
-    print(f"machine: {machine}; every stage in its own process with 1 thread\n")
-    print(f"{'stage':<34} {'per core':>16} {'notes'}")
+    print(f"machine: {machine}; every stage in its own process with 1 thread; 'per CPU s': the stage's count "
+          "divided by the CPU time its process got (the per-core rate on a shared machine)\n")
+    print(f"{'stage':<34} {'wall':>10} {'per CPU s':>10} {'unit':<5} notes")
     out = {"machine": machine, "threads": 1, "size": args.size, "batch": args.batch, "stages": {}}
 
-    def line(name: str, rate: float, unit: str, note: str = "", **extra) -> None:
-        print(f"{name:<34} {rate:>10,.0f} {unit:<5} {note}")
-        out["stages"][name] = {"rate": rate, "unit": unit, "note": note, **extra}
+    def line(name: str, rate: float, unit: str, note: str = "", cpu_rate: float | None = None, **extra) -> None:
+        cpu = f"{cpu_rate:>10,.0f}" if cpu_rate else " " * 10
+        print(f"{name:<34} {rate:>10,.0f} {cpu} {unit:<5} {note}")
+        out["stages"][name] = {"rate": rate, "rate_per_cpu_second": cpu_rate, "unit": unit, "note": note, **extra}
 
     rj = by["read-json"][0]
-    line("read+select JSON", rj["events"] / rj["seconds"], "ev/s", f"{rj['events']:,} events, {rj['selected']:,} pass")
+    line("read+select JSON", rj["events"] / rj["seconds"], "ev/s", f"{rj['events']:,} events, {rj['selected']:,} pass",
+         rj["events"] / rj["cpu"])
     if "read-nano" in by:
         rn = by["read-nano"][0]
         line("read+select NanoAOD", rn["events"] / rn["seconds"], "ev/s",
-             f"{rn['events']:,} events, {rn['selected']:,} pass, peak {rn['peak_rss_mb']:.0f} MB")
+             f"{rn['events']:,} events, {rn['selected']:,} pass, peak {rn['peak_rss_mb']:.0f} MB", rn["events"] / rn["cpu"])
     rr = by["render"][0]
     fast, slow = rr["images"] / rr["seconds"], rr["ref_images"] / rr["ref_seconds"]
-    line(f"render {args.size} px (vectorised)", fast, "img/s", f"{fast / slow:.1f}x the per-event PIL drawing "
-         f"({slow:,.0f} img/s, same process)", reference=slow)
+    fast_cpu, slow_cpu = rr["images"] / rr["cpu"], rr["ref_images"] / rr["ref_cpu"]
+    line(f"render {args.size} px (vectorised)", fast, "img/s", f"{fast_cpu / slow_cpu:.1f}x the per-event PIL "
+         f"drawing per CPU second ({slow_cpu:,.0f} img/s, same process)", fast_cpu, reference=slow,
+         reference_per_cpu_second=slow_cpu)
     io = by["infer-ort"][0]
     ort_rate = io["images"] / io["seconds"]
     note = f"batch {io['batch']}"
     if "infer-keras" in by:
         ik = by["infer-keras"][0]
         k_rate = ik["images"] / ik["seconds"]
-        line("inference Keras TF (predict)", k_rate, "img/s", note)
+        line("inference Keras TF (predict)", k_rate, "img/s", note, ik["images"] / ik["cpu"])
         note += f"; {ort_rate / k_rate:.2f}x Keras on TensorFlow"
-    line("inference ONNX Runtime", ort_rate, "img/s", note)
+    line("inference ONNX Runtime", ort_rate, "img/s", note, io["images"] / io["cpu"])
     for r in by["file-to-score"]:
         kind = "NanoAOD" if r["events"] > args.events else "JSON"
         line(f"file to score, {kind} ({r['events']:,} ev)", r["events"] / r["seconds"], "ev/s",
              f"{r['scored']:,} scored ({r['scored'] / r['seconds']:,.0f} img/s); peak RSS {r['peak_rss_mb']:.0f} MB",
-             peak_rss_mb=r["peak_rss_mb"], events=r["events"], scored=r["scored"])
+             r["events"] / r["cpu"], peak_rss_mb=r["peak_rss_mb"], events=r["events"], scored=r["scored"])
     su = by["start-up"][0]
-    print(f"{'start-up to first score':<34} {su['seconds']:>10.2f} s     median of {len(su['all_seconds'])} "
-          "fresh `eventcnn predict --model` processes on a 100-event file")
-    out["stages"]["start-up"] = {"seconds": su["seconds"], "all_seconds": su["all_seconds"]}
+    print(f"{'start-up to first score':<34} {su['seconds']:>8.2f} s {su['cpu_seconds']:>8.2f} s       median of "
+          f"{len(su['all_seconds'])} fresh `eventcnn predict --model` processes on a 100-event file (to their exit)")
+    out["stages"]["start-up"] = {"seconds": su["seconds"], "cpu_seconds": su["cpu_seconds"],
+                                 "all_seconds": su["all_seconds"]}
     return out
 
 
