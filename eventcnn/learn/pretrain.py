@@ -42,6 +42,7 @@ from eventcnn._io import sha256sum, write_json_atomic
 from eventcnn.errors import UserError, check_output
 from eventcnn.events.generate import canonical_process, generate_to_file
 from eventcnn.images.render import RenderConfig, render_to_dir
+from eventcnn.learn.intervals import fmt
 from eventcnn.limits import (
     MAX_EPOCHS,
     MAX_EVENTS,
@@ -265,5 +266,5 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
             os.replace(tmp, dest / src.name)
         say(f"exported to {dest}/{cfg.name}.weights.h5")
     say(f"backbone weights: {target} ({meta['bytes']} bytes, sha256 {meta['sha256'][:12]}...); "
-        f"test accuracy {meta['figures']['test_accuracy']}")
+        f"test accuracy {fmt(meta['figures']['test_accuracy'])}")
     return {**meta, "weights_file": str(target)}
