@@ -24,6 +24,7 @@ from eventcnn.errors import UserError, check_writable
 from eventcnn.learn.dataset import load_split
 from eventcnn.learn.intervals import fmt, metrics_with_intervals
 from eventcnn.learn.metrics import comparison_table
+from eventcnn.learn.report import TEST_SCORES, write_test_scores
 from eventcnn.learn.runs import read_run_config
 from eventcnn.opal.displays import CLASS_NAMES, label_indices, load_displays
 from eventcnn.opal.ids import display_ids
@@ -69,7 +70,11 @@ def evaluate_run(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[st
     probs = predict_tta(model, data.images[test_idx], copies=copies)
     shown = np.array(display_ids(data.names[test_idx]))  # misclassified.csv: ids, as predictions.csv
     m = evaluate(model, data.images[test_idx], data.labels[test_idx], out=out, names=shown, probs=probs)
-    m.update(metrics_with_intervals(label_indices(data.labels[test_idx]), probs, list(CLASS_NAMES)))
+    y_test = label_indices(data.labels[test_idx])
+    m.update(metrics_with_intervals(y_test, probs, list(CLASS_NAMES)))
+    # per-display scores, keyed by display id: `eventcnn compare` pairs OPAL runs on the displays both scored
+    write_test_scores(out / TEST_SCORES, [{"file": str(d)} for d in shown], y_test, list(CLASS_NAMES), {"cnn": probs})
+    m["test_scores"] = TEST_SCORES
     m["model"] = "opal"
     m["tta_copies"] = copies
     m["best_epoch"] = cfg_all.get("best_epoch")

@@ -427,6 +427,7 @@ def test_cli_opal_run_is_evaluated_and_compared_like_a_cms_run(folder, tmp_path:
     m = json.loads((out / "metrics.json").read_text())
     assert m["model"] == "opal" and sum(map(sum, m["confusion_matrix"]["counts"])) == 1  # ev6, the one unlabelled
     assert m["accuracy"]["value"] == first["accuracy"] and len(m["accuracy"]["ci95"]) == 2
+    assert (out / "test_scores.csv").read_text().startswith("key,file,true,cnn:p_q")
     assert (out / "report.md").read_text().startswith(f"# Evaluation of `{out}` (OPAL)")
     capsys.readouterr()
     assert main(["compare", str(out)]) == 0
