@@ -30,3 +30,27 @@ def test_predict_with_an_onnx_model_starts_without_the_other_commands(tmp_path):
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"
     assert cli._command_of(["--debug", "render", "x"]) == "render" and cli._command_of(["--help"]) is None
+
+
+def test_help_lists_every_command_and_every_help_formats(capsys):
+    """`eventcnn --help` builds the whole parser; every command's and option's help text formats (a bare % fails)."""
+    import pytest
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    sub = argparse.ArgumentParser().add_subparsers()
+    for info in pkgutil.iter_modules(cli.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"eventcnn.cli.{info.name}").register(sub)
+    assert all(f"    {command} " in out for command in sub.choices), out
+
+    def walk(parser):
+        parser.format_help()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    walk(child)
+
+    walk(cli.build_parser())

@@ -14,7 +14,7 @@ def register(subparsers) -> None:
     """Add the ``compare`` parser."""
     p = subparsers.add_parser(
         "compare",
-        help="compare run folders: settings, test figures with 95 % intervals, paired differences",
+        help="compare run folders: settings, test figures with 95 %% intervals, paired differences",
         description="Tabulate several run folders as Markdown (printed and --out), CSV and JSON (next to --out): "
                     "every figure with its 95 % bootstrap interval, the paired difference of each run against "
                     "the reference on the test events both scored, and runs that differ only in their seed "
