@@ -75,7 +75,7 @@ elif stage == "read-nano":
         n += len(chunk); kept += len(sel.apply(chunk)[0])
     out.update(events=n, selected=kept, seconds=time.perf_counter() - t, cpu=time.process_time() - c)
 elif stage == "render":
-    from eventcnn.images.render import RenderConfig, _draw, _shapes, diameters, render_events
+    from eventcnn.images.etaphi import RenderConfig, diameters, draw_image, event_shapes, render_events
     ev = selected_events(args["path"], args["images"])
     cfg = RenderConfig(size=args["size"])
     render_events(ev[:64], cfg)
@@ -85,9 +85,9 @@ elif stage == "render":
     fast, fast_cpu = time.perf_counter() - t, time.process_time() - c
     ref = ev[: args["ref_images"]]
     t, c = time.perf_counter(), time.process_time()
-    shapes = _shapes(ref, cfg); diam = diameters(shapes.pt, cfg)
+    shapes = event_shapes(ref, cfg); diam = diameters(shapes.pt, cfg)
     for i in range(len(ref)):
-        _draw(shapes, i, cfg, diam)
+        draw_image(shapes, i, cfg, diam)
     slow, slow_cpu = time.perf_counter() - t, time.process_time() - c
     out.update(images=len(ev), seconds=fast, cpu=fast_cpu, ref_images=len(ref), ref_seconds=slow, ref_cpu=slow_cpu)
 elif stage in ("infer-ort", "infer-keras"):
@@ -115,10 +115,15 @@ elif stage in ("infer-ort", "infer-keras"):
         best_cpu = dc if best_cpu is None else min(best_cpu, dc)
     out.update(images=len(x), seconds=best, cpu=best_cpu, batch=b)
 elif stage == "file-to-score":
-    from eventcnn.learn.onnx_runtime import OnnxClassifier, predict_onnx
+    from eventcnn.learn.onnx_runtime import OnnxClassifier
+    from eventcnn.learn.scoring import expand_inputs, predict_inputs
     clf = OnnxClassifier(args["onnx"], threads=1)
+    pre = clf.card["preprocessing"]
     t, c = time.perf_counter(), time.process_time()
-    rows = predict_onnx(clf, [args["path"]], args["csv"], overwrite=True, quiet=True, batch_size=args["batch"])
+    images, events = expand_inputs([args["path"]])
+    rows = predict_inputs(lambda x: clf.predict(x, args["batch"]), images, events, clf.class_names, clf.size,
+                          render_config=pre["render_config"], selection=pre.get("selection", "paper"),
+                          out=args["csv"], quiet=True)
     dt, dc = time.perf_counter() - t, time.process_time() - c
     scored = sum(1 for b in rows._blocks for _ in range(len(b.prob)))
     out.update(events=len(rows), scored=scored, seconds=dt, cpu=dc)
@@ -174,23 +179,11 @@ def build_data(work: Path, n_json: int, n_big: int, chunk: int) -> tuple[Path, P
         write_events(tiled_json, tiled(n_json))
     big = None
     if n_big:
-        import uproot
-
-        from eventcnn.events.nanoaod import MARKER, _branches_of
+        from eventcnn.events.nanoaod_write import write_nanoaod
 
         big = work / f"big_{n_big}.root"
         if not big.exists():
-            with uproot.recreate(big) as f:
-                tree = None
-                for start in range(0, n_big, 200_000):
-                    ev = base[np.arange(start, min(start + 200_000, n_big)) % len(base)]
-                    ev = ev.__class__(**{**ev.__dict__, "event": np.arange(start, start + len(ev))})
-                    data = _branches_of(ev)
-                    if tree is None:
-                        tree = f.mktree("Events", {k: (v.type if hasattr(v, "layout") else v.dtype)
-                                                   for k, v in data.items()})
-                    tree.extend(data)
-                f[MARKER] = "csv"
+            write_nanoaod(big, tiled(n_big))  # a NanoAOD TTree written in steps of 200,000 events
     return small, tiled_json, big
 
 
