@@ -40,7 +40,7 @@ import numpy as np
 
 from eventcnn import DEFAULT_SEED
 from eventcnn.errors import UserError
-from eventcnn.opal import CLASS_NAMES, OpalData, load_displays
+from eventcnn.opal.displays import CLASS_NAMES, OpalData, load_displays
 
 __all__ = [
     "embed",
