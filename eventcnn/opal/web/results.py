@@ -4,7 +4,10 @@ One measurement for the classroom and ``eventcnn opal measure``:
 :func:`eventcnn.opal.fractions.measure_fractions` on the CNN's class of every
 display nobody labelled, corrected with the confusion between the class's labels
 and the CNN's answers on the **held-out** class-labelled displays (the CNN never
-trained on them; :mod:`eventcnn.opal.lesson_job`). Statistical (and confusion)
+trained on them; :mod:`eventcnn.opal.lesson_job`), plus the displays the class
+labelled by hand (``known``): the class chose those to be diverse, so most rare
+lepton decays are among them and the rest alone is not a fair sample; together
+they are the whole set of displays, which is. Statistical (and confusion)
 uncertainties, lepton universality (e : mu : tau), the PDG values beside.
 
 - :func:`lesson_results`: the result of one training (JSON-ready);
@@ -97,8 +100,9 @@ def _reference_scores(lesson: Mapping[str, Any], reference: Mapping[str, str],
         pred = np.array([p for p, _ in measured])
         true = np.array([t for _, t in measured])
         out["cnn_balanced_accuracy"] = bootstrap(balanced_accuracy, true, pred, seed=42).to_json()
-        out["true_fractions"] = {c: float(np.mean(true == c)) for c in CLASS_NAMES}
         out["confusion_cnn_vs_key"] = confusion_counts(true, pred).tolist()
+        whole = np.concatenate([true, np.array([t for _, t in cls], dtype=true.dtype)])
+        out["true_fractions"] = {c: float(np.mean(whole == c)) for c in CLASS_NAMES}  # of the measured sample
     if cls:
         out["confusion_class_vs_key"] = confusion_counts([t for _, t in cls], [c for c, _ in cls]).tolist()
     return out
@@ -118,8 +122,10 @@ def lesson_results(lesson: Mapping[str, Any], reference: Mapping[str, str] | Non
     measured = [p for _, p in lesson.get("measured", [])]
     conf = confusion_counts([t for _, t, _ in held], [p for _, _, p in held]) if held else \
         np.zeros((len(CLASS_NAMES), len(CLASS_NAMES)), dtype=int)
+    known = {c: int(n) for c, n in (lesson.get("per_class") or {}).items() if c in CLASS_NAMES}
     out: dict[str, Any] = {
         "measured_displays": len(measured),
+        "labelled_displays": int(sum(known.values())),
         "predicted_counts": {c: int(sum(p == c for p in measured)) for c in CLASS_NAMES},
         "heldout": {"displays": len(held), "confusion": {"class_x_cnn": conf.tolist(), "classes": list(CLASS_NAMES)},
                     "agreement": _binomial(int(np.trace(conf)), int(conf.sum()))},
@@ -132,7 +138,7 @@ def lesson_results(lesson: Mapping[str, Any], reference: Mapping[str, str] | Non
         out["problem"] = {"code": "heldout_missing", "classes": missing}
     else:
         try:
-            out["measurement"] = measure_fractions(measured, conf, toys=toys, seed=seed).to_json()
+            out["measurement"] = measure_fractions(measured, conf, toys=toys, seed=seed, known=known).to_json()
         except UserError as exc:
             out["problem"] = {"code": "not_invertible", "classes": [], "text": str(exc)}
     if reference:
@@ -168,8 +174,8 @@ def class_results(class_progress: Mapping[str, Any], lesson: Mapping[str, Any], 
                   "displays": class_progress.get("displays"), "class_labels": class_progress.get("class_labels"),
                   "ties": class_progress.get("ties"),
                   "agreement": _binomial(int(agreement.get("agree", 0)), int(agreement.get("pairs", 0)))},
-        "counts": {"labelled_by_class": lesson.get("per_class"), "measured": res["measured_displays"],
-                   "predicted": res["predicted_counts"]},
+        "counts": {"labelled_by_class": lesson.get("per_class"), "labelled": res["labelled_displays"],
+                   "classified_by_cnn": res["measured_displays"], "predicted": res["predicted_counts"]},
         "measurement": res["measurement"], "problem": res["problem"], "heldout": res["heldout"],
         "training": _training(lesson),
         **({"reference": res["reference"]} if "reference" in res else {}),
@@ -182,9 +188,10 @@ def public_view(results: Mapping[str, Any] | None, lesson: Mapping[str, Any] | N
         return None
     m = results.get("measurement")
     keep = None if m is None else {k: m[k] for k in ("fractions", "R", "R_l", "universality", "raw", "pdg",
-                                                      "n_displays", "counts")}
+                                                      "n_displays", "counts", "known_counts")}
     return {"measurement": keep, "problem": results.get("problem"),
             "predicted_counts": results.get("predicted_counts"), "measured_displays": results.get("measured_displays"),
+            "labelled_displays": results.get("labelled_displays"),
             "heldout": {"displays": results["heldout"]["displays"], "agreement": results["heldout"]["agreement"]},
             "training": {k: v for k, v in _training(lesson).items() if k not in ("settings",)}}
 

@@ -369,8 +369,7 @@ def _open(data: Any, db: Any, out: Path, reference: Any, settings: LessonSetting
     except BaseException:
         store.close()
         raise
-    exclude = [e["name"] for e in store.extras()]
-    job = TrainingJob(store, out=out, source=data, size=settings.size, seed=settings.seed + 1, exclude=exclude,
+    job = TrainingJob(store, out=out, source=data, size=settings.size, seed=settings.seed + 1,
                       settings={"epochs": settings.epochs, **train_settings})
     return ClassSession(loaded.images, names, store, job, settings=settings, reference=ref, originals=originals,
                         lock=server_lock)

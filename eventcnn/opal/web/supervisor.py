@@ -1,8 +1,8 @@
 """The server's side of "Train now": start the training job, follow its progress, keep its result.
 
 :class:`TrainingJob` writes the plan of a training into the run folder (the
-class's label per display by opaque id, :mod:`eventcnn.opal.ids`; the displays
-to leave out; seed and settings) and runs :mod:`eventcnn.opal.lesson_job` in a
+class's label per display by opaque id, :mod:`eventcnn.opal.ids`; seed and
+settings) and runs :mod:`eventcnn.opal.lesson_job` in a
 child process (``python -m eventcnn.opal.lesson_job``) from a watcher thread.
 Keras lives only there: the server's memory and interpreter lock stay free for
 the class's votes, and the child runs at a lower priority. Progress comes back as
@@ -27,7 +27,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,20 +64,20 @@ class TrainingJob:
     """One background training at a time on the class's labels (see the module docstring).
 
     ``out``: the run folder (rewritten by each training); ``source``: the
-    displays (read at ``size`` pixels by the child); ``exclude``: display names
-    left out (examples, practice); ``settings``: for
-    :func:`eventcnn.opal.masterclass` (``epochs``, ...).
+    displays (read at ``size`` pixels by the child); ``settings``: for
+    :func:`eventcnn.opal.masterclass` (``epochs``, ...). Every display without a
+    class label (the example and practice displays too: the class did not label
+    them) is classified by the CNN and measured.
     """
 
     def __init__(self, store: ClassStore, out: str | os.PathLike[str], source: str | os.PathLike[str],
-                 size: int = 200, seed: int = 1, exclude: Sequence[str] = (), settings: dict[str, Any] | None = None,
+                 size: int = 200, seed: int = 1, settings: dict[str, Any] | None = None,
                  n_unsure: int = 6, n_occlusion: int = 3) -> None:
         self.store = store
         self.out = Path(out)
         self.source = Path(source)
         self.size = int(size)
         self.seed = int(seed)
-        self.exclude = list(exclude)
         self.settings = dict(settings or {})
         self.n_unsure, self.n_occlusion = int(n_unsure), int(n_occlusion)
         self._lock = threading.Lock()
@@ -172,8 +171,7 @@ class TrainingJob:
         """Run :mod:`eventcnn.opal.lesson_job` (own memory, own interpreter lock) and read ``lesson.json``."""
         self.out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.out / LABEL_FILE, "".join(f"{i}.png;{c}\n" for i, c in sorted(labels.items())))
-        plan = {"labels": labels, "exclude": display_ids(self.exclude) if self.exclude else [],
-                "seed": self.seed, "settings": self.settings, "n_unsure": self.n_unsure,
+        plan = {"labels": labels, "seed": self.seed, "settings": self.settings, "n_unsure": self.n_unsure,
                 "n_occlusion": self.n_occlusion}
         write_json_atomic(self.out / PLAN_FILE, plan)
         cmd = [sys.executable, "-m", JOB_MODULE, "--data", str(self.source), "--plan", str(self.out / PLAN_FILE),

@@ -42,11 +42,31 @@ def test_the_result_is_the_one_measurement_on_the_heldout_confusion() -> None:
     res = lesson_results(lesson)
     held = lesson["heldout"]
     direct = measure_fractions([p for _, p in lesson["measured"]],
-                               confusion_counts([t for _, t, _ in held], [p for _, _, p in held]))
+                               confusion_counts([t for _, t, _ in held], [p for _, _, p in held]),
+                               known=lesson["per_class"])
     assert res["measurement"] == direct.to_json()  # the same function as `opal measure`, nothing re-implemented
     assert res["measured_displays"] == 500 and res["heldout"]["displays"] == 44
+    assert res["labelled_displays"] == 125 and res["measurement"]["n_displays"] == 625  # the whole sample
     assert res["heldout"]["agreement"]["n"] == 44 and 0 < res["heldout"]["agreement"]["ci95"][0] < 1
     assert res["problem"] is None
+
+
+def test_the_hand_labelled_displays_make_the_sample_whole() -> None:
+    """The class labels a diverse set (most rare leptons); the rest alone is lepton-poor, the whole set is not."""
+    rng = np.random.default_rng(5)
+    truth = rng.choice(list("qemt"), size=2000, p=[0.874, 0.042, 0.042, 0.042])
+    pool = np.zeros(2000, dtype=bool)
+    for c, k in zip("qemt", (60, 40, 40, 40)):  # a suggest-like pool: leptons enriched
+        pool[rng.choice(np.flatnonzero(truth == c), k, replace=False)] = True
+    lesson = _lesson()
+    lesson["per_class"] = {c: int(((truth == c) & pool).sum()) for c in "qemt"}
+    lesson["measured"] = [[f"m{i}", t] for i, t in enumerate(truth[~pool])]  # a perfect CNN
+    lesson["heldout"] = [[f"h{i}", c, c] for i, c in enumerate("qqqqeeemmmttt")]
+    f = lesson_results(lesson)["measurement"]["fractions"]
+    for c in "qemt":  # the whole sample's true shares, within the uncertainty
+        assert abs(f[c]["value"] - np.mean(truth == c)) < 2 * f[c]["total"] + 1e-9
+    rest_only = measure_fractions([t for _, t in lesson["measured"]], np.diag([4, 3, 3, 3]))
+    assert rest_only.fractions["e"]["value"] < 0.7 * f["e"]["value"]  # what measuring the rest alone would say
 
 
 def test_missing_heldout_classes_are_named_not_measured() -> None:
@@ -100,7 +120,7 @@ def test_results_files_combine(tmp_path: Path) -> None:
         p.write_text(json.dumps(res))
         paths.append(p)
     out = combine_results(paths, tmp_path / "all")
-    assert out["n_inputs"] == 3 and out["n_displays"] == 1500
+    assert out["n_inputs"] == 3 and out["n_displays"] == 3 * 625
     singles = [read_results(p)["measurement"]["fractions"]["q"]["total"] for p in paths]
     assert out["fractions"]["q"]["total"] < min(singles) and out["fractions"]["q"]["ndof"] == 2
     raw = tmp_path / "raw.json"  # a bare measurement (`opal measure`'s JSON) combines too

@@ -281,12 +281,12 @@ def test_results_and_combine(tmp_path: Path, class_displays, capsys) -> None:
     res = json.loads(paths[0].read_text())
     assert res["format"] == "eventcnn-class-results" and res["version"] == 1 and res["name"] == "school 0"
     m = res["measurement"]
-    assert m["n_displays"] == 400 and all(m["fractions"][c]["stat"] > 0 for c in "qemt")
+    assert m["n_displays"] == 400 + 125 and all(m["fractions"][c]["stat"] > 0 for c in "qemt")
     assert res["training"]["confusion_from"].startswith("held-out") and res["training"]["heldout"] == 40
-    assert res["counts"]["measured"] == 400
+    assert res["counts"]["classified_by_cnn"] == 400 and res["counts"]["labelled"] == 125
     assert main(["class", "combine", *map(str, paths), "--out", str(tmp_path / "all")]) == 0
     combined = json.loads((tmp_path / "all" / "combined.json").read_text())
-    assert combined["n_inputs"] == 2 and combined["n_displays"] == 800
+    assert combined["n_inputs"] == 2 and combined["n_displays"] == 2 * 525
     assert combined["fractions"]["m"]["total"] < min(json.loads(p.read_text())["measurement"]["fractions"]["m"]
                                                      ["total"] for p in paths)
     assert [i["name"] for i in combined["inputs"]] == ["school 0", "school 1"]

@@ -137,7 +137,8 @@ window.Charts = (function () {
       return box;
     }
     const m = res.measurement;
-    box.append(el("p", "lead", t("result.intro", { n: m.n_displays, heldout: res.heldout.displays })));
+    box.append(el("p", "lead", t("result.intro", { n: res.measured_displays, known: res.labelled_displays,
+      total: m.n_displays, heldout: res.heldout.displays })));
     box.append(fractions(m));
     box.append(universality(m));
     if (res.heldout && res.heldout.agreement) {
