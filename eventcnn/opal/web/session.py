@@ -339,13 +339,69 @@ def open_session(data: str | os.PathLike[str], db: str | os.PathLike[str], *,
         raise
 
 
-def _open(data: Any, db: Any, out: Path, reference: Any, settings: LessonSettings, server_lock: ServerLock | None,
-          quiet: bool, originals: Any, train_settings: dict[str, Any]) -> ClassSession:
+def _has_pool(db: Any) -> bool:
+    """Whether ``db`` already holds a class's displays (read-only look; False when in doubt)."""
+    import sqlite3
+
+    path = Path(db)
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            return bool(con.execute("SELECT COUNT(*) FROM displays").fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return False
+
+
+def _load(data: Any, size: int) -> Any:
     with warnings.catch_warnings():  # lists of unmatched names would give classes away
         warnings.simplefilter("ignore")
-        loaded = load_displays(data, None, size=settings.size, quiet=True)
+        return load_displays(data, None, size=size, quiet=True)
+
+
+def _load_and_choose(data: Any, db: Any, settings: LessonSettings) -> tuple[Any, list[str] | None]:
+    """The displays, and for a new class the choice of displays to label, made at the same time.
+
+    Decoding the displays (which lets go of the interpreter lock) runs in a
+    thread while ``opal suggest``'s choice runs here: a new class starts in
+    about the time of the longer of the two, not their sum.
+    """
+    if _has_pool(db):
+        return _load(data, settings.size), None
+    box: dict[str, Any] = {}
+
+    def load() -> None:
+        try:
+            box["loaded"] = _load(data, settings.size)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller below
+            box["error"] = exc
+
+    thread = threading.Thread(target=load, name="eventcnn-class-load", daemon=True)
+    thread.start()
+    try:
+        pool = choose_pool(data, n=int(settings.n or 1), seed=settings.seed)
+    finally:
+        thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["loaded"], pool
+
+
+def _open(data: Any, db: Any, out: Path, reference: Any, settings: LessonSettings, server_lock: ServerLock | None,
+          quiet: bool, originals: Any, train_settings: dict[str, Any]) -> ClassSession:
+    try:
+        loaded, chosen = _load_and_choose(data, db, settings)
+    except UserError:
+        raise
+    except ValueError as exc:  # suggest's words for a data set it cannot use
+        raise UserError(f"{data}: {exc}") from exc
     if len(loaded) == 0:
         raise UserError(f"{data}: no readable event displays")
+    if msg := loaded.report.unreadable_message(data):  # broken files never pass silently
+        warnings.warn(msg, UserWarning, stacklevel=3)
     names = loaded.names
     ref = _reference(reference, names) if reference is not None else None
     store = ClassStore(db)  # after the data are known good: no empty database for a wrong --data
@@ -359,8 +415,9 @@ def _open(data: Any, db: Any, out: Path, reference: Any, settings: LessonSetting
             if not quiet and store.meta("n") not in (None, str(settings.n)):
                 print(f"{db}: resuming the class of {len(pool)} displays (--students/--n ignored)")
         else:
-            n = min(int(settings.n or 1), len(names))
-            store.set_pool(choose_pool(data, n=n, seed=settings.seed), fingerprint=fp)
+            if chosen is None:  # the database's pool vanished between the look and the opening
+                chosen = choose_pool(data, n=int(settings.n or 1), seed=settings.seed)
+            store.set_pool(chosen, fingerprint=fp)
             store.set_meta("n", str(settings.n))
         if ref is not None:
             store.set_extras(*_extras(ref, {n for _, n in store.pool()}, settings))

@@ -400,3 +400,27 @@ def test_snapshot_is_consistent_while_another_connection_writes(tmp_path: Path) 
     finally:
         stop.set()
         t.join(30)
+
+
+def test_the_choice_of_displays_is_cached(tmp_path: Path, class_displays, monkeypatch) -> None:
+    from eventcnn.opal.web import assign as assign_module
+    from eventcnn.opal.web.assign import choose_pool, pool_cache_key
+
+    zip_path = class_displays[0]
+    first = choose_pool(zip_path, 8, seed=1)
+    assert len(first) == 8
+
+    def boom(*a, **k):
+        raise AssertionError("suggest ran again")
+
+    monkeypatch.setattr(assign_module, "suggest", boom)
+    assert choose_pool(zip_path, 8, seed=1) == first  # from the cache: a new class starts at once
+    key = pool_cache_key(zip_path, 8, 1)
+    assert key != pool_cache_key(zip_path, 8, 2) and key != pool_cache_key(zip_path, 9, 1)
+    with open(zip_path, "ab") as fh:  # other bytes: another key, the choice is made again
+        fh.write(b"\0")
+    assert pool_cache_key(zip_path, 8, 1) != key
+    with pytest.raises(AssertionError, match="suggest ran again"):
+        choose_pool(zip_path, 8, seed=1)
+    monkeypatch.undo()
+    assert choose_pool(zip_path, 8, seed=1, cache=False) == first
