@@ -236,15 +236,14 @@ def _print_addresses(args: argparse.Namespace, session: object, urls: list[str],
 def run_export(args: argparse.Namespace) -> int:
     """Write the label file (and the votes) from a consistent copy of the class database."""
     from eventcnn.errors import check_output
-    from eventcnn.opal.web.export import write_exports
-    from eventcnn.opal.web.store import ClassStore
+    from eventcnn.opal.web.export import snapshot, write_exports
 
     check_output(args.out, inputs=[args.db], overwrite=args.overwrite)
     if args.votes:
         check_output(args.votes, inputs=[args.db, args.out], overwrite=args.overwrite, flag="--votes")
         if Path(args.votes).resolve() == Path(args.out).resolve():
             raise UserError(f"--votes {args.votes} is the same file as --out: give two file names")
-    store = ClassStore.snapshot(args.db)
+    store = snapshot(args.db)
     if not store.votes():
         raise UserError(f"{args.db} holds a class without any vote yet: nothing to export")
     counts = write_exports(store, args.out, args.votes)
@@ -263,13 +262,13 @@ def run_results(args: argparse.Namespace) -> int:
     from eventcnn.errors import check_output
     from eventcnn.opal.displays import read_labels
     from eventcnn.opal.ids import display_id
+    from eventcnn.opal.web.export import snapshot
     from eventcnn.opal.web.results import class_results
-    from eventcnn.opal.web.store import ClassStore
     from eventcnn.opal.web.supervisor import LABEL_FILE, LESSON_FILE
 
     check_output(args.out, inputs=[args.db] + ([args.reference] if args.reference else []),
                  overwrite=args.overwrite)
-    store = ClassStore.snapshot(args.db)
+    store = snapshot(args.db)
     run = store.meta("run")
     lesson_path = Path(run) / LESSON_FILE if run else None
     if lesson_path is None or not lesson_path.is_file():

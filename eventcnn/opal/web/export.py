@@ -10,26 +10,65 @@ teacher's folder.
   out), no header: the masterclass label file format (:func:`eventcnn.opal.read_labels`).
 - :func:`votes_text`: ``display;label;student;time`` with a header row, one row
   per vote (``label`` may be ``skip``; ``time`` in ISO 8601, UTC).
+- :func:`snapshot`: a consistent read-only copy of a class database (SQLite's
+  backup API), also while a server writes it; what ``class export`` and
+  ``class results`` read.
 
 No FastAPI, no Keras.
 
 Example::
 
-    from eventcnn.opal.web.store import ClassStore
-    write_exports(ClassStore.snapshot("class.sqlite"), "labels.csv", "votes.csv")
+    write_exports(snapshot("class.sqlite"), "labels.csv", "votes.csv")
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
 from eventcnn._io import write_text_atomic
+from eventcnn.errors import UserError
 from eventcnn.opal.ids import display_ids
-from eventcnn.opal.web.store import ClassStore
+from eventcnn.opal.web.store import CLASS_TABLES, ClassStore, check_class_file, check_tables
 
-__all__ = ["labels_text", "votes_text", "write_exports"]
+__all__ = ["labels_text", "snapshot", "votes_text", "write_exports"]
+
+
+def snapshot(path: str | os.PathLike[str]) -> ClassStore:
+    """A consistent read-only copy of a class database in memory, also while a server writes it.
+
+    Raises :class:`UserError` in one line for a file that is missing, not a
+    class database, or holds no class yet.
+
+    Example::
+
+        store = snapshot("class.sqlite")
+        len(store.votes())
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path} not found: give the --db file of `eventcnn class serve`")
+    if not check_class_file(path):
+        raise UserError(f"{path} is empty: not a class database; give the --db file of `eventcnn class serve`")
+    try:
+        src = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            check_tables(src, path)
+            mem = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            src.backup(mem)  # one read transaction: every vote committed before it, none after
+        finally:
+            src.close()
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"{path} is not a readable class database ({exc})") from exc
+    tables = {r[0] for r in mem.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not set(CLASS_TABLES) <= tables:
+        raise UserError(f"{path} is not a class database (no class tables); give the --db file of "
+                        "`eventcnn class serve`")
+    if mem.execute("SELECT COUNT(*) FROM displays").fetchone()[0] == 0:
+        raise UserError(f"{path} holds no class yet (no displays chosen): start `eventcnn class serve` with it first")
+    return ClassStore.from_connection(path, mem)
 
 
 def _ids(names: list[str]) -> dict[str, str]:
@@ -65,7 +104,7 @@ def write_exports(store: ClassStore, labels: str | os.PathLike[str],
 
     Example::
 
-        write_exports(ClassStore.snapshot("class.sqlite"), "labels.csv", "votes.csv")
+        write_exports(snapshot("class.sqlite"), "labels.csv", "votes.csv")
         # {'labels': 41, 'votes': 100, 'undecided': 3}
     """
     text = labels_text(store)

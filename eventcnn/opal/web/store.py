@@ -45,7 +45,8 @@ from typing import Any
 from eventcnn.errors import UserError
 from eventcnn.opal.web.assign import assign
 
-__all__ = ["CLASS_CODES", "LABELS", "ClassStore", "StoreError", "VoteResult", "clean_name", "majority"]
+__all__ = ["CLASS_CODES", "CLASS_TABLES", "LABELS", "ClassStore", "StoreError", "VoteResult", "check_class_file",
+           "check_tables", "clean_name", "majority"]
 
 #: what a student can answer: a class code, or skip ("not sure")
 LABELS = ("q", "e", "m", "t", "skip")
@@ -53,7 +54,8 @@ CLASS_CODES = ("q", "e", "m", "t")
 #: longest student name kept (after cleaning)
 MAX_NAME = 40
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_TABLES = ("meta", "displays", "students", "assignments", "votes")
+#: the tables every class database has
+CLASS_TABLES = ("meta", "displays", "students", "assignments", "votes")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -129,8 +131,8 @@ def clean_name(name: str) -> str:
     return kept
 
 
-def _check_class_file(path: Path) -> bool:
-    """Whether ``path`` holds data; raises :class:`UserError` for a file that is not a class database."""
+def check_class_file(path: Path) -> bool:
+    """Whether ``path`` holds data (False: missing or empty); :class:`UserError` for a file that is not a class database."""
     if path.is_dir():
         raise UserError(f"{path} is a folder, not a class database file; give a file name such as class.sqlite")
     if not path.exists() or path.stat().st_size == 0:
@@ -145,9 +147,10 @@ def _check_class_file(path: Path) -> bool:
     return True
 
 
-def _check_tables(db: sqlite3.Connection, path: Path) -> None:
+def check_tables(db: sqlite3.Connection, path: Path) -> None:
+    """:class:`UserError` when an SQLite database has tables but not a class's."""
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    if tables and not set(_TABLES) <= tables:
+    if tables and not set(CLASS_TABLES) <= tables:
         found = ", ".join(sorted(tables)[:6])
         raise UserError(f"{path} is an SQLite database but not a class database (its tables: {found}); "
                         "give the --db file of `eventcnn class serve`, or a new file name")
@@ -171,13 +174,13 @@ class ClassStore:
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise UserError(f"{self.path}: folder {self.path.parent} does not exist")
-        existed = _check_class_file(self.path)
+        existed = check_class_file(self.path)
         if existed and not os.access(self.path, os.W_OK):
             raise UserError(f"{self.path} is read-only: the server writes every vote into it; "
                             "give a writable --db file (or copy it)")
         try:
             self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-            _check_tables(self._db, self.path)
+            check_tables(self._db, self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -195,40 +198,14 @@ class ClassStore:
                 db.execute("INSERT INTO meta VALUES ('teacher_token', ?)", (secrets.token_urlsafe(24),))
 
     @classmethod
-    def snapshot(cls, path: str | os.PathLike[str]) -> ClassStore:
-        """A consistent read-only copy in memory (SQLite's backup API), also while a server writes it.
-
-        Raises :class:`UserError` in one line for a file that is missing, not a
-        class database, or holds no class yet.
-        """
-        path = Path(path)
-        if not path.exists():
-            raise UserError(f"{path} not found: give the --db file of `eventcnn class serve`")
-        if not _check_class_file(path):
-            raise UserError(f"{path} is empty: not a class database; give the --db file of `eventcnn class serve`")
-        try:
-            src = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-            try:
-                _check_tables(src, path)
-                mem = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-                src.backup(mem)
-            finally:
-                src.close()
-        except sqlite3.DatabaseError as exc:
-            raise UserError(f"{path} is not a readable class database ({exc})") from exc
-        tables = {r[0] for r in mem.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not set(_TABLES) <= tables:
-            raise UserError(f"{path} is not a class database (no class tables); give the --db file of "
-                            "`eventcnn class serve`")
-        if mem.execute("SELECT COUNT(*) FROM displays").fetchone()[0] == 0:
-            raise UserError(f"{path} holds no class yet (no displays chosen): start `eventcnn class serve` with it first")
+    def from_connection(cls, path: Path, db: sqlite3.Connection) -> ClassStore:
+        """A store over an open connection (a read-only copy, :func:`eventcnn.opal.web.export.snapshot`)."""
         self = cls.__new__(cls)
-        self.path, self._db, self._lock = path, mem, threading.RLock()
+        self.path, self._db, self._lock = Path(path), db, threading.RLock()
         self._identity, self._gone, self.last_seen = None, None, {}
-        for table, column, decl in (("students", "removed", "INTEGER NOT NULL DEFAULT 0"),):
-            if column not in {r[1] for r in mem.execute(f"PRAGMA table_info({table})")}:
-                mem.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-        mem.executescript(_SCHEMA)
+        if "removed" not in {r[1] for r in db.execute("PRAGMA table_info(students)")}:
+            db.execute("ALTER TABLE students ADD COLUMN removed INTEGER NOT NULL DEFAULT 0")
+        db.executescript(_SCHEMA)
         return self
 
     def _migrate(self) -> None:

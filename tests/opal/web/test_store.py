@@ -14,7 +14,7 @@ import pytest
 from eventcnn.errors import UserError
 from eventcnn.opal import read_labels
 from eventcnn.opal.web.assign import assign, capacity_note
-from eventcnn.opal.web.export import labels_text, votes_text, write_exports
+from eventcnn.opal.web.export import labels_text, snapshot, votes_text, write_exports
 from eventcnn.opal.web.store import ClassStore, StoreError, clean_name, majority
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -365,11 +365,11 @@ def test_files_that_are_not_class_databases(tmp_path: Path) -> None:
     for path, words in ((text, "not an SQLite file"), (other, "not a class database"),
                         (tmp_path / "none.sqlite", "not found")):
         with pytest.raises(UserError, match=words):
-            ClassStore.snapshot(path)
+            snapshot(path)
     empty = ClassStore(tmp_path / "empty.sqlite")
     empty.close()
     with pytest.raises(UserError, match="holds no class yet"):
-        ClassStore.snapshot(tmp_path / "empty.sqlite")
+        snapshot(tmp_path / "empty.sqlite")
 
 
 def test_snapshot_is_consistent_while_another_connection_writes(tmp_path: Path) -> None:
@@ -392,7 +392,7 @@ def test_snapshot_is_consistent_while_another_connection_writes(tmp_path: Path) 
     t.start()
     try:
         for _ in range(20):
-            snap = ClassStore.snapshot(tmp_path / "class.sqlite")
+            snap = snapshot(tmp_path / "class.sqlite")
             votes = snap.votes()
             progress = snap.progress()
             assert progress["votes"] == len(votes) == sum(s["answered"] for s in progress["students"])
