@@ -57,6 +57,19 @@ def _wait_images(page, selector: str = "img") -> None:
         time.sleep(0.2)
 
 
+def _practise(page, first_done: bool) -> None:
+    """Answer every practice display with "hadrons" (the feedback says whether that was right)."""
+    page.wait_for_selector("#practice:not([hidden])")
+    n = int(page.inner_text("#practice-counter").split()[-1])
+    for i in range(n):
+        if i or not first_done:
+            page.wait_for_selector("#feedback", state="hidden")
+            page.keyboard.press("q")
+            page.wait_for_selector("#feedback:not([hidden])")
+        page.click("#practice-next")
+    page.wait_for_selector("#label:not([hidden])")
+
+
 def _student_steps(page, url: str, out: Path) -> None:
     """Join, the learning step, a practice answer, labelling: one screenshot each."""
     page.goto(url)
@@ -71,11 +84,7 @@ def _student_steps(page, url: str, out: Path) -> None:
     page.keyboard.press("q")
     page.wait_for_selector("#feedback:not([hidden])")
     page.screenshot(path=str(out / "class_practice.png"), full_page=False)
-    while page.is_visible("#practice"):
-        page.click("#practice-next")
-        if page.is_visible("#practice"):
-            page.keyboard.press("q")
-            page.wait_for_selector("#feedback:not([hidden])")
+    _practise(page, first_done=True)
     for key in "qqm":
         page.wait_for_selector("#label:not([hidden])")
         _wait_images(page, "#display")
@@ -125,10 +134,7 @@ def main() -> None:
         phone.fill("#name", "Leo")
         phone.click("#join-form button")
         phone.click("#to-practice")
-        while phone.is_visible("#practice"):
-            phone.keyboard.press("q")
-            phone.wait_for_selector("#feedback:not([hidden])")
-            phone.click("#practice-next")
+        _practise(phone, first_done=False)
         while not phone.is_visible("#done"):
             phone.wait_for_selector("#label:not([hidden])")
             before = phone.inner_text("#counter")

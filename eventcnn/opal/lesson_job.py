@@ -35,22 +35,28 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import io
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eventcnn._io import write_bytes_atomic, write_json_atomic
+from eventcnn._io import atomic_path, write_bytes_atomic, write_json_atomic
 from eventcnn.errors import describe, is_user_error
 from eventcnn.learn.splits import stratified_holdout  # the one stratified split (numpy only)
+from eventcnn.opal import model as opal_model
 from eventcnn.opal.displays import CLASS_NAMES, load_displays
 from eventcnn.opal.ids import display_ids
 from eventcnn.opal.weights import default_weights
@@ -64,6 +70,8 @@ HELDOUT_SHARE = 0.3
 LESSON_FILE = "lesson.json"
 #: the prefix of the JSON lines the server reads from this process's stdout
 PREFIX = "@@eventcnn-class "
+#: the simulated displays mixed into fine-tuning, made by a process of their own while Keras loads
+SIM_POOL_FILE = "sim_pool.zip"
 _TRAIN_SHARE = 0.75  # of the progress bar: the epochs
 
 
@@ -102,6 +110,61 @@ def _pretrained(size: int, settings: dict[str, Any]) -> tuple[dict[str, Any], di
     return extra, info
 
 
+def _sim_plan(size: int, settings: dict[str, Any]) -> tuple[int, int]:
+    """How many simulated displays the training will mix in, and their seed (0 displays: none)."""
+    extra, _ = _pretrained(size, settings)
+    merged = {**extra, **settings}
+    if merged.get("weights", "none") == "none":
+        return int(merged.get("sim_displays", 0)), int(merged.get("seed", 1))
+    return int(merged.get("sim_displays", opal_model.FINE_TUNE["sim_displays"])), int(merged.get("seed", 1))
+
+
+def start_simulation(n: int, seed: int, path: Path) -> subprocess.Popen | None:
+    """Make the ``n`` simulated displays in a process of their own (Pythia's memory never enters this one)."""
+    if n <= 0 or importlib.util.find_spec("pythia8mc") is None:
+        return None
+    return subprocess.Popen([sys.executable, "-m", "eventcnn.opal.lesson_job", "--simulate", str(n),
+                             "--seed", str(seed), "--out", str(path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _write_pool(n: int, seed: int, path: Path) -> None:
+    pngs, codes = opal_model.simulated_batch_pool(opal_model.RecipeConfig(sim_displays=n, seed=seed))
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
+        for k, png in enumerate(pngs):
+            zf.writestr(f"{k:05d}.png", png)
+        zf.writestr("codes.txt", " ".join(str(int(c)) for c in codes))
+
+
+def _read_pool(path: Path) -> tuple[list[bytes], np.ndarray]:
+    with zipfile.ZipFile(path) as zf:
+        names = sorted(n for n in zf.namelist() if n.endswith(".png"))
+        codes = np.array([int(c) for c in zf.read("codes.txt").decode().split()], dtype=np.int64)
+        return [zf.read(n) for n in names], codes
+
+
+@contextlib.contextmanager
+def _use_pool(proc: subprocess.Popen | None, path: Path, n: int, seed: int) -> Iterator[None]:
+    """Training takes the simulated displays made in the other process (when it made exactly those)."""
+    original = getattr(opal_model, "simulated_batch_pool", None)
+    if proc is None or original is None:
+        yield
+        return
+
+    def pool(config: Any) -> tuple[list[bytes], np.ndarray]:
+        if config.sim_displays == n and config.seed == seed and proc.wait() == 0 and path.is_file():
+            return _read_pool(path)
+        return original(config)  # other settings than planned: made here, as train() would
+
+    opal_model.simulated_batch_pool = pool
+    try:
+        yield
+    finally:
+        opal_model.simulated_batch_pool = original
+        if proc.poll() is None:
+            proc.kill()
+
+
 def _progress_callback(say: Callable[..., None]) -> Any:
     import keras
 
@@ -126,7 +189,6 @@ def _overlay(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
 
 
 def _png(image: np.ndarray) -> bytes:
-    import io
 
     from PIL import Image
 
@@ -161,13 +223,15 @@ def _pictures(model: Any, images: np.ndarray, ids: np.ndarray, probs: np.ndarray
 
 
 def run_lesson(images: np.ndarray, ids: np.ndarray, plan: dict[str, Any], out: str | os.PathLike[str],
-               report: Callable[..., None] | None = None) -> dict[str, Any]:
+               report: Callable[..., None] | None = None, simulation: subprocess.Popen | None = None) -> dict[str, Any]:
     """Train on the plan's labels (a held-out part aside), classify the rest, write ``lesson.json``.
 
     ``ids``: the opaque id of every display (aligned with ``images``);
     ``plan``: ``labels`` ({id: class}), ``exclude`` (ids left out entirely),
     ``seed``, ``heldout_share``, ``settings`` (for :func:`eventcnn.opal.masterclass`),
-    ``n_unsure``, ``n_occlusion``. Returns what was written to ``lesson.json``.
+    ``n_unsure``, ``n_occlusion``. ``simulation``: the process of
+    :func:`start_simulation` making the simulated displays (``sim_pool.zip`` in
+    ``out``) while this one loads. Returns what was written to ``lesson.json``.
 
     Example::
 
@@ -189,8 +253,10 @@ def run_lesson(images: np.ndarray, ids: np.ndarray, plan: dict[str, Any], out: s
     settings = {"seed": seed, **extra, **settings}
     say("training", 0.06)
     start = time.perf_counter()
-    mc = masterclass(images, train_labels, ids, out=out, quiet=True, sources={"lesson": "eventcnn class"},
-                     callbacks=[_progress_callback(say)], **settings)
+    n_sim, sim_seed = _sim_plan(int(images.shape[1]), dict(plan.get("settings", {})) | {"seed": seed})
+    with _use_pool(simulation, out / SIM_POOL_FILE, n_sim, sim_seed):
+        mc = masterclass(images, train_labels, ids, out=out, quiet=True, sources={"lesson": "eventcnn class"},
+                         callbacks=[_progress_callback(say)], **settings)
     say("predicting", 0.85)
     rest_ids = ids[mc.rest]
     rest_held = held[mc.rest]
@@ -234,11 +300,16 @@ def main(argv: list[str] | None = None) -> int:
     """The child process: progress and the result as JSON lines on stdout; exit 0 when done."""
     p = argparse.ArgumentParser(prog="python -m eventcnn.opal.lesson_job",
                                 description="the training job of `eventcnn class serve` (started by the server)")
-    p.add_argument("--data", required=True, help="zip or folder of the displays")
-    p.add_argument("--plan", required=True, help="the plan JSON written by the server")
-    p.add_argument("--out", required=True, help="the run folder")
+    p.add_argument("--data", help="zip or folder of the displays")
+    p.add_argument("--plan", help="the plan JSON written by the server")
+    p.add_argument("--out", required=True, help="the run folder (with --simulate: the zip to write)")
     p.add_argument("--size", type=int, default=200)
+    p.add_argument("--simulate", type=int, default=0, help="only make this many simulated displays into --out")
+    p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
+    if args.simulate:
+        _write_pool(args.simulate, args.seed, Path(args.out))
+        return 0
     log = str(Path(args.out) / "class_training.log")
 
     def emit(msg: dict[str, Any]) -> None:
@@ -247,18 +318,29 @@ def main(argv: list[str] | None = None) -> int:
     def say(stage: str, fraction: float, **kw: Any) -> None:
         emit({"stage": stage, "fraction": round(float(fraction), 4), "args": kw})
 
+    if hasattr(signal, "SIGTERM"):  # stopped by the server: end in order (the simulation process too)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    simulation = None
     try:
         with open(args.plan, encoding="utf-8") as fh:
             plan = json.load(fh)
         say("loading", 0.02)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        n_sim, sim_seed = _sim_plan(args.size, dict(plan.get("settings", {})) | {"seed": int(plan.get("seed", 1))})
+        simulation = start_simulation(n_sim, sim_seed, Path(args.out) / SIM_POOL_FILE)  # while Keras loads
         with warnings.catch_warnings():  # lists of unmatched names would give classes away
             warnings.simplefilter("ignore")
             data = load_displays(args.data, None, size=args.size, quiet=True)
-        lesson = run_lesson(data.images, np.array(display_ids(data.names)), plan, args.out, report=say)
+        lesson = run_lesson(data.images, np.array(display_ids(data.names)), plan, args.out, report=say,
+                            simulation=simulation)
     except BaseException as exc:  # noqa: BLE001 - one line for the teacher page, the trace in the log
         traceback.print_exc()
         emit({"error": _plain(exc, log)})
         return 1
+    finally:
+        if simulation is not None and simulation.poll() is None:
+            simulation.kill()
+            simulation.wait()
     emit({"done": LESSON_FILE, "seconds": lesson["seconds"]})
     return 0
 
@@ -266,5 +348,5 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     os.environ.setdefault("MPLBACKEND", "Agg")  # an entry point: files only, no windows
     if hasattr(os, "nice"):
-        os.nice(5)  # the class's votes come first: the server keeps its share of the CPU
+        os.nice(10)  # the class's votes come first: the server keeps its share of the CPU
     sys.exit(main())

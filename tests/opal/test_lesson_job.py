@@ -66,3 +66,24 @@ def test_run_lesson_trains_by_id_and_holds_a_part_out(tmp_path: Path, class_disp
     assert (tmp_path / "run" / "unsure_1.png").is_file() and (tmp_path / "run" / "occlusion_0.png").is_file()
     text = "".join(p.read_text(errors="ignore") for p in (tmp_path / "run").glob("*.*") if p.suffix in (".csv", ".json"))
     assert not any(n in text for n in names)  # the run names displays by opaque id only
+
+
+@pytest.mark.slow
+def test_the_simulated_displays_made_in_their_own_process_are_those_train_would_make(tmp_path: Path) -> None:
+    pytest.importorskip("pythia8mc", reason="simulated displays need Pythia 8 (pip install pythia8mc)")
+    from eventcnn.opal import lesson_job
+    from eventcnn.opal import model as opal_model
+
+    proc = lesson_job.start_simulation(8, 3, tmp_path / "pool.zip")
+    assert proc is not None and proc.wait(300) == 0
+    pngs, codes = lesson_job._read_pool(tmp_path / "pool.zip")
+    here = opal_model.simulated_batch_pool(opal_model.RecipeConfig(sim_displays=8, seed=3))
+    assert pngs == here[0] and codes.tolist() == here[1].tolist()  # byte for byte
+    calls = []
+    original = opal_model.simulated_batch_pool
+    with lesson_job._use_pool(proc, tmp_path / "pool.zip", 8, 3):
+        assert opal_model.simulated_batch_pool(opal_model.RecipeConfig(sim_displays=8, seed=3))[0] == pngs
+        opal_model_pool = opal_model.simulated_batch_pool
+        assert opal_model_pool is not original
+        calls.append(len(opal_model.simulated_batch_pool(opal_model.RecipeConfig(sim_displays=4, seed=3))[0]))
+    assert calls == [4] and opal_model.simulated_batch_pool is original  # other settings: made in place; restored

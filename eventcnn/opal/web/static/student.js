@@ -86,39 +86,38 @@
   window.addEventListener("resize", () => document.querySelectorAll("img.display").forEach((i) => fit(i)));
 
   // -- the colour key: where each detector layer is drawn on a display -------------------------
-  function layerKey(target, withImage) {
+  function layerKey(target) {
     const NS = "http://www.w3.org/2000/svg";
     const svg = document.createElementNS(NS, "svg");
-    svg.setAttribute("viewBox", "0 0 420 220");
+    svg.setAttribute("viewBox", "0 0 200 200");
     svg.setAttribute("role", "img");
     svg.setAttribute("aria-label", t("learn.layers"));
-    const rings = [["tracks", "layer-tracks"], ["ecal", "layer-ecal"], ["hcal", "layer-hcal"], ["muon", "layer-muon"]];
-    const cx = 110, cy = 110;
+    const rings = ["tracks", "ecal", "hcal", "muon"];
     const bg = document.createElementNS(NS, "circle");
-    bg.setAttribute("cx", cx); bg.setAttribute("cy", cy); bg.setAttribute("r", 100); bg.setAttribute("class", "layer-bg");
+    bg.setAttribute("cx", 100); bg.setAttribute("cy", 100); bg.setAttribute("r", 98); bg.setAttribute("class", "layer-bg");
     svg.append(bg);
-    rings.forEach(([name, cls], k) => {
+    for (const name of rings) {  // where the displays draw each layer (radii in display pixels)
       const [r0, r1] = lesson.layers[name] || [0, 0];
       const ring = document.createElementNS(NS, "circle");
-      ring.setAttribute("cx", cx); ring.setAttribute("cy", cy);
-      ring.setAttribute("r", (r0 + r1) / 2);
-      ring.setAttribute("stroke-width", Math.max(2, r1 - r0));
-      ring.setAttribute("class", "layer " + cls);
+      ring.setAttribute("cx", 100); ring.setAttribute("cy", 100);
+      ring.setAttribute("r", name === "tracks" ? r1 / 2 : (r0 + r1) / 2);
+      ring.setAttribute("stroke-width", name === "tracks" ? r1 : Math.max(2, r1 - r0));
+      ring.setAttribute("class", "ring ring-" + name);
       svg.append(ring);
-      const y = 40 + k * 46;
-      const line = document.createElementNS(NS, "line");
-      line.setAttribute("x1", cx + (r0 + r1) / 2 * 0.7); line.setAttribute("y1", cy - (r0 + r1) / 2 * 0.7);
-      line.setAttribute("x2", 228); line.setAttribute("y2", y - 5);
-      line.setAttribute("class", "leader");
-      svg.append(line);
-      const text = document.createElementNS(NS, "text");
-      text.setAttribute("x", 232); text.setAttribute("y", y);
-      text.setAttribute("class", "layer-label " + cls);
-      text.textContent = t("layer." + name);
-      svg.append(text);
+    }
+    const ul = document.createElement("ul");
+    ul.className = "layer-legend";
+    rings.forEach((name) => {
+      const li = document.createElement("li");
+      const sw = document.createElement("span");
+      sw.className = "swatch ring-swatch-" + name;
+      const label = document.createElement("span");
+      label.className = "layer-label";
+      label.textContent = t("layer." + name);
+      li.append(sw, label);
+      ul.append(li);
     });
-    target.replaceChildren(svg);
-    if (withImage) target.append(withImage);
+    target.replaceChildren(svg, ul);
   }
   function colourKey() {
     const ul = $("colour-key");
@@ -166,7 +165,7 @@
 
   // -- practice: displays with a known answer, outside the class's pool ------------------------
   function showPractice() {
-    if (practiceAt >= lesson.practice.length) { setStep("label"); load(); return; }
+    if (practiceAt >= lesson.practice.length) { section = "loading"; setStep("label"); load(); return; }
     setStep("practice");
     show("practice");
     $("feedback").hidden = true;
@@ -175,7 +174,7 @@
     setImage($("practice-display"), lesson.practice[practiceAt]);
   }
   async function practise(answer) {
-    if (busy || section !== "practice" || !$("feedback").hidden) return;
+    if (busy || section !== "practice" || !$("feedback").hidden || practiceAt >= lesson.practice.length) return;
     busy = true;
     try {
       const r = await api("POST", "/api/students/" + encodeURIComponent(student) + "/practice",
