@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits  # comes with scikit-learn
 
 from eventcnn import __version__
 from eventcnn._env import cache_root
@@ -87,7 +88,8 @@ def choose_pool(source: str | os.PathLike[str], n: int, seed: int = 0,
             names = json.loads(path.read_text(encoding="utf-8"))["names"]
             if isinstance(names, list) and len(names) <= n and all(isinstance(x, str) for x in names):
                 return names
-    names = [name[: -len(".png")] for name in suggest(source, None, n=n, seed=seed, crop=crop)]
+    with threadpool_limits(limits=1, user_api="openmp"):  # k-means on ~500 displays: one thread is faster
+        names = [name[: -len(".png")] for name in suggest(source, None, n=n, seed=seed, crop=crop)]
     if path is not None:
         with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
             write_json_atomic(path, {"names": names, "n": n, "seed": seed})
