@@ -69,6 +69,15 @@ def rss(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), 0 when it has ended."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def children(pid: int) -> list[int]:
     """Process ids of the direct children of ``pid`` (Linux /proc)."""
     out: list[int] = []
@@ -227,10 +236,14 @@ def train_phase(args, base: str, h: dict, proc: subprocess.Popen, students: list
     t0 = time.perf_counter()
     call(base + "api/teacher/train", {}, headers=h)
     peak, child_peak = idle, 0
+    cpu: dict[int, float] = {}  # CPU seconds of the training process and its helper, last seen
     screens: dict[str, float] = {}
     while len(screens) < 3:
         peak = max(peak, rss(proc.pid))
-        child_peak = max(child_peak, sum(rss(c) for c in children(proc.pid)))
+        kids = children(proc.pid)
+        child_peak = max(child_peak, sum(rss(c) for c in kids))
+        for c in kids + [g for k in kids for g in children(k)]:
+            cpu[c] = max(cpu.get(c, 0.0), cpu_seconds(c))
         now = time.perf_counter() - t0
         if "board" not in screens and call(base + "api/board")["results"]:
             screens["board"] = now
@@ -255,6 +268,7 @@ def train_phase(args, base: str, h: dict, proc: subprocess.Popen, students: list
         "job_seconds": res["training"]["seconds"], "ratio_to_job": round(to_results / res["training"]["seconds"], 2),
         "server_rss_before_mb": round(idle / 2**20), "server_rss_peak_mb": round(peak / 2**20),
         "training_rss_peak_mb": round(child_peak / 2**20), "load_during": [min(loads), max(loads)],
+        "training_cpu_s": round(sum(cpu.values()), 1),
         "labels": res["training"]["labels"], "epochs": len(res["curves"]["epochs"]),
         "votes_during_training": {"n": len(during), "p50_ms": round(pct(during, 50), 1),
                                   "p99_ms": round(pct(during, 99), 1)},
@@ -264,7 +278,8 @@ def train_phase(args, base: str, h: dict, proc: subprocess.Popen, students: list
     print(f"Train now -> results on every screen: {to_results:.0f} s (board {screens['board']:.0f} s, student "
           f"{screens['student']:.0f} s, teacher {screens['teacher']:.0f} s; the job itself "
           f"{res['training']['seconds']:.0f} s); {res['training']['labels']} class labels, "
-          f"{len(res['curves']['epochs'])} epochs; load {min(loads)}-{max(loads)}; target <= 90 s", flush=True)
+          f"{len(res['curves']['epochs'])} epochs; load {min(loads)}-{max(loads)}; the training processes used "
+          f"{sum(cpu.values()):.0f} CPU s; target <= 90 s", flush=True)
     print(f"memory: server {idle / 2**20:.0f} MiB before, peak {peak / 2**20:.0f} MiB; training process peak "
           f"{child_peak / 2**20:.0f} MiB (target <= 1.5 GB = 1536 MiB)", flush=True)
     print(f"vote round trip while training ({len(students)} students, one answer each per {args.pace:g} s, "
