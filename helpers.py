@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path  # noqa: E402
 
 from eventcnn.images.display import plot_gallery, plot_kinematics  # noqa: E402,F401
+from eventcnn.images.folder import MANIFEST  # noqa: E402
 
 
 class InputFiles(dict):
@@ -82,7 +83,7 @@ def ensure_images(image_dir, per_class: int = 20, size: int = 224, selection="pa
     from eventcnn.images.render import RenderConfig, render_to_dir
 
     image_dir = Path(image_dir)
-    if (image_dir / "manifest.csv").exists():
+    if (image_dir / MANIFEST).exists():
         return image_dir
     print(f"no images in {image_dir} yet (notebook 01 makes them): rendering {per_class} per class")
     inputs = cms_inputs()
@@ -132,13 +133,20 @@ def _table(rows) -> str:
 
 
 def results_table(metrics: dict):
-    """CNN vs baseline on the test split (accuracy, balanced accuracy, ROC AUC) as Markdown."""
-    rows = [{"classifier": "CNN", "accuracy": metrics["accuracy"], "balanced accuracy": metrics["balanced_accuracy"],
-             "macro ROC AUC": metrics["roc_auc"]["macro"]}]
+    """CNN vs baseline on the test split (accuracy, balanced accuracy, ROC AUC, with 95 % intervals) as Markdown."""
+    from eventcnn.learn.intervals import fmt
+
+    def row(name, m, signed=False):
+        return {"classifier": name, "accuracy": fmt(m.get("accuracy"), 4, signed),
+                "balanced accuracy": fmt(m.get("balanced_accuracy"), 4, signed),
+                "macro ROC AUC": fmt((m.get("roc_auc") or {}).get("macro"), 4, signed)}
+
+    rows = [row("CNN", metrics)]
     b = metrics.get("baseline") or {}
     if "accuracy" in b:
-        rows.append({"classifier": "gradient-boosted trees", "accuracy": b["accuracy"],
-                     "balanced accuracy": b["balanced_accuracy"], "macro ROC AUC": b["roc_auc"]["macro"]})
+        rows.append(row("gradient-boosted trees", b))
+    if metrics.get("cnn_minus_baseline"):
+        rows.append(row("CNN - trees (paired, same events)", metrics["cnn_minus_baseline"], signed=True))
     elif b:
         print(b.get("skipped"))
     return markdown(_table(rows))

@@ -54,7 +54,7 @@ def _import_render(_: int) -> int:
 
 def startup(rounds: int) -> list[tuple[float, float, float]]:
     """Seconds to start a 2-worker local cluster, run its first tasks (imports) and close it."""
-    from eventcnn._dask import open_executor
+    from eventcnn.executor import open_executor
 
     out = []
     for _ in range(rounds):

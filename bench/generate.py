@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from eventcnn.events.generate import PROCESSES, generate
+from eventcnn.events.generate import generate
+from eventcnn.names import PROCESSES
 
 
 def rate(process: str, n: int, fast: bool = False, jobs: int = 1, seed: int = 123) -> float:

@@ -77,7 +77,8 @@ def build(workdir: Path, n_events: int, step: int, json_events: int) -> tuple[Pa
     import uproot
 
     from eventcnn.events import concat_events, read_events, write_events
-    from eventcnn.events.nanoaod import MARKER, _branches_of, write_nanoaod
+    from eventcnn.events.nanoaod_layout import MARKER
+    from eventcnn.events.nanoaod_write import nanoaod_arrays, write_nanoaod
 
     base = concat_events([read_events(p) for p in JSONS])
     same = write_nanoaod(workdir / "same.root", base)
@@ -97,7 +98,7 @@ def build(workdir: Path, n_events: int, step: int, json_events: int) -> tuple[Pa
             idx = np.arange(start, min(start + step, n_events)) % len(base)
             chunk = base[idx]
             chunk = chunk.__class__(**{**chunk.__dict__, "event": np.arange(start, start + len(idx))})
-            data = _branches_of(chunk)
+            data = nanoaod_arrays(chunk)
             if tree is None:
                 tree = f.mktree("Events", {k: (v.type if hasattr(v, "layout") else v.dtype) for k, v in data.items()})
             tree.extend(data)

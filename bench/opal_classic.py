@@ -134,13 +134,13 @@ def _header_fold(d: dict, X: np.ndarray, complete: np.ndarray, test: np.ndarray,
 
 
 def _codes(probs_or_codes: list) -> list[str]:
-    from eventcnn.opal.displays import CLASS_NAMES
+    from eventcnn.names import OPAL_CLASSES as CLASS_NAMES
 
     return [p if isinstance(p, str) else CLASS_NAMES[int(np.argmax(p))] for p in probs_or_codes]
 
 
 def _metrics(y: np.ndarray, p: np.ndarray, per_fold: list[float]) -> dict:
-    from eventcnn.opal.displays import CLASS_NAMES
+    from eventcnn.names import OPAL_CLASSES as CLASS_NAMES
 
     return {"balanced_accuracy": stats.bootstrap(stats.balanced_accuracy, y, p, strata=y, seed=7).to_json(),
             "accuracy": stats.bootstrap(stats.accuracy, y, p, strata=y, seed=7).to_json(),
@@ -149,7 +149,7 @@ def _metrics(y: np.ndarray, p: np.ndarray, per_fold: list[float]) -> dict:
 
 
 def _summarise(d: dict, folds: list[dict]) -> dict:
-    from eventcnn.opal.displays import CLASS_NAMES
+    from eventcnn.names import OPAL_CLASSES as CLASS_NAMES
 
     label = {str(n): str(c) for n, c in zip(d["names"], d["labels"])}
     res: dict = {"methods": {}}

@@ -32,10 +32,10 @@ import keras
 import numpy as np
 
 from eventcnn import opal
+from eventcnn.learn.models import load_network_weights, masterclass_network
 from eventcnn.learn.splits import class_weight_vector, stratified_holdout
+from eventcnn.learn.weights import resolve_weights
 from eventcnn.opal import ids
-from eventcnn.opal.model import build_model, load_pretrained
-from eventcnn.opal.weights import resolve_weights
 
 _ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 _ap.add_argument("spec", help="settings as JSON")
@@ -100,21 +100,21 @@ _P0 = {}
 
 def p0(w="sim"):
     if w not in _P0:
-        m = load_pretrained(build_model(real.images.shape[1:]), resolve_weights(w))
+        m = load_network_weights(masterclass_network(real.images.shape[1:]), resolve_weights(w, "masterclass"))
         _P0[w] = opal.predict_tta(m, real.images)
     return _P0[w]
 
 
 def run(seed, lr=1e-4, epochs=12, steps=32, bs=16, n_real=16, sim_mix=False, freeze=0, val=True,
         weights="sim", patience=8, pseudo=0, thr=0.9):
-    from eventcnn.opal.semi import select_pseudo_labels
+    from eventcnn.opal.self_training import select_pseudo_labels
     L = labelled(seed)
     R = np.setdiff1d(np.arange(len(yall)), L)
     ylab = yall.copy()
     keras.utils.set_random_seed(seed)
-    model = build_model(real.images.shape[1:], augment=True, seed=seed)
+    model = masterclass_network(real.images.shape[1:], augment=True, seed=seed)
     if weights:
-        load_pretrained(model, resolve_weights(weights))
+        load_network_weights(model, resolve_weights(weights, "masterclass"))
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     for layer in convs[:freeze]:
         layer.trainable = False

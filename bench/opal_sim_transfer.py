@@ -1,6 +1,6 @@
 """Train on simulation, test on real data: the simulation-pretrained CNN classifies the real displays.
 
-The shipped weights (``eventcnn/opal/weights/opal_sim.weights.h5``, trained on
+The shipped weights (``eventcnn/learn/weights/opal_sim.weights.h5``, trained on
 simulated displays only; or ``--weights FILE``) classify every real labelled
 OPAL display, in one pass and with test-time augmentation (8 rotated/mirrored
 copies). Prints balanced accuracy, per-class recall and the confusion matrix,
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from eventcnn import opal
-from eventcnn.opal.weights import resolve_weights
+from eventcnn.learn.weights import resolve_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     y = opal.label_indices(real.labels)
     keras.utils.set_random_seed(1)
     untrained = opal.build_model()
-    model = opal.load_pretrained(opal.build_model(), resolve_weights(args.weights))
+    model = opal.load_pretrained(opal.build_model(), resolve_weights(args.weights, "masterclass"))
     res = {"untrained": scores(y, opal.predict(untrained, real.images)),
            "one_pass": scores(y, opal.predict(model, real.images)),
            "tta": scores(y, opal.predict_tta(model, real.images))}

@@ -86,7 +86,7 @@ def main() -> int:
 
     from eventcnn.events import concat_events, read_events, write_events
     from eventcnn.events.selection import Selection
-    from eventcnn.images import render as render_mod
+    from eventcnn.images import png as render_mod
     from eventcnn.images.render import RenderConfig, render_to_dir
 
     events, _ = Selection().apply(read_events(args.input))

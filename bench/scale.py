@@ -44,7 +44,7 @@ def _wrap(phi: np.ndarray) -> np.ndarray:
 def build(workdir: Path, n_events: int, n_files: int, seed: int) -> list[tuple[Path, str]]:
     """``n_files`` NanoAOD files of ``n_events`` in all: tiled, phi-rotated tt+jets / W+jets events."""
     from eventcnn.events import Objects, concat_events, read_events
-    from eventcnn.events.nanoaod import write_nanoaod
+    from eventcnn.events.nanoaod_write import write_nanoaod
 
     bases = {"ttjets": read_events(DATA / "TTjets_json.json"), "wjets": read_events(DATA / "Wjets_json.json")}
     rng = np.random.default_rng(seed)
@@ -112,7 +112,7 @@ def control(jobs: int, tasks: int = 8, n: int = 6_000_000) -> tuple[float, float
     The machine's own parallel headroom, with nothing of eventcnn in the tasks: on an
     idle 2-core box the ratio is near 2; near 1 means the cores are taken by others.
     """
-    from eventcnn._dask import open_executor
+    from eventcnn.executor import open_executor
 
     t0 = time.perf_counter()
     with open_executor(jobs=1, quiet=True) as ex:

@@ -11,15 +11,15 @@ The pipeline, one module per stage:
 - :mod:`eventcnn.learn.dataset`: image datasets, splits and input pipelines.
 - :mod:`eventcnn.learn.models`: transfer-learning backbones and heads.
 - :mod:`eventcnn.learn.train` / :mod:`eventcnn.learn.evaluate`: runs and metrics.
-- :mod:`eventcnn.opal`: the OPAL masterclass.
+- :mod:`eventcnn.opal`: the OPAL masterclass (a dataset, a network and a recipe of the same stack).
 
 Heavy dependencies (Keras, TensorFlow, Pythia) are imported only by the
 modules that need them, so ``import eventcnn`` is cheap.
 """
 
+# the home of DEFAULT_SEED is eventcnn.seeds; re-exported for `from eventcnn import DEFAULT_SEED`
+from eventcnn.seeds import DEFAULT_SEED
+
 __all__ = ["DEFAULT_SEED", "__version__"]
 
 __version__ = "0.1.0"
-
-#: the seed of every random step when none is given (library defaults and every command's --seed)
-DEFAULT_SEED = 42

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from pathlib import Path
 
@@ -116,3 +118,115 @@ def shift_of(out: np.ndarray, img: np.ndarray) -> int | None:
         if np.array_equal(out, np.roll(img, -k, axis=0)):
             return k
     return None
+
+
+# ---- OPAL displays (images.opal_displays, learn, opal)
+
+
+def display_image(color: tuple[int, int, int], size: int = 120):
+    """A black square display with one coloured square (PIL image)."""
+    from PIL import Image
+
+    im = Image.new("RGB", (size, size), (0, 0, 0))
+    im.paste(color, (size // 4, size // 4, size // 2, size // 2))
+    return im
+
+
+@pytest.fixture()
+def opal_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """A folder of six OPAL-like displays (PNG, GIF, JPEG, RGBA, palette; ev6 unlabelled) and a label file."""
+    from PIL import Image
+
+    d = tmp_path / "displays"
+    (d / "final").mkdir(parents=True)
+    display_image((255, 0, 0)).save(d / "final" / "finalcenteredmaskedrotatedopencvev1.png")
+    display_image((0, 255, 0)).convert("P", palette=Image.Palette.ADAPTIVE).save(d / "ev2.gif")
+    display_image((0, 0, 255), size=300).save(d / "ev3.jpg", quality=95)
+    rgba = Image.new("RGBA", (200, 200), (255, 0, 0, 0))  # fully transparent red -> black
+    rgba.paste((255, 255, 255, 255), (0, 0, 100, 100))
+    rgba.save(d / "ev4.png")
+    pal = display_image((9, 9, 9)).convert("P")
+    pal.save(d / "ev5.png")
+    display_image((1, 2, 3)).save(d / "ev6.png")  # no label
+    (d / "notes.txt").write_text("not an image")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("ev1.png;q\nev2.png;e\nev3.png;m\n\nev4.png;t\nev5.PNG;q\nev7.png;e\n")
+    return d, labels
+
+
+@pytest.fixture(scope="module")
+def tiny_displays() -> tuple[np.ndarray, np.ndarray]:
+    """16 random 64 px uint8 "displays" and their class codes (training smoke tests)."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, size=(16, 64, 64, 3), dtype=np.uint8)
+    y = np.array(list("qqqqqqqqeemmttqe"))
+    return x, y
+
+
+# ---- a small CMS run (learn.evaluate, learn.predict)
+
+
+def event_json(path, n, njet, seed):
+    """A small CMS-schema event file: one muon, ``njet`` jets, MET."""
+    rng = np.random.default_rng(seed)
+    events = {}
+    for i in range(n):
+        jets = {str(j): {"pt": float(rng.uniform(30, 200)), "eta": float(rng.uniform(-2.3, 2.3)),
+                         "phi": float(rng.uniform(-3.1, 3.1)), "CSV": float(rng.uniform(0, 1)), "tightID": True}
+                for j in range(njet)}
+        phi, pt = float(rng.uniform(-3, 3)), float(rng.uniform(25, 80))
+        muon = {"pt": pt, "eta": 0.5, "phi": phi, "px": pt * np.cos(phi), "py": pt * np.sin(phi), "pz": 10.0,
+                "tightID": True, "tightIso": True}
+        events[str(1000 + i)] = {"jet": jets, "muon": {"0": muon}, "met": float(rng.uniform(20, 100)),
+                                 "met_phi": 0.3, "sumet": 300.0, "njet": njet, "numel": 0, "nummu": 1,
+                                 "xsec": 1.0, "isMC": True, "lumi": 1, "run": 1}
+    path.write_text(json.dumps({"Event": events}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cms_run(tmp_path_factory):
+    """A folder with two tiny CMS event files (tt.json, w.json), their 32 px images and a 1-epoch run."""
+    from eventcnn.images.render import RenderConfig, render_to_dir
+    from eventcnn.learn.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("ev")
+    tt = event_json(root / "tt.json", 20, 5, 0)
+    w = event_json(root / "w.json", 20, 1, 1)
+    render_to_dir([(tt, "tt"), (w, "w")], root / "images", RenderConfig(size=32), selection="none", quiet=True)
+    cfg = TrainConfig(root / "images", root / "run", model="small", epochs=1, batch_size=16, quiet=True,
+                      evaluate=False, augment=False)
+    train(cfg)
+    return root
+# --------------------------------------------------------------------------- events drawn in the image tests
+
+#: the paper style's background
+WHITE = (255, 255, 255)
+
+
+def one(objects=None, met=(0.5, 2.5), **kw):
+    """Events with one event holding the given objects (MET tiny by default)."""
+    rec = {"met": met[0], "met_phi": met[1]}
+    rec.update(objects or {})
+    rec.update(kw)
+    from eventcnn.events import events_from_records
+
+    return events_from_records({"Event": {"1": rec}})
+
+
+def jet(pt, eta, phi, csv=-100.0):
+    return {"pt": pt, "eta": eta, "phi": phi, "CSV": csv, "tightID": True}
+
+
+def lep(pt, eta, phi):
+    return {"pt": pt, "eta": eta, "phi": phi, "px": pt * math.cos(phi), "py": pt * math.sin(phi),
+            "pz": 0.0, "tightID": True, "tightIso": True}
+
+
+def colored(image, color):
+    return np.all(image == np.array(color, dtype=np.uint8), axis=-1)
+
+
+def centroid(mask):
+    rows, cols = np.nonzero(mask)
+    return rows.mean(), cols.mean()

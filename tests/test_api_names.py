@@ -72,7 +72,7 @@ def test_functions_that_were_renamed_take_quiet():
 
     for func in (render.render_to_dir, data.fetch, opendata.file_list, opendata.fetch_record_files, generate.generate,
                  generate.generate_to_file, nanoaod.iter_events, nanoaod.read_nanoaod,
-                 nanoaod.read_selected, displays.load_displays):
+                 displays.load_displays):
         param = inspect.signature(func).parameters["quiet"]
         assert param.kind is inspect.Parameter.KEYWORD_ONLY, func.__name__
 
@@ -119,3 +119,33 @@ def test_cli_quiet_is_one_flag_parsed_one_way(monkeypatch, tmp_path):
         monkeypatch.setenv("EVENTCNN_QUIET", env)
         assert cli.main(["render", "x.json", "--out", str(tmp_path), *flag]) == 0
         assert seen["quiet"] is quiet
+
+
+def _defined_names(package) -> dict[str, set[str]]:
+    """``public name -> modules`` of the top-level definitions (def, class, assignment) under ``package``."""
+    import ast
+
+    from conftest import ROOT
+
+    out: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "eventcnn" / package).rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for node in ast.parse(path.read_text()).body:
+            names = []
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, ast.Assign):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names = [node.target.id]
+            for name in names:
+                if not name.startswith("_"):
+                    out.setdefault(name, set()).add(module)
+    return out
+
+
+def test_learn_and_opal_define_no_public_name_twice():
+    """One implementation per concept: OPAL re-exports the stack's names, it never defines them again."""
+    learn, opal = _defined_names("learn"), _defined_names("opal")
+    twice = {name: sorted(learn[name] | opal[name]) for name in set(learn) & set(opal)}
+    assert not twice, twice

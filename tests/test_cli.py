@@ -17,12 +17,12 @@ from eventcnn.errors import EventcnnError, UserError, describe, is_user_error
 
 def _fail_with(monkeypatch, exc: BaseException) -> None:
     """Make ``eventcnn compare`` raise ``exc`` (compare needs no Keras)."""
-    import eventcnn.learn.train
+    import eventcnn.learn.comparison
 
     def boom(*_a, **_k):
         raise exc
 
-    monkeypatch.setattr(eventcnn.learn.runs, "compare_runs", boom)
+    monkeypatch.setattr(eventcnn.learn.comparison, "compare_runs", boom)
 
 
 @pytest.mark.parametrize("exc", [KeyError("class"), TypeError("bad operand"), AttributeError("x"),

@@ -30,8 +30,8 @@ def _run_folder(path: Path, data_dir: Path) -> Path:
 def setup(tmp_path, monkeypatch):
     """An image folder, a run folder, an event file; loading a model fails the test."""
     import eventcnn.learn.explain  # noqa: F401 - imported before the patch: they bind load_keras_file
+    import eventcnn.learn.predict  # noqa: F401
     import eventcnn.learn.runs
-    import eventcnn.opal.model  # noqa: F401
 
     data = tmp_path / "CreatedImages"
     (data / "a").mkdir(parents=True)
@@ -151,12 +151,12 @@ def test_check_output_rules(tmp_path):
 
 
 def test_memory_error_is_one_user_line_not_an_internal_error(monkeypatch, capsys):
-    import eventcnn.learn.runs
+    import eventcnn.learn.comparison
 
     def boom(*_a, **_k):
         raise MemoryError("Unable to allocate 22.4 GiB for an array with shape (100000, 100000, 3)")
 
-    monkeypatch.setattr(eventcnn.learn.runs, "compare_runs", boom)
+    monkeypatch.setattr(eventcnn.learn.comparison, "compare_runs", boom)
     assert is_user_error(MemoryError())
     assert describe(MemoryError()).startswith("out of memory: use a smaller --size")
     assert main(["compare", "r"]) == 1

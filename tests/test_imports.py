@@ -86,8 +86,12 @@ def test_package_import_graph_is_acyclic():
 
 
 def test_format_dispatch_is_one_way():
+    """The format modules import the registry (events.formats), never the reverse: a format is one module + one
+    line of events.formats.BUILTIN; read_events dispatches through the registry."""
     graph = import_graph()
-    assert "eventcnn.events.nanoaod" in graph["eventcnn.events.read"]  # read_events reads NanoAOD too
+    assert "eventcnn.events.formats" in graph["eventcnn.events.read"]
+    for fmt in ("eventcnn.events.nanoaod", "eventcnn.events.cms_json"):
+        assert "eventcnn.events.formats" in graph[fmt] and fmt not in graph["eventcnn.events.formats"]
     assert "eventcnn.events" not in graph["eventcnn.events.nanoaod"] | graph["eventcnn.events.selection"]
     assert "eventcnn.events.sources" not in graph["eventcnn.events.opendata"] | graph["eventcnn.events.nanoaod"]
 

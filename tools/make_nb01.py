@@ -68,7 +68,7 @@ cells += [
        "Offline, the shipped examples are converted to NanoAOD instead (`eventcnn data convert`). "
        "The selection keeps events with at least one tight isolated lepton, so Drell-Yan dileptons stay; "
        "b-tagging uses the working point of the discriminant in the file (DeepFlavB 0.3093)."),
-    code("from eventcnn.events.nanoaod import convert\n"
+    code("from eventcnn.events.convert import convert\n"
          "from eventcnn.events.sources import REGISTRY, fetch\n\n"
          "try:\n"
          "    nano = fetch('three-class', max_events=NANO_EVENTS, quiet=True)\n"

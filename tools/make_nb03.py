@@ -97,10 +97,11 @@ cells = [
        "`weights=\"sim\"` (CLI `--weights sim`) loads it, checks its sha256 and refuses another "
        "backbone or image size. The generator has no pile-up and another mistag rate than CMS, so "
        "the backbone is fine-tuned on the few real events there are."),
-    code("from eventcnn.learn.weights import available\n\n"
+    code("from eventcnn.learn.registry import BACKBONES\nfrom eventcnn.learn.weights import available\n\n"
          "helpers.markdown('\\n'.join(['| name | backbone | image size | classes | test accuracy (sim) | sha256 |', '|---|---|---|---|---|---|'] + [\n"
          "    f\"| {e['name']} | {e['backbone']} | {e['image_size']} | {', '.join(e['class_names'])} | \"\n"
-         "    f\"{e['figures']['test_accuracy']:.3f} | {e['sha256'][:12]}... |\" for e in available()]))"),
+         "    f\"{e['figures']['test_accuracy']:.3f} | {e['sha256'][:12]}... |\" for e in available()\n"
+         "    if not BACKBONES[e['backbone']].network]))  # backbones (the masterclass CNN is a whole network)"),
     md("Few real events per class (`SIM_LIMIT_PER_CLASS`): the pretrained backbone against the "
        "same small CNN from scratch, same split, same images (64 px, as the shipped weights)."),
     code("sim_runs = []\n"

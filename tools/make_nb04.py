@@ -322,9 +322,9 @@ else:
     md("*How to read it:* top row real OPAL displays, bottom row simulated ones, one column per "
        "kind of decay. Do they look alike? What differs?"),
     code('''\
-from eventcnn.opal.weights import shipped_weights
+from eventcnn.learn.weights import resolve_weights
 
-sim_cnn = opal.load_pretrained(opal.build_model(), shipped_weights())  # trained on simulation only
+sim_cnn = opal.load_pretrained(opal.build_model(), resolve_weights("sim", "masterclass"))  # trained on simulation only
 sim_probs = opal.predict_tta(sim_cnn, data.images)
 m_sim = opal.evaluate(sim_cnn, data.images, data.labels, probs=sim_probs)
 print(f"trained on simulation only, tested on {len(data.images)} real displays: "

@@ -4,7 +4,9 @@ Each sub-command lives in its own module of this package and defines
 ``register(subparsers)``, which adds its parser and sets ``func``. Modules are
 discovered automatically, and each imports its heavy dependencies (Keras,
 Pythia) only inside the function that runs the command, so
-``eventcnn render`` never imports TensorFlow.
+``eventcnn render`` never imports TensorFlow; a command that does import Keras
+gets it quietly (:func:`eventcnn.cli._keras.keras_imported_quietly`: no list of
+such commands to keep).
 
 Every command that prints progress has ``--quiet`` (``-q``), also set by
 ``EVENTCNN_QUIET=1`` (parsed here, once, for every command).
@@ -18,6 +20,7 @@ shows the full traceback and the TensorFlow start-up log.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import pkgutil
@@ -26,15 +29,25 @@ import warnings
 
 from eventcnn import __version__
 from eventcnn._env import quiet_from_env
-from eventcnn.cli._keras import import_keras_quietly
+from eventcnn.cli._keras import keras_imported_quietly
 from eventcnn.errors import describe, is_user_error
 
 #: exit code of an internal error (a bug in eventcnn)
 EXIT_INTERNAL = 3
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every discovered sub-command."""
+#: commands registered by a module of another name (every other command's module is its name)
+COMMAND_MODULES = {"predict": "evaluate", "class": "class_web"}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level parser with every discovered sub-command.
+
+    With ``command`` (the sub-command about to run) only the module that registers it
+    is imported: every command starts without paying for the others' imports
+    (``eventcnn predict --model`` starts in about a second). Help and unknown
+    commands get the full parser.
+    """
     parser = argparse.ArgumentParser(
         prog="eventcnn",
         description="Classify particle-collision events as images with CNNs.",
@@ -43,18 +56,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks and TensorFlow's log (also EVENTCNN_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    wanted = COMMAND_MODULES.get(command or "", command)
+    for name in [wanted] if wanted in names else names:
+        module = importlib.import_module(f"{__name__}.{name}")
         module.register(sub)
     return parser
 
 
-#: commands that import Keras (and so TensorFlow, whose C++ start-up log ignores TF_CPP_MIN_LOG_LEVEL)
-KERAS_COMMANDS = frozenset({"train", "evaluate", "predict", "opal", "demo", "explain", "pretrain"})
-#: sub-commands of those that need no Keras (start in a second, ~0.7 GB less memory)
-NO_KERAS_SUBCOMMANDS = frozenset({"label", "suggest", "ids", "simulate", "header"})
+def _command_of(argv: list[str]) -> str | None:
+    """The sub-command named in ``argv`` (the first word that is not an option), if any."""
+    for arg in argv:
+        if arg in ("-h", "--help", "--version"):
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     end = argv.index("--") if "--" in argv else len(argv)
     debug_anywhere = "--debug" in argv[:end]  # also after the sub-command: `eventcnn train ... --debug`
     argv = [a for i, a in enumerate(argv) if not (a == "--debug" and i < end)]
-    parser = build_parser()
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     if hasattr(args, "quiet"):  # one quiet flag, parsed one way: --quiet or EVENTCNN_QUIET
         args.quiet = bool(args.quiet) or quiet_from_env()
@@ -89,10 +106,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, command: str, debug: bool) -> int:
     """Run the command; report an error in one line (or raise it with ``debug``)."""
     try:
-        needs_keras = getattr(args, "opal_command", None) not in NO_KERAS_SUBCOMMANDS
-        if args.command in KERAS_COMMANDS and needs_keras and not debug:
-            import_keras_quietly()
-        return int(args.func(args) or 0)
+        # TensorFlow's C++ start-up log ignores TF_CPP_MIN_LOG_LEVEL: the first Keras import is muted
+        with contextlib.nullcontext() if debug else keras_imported_quietly():
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

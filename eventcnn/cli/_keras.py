@@ -1,11 +1,23 @@
-"""Entry points import Keras quietly (the CLI, the notebooks through helpers.py); library code never does."""
+"""Entry points import Keras quietly (the CLI, the notebooks through helpers.py); library code never does.
+
+No command lists whether it needs Keras: :func:`keras_imported_quietly` wraps
+a command, and the first ``import keras`` (or ``tensorflow``) it makes, wherever
+in the library that happens, is done by :func:`import_keras_quietly`. A command
+that never imports Keras (``render``, ``opal label``, ...) never pays for it.
+"""
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
-__all__ = ["import_keras_quietly"]
+__all__ = ["import_keras_quietly", "keras_imported_quietly"]
+
+#: top-level packages whose first import starts TensorFlow (and its C++ start-up log)
+_HEAVY = frozenset({"keras", "tensorflow"})
 
 
 def import_keras_quietly(start_device: bool = False) -> None:
@@ -33,3 +45,34 @@ def import_keras_quietly(start_device: bool = False) -> None:
                 os.dup2(saved, 2)
     finally:
         os.close(saved)
+
+
+@contextlib.contextmanager
+def keras_imported_quietly() -> Iterator[None]:
+    """Within: the first ``import keras`` / ``import tensorflow`` statement goes through :func:`import_keras_quietly`.
+
+    The import hook is removed at that first import (or on leaving), so later
+    imports cost nothing extra.
+
+    Example::
+
+        with keras_imported_quietly():
+            run_the_command(args)
+    """
+    if "keras" in sys.modules:
+        yield
+        return
+    real = builtins.__import__
+
+    def hook(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002 - __import__'s own names
+        if level == 0 and name.partition(".")[0] in _HEAVY and builtins.__import__ is hook:
+            builtins.__import__ = real
+            import_keras_quietly()
+        return real(name, globals, locals, fromlist, level)
+
+    builtins.__import__ = hook
+    try:
+        yield
+    finally:
+        if builtins.__import__ is hook:
+            builtins.__import__ = real

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from eventcnn.cli._defaults import default
-from eventcnn.images.augment import AugmentorConfig
+from eventcnn.images.augment import AugmentorConfig, augment_folder
 
 
 def register(subparsers) -> None:
@@ -31,7 +31,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("source", help="image folder with one sub-folder per class (e.g. CreatedImages)")
     p.add_argument(
-        "--out", default="augmented", help="output folder, never inside SOURCE (default: augmented)"
+        "--out", default=default(augment_folder, "out"), help="output folder, never inside SOURCE (default: %(default)s)"
     )
     p.add_argument("--samples", type=int, default=default(AugmentorConfig, "samples"),
                    help="new images per class (default: %(default)s)")

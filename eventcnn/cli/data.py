@@ -15,7 +15,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from eventcnn.cli._defaults import default
 from eventcnn.cli._parallel import add_parallel_flags
+from eventcnn.cli._reading import add_absent_flag
+from eventcnn.events.convert import (
+    convert as convert_events,  # light: uproot is imported when reading
+)
+from eventcnn.events.nanoaod_write import WRITE_LAYOUTS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.set_defaults(func=lambda args: _no_action(parser))
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
+    _register_fetch(sub)
+    _register_convert(sub)
+    _register_list(sub)
 
+
+def _register_fetch(sub: argparse._SubParsersAction) -> None:
     fetch = sub.add_parser(
         "fetch",
         help="download (or copy from a mirror) and verify a data set",
@@ -71,6 +82,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     fetch.set_defaults(func=_fetch)
 
+
+def _register_convert(sub: argparse._SubParsersAction) -> None:
     convert = sub.add_parser(
         "convert",
         help="convert events between CMS JSON and NanoAOD (.root)",
@@ -80,11 +93,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("src", help="input event file (.json, .json.gz or .root)")
     convert.add_argument("dst", help="output file (.root for NanoAOD, .json / .json.gz for JSON)")
     convert.add_argument("--skip-bad", action="store_true", help="drop bad JSON events instead of failing")
+    convert.add_argument("--layout", default=default(convert_events, "layout"), choices=WRITE_LAYOUTS,
+                         help="NanoAOD output: ttree, rntuple (flat fields, Muon_pt) or rntuple-collections "
+                         "(Muon a collection of records with pt, eta, ...) (default: %(default)s)")
+    add_absent_flag(convert)
     add_parallel_flags(convert)
     convert.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     convert.add_argument("--overwrite", action="store_true", help="replace DST if it exists (default: refuse)")
     convert.set_defaults(func=_convert)
 
+
+def _register_list(sub: argparse._SubParsersAction) -> None:
     listing = sub.add_parser(
         "list",
         aliases=["info"],
@@ -123,9 +142,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from eventcnn.events.nanoaod import convert
+    from eventcnn.executor import open_executor
 
-    out = convert(args.src, args.dst, skip_bad=args.skip_bad, jobs=args.jobs, scheduler=args.scheduler,
-                  quiet=args.quiet, overwrite=args.overwrite)
+    with open_executor(args.jobs, args.scheduler, quiet=args.quiet) as executor:
+        out = convert_events(args.src, args.dst, skip_bad=args.skip_bad, quiet=args.quiet,
+                             overwrite=args.overwrite, executor=executor, absent=args.absent, layout=args.layout)
     print(out)
     return 0

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import argparse
 
+from eventcnn.cli._defaults import default
+from eventcnn.learn.explain import (
+    explain_files,  # light: Keras is imported when the model is loaded
+)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``explain`` parser."""
@@ -25,18 +30,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", help="run folder (eventcnn train / eventcnn opal train) or .keras file")
     p.add_argument("images", nargs="+", help="image files (PNG/GIF/JPEG)")
-    p.add_argument("--out", default="explain", help="output folder (default: explain)")
-    p.add_argument("--patch", type=int, default=None, help="occluding square in pixels (default H/8)")
-    p.add_argument("--stride", type=int, default=None, help="step in pixels (default patch/2)")
+    p.add_argument("--out", default=default(explain_files, "out"), help="output folder (default: %(default)s)")
+    p.add_argument("--patch", type=int, default=default(explain_files, "patch"),
+                   help="occluding square in pixels (default H/8)")
+    p.add_argument("--stride", type=int, default=default(explain_files, "stride"),
+                   help="step in pixels (default patch/2)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run_explain)
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    """Run ``explain`` (imports Keras only here)."""
-    from eventcnn import kinds
-
-    for path in kinds.explain(args.run, args.images, out=args.out, patch=args.patch,
+    """Run ``explain`` (Keras is imported when the model is loaded)."""
+    for path in explain_files(args.run, args.images, out=args.out, patch=args.patch,
                               stride=args.stride, quiet=args.quiet):
         print(path)
     return 0

@@ -9,10 +9,7 @@ from eventcnn.cli._defaults import default
 from eventcnn.cli._parallel import add_parallel_flags
 from eventcnn.errors import UserError
 from eventcnn.events.generate import generate_to_file  # light: Pythia is imported when it runs
-
-# Keep in sync with eventcnn.events.generate.PROCESSES / ALIASES (not imported here so the
-# CLI starts without numpy-heavy imports).
-_CHOICES = ["tt", "ttjets", "ttbar", "wjets", "w", "wjet", "dy", "drellyan", "zjets", "dyjets", "zz"]
+from eventcnn.names import PROCESS_CHOICES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("process", choices=_CHOICES, metavar="PROCESS",
+    p.add_argument("process", choices=PROCESS_CHOICES, metavar="PROCESS",
                    help="tt|ttjets, wjets, dy, zz")  # fmt: skip
     p.add_argument("--events", "-n", type=int, required=True, help="number of events")
     p.add_argument("--out", "-o", type=Path, required=True,
@@ -57,14 +54,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``eventcnn generate`` (imports Pythia and fastjet only here)."""
-
+    from eventcnn.executor import open_executor
 
     quiet = args.quiet  # --quiet or EVENTCNN_QUIET (eventcnn.cli.main)
     if args.format is not None and (args.format == "nano") != (args.out.suffix == ".root"):
         raise UserError(f"--format {args.format} needs an --out file ending in "
                          f"{'.root' if args.format == 'nano' else '.json or .json.gz'}, not {args.out.name}")
-    generate_to_file(
-        args.process, args.events, args.out, seed=args.seed, jobs=args.jobs,
-        quiet=quiet, fast=args.fast, overwrite=args.overwrite, scheduler=args.scheduler,
-    )  # fmt: skip
+    with open_executor(args.jobs, args.scheduler, quiet=quiet) as executor:
+        generate_to_file(
+            args.process, args.events, args.out, seed=args.seed, jobs=args.jobs,
+            quiet=quiet, fast=args.fast, overwrite=args.overwrite, executor=executor,
+        )  # fmt: skip
     return 0

@@ -8,8 +8,8 @@ Sub-commands::
     eventcnn opal label   --data ZIP --labels my_labels.csv [--n 50] [--order suggest]
     eventcnn opal suggest --data ZIP [--labels CSV] [--n 10]
     eventcnn opal ids     --data ZIP --out teacher/ids.csv [--reference KEY] [--file STUDENT.csv]
-    eventcnn opal simulate --events N --out DIR [--seed S] [--classes q,e,m,t] [--jobs J]
-    eventcnn opal pretrain --out DIR [--events N] [--epochs E] [--export eventcnn/opal/weights]
+    eventcnn opal simulate --events N --out DIR [--seed S] [--classes q,e,m,t] [--jobs J] [--scheduler ADDR]
+    eventcnn opal pretrain --out DIR [--events N] [--epochs E] [--export eventcnn/learn/weights]
 
 ``train`` trains on the labelled events, writes the run folder (config,
 history, model, learning curves) and predicts every unlabelled event into
@@ -17,18 +17,23 @@ history, model, learning curves) and predicts every unlabelled event into
 against reference labels (metrics, confusion matrix, misclassified gallery).
 A network trained from random weights predicts with the average over 8
 rotated/mirrored copies of each display (test-time augmentation,
-:mod:`eventcnn.opal.tta`), one fine-tuned from pretrained weights in one pass
+:func:`eventcnn.learn.predict.predict_tta`), one fine-tuned from pretrained weights in one pass
 (measured as good or better there); ``--tta`` / ``--no-tta`` decide explicitly.
 ``--self-train`` (fewer than 100 labels, default recipe) trains a second network
-with pseudo-labels of the unlabelled displays (:mod:`eventcnn.opal.semi`).
+with pseudo-labels of the unlabelled displays (:mod:`eventcnn.opal.self_training`).
 Training starts from the shipped simulation-pretrained weights
-(:mod:`eventcnn.opal.weights`) when the displays are the size they were made
+(:mod:`eventcnn.learn.weights`) when the displays are the size they were made
 for, fine-tuned with simulated displays in every batch (``--sim-displays``);
 ``--weights none`` starts from random weights. ``simulate`` writes simulated displays
 (Pythia 8 + an OPAL-like detector, :mod:`eventcnn.opal.simulate`) in the
 masterclass format (``DIR/sim.zip`` + ``DIR/events_list.csv``), which every
 command here reads; ``pretrain`` makes the simulation-pretrained weights.
-Keras is imported only when a command runs.
+
+These are the masterclass's words for the shared stack: ``train`` is
+:func:`eventcnn.opal.masterclass` over :func:`eventcnn.learn.train_arrays.train_arrays`,
+``predict`` is :func:`eventcnn.learn.predict.predict` (as ``eventcnn predict``),
+``pretrain`` is :func:`eventcnn.learn.pretrain.run_pretrain` (as ``eventcnn
+pretrain``); every default is the library's. Keras is imported only when a command runs.
 """
 
 from __future__ import annotations
@@ -41,12 +46,22 @@ from typing import Any
 
 from eventcnn.cli._defaults import default
 from eventcnn.cli._opal_manchester import register as _register_manchester
+from eventcnn.cli._parallel import add_parallel_flags
 from eventcnn.errors import UserError
-from eventcnn.opal.labeller import choose_events  # light: no Keras (opal label starts in a second)
-from eventcnn.opal.model import (  # light: Keras is imported when training starts
+from eventcnn.images.opal_displays import IMAGE_SIZE
+from eventcnn.learn.predict import TTA_COPIES
+from eventcnn.learn.recipes import (  # light: Keras is imported when training starts
     FINE_TUNE,
+    RECIPE_EPOCHS,
+    RECIPES,
+    SMALL_SET,
+    SMALL_SET_EPOCHS,
     RecipeConfig,
 )
+from eventcnn.learn.weights import DEFAULT_WEIGHTS
+from eventcnn.names import OPAL_CLASSES
+from eventcnn.opal.labeller import choose_events  # light: no Keras (opal label starts in a second)
+from eventcnn.opal.self_training import SELF_TRAIN
 from eventcnn.opal.simulate import simulate  # light: Pythia is imported when simulating
 from eventcnn.opal.suggest import suggest_indices
 
@@ -66,7 +81,7 @@ def _add_data_args(p: argparse.ArgumentParser, labels_required: bool = False) ->
     p.add_argument("--labels", required=labels_required,
                    help="label file '<event>.png;<label>' (q/e/m/t), no header")
     p.add_argument("--size", type=int, default=None,
-                   help="image size in pixels (default 200; predict: the model's own input size)")
+                   help=f"image size in pixels (default {IMAGE_SIZE}; predict: the model's own input size)")
     p.add_argument("--crop", type=_crop, default=None,
                    help="crop box LEFT,TOP,RIGHT,BOTTOM applied before resizing (raw displays)")
 
@@ -81,34 +96,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     t = sub.add_parser("train", help="train the masterclass CNN and classify the unlabelled events")
     _add_data_args(t, labels_required=True)
-    t.add_argument("--recipe", choices=["original", "default"], default="default",
-                   help="original: rotated copies x3, leptons x LEPTON_FACTOR; default: on-the-fly "
-                        "augmentation, balanced sampling, early stopping (default %(default)s)")
+    t.add_argument("--recipe", choices=RECIPES, default=default(RecipeConfig, "recipe"),
+                   help=f"original: rotated copies x{default(RecipeConfig, 'copies')}, leptons x LEPTON_FACTOR; "
+                        "default: on-the-fly augmentation, balanced sampling, early stopping (default %(default)s)")
     t.add_argument("--out", default="runs/opal", help="run folder (default %(default)s)")
-    t.add_argument("--epochs", type=int, default=None, help="epochs (default: original recipe 3; default recipe up to 40 with early "
-                        "stopping, at most 12 with fewer than 100 labelled events)")
-    t.add_argument("--lepton-factor", type=int, default=20,
+    t.add_argument("--epochs", type=int, default=default(RecipeConfig, "epochs"),
+                   help=f"epochs (default: original recipe {RECIPE_EPOCHS['original']}; default recipe up to "
+                        f"{RECIPE_EPOCHS['default']} with early stopping, at most {SMALL_SET_EPOCHS} with fewer "
+                        f"than {SMALL_SET} labelled events)")
+    t.add_argument("--lepton-factor", type=int, default=default(RecipeConfig, "lepton_factor"),
                    help="original recipe: extra copies of e/m/t (masterclass 20, later 60; "
                         "default %(default)s)")
     t.add_argument("--seed", type=int, default=default(RecipeConfig, "seed"), help="seed (default %(default)s)")
     t.add_argument("--reference", default=None,
                    help="reference label file to score the predictions of the unlabelled events")
     t.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-    from eventcnn.opal.weights import DEFAULT_WEIGHTS
-
     t.add_argument("--weights", default=None,
                    help="starting weights: 'sim' (shipped, pretrained on simulated displays), "
                         "'none' (random) or a .weights.h5 from 'opal pretrain' (default: "
                         f"{DEFAULT_WEIGHTS} when the displays are the size it was made for, else none)")
     t.add_argument("--sim-displays", type=int, default=None, metavar="N",
-                   help="simulated displays mixed into every training batch (three quarters of it), made on the fly; "
-                        f"default {FINE_TUNE['sim_displays']} when starting from pretrained weights, else 0; "
-                        "0 turns it off")
+                   help=f"simulated displays mixed into every training batch ({FINE_TUNE['sim_share'] * 100:.0f}%% of it), "
+                        f"made on the fly; default {FINE_TUNE['sim_displays']} when starting from pretrained "
+                        f"weights, else {default(RecipeConfig, 'sim_displays')}; 0 turns it off")
     _add_tta_arg(t)
     _add_self_train_args(t)
     t.set_defaults(func=run_train)
 
-    p = sub.add_parser("predict", help="classify events with a trained model")
+    p = sub.add_parser("predict", help="classify events with a trained model (as `eventcnn predict`)")
     p.add_argument("run", metavar="RUN", help="run folder of `eventcnn opal train` (or its .keras file)")
     _add_data_args(p)
     p.add_argument("--all", action="store_true", help="predict labelled events too")
@@ -125,14 +140,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_suggest(sub)
     _register_ids(sub)
     _register_simulation(sub)
+    _register_pretrain(sub)
     _register_manchester(sub)
 
 
 def _classes(text: str) -> tuple[str, ...]:
     out = tuple(c.strip() for c in text.split(",") if c.strip())
-    bad = [c for c in out if c not in ("q", "e", "m", "t")]
+    bad = [c for c in out if c not in OPAL_CLASSES]
     if bad or not out or len(set(out)) != len(out):
-        raise argparse.ArgumentTypeError(f"--classes must be distinct codes among q,e,m,t, got {text!r}")
+        raise argparse.ArgumentTypeError(f"--classes must be distinct codes among {','.join(OPAL_CLASSES)}, "
+                                         f"got {text!r}")
     return out
 
 
@@ -141,61 +158,67 @@ def _register_simulation(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--events", type=int, required=True, help="number of displays (split equally per class)")
     s.add_argument("--out", required=True, help="folder for <name>.zip and events_list.csv")
     s.add_argument("--seed", type=int, default=default(simulate, "seed"), help="seed (default %(default)s)")
-    s.add_argument("--classes", type=_classes, default=("q", "e", "m", "t"),
-                   help="classes to simulate, comma-separated (default q,e,m,t)")
-    s.add_argument("--jobs", type=int, default=1, help="worker processes (default %(default)s)")
-    s.add_argument("--name", default="sim", help="zip name and event-name prefix (default %(default)s)")
+    s.add_argument("--classes", type=_classes, default=default(simulate, "classes"),
+                   help=f"classes to simulate, comma-separated (default {','.join(default(simulate, 'classes'))})")
+    add_parallel_flags(s)
+    s.add_argument("--name", default=default(simulate, "name"), help="zip name and event-name prefix (default %(default)s)")
     s.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     s.set_defaults(func=run_simulate)
 
-    from eventcnn.opal.pretrain import PretrainConfig
 
-    d = PretrainConfig()
+def _register_pretrain(sub: argparse._SubParsersAction) -> None:
+    """``opal pretrain``: the masterclass's words for ``eventcnn pretrain`` of the opal dataset."""
+    from eventcnn.learn.pretrain import pretrain_defaults  # light: no Keras or Pythia until the run
+
+    d = pretrain_defaults("opal")
     p = sub.add_parser("pretrain", help="train the masterclass CNN on simulated displays (the shipped weights)")
     p.add_argument("--out", required=True, help="folder: sim/ (the displays), run/, <name>.weights.h5 + .json")
-    p.add_argument("--events", type=int, default=d.events, help="simulated displays (default %(default)s)")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="at most this many epochs (default %(default)s)")
-    p.add_argument("--steps", type=int, default=d.steps_per_epoch,
-                   help="batches of 16 per epoch (default %(default)s)")
-    p.add_argument("--patience", type=int, default=d.patience,
+    p.add_argument("--events", type=int, default=d["events"], help="simulated displays (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d["seed"], help="seed (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=d["epochs"], help="at most this many epochs (default %(default)s)")
+    p.add_argument("--steps", type=int, default=d["steps_per_epoch"],
+                   help=f"batches of {d['batch_size']} per epoch (default %(default)s)")
+    p.add_argument("--patience", type=int, default=d["patience"],
                    help="early stopping on the simulated validation loss (default %(default)s)")
-    p.add_argument("--lr", type=float, default=d.learning_rate, help="learning rate (default %(default)s)")
-    p.add_argument("--jobs", type=int, default=d.jobs, help="simulation worker processes (default %(default)s)")
-    p.add_argument("--name", default=d.name, help="weights name (default %(default)s)")
+    p.add_argument("--lr", type=float, default=d["lr"], help="learning rate (default %(default)s)")
+    p.add_argument("--jobs", type=int, default=d["jobs"], help="simulation worker processes (default %(default)s)")
+    p.add_argument("--name", default=d["name"], help="weights name (default %(default)s)")
     p.add_argument("--export", default=None,
-                   help="also copy the weights + json here (eventcnn/opal/weights to ship them)")
+                   help="also copy the weights + json here (eventcnn/learn/weights to ship them)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run_pretrain)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Simulate displays into the masterclass format."""
+    from eventcnn.executor import open_executor
     from eventcnn.opal.simulate import simulate
 
-    res = simulate(args.events, args.out, seed=args.seed, classes=args.classes, jobs=args.jobs,
-                   name=args.name, quiet=args.quiet)
+    with open_executor(args.jobs, args.scheduler, quiet=args.quiet) as executor:
+        res = simulate(args.events, args.out, seed=args.seed, classes=args.classes, name=args.name,
+                       quiet=args.quiet, executor=executor)
     print(f"{sum(res.counts.values())} displays (" + ", ".join(f"{c} {n}" for c, n in res.counts.items())
           + f") in {res.seconds:.1f} s ({res.per_second:.0f}/s) -> {res.zip_path}, {res.labels_path}")
     return 0
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    """Simulate, train on the simulation, write the weights."""
-    from eventcnn.opal.pretrain import pretrain
+    """Simulate, train on the simulation, write the weights (:func:`eventcnn.learn.pretrain.run_pretrain`)."""
+    from eventcnn.learn.pretrain import PretrainConfig, run_pretrain
 
-    res = pretrain(args.out, events=args.events, seed=args.seed, epochs=args.epochs,
-                   steps_per_epoch=args.steps, patience=args.patience, learning_rate=args.lr,
-                   jobs=args.jobs, name=args.name, export=args.export, quiet=args.quiet)
-    f = res.meta["figures"]
+    meta = run_pretrain(PretrainConfig(args.out, dataset="opal", events=args.events, seed=args.seed,
+                                       epochs=args.epochs, steps_per_epoch=args.steps, patience=args.patience,
+                                       lr=args.lr, jobs=args.jobs, name=args.name, export=args.export,
+                                       quiet=args.quiet))
+    f = meta["figures"]
     print(f"pretrained {f['epochs']} epochs (best {f['best_epoch']}, simulated validation accuracy "
-          f"{f['val_accuracy']:.3f}) -> {res.weights} (sha256 {res.meta['sha256'][:12]}...)")
+          f"{f['val_accuracy']:.3f}) -> {meta['weights_file']} (sha256 {meta['sha256'][:12]}...)")
     return 0
 
 
 def _add_tta_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
-                   help="test-time augmentation: average the CNN over 8 rotated/mirrored copies "
+                   help=f"test-time augmentation: average the CNN over {TTA_COPIES} rotated/mirrored copies "
                         "of each display (end views are symmetric under rotation about the beam "
                         "axis and mirroring; 8x the prediction time, steadier with few labels "
                         "from random weights); --no-tta: one pass per display (default: one pass "
@@ -204,12 +227,10 @@ def _add_tta_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _add_self_train_args(t: argparse.ArgumentParser) -> None:
-    from eventcnn.opal.semi import SELF_TRAIN
-
     t.add_argument("--self-train", action=argparse.BooleanOptionalAction, default=False,
-                   help="default recipe, fewer than 100 labels: train, take the confident "
+                   help=f"default recipe, fewer than {SMALL_SET} labels: train, take the confident "
                         "predictions of the unlabelled displays as pseudo-labels, train again and "
-                        "predict with both networks (eventcnn.opal.semi; about twice the time, and "
+                        "predict with both networks (eventcnn.opal.self_training; about twice the time, and "
                         "measured worse than one training with TTA, docs/benchmarks.md) "
                         "(default: --no-self-train)")
     t.add_argument("--pseudo-threshold", type=float, default=SELF_TRAIN.threshold,
@@ -222,26 +243,22 @@ def _self_train_config(args: argparse.Namespace) -> Any:
     """The self-training settings of ``opal train`` (checked here), or None without --self-train."""
     from dataclasses import replace
 
-    from eventcnn import opal
-
     if not args.self_train:
         return None
-    return replace(opal.SELF_TRAIN, threshold=args.pseudo_threshold, per_class=args.pseudo_per_class,
+    return replace(SELF_TRAIN, threshold=args.pseudo_threshold, per_class=args.pseudo_per_class,
                    copies=_tta_copies(args))
 
 
 def _tta_copies(args: argparse.Namespace) -> int:
-    """Copies averaged per display by self-training: 8 unless --no-tta (as it was measured)."""
-    from eventcnn.opal.tta import TTA_COPIES
-
+    """Copies averaged per display by self-training: TTA_COPIES unless --no-tta (as it was measured)."""
     return 1 if args.tta is False else TTA_COPIES
 
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, save the run, predict the unlabelled events (a re-run of the same command resumes)."""
-    from eventcnn import opal
+    from eventcnn.learn.registry import MASTERCLASS, check_input_size
 
-    size = opal.check_image_size(args.size or opal.IMAGE_SIZE)  # before any loading
+    size = check_input_size(MASTERCLASS, args.size or IMAGE_SIZE)  # before any loading
     self_train = _self_train_config(args)
     out_existed = Path(args.out).exists()
     try:
@@ -266,25 +283,24 @@ def _train(args: argparse.Namespace, size: int, self_train: Any) -> int:
     check_writable(Path(args.out) / "config.json")
     data = opal.load_displays(args.data, args.labels, size=size, crop=args.crop)
     lab = data.labelled
-    if lab.sum() < 4:
-        raise UserError(f"{args.labels}: only {int(lab.sum())} labelled events; label more first")
-    opal.check_classes(data.labels[lab], source=str(args.labels))  # one class: refused before training
-    from eventcnn.opal.weights import default_weights, resolve_weights
+    # one class or fewer than MIN_LABELS labels: refused before training (the library's one rule)
+    opal.check_classes(data.labels[lab], source=str(args.labels))
+    from eventcnn.learn.registry import MASTERCLASS
+    from eventcnn.learn.weights import default_weights, resolve_weights
 
     weights = args.weights
     if weights is None:  # the default: the shipped pretrained weights when they fit these displays
         weights, said = default_weights(int(data.images.shape[1]))
         if weights == "none":
             print(f"note: {said}", file=sys.stderr)
-    resolve_weights(weights)  # a wrong name or a damaged file fails before loading
+    resolve_weights(weights, MASTERCLASS)  # a wrong name or a damaged file fails before loading
+    # only what was given: the recipe's own epochs and fine-tuning settings are the library's
     overrides = {"seed": args.seed, "lepton_factor": args.lepton_factor,
                  "weights": None if str(weights).lower() == "none" else weights}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     if args.sim_displays is not None:
         overrides["sim_displays"] = args.sim_displays
-    if args.epochs is None and args.recipe == "original":
-        overrides["epochs"] = 3
     ref_labels = None
     if args.reference:
         ref = opal.load_displays(args.data, args.reference, size=8, quiet=True)
@@ -329,19 +345,26 @@ def _report_train(args: argparse.Namespace, mc: Any) -> int:
         if mc.metrics is None:
             print(f"{args.reference}: no reference label for any unlabelled event")
             return 0
-        m = mc.metrics
-        print(f"against the reference: accuracy {m['accuracy']:.3f}, "
-              f"balanced accuracy {m['balanced_accuracy']:.3f} -> {out / 'metrics.json'}")
+        import numpy as np
+
+        from eventcnn import stats
+
+        cm = np.asarray(mc.metrics["confusion_matrix"]["counts"])  # the events behind the figures, for intervals
+        y = np.repeat(np.arange(len(cm)), cm.sum(axis=1))
+        pred = np.concatenate([np.repeat(np.arange(len(cm)), row) for row in cm])
+        est = stats.bootstrap({"accuracy": stats.accuracy, "balanced": stats.balanced_accuracy}, y, pred, strata=y)
+        print(f"against the reference ({len(y)} events): accuracy {est['accuracy']}, balanced accuracy "
+              f"{est['balanced']} (95 % intervals) -> {out / 'metrics.json'}")
     return 0
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    """Predict events with a saved model into a CSV (:func:`eventcnn.opal.workflow.predict_displays`)."""
-    from eventcnn.opal.workflow import predict_displays
+    """Predict displays with a saved model into a CSV (:func:`eventcnn.learn.predict.predict`, as `eventcnn predict`)."""
+    from eventcnn.learn.predict import predict
 
-    n = predict_displays(args.run, args.data, args.out, args.labels, every=args.all, size=args.size,
-                         crop=args.crop, tta=args.tta, overwrite=args.overwrite, quiet=args.quiet)
-    print(f"{n} events classified -> {args.out} (displays named by id; "
+    rows = predict(args.run, [args.data], args.out, labels=args.labels, every=args.all, size=args.size,
+                   crop=args.crop, tta=args.tta, overwrite=args.overwrite, quiet=args.quiet)
+    print(f"{len(rows)} events classified -> {args.out} (displays named by id; "
           "`eventcnn opal ids` maps ids to names for the teacher)")
     return 0
 
@@ -403,7 +426,7 @@ def run_label(args: argparse.Namespace) -> int:
     Nothing printed or written names an event (names such as ``e5293_...`` give
     the class away): the prompt says "event 7 of 50", the display goes to a PNG
     whose name says nothing, and the label file records opaque ids
-    (:mod:`eventcnn.opal.ids`; ``opal train`` reads them, ``opal ids`` maps them).
+    (:mod:`eventcnn.images.display_ids`; ``opal train`` reads them, ``opal ids`` maps them).
     """
     import warnings
 
@@ -488,7 +511,7 @@ def run_suggest(args: argparse.Namespace) -> int:
 
 
 def _register_ids(sub: argparse._SubParsersAction) -> None:
-    """``opal ids``: the teacher's table of opaque display ids (eventcnn.opal.ids)."""
+    """``opal ids``: the teacher's table of opaque display ids (eventcnn.images.display_ids)."""
     s = sub.add_parser(
         "ids", help="teacher: map the opaque display ids students see to display names",
         description="Students see displays by opaque id (opal suggest, opal label, predictions.csv): "

@@ -13,8 +13,14 @@ from __future__ import annotations
 
 import argparse
 
-from eventcnn.cli._defaults import default
-from eventcnn.learn.pretrain import PretrainConfig  # light: no Keras or Pythia until the run
+from eventcnn.learn.pretrain import (  # light: no Keras or Pythia until the run
+    PretrainConfig,
+    pretrain_defaults,
+)
+from eventcnn.learn.registry import BACKBONES
+
+#: the library's defaults of a pretraining on generated events (`eventcnn opal pretrain`: the opal dataset)
+DEFAULTS = pretrain_defaults("cms")
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -39,31 +45,32 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", required=True, help="output folder (events/, images/, run/, the exported weights)")
-    p.add_argument("--processes", nargs="*", default=list(default(PretrainConfig, "processes")),
+    p.add_argument("--processes", nargs="*", default=list(DEFAULTS["processes"]),
                    help="processes to generate, in this order (process k gets seed SEED+k); default: tt wjets dy zz")
     p.add_argument("--inputs", type=_pair, action="append", default=[], metavar="LABEL=FILE",
                    help="use this event file for class LABEL instead of generating it (repeatable)")
-    p.add_argument("--events", type=int, default=default(PretrainConfig, "events"),
+    p.add_argument("--events", type=int, default=DEFAULTS["events"],
                    help="generated events per process (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=default(PretrainConfig, "seed"),
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
                    help="master seed: generation, split, training (default: %(default)s)")
-    p.add_argument("--size", type=int, default=default(PretrainConfig, "size"), help="image size in pixels (default: %(default)s)")
-    p.add_argument("--selection", default=default(PretrainConfig, "selection"),
+    p.add_argument("--size", type=int, default=DEFAULTS["size"], help="image size in pixels (default: %(default)s)")
+    p.add_argument("--selection", default=DEFAULTS["selection"],
                    help="event selection (default: %(default)s; lepton: >= 1 tight isolated lepton)")
-    p.add_argument("--model", default=default(PretrainConfig, "model"), help="backbone (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=default(PretrainConfig, "epochs"),
+    p.add_argument("--model", default=DEFAULTS["model"],
+                   help=f"backbone: {', '.join(k for k, v in BACKBONES.items() if not v.network)} (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"],
                    help="at most this many epochs, early stop on val_loss (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=default(PretrainConfig, "batch_size"), help="(default: %(default)s)")
-    p.add_argument("--lr", type=float, default=default(PretrainConfig, "lr"),
+    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="(default: %(default)s)")
+    p.add_argument("--lr", type=float, default=DEFAULTS["lr"],
                    help="initial learning rate, cosine schedule (default: %(default)s)")
-    p.add_argument("--patience", type=int, default=default(PretrainConfig, "patience"), help="(default: %(default)s)")
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--patience", type=int, default=DEFAULTS["patience"], help="(default: %(default)s)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=DEFAULTS["augment"],
                    help="phi shift and eta/phi mirror augmentation (default: on)")
     p.add_argument("--fast", action="store_true", help="generate with multiparton interactions off")
-    p.add_argument("--jobs", type=int, default=default(PretrainConfig, "jobs"),
+    p.add_argument("--jobs", type=int, default=DEFAULTS["jobs"],
                    help="processes for generation and drawing (default: %(default)s)")
-    p.add_argument("--name", default=None, help="weights name (default: sim_<model>_<size>)")
-    p.add_argument("--export", default=None, help="also copy <name>.weights.h5 and <name>.json into this folder")
+    p.add_argument("--name", default=DEFAULTS["name"], help="weights name (default: sim_<model>_<size>)")
+    p.add_argument("--export", default=DEFAULTS["export"], help="also copy <name>.weights.h5 and <name>.json into this folder")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from eventcnn.cli._defaults import default
 from eventcnn.cli._parallel import add_parallel_flags
+from eventcnn.cli._reading import add_absent_flag
 from eventcnn.errors import UserError
+from eventcnn.images.etaphi import STYLES, RenderConfig  # light: numpy and PIL, no Keras
+from eventcnn.images.labels import check_label, label_from_path
+from eventcnn.images.render import FORMATS, render_to_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "render",
-        help="draw events (CMS JSON) as eta-phi images",
+        help="draw events (CMS JSON, NanoAOD) as eta-phi images",
         description=(
             "Select and draw events as eta-phi images into OUT/<class>/<class>_event_<n>.png, "
             "with OUT/manifest.csv and OUT/render_config.json. Images already written are kept."
@@ -22,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "  eventcnn render TTjets_json.json Wjets_json.json --label ttjets --label wjets\n"
             "  eventcnn render a.json b.json.gz --label a.json=ttjets --label b.json.gz=wjets --size 64\n"
             "  eventcnn render *.json --jobs 2 --style channels --selection none\n"
-            "  eventcnn render tt.root w.root --format shards --size 64 --scheduler tcp://10.0.0.5:8786"
+            "  eventcnn render tt.root w.root --format shards --size 64 --scheduler tcp://10.0.0.5:8786\n"
+            "  eventcnn render muons_only.root --absent Electron,Jet,MET --selection none   # a skim"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -33,17 +39,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="class label: once per input (in order), once for all inputs, or FILE=LABEL; "
         "default: from the file name (TTjets_json.json -> ttjets)",
     )
-    p.add_argument("--out", type=Path, default=Path("CreatedImages"), help="output folder (default: %(default)s)")
-    p.add_argument("--style", default="paper", choices=["paper", "channels"], help="image style (default: %(default)s)")
-    p.add_argument("--size", type=int, default=224, help="image size in pixels (default: %(default)s)")
-    p.add_argument("--selection", default="paper",
-                   help="paper (default), paper+jet, lepton, none, or a JSON file of Selection settings")
+    p.add_argument("--out", type=Path, default=Path(default(render_to_dir, "out")),
+                   help="output folder (default: %(default)s)")
+    p.add_argument("--style", default=default(RenderConfig, "style"), choices=STYLES,
+                   help="image style (default: %(default)s)")
+    p.add_argument("--size", type=int, default=default(RenderConfig, "size"),
+                   help="image size in pixels (default: %(default)s)")
+    p.add_argument("--selection", default=default(render_to_dir, "selection"),
+                   help="paper, paper+jet, lepton, none, or a JSON file of Selection settings (default: %(default)s)")
     add_parallel_flags(p)
-    p.add_argument("--format", default="png", choices=["png", "shards"],
-                   help="png: one PNG per event + manifest.csv (default); shards: uint8 arrays, "
-                   "--shard-size images per shard-NNNNN.npy + shards.csv (for large data sets)")
-    p.add_argument("--shard-size", type=int, default=10_000, help="images per shard (default: %(default)s)")
+    p.add_argument("--format", default=default(render_to_dir, "format"), choices=FORMATS,
+                   help="png: one PNG per event + manifest.csv; shards: uint8 arrays, --shard-size images per "
+                   "shard-NNNNN.npy + shards.csv (for large data sets) (default: %(default)s)")
+    p.add_argument("--shard-size", type=int, default=default(render_to_dir, "shard_size"),
+                   help="images per shard (default: %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="at most this many selected events per input")
+    add_absent_flag(p)
     p.add_argument("--skip-bad", action="store_true",
                    help="drop bad events instead of stopping (each named; all listed in OUT/skipped.csv)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or cut flow")
@@ -57,8 +68,6 @@ def _path_or_url(text: str) -> Path | str:
 
 def resolve_labels(inputs: list[Path], labels: list[str]) -> list[tuple[Path, str]]:
     """Pair each input with its label (see ``--label``)."""
-    from eventcnn.images.render import check_label, label_from_path
-
     mapping = dict(item.split("=", 1) for item in labels if "=" in item)
     plain = [item for item in labels if "=" not in item]
     if mapping and plain:
@@ -79,17 +88,18 @@ def resolve_labels(inputs: list[Path], labels: list[str]) -> list[tuple[Path, st
 
 
 def run(args: argparse.Namespace) -> int:
-    from eventcnn.images.render import RenderConfig, render_to_dir
+    from eventcnn.executor import open_executor
 
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1 (got {args.limit}); leave it out to render every event")
     pairs = resolve_labels(args.inputs, args.label)
     config = RenderConfig(style=args.style, size=args.size)
-    summary = render_to_dir(
-        pairs, args.out, config, selection=args.selection, jobs=args.jobs,
-        limit=args.limit, skip_bad=args.skip_bad, quiet=args.quiet, format=args.format,
-        scheduler=args.scheduler, shard_size=args.shard_size,
-    )
+    with open_executor(args.jobs, args.scheduler, quiet=args.quiet) as executor:
+        summary = render_to_dir(
+            pairs, args.out, config, selection=args.selection, jobs=args.jobs,
+            limit=args.limit, skip_bad=args.skip_bad, quiet=args.quiet, format=args.format,
+            shard_size=args.shard_size, executor=executor, absent=args.absent,
+        )
     if not args.quiet:
         for table in summary.cutflows:
             print(table, end="\n\n")

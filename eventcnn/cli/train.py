@@ -15,7 +15,12 @@ from __future__ import annotations
 import argparse
 
 from eventcnn.cli._defaults import default
-from eventcnn.learn.runs import TrainConfig  # light: no Keras until a run starts
+from eventcnn.learn.registry import (  # the one model registry (no Keras)
+    BACKBONES,
+    FREEZE_POLICIES,
+    HEADS,
+)
+from eventcnn.learn.runs import MONITORS, TrainConfig  # light: no Keras until a run starts
 
 
 def register(subparsers) -> None:
@@ -30,12 +35,11 @@ def register(subparsers) -> None:
             "epoch), last.keras + state.json (resume), metrics.json, report.md and plots."
         ),
     )
-    p.add_argument("--data", default="CreatedImages", help="image folder (default: CreatedImages)")
+    p.add_argument("--data", default="CreatedImages", help="image folder (default: %(default)s)")
     p.add_argument("--out", required=True, help="run folder, e.g. runs/small")
     p.add_argument("--model", default=default(TrainConfig, "model"),
-                   help="vgg16, vgg19, resnet50, inceptionv3, inceptionresnetv2, efficientnetv2b0, "
-                        "convnexttiny or small (default: %(default)s)")
-    p.add_argument("--freeze", default=None, choices=["frozen", "few", "many", "none"],
+                   help=f"{', '.join(BACKBONES)} (default: %(default)s)")
+    p.add_argument("--freeze", default=default(TrainConfig, "freeze"), choices=FREEZE_POLICIES,
                    help="backbone layers trained: frozen (none), few (last 20%%), many (last 70%%), none (all); "
                         "default: frozen for ImageNet backbones, none for small")
     p.add_argument("--optimizer", default=default(TrainConfig, "optimizer"), choices=["adam", "rmsprop", "sgd"],
@@ -49,39 +53,42 @@ def register(subparsers) -> None:
                    help="two-phase recipe: after --epochs with a frozen backbone, apply --freeze and train this many more")
     p.add_argument("--fine-tune-lr", type=float, default=default(TrainConfig, "fine_tune_lr"),
                    help="learning rate of the fine-tuning phase (default: %(default)s)")
-    p.add_argument("--size", type=int, default=None, dest="size", metavar="S",
+    p.add_argument("--size", type=int, default=default(TrainConfig, "size"), dest="size", metavar="S",
                    help="resize images to SxS pixels (default: as on disk)")
     p.add_argument("--batch-size", type=int, default=default(TrainConfig, "batch_size"),
                    help="images per device and step (global batch = this x devices; default: %(default)s)")
     p.add_argument("--weights", default=default(TrainConfig, "weights"),
                    help="imagenet, none, sim (simulation-pretrained backbone shipped with eventcnn: small at 64 px) "
                         "or a local backbone weights file .h5/.weights.h5 (imagenet means none for small)")
-    p.add_argument("--head", default=None, choices=["paper", "simple", "linear"],
+    p.add_argument("--head", default=default(TrainConfig, "head"), choices=HEADS,
                    help="classifier head (default: paper for ImageNet backbones, simple for small)")
     p.add_argument("--dropout", type=float, default=default(TrainConfig, "dropout"), help="(default: %(default)s)")
     p.add_argument("--seed", type=int, default=default(TrainConfig, "seed"),
                    help="seed of the split, the weights and the augmentation (default: %(default)s)")
-    p.add_argument("--class-weight", default=None, choices=["balanced"], help="weight classes by 1/frequency")
+    p.add_argument("--class-weight", default=default(TrainConfig, "class_weight"), choices=["balanced"],
+                   help="weight classes by 1/frequency")
     p.add_argument("--oversample", action="store_true", help="repeat minority-class images up to the largest class")
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=default(TrainConfig, "augment"),
                    help="online physics augmentation: phi shift, eta/phi mirror (default: on)")
     p.add_argument("--geometry", default=default(TrainConfig, "augment_geometry"), choices=["etaphi", "endview"],
                    help="augmentation geometry (default: %(default)s)")
     p.add_argument("--patience", type=int, default=default(TrainConfig, "patience"),
                    help="early stopping on val_loss (default: %(default)s)")
-    p.add_argument("--monitor", default=default(TrainConfig, "monitor"), choices=["val_accuracy", "val_loss"],
+    p.add_argument("--monitor", default=default(TrainConfig, "monitor"), choices=MONITORS,
                    help="metric that picks best.keras (default: %(default)s)")
-    p.add_argument("--split", default=None, help="re-use this split.json (default: draw a new seeded split)")
+    p.add_argument("--split", default=default(TrainConfig, "split_file"),
+                   help="re-use this split.json (default: draw a new seeded split)")
     p.add_argument("--fractions", type=float, nargs=3, default=list(default(TrainConfig, "fractions")),
                    metavar=("TRAIN", "VAL", "TEST"), help="split fractions (default: %(default)s)")
-    p.add_argument("--limit-per-class", type=int, default=None, help="use at most N images per class")
+    p.add_argument("--limit-per-class", type=int, default=default(TrainConfig, "limit_per_class"),
+                   help="use at most N images per class")
     p.add_argument("--mixed-precision", default=default(TrainConfig, "mixed_precision"), choices=["auto", "on", "off", "bfloat16", "float16"],
                    help="auto: mixed_bfloat16 on GPUs with compute capability >= 8.0, mixed_float16 on older "
                         "GPUs, float32 on CPU")
-    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=default(TrainConfig, "cache"),
                    help="decode the images once into a memory-mapped uint8 cache in the user's cache "
                         "folder (never in --data; see --cache-dir); default: on")
-    p.add_argument("--cache-dir", default=None, metavar="DIR",
+    p.add_argument("--cache-dir", default=default(TrainConfig, "cache_dir"), metavar="DIR",
                    help="where the image cache goes (default: $EVENTCNN_CACHE/images/..., else "
                         "~/.cache/eventcnn/images/...; <out>/cache when that is not writable)")
     p.add_argument("--compile", default=default(TrainConfig, "compile"), choices=["auto", "on", "off"],
@@ -116,5 +123,7 @@ def run(args: argparse.Namespace) -> int:
     )
     run_ = train(cfg)
     if run_.metrics and not args.quiet:
-        print(f"{args.out}: test accuracy {run_.metrics['accuracy']:.4f}; report in {args.out}/report.md")
+        from eventcnn.learn.intervals import fmt
+
+        print(f"{args.out}: test accuracy {fmt(run_.metrics['accuracy'], 4)}; report in {args.out}/report.md")
     return 0

@@ -43,6 +43,7 @@ import numpy as np
 
 from eventcnn._io import write_bytes_atomic
 from eventcnn.errors import EventcnnError, UserError
+from eventcnn.events.formats import EventFormat, ReadOptions
 
 __all__ = [
     "BadEvent",
@@ -526,3 +527,13 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def _read_format(path: str, options: ReadOptions) -> Events:
+    return read_json_events(path, skip_bad=options.skip_bad)
+
+
+#: the CMS open-data JSON in the registry of event formats (:mod:`eventcnn.events.formats`);
+#: its collections are absent from an event when empty (the schema), so ``absent`` does not apply
+FORMAT = EventFormat(name="cms-json", description="CMS open-data JSON", suffixes=(".json", ".json.gz"),
+                     read=_read_format, write=write_events)

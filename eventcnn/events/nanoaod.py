@@ -1,9 +1,11 @@
-"""CMS NanoAOD (ROOT) input and output with uproot and awkward, into the columnar :class:`Events`.
+"""CMS NanoAOD (ROOT: TTree or RNTuple, every layout the field writes) into the columnar :class:`Events`.
 
-Branch mapping (NanoAOD -> :class:`~eventcnn.events.Events`), read explicitly:
+Names read (NanoAOD -> :class:`~eventcnn.events.Events`); where each is stored
+(``Muon_pt``, ``Muon.pt``, ``_collection0.Muon_pt``) is found per name by
+:mod:`eventcnn.events.nanoaod_layout`:
 
 =================================  ==========================================================
-NanoAOD branch                     Events
+NanoAOD name                       Events
 =================================  ==========================================================
 ``event``, ``run``,                ``event``, ``run``, ``lumi``
 ``luminosityBlock``
@@ -21,12 +23,21 @@ NanoAOD branch                     Events
 ``genWeight`` (present or not)     ``is_mc``
 =================================  ==========================================================
 
-``xsec`` is not in NanoAOD and reads as NaN. Files written by :func:`write_nanoaod`
-from the 2011 JSON carry a ``TObjString`` ``eventcnn_btag = "csv"``: their
-``Jet_btagCSVV2`` holds the 2011 CSV values, whose working point (0.679) then applies.
+``xsec`` is not in NanoAOD and reads as NaN. Files written by
+:func:`~eventcnn.events.nanoaod_write.write_nanoaod` from the 2011 JSON carry a
+``TObjString`` ``eventcnn_btag = "csv"``: their ``Jet_btagCSVV2`` holds the 2011 CSV
+values, whose working point (0.679) then applies.
 
-Reading goes chunk by chunk (``tree.iterate``), builds flat numpy arrays with
-``ak.flatten`` / ``ak.num`` (no per-event Python loop) and needs only the branches
+**Never "absent" read as "none".** A collection (Jet, Electron, Muon, MET) or a
+flag the selection needs that the file lacks is an :class:`EventFormatError`
+naming the file, the places looked in and what the file has, unless the user
+says it is absent on purpose (:class:`~eventcnn.events.formats.ReadOptions`
+``absent``, ``--absent Electron``); a field of an unexpected type is named with
+its type. Identifiers a skim lacks (``event``, ``run``, ``luminosityBlock``) are
+filled (entry number, 0) with a warning.
+
+Reading goes chunk by chunk (``iterate``), builds flat numpy arrays with
+``ak.flatten`` / ``ak.num`` (no per-event Python loop) and needs only the names
 above; :func:`iter_events` streams chunks so a file of any size fits in memory.
 
 Example::
@@ -40,61 +51,59 @@ Example::
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eventcnn._dask import DEFAULT_ATTEMPTS, open_executor, with_retries
 from eventcnn._env import quiet_from_env
-from eventcnn._io import atomic_path
-from eventcnn.errors import UserError, check_output
-from eventcnn.events.cms_json import (
-    COLLECTIONS,
-    EventFormatError,
-    Events,
-    Objects,
-    concat_events,
-    read_json_events,
-    write_events,
-)
+from eventcnn.events.cms_json import COLLECTIONS, EventFormatError, Events, Objects, concat_events
 from eventcnn.events.download import DownloadError
-from eventcnn.events.selection import CutFlow, get_selection
+from eventcnn.events.formats import STRICT, EventFormat, ReadOptions
+from eventcnn.events.nanoaod_layout import (
+    DEFAULT_STEP,
+    MARKER,
+    Field,
+    Layout,
+    candidates,
+    uproot_module,
+)
+from eventcnn.events.nanoaod_write import write_nanoaod
+from eventcnn.events.rootfile import open_tree, truncated
+from eventcnn.executor import DEFAULT_ATTEMPTS, Executor, use_executor, with_retries
 
 __all__ = [
     "BTAG_BRANCHES",
-    "MARKER",
-    "convert",
+    "FORMAT",
+    "Plan",
     "is_root_path",
     "iter_events",
     "num_entries",
+    "open_events",
+    "plan_reading",
     "read_entries",
     "read_nanoaod",
     "read_parallel",
-    "read_selected",
-    "write_nanoaod",
 ]
 
 #: b-tag discriminant branch -> name recorded in ``Events.btag`` (first present wins).
 BTAG_BRANCHES: tuple[tuple[str, str], ...] = (("Jet_btagDeepFlavB", "deepflavb"), ("Jet_btagCSVV2", "csvv2"))
-_BTAG_BRANCH_OF = {"csv": "Jet_btagCSVV2", "csvv2": "Jet_btagCSVV2", "deepflavb": "Jet_btagDeepFlavB"}
-#: TObjString naming the discriminant when it is not what the branch name says.
-MARKER = "eventcnn_btag"
+_BTAG_NAMES = ("csv", "csvv2", "deepflavb")
 TIGHT_ISO = 0.15  #: Muon_pfRelIso04_all below this is "tight isolation"
-DEFAULT_STEP = 200_000  #: events per chunk
 
-# Events attribute -> (branch, dtype kinds allowed); scalars per event.
-_SCALARS: dict[str, tuple[str, str]] = {
-    "event": ("event", "iu"), "run": ("run", "iu"), "lumi": ("luminosityBlock", "iu"),
-    "met": ("MET_pt", "fiu"), "met_phi": ("MET_phi", "fiu"), "sumet": ("MET_sumEt", "fiu"),
-}
+#: identifiers, filled when a skim lacks them: Events attribute -> (name, dtype kinds)
+_IDS: dict[str, tuple[str, str]] = {"event": ("event", "iu"), "run": ("run", "iu"), "lumi": ("luminosityBlock", "iu")}
 _PREFIX = {"jet": "Jet", "electron": "Electron", "muon": "Muon"}
-# per collection: branch suffix -> dtype kinds allowed
-_OBJECT_BRANCHES: dict[str, dict[str, str]] = {
-    "jet": {"pt": "fiu", "eta": "fiu", "phi": "fiu", "jetId": "iu"},
-    "electron": {"pt": "fiu", "eta": "fiu", "phi": "fiu", "cutBased": "iu"},
-    "muon": {"pt": "fiu", "eta": "fiu", "phi": "fiu", "tightId": "biu", "pfRelIso04_all": "fiu"},
+#: per collection: kinematics (needed whenever the collection is read)
+_KINEMATICS = ("pt", "eta", "phi")
+#: per collection: flag -> (dtype kinds, the Events fields it gives)
+_FLAGS: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
+    "jet": {"jetId": ("iu", ("jet.tight_id",))},
+    "electron": {"cutBased": ("iu", ("electron.tight_id", "electron.tight_iso"))},
+    "muon": {"tightId": ("biu", ("muon.tight_id",)), "pfRelIso04_all": ("fiu", ("muon.tight_iso",))},
 }
 
 
@@ -108,199 +117,6 @@ def is_root_path(path: str | os.PathLike[str]) -> bool:
     """
     text = str(path)
     return text.startswith("root://") or text.split("?")[0].lower().endswith(".root")
-
-
-def _uproot() -> Any:
-    try:
-        import uproot
-    except ImportError:  # pragma: no cover - depends on the installation
-        raise ImportError("reading NanoAOD needs uproot and awkward: pip install 'eventcnn[nano]'") from None
-    return uproot
-
-
-#: the first bytes of every ROOT file
-_ROOT_MAGIC = b"root"
-
-
-def _not_root_reason(path: str) -> str | None:
-    """Why a local file is not a ROOT file (its first bytes), or None when it starts like one."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(64)
-    except IsADirectoryError:
-        return "a folder, not an event file: give .json, .json.gz or .root files"
-    if head.startswith(_ROOT_MAGIC):
-        return None
-    if not head:
-        return "not a ROOT file (the file is empty: an interrupted download or copy?)"
-    text = head.lstrip()
-    looks = ("it looks like JSON text: name it .json" if text[:1] in (b"{", b"[") else
-             "it looks like a gzip file (.json.gz?)" if head[:2] == b"\x1f\x8b" else
-             "it looks like a zip archive" if head[:2] == b"PK" else
-             "it looks like a PNG image" if head[:4] == b"\x89PNG" else
-             "it looks like text" if all(32 <= c < 127 or c in (9, 10, 13) for c in head) else
-             "its first bytes are not ROOT's signature 'root'")
-    return f"not a ROOT file ({looks})"
-
-
-def _truncated(exc: BaseException) -> bool:
-    """True for uproot's error when a file ends before the data it announces."""
-    return isinstance(exc, OSError) and "received" in str(exc) and "expected" in str(exc)
-
-
-def _open_tree(path: str) -> tuple[Any, Any]:
-    """``(file, Events tree or RNTuple)`` or a clear :class:`EventFormatError` naming the file."""
-    uproot = _uproot()
-    is_url = "://" in path
-    if not is_url:
-        if not Path(path).exists():
-            raise FileNotFoundError(f"event file not found: {path}")
-        if reason := _not_root_reason(path):
-            raise EventFormatError(f"{path}: {reason}")
-    try:
-        file = uproot.open(path)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # uproot raises ValueError, OSError, ... for non-ROOT input
-        if is_url:
-
-            raise DownloadError(
-                f"could not open {path} ({type(exc).__name__}: {exc}). root:// URLs need a network and "
-                "'pip install fsspec-xrootd'; or fetch a local copy (eventcnn data fetch) / use --mirror"
-            ) from None
-        if _truncated(exc):
-            raise EventFormatError(f"{path}: truncated or corrupt ROOT file (it ends before the data it "
-                                   "announces: an incomplete download or copy?); fetch it again") from None
-        raise EventFormatError(f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})") from None
-    try:
-        tree = file["Events"]
-    except KeyError:
-        keys = sorted({k.split(";")[0] for k in file.keys(recursive=False)})[:8]
-        file.close()
-        if not keys:
-            raise EventFormatError(f"{path}: a ROOT file with no objects at all (empty); NanoAOD keeps "
-                                   "events in an 'Events' tree") from None
-        raise EventFormatError(f"{path}: no 'Events' tree (NanoAOD keeps events in 'Events'); found {keys}") from None
-    except Exception as exc:  # a damaged directory or object
-        file.close()
-        what = "truncated or corrupt ROOT file" if _truncated(exc) else "damaged ROOT file"
-        raise EventFormatError(f"{path}: {what}: cannot read its 'Events' object "
-                               f"({type(exc).__name__}: {exc})") from None
-    if not hasattr(tree, "iterate") or not hasattr(tree, "keys"):
-        file.close()
-        raise EventFormatError(f"{path}: 'Events' is a {type(tree).__name__}, not a TTree or an RNTuple")
-    return file, tree
-
-
-_KIND_WORDS = {"f": "float", "i": "integer", "u": "integer", "b": "boolean"}
-
-
-def _branch_type(tree: Any, name: str) -> tuple[bool, str, str]:
-    """``(jagged, dtype kind, type in words)`` of a TTree branch or an RNTuple field."""
-    branch = tree[name]
-    interp = getattr(branch, "interpretation", None)
-    if interp is not None:  # TTree
-        uproot = _uproot()
-        jagged = isinstance(interp, uproot.interpretation.jagged.AsJagged)
-        content = interp.content if jagged else interp
-        dtype = getattr(content, "to_dtype", None)
-        return jagged, (dtype.kind if dtype is not None else ""), str(interp)
-    form = branch.to_akform()[0]  # RNTuple field: a record form with the field's form inside
-    form = form.contents[0] if getattr(form, "fields", None) else form
-    jagged = type(form).__name__ in ("ListOffsetForm", "ListForm", "RegularForm")
-    content = form.content if jagged else form
-    primitive = getattr(content, "primitive", None)
-    kind = np.dtype(primitive).kind if primitive else ""
-    return jagged, kind, str(getattr(branch, "typename", type(form).__name__))
-
-
-def _check_branch(tree: Any, path: str, name: str, kinds: str, jagged: bool) -> None:
-    if name not in tree:
-        raise EventFormatError(f"{path}: branch {name!r} missing from the 'Events' tree")
-    is_jagged, kind, text = _branch_type(tree, name)
-    want = " or ".join(dict.fromkeys(_KIND_WORDS[k] for k in kinds))
-    if is_jagged != jagged or not kind or kind not in kinds:
-        shape = "one value per object (jagged)" if jagged else "one value per event"
-        raise EventFormatError(f"{path}: branch {name!r} has type {text}; expected {want}, {shape}")
-
-
-#: identifiers filled when a slimmed file lacks them: event = entry number, run = lumi = 0
-_IDS = ("event", "run", "luminosityBlock")
-#: per collection, the flag branches read as false (not tight) when a slimmed file lacks them
-_FLAGS = {"jet": ("jetId",), "electron": ("cutBased",), "muon": ("tightId", "pfRelIso04_all")}
-
-
-def _plan(file: Any, tree: Any, path: str) -> dict[str, Any]:
-    """Which branches to read, checked for presence and type; the b-tag discriminant.
-
-    A slimmed file (CMS open-data skims keep only some collections) may lack whole
-    collections (``Jet_*``, ``Electron_*``, ``Muon_*``, ``MET_*``: read as none), the
-    identifiers ``event``/``run``/``luminosityBlock`` (entry number, 0) and the quality
-    flags (read as false); one warning names what is missing. A collection that is
-    present needs its ``pt``, ``eta`` and ``phi``.
-    """
-    missing: list[str] = []
-    for attr, (branch, kinds) in _SCALARS.items():
-        if branch not in tree and (attr == "sumet" or branch in _IDS or attr in ("met", "met_phi")):
-            if attr != "sumet":
-                missing.append(branch)
-            continue
-        _check_branch(tree, path, branch, kinds, jagged=False)
-    has_met = "MET_pt" in tree and "MET_phi" in tree
-    if ("MET_pt" in tree) != ("MET_phi" in tree):
-        raise EventFormatError(f"{path}: branch {'MET_phi' if 'MET_pt' in tree else 'MET_pt'!r} missing "
-                               "from the 'Events' tree (MET needs both MET_pt and MET_phi)")
-    present = {c: f"{_PREFIX[c]}_pt" in tree for c in COLLECTIONS}
-    branches = [b for b, _ in _SCALARS.values() if b in tree]
-    for c, fields in _OBJECT_BRANCHES.items():
-        if not present[c]:
-            continue
-        for suffix, kinds in fields.items():
-            name = f"{_PREFIX[c]}_{suffix}"
-            if suffix in _FLAGS[c] and name not in tree:
-                missing.append(name)
-                continue
-            _check_branch(tree, path, name, kinds, jagged=True)
-            branches.append(name)
-    btag_branch, btag = next(((b, n) for b, n in BTAG_BRANCHES if b in tree), (None, "csvv2"))
-    if present["jet"]:
-        if btag_branch is None:  # jets without a known discriminant: b-tags would be wrong, not absent
-            raise EventFormatError(
-                f"{path}: no b-tag branch in the 'Events' tree (need {' or '.join(b for b, _ in BTAG_BRANCHES)})"
-            )
-        _check_branch(tree, path, btag_branch, "fiu", jagged=True)
-        branches.append(btag_branch)
-    marker = _marker(file)
-    if marker is not None:
-        if marker not in _BTAG_BRANCH_OF:
-            raise EventFormatError(f"{path}: {MARKER} = {marker!r} is not one of {sorted(_BTAG_BRANCH_OF)}")
-        btag = marker
-    absent = [_PREFIX[c] for c in COLLECTIONS if not present[c]] + ([] if has_met else ["MET"])
-    if absent == [_PREFIX[c] for c in COLLECTIONS] + ["MET"]:
-        raise EventFormatError(f"{path}: the 'Events' tree has none of the collections eventcnn reads "
-                               "(Jet_*, Electron_*, Muon_*, MET_*): is it NanoAOD?")
-    if absent or missing:
-        _warn_slimmed(path, absent, [m for m in missing if not m.startswith("MET_")])
-    return {"branches": branches, "btag": btag, "btag_branch": btag_branch if present["jet"] else None,
-            "is_mc": "genWeight" in tree, "sumet": "MET_sumEt" in tree, "present": present,
-            "met": has_met, "missing": set(missing)}
-
-
-def _warn_slimmed(path: str, absent: list[str], missing: list[str]) -> None:
-    """One warning naming what a slimmed file lacks and how it is read."""
-    import warnings
-
-    parts = []
-    if absent:
-        parts.append(f"no {', '.join(absent)} collection(s) (read as none)")
-    ids = [m for m in missing if m in _IDS]
-    if ids:
-        parts.append(f"no {', '.join(ids)} (event = entry number, run = lumi = 0)")
-    flags = [m for m in missing if m not in _IDS]
-    if flags:
-        parts.append(f"no {', '.join(flags)} (read as false: no such object is tight or isolated; "
-                     "the default selection needs tight isolated leptons: use --selection none)")
-    warnings.warn(f"{path}: a slimmed file: " + "; ".join(parts), UserWarning, stacklevel=4)
 
 
 def _marker(file: Any) -> str | None:
@@ -324,56 +140,195 @@ def _offsets(array: Any) -> np.ndarray:
     return out
 
 
-def _chunk_to_events(arrays: Any, plan: dict[str, Any], source: str, start: int = 0) -> Events:
-    """One chunk of NanoAOD arrays (awkward record array) -> :class:`Events`, columnar.
+
+
+@dataclass
+class Plan:
+    """What to read from one file: where each NanoAOD name is, what is absent, the b-tag discriminant."""
+
+    layout: Layout
+    fields: dict[str, Field] = field(default_factory=dict)  #: NanoAOD name -> where it is
+    present: dict[str, bool] = field(default_factory=dict)  #: per collection (and "met")
+    btag: str = "csvv2"
+    btag_name: str | None = None
+    is_mc: bool = False
+
+    @property
+    def keys(self) -> list[str]:
+        """What uproot reads (branches or field paths), each once."""
+        return list(dict.fromkeys(f.key for f in self.fields.values()))
+
+
+def plan_reading(file: Any, tree: Any, path: str, options: ReadOptions = STRICT) -> Plan:
+    """Find every name to read, check its type; what ``options.absent`` allows to be missing reads as none.
+
+    A collection needs ``pt``, ``eta`` and ``phi``; jets a b-tag discriminant; MET
+    both ``MET_pt`` and ``MET_phi``. Missing collections, and missing flags the
+    selection needs (``options.needs``), are one error naming them all, unless
+    declared absent.
+    """
+    plan = Plan(Layout(tree, path))
+    lay = plan.layout
+    for name, kinds in _IDS.values():
+        if (found := lay.find(name)) is not None:
+            lay.check(found, kinds, depth=0)
+            plan.fields[name] = found
+    missing: list[tuple[str, str]] = []  # (name to declare absent, what for and where it was looked for)
+    for c in COLLECTIONS:
+        plan.present[c] = _plan_collection(plan, c, options, missing)
+    plan.present["met"] = _plan_met(plan, options, missing)
+    if not any(plan.present.values()):
+        raise EventFormatError(f"{path}: the 'Events' {lay.what} has none of the collections eventcnn reads "
+                               f"(Jet, Electron, Muon, MET; it has {lay.listing()}): is it NanoAOD?")
+    if missing:
+        raise _missing(lay, missing)
+    if (sumet := lay.find("MET_sumEt")) is not None and plan.present["met"]:
+        lay.check(sumet, "fiu", depth=0)
+        plan.fields["MET_sumEt"] = sumet
+    plan.is_mc = lay.find("genWeight") is not None
+    marker = _marker(file)
+    if marker is not None:
+        if marker not in _BTAG_NAMES:
+            raise EventFormatError(f"{path}: {MARKER} = {marker!r} is not one of {sorted(_BTAG_NAMES)}")
+        plan.btag = marker
+    _warn_filled(path, [name for name, _ in _IDS.values() if name not in plan.fields])
+    return plan
+
+
+def _missing(layout: Layout, missing: list[tuple[str, str]]) -> EventFormatError:
+    """One error for everything needed that cannot be found: where it was looked for, what the file has."""
+    names = ",".join(name for name, _ in missing)
+    flags = any("_" in name for name, _ in missing)
+    return EventFormatError(
+        f"{layout.source}: the 'Events' {layout.what} lacks what the images and the selection need: "
+        + "; ".join(f"{name} ({where})" for name, where in missing)
+        + f". The file has {layout.listing()}. If it lacks them on purpose (a skim), say so: --absent {names} "
+        f"(absent='{names}')" + (", or choose a selection that needs no flags (--selection none)" if flags else "")
+        + "; eventcnn never reads what is missing as none"
+    )
+
+
+def _plan_collection(plan: Plan, c: str, options: ReadOptions, missing: list[tuple[str, str]]) -> bool:
+    """Find a collection's names; False when it is not there (``missing`` lists what may not be absent)."""
+    lay, prefix = plan.layout, _PREFIX[c]
+    found = {k: lay.find(f"{prefix}_{k}") for k in _KINEMATICS}
+    if all(f is None for f in found.values()):
+        if prefix not in options.absent:
+            missing.append((prefix, "looked for " + " or ".join(candidates(f"{prefix}_pt")) + ", with eta, phi"))
+        return False
+    for k, f in found.items():
+        if f is None:
+            raise EventFormatError(f"{lay.source}: {prefix} has {', '.join(x for x, g in found.items() if g)} "
+                                   f"but no {k} (looked for {' or '.join(candidates(f'{prefix}_{k}'))})")
+        lay.check(f, "fiu", depth=1)
+        plan.fields[f.name] = f
+    for flag, (kinds, gives) in _FLAGS[c].items():
+        name = f"{prefix}_{flag}"
+        if (f := lay.find(name)) is not None:
+            lay.check(f, kinds, depth=1)
+            plan.fields[name] = f
+        elif options.needed(*gives) and name not in options.absent:
+            missing.append((name, f"for {' and '.join(gives)}; looked for {' or '.join(candidates(name))}"))
+    if c == "jet":
+        _plan_btag(plan)
+    return True
+
+
+def _plan_btag(plan: Plan) -> None:
+    lay = plan.layout
+    for name, btag in BTAG_BRANCHES:
+        if (f := lay.find(name)) is not None:
+            lay.check(f, "fiu", depth=1)
+            plan.fields[name], plan.btag_name, plan.btag = f, name, btag
+            return
+    # jets without a known discriminant: b-tags would be wrong, not absent
+    raise EventFormatError(f"{lay.source}: no b-tag discriminant for the jets (looked for "
+                           f"{'; '.join(' or '.join(candidates(b)) for b, _ in BTAG_BRANCHES)})")
+
+
+def _plan_met(plan: Plan, options: ReadOptions, missing: list[tuple[str, str]]) -> bool:
+    lay = plan.layout
+    pt, phi = lay.find("MET_pt"), lay.find("MET_phi")
+    if pt is None and phi is None:
+        if "MET" not in options.absent:
+            missing.append(("MET", "looked for " + " or ".join(candidates("MET_pt")) + ", with phi"))
+        return False
+    if pt is None or phi is None:
+        raise EventFormatError(f"{lay.source}: {'MET_phi' if phi is None else 'MET_pt'} missing from the 'Events' "
+                               f"{lay.what} (MET needs both MET_pt and MET_phi)")
+    for f in (pt, phi):
+        lay.check(f, "fiu", depth=0)
+        plan.fields[f.name] = f
+    return True
+
+
+def _warn_filled(path: str, ids: list[str]) -> None:
+    """One warning naming the identifiers a skim lacks and how they are filled."""
+    if ids:
+        warnings.warn(f"{path}: a slimmed file: no {', '.join(ids)} (event = entry number, run = lumi = 0)",
+                      UserWarning, stacklevel=4)
+
+
+def _chunk_to_events(arrays: Any, plan: Plan, source: str, start: int = 0) -> Events:
+    """One chunk of NanoAOD arrays (what uproot read) -> :class:`Events`, columnar.
 
     ``start``: the entry number of the chunk's first event (the event number of a
-    slimmed file without ``event``). What ``plan`` marks missing is filled (:func:`_plan`).
+    skim without ``event``). What is absent reads as none, flags as false.
     """
     n = len(arrays)
-    scal = {attr: np.asarray(arrays[b].to_numpy()) for attr, (b, _) in _SCALARS.items() if b in arrays.fields}
-    missing = plan.get("missing", set())
-    objects: dict[str, Objects] = {}
-    for c in COLLECTIONS:
-        p = _PREFIX[c]
-        if not plan.get("present", {}).get(c, True):  # a slimmed file without this collection
-            objects[c] = _no_objects(c, n)
-            continue
-        pt, eta, phi = (_flat(arrays[f"{p}_{x}"]) for x in ("pt", "eta", "phi"))
-        fields: dict[str, np.ndarray] = {"pt": pt, "eta": eta, "phi": phi}
-        no = np.zeros(len(pt), dtype=bool)
-        if c == "jet":
-            btag = plan["btag_branch"]
-            fields["csv"] = _flat(arrays[btag]) if btag else np.full(len(pt), np.nan)
-            fields["csv"][fields["csv"] < 0] = np.nan  # -10 / -1: no b-tag value
-            fields["tight_id"] = no if "Jet_jetId" in missing else (_flat(arrays["Jet_jetId"], np.int64) & 2) != 0
-        else:
-            fields["px"], fields["py"], fields["pz"] = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
-            if c == "muon":
-                fields["tight_id"] = no.copy() if "Muon_tightId" in missing else _flat(arrays["Muon_tightId"], bool)
-                fields["tight_iso"] = (no.copy() if "Muon_pfRelIso04_all" in missing
-                                       else _flat(arrays["Muon_pfRelIso04_all"]) < TIGHT_ISO)
-            else:
-                tight = no if "Electron_cutBased" in missing else _flat(arrays["Electron_cutBased"], np.int64) >= 4
-                fields["tight_id"], fields["tight_iso"] = tight, tight.copy()
-        objects[c] = Objects(_offsets(arrays[f"{p}_pt"]), fields)
-    zeros = np.zeros(n, dtype=np.float64)
-    ids = {attr: scal[attr].astype(np.int64) if attr in scal else
+    lay = plan.layout
+
+    def get(name: str) -> Any:
+        return lay.extract(arrays, plan.fields[name])
+
+    objects = {c: _objects(c, get, plan, n) if plan.present[c] else _no_objects(c, n) for c in COLLECTIONS}
+    ids = {attr: np.asarray(get(name).to_numpy()).astype(np.int64) if name in plan.fields else
            (np.arange(start, start + n, dtype=np.int64) if attr == "event" else np.zeros(n, np.int64))
-           for attr in ("event", "run", "lumi")}
+           for attr, (name, _) in _IDS.items()}
+    zeros = np.zeros(n, dtype=np.float64)
+    met = plan.present["met"]
     return Events(
         event=ids["event"],
-        met=np.asarray(scal["met"], dtype=np.float64) if "met" in scal else zeros,
-        met_phi=np.asarray(scal["met_phi"], dtype=np.float64) if "met_phi" in scal else zeros.copy(),
-        sumet=np.asarray(scal["sumet"], dtype=np.float64) if plan["sumet"] else np.full(n, np.nan),
+        met=np.asarray(get("MET_pt").to_numpy(), dtype=np.float64) if met else zeros,
+        met_phi=np.asarray(get("MET_phi").to_numpy(), dtype=np.float64) if met else zeros.copy(),
+        sumet=(np.asarray(get("MET_sumEt").to_numpy(), dtype=np.float64) if "MET_sumEt" in plan.fields
+               else np.full(n, np.nan)),
         xsec=np.full(n, np.nan),
-        is_mc=np.full(n, plan["is_mc"], dtype=bool),
+        is_mc=np.full(n, plan.is_mc, dtype=bool),
         lumi=ids["lumi"],
         run=ids["run"],
         jet=objects["jet"], electron=objects["electron"], muon=objects["muon"],
         source=source,
-        btag=plan["btag"],
+        btag=plan.btag,
     )
+
+
+def _objects(c: str, get: Any, plan: Plan, n: int) -> Objects:
+    """One collection of a chunk as flat columns (flags a file lacks on purpose read as false)."""
+    p = _PREFIX[c]
+    pt, eta, phi = (_flat(get(f"{p}_{x}")) for x in _KINEMATICS)
+    fields: dict[str, np.ndarray] = {"pt": pt, "eta": eta, "phi": phi}
+    no = np.zeros(len(pt), dtype=bool)
+
+    def flag(name: str, dtype: Any) -> np.ndarray | None:
+        return _flat(get(name), dtype) if name in plan.fields else None
+
+    if c == "jet":
+        fields["csv"] = _flat(get(plan.btag_name)) if plan.btag_name else np.full(len(pt), np.nan)
+        fields["csv"][fields["csv"] < 0] = np.nan  # -10 / -1: no b-tag value
+        jet_id = flag("Jet_jetId", np.int64)
+        fields["tight_id"] = no if jet_id is None else (jet_id & 2) != 0
+    else:
+        fields["px"], fields["py"], fields["pz"] = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+        if c == "muon":
+            tight, iso = flag("Muon_tightId", bool), flag("Muon_pfRelIso04_all", np.float64)
+            fields["tight_id"] = no.copy() if tight is None else tight
+            fields["tight_iso"] = no.copy() if iso is None else iso < TIGHT_ISO
+        else:
+            cut = flag("Electron_cutBased", np.int64)
+            both = no if cut is None else cut >= 4
+            fields["tight_id"], fields["tight_iso"] = both, both.copy()
+    return Objects(_offsets(get(f"{p}_pt")), fields)
 
 
 def _no_objects(collection: str, n: int) -> Objects:
@@ -384,49 +339,54 @@ def _no_objects(collection: str, n: int) -> Objects:
     return Objects(np.zeros(n + 1, dtype=np.int64), fields)
 
 
+def open_events(path: str | os.PathLike[str], options: ReadOptions = STRICT) -> tuple[Any, Any, Plan]:
+    """``(file, Events tree or RNTuple, Plan)`` of a NanoAOD file, checked; close ``file`` when done."""
+    file, tree = open_tree(str(path))
+    try:
+        return file, tree, plan_reading(file, tree, str(path), options)
+    except BaseException:
+        file.close()
+        raise
+
+
 def iter_events(
     path: str | os.PathLike[str],
     step_size: int | str = DEFAULT_STEP,
     max_events: int | None = None,
     *,
     quiet: bool = False,
+    options: ReadOptions = STRICT,
 ) -> Iterator[Events]:
     """Stream a NanoAOD file (path or ``root://`` / ``https://`` URL) as :class:`Events` chunks.
 
     ``step_size`` is events per chunk (or an uproot size such as ``"100 MB"``);
-    only the needed branches are read, so memory stays bounded by one chunk.
-    A JSON event file yields itself in one chunk, so callers can stream either.
-    ``quiet`` (or ``EVENTCNN_QUIET``) hides the progress bar.
+    only the needed names are read, so memory stays bounded by one chunk.
+    ``quiet`` (or ``EVENTCNN_QUIET``) hides the progress bar; ``options`` says what
+    may be absent (:class:`~eventcnn.events.formats.ReadOptions`).
 
     Example::
 
         >>> from eventcnn.events.selection import Selection
         >>> n = sum(len(Selection().apply(c)[0]) for c in iter_events("tt.root"))  # doctest: +SKIP
     """
-    text = str(path)
-    if not is_root_path(text):
-        events = read_json_events(path)
-        yield events if max_events is None else events[:max_events]
-        return
     from tqdm.auto import tqdm
 
-    uproot = _uproot()
-    file, tree = _open_tree(text)
+    text = str(path)
+    uproot = uproot_module()
+    file, tree, plan = open_events(text, options)
     try:
-        plan = _plan(file, tree, text)
         stop = tree.num_entries if max_events is None else min(int(max_events), tree.num_entries)
         with tqdm(total=stop, unit="ev", desc=f"read {Path(text.split('?')[0]).name}",
                   disable=quiet or quiet_from_env()) as bar:
             try:
                 start = 0
-                for arrays in tree.iterate(plan["branches"], step_size=step_size, entry_stop=stop,
-                                           library="ak"):
+                for arrays in tree.iterate(plan.keys, step_size=step_size, entry_stop=stop, library="ak"):
                     bar.update(len(arrays))
                     yield _chunk_to_events(arrays, plan, text, start)
                     start += len(arrays)
             except (uproot.DeserializationError, OSError, ValueError) as exc:
-                what = "truncated or corrupt ROOT file: " if _truncated(exc) else ""
-                raise EventFormatError(f"{text}: {what}could not read the 'Events' tree ({exc})") from None
+                what = "truncated or corrupt ROOT file: " if truncated(exc) else ""
+                raise EventFormatError(f"{text}: {what}could not read the 'Events' {plan.layout.what} ({exc})") from None
     finally:
         file.close()
 
@@ -437,6 +397,7 @@ def read_nanoaod(
     max_events: int | None = None,
     *,
     quiet: bool = False,
+    options: ReadOptions = STRICT,
 ) -> Events:
     """Read a whole NanoAOD file into one :class:`Events` (chunked read, one concatenation).
 
@@ -446,64 +407,12 @@ def read_nanoaod(
         >>> ev.btag                                                            # doctest: +SKIP
         'deepflavb'
     """
-    parts = list(iter_events(path, step_size=step_size, max_events=max_events, quiet=quiet))
+    parts = list(iter_events(path, step_size=step_size, max_events=max_events, quiet=quiet, options=options))
     if not parts:  # an empty tree
-        file, tree = _open_tree(str(path))
-        plan = _plan(file, tree, str(path))
-        file.close()
-        return _chunk_to_events(_empty_arrays(plan), plan, str(path))
+        return read_entries(path, 0, 0, options=options)
     if len(parts) == 1:
         return parts[0]
-    events = concat_events(parts)
-    from dataclasses import replace
-
-    return replace(events, source=str(path))
-
-
-def _empty_arrays(plan: dict[str, Any]) -> Any:
-    import awkward as ak
-
-    return ak.Array({b: ak.Array(np.zeros(0)) if b in {x for x, _ in _SCALARS.values()}
-                     else ak.Array([[0.0]])[:0] for b in plan["branches"]})
-
-
-def read_selected(
-    path: str | os.PathLike[str],
-    selection: Any = None,
-    skip_bad: bool = False,
-    step_size: int | str = DEFAULT_STEP,
-    *,
-    quiet: bool = True,
-) -> tuple[Events, Any]:
-    """Read and select, chunk by chunk for NanoAOD: memory is bounded by the selected events.
-
-    Returns ``(events, cutflow)``; the cut flow sums the chunks' (``None`` without selection).
-    Quiet by default (``quiet=False`` shows the read progress bar).
-
-    Example::
-
-        >>> ev, flow = read_selected("tt.root", "paper")           # doctest: +SKIP
-    """
-
-    sel = get_selection(selection)
-    if not is_root_path(path):
-        events = read_json_events(path, skip_bad=skip_bad)
-        return sel.apply(events) if sel is not None else (events, None)
-    if sel is None:
-        return read_nanoaod(path, step_size=step_size, quiet=quiet), None
-    parts, steps = [], None
-    for chunk in iter_events(path, step_size=step_size, quiet=quiet):
-        kept, flow = sel.apply(chunk)
-        parts.append(kept)
-        counts = [c for _, c in flow.steps]
-        steps = counts if steps is None else [a + b for a, b in zip(steps, counts)]
-        names = [name for name, _ in flow.steps]
-    if not parts:
-        return sel.apply(read_nanoaod(path, quiet=True))
-    from dataclasses import replace
-
-    events = replace(concat_events(parts), source=str(path))
-    return events, CutFlow(list(zip(names, steps)), str(path))
+    return replace(concat_events(parts), source=str(path))
 
 
 # --------------------------------------------------------------------------- entry ranges (parallel tasks)
@@ -514,8 +423,6 @@ def _is_remote(path: str) -> bool:
 
 
 def _transient() -> tuple[type[BaseException], ...]:
-    # deferred like _open_tree's: download.py is being rebuilt on pooch and may grow imports
-
     return (OSError, TimeoutError, DownloadError)
 
 
@@ -530,7 +437,7 @@ def num_entries(path: str | os.PathLike[str], *, attempts: int = DEFAULT_ATTEMPT
     text = str(path)
 
     def once() -> int:
-        file, tree = _open_tree(text)
+        file, tree = open_tree(text)
         try:
             return int(tree.num_entries)
         finally:
@@ -541,31 +448,29 @@ def num_entries(path: str | os.PathLike[str], *, attempts: int = DEFAULT_ATTEMPT
     return with_retries(once, f"{text} (opening)", attempts, retry_on=_transient())
 
 
-def _read_entries_once(path: str, entry_start: int, entry_stop: int) -> Events:
-    file, tree = _open_tree(path)
+def _read_entries_once(path: str, entry_start: int, entry_stop: int, options: ReadOptions) -> Events:
+    file, tree, plan = open_events(path, options)
     try:
-        plan = _plan(file, tree, path)
-        stop = min(int(entry_stop), int(tree.num_entries))
-        if stop <= entry_start:
-            return _chunk_to_events(_empty_arrays(plan), plan, path)
+        stop = max(min(int(entry_stop), int(tree.num_entries)), int(entry_start))
         try:
-            arrays = tree.arrays(plan["branches"], entry_start=int(entry_start), entry_stop=stop, library="ak")
-        except _uproot().DeserializationError as exc:
-            raise EventFormatError(f"{path} entries {entry_start}-{stop}: could not read the 'Events' tree "
-                                   f"({exc})") from None
-        return _chunk_to_events(arrays, plan, path)
+            arrays = tree.arrays(plan.keys, entry_start=int(entry_start), entry_stop=stop, library="ak")
+        except uproot_module().DeserializationError as exc:
+            raise EventFormatError(f"{path} entries {entry_start}-{stop}: could not read the 'Events' "
+                                   f"{plan.layout.what} ({exc})") from None
+        return _chunk_to_events(arrays, plan, path, int(entry_start))
     finally:
         file.close()
 
 
 def read_entries(
-    path: str | os.PathLike[str], entry_start: int, entry_stop: int, *, attempts: int = DEFAULT_ATTEMPTS
+    path: str | os.PathLike[str], entry_start: int, entry_stop: int, *, attempts: int = DEFAULT_ATTEMPTS,
+    options: ReadOptions = STRICT,
 ) -> Events:
     """Entries ``[entry_start, entry_stop)`` of a NanoAOD file as :class:`Events` (one task of a parallel job).
 
     Remote files (``root://``, ``https://``) are retried ``attempts`` times with
     backoff on transient errors (``OSError``, ``TimeoutError``), then a
-    :class:`eventcnn._dask.TransientReadError` names the file and the entry range;
+    :class:`eventcnn.executor.TransientReadError` names the file and the entry range;
     a local read error is an :class:`EventFormatError` naming them at once.
 
     Example::
@@ -577,85 +482,18 @@ def read_entries(
     what = f"{text} entries {int(entry_start)}-{int(entry_stop)}"
     if not _is_remote(text):
         try:
-            return _read_entries_once(text, int(entry_start), int(entry_stop))
+            return _read_entries_once(text, int(entry_start), int(entry_stop), options)
         except (FileNotFoundError, PermissionError):
             raise
         except OSError as exc:
             raise EventFormatError(f"{what}: read failed ({type(exc).__name__}: {exc})") from None
-    return with_retries(lambda: _read_entries_once(text, int(entry_start), int(entry_stop)), what, attempts,
-                        retry_on=_transient())
+    return with_retries(lambda: _read_entries_once(text, int(entry_start), int(entry_stop), options), what,
+                        attempts, retry_on=_transient())
 
 
-# --------------------------------------------------------------------------- writing
-
-
-def _branches_of(events: Events) -> dict[str, Any]:
-    """The NanoAOD branches of ``events`` as awkward / numpy arrays (float64 kinematics)."""
-    import awkward as ak
-
-    def coll(objs: Objects, fields: dict[str, np.ndarray]) -> Any:
-        return ak.unflatten(ak.zip(fields, depth_limit=1), objs.counts)
-
-    jet, el, mu = events.jet, events.electron, events.muon
-    csv = np.where(np.isnan(jet["csv"]), -10.0, jet["csv"])
-    jet_fields = {"pt": jet["pt"], "eta": jet["eta"], "phi": jet["phi"],
-                  "jetId": np.where(jet["tight_id"], 6, 0).astype(np.int32)}
-    jet_fields[_BTAG_BRANCH_OF[events.btag].removeprefix("Jet_")] = csv
-    el_tight = el["tight_id"] & el["tight_iso"]
-    out = {
-        "run": events.run.astype(np.uint32),
-        "luminosityBlock": events.lumi.astype(np.uint32),
-        "event": events.event.astype(np.uint64),
-        "MET_pt": events.met.astype(np.float64),
-        "MET_phi": events.met_phi.astype(np.float64),
-        "MET_sumEt": events.sumet.astype(np.float64),
-        "Jet": coll(jet, jet_fields),
-        "Electron": coll(el, {"pt": el["pt"], "eta": el["eta"], "phi": el["phi"],
-                              "cutBased": np.where(el_tight, 4, 0).astype(np.int32)}),
-        "Muon": coll(mu, {"pt": mu["pt"], "eta": mu["eta"], "phi": mu["phi"],
-                          "tightId": mu["tight_id"].astype(bool),
-                          "pfRelIso04_all": np.where(mu["tight_iso"], 0.05, 0.5).astype(np.float32)}),
-    }
-    if len(events) and bool(np.any(events.is_mc)):
-        out["genWeight"] = np.ones(len(events), dtype=np.float32)
-    return out
-
-
-def write_nanoaod(
-    path: str | os.PathLike[str], events: Events, step_size: int = DEFAULT_STEP
-) -> Path:
-    """Write ``events`` as a NanoAOD-style ``Events`` TTree (``nMuon``, ``Muon_pt``, ...), atomically.
-
-    Kinematics are stored as float64 so a round trip is exact. Lepton flags become
-    ``Muon_tightId`` + ``Muon_pfRelIso04_all`` (0.05 isolated / 0.5 not) and
-    ``Electron_cutBased`` (4 when tight ID and isolation, else 0); jets get
-    ``Jet_jetId`` 6 / 0 and the discriminant (NaN -> -10). JSON-origin b-tag values
-    (``events.btag == "csv"``) are marked with the ``eventcnn_btag`` TObjString.
-
-    Example::
-
-        >>> from eventcnn.events import read_events
-        >>> write_nanoaod("tt.root", read_events("TTjets_json.json"))          # doctest: +SKIP
-        PosixPath('tt.root')
-    """
-
-    uproot = _uproot()
-    out = Path(path)
-    with atomic_path(out) as tmp, uproot.recreate(tmp) as file:
-        tree = None
-        for start in range(0, max(len(events), 1), step_size):
-            data = _branches_of(events[start : start + step_size])
-            if tree is None:
-                types = {k: (v.type if hasattr(v, "layout") else v.dtype) for k, v in data.items()}
-                tree = file.mktree("Events", types)
-            tree.extend(data)
-        if events.btag == "csv":
-            file[MARKER] = "csv"
-    return out
-
-
-def _read_range_task(args: tuple[str, int, int]) -> Events:
-    return read_entries(*args)
+def _read_range_task(args: tuple[str, int, int, ReadOptions]) -> Events:
+    path, start, stop, options = args
+    return read_entries(path, start, stop, options=options)
 
 
 def read_parallel(
@@ -665,24 +503,24 @@ def read_parallel(
     scheduler: str | None = None,
     step_size: int = DEFAULT_STEP,
     quiet: bool = True,
+    executor: Executor | None = None,
+    options: ReadOptions = STRICT,
 ) -> Events:
-    """A whole NanoAOD file read as entry-range tasks on :func:`eventcnn._dask.open_executor`.
+    """A whole NanoAOD file read as entry-range tasks on ``executor`` (or one opened from ``jobs`` / ``scheduler``).
 
-    The same :class:`Events` as :func:`read_nanoaod`, whatever ``jobs`` / ``scheduler``.
+    The same :class:`Events` as :func:`read_nanoaod`, wherever the tasks run.
 
     Example::
 
         >>> ev = read_parallel("tt.root", jobs=2)                       # doctest: +SKIP
     """
-    from dataclasses import replace
-
     text = str(path)
     n = num_entries(text)
-    ranges = [(text, a, min(a + int(step_size), n)) for a in range(0, n, int(step_size))]
+    ranges = [(text, a, min(a + int(step_size), n), options) for a in range(0, n, int(step_size))]
     if not ranges:
-        return read_nanoaod(text, quiet=True)
-    with open_executor(jobs, scheduler, quiet=quiet) as ex:
-        bar = ex.bar(n, f"read {Path(text.split('?')[0]).name}", unit="ev")
+        return read_entries(text, 0, 0, options=options)
+    with use_executor(executor, jobs, scheduler, quiet=quiet) as ex:
+        bar = ex.bar(n, f"read {Path(text.split('?')[0]).name}", unit="ev", quiet=quiet)
         try:
             parts = ex.map(_read_range_task, ranges, bar=bar, weight=lambda r, _e: r[2] - r[1], name="read")
         finally:
@@ -690,41 +528,16 @@ def read_parallel(
     return parts[0] if len(parts) == 1 else replace(concat_events(parts), source=text)
 
 
-def convert(
-    src: str | os.PathLike[str],
-    dst: str | os.PathLike[str],
-    skip_bad: bool = False,
-    *,
-    jobs: int = 1,
-    scheduler: str | None = None,
-    quiet: bool = True,
-    overwrite: bool = False,
-) -> Path:
-    """Convert a CMS JSON event file to NanoAOD (``.root``); the inverse direction writes JSON.
+def _read_whole(path: str, options: ReadOptions) -> Events:
+    return read_nanoaod(path, quiet=True, options=options)
 
-    ``dst`` is checked before anything is read (:func:`eventcnn.errors.check_output`): it is
-    never ``src``, and an existing file is replaced only with ``overwrite``.
 
-    A NanoAOD input is read as entry-range tasks (:func:`read_parallel`: ``jobs``
-    local worker processes or the Dask cluster at ``scheduler``); the output does
-    not depend on them.
+def _read_range(path: str, start: int, stop: int, options: ReadOptions) -> Events:
+    return read_entries(path, start, stop, options=options)
 
-    Example::
 
-        >>> convert("TTjets_json.json", "TTjets.root")                  # doctest: +SKIP
-        PosixPath('TTjets.root')
-    """
-
-    name = str(dst).lower()
-    if not name.endswith((".root", ".json", ".json.gz")):
-        raise UserError(f"output {dst} must end in .root (NanoAOD), .json or .json.gz (CMS JSON)")
-    if "://" not in str(src) and Path(src).is_dir():
-        raise EventFormatError(f"{src} is a folder, not an event file: give a .json, .json.gz or .root file")
-    if "://" not in str(src) and not Path(src).is_file():
-        raise FileNotFoundError(f"event file not found: {src}")
-    check_output(dst, inputs=[src], overwrite=overwrite, flag="output")
-    events = (read_parallel(src, jobs=jobs, scheduler=scheduler, quiet=quiet) if is_root_path(src)
-              else read_json_events(src, skip_bad=skip_bad))
-    if is_root_path(dst):
-        return write_nanoaod(dst, events)
-    return write_events(dst, events)
+#: NanoAOD in the registry of event formats (:mod:`eventcnn.events.formats`)
+FORMAT = EventFormat(
+    name="nanoaod", description="CMS NanoAOD (TTree or RNTuple)", suffixes=(".root",),
+    url_schemes=("root://",), read=_read_whole, count=num_entries, read_range=_read_range, write=write_nanoaod,
+)

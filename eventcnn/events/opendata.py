@@ -45,7 +45,7 @@ from eventcnn.events.download import (
     record_origin,
     stderr_sayer,
 )
-from eventcnn.events.nanoaod import _open_tree, _plan
+from eventcnn.events.nanoaod import open_events
 
 __all__ = [
     "DATASET_DIR",
@@ -365,11 +365,8 @@ def check_root(path: str | os.PathLike[str], origin: str | None = None) -> None:
 
     path = str(path)
     try:
-        file, tree = _open_tree(path)
-        try:
-            _plan(file, tree, path)
-        finally:
-            file.close()
+        file, _, _ = open_events(path)  # every collection and flag eventcnn reads, checked
+        file.close()
     except EventFormatError as exc:
         raise DataFormatError(str(exc).replace(path, origin or path)) from None
 

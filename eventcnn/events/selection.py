@@ -67,6 +67,23 @@ class Selection:
             raise UserError(f"unknown selection settings {unknown}; valid: {sorted(valid)}")
         return cls(**data)
 
+    def needs(self) -> frozenset[str]:
+        """The object flags this selection reads (``"muon.tight_id"``, ...): a reader must find them in a file.
+
+        Example::
+
+            >>> sorted(Selection(lepton_tight_iso=False, jet_tight_id=False).needs())
+            ['electron.tight_id', 'muon.tight_id']
+        """
+        out: set[str] = set()
+        if self.lepton_tight_id:
+            out |= {"electron.tight_id", "muon.tight_id"}
+        if self.lepton_tight_iso:
+            out |= {"electron.tight_iso", "muon.tight_iso"}
+        if self.jet_tight_id:
+            out.add("jet.tight_id")
+        return frozenset(out)
+
     def leptons(self, leptons: Objects) -> np.ndarray:
         """Flat mask of the selected electrons or muons."""
         keep = (leptons["pt"] > self.lepton_pt) & (np.abs(leptons["eta"]) < self.lepton_eta)

@@ -29,19 +29,14 @@ Example::
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
-import shutil
-import tarfile
 import tempfile
-import zipfile
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventcnn._io import adler32sum, atomic_path, sha256sum
+from eventcnn._io import adler32sum, sha256sum
 from eventcnn.errors import UserError
 from eventcnn.events import download as _basics
 from eventcnn.events.bundles import bundle_files, check_bundle_zip, fetch_bundle
@@ -59,14 +54,15 @@ from eventcnn.events.download import (
     pooch_download,
     stderr_sayer,
 )
+from eventcnn.events.file_checks import CHECKERS, check_format, extract_member
 from eventcnn.events.opendata import (
     DEFAULT_HTTPS,
     DEFAULT_XROOTD,
     NANO_RECORDS,
-    check_root,
     fetch_record_files,
     get_nano_file,
 )
+from eventcnn.names import THREE_CLASS
 
 __all__ = [
     "DATASETS",
@@ -74,7 +70,6 @@ __all__ = [
     "DOWNLOAD_TIMEOUT",
     "NANO_RECORDS",
     "REGISTRY",
-    "THREE_CLASS",
     "DataFormatError",
     "DataIntegrityError",
     "DownloadError",
@@ -302,11 +297,7 @@ DATASETS: tuple[str, ...] = ("cms", "opal", "opal_manchester", "nano")
 #: other names of data sets
 ALIASES = {"manchester": "opal_manchester"}
 
-#: The three classes of the tt / W / DY task, by NanoAOD key.
-THREE_CLASS = ("tt", "wjets", "dy")
 
-OPAL_LABELS = frozenset("qemt")
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -327,194 +318,6 @@ def example_files() -> dict[str, Path]:
 
 def _want_bar(quiet: bool) -> bool:
     return _basics.want_bar(quiet)
-
-
-# --------------------------------------------------------------------------- archives
-
-
-def _safe_member_name(name: str, archive: Path) -> str:
-    """Normalised member name, or :class:`UnsafeArchiveError` if it could escape."""
-    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        raise UnsafeArchiveError(
-            f"{archive}: member {name!r} has an absolute path; refusing to extract from this archive"
-        )
-    norm = posixpath.normpath(name.replace("\\", "/"))
-    if norm == ".." or norm.startswith("../"):
-        raise UnsafeArchiveError(
-            f"{archive}: member {name!r} points outside the destination ('..'); "
-            "refusing to extract from this archive"
-        )
-    return norm
-
-
-def _check_tar_members(tar: tarfile.TarFile, archive: Path) -> dict[str, tarfile.TarInfo]:
-    """Validate every member of ``tar``; return them by normalised name."""
-    members: dict[str, tarfile.TarInfo] = {}
-    for info in tar.getmembers():
-        name = _safe_member_name(info.name, archive)
-        if info.issym() or info.islnk():
-            link = info.linkname
-            if info.issym() and not link.startswith("/"):
-                link = posixpath.join(posixpath.dirname(name), link)
-            try:
-                _safe_member_name(link, archive)
-            except UnsafeArchiveError:
-                raise UnsafeArchiveError(
-                    f"{archive}: link member {info.name!r} points outside the destination "
-                    f"({info.linkname!r}); refusing to extract from this archive"
-                ) from None
-        members[name] = info
-    return members
-
-
-def extract_member(
-    archive: str | os.PathLike[str],
-    member: str,
-    target: str | os.PathLike[str],
-    sha256: str | None = None,
-) -> Path:
-    """Extract one regular-file ``member`` of a (compressed) tar ``archive`` to ``target``.
-
-    Every member of the archive is checked first: an absolute path, a ``..``
-    component or a link pointing outside the archive raises
-    :class:`UnsafeArchiveError` and nothing is written. The member is streamed
-    to a temporary file next to ``target``, its sha256 checked when given
-    (:class:`DataIntegrityError`), and only then renamed onto ``target``.
-
-    Example::
-
-        extract_member("v", "JsonToRoot/prueba.json", "cms/TTjets_json.json",
-                       sha256="0a0c81bc...")
-    """
-    archive = Path(archive)
-    target = Path(target)
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            _extract_from(tar, archive, member, target, sha256)
-    except (tarfile.TarError, EOFError, zlib.error) as exc:
-        raise DataFormatError(f"{archive}: not a readable tar archive ({exc})") from exc
-    return target
-
-
-def _extract_from(
-    tar: tarfile.TarFile, archive: Path, member: str, target: Path, sha256: str | None
-) -> None:
-    members = _check_tar_members(tar, archive)
-    info = members.get(posixpath.normpath(member))
-    if info is None:
-        raise DataFormatError(
-            f"{archive}: member {member!r} not found (the archive holds "
-            f"{len(members)} members); the source may have changed"
-        )
-    if not info.isfile():
-        raise UnsafeArchiveError(f"{archive}: member {member!r} is not a regular file")
-    src = tar.extractfile(info)
-    assert src is not None  # regular files always have data
-    with atomic_path(target) as tmp:
-        with src, open(tmp, "wb") as out:
-            shutil.copyfileobj(src, out, 1 << 20)
-        got = sha256sum(tmp)
-        if sha256 is not None and got != sha256:
-            raise DataIntegrityError(
-                f"sha256 mismatch for member {member!r} of {archive.name}: expected "
-                f"{sha256}, got {got}. Nothing was saved: the archive is corrupted or the "
-                "source changed; fetch again, and report it if it persists."
-            )
-
-
-# --------------------------------------------------------------------------- formats
-
-
-def _check_json(path: Path) -> None:
-    try:
-        with open(path, "rb") as fh:
-            obj = json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataFormatError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(obj, dict) or not isinstance(obj.get("Event"), dict):
-        keys = list(obj)[:5] if isinstance(obj, dict) else type(obj).__name__
-        raise DataFormatError(
-            f"{path}: expected a CMS event JSON with top-level key 'Event' "
-            f"(an object of events), found {keys}"
-        )
-    if not obj["Event"]:
-        raise DataFormatError(f"{path}: 'Event' holds no events")
-
-
-def _check_zip(path: Path) -> None:
-    if not zipfile.is_zipfile(path):
-        raise DataFormatError(f"{path}: not a zip archive")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            for name in names:
-                _safe_member_name(name, path)
-            pngs = [n for n in names if n.lower().endswith(".png")]
-            if not pngs:
-                raise DataFormatError(f"{path}: the zip holds no PNG images ({len(names)} members)")
-            bad = zf.testzip()
-            if bad is not None:
-                raise DataFormatError(f"{path}: member {bad!r} is corrupted (CRC mismatch)")
-            with zf.open(pngs[0]) as fh:
-                head = fh.read(len(_PNG_SIGNATURE))
-            if head != _PNG_SIGNATURE:
-                raise DataFormatError(f"{path}: member {pngs[0]!r} is not a PNG image")
-    except zipfile.BadZipFile as exc:
-        raise DataFormatError(f"{path}: damaged zip archive ({exc})") from exc
-
-
-def _check_labels(path: Path) -> None:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(f"{path}: not a UTF-8 text file ({exc})") from exc
-    rows = 0
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        parts = [p.strip() for p in line.split(";")]
-        if len(parts) != 2 or not parts[0]:
-            raise DataFormatError(
-                f"{path}, line {lineno}: expected 'name;label', found {line.strip()!r}"
-            )
-        if parts[1] not in OPAL_LABELS:
-            raise DataFormatError(
-                f"{path}, line {lineno}: label {parts[1]!r} is not one of q, e, m, t"
-            )
-        rows += 1
-    if rows == 0:
-        raise DataFormatError(f"{path}: no 'name;label' rows")
-
-
-def _check_root(path: Path) -> None:
-    check_root(path)
-
-
-_CHECKERS: dict[str, Callable[[Path], None]] = {
-    ".json": _check_json,
-    ".zip": _check_zip,
-    ".csv": _check_labels,
-    ".root": _check_root,
-}
-
-
-def check_format(path: str | os.PathLike[str]) -> None:
-    """Check a data file by its suffix; raise :class:`DataFormatError` if it is wrong.
-
-    ``.json``: parses, top-level key ``"Event"`` with at least one event.
-    ``.zip``: a valid zip with safe member names and PNG members.
-    ``.csv``: ``name;label`` rows, labels in q/e/m/t.
-    ``.root``: a NanoAOD ``Events`` tree with the branches eventcnn reads.
-
-    Example::
-
-        check_format("../shared/data/opal/events_list.csv")
-    """
-    path = Path(path)
-    checker = _CHECKERS.get(path.suffix.lower())
-    if checker is None:
-        raise UserError(f"{path}: no format check for files ending in {path.suffix!r}")
-    checker(path)
 
 
 # --------------------------------------------------------------------------- fetching
@@ -562,7 +365,7 @@ def _checker(src: Source) -> Callable[[Path], None]:
         return lambda p: check_bundle_zip(p, src.bundle)
     if src.columns:
         return lambda p: _check_columns(p, src.columns)
-    return _CHECKERS[Path(src.filename).suffix.lower()]
+    return CHECKERS[Path(src.filename).suffix.lower()]
 
 
 def _check_columns(path: Path, columns: tuple[str, ...]) -> None:
@@ -629,7 +432,8 @@ def _fetch_one(src: Source, root: Path, mirror_dir: Path | None, base_url: str |
 def _stream(src: Source, root: Path, mirror_dir: Path | None, max_events: int, stream_url: str | None,
             quiet: bool, say: Callable[..., None]) -> Path:
     """The first ``max_events`` events of a NanoAOD file, streamed into ``<file>.first<N>.root``."""
-    from eventcnn.events.nanoaod import read_nanoaod, write_nanoaod  # deferred: uproot (nano extra)
+    from eventcnn.events.nanoaod import read_nanoaod  # deferred: uproot (nano extra)
+    from eventcnn.events.nanoaod_write import write_nanoaod  # deferred: as above
 
     target = root / src.dataset / f"{Path(src.filename).stem}.first{max_events}.root"
     if target.is_file():
@@ -718,7 +522,22 @@ def fetch(
     mirror_dir = _basics.mirror_from_env(mirror)
     if mirror_dir is not None and not mirror_dir.is_dir():
         raise FileNotFoundError(f"mirror folder {mirror_dir} not found (from --mirror or EVENTCNN_DATA_MIRROR)")
-    say = stderr_sayer(quiet)
+    _check_nano_options(chosen, max_events, files)
+    if files is not None:
+        return _fetch_records(chosen, files, root, mirror_dir, quiet, base_url)
+    say, bar = stderr_sayer(quiet), _want_bar(quiet)
+    result: dict[str, Path] = {}
+    for src in chosen:
+        key = src.key if src.key not in result else f"{src.dataset}/{src.key}"  # cms and nano both have wjets
+        if max_events is not None:
+            result[key] = _stream(src, root, mirror_dir, max_events, stream_url, quiet, say)
+        else:
+            result[key] = _fetch_one(src, root, mirror_dir, base_url, bar, say)
+    return result
+
+
+def _check_nano_options(chosen: Sequence[Source], max_events: int | None, files: int | None) -> None:
+    """``--max-events`` / ``--files``: NanoAOD only, not both, positive."""
     if max_events is not None or files is not None:
         other = sorted({s.dataset for s in chosen} - {"nano"})
         option = "--max-events" if max_events is not None else "--files"
@@ -731,25 +550,20 @@ def fetch(
     if max_events is not None and (isinstance(max_events, bool) or max_events < 1):
         raise UserError(f"--max-events must be positive, got {max_events}")
     if files is not None:
-        keys = [s.key for s in chosen if s.key in NANO_RECORDS]
         missing = [s.key for s in chosen if s.key not in NANO_RECORDS]
         if missing:
             raise UserError(f"--files: no whole record for {', '.join(missing)}; choose among "
                             f"{', '.join(NANO_RECORDS)}")
-        paths: dict[str, Path] = {}
-        for key in keys:
-            paths.update(fetch_record_files(key, files, root, mirror_dir, quiet=quiet,
-                                            base_url=base_url or os.environ.get("EVENTCNN_NANO_BASE_URL") or None))
-        return paths
-    bar = _want_bar(quiet)
-    result: dict[str, Path] = {}
-    for src in chosen:
-        key = src.key if src.key not in result else f"{src.dataset}/{src.key}"  # cms and nano both have wjets
-        if max_events is not None:
-            result[key] = _stream(src, root, mirror_dir, max_events, stream_url, quiet, say)
-        else:
-            result[key] = _fetch_one(src, root, mirror_dir, base_url, bar, say)
-    return result
+
+
+def _fetch_records(chosen: Sequence[Source], files: int, root: Path, mirror_dir: Path | None, quiet: bool,
+                   base_url: str | None) -> dict[str, Path]:
+    """The first ``files`` files of each chosen sample's whole NanoAOD record."""
+    paths: dict[str, Path] = {}
+    for key in (s.key for s in chosen):
+        paths.update(fetch_record_files(key, files, root, mirror_dir, quiet=quiet,
+                                        base_url=base_url or os.environ.get("EVENTCNN_NANO_BASE_URL") or None))
+    return paths
 
 
 # --------------------------------------------------------------------------- listing

@@ -45,14 +45,12 @@ that contains them. Augmentor is imported only by the on-disk functions.
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import json
 import os
 import random
 import re
 import warnings
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,19 +58,20 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn import DEFAULT_SEED
-from eventcnn._io import atomic_path, quiet_stdout, write_json_atomic, write_text_atomic
+from eventcnn._io import atomic_path, quiet_stdout, write_json_atomic
 from eventcnn.errors import UserError, check_output, check_writable
 from eventcnn.images.folder import (
+    AUGMENT_CONFIG,
     IMAGE_SUFFIXES,
-    MANIFEST_COLUMNS,
+    MANIFEST,
     class_images,
     manifest_by_file,
     open_rgb,
+    write_manifest,
 )
 from eventcnn.limits import MAX_SAMPLES, check_count
+from eventcnn.seeds import DEFAULT_SEED, derive_seed
 
-CONFIG_NAME = "augment_config.json"
 _EVENT_RE = re.compile(r"_event_(\d+)$")
 
 __all__ = [
@@ -197,10 +196,7 @@ def _preserve_global_rng() -> Iterator[None]:
 
 def _sample_seed(seed: int, class_name: str, index: int) -> int:
     """Independent seed for sample ``index`` of ``class_name`` (makes resuming exact)."""
-    ss = np.random.SeedSequence(
-        [int(seed) & 0xFFFFFFFF, zlib.crc32(class_name.encode()), int(index)]
-    )
-    return int(ss.generate_state(1, dtype=np.uint32)[0])
+    return derive_seed(seed, class_name, index)
 
 
 def _apply_operations(pipeline, image) -> Any:
@@ -283,7 +279,33 @@ def augment_folder(
     if not found:
         raise UserError(f"{source}: no class sub-folders with images (expected <class>/*.png)")
 
-    cfg_path = out / CONFIG_NAME
+    _claim_folder(out, source, cfg, overwrite)
+
+    src_manifest = manifest_by_file(source / MANIFEST, required=("file",))
+    pipeline = build_augmentor_pipeline(cfg)
+    rows: list[dict[str, str]] = []
+    total = cfg.samples * len(found)
+    with (
+        _preserve_global_rng(),
+        tqdm(total=total, desc="augment", unit="img", disable=quiet) as bar,
+    ):
+        for class_name, files in found.items():
+            (out / class_name).mkdir(parents=True, exist_ok=True)
+            for i in range(cfg.samples):
+                pick, name = _augment_one(pipeline, cfg.seed, class_name, i, files, out, overwrite)
+                meta = src_manifest.get(pick.relative_to(source).as_posix(), {})
+                event = meta.get("event") or _event_from_name(pick.stem)
+                rows.append({"file": f"{class_name}/{name}", "class": class_name, "source": str(pick.resolve()),
+                             "event": event})
+                bar.update(1)
+            names = {Path(r["file"]).name for r in rows if r["class"] == class_name}
+            _remove_stale(out / class_name, class_name, names)
+    return write_manifest(out / MANIFEST, rows)
+
+
+def _claim_folder(out: Path, source: Path, cfg: AugmentorConfig, overwrite: bool) -> None:
+    """Write ``augment_config.json``; an output of another configuration is refused (unless ``overwrite``)."""
+    cfg_path = out / AUGMENT_CONFIG
     wanted = {"source": str(source.resolve()), **cfg.to_dict()}
     if cfg_path.exists() and not overwrite:
         previous = json.loads(cfg_path.read_text())
@@ -296,46 +318,25 @@ def augment_folder(
     check_writable(cfg_path)  # creates the folder; fails early and clearly when read-only
     write_json_atomic(cfg_path, wanted)
 
-    src_manifest = manifest_by_file(source / "manifest.csv", required=("file",))
-    pipeline = build_augmentor_pipeline(cfg)
-    rows: list[dict[str, str]] = []
-    total = cfg.samples * len(found)
-    with (
-        _preserve_global_rng(),
-        tqdm(total=total, desc="augment", unit="img", disable=quiet) as bar,
-    ):
-        for class_name, files in found.items():
-            (out / class_name).mkdir(parents=True, exist_ok=True)
-            for i in range(cfg.samples):
-                s = _sample_seed(cfg.seed, class_name, i)
-                pick = files[int(np.random.default_rng(s).integers(len(files)))]
-                name = f"{class_name}_aug_{i:05d}_{pick.stem}.png"
-                target = out / class_name / name
-                if overwrite or not target.exists():
-                    random.seed(s)
-                    np.random.seed(s)
-                    rgb = open_rgb(pick)
-                    with warnings.catch_warnings():
-                        # Augmentor's skew uses numpy.matrix (PendingDeprecationWarning)
-                        warnings.simplefilter("ignore", PendingDeprecationWarning)
-                        result = _apply_operations(pipeline, rgb)
-                    with atomic_path(target) as tmp:
-                        result.save(tmp, format="PNG")
-                rel_src = pick.relative_to(source).as_posix()
-                meta = src_manifest.get(rel_src, {})
-                event = meta.get("event") or _event_from_name(pick.stem)
-                rows.append(
-                    {
-                        "file": f"{class_name}/{name}",
-                        "class": class_name,
-                        "source": str(pick.resolve()),
-                        "event": event,
-                    }
-                )
-                bar.update(1)
-            names = {Path(r["file"]).name for r in rows if r["class"] == class_name}
-            _remove_stale(out / class_name, class_name, names)
-    return _write_manifest(out / "manifest.csv", rows)
+
+def _augment_one(pipeline: Any, seed: int, class_name: str, i: int, files: list[Path], out: Path,
+                 overwrite: bool) -> tuple[Path, str]:
+    """Sample ``i`` of ``class_name``: its source image and file name (written unless present)."""
+    s = _sample_seed(seed, class_name, i)
+    pick = files[int(np.random.default_rng(s).integers(len(files)))]
+    name = f"{class_name}_aug_{i:05d}_{pick.stem}.png"
+    target = out / class_name / name
+    if overwrite or not target.exists():
+        random.seed(s)
+        np.random.seed(s)
+        rgb = open_rgb(pick)
+        with warnings.catch_warnings():
+            # Augmentor's skew uses numpy.matrix (PendingDeprecationWarning)
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            result = _apply_operations(pipeline, rgb)
+        with atomic_path(target) as tmp:
+            result.save(tmp, format="PNG")
+    return pick, name
 
 
 def _remove_stale(folder: Path, class_name: str, keep: set[str]) -> None:
@@ -352,16 +353,6 @@ def _remove_stale(folder: Path, class_name: str, keep: set[str]) -> None:
 def _event_from_name(stem: str) -> str:
     m = _EVENT_RE.search(stem)
     return m.group(1) if m else ""
-
-
-def _write_manifest(path: Path, rows: list[dict[str, str]]) -> Path:
-    import io
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(MANIFEST_COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return write_text_atomic(path, buf.getvalue())
 
 
 # --------------------------------------------------------------------------

@@ -22,10 +22,11 @@ import numpy as np
 from eventcnn._io import write_figure_png
 from eventcnn.errors import UserError
 from eventcnn.events import Events
-from eventcnn.images.folder import open_rgb, read_manifest
-from eventcnn.images.render import CONFIG_FILE, RenderConfig
+from eventcnn.images.folder import MANIFEST, RENDER_CONFIG, open_rgb, read_manifest
+from eventcnn.images.render import RenderConfig
+from eventcnn.names import class_words
 
-__all__ = ["CLASS_WORDS", "class_words", "colour_key", "kinematics", "plot_before_after", "plot_gallery",
+__all__ = ["colour_key", "kinematics", "plot_before_after", "plot_gallery",
            "plot_kinematics", "save_figure"]
 
 
@@ -108,28 +109,6 @@ def plot_kinematics(
     return fig
 
 
-#: the CMS process classes of eventcnn in words (other class names are shown as they are)
-CLASS_WORDS: dict[str, str] = {
-    "ttjets": "top pair + jets",
-    "tt": "top pair + jets",
-    "wjets": "W + jets",
-    "dy": "Drell-Yan (Z/gamma* -> l l)",
-    "zz": "Z Z",
-}
-
-
-def class_words(label: str) -> str:
-    """A class name in words, with the folder name: ``"W + jets (wjets)"``.
-
-    Example::
-
-        >>> class_words("ttjets")
-        'top pair + jets (ttjets)'
-    """
-    word = CLASS_WORDS.get(label.lower())
-    return f"{word} ({label})" if word else label
-
-
 def colour_key(config: Any = None) -> list[tuple[str, tuple[float, float, float]]]:
     """``(what, RGB in 0-1)`` per object kind as the images draw it (the legend of a gallery).
 
@@ -150,7 +129,7 @@ def colour_key(config: Any = None) -> list[tuple[str, tuple[float, float, float]
 
 def _render_config(root: Path) -> Any:
 
-    path = root / CONFIG_FILE
+    path = root / RENDER_CONFIG
     try:
         return RenderConfig.from_json(path) if path.is_file() else RenderConfig()
     except (ValueError, OSError):
@@ -214,7 +193,7 @@ def plot_gallery(
 
 
 def _files_by_class(root: Path) -> dict[str, list[Path]]:
-    manifest = root / "manifest.csv"
+    manifest = root / MANIFEST
     out: dict[str, list[Path]] = {}
     if manifest.exists():
 
@@ -240,7 +219,7 @@ def plot_before_after(augmented_dir: str | os.PathLike[str], n: int = 4, seed: i
     """
     plt = _plt()
     augmented_dir = Path(augmented_dir)
-    rows = read_manifest(augmented_dir / "manifest.csv", required=("file", "source"))
+    rows = read_manifest(augmented_dir / MANIFEST, required=("file", "source"))
     if not rows:
         raise UserError(f"{augmented_dir}/manifest.csv lists no augmented images")
     pick = np.random.default_rng(seed).choice(len(rows), size=min(n, len(rows)), replace=False)

@@ -52,6 +52,7 @@ import numpy as np
 from eventcnn._env import cache_root, sayer
 from eventcnn._io import atomic_path, write_json_atomic
 from eventcnn.errors import UserError
+from eventcnn.images.folder import RENDER_CONFIG
 from eventcnn.images.shards import ShardRows, parse_ref, read_shard_image
 from eventcnn.learn.dataset import ImageSequence, _hw, read_image, split_arrays
 from eventcnn.limits import ResourceLimitError, format_bytes
@@ -397,7 +398,7 @@ def training_sequences(
     """
 
     extra: dict[str, Any] = {}
-    rc = Path(data_dir) / "render_config.json"
+    rc = Path(data_dir) / RENDER_CONFIG
     if rc.exists():
         extra["render_config"] = rc.read_text()
     common = {"batch_size": batch_size, "workers": workers, "num_classes": len(split["class_names"])}

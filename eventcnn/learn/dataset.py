@@ -24,7 +24,6 @@ Example::
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -37,15 +36,22 @@ from typing import Any
 import keras
 import numpy as np
 
-from eventcnn._io import write_json_atomic, write_text_atomic
+from eventcnn._io import write_json_atomic
 from eventcnn.errors import UserError, few_names
-from eventcnn.images.folder import IMAGE_SUFFIXES, class_images, open_rgb, read_manifest
+from eventcnn.images.folder import (  # noqa: F401 - read_image, _hw: the one image reader, re-exported
+    IMAGE_SUFFIXES,
+    MANIFEST,
+    _hw,
+    class_images,
+    read_image,
+    read_manifest,
+    write_manifest,
+)
 from eventcnn.images.shards import (
     INDEX_FILE,
     is_shard_folder,
     parse_ref,
     read_index,
-    read_shard_image,
     shard_ref,
 )
 from eventcnn.learn.splits import balanced_class_weight, oversample_factors
@@ -115,7 +121,7 @@ def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list
         raise FileNotFoundError(
             f"image folder {data_dir} not found: create it with `eventcnn render ... --out {data_dir}`"
         )
-    manifest = data_dir / "manifest.csv"
+    manifest = data_dir / MANIFEST
     items: list[ImageItem] = []
     if is_shard_folder(data_dir):
         items = [ImageItem(shard_ref(int(r["shard"]), int(r["row"])), r["class"], r["source"], r["event"])
@@ -287,39 +293,6 @@ def epoch_indices(
 # ---------------------------------------------------------------------------
 # decoding
 # ---------------------------------------------------------------------------
-
-
-def read_image(path: str | os.PathLike[str], size: int | Sequence[int] | None = None) -> np.ndarray:
-    """Decode one image as ``uint8 (H, W, 3)`` RGB, optionally resized (bilinear).
-
-    ``path`` may name an image of a shard folder (``.../shard-00000.npy#17``): its
-    row is read from the memory-mapped shard, with no PNG round trip.
-
-    Example::
-
-        img = read_image("CreatedImages/ttbar/ttbar_event_1.png", size=64)
-    """
-    from PIL import Image
-
-    if parse_ref(path) is not None:  # an image of a shard folder: no decoding
-        arr = read_shard_image(path)
-        if size is None or arr.shape[:2] == _hw(size):
-            return arr
-        im = Image.fromarray(arr)
-    else:
-        im = open_rgb(path)
-    if size is not None:
-        h, w = _hw(size)
-        if im.size != (w, h):
-            im = im.resize((w, h), Image.BILINEAR)
-    return np.asarray(im, dtype=np.uint8)
-
-
-def _hw(size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(size, int):
-        return size, size
-    h, w = size
-    return int(h), int(w)
 
 
 def load_arrays(
@@ -523,12 +496,5 @@ def make_toy_images(
             im.save(root / name)
             rows.append(ImageItem(name, cls, "", str(i)).to_dict())
     if manifest:
-        import io
-
-
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=["file", "class", "source", "event"], lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        write_text_atomic(root / "manifest.csv", buf.getvalue())
+        write_manifest(root / MANIFEST, rows)
     return root

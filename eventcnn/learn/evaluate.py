@@ -1,27 +1,34 @@
-"""Evaluate a trained run on its test split, and predict new images or events.
+"""Evaluate a trained run of any kind, and a model on labelled images in memory.
 
-:func:`evaluate_run` predicts the run's test split with ``best.keras`` and
-writes ``metrics.json`` (CNN metrics at the top level, the gradient-boosted
-baseline on the same events under ``"baseline"``), ``report.md`` and the plots
-(confusion matrices, ROC, efficiency vs rejection, misclassified gallery).
-:func:`predict` classifies PNG/JPG images or CMS event JSON files (rendered
-with the run's own render config) into a CSV.
+:func:`evaluate_run` is ``eventcnn evaluate``: a ``cms`` run (``eventcnn
+train``) is evaluated on its test split with ``best.keras``: ``metrics.json``
+(CNN metrics at the top level, the gradient-boosted baseline on the same events
+under ``"baseline"``, their paired difference under ``"cnn_minus_baseline"``),
+``test_scores.csv`` (every model's score of every test event, for ``eventcnn
+compare``), ``report.md`` (:func:`eventcnn.learn.report.report_markdown`) and the
+plots (confusion matrices, ROC, efficiency vs rejection, misclassified gallery);
+an ``opal`` run (``eventcnn opal train``) on the displays it classified
+(``split.json``), against the reference labels it recorded, predicted as it was
+trained (TTA copies). Both kinds write every figure as ``{"value", "ci95"}``
+(:func:`eventcnn.learn.intervals.metrics_with_intervals`: a seeded bootstrap over
+the test events, stratified by class).
+:func:`evaluate_images` scores a model on labelled images in memory (the
+masterclass evaluates the displays it classified with it). Predictions of new
+inputs: :mod:`eventcnn.learn.predict`.
 
 Example::
 
-    from eventcnn.learn.evaluate import evaluate_run, predict
+    from eventcnn.learn.evaluate import evaluate_images, evaluate_run
     m = evaluate_run("runs/small")
-    print(m["accuracy"], m["roc_auc"]["macro"], m["baseline"]["accuracy"])
-    rows = predict("runs/small", ["new_events.json", "images/"], "predictions.csv")
+    print(m["accuracy"], m["roc_auc"]["macro"], m["cnn_minus_baseline"]["auc"])   # {"value", "ci95"} each
+    m = evaluate_images(model, images, ["q", "e", ...], out="runs/opal/eval")
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,30 +36,23 @@ import numpy as np
 
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic, write_text_atomic
-from eventcnn.errors import UserError, check_output, check_writable, few_names
-from eventcnn.images.folder import image_folder_of
-from eventcnn.images.render import RenderConfig, render_files
-from eventcnn.images.shards import is_shard_folder, read_index, shard_ref
+from eventcnn.errors import UserError, check_writable
+from eventcnn.images.display_ids import display_ids
+from eventcnn.images.opal_displays import CLASS_NAMES, CLASS_TITLES, label_indices, load_displays
 from eventcnn.learn import baseline as B
 from eventcnn.learn import metrics as M
-from eventcnn.learn.dataset import (
-    IMAGE_SUFFIXES,
-    ImageSequence,
-    load_arrays,
-    load_split,
-    split_arrays,
-)
+from eventcnn.learn.intervals import fmt, metrics_with_intervals, paired_metrics
 from eventcnn.learn.loop import fit_verbosity
 from eventcnn.learn.metrics import comparison_table, compute_metrics
+from eventcnn.learn.predict import predict_images, predict_tta, write_predictions
+from eventcnn.learn.report import TEST_SCORES, report_markdown, write_test_scores
 from eventcnn.learn.runs import Run, load_run_model, read_run_config, run_kind
 from eventcnn.limits import check_batch_size
 
-__all__ = ["evaluate_run", "predict", "report_markdown", "write_predictions_csv"]
-
-JSON_SUFFIXES = (".json", ".json.gz", ".root")  # event files: CMS JSON or NanoAOD
+__all__ = ["evaluate_images", "evaluate_run", "report_markdown"]
 
 
-def _predict_seq(model, seq: ImageSequence, quiet: bool) -> np.ndarray:
+def _predict_seq(model, seq: Any, quiet: bool) -> np.ndarray:
     prob = model.predict(seq, verbose=fit_verbosity(quiet))  # one line, not a bar, into a file
     return np.asarray(prob, dtype=np.float64)
 
@@ -65,27 +65,41 @@ def evaluate_run(
     quiet: bool = False,
     max_misclassified: int = 16,
 ) -> dict[str, Any]:
-    """Evaluate ``best.keras`` of a run on its test split; write metrics.json, report.md, plots.
+    """Evaluate a run folder of any kind; write ``metrics.json``, ``report.md`` and plots into it.
 
-    ``data_dir`` defaults to the run's training data folder. The baseline (gradient-
-    boosted trees on high-level features, :mod:`eventcnn.learn.baseline`) is trained on the
-    run's train events and tested on the same test events as the CNN when the
-    manifest names their source files.
+    ``data_dir`` defaults to the data the run was trained on (an image folder;
+    OPAL: the zip or folder of displays). A ``cms`` run is evaluated on its test
+    split; the baseline (gradient-boosted trees on high-level features,
+    :mod:`eventcnn.learn.baseline`) is trained on the run's train events and
+    tested on the same test events as the CNN when the manifest names their
+    source files (``baseline``). An ``opal`` run is evaluated by
+    :func:`evaluate_images` on the displays it classified that its reference
+    label file labels.
 
     Example::
 
         metrics = evaluate_run("runs/small")
     """
-
     quiet = quiet or quiet_from_env()
-    say = sayer(quiet)
-    out = Path(run_dir)
     check_batch_size(batch_size)
-    cfg_all = read_run_config(out)
-    if run_kind(cfg_all) != "cms":
-        raise UserError(f"{out} is an {run_kind(cfg_all)} run: evaluate it with eventcnn.kinds.evaluate "
-                        "(the `eventcnn evaluate` command dispatches on the run's kind)")
-    run = Run.load(run_dir)
+    cfg_all = read_run_config(run_dir)
+    if run_kind(cfg_all) == "opal":
+        return _evaluate_display_run(Path(run_dir), cfg_all, data_dir, quiet)
+    return _evaluate_image_run(Path(run_dir), cfg_all, data_dir, batch_size, baseline, quiet, max_misclassified)
+
+
+def _evaluate_image_run(out: Path, cfg_all: dict[str, Any], data_dir: str | os.PathLike[str] | None,
+                        batch_size: int, baseline: bool, quiet: bool, max_misclassified: int) -> dict[str, Any]:
+    """The ``cms`` branch of :func:`evaluate_run`: the test split of an image folder."""
+    from eventcnn.learn.dataset import (  # deferred: Keras (the masterclass imports this module light)
+        ImageSequence,
+        load_arrays,
+        load_split,
+        split_arrays,
+    )
+
+    say = sayer(quiet)
+    run = Run.load(out)
     check_writable(out / "metrics.json")
     data_dir = Path(data_dir or run.config.data_dir)
     split = load_split(out / "split.json")
@@ -98,9 +112,7 @@ def evaluate_run(
     say(f"evaluating {out} on {len(split['test'])} test images")
     y_prob = _predict_seq(model, seq, quiet)
     files, y_true = split_arrays(split, "test", data_dir)
-
-
-    result: dict[str, Any] = M.compute_metrics(y_true, y_prob, names)
+    result: dict[str, Any] = metrics_with_intervals(y_true, y_prob, names)  # every figure {"value", "ci95"}
     result["model"] = run.config.model
     result["freeze"] = run.config.freeze
     result["best_epoch"] = run.state.get("best_epoch")
@@ -123,15 +135,23 @@ def evaluate_run(
                                                       total_wrong=n_wrong, total=len(y_true))
     result["plots"] = {k: Path(v).name for k, v in plots.items()}
     result["test_files"] = len(files)
-    result["baseline"] = _baseline(split, data_dir, run.config.seed, names, say) if baseline else {"skipped": "disabled"}
+    result["baseline"], b_prob = (_baseline(split, data_dir, run.config.seed, names, say) if baseline
+                                  else ({"skipped": "disabled"}, None))
+    scores = {"cnn": y_prob}
+    if b_prob is not None:  # the same test events, in the same order: a paired difference
+        result["cnn_minus_baseline"] = paired_metrics(y_true, y_prob, b_prob, names)
+        scores["baseline"] = b_prob
+    write_test_scores(out / TEST_SCORES, split["test"], y_true, names, scores)
+    result["test_scores"] = TEST_SCORES
     write_json_atomic(out / "metrics.json", result)
     write_text_atomic(out / "report.md", report_markdown(result, run))
-    say(f"test accuracy {result['accuracy']:.4f}, macro AUC {result['roc_auc']['macro']}")
+    say(f"test accuracy {fmt(result['accuracy'], 4)}, macro AUC {fmt(result['roc_auc']['macro'], 4)}")
     return result
 
 
-def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[str], say) -> dict[str, Any]:
-    """The gradient-boosted baseline on the run's own train/test events.
+def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[str],
+              say) -> tuple[dict[str, Any], np.ndarray | None]:
+    """The gradient-boosted baseline on the run's own train/test events: its figures and test probabilities.
 
     Skipped (loudly, with the reason recorded in ``metrics.json``) only when the
     images cannot be traced back to their events: the manifest does not name
@@ -139,11 +159,11 @@ def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[
     Any other error propagates.
     """
 
-    def skip(reason: str) -> dict[str, Any]:
+    def skip(reason: str) -> tuple[dict[str, Any], None]:
         msg = f"baseline skipped: {reason}"
         warnings.warn(msg, UserWarning, stacklevel=3)
         say(msg)
-        return {"skipped": msg}
+        return {"skipped": msg}, None
 
     train_rows, test_rows = split["train"], split["test"]
     unnamed = [r["file"] for r in train_rows + test_rows if not (r.get("source") and r.get("event"))]
@@ -158,232 +178,90 @@ def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[
     model = B.train_baseline(X[:n], y[:n], seed)
     prob = B.baseline_predict_proba(model, X[n:], class_names=list(names))
     index = {c: i for i, c in enumerate(names)}
-    result = compute_metrics(np.array([index[c] for c in y[n:]]), prob, list(names))
+    result = metrics_with_intervals(np.array([index[c] for c in y[n:]]), prob, list(names))
     result["model"] = B.baseline_spec(model, feature_names)
-    return result
+    return result, np.asarray(prob, dtype=np.float64)
 
 
-def report_markdown(m: dict[str, Any], run) -> str:
-    """A short Markdown report: settings, CNN vs baseline, per-class table, plots."""
+def evaluate_images(model: Any, images: np.ndarray, labels: Sequence[str] | np.ndarray,
+                    out: str | os.PathLike[str] | None = None, names: Sequence[str] | None = None,
+                    probs: np.ndarray | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Metrics of ``model`` on labelled OPAL ``images`` (class codes), from :mod:`eventcnn.learn.metrics`.
 
-    cfg = run.config
-    lines = [f"# Evaluation of `{run.out}`", "",
-             f"Model `{cfg.model}` (freeze `{cfg.freeze}`, optimizer `{cfg.optimizer}`, weights `{cfg.weights}`), "
-             f"seed {cfg.seed}, best epoch {m.get('best_epoch')}, {m['n']} test images.", "", "## CNN vs baseline", ""]
-    rows = [{"classifier": "CNN", "accuracy": m["accuracy"], "balanced accuracy": m["balanced_accuracy"],
-             "macro ROC AUC": m["roc_auc"]["macro"]}]
-    b = m.get("baseline") or {}
-    if "accuracy" in b:
-        rows.append({"classifier": "gradient-boosted trees", "accuracy": b.get("accuracy"),
-                     "balanced accuracy": b.get("balanced_accuracy"),
-                     "macro ROC AUC": (b.get("roc_auc") or {}).get("macro")})
-    lines += [comparison_table(rows, digits=4), ""]
-    if "skipped" in b:
-        lines += [f"Baseline: {b['skipped']}", ""]
-    lines += ["## Per class (CNN)", ""]
-    lines += [comparison_table([{"class": k, **v, "ROC AUC": m["roc_auc"].get(k)} for k, v in m["per_class"].items()], digits=4), ""]
-    lines += ["## Confusion matrix (rows: true class)", ""]
-    names = m["class_names"]
-    cm_rows = [{"true \\ predicted": names[i], **dict(zip(names, r))} for i, r in enumerate(m["confusion_matrix"]["counts"])]
-    lines += [comparison_table(cm_rows), ""]
-    lines += ["## Plots", ""] + [f"![{k}]({v})" for k, v in m.get("plots", {}).items()]
-    return "\n".join(lines) + "\n"
-
-
-# ---------------------------------------------------------------------------
-# predict
-# ---------------------------------------------------------------------------
-
-
-#: files eventcnn writes into image folders (metadata, not inputs): skipped without a word
-FOLDER_METADATA = frozenset({"manifest.csv", "render_config.json", "selection.json", "augment_config.json",
-                             "skipped.csv", ".eventcnn.lock", ".eventcnn-cache"})
-
-
-def _scan_folder(folder: Path) -> list[Path]:
-    """Images under ``folder``, skipping hidden folders/files; skipped entries are counted in a warning.
-
-    eventcnn's own metadata files (:data:`FOLDER_METADATA`) are not inputs and are not reported.
-    """
-    found: list[Path] = []
-    hidden: list[str] = []
-    other: list[str] = []
-    for root, dirs, files in os.walk(folder):
-        rel_root = Path(root).relative_to(folder)
-        hidden += [(rel_root / d).as_posix() + "/" for d in dirs if d.startswith(".") and d not in FOLDER_METADATA]
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            rel = (rel_root / name).as_posix()
-            if name in FOLDER_METADATA:
-                continue
-            if name.startswith("."):
-                hidden.append(rel)
-            elif Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                found.append(Path(root) / name)
-            else:
-                other.append(rel)
-    if hidden:
-        warnings.warn(f"{folder}: skipped {len(hidden)} hidden folder(s)/file(s): {few_names(hidden)}",
-                      UserWarning, stacklevel=3)
-    if other:
-        warnings.warn(f"{folder}: skipped {len(other)} file(s) that are not images "
-                      f"({'/'.join(IMAGE_SUFFIXES)}): {few_names(other)}", UserWarning, stacklevel=3)
-    return sorted(found)
-
-
-def _expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[Path]]:
-    images: list[Path] = []
-    events: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir() and is_shard_folder(p):  # render --format shards: every row of the index
-            images.extend(p / shard_ref(int(r["shard"]), int(r["row"])) for r in read_index(p))
-        elif p.is_dir():
-            found = _scan_folder(p)
-            if not found:
-                raise UserError(f"folder {p} holds no images ({'/'.join(IMAGE_SUFFIXES)})")
-            images.extend(found)
-        elif not p.exists():
-            raise FileNotFoundError(f"input {p} not found")
-        elif p.name.lower().endswith(JSON_SUFFIXES):
-            events.append(p)
-        elif p.suffix.lower() in IMAGE_SUFFIXES:
-            images.append(p)
-        else:
-            raise UserError(f"input {p}: expected an image ({'/'.join(IMAGE_SUFFIXES)}), a folder of images "
-                            "or an event file (.json/.json.gz/.root)")
-    return images, events
-
-
-def _render_event_files(paths: Sequence[Path], render_cfg: dict[str, Any] | None, selection: Any, size: int,
-                        jobs: int, scheduler: str | None, quiet: bool) -> list[Any]:
-    """Render event files like the run's training images (in parallel tasks: ``jobs`` / ``scheduler``).
-
-    One :class:`eventcnn.images.render.RenderedFile` per file, images resized to ``size``;
-    a warning per file names how many events the selection rejected.
-    """
-    from PIL import Image
-
-
-    if render_cfg is None:
-        raise UserError(
-            f"cannot render {paths[0]}: the run has no render config (its data folder had no render_config.json); "
-            "render the events with `eventcnn render` and predict the PNG files instead"
-        )
-    config = RenderConfig.from_dict(render_cfg)
-    done = render_files(paths, config, selection, jobs=jobs, scheduler=scheduler, quiet=quiet)
-    for part in done:
-        if part.rejected and part.cutflow is not None:
-            steps = "; ".join(f"{name}: {count}" for name, count in part.cutflow.steps)
-            warnings.warn(f"{part.source}: the selection rejected {len(part.rejected)} of {part.n_read} events, "
-                          f"which get no prediction (rows with the cut in 'rejected_by'; cut flow: {steps}); "
-                          "pass --selection none to classify every event", UserWarning, stacklevel=3)
-        if len(part.images) and part.images.shape[1:3] != (size, size):
-            part.images = np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR))
-                                    for im in part.images])
-    return done
-
-
-def _run_selection(run_dir: Path, cfg_all: dict[str, Any], selection: Any) -> Any:
-    """The selection for event files: given, else the one recorded with the run (null = none)."""
-    if selection != "auto":
-        return selection
-    if "selection" in cfg_all:
-        return cfg_all["selection"]
-    data_sel = Path(cfg_all["train"]["data_dir"]) / "selection.json"
-    if data_sel.exists():
-        return str(data_sel)
-    warnings.warn(
-        f"{run_dir} records no event selection and {data_sel} is missing: using the 'paper' "
-        "selection for event files (pass --selection to choose)",
-        stacklevel=3,
-    )
-    return "paper"
-
-
-def predict(
-    run_dir: str | os.PathLike[str],
-    inputs: Sequence[str | os.PathLike[str]],
-    out: str | os.PathLike[str] | None = None,
-    batch_size: int = 64,
-    selection: Any = "auto",
-    quiet: bool = False,
-    jobs: int = 1,
-    scheduler: str | None = None,
-    overwrite: bool = False,
-) -> list[dict[str, Any]]:
-    """Classify images or event JSON files with a run's ``best.keras``; optionally write a CSV.
-
-    Images (files or folders) are resized to the run's input size; event files
-    are rendered with the run's render config after the selection (``"auto"``:
-    the one recorded with the run/data folder, else the ``paper`` selection
-    that ``eventcnn render`` applies by default; ``None``/``"none"`` for none).
-    Rows: ``input``, ``event`` (event files), ``predicted``, ``p_<class>`` per class,
-    ``rejected_by``: for an event the selection rejected, the first cut it failed
-    (its ``predicted`` and probabilities are empty; nothing is dropped silently).
-    Event files are rendered as parallel tasks (``jobs`` local worker processes or
-    the Dask cluster at ``scheduler``; :mod:`eventcnn._dask`); a shard folder
-    (``render --format shards``) is read row by row from its memory-mapped shards.
-    ``out`` is checked before the model is loaded (:func:`eventcnn.errors.check_output`):
-    never an input, never inside the run folder or its image folder, and an existing
-    file is replaced only with ``overwrite``.
+    ``probs``: the predictions when already made (e.g. with TTA), else one pass
+    (:func:`eventcnn.learn.predict.predict_images`). ``extra`` is added to the
+    metrics (the masterclass adds its overview). With ``out``:
+    ``metrics.json``, ``confusion_matrix.png`` (classes in words, the count in
+    every cell), ``misclassified.png`` (gallery with probabilities) and, when
+    ``names`` are given, ``misclassified.csv``.
 
     Example::
 
-        rows = predict("runs/small", ["TTjets_json.json"], "predictions.csv")
+        m = evaluate_images(result.model, data.images[test], data.labels[test], out="runs/opal")
+        m["balanced_accuracy"]
     """
+    y = label_indices(labels)
+    if probs is None:
+        probs = predict_images(model, images)
+    m = compute_metrics(y, probs, list(CLASS_NAMES))
+    m.update(extra or {})
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out / "metrics.json", m)
+        words = [CLASS_TITLES[c].split(" (")[0] for c in CLASS_NAMES]
+        M.plot_confusion_matrix(m["confusion_matrix"]["counts"], words, out / "confusion_matrix.png")
+        M.plot_misclassified(images, y, probs, words, out / "misclassified.png")
+        if names is not None:
+            wrong = np.flatnonzero(probs.argmax(axis=1) != y)
+            write_predictions(out / "misclassified.csv", np.asarray(names)[wrong], probs[wrong])
+    return m
 
-    quiet = quiet or quiet_from_env()
+
+def _evaluate_display_run(out: Path, cfg_all: dict[str, Any], data_dir: str | os.PathLike[str] | None,
+                          quiet: bool) -> dict[str, Any]:
+    """The ``opal`` branch of :func:`evaluate_run`: the displays the CNN classified, against the reference labels."""
+    from eventcnn.learn.dataset import (
+        load_split,  # deferred: Keras (the masterclass imports this module light)
+    )
+
     say = sayer(quiet)
-    run_dir = Path(run_dir)
-    cfg_all = read_run_config(run_dir)
-    names = list(cfg_all["class_names"])
-    size = int(cfg_all["image_size"])
-    check_batch_size(batch_size)
-    if out is not None:
-        image_folders = [f for f in dict.fromkeys(map(image_folder_of, inputs)) if f is not None]
-        check_output(out, inputs=list(inputs), overwrite=overwrite,
-                     protected=[("the run folder", run_dir),
-                                ("the image folder of the run", cfg_all["train"]["data_dir"]),
-                                *[("the image folder", f) for f in image_folders]])
-    images, event_files = _expand_inputs(inputs)
-    if not images and not event_files:
-        raise UserError("no inputs to predict")
-    model = load_run_model(run_dir)
-    rows: list[dict[str, Any]] = []
-
-    def add(prob: np.ndarray, inputs_: Sequence[str], events_: Sequence[Any]) -> None:
-        for p, src, ev in zip(prob, inputs_, events_):
-            rows.append({"input": src, "event": ev, "predicted": names[int(np.argmax(p))],
-                         **{f"p_{c}": float(p[i]) for i, c in enumerate(names)}})
-
-    if images:
-        seq = ImageSequence(images, None, batch_size=batch_size, size=size)
-        add(np.asarray(model.predict(seq, verbose=0)), [str(f) for f in images], [""] * len(images))
-    sel = _run_selection(run_dir, cfg_all, selection)
-    rendered = (_render_event_files(event_files, cfg_all.get("render_config"), sel, size, jobs, scheduler, quiet)
-                if event_files else [])
-    for f, part in zip(event_files, rendered):
-        x, numbers = part.images, part.numbers
-        say(f"{f}: {len(numbers)} events (selection {sel if isinstance(sel, str) else 'custom'})")
-        if len(numbers):
-            add(np.asarray(model.predict(x, batch_size=batch_size, verbose=0)), [str(f)] * len(numbers), [int(n) for n in numbers])
-        rows.extend({"input": str(f), "event": int(ev), "predicted": "", "rejected_by": cut}
-                    for ev, cut in part.rejected)
-    if out is not None:
-        write_predictions_csv(rows, names, out)
-        n_rej = sum(1 for r in rows if r.get("rejected_by"))
-        extra = f" ({n_rej} of them rejected by the selection, with the cut in 'rejected_by')" if n_rej else ""
-        say(f"wrote {len(rows)} rows to {out}{extra}")
-    return rows
-
-
-def write_predictions_csv(rows: Sequence[dict[str, Any]], class_names: Sequence[str], path: str | os.PathLike[str]) -> Path:
-    """Write prediction rows atomically as CSV (columns input, event, predicted, p_<class>..., rejected_by)."""
-    buf = io.StringIO()
-    cols = ["input", "event", "predicted", *[f"p_{c}" for c in class_names], "rejected_by"]
-    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n", restval="")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
-    return write_text_atomic(path, buf.getvalue())
+    check_writable(out / "metrics.json")
+    info = cfg_all.get("opal") or {}
+    labels_file = info.get("reference") or info.get("labels")
+    source = data_dir or cfg_all["train"].get("data_dir")
+    if not source or not labels_file:
+        raise UserError(f"{out} is an OPAL run without a recorded display source and label file: "
+                        "train it with `eventcnn opal train --reference LABELS` (or pass --data)")
+    split = load_split(out / "split.json")
+    crop = info.get("crop")
+    data = load_displays(source, labels_file, size=int(cfg_all["image_size"]),
+                         crop=tuple(crop) if crop else None, quiet=True)
+    index = {n: i for i, n in enumerate(data.names)}
+    index.update({d: i for i, d in enumerate(display_ids(data.names))})  # split.json names displays by id
+    test = np.array([index[n] for n in split["test"] if n in index and data.labels[index[n]] != ""], dtype=int)
+    if not len(test):
+        raise UserError(f"{labels_file}: no reference label for any event {out} classified: nothing to evaluate")
+    say(f"evaluating {out} on {len(test)} events with reference labels from {labels_file}")
+    model = load_run_model(out)
+    copies = int(info.get("tta_copies") or 1)  # predicted as `opal train` did (eventcnn.learn.predict)
+    probs = predict_tta(model, data.images[test], copies=copies)
+    shown = np.array(display_ids(data.names[test]))  # misclassified.csv: ids, as predictions.csv
+    m = evaluate_images(model, data.images[test], data.labels[test], out=out, names=shown, probs=probs)
+    y_test = label_indices(data.labels[test])
+    m.update(metrics_with_intervals(y_test, probs, list(CLASS_NAMES)))  # every figure {"value", "ci95"}
+    # per-display scores, keyed by display id: `eventcnn compare` pairs OPAL runs on the displays both scored
+    write_test_scores(out / TEST_SCORES, [{"file": str(d)} for d in shown], y_test, list(CLASS_NAMES), {"cnn": probs})
+    m.update({"test_scores": TEST_SCORES, "model": "opal", "tta_copies": copies,
+              "best_epoch": cfg_all.get("best_epoch"), "train_seconds": cfg_all.get("seconds")})
+    write_json_atomic(out / "metrics.json", m)
+    rows = [{"class": c, **{k: fmt(v) for k, v in m["per_class"][c].items() if k in ("efficiency", "precision", "f1")},
+             "support": m["per_class"][c]["support"]} for c in m["per_class"]]
+    write_text_atomic(out / "report.md", "\n".join([
+        f"# Evaluation of `{out}` (OPAL)", "",
+        f"{len(test)} events classified by the CNN, reference labels from `{labels_file}`.", "",
+        f"accuracy {fmt(m['accuracy'], 4)}, balanced accuracy {fmt(m['balanced_accuracy'], 4)} "
+        "(value [95 % interval], bootstrap over the events, stratified by class)", "",
+        comparison_table(rows, digits=3), ""]))
+    say(f"accuracy {fmt(m['accuracy'], 4)}, balanced accuracy {fmt(m['balanced_accuracy'], 4)}")
+    return m

@@ -8,11 +8,12 @@ backend (TensorFlow, JAX, PyTorch) and every model that takes an image.
 - :func:`occlusion_map`: the map ``(H, W)`` for one image and one class.
 - :func:`plot_occlusion`: the display with the map on top, into a given
   matplotlib ``Axes`` or a new ``Figure`` (never calls ``matplotlib.use``).
-- :func:`load_explainable`: a model with its class names and input size from a
-  run folder (``best.keras``) or a ``.keras`` file (OPAL runs: :mod:`eventcnn.opal.explain`
-  passes the OPAL class words and display decoder).
+- :func:`load_explainable`: a model with its class names in words and input
+  size from a run folder (``best.keras``) or a ``.keras`` file, of any kind
+  (OPAL runs and masterclass files: the class words of the displays);
 - :func:`explain_files`: PNG per image (atomic writes); the ``eventcnn
-  explain`` command.
+  explain`` command, for CMS and OPAL runs alike (OPAL displays decoded on
+  black, as the masterclass reads them).
 
 Example::
 
@@ -38,9 +39,9 @@ from eventcnn._env import quiet_from_env
 from eventcnn._io import write_figure_png
 from eventcnn.errors import UserError, check_output
 from eventcnn.images.folder import image_folder_of
-from eventcnn.learn import models as _models  # noqa: F401 - registers the custom layers for loading
-from eventcnn.learn.dataset import read_image
-from eventcnn.learn.runs import load_keras_file, load_run_model
+from eventcnn.images.opal_displays import CLASS_NAMES, CLASS_TITLES, decode_display
+from eventcnn.learn.runs import load_keras_file, load_run_model, run_kind
+from eventcnn.names import CMS_TITLES
 
 __all__ = [
     "background_mask",
@@ -204,23 +205,17 @@ def plot_occlusion(image: np.ndarray, heat: np.ndarray, title: str = "", ax: Any
 
 
 #: Words for the CMS process classes of eventcnn (render/generate); other names are kept.
-CMS_WORDS: dict[str, str] = {
-    "ttjets": "top pair + jets (ttjets)",
-    "tt": "top pair + jets (tt)",
-    "wjets": "W + jets (wjets)",
-    "dy": "Drell-Yan Z/gamma* -> l l (dy)",
-    "zz": "ZZ (zz)",
-}
+CMS_WORDS: dict[str, str] = CMS_TITLES
 
 
-def load_explainable(path: str | os.PathLike[str], words: Mapping[str, str] | None = None,
-                     default_names: Sequence[str] = ()) -> tuple[Any, list[str], tuple[int, int]]:
-    """``(model, class names in words, (H, W))`` from a run folder or a ``.keras`` file.
+def load_explainable(path: str | os.PathLike[str],
+                     words: Mapping[str, str] | None = None) -> tuple[Any, list[str], tuple[int, int]]:
+    """``(model, class names in words, (H, W))`` from a run folder or a ``.keras`` file of any kind.
 
     Run folders: ``best.keras`` + ``config.json`` with ``class_names``; bare
-    ``.keras`` files take ``default_names`` when they fit the model's outputs,
-    else ``class 0``, ``class 1``, .... ``words`` maps class names to words
-    (default: the CMS processes, :data:`CMS_WORDS`).
+    ``.keras`` files of the masterclass CNN take the OPAL class codes, others
+    ``class 0``, ``class 1``, .... ``words`` maps class names to words
+    (default: the OPAL classes for OPAL runs, the CMS processes, :data:`CMS_WORDS`, else).
 
     Example::
 
@@ -229,6 +224,8 @@ def load_explainable(path: str | os.PathLike[str], words: Mapping[str, str] | No
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: give a run folder or a .keras model file")
+    opal = run_kind(path) == "opal"
+    default_names: Sequence[str] = CLASS_NAMES if opal else ()
     cfg: dict[str, Any] = {}
     if path.is_dir():
         cfg_file = path / "config.json"
@@ -247,7 +244,7 @@ def load_explainable(path: str | os.PathLike[str], words: Mapping[str, str] | No
     names = [str(c) for c in cfg.get("class_names", [])] or [str(c) for c in default_names]
     if len(names) != n_out:
         names = [f"class {i}" for i in range(n_out)]
-    words = CMS_WORDS if words is None else words
+    words = (CLASS_TITLES if opal else CMS_WORDS) if words is None else words
     names = [words.get(c, words.get(c.lower(), c)) for c in names]
     h, w = model.input_shape[1:3]
     if h is None or w is None:
@@ -261,7 +258,7 @@ def read_input(path: str | os.PathLike[str], size: tuple[int, int] | int,
     """An image file as ``uint8 (H, W, 3)`` resized to ``size``.
 
     ``decode(data, size)`` decodes square images (the OPAL displays:
-    :func:`eventcnn.opal.displays.decode_display`); default :func:`eventcnn.learn.dataset.read_image`.
+    :func:`eventcnn.images.opal_displays.decode_display`); default :func:`eventcnn.learn.dataset.read_image`.
 
     Example::
 
@@ -272,6 +269,10 @@ def read_input(path: str | os.PathLike[str], size: tuple[int, int] | int,
         raise FileNotFoundError(f"image {path} not found")
     h, w = (size, size) if isinstance(size, int) else size
     if decode is None or h != w:
+        from eventcnn.learn.dataset import (
+            read_image,  # deferred: Keras (explain.py stays light for the CLI)
+        )
+
         return read_image(path, (h, w))
     try:
         return decode(path.read_bytes(), int(h))
@@ -279,20 +280,24 @@ def read_input(path: str | os.PathLike[str], size: tuple[int, int] | int,
         raise UserError(f"image {path} could not be decoded: {exc}") from None
 
 
+def _decode_display(data: bytes, size: int) -> np.ndarray:
+    return decode_display(data, size=size)
+
+
 def explain_files(model_path: str | os.PathLike[str], images: Sequence[str | os.PathLike[str]],
                   out: str | os.PathLike[str] = "explain", patch: int | None = None,
                   stride: int | None = None, quiet: bool = False,
-                  words: Mapping[str, str] | None = None, default_names: Sequence[str] = (),
-                  decode: Callable[[bytes, int], np.ndarray] | None = None) -> list[Path]:
-    """Write ``<out>/<image stem>_occlusion.png`` for each image (atomic writes).
+                  words: Mapping[str, str] | None = None) -> list[Path]:
+    """Write ``<out>/<image stem>_occlusion.png`` for each image (atomic writes), for a run of any kind.
 
-    The title names the predicted class in words and its probability.
-    ``words``, ``default_names`` and ``decode``: see :func:`load_explainable`
-    and :func:`read_input` (OPAL runs: :func:`eventcnn.opal.explain.explain_files`).
+    The title names the predicted class in words (:func:`load_explainable`;
+    ``words`` overrides them) and its probability. OPAL displays are decoded as
+    the masterclass reads them (RGBA and palettes on black).
 
     Example::
 
         explain_files("runs/small", ["CreatedImages/ttjets/ttjets_event_1.png"], out="explain")
+        explain_files("runs/opal", ["z5299_24147.png"], out="explain")
     """
     out = Path(out)
     for f in images:  # before the model is loaded
@@ -304,7 +309,8 @@ def explain_files(model_path: str | os.PathLike[str], images: Sequence[str | os.
     check_output(out, inputs=[*images, *[model_path] * (not run_folder)], folder=True, protected=[
         *[("the run folder", model_path)] * run_folder,
         *[("the image folder", f) for f in dict.fromkeys(map(image_folder_of, images)) if f is not None]])
-    model, names, size = load_explainable(model_path, words=words, default_names=default_names)
+    model, names, size = load_explainable(model_path, words=words)
+    decode = _decode_display if run_kind(model_path) == "opal" else None
     out.mkdir(parents=True, exist_ok=True)
     written = []
     quiet = quiet or quiet_from_env()

@@ -13,7 +13,16 @@ backbone               ``keras.applications``      preprocessing
 ``efficientnetv2b0``   EfficientNetV2B0            built into the net
 ``convnexttiny``       ConvNeXtTiny                built into the net
 ``small``              from scratch (4 conv blocks) ``x / 255``
+``masterclass``        the OPAL masterclass CNN     ``x / 255``
 =====================  ==========================  ==================
+
+The networks and what they need are listed in the one model registry,
+:mod:`eventcnn.learn.registry` (no Keras). ``masterclass`` is a whole network,
+not a backbone: Conv 32 -> MaxPool -> Conv 64 -> MaxPool -> Conv 64 -> MaxPool
+-> Dense 64 -> softmax (204,100 parameters for 4 classes at 200 px), taking the
+OPAL end-view displays; it has no head, pooling or freeze options, and its
+training-time augmentation (``augmentation=True``) is its own: a rotation by any
+angle and a mirror (end views are symmetric about the beam axis).
 
 Freeze policies (``freeze=``): ``frozen`` (backbone not trainable),
 ``few`` (last 20 % of the backbone's layers trainable), ``many`` (last 70 %),
@@ -29,13 +38,13 @@ Example::
     model = build_model("resnet50", num_classes=3, input_shape=(224, 224, 3),
                         weights="imagenet", freeze="frozen")
     small = build_model("small", num_classes=2, input_shape=(64, 64, 3))
+    cnn = build_model("masterclass")        # 4 classes, 200 x 200 displays, 204,100 parameters
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +52,27 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from eventcnn._io import atomic_path
 from eventcnn.errors import INTERNAL_ERRORS, EventcnnError, UserError
+from eventcnn.learn import augment as _augment  # noqa: F401 - registers the augmentation layers for loading
 from eventcnn.learn import weights as shipped
+from eventcnn.learn.devices import allow_jit
+from eventcnn.learn.registry import (
+    BACKBONE_ALIASES,
+    BACKBONES,
+    FREEZE_POLICIES,
+    HEADS,
+    MASTERCLASS,
+    MASTERCLASS_NAME,
+    MASTERCLASS_STAGES,
+    TRAINABLE_FRACTION,
+    BackboneSpec,
+    canonical_backbone,
+    check_input_size,
+)
 
 __all__ = [
-    "ALIASES",
+    "BACKBONE_ALIASES",
     "BACKBONE_NAME",
     "BackbonePreprocess",
     "BACKBONES",
@@ -63,7 +88,10 @@ __all__ = [
     "get_backbone",
     "HEADS",
     "imagenet_error",
+    "load_network_weights",
     "make_optimizer",
+    "masterclass_network",
+    "save_network_weights",
     "set_freeze",
     "TORCH_MEAN",
     "TORCH_STD",
@@ -72,47 +100,11 @@ __all__ = [
 ]
 
 
-FREEZE_POLICIES = ("frozen", "few", "many", "none")
-HEADS = ("paper", "simple", "linear")
-#: fraction of backbone layers left trainable per freeze policy
-TRAINABLE_FRACTION = {"frozen": 0.0, "few": 0.2, "many": 0.7, "none": 1.0}
 BACKBONE_NAME = "backbone"
 
 CAFFE_MEAN = (103.939, 116.779, 123.68)  # BGR order
 TORCH_MEAN = (0.485, 0.456, 0.406)
 TORCH_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """How to build one backbone: ``keras.applications`` class, preprocessing, minimum size."""
-
-    app: str | None
-    preprocess: str  # caffe | tf | torch | none | unit
-    min_size: int
-    extra: tuple[tuple[str, Any], ...] = ()
-
-
-BACKBONES: dict[str, BackboneSpec] = {
-    "vgg16": BackboneSpec("VGG16", "caffe", 32),
-    "vgg19": BackboneSpec("VGG19", "caffe", 32),
-    "resnet50": BackboneSpec("ResNet50", "caffe", 32),
-    "inceptionv3": BackboneSpec("InceptionV3", "tf", 75),
-    "inceptionresnetv2": BackboneSpec("InceptionResNetV2", "tf", 75),
-    "efficientnetv2b0": BackboneSpec("EfficientNetV2B0", "none", 32, (("include_preprocessing", True),)),
-    "convnexttiny": BackboneSpec("ConvNeXtTiny", "none", 32, (("include_preprocessing", True),)),
-    "small": BackboneSpec(None, "unit", 16),
-}
-ALIASES = {"simple": "small", "efficientnet": "efficientnetv2b0", "convnext": "convnexttiny"}
-
-
-def canonical_backbone(name: str) -> str:
-    """Normalise a backbone name (``"ResNet50"`` -> ``"resnet50"``), with a clear error."""
-    key = name.lower().replace("_", "").replace("-", "")
-    key = ALIASES.get(key, key)
-    if key not in BACKBONES:
-        raise UserError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)} (or 'simple')")
-    return key
 
 
 @keras.saving.register_keras_serializable(package="eventcnn")
@@ -164,12 +156,7 @@ def _check_input_shape(key: str, input_shape: Sequence[int]) -> tuple[int, int, 
     if len(input_shape) != 3 or input_shape[-1] != 3:
         raise UserError(f"input_shape must be (height, width, 3) RGB, got {tuple(input_shape)}")
     h, w, c = (int(v) for v in input_shape)
-    spec = BACKBONES[key]
-    if min(h, w) < spec.min_size:
-        raise UserError(
-            f"backbone {key!r} needs images of at least {spec.min_size}x{spec.min_size} pixels, "
-            f"got {h}x{w}: render larger images or pass --size {spec.min_size} (or more)"
-        )
+    check_input_size(key, min(h, w))  # the registry's smallest input, in its words
     return h, w, c
 
 
@@ -203,12 +190,6 @@ def imagenet_error(backbone: str, exc: BaseException) -> WeightsDownloadError:
     )
 
 
-def _resolve_shipped(weights, key: str, shape: tuple[int, int, int]):
-    """``"sim"``/``"sim:<name>"`` -> the verified shipped weights file (:mod:`eventcnn.learn.weights`)."""
-
-    return shipped.resolve(weights, key, shape) if shipped.is_shipped(weights) else weights
-
-
 def build_backbone(
     backbone: str,
     input_shape: Sequence[int] = (224, 224, 3),
@@ -227,11 +208,14 @@ def build_backbone(
         bb2 = build_backbone("vgg16", (64, 64, 3), weights="vgg16_notop.weights.h5")
     """
     key = canonical_backbone(backbone)
-    shape = _check_input_shape(key, input_shape)
     spec = BACKBONES[key]
+    if spec.network:
+        raise UserError(f"{key!r} is a whole network, not a backbone: build it with build_model({key!r})")
+    shape = _check_input_shape(key, input_shape)
     if weights is not None and str(weights).lower() == "none":
         weights = None
-    weights = _resolve_shipped(weights, key, shape)
+    if shipped.is_shipped(weights):  # "sim"/"sim:<name>": the verified shipped file
+        weights = shipped.resolve_weights(weights, key, shape)
     path: Path | None = None
     if weights is not None and str(weights) != "imagenet":
         path = Path(weights)
@@ -294,28 +278,38 @@ def _head(x, num_classes: int, head: str, dropout: float):
 
 def build_model(
     backbone: str,
-    num_classes: int,
-    input_shape: Sequence[int] = (224, 224, 3),
+    num_classes: int | None = None,
+    input_shape: Sequence[int] | None = None,
     weights: str | os.PathLike[str] | None = "imagenet",
-    freeze: str = "frozen",
+    freeze: str | None = None,
     head: str | None = None,
     dropout: float = 0.5,
-    augmentation: keras.layers.Layer | None = None,
+    augmentation: keras.layers.Layer | bool | None = None,
     pooling: str | None = None,
+    seed: int | None = None,
 ) -> keras.Model:
-    """Build a classifier: uint8 input -> [augmentation] -> preprocessing -> backbone -> head.
+    """Build a classifier of the registry (:mod:`eventcnn.learn.registry`) taking ``uint8`` images.
+
+    Backbones: uint8 input -> [augmentation] -> preprocessing -> backbone -> head.
+    ``masterclass``: the OPAL masterclass CNN, a whole network (:func:`masterclass_network`).
 
     Parameters
     ----------
     backbone:
         ``vgg16``, ``vgg19``, ``resnet50``, ``inceptionv3``, ``inceptionresnetv2``,
-        ``efficientnetv2b0``, ``convnexttiny`` or ``small`` (from scratch).
+        ``efficientnetv2b0``, ``convnexttiny``, ``small`` (from scratch) or
+        ``masterclass`` (the OPAL masterclass CNN).
+    num_classes, input_shape:
+        Outputs and input; a network's own by default (the masterclass: 4 and
+        200 x 200 x 3), ``input_shape`` 224 x 224 x 3 for the backbones.
     weights:
         ``"imagenet"``, ``None``, ``"sim"`` (shipped simulation-pretrained
-        backbone, e.g. ``small`` at 64 px) or a local weights file of the backbone
-        (``small`` has no ImageNet weights: ``"imagenet"`` means random for it).
+        weights of :mod:`eventcnn.learn.weights`: ``small`` at 64 px, the
+        masterclass CNN at 200 px) or a local weights file (``small`` and the
+        masterclass have no ImageNet weights: ``"imagenet"`` means random for them).
     freeze:
-        ``frozen``, ``few`` (last 20 % trainable), ``many`` (last 70 %) or ``none``.
+        ``frozen`` (the default for backbones), ``few`` (last 20 % trainable),
+        ``many`` (last 70 %) or ``none`` (the only policy of the masterclass).
     head:
         ``paper`` (GAP + 3 x Dense-512 + Dropout + softmax), ``simple`` (Dense-128)
         or ``linear``; default ``paper`` for ImageNet backbones, ``simple`` for ``small``.
@@ -325,19 +319,39 @@ def build_model(
         backbones, ``flatten`` for ``small``.
     augmentation:
         An optional layer applied to the uint8 images at training time only
-        (e.g. :func:`eventcnn.images.augment.physics_augmentation`).
+        (e.g. :func:`eventcnn.learn.augment.physics_augmentation`); for the
+        masterclass ``True``: its own random rotation and mirror, seeded by ``seed``.
 
     Example::
 
         model = build_model("inceptionv3", 3, (75, 75, 3), weights=None, freeze="few")
+        cnn = build_model("masterclass", augmentation=True, seed=1)
     """
     key = canonical_backbone(backbone)
+    spec = BACKBONES[key]
+    if spec.network:
+        return _build_network(key, spec, num_classes, input_shape, weights, freeze, head, pooling,
+                              augmentation, seed)
+    return _build_backbone_model(key, spec, num_classes, input_shape, weights, freeze, head, dropout,
+                                 augmentation, pooling)
+
+
+def _build_backbone_model(key: str, spec: BackboneSpec, num_classes: int | None, input_shape: Sequence[int] | None,
+                          weights: Any, freeze: str | None, head: str | None, dropout: float, augmentation: Any,
+                          pooling: str | None) -> keras.Model:
+    """A backbone of the registry with its preprocessing and a classifier head (see :func:`build_model`)."""
+    if num_classes is None:
+        raise UserError(f"num_classes is needed for backbone {key!r}")
+    input_shape = (224, 224, 3) if input_shape is None else input_shape
+    freeze = "frozen" if freeze is None else freeze
     if num_classes < 2:
         raise UserError(f"num_classes must be >= 2, got {num_classes}")
     if freeze not in FREEZE_POLICIES:
         raise UserError(f"freeze must be one of {FREEZE_POLICIES}, got {freeze!r}")
     if not 0 <= dropout < 1:
         raise UserError(f"dropout must be in [0, 1), got {dropout}")
+    if augmentation is True or augmentation is False:
+        raise UserError(f"augmentation of backbone {key!r} is a Keras layer (or None), got {augmentation}")
     if key == "small" and weights == "imagenet":
         weights = None
     head = head or ("simple" if key == "small" else "paper")
@@ -349,13 +363,126 @@ def build_model(
     x = inputs
     if augmentation is not None:
         x = augmentation(x)
-    x = BackbonePreprocess(BACKBONES[key].preprocess, name="preprocess")(x)
+    x = BackbonePreprocess(spec.preprocess, name="preprocess")(x)
     x = base(x, training=False) if freeze != "none" else base(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x) if pooling == "avg" else layers.Flatten(name="flatten")(x)
     outputs = _head(x, num_classes, head, dropout)
     model = keras.Model(inputs, outputs, name=f"eventcnn_{key}")
     set_freeze(model, freeze)
     return model
+
+
+def _build_network(key: str, spec: BackboneSpec, num_classes: int | None, input_shape: Sequence[int] | None,
+                   weights: Any, freeze: str | None, head: str | None, pooling: str | None,
+                   augmentation: Any, seed: int | None) -> keras.Model:
+    """A whole network of the registry (no backbone + head), with its starting weights."""
+    for option, value in (("head", head), ("pooling", pooling)):
+        if value is not None:
+            raise UserError(f"the {key} network has its own layers: no {option} option (got {value!r})")
+    if freeze not in (None, "none"):
+        raise UserError(f"the {key} network trains every layer: freeze must be 'none', got {freeze!r}")
+    shape = (spec.size, spec.size, 3) if input_shape is None else tuple(int(v) for v in input_shape)
+    own = augmentation is True or augmentation is False or augmentation is None
+    model = masterclass_network(shape, spec.classes if num_classes is None else num_classes,
+                                augment=augmentation is True, seed=seed)
+    if not own:  # a given layer (e.g. eventcnn train's physics augmentation) goes first, on the uint8 images
+        inputs = keras.Input(shape, name="image")
+        model = keras.Model(inputs, model(augmentation(inputs)), name=MASTERCLASS_NAME)
+    start = None if weights is None or str(weights).lower() in ("imagenet", "none") else weights
+    if start is not None:
+        load_network_weights(model, shipped.resolve_weights(start, key, shape))
+    return model
+
+
+def masterclass_network(input_shape: Sequence[int] = (200, 200, 3), num_classes: int = 4,
+                        augment: bool = False, seed: int | None = None) -> keras.Model:
+    """The OPAL masterclass CNN, taking ``uint8`` images (rescaled inside the model).
+
+    Conv 32 3x3 -> MaxPool 3x3 -> Conv 64 3x3 -> MaxPool 3x3 -> Conv 64 3x3 ->
+    MaxPool 3x3 -> Flatten (2304 at 200 px) -> Dense 64 ReLU -> Dense softmax:
+    204,100 parameters for 4 classes. ``augment`` adds a training-only stage
+    (random rotation by any angle and random mirror; end-view displays may be
+    rotated freely around the beam axis) that is inactive in ``predict``. The
+    layers are made in this order whatever the caller, so a seed gives the same
+    weights (:func:`keras.utils.set_random_seed`).
+
+    Example::
+
+        model = masterclass_network()
+        model.count_params()   # 204100
+    """
+    shape = tuple(int(v) for v in input_shape)
+    if len(shape) != 3 or shape[-1] != 3:
+        raise UserError(f"input_shape must be (height, width, 3) RGB, got {shape}")
+    check_input_size(MASTERCLASS, min(shape[0], shape[1]))
+    stages: list[Any] = [keras.Input(shape=shape), layers.Rescaling(1.0 / 255.0)]
+    if augment:
+        stages += [
+            allow_jit(layers.RandomRotation(1.0, fill_mode="constant", fill_value=0.0, seed=seed)),
+            layers.RandomFlip("horizontal", seed=None if seed is None else seed + 1),
+        ]
+    for filters, kernel, pool in MASTERCLASS_STAGES:
+        stages += [layers.Conv2D(filters, (kernel, kernel), activation="relu"), layers.MaxPooling2D((pool, pool))]
+    stages += [
+        layers.Flatten(),
+        layers.Dense(64, activation="relu"),
+        layers.Dense(num_classes, activation="softmax"),
+    ]
+    return keras.Sequential(stages, name=MASTERCLASS_NAME)
+
+
+def _weighted(model: keras.Model) -> list[Any]:
+    return [layer for layer in model.layers if layer.weights]
+
+
+def load_network_weights(model: keras.Model, path: str | os.PathLike[str]) -> keras.Model:
+    """Copy weights from ``path`` (a masterclass ``.weights.h5``) into ``model``'s layers; returns ``model``.
+
+    Works whether or not ``model`` has its augmentation stage (the file holds
+    the network without it). Weights made for displays of another size (as the
+    ``.json`` beside them records) are refused in words.
+
+    Example::
+
+        model = build_model("masterclass", augmentation=True)
+        load_network_weights(model, resolve_weights("sim", "masterclass", (200, 200, 3)))
+    """
+    shape = tuple(model.input_shape[1:])
+    shipped.check_weights_size(path, shape[0])
+    base = masterclass_network(shape, int(model.output_shape[-1]))
+    try:
+        base.load_weights(str(path))
+    except Exception as exc:  # noqa: BLE001 - Keras raises several types for a wrong file
+        detail = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise UserError(f"{path}: not masterclass-CNN weights for input {shape} "
+                        f"({type(exc).__name__}: {detail})") from exc
+    src, dst = _weighted(base), _weighted(model)
+    if len(src) != len(dst):
+        raise UserError(f"{path}: {len(src)} weighted layers, the model has {len(dst)}")
+    for a, b in zip(src, dst):
+        b.set_weights(a.get_weights())
+    return model
+
+
+def save_network_weights(model: keras.Model, path: str | os.PathLike[str]) -> Path:
+    """Save a masterclass ``model``'s weights without its augmentation stage as ``.weights.h5`` (atomic).
+
+    The file loads into any masterclass model of the same input size
+    (:func:`load_network_weights`).
+
+    Example::
+
+        save_network_weights(result.model, "my.weights.h5")
+    """
+    base = masterclass_network(tuple(model.input_shape[1:]), int(model.output_shape[-1]))
+    for a, b in zip(_weighted(model), _weighted(base)):
+        b.set_weights(a.get_weights())
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp_h5 = tmp.with_name(tmp.name + ".weights.h5")
+        base.save_weights(str(tmp_h5))
+        os.replace(tmp_h5, tmp)
+    return path
 
 
 def get_backbone(model: keras.Model) -> keras.Model:
@@ -380,6 +507,8 @@ def set_freeze(model: keras.Model, freeze: str) -> keras.Model:
     """
     if freeze not in FREEZE_POLICIES:
         raise UserError(f"freeze must be one of {FREEZE_POLICIES}, got {freeze!r}")
+    if freeze == "none" and model.name == MASTERCLASS_NAME:  # a whole network: every layer trains already
+        return model
     base = get_backbone(model)
     if freeze == "frozen":
         base.trainable = False

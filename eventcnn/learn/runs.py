@@ -7,14 +7,20 @@ A run folder ``runs/<name>/`` holds:
 - ``history.json``: a list of per-epoch rows (``{"epoch", "phase", "loss", "val_loss", ...}``);
 - ``best.keras`` / ``last.keras``: the best (validation metric) and latest model;
 - ``state.json``: resume state (``epoch``, ``best``, ``best_epoch``, ``train_seconds``, ...);
-- ``metrics.json``, ``report.md``, plots (PNG).
+- ``metrics.json`` (every figure ``{"value", "ci95"}``), ``test_scores.csv`` (every model's score of
+  every test event: ``eventcnn compare`` pairs runs on them), ``report.md``, plots (PNG).
 
-Written by :func:`eventcnn.learn.train.train`; read by :mod:`eventcnn.learn.evaluate`,
-``eventcnn compare`` and ``eventcnn predict``. JSON only, never pickle.
+``config.json`` records the run's ``kind`` (:data:`RUN_KINDS`): ``cms`` runs
+are written by :func:`eventcnn.learn.train.train` (an image folder), ``opal``
+runs by :func:`eventcnn.learn.train_arrays.train_arrays` (``eventcnn opal
+train``). Both are read by the same :mod:`eventcnn.learn.evaluate`,
+:mod:`eventcnn.learn.predict`, :mod:`eventcnn.learn.explain` and ``eventcnn
+compare``, which branch on :func:`run_kind`. JSON only, never pickle.
 
 Example::
 
-    from eventcnn.learn.runs import Run, compare_runs
+    from eventcnn.learn.runs import Run
+    from eventcnn.learn.comparison import compare_runs
     run = Run.load("runs/small")
     print(run.config.model, run.metrics["accuracy"])
     print(compare_runs(["runs/small", "runs/vgg16"]))
@@ -26,6 +32,7 @@ import json
 import os
 import platform
 import sys
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -34,15 +41,15 @@ from typing import Any
 import numpy as np
 
 from eventcnn import DEFAULT_SEED, __version__
-from eventcnn._io import atomic_path, write_text_atomic
-from eventcnn.errors import UserError, check_output
+from eventcnn.errors import UserError
 from eventcnn.learn.devices import COMPILE_MODES, PRECISION_MODES
-from eventcnn.learn.metrics import comparison_table
 from eventcnn.learn.metrics import plot_history as plot
+from eventcnn.learn.onnx_runtime import is_onnx_model, read_card
+from eventcnn.learn.registry import BACKBONES, FREEZE_POLICIES, MASTERCLASS_NAME, canonical_backbone
 from eventcnn.limits import MAX_EPOCHS, check_batch_size, check_count, check_image_size, check_jobs
 
-__all__ = ["COMPARE_COLUMNS", "MONITORS", "ModelFileError", "RUN_CONFIG_KEYS", "RUN_KINDS", "Run", "TrainConfig",
-           "compare_rows", "compare_runs", "load_keras_file", "load_run_model", "plot_run_history", "read_json",
+__all__ = ["MONITORS", "ModelFileError", "RUN_CONFIG_KEYS", "RUN_KINDS", "Run", "TrainConfig",
+           "load_keras_file", "load_run_model", "plot_run_history", "read_json",
            "read_run_config", "run_kind", "versions"]
 
 #: current name -> the name run folders written before the one-name-per-concept clean-up used
@@ -65,7 +72,7 @@ class TrainConfig:
     data_dir: str
     out: str
     model: str = "small"
-    freeze: str | None = None  # None: "none" for small (from scratch), "frozen" for ImageNet backbones
+    freeze: str | None = None  # None: "none" for small and masterclass (from scratch), "frozen" for ImageNet backbones
     optimizer: str = "adam"
     epochs: int = 10
     size: int | None = None  # None: the size of the images on disk
@@ -99,17 +106,17 @@ class TrainConfig:
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        from eventcnn.learn.models import (  # deferred: Keras (TrainConfig is light)
-            FREEZE_POLICIES,
-            canonical_backbone,
-        )
-
         self.data_dir, self.out = str(self.data_dir), str(self.out)
         self.model = canonical_backbone(self.model)
+        from_scratch = self.model == "small" or BACKBONES[self.model].network
         if self.freeze is None:
-            self.freeze = "none" if self.model == "small" else "frozen"
+            self.freeze = "none" if from_scratch else "frozen"
         if self.freeze not in FREEZE_POLICIES:
             raise UserError(f"freeze must be one of {FREEZE_POLICIES}, got {self.freeze!r}")
+        if BACKBONES[self.model].network and (self.freeze != "none" or self.fine_tune_epochs or self.head
+                                              or self.pooling):
+            raise UserError(f"--model {self.model} is a whole network: it trains every layer in one phase "
+                            "(no --freeze, --fine-tune-epochs or --head)")
         if self.optimizer not in ("adam", "rmsprop", "sgd"):
             raise UserError(f"optimizer must be adam, rmsprop or sgd, got {self.optimizer!r}")
         if self.monitor not in MONITORS:
@@ -135,7 +142,7 @@ class TrainConfig:
             raise UserError(f"compile must be one of {COMPILE_MODES}, got {self.compile!r}")
         if self.weights is not None and str(self.weights).lower() == "none":
             self.weights = None
-        if self.model == "small" and self.weights == "imagenet":  # no ImageNet weights; "sim"/files load
+        if from_scratch and self.weights == "imagenet":  # no ImageNet weights; "sim"/files load
             self.weights = None
         self.fractions = tuple(float(f) for f in self.fractions)  # type: ignore[assignment]
 
@@ -242,27 +249,65 @@ RUN_KINDS = ("cms", "opal")
 
 
 def run_kind(config: dict[str, Any] | str | os.PathLike[str]) -> str:
-    """The ``kind`` a run folder records in ``config.json`` (a folder, or its config already read).
+    """``"cms"`` or ``"opal"``: the ``kind`` a run folder records in ``config.json``, or a ``.keras`` file's network.
 
-    Runs written before ``kind`` was recorded are told apart by ``train.model``.
+    ``config``: the config already read, a run folder or a model file (``.keras``, or
+    an ``.onnx`` export, whose model card says it). Runs
+    written before ``kind`` was recorded are told apart by ``train.model``; a
+    bare ``.keras`` file is an OPAL model when the network inside is the
+    masterclass CNN (read from the archive's ``config.json``, nothing is loaded).
+    The readers of a run check (and name) the rest of its ``config.json``.
 
     Example::
 
         >>> run_kind({"kind": "opal", "train": {}})
         'opal'
     """
-    cfg = config if isinstance(config, dict) else read_run_config(config)
-    kind = cfg.get("kind") or ("opal" if (cfg.get("train") or {}).get("model") == "opal" else "cms")
+    if not isinstance(config, dict):
+        return _path_kind(Path(config))
+    kind = config.get("kind") or ("opal" if (config.get("train") or {}).get("model") == "opal" else "cms")
     if kind not in RUN_KINDS:
         raise UserError(f"config.json of the run names an unknown kind {kind!r}; eventcnn knows {RUN_KINDS}")
     return kind
 
 
-def load_run_model(run_dir: str | os.PathLike[str], which: str = "best"):
-    """Load ``best.keras`` (or ``last.keras``) of a run folder."""
-    path = Path(run_dir) / f"{which}.keras"
+def _path_kind(path: Path) -> str:
+    if path.is_dir():
+        try:
+            cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            cfg = {}
+        return run_kind(cfg if isinstance(cfg, dict) else {})
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: train the run first (`eventcnn train --out {run_dir}`)")
+        raise FileNotFoundError(f"{path} not found: give a run folder or a .keras model file")
+    if is_onnx_model(path):  # an export: its model card says the kind
+        return run_kind({"kind": read_card(path).get("kind")})
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = json.loads(archive.read("config.json")).get("config", {}).get("name")
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, AttributeError):
+        return "cms"  # not readable as a .keras archive: the model loader says what is wrong with it
+    return "opal" if name == MASTERCLASS_NAME else "cms"
+
+
+def load_run_model(run: str | os.PathLike[str], which: str = "best"):
+    """Load ``best.keras`` (or ``last.keras``) of a run folder, or a ``.keras`` file itself.
+
+    Run folders of older OPAL trainings hold ``model.keras``; it is read when
+    there is no ``best.keras``.
+
+    Example::
+
+        model = load_run_model("runs/small")
+    """
+    run = Path(run)
+    if not run.is_dir():
+        return load_keras_file(run)
+    path = run / f"{which}.keras"
+    if which == "best" and not path.exists() and (run / "model.keras").is_file():
+        path = run / "model.keras"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: train the run first (`eventcnn train --out {run}`)")
     return load_keras_file(path)
 
 
@@ -283,8 +328,7 @@ def load_keras_file(path: str | os.PathLike[str], safe_mode: bool = True, **kwar
     """
     import keras
 
-    import eventcnn.learn.augment  # noqa: F401 - deferred (Keras): registers the augmentation layers
-    import eventcnn.learn.models  # noqa: F401 - deferred (Keras): registers BackbonePreprocess
+    import eventcnn.learn.models  # noqa: F401 - deferred (Keras): registers BackbonePreprocess and the augmentation layers
     path = Path(path)
     if path.is_dir():
         raise ModelFileError(f"{path} is a folder, not a .keras model file")
@@ -293,19 +337,14 @@ def load_keras_file(path: str | os.PathLike[str], safe_mode: bool = True, **kwar
     hint = ("re-train, or copy the run again (an interrupted copy or download leaves such files)")
     if path.stat().st_size == 0:
         raise ModelFileError(f"{path}: empty model file; {hint}")
-    if path.suffix == ".keras":
-        import zipfile
-
-        if not zipfile.is_zipfile(path):
-            with open(path, "rb") as fh:
-                zip_start = fh.read(2) == b"PK"
-            what = "corrupt or truncated model file" if zip_start else "not a Keras model file (not a .keras zip)"
-            raise ModelFileError(f"{path}: {what}; {hint}")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            zip_start = fh.read(2) == b"PK"
+        what = "corrupt or truncated model file" if zip_start else "not a Keras model file (not a .keras zip)"
+        raise ModelFileError(f"{path}: {what}; {hint}")
     try:
         return keras.saving.load_model(path, safe_mode=safe_mode, **kwargs)
     except (OSError, ValueError, EOFError) as exc:
-        import zipfile
-
         if isinstance(exc, zipfile.BadZipFile) or "truncated" in str(exc) or "Unable to" in str(exc):
             raise ModelFileError(f"{path}: corrupt or truncated model file ({str(exc).splitlines()[0]}); "
                                  f"{hint}") from None
@@ -339,97 +378,3 @@ def plot_run_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[
     curves = {k: [h.get(k, float("nan")) for h in history] for k in sorted(keys)}
     phase2 = [i for i, h in enumerate(history, start=1) if h.get("phase") == 2]
     return plot(curves, path, phase_start=phase2[0] if phase2 else None)
-
-
-# ---------------------------------------------------------------------------
-# compare
-# ---------------------------------------------------------------------------
-
-COMPARE_COLUMNS = ("run", "model", "freeze", "optimizer", "weights", "image_size", "epochs", "best_epoch",
-                   "val_accuracy", "test_accuracy", "balanced_accuracy", "auc", "baseline_accuracy",
-                   "baseline_auc", "train_seconds")
-
-
-def compare_rows(run_dirs: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]]:
-    """One row per run folder (folders without ``config.json`` are an error naming them).
-
-    Example::
-
-        rows = compare_rows(["runs/small", "runs/vgg16"])
-    """
-    rows = []
-    for d in run_dirs:
-        d = Path(d)
-        raw = read_run_config(d, keys=("train",))
-        t = raw["train"]
-        state = read_json(d / "state.json", {})
-        hist = read_json(d / "history.json", [])
-        m = read_json(d / "metrics.json", {}) or {}
-        b = m.get("baseline") or {}
-        rows.append({
-            "run": d.name, "model": t.get("model"), "freeze": t.get("freeze"), "optimizer": t.get("optimizer"),
-            "weights": Path(str(t.get("weights"))).name if t.get("weights") else "none",
-            "image_size": raw.get("image_size"), "epochs": state.get("epoch", len(hist)),
-            "best_epoch": state.get("best_epoch"),
-            "val_accuracy": max((h.get("val_accuracy", float("nan")) for h in hist), default=None),
-            "test_accuracy": m.get("accuracy"), "balanced_accuracy": m.get("balanced_accuracy"),
-            "auc": (m.get("roc_auc") or {}).get("macro"),
-            "baseline_accuracy": b.get("accuracy"), "baseline_auc": (b.get("roc_auc") or {}).get("macro"),
-            "train_seconds": state.get("train_seconds"),
-        })
-    return rows
-
-
-def compare_runs(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None = None,
-                 plot: str | os.PathLike[str] | None = None, *, overwrite: bool = False) -> str:
-    """Markdown table over run folders; with ``out`` also writes it and a CSV (same stem).
-
-    The outputs are checked first (:func:`eventcnn.errors.check_output`): never inside a
-    run folder; existing files are replaced only with ``overwrite``.
-
-    Example::
-
-        print(compare_runs(glob.glob("runs/*"), out="compare.md"))
-    """
-    import csv
-    import io
-
-
-    runs = [("the run folder", r) for r in run_dirs]
-    outputs = [*([Path(out), Path(out).with_suffix(".csv")] if out is not None else []),
-               *([Path(plot)] if plot is not None else [])]
-    for path in outputs:
-        check_output(path, protected=runs, overwrite=overwrite, flag="--plot" if plot and path == Path(plot) else "--out")
-    rows = compare_rows(run_dirs)
-    table = comparison_table(rows, COMPARE_COLUMNS, digits=4)
-    if out is not None:
-        out = Path(out)
-        write_text_atomic(out, table + "\n")
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=COMPARE_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        write_text_atomic(out.with_suffix(".csv"), buf.getvalue())
-    if plot is not None:
-        _plot_compare(rows, plot)
-    return table
-
-
-def _plot_compare(rows: list[dict[str, Any]], path: str | os.PathLike[str]) -> None:
-    from matplotlib.figure import Figure
-
-    x = np.arange(len(rows))
-    fig = Figure(figsize=(max(5, len(rows) * 0.8 + 2), 4))
-    ax = fig.subplots()
-    acc = [r["test_accuracy"] if r["test_accuracy"] is not None else np.nan for r in rows]
-    auc = [r["auc"] if r["auc"] is not None else np.nan for r in rows]
-    ax.bar(x - 0.2, acc, 0.4, label="test accuracy")
-    ax.bar(x + 0.2, auc, 0.4, label="macro ROC AUC")
-    ax.set_xticks(x, [r["run"] for r in rows], rotation=30, ha="right")
-    ax.set_ylim(0, 1)
-    ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-
-

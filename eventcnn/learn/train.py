@@ -39,8 +39,10 @@ import numpy as np
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import write_json_atomic
 from eventcnn.errors import UserError, check_output, check_writable
+from eventcnn.images.folder import SELECTION, read_render_config
 from eventcnn.learn.augment import physics_augmentation
 from eventcnn.learn.cache import training_sequences
+from eventcnn.learn.comparison import COMPARE_COLUMNS, compare_rows, compare_runs  # noqa: F401 - re-exported
 from eventcnn.learn.dataset import (
     get_split,
     list_images,
@@ -63,13 +65,10 @@ from eventcnn.learn.models import build_model, make_optimizer, set_freeze
 
 # the run-folder format lives in eventcnn.learn.runs; re-exported here for existing imports
 from eventcnn.learn.runs import (  # noqa: F401
-    COMPARE_COLUMNS,
     MONITORS,
     RUN_CONFIG_KEYS,
     Run,
     TrainConfig,
-    compare_rows,
-    compare_runs,
     load_run_model,
     plot_run_history,
     read_json,
@@ -132,8 +131,7 @@ def _prepare_split(cfg: TrainConfig, out: Path) -> dict[str, Any]:
 
 
 def _render_config(data_dir: str) -> dict[str, Any] | None:
-    path = Path(data_dir) / "render_config.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_render_config(data_dir)
 
 
 def _check_resumable(out: Path, cfg: TrainConfig) -> dict[str, Any] | None:
@@ -293,7 +291,7 @@ def _train(cfg: TrainConfig, out: Path, quiet: bool, say: Any, callbacks: Sequen
         "split_counts": {k: len(split[k]) for k in ("train", "val", "test")}, "versions": versions(),
         "devices": _device_record(cfg, data_parallel_devices(), precision_policy(cfg.mixed_precision)),
     }
-    selection_file = Path(cfg.data_dir) / "selection.json"
+    selection_file = Path(cfg.data_dir) / SELECTION
     if selection_file.exists():  # the selection of the images (null = none), kept with the run
         run_config["selection"] = json.loads(selection_file.read_text())
     write_json_atomic(out / "config.json", run_config)
@@ -328,26 +326,8 @@ def _train(cfg: TrainConfig, out: Path, quiet: bool, say: Any, callbacks: Sequen
                                 head=cfg.head, pooling=cfg.pooling, dropout=cfg.dropout, augmentation=_augmentation(cfg, say))
             set_freeze(model, first_freeze)
             _compile(model, cfg, cfg.lr * lr_scale, steps * phase1_end, quiet)
-        loop = LoopSettings(monitor=cfg.monitor, patience=cfg.patience)
         t0 = time.perf_counter()
-        if start < phase1_end and not state.get("stopped_early_phase1"):
-            train_seq.set_epoch(start)
-            fit_phase(model, train_seq, val_seq, epochs=phase1_end, initial_epoch=start, settings=loop, phase=1,
-                      out=out, state=state, history=history, callbacks=callbacks, quiet=quiet)
-            start = state["epoch"]
-        if cfg.fine_tune_epochs and start < total:
-            if state.get("phase", 1) == 1:  # entering phase 2: unfreeze, new optimizer at the low rate
-                say(f"fine-tuning: freeze={cfg.freeze}, lr={cfg.fine_tune_lr}")
-                set_freeze(model, cfg.freeze)
-                _compile(model, cfg, cfg.fine_tune_lr * lr_scale, steps * cfg.fine_tune_epochs, quiet)
-                state["phase"] = 2
-                state["wait"], state["best_val_loss"] = 0, None
-                # exactly fine_tune_epochs more, also when phase 1 stopped early
-                state["phase2_end"] = start + cfg.fine_tune_epochs
-            end2 = state.get("phase2_end", total)
-            train_seq.set_epoch(start)
-            fit_phase(model, train_seq, val_seq, epochs=end2, initial_epoch=start, settings=loop, phase=2,
-                      out=out, state=state, history=history, callbacks=callbacks, quiet=quiet)
+        _fit_phases(model, cfg, (train_seq, val_seq), state, history, start, lr_scale, out, quiet, say, callbacks)
         state["finished"] = True
         state["finished_epochs"] = state.get("epoch", 0)
         write_json_atomic(out / "state.json", state)
@@ -356,6 +336,35 @@ def _train(cfg: TrainConfig, out: Path, quiet: bool, say: Any, callbacks: Sequen
     plot_run_history(history, out / "learning_curves.png")
     metrics = _evaluate(out, cfg, quiet) if cfg.evaluate else None
     return Run(out, cfg, history, metrics, state)
+
+
+def _fit_phases(model: Any, cfg: TrainConfig, data: tuple[Any, Any], state: dict[str, Any],
+                history: list[dict[str, Any]], start: int, lr_scale: float, out: Path, quiet: bool, say: Any,
+                callbacks: Sequence[Any]) -> None:
+    """Phase 1 (the head, or everything without fine-tuning) and phase 2 (the freeze policy) from epoch ``start``."""
+    train_seq, val_seq = data
+    total = cfg.epochs + cfg.fine_tune_epochs
+    phase1_end = cfg.epochs if cfg.fine_tune_epochs else total
+    steps = len(train_seq)
+    loop = LoopSettings(monitor=cfg.monitor, patience=cfg.patience)
+    if start < phase1_end and not state.get("stopped_early_phase1"):
+        train_seq.set_epoch(start)
+        fit_phase(model, train_seq, val_seq, epochs=phase1_end, initial_epoch=start, settings=loop, phase=1,
+                  out=out, state=state, history=history, callbacks=callbacks, quiet=quiet)
+        start = state["epoch"]
+    if cfg.fine_tune_epochs and start < total:
+        if state.get("phase", 1) == 1:  # entering phase 2: unfreeze, new optimizer at the low rate
+            say(f"fine-tuning: freeze={cfg.freeze}, lr={cfg.fine_tune_lr}")
+            set_freeze(model, cfg.freeze)
+            _compile(model, cfg, cfg.fine_tune_lr * lr_scale, steps * cfg.fine_tune_epochs, quiet)
+            state["phase"] = 2
+            state["wait"], state["best_val_loss"] = 0, None
+            # exactly fine_tune_epochs more, also when phase 1 stopped early
+            state["phase2_end"] = start + cfg.fine_tune_epochs
+        end2 = state.get("phase2_end", total)
+        train_seq.set_epoch(start)
+        fit_phase(model, train_seq, val_seq, epochs=end2, initial_epoch=start, settings=loop, phase=2,
+                  out=out, state=state, history=history, callbacks=callbacks, quiet=quiet)
 
 
 def _device_record(cfg: TrainConfig, n: int, policy: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn.errors import UserError
-from eventcnn.opal.displays import CLASS_NAMES
+from eventcnn.names import OPAL_CLASSES as CLASS_NAMES
 
 __all__ = [
     "HEADER_FEATURES",
@@ -171,13 +171,13 @@ def train_header_trees(X: np.ndarray, y: Sequence[str] | np.ndarray, seed: int =
         model = train_header_trees(X[train], labels[train], seed=1)
         p = predict_header_trees(model, X[test])
     """
-    from eventcnn.learn.baseline import train_baseline
+    from eventcnn.learn.baseline import train_baseline  # deferred: scikit-learn loads when trees are trained
 
     return train_baseline(X, np.asarray(y), seed=seed, **{"class_weight": "balanced", **params})
 
 
 def predict_header_trees(model: Any, X: np.ndarray) -> np.ndarray:
-    """Probabilities ``(n, 4)`` in :data:`~eventcnn.opal.displays.CLASS_NAMES` order (0 for a class the
+    """Probabilities ``(n, 4)`` in :data:`~eventcnn.names.OPAL_CLASSES` order (0 for a class the
     training labels lacked)."""
     proba = model.predict_proba(np.asarray(X, dtype=np.float32))
     out = np.zeros((len(proba), len(CLASS_NAMES)))

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn.errors import UserError
-from eventcnn.opal.displays import CLASS_NAMES, label_indices
+from eventcnn.images.opal_displays import CLASS_NAMES, label_indices
 
 __all__ = ["HeaderCNN", "build_header_cnn", "predict_header_cnn", "train_header_cnn"]
 
@@ -59,9 +59,9 @@ def build_header_cnn(n_features: int, base: Any | None = None, image_size: int =
     import keras
     from keras import layers
 
-    from eventcnn.opal.model import build_model
+    from eventcnn.learn.models import masterclass_network  # deferred: Keras loads when a model is built
 
-    cnn = build_model((image_size, image_size, 3), augment=True, seed=seed)
+    cnn = masterclass_network((image_size, image_size, 3), augment=True, seed=seed)
     if base is not None:
         src = [la for la in base.layers if la.weights]
         dst = [la for la in cnn.layers if la.weights]
@@ -143,5 +143,5 @@ def train_header_cnn(images: np.ndarray, X: np.ndarray, labels: Any, base: Any |
 
 
 def predict_header_cnn(hc: HeaderCNN, images: np.ndarray, X: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Probabilities ``(n, 4)`` in :data:`~eventcnn.opal.displays.CLASS_NAMES` order."""
+    """Probabilities ``(n, 4)`` in :data:`~eventcnn.names.OPAL_CLASSES` order."""
     return np.asarray(hc.model.predict([np.asarray(images), hc.features(X)], batch_size=batch_size, verbose=0))

@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn import DEFAULT_SEED
 from eventcnn._io import atomic_path
 from eventcnn.errors import UserError
 from eventcnn.opal import CLASS_NAMES, CLASS_TITLES, event_name, read_labels
 from eventcnn.opal.ids import display_ids
 from eventcnn.opal.suggest import suggest_indices
+from eventcnn.seeds import DEFAULT_SEED
 
 __all__ = ["compare_labels", "HELP", "labeller_widget", "LabelSession", "run_console", "simulate_student", "student_labels", "widgets_available"]
 

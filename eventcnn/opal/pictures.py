@@ -28,15 +28,11 @@ import numpy as np
 
 from eventcnn._io import write_figure_png
 from eventcnn.errors import UserError
+from eventcnn.names import OPAL_CLASSES as CLASS_CODES  # class codes in model-output order
+from eventcnn.names import OPAL_WORDS as CLASS_WORDS  # each class in one word
 
 __all__ = ['confusion_figure', 'counts_figure', 'DISPLAY_KEY', 'displays_figure', 'hint_card', 'overview_figure',
            'save', 'words']
-
-CLASS_CODES: tuple[str, ...] = ("q", "e", "m", "t")
-"""Class codes in model-output order (same as :data:`eventcnn.opal.CLASS_NAMES`)."""
-
-CLASS_WORDS: dict[str, str] = {"q": "hadronic", "e": "electron", "m": "muon", "t": "tau"}
-"""The class of each code in one word, for axes, captions and prompts."""
 
 HINTS: dict[str, str] = {
     "q": "many tracks, grouped in two or more jets; lots of calorimeter energy",

@@ -27,26 +27,18 @@ from typing import Any
 import numpy as np
 
 from eventcnn._io import file_lock, write_json_atomic, write_text_atomic
-from eventcnn.errors import UserError, check_output, check_writable
-from eventcnn.learn.runs import plot_run_history, read_run_config
-from eventcnn.opal.displays import CLASS_NAMES, check_classes, load_displays
-from eventcnn.opal.ids import display_ids
-from eventcnn.opal.model import (
-    SMALL_SET,
-    TrainResult,
-    evaluate,
-    load_model,
-    train,
-    write_predictions,
-)
+from eventcnn.errors import UserError, check_writable
+from eventcnn.images.folder import LOCK as LOCK_FILE  # the one lock-file name of an output folder
+from eventcnn.images.opal_displays import CLASS_NAMES, check_classes
+from eventcnn.learn.evaluate import evaluate_images
+from eventcnn.learn.predict import TTA_COPIES, default_tta, predict_tta, write_predictions
+from eventcnn.learn.recipes import SMALL_SET
+from eventcnn.learn.runs import plot_run_history
+from eventcnn.learn.train_arrays import TrainResult, train_arrays
 from eventcnn.opal.physics import predicted_overview
-from eventcnn.opal.semi import self_train as run_self_train
-from eventcnn.opal.tta import TTA_COPIES, default_tta, predict_tta
+from eventcnn.opal.self_training import self_train as run_self_train
 
-__all__ = ["LOCK_FILE", "MasterclassResult", "masterclass", "predict_displays", "run_folder"]
-
-#: held in the run folder while ``opal train`` writes it (removed afterwards)
-LOCK_FILE = ".eventcnn.lock"
+__all__ = ["LOCK_FILE", "MasterclassResult", "masterclass", "run_folder"]
 
 
 @dataclass
@@ -62,7 +54,7 @@ class MasterclassResult:
     overview: list[dict[str, Any]]  # predicted_overview rows (with the reference when given)
     metrics: dict[str, Any] | None = None  # against the reference labels of the rest
     history_png: Path | None = None
-    self_train: Any = None  # eventcnn.opal.semi.SelfTrainResult when self-training ran
+    self_train: Any = None  # eventcnn.opal.self_training.SelfTrainResult when self-training ran
     tta_copies: int = TTA_COPIES  # copies averaged per display of the rest (1: one pass)
 
 
@@ -75,26 +67,26 @@ def masterclass(images: np.ndarray, labels: Any, names: Any, *, out: str | os.Pa
 
     ``reference``: reference labels of all events (``""`` where unknown); with it
     the rest is evaluated (``metrics.json``, ``confusion_matrix.png``,
-    ``misclassified.png``/``.csv`` in ``out``). ``settings`` go to :func:`train`
+    ``misclassified.png``/``.csv`` in ``out``). ``settings`` go to :func:`eventcnn.learn.train_arrays.train_arrays`
     (``seed``, ``epochs``, ``lepton_factor``, ...). ``sources`` (e.g. the label
     files) is recorded in ``config.json`` and ``split.json`` lists the events
     trained on and classified, so ``eventcnn evaluate`` can evaluate the run later.
     The rest is predicted with test-time augmentation (``tta=True``:
-    :func:`eventcnn.opal.tta.predict_tta`, the mean over 8 rotated/mirrored
+    :func:`eventcnn.learn.predict.predict_tta`, the mean over 8 rotated/mirrored
     copies) or, with ``tta=False``, in one pass (:func:`eventcnn.opal.predict`);
     ``tta=None`` (the default) picks by the starting weights
-    (:func:`eventcnn.opal.tta.default_tta`: TTA from random weights, one pass
+    (:func:`eventcnn.learn.predict.default_tta`: TTA from random weights, one pass
     when fine-tuned from pretrained ones). Recorded as ``tta_copies`` in
     ``config.json`` ``opal``.
 
     ``weights``: the starting weights, ``None`` (random) or ``"sim"`` (the shipped
-    simulation-pretrained CNN, :mod:`eventcnn.opal.weights`; ``eventcnn opal
+    simulation-pretrained CNN, :mod:`eventcnn.learn.weights`; ``eventcnn opal
     train --weights sim``) or a ``.weights.h5`` from ``eventcnn opal pretrain``.
 
-    ``self_train``: a :class:`eventcnn.opal.semi.SelfTrainConfig` (e.g.
+    ``self_train``: a :class:`eventcnn.opal.self_training.SelfTrainConfig` (e.g.
     ``opal.SELF_TRAIN``, what ``eventcnn opal train --self-train`` uses) to
     train twice, the second time with confident pseudo-labels of the unlabelled
-    events (:func:`eventcnn.opal.semi.self_train`; only with the default recipe,
+    events (:func:`eventcnn.opal.self_training.self_train`; only with the default recipe,
     fewer than ``SMALL_SET`` labels and some events unlabelled, else a warning
     says why it was skipped). The run's model is then both networks' average,
     the rest is predicted with the config's TTA copies, and ``config.json``
@@ -165,8 +157,8 @@ def _masterclass(images: np.ndarray, labels: np.ndarray, names: np.ndarray, trai
                             data_dir=data_dir, run_info=sources, **settings)
         result = st.result
     else:
-        result = train(images[train_mask], labels[train_mask], recipe=recipe, out=out, quiet=quiet,
-                       data_dir=data_dir, run_info=sources, **settings)
+        result = train_arrays(images[train_mask], labels[train_mask], recipe=recipe, out=out, quiet=quiet,
+                              data_dir=data_dir, run_info=sources, **settings)
     if st is not None:  # which unlabelled events were trained on with the CNN's own answer
         _write_pseudo_labels(out / "pseudo_labels.csv", names[st.pseudo_index], st.pseudo_labels,
                              st.pseudo_confidence)
@@ -186,8 +178,8 @@ def _masterclass(images: np.ndarray, labels: np.ndarray, names: np.ndarray, trai
     overview = predicted_overview(pred, ref_rest if have is not None and have.all() else None)
     m = None
     if have is not None and have.any():
-        m = evaluate(result.model, images[rest][have], ref_rest[have], out=out, names=names[rest][have],
-                     probs=probs[have])
+        m = evaluate_images(result.model, images[rest][have], ref_rest[have], out=out, names=names[rest][have],
+                            probs=probs[have], extra={"overview": predicted_overview(pred[have], ref_rest[have])})
     return MasterclassResult(result, out, train_mask, rest, probs, pred, overview, m, history_png, st, copies)
 
 
@@ -206,61 +198,3 @@ def _write_pseudo_labels(path: Path, names: np.ndarray, codes: np.ndarray, probs
 
     write_text_atomic(path, "event,pseudo_label,probability\n"
                       + "".join(f"{n},{c},{p:.4f}\n" for n, c, p in zip(names, codes, probs)))
-
-
-def predict_displays(run: str | os.PathLike[str], data: str | os.PathLike[str], out: str | os.PathLike[str],
-                     labels: str | os.PathLike[str] | None = None, *, every: bool = False,
-                     size: int | None = None, crop: tuple[int, int, int, int] | None = None,
-                     tta: bool | None = None, overwrite: bool = False, quiet: bool = False) -> int:
-    """Classify the displays of ``data`` (a zip or folder) with a trained run into a CSV; returns how many.
-
-    ``run``: an ``opal train`` run folder or a masterclass ``.keras`` file. Without
-    ``every``, displays that ``labels`` already label are left out. Rows name
-    displays by opaque id (:mod:`eventcnn.opal.ids`), never by file name; ``tta``
-    averages 8 rotated/mirrored copies (:mod:`eventcnn.opal.tta`); ``None``: as the
-    run was trained (its ``config.json``: one pass when it started from pretrained
-    weights, :func:`eventcnn.opal.tta.default_tta`; TTA for a bare model file). ``out`` is checked
-    before the model is loaded (never an input, never inside the run folder).
-
-    Example::
-
-        predict_displays("runs/opal", "centered-masked-rotated1.zip", "predictions.csv",
-                         labels="my_labels.csv")
-    """
-    from eventcnn.opal.tta import (  # deferred: tta imports opal.model (a cycle)
-        TTA_COPIES,
-        predict_tta,
-    )
-
-    run_dir = Path(run) if Path(run).is_dir() else None
-    check_output(out, inputs=[p for p in (data, labels) if p] + [run] * (run_dir is None),
-                 protected=[("the run folder", run_dir)] if run_dir else [], overwrite=overwrite)
-    if tta is None:  # as the run was trained; a damaged config.json fails before loading
-        tta = default_tta(_run_weights(run))
-    model = load_model(run)
-    shape = tuple(model.input_shape[1:3])
-    if len(shape) != 2 or shape[0] != shape[1] or shape[0] is None:
-        raise UserError(f"{run}: the model takes inputs of shape {model.input_shape}, "
-                        "not square images: is it a model written by `eventcnn opal train`?")
-    model_size = int(shape[0])
-    if size is not None and size != model_size:
-        raise UserError(f"--size {size} does not match the model {run}, which takes "
-                        f"{model_size} x {model_size} images: leave out --size (the model's size is used)")
-    displays = load_displays(data, labels, size=model_size, crop=crop, quiet=quiet)
-    sel = slice(None) if every or labels is None else ~displays.labelled
-    probs = predict_tta(model, displays.images[sel], copies=TTA_COPIES if tta else 1)
-    write_predictions(out, display_ids(displays.names[sel]), probs)  # ids, never names
-    return len(probs)
-
-
-def _run_weights(run: str | os.PathLike[str]) -> str | None:
-    """The starting weights a run was trained from (its ``config.json``); ``None`` for a bare model file.
-
-    A damaged ``config.json`` is a clear error (:func:`eventcnn.learn.runs.read_run_config`).
-    """
-    run = Path(run)
-    folder = run if run.is_dir() else run.parent
-    if not (folder / "config.json").is_file():
-        return None
-    weights = read_run_config(folder, keys=("train",))["train"].get("weights")
-    return weights if isinstance(weights, str) else None

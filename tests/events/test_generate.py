@@ -14,13 +14,11 @@ pytest.importorskip("pythia8mc", reason="event generation needs pythia8mc (pip i
 pytest.importorskip("fastjet", reason="event generation needs fastjet (pip install eventcnn[generate])")
 
 from eventcnn.events.generate import (  # noqa: E402
-    PROCESSES,
-    canonical_process,
-    chunk_seed,
     generate,
     generate_to_file,
     pythia_settings,
 )
+from eventcnn.seeds import pythia_seed  # noqa: E402
 
 N_PHYS = 200  # events per process for the physics sanity checks
 
@@ -57,14 +55,6 @@ def _frac(data: dict, fn) -> float:
     return float(np.mean([fn(r) for r in data["Event"].values()]))
 
 
-def test_process_names_and_aliases():
-    assert set(PROCESSES) == {"tt", "wjets", "dy", "zz"}
-    assert canonical_process("ttjets") == "tt"
-    assert canonical_process("WJets") == "wjets"
-    with pytest.raises(ValueError, match="unknown process 'higgs'"):
-        canonical_process("higgs")
-
-
 def test_bad_arguments_raise_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="n_events must be a positive integer"):
         generate("tt", 0)
@@ -79,7 +69,7 @@ def test_settings_seed_and_fast_mode():
     assert "Random:seed = 42" in s and "PartonLevel:MPI = off" in s
     assert "PhaseSpace:mHatMin = 50." in s
     assert "PartonLevel:MPI = off" not in pythia_settings("dy", 42)
-    seeds = {chunk_seed(s, c) for s in range(3) for c in range(3)}
+    seeds = {pythia_seed(s, c) for s in range(3) for c in range(3)}
     assert len(seeds) == 9 and all(1 <= x <= 900_000_000 for x in seeds)
 
 
@@ -240,9 +230,3 @@ def test_existing_output_is_refused_without_overwrite(tmp_path, capsys):
                  "--overwrite"]) == 0
     assert len(json.loads(out.read_text())["Event"]) == 3
 
-
-def test_cli_choices_match_the_api():
-    from eventcnn.cli.generate import _CHOICES
-    from eventcnn.events.generate import ALIASES
-
-    assert set(_CHOICES) == set(PROCESSES) | set(ALIASES)

@@ -1,4 +1,7 @@
-"""Tests of eventcnn.events.nanoaod: NanoAOD in and out, equivalence with the JSON path, clear errors."""
+"""Tests of eventcnn.events.nanoaod: NanoAOD in and out, equivalence with the JSON path, clear errors.
+
+The layouts (TTree, flat RNTuple, RNTuple with collection fields) are tests/events/test_nanoaod_layout.py.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +14,10 @@ import uproot  # noqa: E402
 
 from eventcnn.cli import main  # noqa: E402
 from eventcnn.events import EventFormatError, read_events  # noqa: E402
-from eventcnn.events.nanoaod import (  # noqa: E402
-    convert,
-    is_root_path,
-    iter_events,
-    read_nanoaod,
-    read_selected,
-    write_nanoaod,
-)
+from eventcnn.events.convert import convert  # noqa: E402
+from eventcnn.events.nanoaod import is_root_path, iter_events, read_nanoaod  # noqa: E402
+from eventcnn.events.nanoaod_write import write_nanoaod  # noqa: E402
+from eventcnn.events.read import read_selected  # noqa: E402
 from eventcnn.events.selection import Selection, get_selection  # noqa: E402
 from eventcnn.images.render import RenderConfig, render_events, render_to_dir  # noqa: E402
 
@@ -88,16 +87,16 @@ def test_btag_working_point_follows_the_discriminant(tmp_path):
         (lambda p: p.write_text('{"Event": {}}') and p, r"not a ROOT file \(it looks like JSON text: name it .json\)"),
         (lambda p: p.write_bytes(b"") and p, r"not a ROOT file \(the file is empty"),
         (lambda p: raw_nano(p, override={"Muon": ak.unflatten(ak.zip(
-            {"pt": np.ones(3), "phi": np.ones(3)}), [1, 1, 1])}), "branch 'Muon_eta' missing"),
-        (lambda p: raw_nano(p, drop=("MET_phi",)), "branch 'MET_phi' missing"),
+            {"pt": np.ones(3), "phi": np.ones(3)}), [1, 1, 1])}), r"Muon has pt, phi but no eta \(looked for Muon_eta"),
+        (lambda p: raw_nano(p, drop=("MET_phi",)), "MET_phi missing from the 'Events' TTree"),
         (lambda p: raw_nano(p, drop=("Muon", "Jet", "Electron", "MET_pt", "MET_phi")),
          "none of the collections eventcnn reads"),
         (lambda p: raw_nano(p, override={"MET_pt": ak.Array([[1.0], [2.0], [3.0]])}),
-         r"branch 'MET_pt' has type .*one value per event"),
+         r"MET_pt in the 'Events' TTree has type .*one value per event"),
         (lambda p: raw_nano(p, override={"Electron": ak.unflatten(ak.zip(
             {"pt": np.ones(3), "eta": np.ones(3), "phi": np.ones(3), "cutBased": np.ones(3)}), [1, 1, 1])}),
-         r"branch 'Electron_cutBased' has type .*expected integer"),
-        (lambda p: raw_nano(p, override={"event": ak.Array([[1], [2], [3]])}), "branch 'event'"),
+         r"Electron_cutBased in the 'Events' TTree has type .*expected integer"),
+        (lambda p: raw_nano(p, override={"event": ak.Array([[1], [2], [3]])}), "event in the 'Events' TTree has type"),
     ],
 )
 def test_bad_input_is_a_clear_error_naming_file_and_branch(tmp_path, make, needle):
@@ -128,7 +127,7 @@ def test_no_events_tree_and_no_btag_are_clear_errors(tmp_path):
         f.mktree("Runs", {"run": np.uint32}).extend({"run": np.uint32([1])})
     with pytest.raises(EventFormatError, match=r"other.root: no 'Events' tree.*Runs"):
         read_events(other)
-    with pytest.raises(EventFormatError, match="no b-tag branch"):
+    with pytest.raises(EventFormatError, match="no b-tag discriminant for the jets"):
         read_events(raw_nano(tmp_path / "nob.root", btag="Jet_btagDeepB"))
     with pytest.raises(FileNotFoundError):
         read_events(tmp_path / "missing.root")
@@ -256,20 +255,31 @@ def test_entry_ranges_and_parallel_convert_give_the_same_events(tmp_path):
     assert main(["data", "convert", str(root), str(tmp_path / "two.json"), "--jobs", "2", "-q"]) == 0
     assert (tmp_path / "one.json").read_bytes() == (tmp_path / "two.json").read_bytes()
     assert len(read_events(tmp_path / "two.json")) == 37
-def test_a_slimmed_file_reads_missing_collections_as_none_with_one_warning(tmp_path):
+def test_a_slimmed_file_names_what_it_lacks_and_reads_it_as_none_only_when_told(tmp_path):
     path = raw_nano(tmp_path / "slim.root", drop=("Jet", "Electron", "event", "MET_pt", "MET_phi", "MET_sumEt"))
-    with pytest.warns(UserWarning, match=r"slim.root: a slimmed file: no Jet, Electron, MET collection") as rec:
-        ev = read_events(path)
-    assert len(rec) == 1 and "event = entry number" in str(rec[0].message)
+    with pytest.raises(EventFormatError) as err:
+        read_events(path)  # never "absent" read as "none"
+    msg = str(err.value)
+    assert str(path) in msg and "Jet (looked for Jet_pt or Jet.pt" in msg and "Electron" in msg
+    assert "MET (looked for MET_pt or MET.pt" in msg and "The file has run, luminosityBlock" in msg
+    assert "--absent Jet,Electron,MET" in msg
+    with pytest.warns(UserWarning, match=r"slim.root: a slimmed file: no event \(event = entry number") as rec:
+        ev = read_events(path, absent="Jet,electron,MET")
+    assert len(rec) == 1
     assert len(ev) == 3 and ev.jet.counts.tolist() == [0, 0, 0] and ev.electron.counts.tolist() == [0, 0, 0]
     assert ev.event.tolist() == [0, 1, 2] and ev.run.tolist() == [1, 1, 2] and ev.met.tolist() == [0, 0, 0]
     assert ev.muon["tight_id"].tolist() == [True, False, True]  # what is there is read as usual
-    # present collections keep their quality flags; absent flags read as false and are named
+    # a flag the selection needs is an error too, unless absent on purpose or not needed
     path = raw_nano(tmp_path / "noflags.root", override={"Muon": ak.unflatten(ak.zip(
         {"pt": np.ones(3), "eta": np.ones(3), "phi": np.ones(3)}), [1, 1, 1])})
-    with pytest.warns(UserWarning, match=r"no Muon_tightId, Muon_pfRelIso04_all \(read as false"):
-        ev = read_events(path)
+    with pytest.raises(EventFormatError, match=r"Muon_tightId \(for muon.tight_id; looked for .*\); Muon_pfRelIso04_all"):
+        read_events(path)
+    ev = read_events(path, absent=["Muon_tightId", "Muon_pfRelIso04_all"])
     assert not ev.muon["tight_id"].any() and not ev.muon["tight_iso"].any()
+    none, _ = read_selected(path, None)  # no selection: no flag needed
+    assert len(none) == 3
+    with pytest.raises(EventFormatError, match="Muon_tightId"):
+        read_selected(path, "paper")
 
 
 RNTUPLE = "nano/Run2012BC_DoubleMuParked_Muons_1000evts_rntuple.root"
@@ -281,21 +291,30 @@ def test_real_cms_rntuple_file_is_read_like_a_ttree(shared_data, tmp_path):
     path = shared_data / RNTUPLE
     if not path.exists():
         pytest.skip(f"{path} absent")
-    with pytest.warns(UserWarning, match="a slimmed file: no Jet, Electron, MET"):
-        ev = read_events(path)
+    with pytest.raises(EventFormatError, match=r"--absent Jet,Electron,Muon_tightId,Muon_pfRelIso04_all,MET"):
+        read_events(path)
+    with pytest.warns(UserWarning, match="a slimmed file: no event, run, luminosityBlock"):
+        ev = read_events(path, absent="Jet,Electron,MET,Muon_tightId,Muon_pfRelIso04_all")
     f = uproot.open(path)
     mu = f["Events"].arrays(["Muon_pt", "nMuon"], library="ak")
     assert len(ev) == 1000 == f["Events"].num_entries
     assert ev.muon.counts.tolist() == ak.to_list(mu["nMuon"])
     np.testing.assert_allclose(ev.muon["pt"], ak.to_numpy(ak.flatten(mu["Muon_pt"])), rtol=1e-6)
-    chunks = list(iter_events(path, step_size=300, quiet=True))  # chunked: entry numbers run on
+    from eventcnn.events.formats import ReadOptions
+
+    chunks = list(iter_events(path, step_size=300, quiet=True, options=ReadOptions.make("Jet,Electron,MET",
+                                                                                          selection=None)))
     assert [len(c) for c in chunks] == [300, 300, 300, 100] and chunks[1].event[0] == 300
-    # render: the default selection needs tight isolated leptons (not in this skim): a clear error
+    # render: without --absent a clear error; the default selection needs tight isolated leptons (not in
+    # this skim): a clear error too; --selection none draws the muons
     assert main(["render", str(path), "--out", str(tmp_path / "img"), "--size", "32", "-q"]) == 1
+    assert main(["render", str(path), "--out", str(tmp_path / "img"), "--size", "32", "-q",
+                 "--absent", "Jet,Electron,MET"]) == 1
     assert main(["render", str(path), "--out", str(tmp_path / "img"), "--size", "32", "--selection", "none",
-                 "-q"]) == 0
+                 "--absent", "Jet,Electron,MET", "-q"]) == 0
     assert len(list((tmp_path / "img").rglob("*.png"))) == 1000
-    assert main(["data", "convert", str(path), str(tmp_path / "mu.json")]) == 0
+    assert main(["data", "convert", str(path), str(tmp_path / "mu.json"),
+                 "--absent", "Jet,Electron,MET,Muon_tightId,Muon_pfRelIso04_all"]) == 0
     back = read_events(tmp_path / "mu.json")
     np.testing.assert_allclose(back.muon["pt"], ev.muon["pt"])
 
@@ -313,4 +332,4 @@ def test_convert_refuses_to_write_onto_its_input_or_an_existing_file(tmp_path, c
     assert main(["data", "convert", str(src), str(tmp_path / "b.json"), "--overwrite"]) == 0
     assert (tmp_path / "b.json").read_bytes() == made
     assert main(["data", "convert", str(src), str(tmp_path / "b.txt")]) == 1
-    assert "must end in .root" in capsys.readouterr().err and not (tmp_path / "b.txt").exists()
+    assert "b.txt: not an event file" in capsys.readouterr().err and not (tmp_path / "b.txt").exists()

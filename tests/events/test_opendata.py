@@ -18,7 +18,7 @@ pytest.importorskip("uproot", reason="NanoAOD needs uproot and awkward (pip inst
 from eventcnn.cli import main  # noqa: E402
 from eventcnn.events import download as _download  # noqa: E402
 from eventcnn.events import read_events  # noqa: E402
-from eventcnn.events.nanoaod import convert  # noqa: E402
+from eventcnn.events.convert import convert  # noqa: E402
 from eventcnn.events.sources import (  # noqa: E402
     REGISTRY,
     DataFormatError,

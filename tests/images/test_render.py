@@ -1,4 +1,4 @@
-"""Pixel-level tests of eventcnn.images.render, the folder writer and the render CLI."""
+"""Tests of eventcnn.images.render (the driver: folders, tasks, shards, concurrency) and the render CLI."""
 
 from __future__ import annotations
 
@@ -13,173 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import colored, jet, lep
 from PIL import Image
 
 from eventcnn.cli import main
 from eventcnn.events import events_from_records, read_events, write_events
-from eventcnn.images.render import (
-    RenderConfig,
-    check_label,
-    diameters,
-    encode_png,
-    label_from_path,
-    png_looks_complete,
-    render_event,
-    render_events,
-    render_to_dir,
-)
-
-WHITE = (255, 255, 255)
-
-
-def one(objects=None, met=(0.5, 2.5), **kw):
-    """Events with one event holding the given objects (MET tiny by default)."""
-    rec = {"met": met[0], "met_phi": met[1]}
-    rec.update(objects or {})
-    rec.update(kw)
-    return events_from_records({"Event": {"1": rec}})
-
-
-def jet(pt, eta, phi, csv=-100.0):
-    return {"pt": pt, "eta": eta, "phi": phi, "CSV": csv, "tightID": True}
-
-
-def lep(pt, eta, phi):
-    return {"pt": pt, "eta": eta, "phi": phi, "px": pt * math.cos(phi), "py": pt * math.sin(phi),
-            "pz": 0.0, "tightID": True, "tightIso": True}
-
-
-def colored(image, color):
-    return np.all(image == np.array(color, dtype=np.uint8), axis=-1)
-
-
-def centroid(mask):
-    rows, cols = np.nonzero(mask)
-    return rows.mean(), cols.mean()
-
-
-def test_object_at_origin_lands_at_centre_as_a_ring():
-    img = render_event(one({"muon": {"0": lep(100.0, 0.0, 0.0)}}), 0)
-    assert img.shape == (224, 224, 3) and img.dtype == np.uint8
-    green = colored(img, (0, 255, 0))
-    r, c = centroid(green)
-    assert abs(r - 112) < 1.5 and abs(c - 112) < 1.5
-    assert tuple(img[112, 112]) == WHITE  # unfilled: the centre stays white
-    d = math.log(100) / math.log(1.1)  # ~48 px
-    rows = np.nonzero(green[:, 112])[0]
-    assert abs((rows.max() - rows.min() + 1) - d) <= 2
-    thickness = np.diff(np.nonzero(green[112])[0]) > 1
-    assert thickness.sum() == 1  # two separate ring walls along the middle row
-    wall = np.nonzero(green[112])[0]
-    left_wall = wall[wall < 112]
-    assert 3 <= len(left_wall) <= 5  # about 4 px thick
-
-
-def test_axes_orientation_eta_right_phi_up():
-    ev = one({"electron": {"0": lep(50.0, 2.0, 2.0)}})
-    r, c = centroid(colored(render_event(ev, 0), (0, 0, 255)))
-    assert c == pytest.approx((2.0 + 3) / 6 * 224, abs=1.5)
-    assert r == pytest.approx((math.pi - 2.0) / (2 * math.pi) * 224, abs=1.5)
-
-
-@pytest.mark.parametrize(
-    "obj, color",
-    [
-        ({"electron": {"0": lep(60, 0, 0)}}, (0, 0, 255)),
-        ({"muon": {"0": lep(60, 0, 0)}}, (0, 255, 0)),
-        ({"jet": {"0": jet(60, 0, 0, csv=0.95)}}, (255, 0, 0)),
-        ({"jet": {"0": jet(60, 0, 0, csv=0.2)}}, (255, 125, 125)),
-        ({"jet": {"0": jet(60, 0, 0, csv=-100.0)}}, (255, 125, 125)),
-    ],
-)
-def test_colours(obj, color):
-    img = render_event(one(obj), 0)
-    assert colored(img, color).sum() > 100
-    others = ~colored(img, color) & ~colored(img, WHITE) & ~colored(img, (0, 0, 0))
-    assert others.sum() == 0
-
-
-def test_met_is_black_at_eta_zero():
-    img = render_event(one(met=(80.0, -1.0)), 0)
-    r, c = centroid(colored(img, (0, 0, 0)))
-    assert c == pytest.approx(112, abs=1.5)
-    assert r == pytest.approx((math.pi + 1.0) / (2 * math.pi) * 224, abs=1.5)
-
-
-def test_size_grows_with_pt_and_never_negative():
-    widths = []
-    for pt in (5.0, 20.0, 80.0, 300.0):
-        img = render_event(one({"muon": {"0": lep(pt, 0, 0)}}), 0)
-        cols = np.nonzero(colored(img, (0, 255, 0)).any(axis=0))[0]
-        widths.append(cols.max() - cols.min())
-    assert widths == sorted(widths) and widths[0] < widths[-1]
-    d = diameters(np.array([0.0, 0.5, 1.0, 1.1, 1e6]), RenderConfig())
-    assert np.all(d >= 1.0) and d[3] == pytest.approx(1.0) and d[4] > 100
-    # MET 0.3 GeV and pT 0.5 GeV draw (1 px), no crash
-    img = render_event(one({"muon": {"0": lep(0.5, 1, 1)}}, met=(0.3, 0.0)), 0)
-    assert colored(img, (0, 0, 0)).sum() >= 1
-
-
-def test_phi_wraps_around():
-    near_top = math.pi - 0.05
-    img = render_event(one({"muon": {"0": lep(200.0, 0.0, near_top)}}), 0)
-    green = colored(img, (0, 255, 0))
-    top = green[:5].sum()
-    bottom = green[-30:].sum()
-    assert top > 0 and bottom > 0  # the ring continues at the bottom edge
-    no_wrap = render_events(one({"muon": {"0": lep(200.0, 0.0, near_top)}}), RenderConfig(wrap_phi=False))[0]
-    assert colored(no_wrap, (0, 255, 0))[-30:].sum() == 0
-    # phi = +pi and phi = -pi are the same place
-    a = render_event(one({"muon": {"0": lep(50.0, 0.0, math.pi)}}), 0)
-    b = render_event(one({"muon": {"0": lep(50.0, 0.0, -math.pi)}}), 0)
-    np.testing.assert_array_equal(a, b)
-
-
-def test_size_option_scales_geometry():
-    ev = one({"muon": {"0": lep(100.0, 1.5, 0.0)}})
-    small = render_events(ev, RenderConfig(size=64))[0]
-    assert small.shape == (64, 64, 3)
-    r, c = centroid(colored(small, (0, 255, 0)))
-    assert c == pytest.approx((1.5 + 3) / 6 * 64, abs=1.0) and r == pytest.approx(32, abs=1.0)
-
-
-def test_channels_style_encodes_pt_in_intensity():
-    cfg = RenderConfig(style="channels", size=64)
-    soft = render_events(one({"jet": {"0": jet(40, 0, 0)}}), cfg)[0]
-    hard = render_events(one({"jet": {"0": jet(160, 0, 0)}}), cfg)[0]
-    assert soft[32, 32, 0] < hard[32, 32, 0]  # filled discs, brighter for higher pT
-    assert hard[32, 32, 1] == 0  # light jet: not in the b channel
-    bjet = render_events(one({"jet": {"0": jet(100, 0, 0, csv=0.9)}}), cfg)[0]
-    assert bjet[32, 32, 1] > 0 and bjet[32, 32, 0] == 0
-    both = render_events(one({"jet": {"0": jet(100, 0, 0), "1": jet(100, 0, 0)}}), cfg)[0]
-    single = int(render_events(one({"jet": {"0": jet(100, 0, 0)}}), cfg)[0][32, 32, 0])
-    assert abs(int(both[32, 32, 0]) - 2 * single) <= 1  # overlapping objects add up
-
-
-def test_encode_png_is_lossless():
-    rng = np.random.default_rng(0)
-    img = rng.integers(0, 256, (17, 23, 3), dtype=np.uint8)
-    import io
-
-    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(encode_png(img)))), img)
-
-
-def test_config_roundtrip_and_validation(tmp_path):
-    cfg = RenderConfig(size=64, style="channels")
-    assert RenderConfig.from_json(cfg.to_json()) == cfg
-    (tmp_path / "c.json").write_text(cfg.to_json())
-    assert RenderConfig.from_json(tmp_path / "c.json") == cfg
-    with pytest.raises(ValueError, match="unknown style"):
-        RenderConfig(style="fancy")
-    with pytest.raises(ValueError, match="size"):
-        RenderConfig(size=2)
-    with pytest.raises(ValueError, match="unknown render settings"):
-        RenderConfig.from_dict({"sise": 3})
-
-
-def test_label_from_path():
-    assert label_from_path("x/TTjets_json.json") == "ttjets"
-    assert label_from_path("Wjets_json.json.gz") == "wjets"
+from eventcnn.images.etaphi import RenderConfig, render_events
+from eventcnn.images.png import png_looks_complete
+from eventcnn.images.render import render_to_dir
 
 
 def _tiny_files(tmp_path):
@@ -233,7 +74,7 @@ def test_render_to_dir_manifest_rerun_and_jobs(tmp_path):
 
 def test_interrupted_run_leaves_no_partial_png(tmp_path, monkeypatch):
     a, _ = _tiny_files(tmp_path)
-    import eventcnn.images.render as render
+    import eventcnn.images.render_tasks as render  # where the PNGs are encoded and written
 
     calls = {"n": 0}
     real = render.encode_png
@@ -298,7 +139,7 @@ def test_real_sample_images(cms_ttjets, tmp_path):
 
 
 def test_read_manifest_validates_columns_and_rows(tmp_path):
-    from eventcnn.images.render import read_manifest
+    from eventcnn.images.folder import read_manifest
 
     path = tmp_path / "manifest.csv"
     path.write_text("file,class,source,event\na/a_event_1.png,a,x.json,1\n,a,x.json,2\n")
@@ -310,22 +151,6 @@ def test_read_manifest_validates_columns_and_rows(tmp_path):
         read_manifest(path)
     with pytest.raises(FileNotFoundError, match="manifest not found"):
         read_manifest(tmp_path / "none.csv")
-
-
-def test_one_manifest_reader_keyed_by_file(tmp_path):
-    from eventcnn.images import folder as imagefiles
-    from eventcnn.images import render
-
-    assert render.read_manifest is imagefiles.read_manifest  # one reader, re-exported by render
-    path = tmp_path / "manifest.csv"
-    assert imagefiles.manifest_by_file(path) == {}  # no manifest yet
-    path.write_text("file,class,source,event\n./a/a_event_1.png,a,x.json,1\nb/b_event_2.png,b,x.json,2\n")
-    rows = imagefiles.manifest_by_file(path)
-    assert list(rows) == ["a/a_event_1.png", "b/b_event_2.png"] and rows["b/b_event_2.png"]["event"] == "2"
-    path.write_text("file,class\nc.png,\n")
-    with pytest.raises(ValueError, match="row 2"):
-        imagefiles.manifest_by_file(path)
-    assert imagefiles.manifest_by_file(path, required=("file",))["c.png"]["class"] == ""
 
 
 # --------------------------------------------------------------------------- parallel tasks (Dask) and shards
@@ -347,7 +172,7 @@ def _random_records(n, seed, first=1):
 
 def _inputs(tmp_path):
     """A JSON file and a NanoAOD file (split into several entry ranges by the tests)."""
-    from eventcnn.events.nanoaod import write_nanoaod
+    from eventcnn.events.nanoaod_write import write_nanoaod
 
     a = tmp_path / "a.json"
     write_events(a, {"Event": _random_records(23, 1)})
@@ -404,7 +229,7 @@ def _dying_draw(task):
         label = task.pieces[0].label
         (Path(task.out) / label / f".{label}_event_0.png.{os.getpid()}.tmp").write_bytes(b"\x89PNG half")
         os._exit(1)
-    return importlib.import_module("eventcnn.images.render")._draw_task(task)  # the real one, in the worker
+    return importlib.import_module("eventcnn.images.render_tasks").draw_task(task)  # the real one, in the worker
 
 
 def test_a_worker_killed_mid_run_loses_no_image(tmp_path, monkeypatch):
@@ -419,7 +244,7 @@ def test_a_worker_killed_mid_run_loses_no_image(tmp_path, monkeypatch):
     render_to_dir(inputs, tmp_path / "one", cfg, **kw)
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
-        monkeypatch.setattr(render, "_draw_task", _dying_draw)
+        monkeypatch.setattr(render, "draw_task", _dying_draw)
         s = render_to_dir(inputs, tmp_path / "two", cfg, jobs=2, **kw)
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
@@ -491,6 +316,32 @@ def test_render_files_for_predict_is_the_same_on_a_cluster(tmp_path, cluster_add
     assert render_events(whole, cfg).tobytes() == one[1].images.tobytes()
 
 
+def test_iter_rendered_streams_parts_of_chunk_events_with_the_pixels_of_render_files(tmp_path, cluster_address):
+    """predict's streaming: in process every part holds at most `chunk` events (JSON read once, NanoAOD in
+    entry ranges); on a cluster the parts are its tasks; either way the same images, numbers and rejections."""
+    from eventcnn.images.render import iter_rendered, render_files
+
+    sources = [src for src, _ in _inputs(tmp_path)]
+    cfg = RenderConfig(size=16)
+    whole = render_files(sources, cfg, "lepton", quiet=True)
+
+    def joined(parts):
+        by = {k: [p for i, p in parts if i == k] for k in range(len(sources))}
+        return [(np.concatenate([p.images for p in by[k]]), np.concatenate([p.numbers for p in by[k]]),
+                 [r for p in by[k] for r in p.rejected], sum(p.n_read for p in by[k])) for k in by]
+
+    streamed = list(iter_rendered(sources, cfg, "lepton", chunk=5, quiet=True))
+    assert max(p.n_read for _, p in streamed) == 5 and [k for k, _ in streamed] == sorted(k for k, _ in streamed)
+    assert sum(1 for k, _ in streamed if k == 0) == 5  # the 23 JSON events: read once, drawn 5 at a time
+    on_cluster = list(iter_rendered(sources, cfg, "lepton", chunk=5, quiet=True, scheduler=cluster_address))
+    for parts in (streamed, on_cluster):
+        for (images, numbers, rejected, n_read), ref in zip(joined(parts), whole):
+            assert images.tobytes() == ref.images.tobytes() and np.array_equal(numbers, ref.numbers)
+            assert rejected == ref.rejected and n_read == ref.n_read
+    with pytest.raises(ValueError, match="chunk"):
+        next(iter_rendered(sources, cfg, chunk=0))
+
+
 def get_selection_apply(path):
     from eventcnn.events.selection import get_selection
 
@@ -504,8 +355,8 @@ def test_limit_stops_reading_a_nanoaod_file_early_with_the_same_first_events(tmp
     cfg = RenderConfig(size=16)
     full = render_to_dir(inputs, tmp_path / "full", cfg, selection="none", quiet=True, entries_per_task=5)
     read = []
-    real = render._scan
-    monkeypatch.setattr(render, "_scan", lambda t: read.append(t.start) or real(t))
+    real = render.scan
+    monkeypatch.setattr(render, "scan", lambda t: read.append(t.start) or real(t))
     s = render_to_dir(inputs, tmp_path / "lim", cfg, selection="none", quiet=True, entries_per_task=5, limit=7)
     assert s.selected == {"alpha": 7, "beta": 7} and full.selected == {"alpha": 23, "beta": 41}
     assert s.read["beta"] == 10 and sorted(read) == [0, 0, 5]  # the JSON, then 2 of the 9 NanoAOD ranges
@@ -581,20 +432,6 @@ def test_cli_label_cannot_leave_out(tmp_path, capsys, how):
     err = capsys.readouterr().err
     assert "class label" in err and "one folder name" in err and "Errno" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]  # nothing at all written
-
-
-def test_labels_from_file_names_are_always_safe():
-    for name in ["..json", "a b.json", "x/.._json.json.gz", ".json", "é\x01.json", "con.json", "NUL_json.json.gz"]:
-        assert check_label(label_from_path(name)) == label_from_path(name)
-    assert check_label("w_jets-2") == "w_jets-2"
-    assert label_from_path("con.json") == "con_events"
-
-
-@pytest.mark.parametrize("label", ["CON", "nul", "com1", "Lpt9", "aux.txt", "ttjets.", "ttjets "])
-def test_labels_that_break_folders_on_windows_are_refused(label):
-    with pytest.raises(ValueError, match="Windows"):
-        check_label(label)
-    assert check_label("console") == "console" and check_label("com10") == "com10"
 
 
 # --------------------------------------------------------------------------- 2. concurrency

@@ -90,12 +90,12 @@ def test_cli_writes_png_for_opal_run_and_keras_file(tmp_path, capsys):
     assert png.is_file() and str(png) in capsys.readouterr().out
     with Image.open(png) as im:
         assert im.format == "PNG" and im.size[0] > 100
-    from eventcnn.opal import explain as opal_explain
-
-    model, names, size = opal_explain.load_explainable(run)  # OPAL runs: the classes in words
+    model, names, size = explain.load_explainable(run)  # OPAL runs: the classes in words
     assert names[3] == "tau (Z -> tau+ tau-)" and size == (32, 32)
-    assert explain.load_explainable(run)[1][3] == "t"  # learn.explain knows no OPAL words
-    # a bare .keras file: generic class names
+    assert explain.load_explainable(run, words={})[1][3] == "t"  # words can be given
+    # a bare masterclass .keras file: the OPAL classes too; another: generic class names
+    _region_model(4, name="opal_masterclass_cnn").save(tmp_path / "opal.keras")
+    assert explain.load_explainable(tmp_path / "opal.keras")[1][0] == "hadronic (Z -> q qbar)"
     _region_model(2).save(tmp_path / "m.keras")
     _, names, _ = explain.load_explainable(tmp_path / "m.keras")
     assert names == ["class 0", "class 1"]

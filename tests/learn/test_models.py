@@ -16,6 +16,7 @@ from eventcnn.learn.models import (
     set_freeze,
     trainable_fraction,
 )
+from eventcnn.learn.registry import min_input_size
 
 RNG = np.random.default_rng(0)
 IMAGE = RNG.integers(0, 256, size=(2, 32, 32, 3)).astype(np.uint8)
@@ -189,3 +190,19 @@ def test_freeze_table_counts_trainable_parameters_per_policy():
     by = {r["freeze"]: r for r in rows}
     assert by["frozen"]["trainable parameters"] < by["none"]["trainable parameters"]
     assert by["none"]["trainable backbone layers"] == "100%"
+
+
+def test_model_has_masterclass_parameter_count() -> None:
+    model = build_model("masterclass")
+    assert model.count_params() == 204_100
+    assert build_model("masterclass", augmentation=True, seed=1).count_params() == 204_100
+    flat = next(layer for layer in model.layers if layer.name.startswith("flatten"))
+    assert flat.output.shape[-1] == 2304
+
+
+def test_min_input_size_follows_the_architecture() -> None:
+    need = min_input_size()
+    assert need == 53
+    assert build_model("masterclass", input_shape=(need, need, 3)).output_shape == (None, 4)
+    with pytest.raises(ValueError, match="at least 53 x 53"):
+        build_model("masterclass", input_shape=(need - 1, need - 1, 3))

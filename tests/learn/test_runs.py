@@ -57,3 +57,42 @@ def test_a_truncated_best_keras_is_one_clear_line_on_the_command_line(model_file
     assert main(["explain", str(run / "best.keras"), str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "best.keras: corrupt or truncated model file" in err
+
+
+# ---- (was tests/test_kinds.py: the run's kind picks the branch of evaluate, explain and predict)
+
+
+def _run(path, **cfg):
+    import json
+
+    path.mkdir(parents=True)
+    base = {"train": {"data_dir": "d", "out_dir": str(path), "model": "small"}, "class_names": ["a", "b"],
+            "image_size": 8}
+    (path / "config.json").write_text(json.dumps({**base, **cfg}))
+    return path
+
+
+def test_kind_is_read_from_the_run_config(tmp_path):
+    from eventcnn.errors import UserError
+    from eventcnn.learn.runs import run_kind
+
+    assert run_kind(_run(tmp_path / "cms", kind="cms")) == "cms"
+    assert run_kind(_run(tmp_path / "opal", kind="opal")) == "opal"
+    old = _run(tmp_path / "old", train={"data_dir": "d", "out_dir": "o", "model": "opal"})
+    assert run_kind(old) == "opal"  # written before `kind` was recorded
+    with pytest.raises(UserError, match="unknown kind 'atlas'"):
+        run_kind(_run(tmp_path / "x", kind="atlas"))
+
+
+def test_a_bare_keras_file_is_told_by_its_network(tmp_path):
+    from eventcnn.learn.explain import explain_files
+    from eventcnn.learn.models import build_model
+    from eventcnn.learn.runs import run_kind
+
+    build_model("masterclass", input_shape=(64, 64, 3)).save(tmp_path / "m.keras")
+    assert run_kind(tmp_path / "m.keras") == "opal"
+    assert isinstance(load_run_model(tmp_path / "m.keras").layers[0], object)  # a file loads like a run
+    (tmp_path / "broken.keras").write_bytes((tmp_path / "m.keras").read_bytes()[:100])
+    assert run_kind(tmp_path / "broken.keras") == "cms"  # the loader then says it is truncated
+    with pytest.raises(ModelFileError, match="corrupt or truncated"):
+        explain_files(tmp_path / "broken.keras", [], out=tmp_path / "x")

@@ -77,12 +77,12 @@ def test_trees_learn_the_classes_and_keep_the_class_order() -> None:
 @pytest.mark.slow
 def test_header_cnn_trains_and_predicts_on_small_displays() -> None:
     from eventcnn.opal.header_cnn import build_header_cnn, predict_header_cnn, train_header_cnn
-    from eventcnn.opal.model import build_model
+    from eventcnn.learn.models import masterclass_network
 
     rng = np.random.default_rng(0)
     X, y = _toy(6, rng)
     images = rng.integers(0, 255, (len(y), 60, 60, 3), dtype=np.uint8)
-    base = build_model((60, 60, 3))
+    base = masterclass_network((60, 60, 3))
     model = build_header_cnn(8, base=base, image_size=60)
     conv_base = [la for la in base.layers if la.weights][0].get_weights()[0]
     conv_new = [la for la in model.layers if la.weights][0].get_weights()[0]

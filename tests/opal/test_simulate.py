@@ -1,9 +1,8 @@
-"""Simulated OPAL displays (issue 22): format, reproducibility, physics sanity, shipped weights."""
+"""Simulated OPAL displays (issue 22): format, reproducibility, physics sanity, training from the shipped weights."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
 
 import numpy as np
@@ -12,11 +11,10 @@ import pytest
 pytest.importorskip("pythia8mc")
 
 from eventcnn import opal  # noqa: E402
-from eventcnn._io import sha256sum
 from eventcnn.cli import main  # noqa: E402
 from eventcnn.errors import UserError  # noqa: E402
+from eventcnn.learn.weights import resolve_weights  # noqa: E402
 from eventcnn.opal import simulate as sim  # noqa: E402
-from eventcnn.opal import weights as opal_weights  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -57,58 +55,6 @@ def test_reproducible_and_independent_of_jobs(tmp_path, simulated):
         assert [a.read(n) for n in sorted(a.namelist())] != [b.read(n) for n in sorted(b.namelist())]
 
 
-def test_chunk_is_pure_in_its_arguments():
-    a = sim.simulate_chunk(5, "t", 3, 2)
-    b = sim.simulate_chunk(5, "t", 0, 5)[3:]
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
-
-
-def test_physics_hadrons_have_many_more_tracks():
-    rec = {c: [r for _, r in sim.simulate_chunk(2, c, 0, 12, records=True)] for c in "qemt"}
-    n = {c: np.mean([r.n_tracks for r in rs]) for c, rs in rec.items()}
-    assert n["q"] > 8 and n["q"] > 2.5 * max(n["e"], n["m"], n["t"])
-    assert np.mean([r.n_charged_true for r in rec["q"]]) > 14  # before the track cuts
-    # muons reach the muon chambers, electrons do not
-    assert np.mean([len(r.muon_hits) for r in rec["m"]]) > 1.2
-    assert np.mean([len(r.muon_hits) for r in rec["e"]]) == 0
-    # electrons leave most of their energy in the electromagnetic calorimeter
-    assert np.median([r.ecal[:, 1].sum() for r in rec["e"]]) > 60
-    # every tau decays to an odd number of charged particles
-    assert all(k % 2 == 1 for r in rec["t"] for k in r.n_tracks_tau)
-
-
-def _radii(mask: np.ndarray) -> np.ndarray:
-    yy, xx = np.nonzero(mask)
-    return np.hypot(xx - 99.5, yy - 99.5)
-
-
-def test_display_layers_sit_where_the_real_displays_draw_them():
-    """One muon pair drawn by hand: each mark at its layer's radius, in its colour."""
-    det = sim.DETECTOR
-    rec = sim.EventRecord(
-        tracks=np.array([[44.0, 0.3, 1.0, 0.1, 44.2], [44.0, 0.3 + np.pi, -1.0, -0.1, 44.2]]),
-        ecal=np.array([[0.3, 0.5]]),              # a minimum-ionising e.m. cluster (yellow)
-        hcal=np.array([[0.3 + np.pi, 2.0]]),      # a hadron-calorimeter tower (green)
-        muon_hits=np.array([0.3, 0.3 + np.pi]), noise=np.zeros(0))
-    img = sim.draw_event(rec, np.random.default_rng(0), det).astype(int)
-    r, g, b = img[..., 0], img[..., 1], img[..., 2]
-    red = (r > 120) & (g < 60) & (b < 60)
-    yellow = (r > 60) & (g > 60) & (b < 30) & (abs(r - g) < 40)
-    green = (g > 60) & (r < 30) & (b < 30)
-    grey = (r > 40) & (abs(r - g) < 15) & (abs(g - b) < 15)
-    # muon-chamber crosses: a compact column between the chamber radii
-    assert red.sum() > 20
-    assert _radii(red).min() > det.muon_px_in - 3 and _radii(red).max() < det.muon_px_out + 3
-    # calorimeter towers: the e.m. one starts at ecal_px, the hadronic one at hcal_px
-    ry = _radii(yellow)
-    ry = ry[ry < det.muon_px_in - 3]  # a few muon-chamber crosses are yellow too
-    assert len(ry) > 5 and abs(ry.min() - det.ecal_px) < 2.5 and ry.max() < det.hcal_px
-    assert abs(_radii(green).min() - det.hcal_px) < 2.5 and _radii(green).max() < det.muon_px_in
-    # tracks stay inside the jet chamber and are dimmer than white
-    assert _radii(grey).max() < det.jet_r_out * det.px_per_m + 2
-    assert img[grey].max() < 255 * det.track_shade + 1
-
-
 def test_bad_settings_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="--events"):
         sim.simulate(0, tmp_path)
@@ -126,29 +72,12 @@ def test_cli_simulate_then_opal_commands_read_it(tmp_path, capsys):
     assert set(data.labels) == {"e", "m"}
 
 
-def test_shipped_weights_checked(tmp_path):
-    path = opal_weights.shipped_weights()
-    meta = json.loads(path.with_name("opal_sim.json").read_text())
-    assert meta["sha256"] == sha256sum(path)
-    assert "eventcnn opal pretrain" in meta["command"]
-    bad = tmp_path / "w"
-    bad.mkdir()
-    shutil.copy(path.with_name("opal_sim.json"), bad / "opal_sim.json")
-    (bad / "opal_sim.weights.h5").write_bytes(path.read_bytes()[:-1] + b"x")
-    with pytest.raises(UserError, match="damaged"):
-        opal_weights.shipped_weights(bad)
-    with pytest.raises(UserError, match="no simulation-pretrained"):
-        opal_weights.shipped_weights(tmp_path / "nothing")
-    with pytest.raises(UserError, match="--weights"):
-        opal_weights.resolve_weights("nonsense")
-
-
 def test_train_from_sim_weights(tmp_path, simulated):
     data = opal.load_displays(simulated.zip_path, simulated.labels_path, quiet=True)
     model = opal.build_model(augment=True)
-    opal.load_pretrained(model, opal_weights.shipped_weights())
+    opal.load_pretrained(model, resolve_weights("sim", "masterclass"))
     plain = opal.build_model()
-    opal.load_pretrained(plain, opal_weights.shipped_weights())
+    opal.load_pretrained(plain, resolve_weights("sim", "masterclass"))
     # the same network with and without the augmentation stage
     assert np.allclose(opal.predict(model, data.images[:4]), opal.predict(plain, data.images[:4]), atol=1e-5)
     res = opal.train(data.images, data.labels, weights="sim", epochs=1, steps_per_epoch=1,
@@ -183,20 +112,3 @@ def test_opal_train_starts_from_the_pretrained_weights_by_default(tmp_path, simu
     assert cfg["train"]["weights"] is None and cfg["opal"]["tta_copies"] == 8  # random weights: TTA
 
 
-def test_weights_image_size_from_the_json_beside_them(tmp_path):
-    assert opal_weights.weights_image_size(opal_weights.shipped_weights()) == 200
-    w = tmp_path / "mine.weights.h5"
-    w.write_bytes(b"")
-    assert opal_weights.weights_image_size(w) is None  # no .json beside them: nothing known
-    (tmp_path / "mine.json").write_text('{"image_size": 64}')
-    assert opal_weights.weights_image_size(w) == 64
-    (tmp_path / "mine.json").write_text("[1, 2")
-    with pytest.raises(UserError, match="mine.json: not the .json"):
-        opal_weights.weights_image_size(w)
-
-
-def test_pretrained_weights_of_another_size_are_refused_in_one_line():
-    model = opal.build_model((64, 64, 3))
-    with pytest.raises(UserError, match="made for 200 px displays, these are 64 px") as err:
-        opal.load_pretrained(model, opal_weights.shipped_weights())
-    assert "\n" not in str(err.value) and len(str(err.value)) < 300
