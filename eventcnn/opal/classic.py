@@ -171,7 +171,7 @@ def train_header_trees(X: np.ndarray, y: Sequence[str] | np.ndarray, seed: int =
         model = train_header_trees(X[train], labels[train], seed=1)
         p = predict_header_trees(model, X[test])
     """
-    from eventcnn.learn.baseline import train_baseline  # deferred: scikit-learn loads when trees are trained
+    from eventcnn.learn.baseline import train_baseline  # deferred: sklearn loads on training
 
     return train_baseline(X, np.asarray(y), seed=seed, **{"class_weight": "balanced", **params})
 

@@ -59,7 +59,9 @@ def build_header_cnn(n_features: int, base: Any | None = None, image_size: int =
     import keras
     from keras import layers
 
-    from eventcnn.learn.models import masterclass_network  # deferred: Keras loads when a model is built
+    from eventcnn.learn.models import (
+        masterclass_network,  # deferred: Keras loads when a model is built
+    )
 
     cnn = masterclass_network((image_size, image_size, 3), augment=True, seed=seed)
     if base is not None:

@@ -76,8 +76,8 @@ def test_trees_learn_the_classes_and_keep_the_class_order() -> None:
 
 @pytest.mark.slow
 def test_header_cnn_trains_and_predicts_on_small_displays() -> None:
-    from eventcnn.opal.header_cnn import build_header_cnn, predict_header_cnn, train_header_cnn
     from eventcnn.learn.models import masterclass_network
+    from eventcnn.opal.header_cnn import build_header_cnn, predict_header_cnn, train_header_cnn
 
     rng = np.random.default_rng(0)
     X, y = _toy(6, rng)
