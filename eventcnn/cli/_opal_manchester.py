@@ -1,9 +1,12 @@
-"""``eventcnn opal header``: the numbers students read off the Manchester OPAL displays.
+"""``eventcnn opal header`` and ``eventcnn opal measure``: the Manchester OPAL displays.
 
-Registered from :mod:`eventcnn.cli.opal`. Example::
+``header``: the numbers students read off the displays; ``measure``: the Z decay
+fractions over the whole challenge (end views, side views, all). Registered from
+:mod:`eventcnn.cli.opal`. Example::
 
-    eventcnn data fetch manchester
+    eventcnn data fetch opal manchester
     eventcnn opal header ~/.cache/eventcnn/opal_manchester/z_displays.zip --out header.csv
+    eventcnn opal measure --out measurement/
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import argparse
 import sys
 from collections import Counter
 
+from eventcnn.cli._defaults import default
 from eventcnn.errors import few_names
+from eventcnn.opal.measure import measure_challenge
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +34,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
     h.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     h.set_defaults(func=run_header)
+    _register_measure(sub)
+
+
+def _register_measure(sub: argparse._SubParsersAction) -> None:
+    m = sub.add_parser(
+        "measure", help="measure the Z decay fractions over the masterclass challenge (end, side, all views)",
+        description="Classify every display of the Manchester Z challenge and measure the fractions of "
+                    "hadronic, electron, muon and tau decays, corrected for misidentification with the "
+                    "cross-validated confusion on the labelled end views, with statistical uncertainties, "
+                    "R = hadronic/leptonic and lepton universality beside the PDG. End views: the masterclass "
+                    "CNN (out-of-fold); side views: boosted trees on the header numbers. Writes "
+                    "DIR/measurement.json, DIR/report.md and figures.")
+    m.add_argument("--out", required=True, metavar="DIR", help="folder for measurement.json, report.md, figures")
+    m.add_argument("--data", default=None,
+                   help="folder holding opal/ and opal_manchester/ (default: where 'eventcnn data fetch' puts them)")
+    m.add_argument("--folds", type=int, default=default(measure_challenge, "folds"),
+                   help="cross-validation folds (default: %(default)s)")
+    m.add_argument("--epochs", type=int, default=default(measure_challenge, "epochs"),
+                   help="epochs of each fold's CNN (default: %(default)s)")
+    m.add_argument("--steps", type=int, default=default(measure_challenge, "steps"),
+                   help="training batches per epoch (default: %(default)s)")
+    m.add_argument("--seed", type=int, default=default(measure_challenge, "seed"),
+                   help="seed of folds, training and pseudo-experiments (default: %(default)s)")
+    m.add_argument("--toys", type=int, default=default(measure_challenge, "toys"),
+                   help="pseudo-experiments per uncertainty (default: %(default)s)")
+    m.add_argument("--limit", type=int, default=None,
+                   help="a quick sample: about this many labelled end views, other end views and side views")
+    m.add_argument("--overwrite", action="store_true", help="replace an existing DIR/measurement.json")
+    m.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    m.set_defaults(func=run_measure)
 
 
 def run_header(args: argparse.Namespace) -> int:
@@ -67,3 +102,28 @@ def summary(reads) -> list[str]:
         lines.append(f"{len(bad)} displays with a field not read (see the 'error' column): "
                      f"{few_names([r.display for r in bad], 5)}")
     return lines
+
+
+def run_measure(args: argparse.Namespace) -> int:
+    """Measure, write the report, print the fractions (stderr) and the JSON's path; exit 1 if a view failed."""
+    from pathlib import Path
+
+    from eventcnn.errors import UserError, check_output
+    from eventcnn.opal.measure_report import MEASUREMENT_JSON, write_measurement
+
+    out = check_output(args.out, folder=True, inputs=[p for p in [args.data] if p])
+    if (Path(out) / MEASUREMENT_JSON).exists() and not args.overwrite:
+        raise UserError(f"{Path(out) / MEASUREMENT_JSON} exists: give --overwrite to replace it")
+    result = measure_challenge(args.data, folds=args.folds, epochs=args.epochs, steps=args.steps, seed=args.seed,
+                               toys=args.toys, limit=args.limit, quiet=args.quiet)
+    path = write_measurement(result, out)
+    for key in ("end", "side", "all"):
+        m = result[key]
+        if "error" in m:
+            print(f"{key}: not measured ({m['error']})", file=sys.stderr)
+        elif not args.quiet:
+            f = m["fractions"]
+            print(f"{key}: " + ", ".join(f"{c} {f[c]['value']:.3f} +- {f[c]['stat']:.3f}" for c in f)
+                  + f"; R {m['R']['value']:.2f} +- {m['R']['stat']:.2f} (PDG {m['pdg']['R']:.2f})", file=sys.stderr)
+    print(path)
+    return 1 if result["errors"] else 0

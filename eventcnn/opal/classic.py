@@ -173,6 +173,8 @@ def train_header_trees(X: np.ndarray, y: Sequence[str] | np.ndarray, seed: int =
     """
     from eventcnn.learn.baseline import train_baseline  # deferred: sklearn loads on training
 
+    X = np.array(X, dtype=np.float64)
+    X[:, np.isnan(X).all(axis=0)] = 0.0  # a number read on no training display: constant, never split on
     return train_baseline(X, np.asarray(y), seed=seed, **{"class_weight": "balanced", **params})
 
 
