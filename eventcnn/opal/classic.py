@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn.errors import UserError
+from eventcnn.learn.baseline import train_baseline
 from eventcnn.names import OPAL_CLASSES as CLASS_NAMES
 
 __all__ = [
@@ -171,8 +172,6 @@ def train_header_trees(X: np.ndarray, y: Sequence[str] | np.ndarray, seed: int =
         model = train_header_trees(X[train], labels[train], seed=1)
         p = predict_header_trees(model, X[test])
     """
-    from eventcnn.learn.baseline import train_baseline  # deferred: sklearn loads on training
-
     X = np.array(X, dtype=np.float64)
     X[:, np.isnan(X).all(axis=0)] = 0.0  # a number read on no training display: constant, never split on
     return train_baseline(X, np.asarray(y), seed=seed, **{"class_weight": "balanced", **params})

@@ -29,6 +29,7 @@ import numpy as np
 
 from eventcnn.errors import UserError
 from eventcnn.images.opal_displays import CLASS_NAMES, label_indices
+from eventcnn.learn.models import masterclass_network
 
 __all__ = ["HeaderCNN", "build_header_cnn", "predict_header_cnn", "train_header_cnn"]
 
@@ -59,9 +60,6 @@ def build_header_cnn(n_features: int, base: Any | None = None, image_size: int =
     import keras
     from keras import layers
 
-    from eventcnn.learn.models import (
-        masterclass_network,  # deferred: Keras loads when a model is built
-    )
 
     cnn = masterclass_network((image_size, image_size, 3), augment=True, seed=seed)
     if base is not None:

@@ -59,6 +59,8 @@ from eventcnn.images.manchester import (
     masterclass_crop,
 )
 from eventcnn.images.opal_displays import load_displays
+from eventcnn.learn.predict import predict_images
+from eventcnn.learn.train_arrays import train_arrays
 from eventcnn.names import OPAL_CLASSES
 from eventcnn.opal.classic import (
     HEADER_FEATURES,
@@ -218,9 +220,6 @@ def _cnn_cross_validation(crops: np.ndarray, y: np.ndarray, test_sets: Sequence[
                           epochs: int, steps: int, seed: int, say: Any,
                           quiet: bool) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold CNN probabilities of the labelled crops, and the fold CNNs' mean on ``others``."""
-    from eventcnn.learn.predict import predict_images  # deferred: Keras loads only for the CNN
-    from eventcnn.learn.train_arrays import train_arrays  # deferred: as above
-
     oof = np.zeros((len(y), len(OPAL_CLASSES)))
     rest = np.zeros((len(others), len(OPAL_CLASSES)))
     for k, test in enumerate(test_sets):

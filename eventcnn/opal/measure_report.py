@@ -22,7 +22,7 @@ import numpy as np
 from eventcnn._io import write_figure_png, write_json_atomic, write_text_atomic
 from eventcnn.names import OPAL_CLASSES, OPAL_WORDS
 
-__all__ = ["MEASUREMENT_JSON", "REPORT", "report_markdown", "write_measurement"]
+__all__ = ["MEASUREMENT_JSON", "REPORT", "measurement_markdown", "write_measurement"]
 
 MEASUREMENT_JSON = "measurement.json"
 REPORT = "report.md"
@@ -93,7 +93,7 @@ def _fmt(f: dict[str, Any] | None) -> str:
     return f"{f['value']:.4f} ± {f['stat']:.4f} (stat) ± {f['confusion']:.4f} (mis-id)"
 
 
-def report_markdown(result: dict[str, Any]) -> str:
+def measurement_markdown(result: dict[str, Any]) -> str:
     """The report's text: the three measurements beside the PDG, the agreement checks, what was not done."""
     lines = ["# Z decay fractions from the OPAL masterclass challenge", ""]
     d, cfg = result["displays"], result["config"]
@@ -137,5 +137,5 @@ def write_measurement(result: dict[str, Any], out: str | os.PathLike[str]) -> Pa
     if any(_ok(result, k) for k, _ in _SETS):
         write_figure_png(fractions_figure(result), out / "fractions.png")
     write_figure_png(confusion_figure(result), out / "confusion.png")
-    write_text_atomic(out / REPORT, report_markdown(result))
+    write_text_atomic(out / REPORT, measurement_markdown(result))
     return write_json_atomic(out / MEASUREMENT_JSON, result)

@@ -15,7 +15,7 @@ import pytest
 from eventcnn.cli import main
 from eventcnn.opal.fractions import measure_fractions
 from eventcnn.opal.measure import agreement
-from eventcnn.opal.measure_report import report_markdown, write_measurement
+from eventcnn.opal.measure_report import measurement_markdown, write_measurement
 
 CLASSES = ("q", "e", "m", "t")
 
@@ -54,7 +54,7 @@ def test_report_writes_json_text_and_figures(tmp_path: Path) -> None:
     assert path.name == "measurement.json" and json.loads(path.read_text())["end"]["fractions"]["q"]["stat"] > 0
     assert {p.name for p in (tmp_path / "m").iterdir()} == {"measurement.json", "report.md", "fractions.png",
                                                             "confusion.png"}
-    text = report_markdown(result)
+    text = measurement_markdown(result)
     assert "| hadronic | 0.8" in text and "Not measured: all displays: singular" in text
     assert "side vs end:" in text and "was not built" in text
 
