@@ -67,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         if a:
             print(f"{key}: " + ", ".join(f"{c} {x['pull']:+.2f} sigma" + ("" if x["within_2_sigma"] else " (NOT within 2 sigma)")
                                           for c, x in a.items() if x["pull"] is not None))
+    for view, x in r["displays"]["low_multiplicity"].items():
+        if x:
+            print(f"low multiplicity (Ctrk N <= 6, no classifier), {view}: {x['k']}/{x['n']} = {x['value']:.3f} "
+                  f"[{x['ci95'][0]:.3f}, {x['ci95'][1]:.3f}]")
     target = r["agreement"]["side_vs_end"] and r["agreement"]["side_vs_pdg"]
     ok = bool(target) and all(x["within_2_sigma"] for k in ("side_vs_end", "side_vs_pdg")
                               for x in r["agreement"][k].values())

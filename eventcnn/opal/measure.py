@@ -64,6 +64,7 @@ from eventcnn.learn.train_arrays import train_arrays
 from eventcnn.names import OPAL_CLASSES
 from eventcnn.opal.classic import (
     HEADER_FEATURES,
+    CutRules,
     header_matrix,
     predict_header_trees,
     train_header_trees,
@@ -76,7 +77,8 @@ from eventcnn.opal.fractions import (
 )
 from eventcnn.seeds import DEFAULT_SEED, derive_rng, derive_seed
 
-__all__ = ["CNN_EPOCHS", "CNN_STEPS", "Challenge", "MEASURE_FOLDS", "agreement", "load_challenge", "measure_challenge"]
+__all__ = ["CNN_EPOCHS", "CNN_STEPS", "Challenge", "MEASURE_FOLDS", "agreement", "load_challenge", "low_multiplicity",
+           "measure_challenge"]
 
 #: cross-validation folds of the measurement
 MEASURE_FOLDS = 5
@@ -234,6 +236,19 @@ def _cnn_cross_validation(crops: np.ndarray, y: np.ndarray, test_sets: Sequence[
     return oof, rest
 
 
+def low_multiplicity(X: np.ndarray, views: np.ndarray) -> dict[str, Any]:
+    """Per view, the share of displays with at most ``CutRules.max_lepton_tracks`` charged tracks (Ctrk N)
+    among those whose Ctrk N was read, with a Clopper-Pearson interval: a check of the samples that needs no
+    classifier (a lepton pair gives at most 6 tracks; the PDG's leptonic share of visible decays is 12.6 %)."""
+    n = X[:, HEADER_FEATURES.index("ctrk_n")]
+    out = {}
+    for view in ("end", "side", "all"):
+        keep = np.isfinite(n) & ((views == view) if view != "all" else True)
+        k, total = int((n[keep] <= CutRules.max_lepton_tracks).sum()), int(keep.sum())
+        out[view] = {**stats.binomial_interval(k, total).to_json(), "k": k, "n": total} if total else None
+    return out
+
+
 def _trees(X: np.ndarray, y: np.ndarray, seed: int) -> Any:
     """The header trees; on a small sample (a class too rare for the internal early-stopping split) without
     early stopping, with few iterations and small leaves (the default leaf of 20 displays would not split)."""
@@ -340,6 +355,7 @@ def measure_challenge(data: str | os.PathLike[str] | None = None, *, folds: int 
     result["displays"] = {
         "challenge": len(ch.names), "labelled_end": len(lab), "other_end": len(end_rest), "side": len(side),
         "left_out": ch.left_out, "header_incomplete": len(ch.header_errors),
+        "low_multiplicity": low_multiplicity(ch.X, ch.views),
         "header_numbers_read": {k: int(np.isfinite(ch.X[:, j]).sum()) for j, k in enumerate(HEADER_FEATURES)},
         "predicted": {"side": dict(zip(*np.unique(trees_rest[len(end_rest):], return_counts=True)))
                       if len(side) else {}},

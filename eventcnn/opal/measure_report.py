@@ -121,6 +121,12 @@ def measurement_markdown(result: dict[str, Any]) -> str:
         lines.append(f"- {key.replace('_', ' ')}: " + ", ".join(
             f"{OPAL_WORDS[c]} {a['pull']:+.2f} sigma {'yes' if a['within_2_sigma'] else 'NO'}"
             if a["pull"] is not None else f"{OPAL_WORDS[c]} –" for c, a in text.items()))
+    low = result["displays"].get("low_multiplicity") or {}
+    if any(low.values()):
+        lines += ["", "Displays with at most 6 charged tracks (Ctrk N read; no classifier; PDG leptonic share "
+                  "12.6 %): " + ", ".join(f"{v} {x['k']}/{x['n']} = {100 * x['value']:.1f} % "
+                                          f"[{100 * x['ci95'][0]:.1f}, {100 * x['ci95'][1]:.1f}]"
+                                          for v, x in low.items() if x) + "."]
     lines += ["", "![fractions](fractions.png)", "", "![confusion](confusion.png)", "",
               "Side views are classified by gradient-boosted trees on the header numbers (a per-event summary "
               "that does not depend on the view), trained on the labelled end views; a side-view CNN from "

@@ -14,7 +14,7 @@ import pytest
 
 from eventcnn.cli import main
 from eventcnn.opal.fractions import measure_fractions
-from eventcnn.opal.measure import agreement
+from eventcnn.opal.measure import agreement, low_multiplicity
 from eventcnn.opal.measure_report import measurement_markdown, write_measurement
 
 CLASSES = ("q", "e", "m", "t")
@@ -41,6 +41,15 @@ def test_agreement_flags_a_difference_beyond_two_sigma() -> None:
     assert pdg["q"]["difference"] == pytest.approx(a["fractions"]["q"]["value"] - a["pdg"]["fractions"]["q"])
 
 
+def test_low_multiplicity_counts_displays_with_few_tracks_per_view() -> None:
+    X = np.full((6, 8), np.nan)
+    X[:, 0] = [2, 4, 20, 30, 6, np.nan]  # Ctrk N; the last not read
+    views = np.array(["end", "end", "end", "side", "side", "side"])
+    low = low_multiplicity(X, views)
+    assert (low["end"]["k"], low["end"]["n"]) == (2, 3) and (low["side"]["k"], low["side"]["n"]) == (1, 2)
+    assert (low["all"]["k"], low["all"]["n"]) == (3, 5) and low["end"]["ci95"][0] < 2 / 3 < low["end"]["ci95"][1]
+
+
 def test_report_writes_json_text_and_figures(tmp_path: Path) -> None:
     end, side = _measurement({"q": 870, "e": 45, "m": 40, "t": 45}), _measurement({"q": 300, "e": 20, "m": 15, "t": 17})
     cv = {"true_x_predicted": [[9, 1, 0, 0], [0, 5, 0, 0], [0, 0, 5, 0], [1, 0, 0, 4]], "classes": list(CLASSES)}
@@ -48,7 +57,9 @@ def test_report_writes_json_text_and_figures(tmp_path: Path) -> None:
     result = {"end": end, "side": side, "all": {"error": "all displays: singular", "classifier": "trees"},
               "agreement": {"side_vs_end": agreement(side, end), "side_vs_pdg": agreement(side)},
               "cross_validation": {"folds": 2, "displays": 25, "cnn": score, "trees": score},
-              "displays": {"challenge": 1000, "labelled_end": 25, "other_end": 0, "side": 352},
+              "displays": {"challenge": 1000, "labelled_end": 25, "other_end": 0, "side": 352,
+                           "low_multiplicity": {"end": {"value": 0.1, "ci95": [0.05, 0.2], "k": 3, "n": 30},
+                                                "side": None}},
               "config": {"seed": 1, "folds": 2, "epochs": 1, "limit": None, "licence": "none stated"}, "errors": []}
     path = write_measurement(result, tmp_path / "m")
     assert path.name == "measurement.json" and json.loads(path.read_text())["end"]["fractions"]["q"]["stat"] > 0
@@ -56,7 +67,7 @@ def test_report_writes_json_text_and_figures(tmp_path: Path) -> None:
                                                             "confusion.png"}
     text = measurement_markdown(result)
     assert "| hadronic | 0.8" in text and "Not measured: all displays: singular" in text
-    assert "side vs end:" in text and "was not built" in text
+    assert "side vs end:" in text and "was not built" in text and "end 3/30 = 10.0 %" in text
 
 
 def test_measure_names_what_is_missing(tmp_path: Path, capsys) -> None:
