@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(cv, dict):
             b = cv["balanced_accuracy"]
             print(f"cross-validated balanced accuracy, {key}: {b['value']:.3f} [{b['ci95'][0]:.3f}, {b['ci95'][1]:.3f}]")
+    d = r["cross_validation"]["balanced_accuracy_cnn_minus_trees"]
+    print(f"paired difference CNN - trees (same displays, same folds): {d['value']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]")
     for key, a in r["agreement"].items():
         if a:
             print(f"{key}: " + ", ".join(f"{c} {x['pull']:+.2f} sigma" + ("" if x["within_2_sigma"] else " (NOT within 2 sigma)")

@@ -350,8 +350,10 @@ def measure_challenge(data: str | os.PathLike[str] | None = None, *, folds: int 
         "side_vs_end": agreement(ok["side"], ok["end"]) if {"side", "end"} <= set(ok) else None,
         **{f"{k}_vs_pdg": agreement(ok[k]) if k in ok else None for k in ("side", "end", "all")}}
     result["errors"] = [m["error"] for m in result.values() if isinstance(m, dict) and "error" in m]
+    diff = stats.paired_difference(stats.balanced_accuracy, y, cnn_pred, trees_pred, seed=seed, strata=y)
     result["cross_validation"] = {"folds": folds, "displays": len(y), "cnn": _scores(y, cnn_pred),
-                                  "trees": _scores(y, trees_pred)}
+                                  "trees": _scores(y, trees_pred),
+                                  "balanced_accuracy_cnn_minus_trees": diff.to_json()}
     result["displays"] = {
         "challenge": len(ch.names), "labelled_end": len(lab), "other_end": len(end_rest), "side": len(side),
         "left_out": ch.left_out, "header_incomplete": len(ch.header_errors),
@@ -361,6 +363,11 @@ def measure_challenge(data: str | os.PathLike[str] | None = None, *, folds: int 
                       if len(side) else {}},
     }
     result["displays"]["predicted"]["side"] = {str(k): int(v) for k, v in result["displays"]["predicted"]["side"].items()}
+    classified = {"cnn": dict(zip(ch.names[lab], cnn_pred)) | dict(zip(ch.names[end_rest], _codes(rest_cnn))),
+                  "trees": dict(zip(ch.names[lab], trees_pred)) | dict(zip(ch.names[unlabelled], trees_rest))}
+    result["predictions"] = [{"display": str(n), "view": str(v), "label": str(lab_), "cnn": str(classified["cnn"].get(n, "")),
+                              "trees": str(classified["trees"].get(n, ""))}
+                             for n, v, lab_ in zip(ch.names, ch.views, ch.labels)]
     if ch.left_out:
         say(f"{len(ch.left_out)} displays left out: {few_names(sorted(ch.left_out), 5)}")
     result["config"] = {"data": str(data) if data is not None else str(cache_dir()), "folds": folds, "epochs": epochs,
