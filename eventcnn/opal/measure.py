@@ -49,6 +49,7 @@ from eventcnn import stats
 from eventcnn._env import sayer
 from eventcnn.errors import UserError, few_names
 from eventcnn.events.download import cache_dir
+from eventcnn.events.sources import REGISTRY
 from eventcnn.images.display_header import load_font, read_header
 from eventcnn.images.manchester import (
     CropError,
@@ -77,7 +78,7 @@ from eventcnn.opal.fractions import (
 )
 from eventcnn.seeds import DEFAULT_SEED, derive_rng, derive_seed
 
-__all__ = ["CNN_EPOCHS", "CNN_STEPS", "Challenge", "MEASURE_FOLDS", "agreement", "load_challenge", "low_multiplicity",
+__all__ = ["CNN_EPOCHS", "CNN_STEPS", "Challenge", "challenge_files", "MEASURE_FOLDS", "agreement", "load_challenge", "low_multiplicity",
            "measure_challenge"]
 
 #: cross-validation folds of the measurement
@@ -89,9 +90,6 @@ CNN_EPOCHS = 3
 CNN_STEPS = 32
 #: the trees stop early on an internal stratified 20 % split only with this many displays of every class
 _TREES_EARLY_STOP_MIN = 10
-_CROPS_ZIP = Path("opal") / "centered-masked-rotated1.zip"
-_LABELS = Path("opal") / "events_list.csv"
-_DISPLAYS = Path("opal_manchester") / "z_displays.zip"
 
 
 @dataclass
@@ -114,14 +112,22 @@ class Challenge:
         return np.flatnonzero(keep)
 
 
-def _paths(data: str | os.PathLike[str] | None) -> tuple[Path, Path, Path]:
+def challenge_files(data: str | os.PathLike[str] | None) -> tuple[Path, Path, Path]:
+    """The displays zip, the crops zip and the labels under ``data``: where ``eventcnn data fetch`` puts
+    them (the labels under ``opal/answer_key/``) or laid out like a mirror (``../shared/data``)."""
     root = Path(data).expanduser() if data is not None else cache_dir()
-    paths = (root / _DISPLAYS, root / _CROPS_ZIP, root / _LABELS)
-    missing = [str(p) for p in paths if not p.is_file()]
+    found, missing = [], []
+    for dataset, key in (("opal_manchester", "displays"), ("opal", "zip"), ("opal", "labels")):
+        src = next(s for s in REGISTRY if s.dataset == dataset and s.key == key)
+        places = list(dict.fromkeys([root / src.relpath, root / src.mirror_relpath]))
+        hit = next((p for p in places if p.is_file()), None)
+        found.append(hit)
+        if hit is None:
+            missing.append(" or ".join(str(p) for p in places))
     if missing:
-        raise UserError(f"{', '.join(missing)} not found: run 'eventcnn data fetch opal manchester' "
+        raise UserError(f"{'; '.join(missing)} not found: run 'eventcnn data fetch opal manchester' "
                         f"(or give --data, a folder holding opal/ and opal_manchester/ like ../shared/data)")
-    return paths
+    return found[0], found[1], found[2]
 
 
 def _pick(label_of: dict[str, str], limit: int, folds: int, seed: int) -> list[str]:
@@ -182,7 +188,7 @@ def load_challenge(data: str | os.PathLike[str] | None = None, *, limit: int | N
     """
     from tqdm.auto import tqdm
 
-    displays_zip, crops_zip, labels_csv = _paths(data)
+    displays_zip, crops_zip, labels_csv = challenge_files(data)
     files, skipped = iter_display_files(displays_zip)
     left_out = {Path(m).stem: why for m, why in skipped
                 if not m.lower().endswith((".csv", ".txt", ".md", ".json"))}

@@ -14,7 +14,7 @@ import pytest
 
 from eventcnn.cli import main
 from eventcnn.opal.fractions import measure_fractions
-from eventcnn.opal.measure import agreement, low_multiplicity
+from eventcnn.opal.measure import agreement, challenge_files, low_multiplicity
 from eventcnn.opal.measure_report import measurement_markdown, write_measurement
 
 CLASSES = ("q", "e", "m", "t")
@@ -68,6 +68,15 @@ def test_report_writes_json_text_and_figures(tmp_path: Path) -> None:
     text = measurement_markdown(result)
     assert "| hadronic | 0.8" in text and "Not measured: all displays: singular" in text
     assert "side vs end:" in text and "was not built" in text and "end 3/30 = 10.0 %" in text
+
+
+def test_challenge_files_are_found_where_fetch_puts_them_and_in_a_mirror(tmp_path: Path) -> None:
+    fetched, mirror = tmp_path / "cache", tmp_path / "mirror"
+    for root, labels in ((fetched, "opal/answer_key/events_list.csv"), (mirror, "opal/events_list.csv")):
+        for rel in ("opal_manchester/z_displays.zip", "opal/centered-masked-rotated1.zip", labels):
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(b"x")
+        assert challenge_files(root)[2] == root / labels
 
 
 def test_measure_names_what_is_missing(tmp_path: Path, capsys) -> None:
