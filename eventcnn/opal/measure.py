@@ -301,6 +301,25 @@ def _measure(predicted: np.ndarray, conf: np.ndarray, toys: int, seed: int, what
     return m
 
 
+def _tree_cross_validation(X: np.ndarray, y: np.ndarray, test_sets: Sequence[np.ndarray], seed: int) -> np.ndarray:
+    """Out-of-fold probabilities of the header trees on the labelled displays (the CNN's folds)."""
+    oof = np.zeros((len(y), len(OPAL_CLASSES)))
+    for k, test in enumerate(test_sets):
+        train = np.setdiff1d(np.arange(len(y)), test)
+        oof[test] = predict_header_trees(_trees(X[train], y[train], derive_seed(seed, "measure-trees", k)), X[test])
+    return oof
+
+
+def _display_counts(ch: Challenge, other_end: int, side_pred: np.ndarray) -> dict[str, Any]:
+    """How many displays of each kind, which were left out and why, what the header gave, the side views' classes."""
+    classes, counts = np.unique(side_pred, return_counts=True)
+    return {"challenge": len(ch.names), "labelled_end": len(ch.where("end", True)), "other_end": other_end,
+            "side": len(ch.where("side")), "left_out": ch.left_out, "header_incomplete": len(ch.header_errors),
+            "low_multiplicity": low_multiplicity(ch.X, ch.views),
+            "header_numbers_read": {k: int(np.isfinite(ch.X[:, j]).sum()) for j, k in enumerate(HEADER_FEATURES)},
+            "predicted": {"side": {str(c): int(n) for c, n in zip(classes, counts)}}}
+
+
 def measure_challenge(data: str | os.PathLike[str] | None = None, *, folds: int = MEASURE_FOLDS,
                       epochs: int = CNN_EPOCHS, steps: int = CNN_STEPS, seed: int = DEFAULT_SEED,
                       toys: int = DEFAULT_TOYS,
@@ -331,12 +350,7 @@ def measure_challenge(data: str | os.PathLike[str] | None = None, *, folds: int 
     oof_cnn, rest_cnn = _cnn_cross_validation(crops, y, test_sets, others, epochs, steps, seed,
                                               say, quiet)
     cnn_pred = _codes(oof_cnn)
-    oof_trees = np.zeros((len(y), len(OPAL_CLASSES)))
-    for k, test in enumerate(test_sets):
-        train = np.setdiff1d(np.arange(len(y)), test)
-        model = _trees(ch.X[lab][train], y[train], derive_seed(seed, "measure-trees", k))
-        oof_trees[test] = predict_header_trees(model, ch.X[lab][test])
-    trees_pred = _codes(oof_trees)
+    trees_pred = _codes(_tree_cross_validation(ch.X[lab], y, test_sets, seed))
     full_trees = _trees(ch.X[lab], y, derive_seed(seed, "measure-trees", "all"))
     unlabelled = np.concatenate([end_rest, side])
     trees_rest = _codes(predict_header_trees(full_trees, ch.X[unlabelled])) if len(unlabelled) else np.array([])
@@ -360,20 +374,11 @@ def measure_challenge(data: str | os.PathLike[str] | None = None, *, folds: int 
     result["cross_validation"] = {"folds": folds, "displays": len(y), "cnn": _scores(y, cnn_pred),
                                   "trees": _scores(y, trees_pred),
                                   "balanced_accuracy_cnn_minus_trees": diff.to_json()}
-    result["displays"] = {
-        "challenge": len(ch.names), "labelled_end": len(lab), "other_end": len(end_rest), "side": len(side),
-        "left_out": ch.left_out, "header_incomplete": len(ch.header_errors),
-        "low_multiplicity": low_multiplicity(ch.X, ch.views),
-        "header_numbers_read": {k: int(np.isfinite(ch.X[:, j]).sum()) for j, k in enumerate(HEADER_FEATURES)},
-        "predicted": {"side": dict(zip(*np.unique(trees_rest[len(end_rest):], return_counts=True)))
-                      if len(side) else {}},
-    }
-    result["displays"]["predicted"]["side"] = {str(k): int(v) for k, v in result["displays"]["predicted"]["side"].items()}
-    classified = {"cnn": dict(zip(ch.names[lab], cnn_pred)) | dict(zip(ch.names[end_rest], _codes(rest_cnn))),
-                  "trees": dict(zip(ch.names[lab], trees_pred)) | dict(zip(ch.names[unlabelled], trees_rest))}
-    result["predictions"] = [{"display": str(n), "view": str(v), "label": str(lab_), "cnn": str(classified["cnn"].get(n, "")),
-                              "trees": str(classified["trees"].get(n, ""))}
-                             for n, v, lab_ in zip(ch.names, ch.views, ch.labels)]
+    cnn_of = dict(zip(ch.names[lab], cnn_pred)) | dict(zip(ch.names[end_rest], _codes(rest_cnn)))
+    trees_of = dict(zip(ch.names[lab], trees_pred)) | dict(zip(ch.names[unlabelled], trees_rest))
+    result["displays"] = _display_counts(ch, len(end_rest), trees_rest[len(end_rest):])
+    result["predictions"] = [{"display": str(n), "view": str(v), "label": str(t), "cnn": str(cnn_of.get(n, "")),
+                              "trees": str(trees_of.get(n, ""))} for n, v, t in zip(ch.names, ch.views, ch.labels)]
     if ch.left_out:
         say(f"{len(ch.left_out)} displays left out: {few_names(sorted(ch.left_out), 5)}")
     result["config"] = {"data": str(data) if data is not None else str(cache_dir()), "folds": folds, "epochs": epochs,
