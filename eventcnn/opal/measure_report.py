@@ -57,7 +57,8 @@ def fractions_figure(result: dict[str, Any]):
         ax.set_ylabel("fraction of visible Z decays")
     axes[0].set_title("hadronic decays")
     axes[1].set_title("leptonic decays (error bars: stat + misidentification)")
-    axes[1].legend(fontsize=8)
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9)
     fig.suptitle("Z decay fractions measured on the OPAL masterclass challenge")
     return fig
 
