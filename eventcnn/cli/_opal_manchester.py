@@ -48,7 +48,8 @@ def _register_measure(sub: argparse._SubParsersAction) -> None:
                     "DIR/measurement.json, DIR/report.md and figures.")
     m.add_argument("--out", required=True, metavar="DIR", help="folder for measurement.json, report.md, figures")
     m.add_argument("--data", default=None,
-                   help="folder holding opal/ and opal_manchester/ (default: where 'eventcnn data fetch' puts them)")
+                   help="folder holding opal/ and opal_manchester/ (default: the data sources' cache, filled as "
+                        "'eventcnn data fetch opal manchester' does, from EVENTCNN_DATA_MIRROR when set)")
     m.add_argument("--folds", type=int, default=default(measure_challenge, "folds"),
                    help="cross-validation folds (default: %(default)s)")
     m.add_argument("--epochs", type=int, default=default(measure_challenge, "epochs"),

@@ -49,7 +49,7 @@ from eventcnn import stats
 from eventcnn._env import sayer
 from eventcnn.errors import UserError, few_names
 from eventcnn.events.download import cache_dir
-from eventcnn.events.sources import REGISTRY
+from eventcnn.events.sources import REGISTRY, fetch
 from eventcnn.images.display_header import load_font, read_header
 from eventcnn.images.manchester import (
     CropError,
@@ -112,10 +112,16 @@ class Challenge:
         return np.flatnonzero(keep)
 
 
-def challenge_files(data: str | os.PathLike[str] | None) -> tuple[Path, Path, Path]:
+def challenge_files(data: str | os.PathLike[str] | None, *, quiet: bool = True) -> tuple[Path, Path, Path]:
     """The displays zip, the crops zip and the labels under ``data``: where ``eventcnn data fetch`` puts
-    them (the labels under ``opal/answer_key/``) or laid out like a mirror (``../shared/data``)."""
-    root = Path(data).expanduser() if data is not None else cache_dir()
+    them (the labels under ``opal/answer_key/``) or laid out like a mirror (``../shared/data``).
+    Without ``data``, the data sources' own: :func:`eventcnn.events.sources.fetch` of ``opal`` and
+    ``manchester`` (files already in the cache are used as they are; else from ``EVENTCNN_DATA_MIRROR``
+    or downloaded, each checked)."""
+    if data is None:
+        paths = fetch(["opal", "manchester"], quiet=quiet)
+        return paths["displays"], paths["zip"], paths["labels"]
+    root = Path(data).expanduser()
     found, missing = [], []
     for dataset, key in (("opal_manchester", "displays"), ("opal", "zip"), ("opal", "labels")):
         src = next(s for s in REGISTRY if s.dataset == dataset and s.key == key)
@@ -178,8 +184,8 @@ def load_challenge(data: str | os.PathLike[str] | None = None, *, limit: int | N
                    folds: int = MEASURE_FOLDS, seed: int = DEFAULT_SEED, quiet: bool = False) -> Challenge:
     """Read the challenge's displays: view and header of each, the labels, the crops of the end views.
 
-    ``data``: a folder with ``opal/`` and ``opal_manchester/`` (default: where
-    ``eventcnn data fetch`` puts them). ``limit``: a quick sample (tests, notebooks).
+    ``data``: a folder with ``opal/`` and ``opal_manchester/`` (default: the data
+    sources', :func:`challenge_files`). ``limit``: a quick sample (tests, notebooks).
 
     Example::
 
@@ -188,7 +194,7 @@ def load_challenge(data: str | os.PathLike[str] | None = None, *, limit: int | N
     """
     from tqdm.auto import tqdm
 
-    displays_zip, crops_zip, labels_csv = challenge_files(data)
+    displays_zip, crops_zip, labels_csv = challenge_files(data, quiet=quiet)
     files, skipped = iter_display_files(displays_zip)
     left_out = {Path(m).stem: why for m, why in skipped
                 if not m.lower().endswith((".csv", ".txt", ".md", ".json"))}

@@ -79,6 +79,17 @@ def test_challenge_files_are_found_where_fetch_puts_them_and_in_a_mirror(tmp_pat
         assert challenge_files(root)[2] == root / labels
 
 
+@pytest.mark.shared_data
+def test_challenge_files_default_to_the_data_sources(shared_data: Path, tmp_path: Path, monkeypatch) -> None:
+    if not (shared_data / "opal_manchester" / "z_displays.zip").is_file():
+        pytest.skip(f"{shared_data / 'opal_manchester'} lacks the Manchester displays (z_displays.zip)")
+    monkeypatch.setenv("EVENTCNN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EVENTCNN_DATA_MIRROR", str(shared_data))
+    displays, crops, labels = challenge_files(None)
+    assert displays == tmp_path / "cache" / "opal_manchester" / "z_displays.zip" and displays.is_file()
+    assert crops.is_file() and labels.is_file() and labels.is_relative_to(tmp_path / "cache")
+
+
 def test_measure_names_what_is_missing(tmp_path: Path, capsys) -> None:
     (tmp_path / "data").mkdir()
     assert main(["opal", "measure", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "-q"]) == 1
