@@ -107,6 +107,8 @@ _LAYOUT: tuple[tuple[str | None, ...], ...] = (
 _MAX_COST = 4.0
 #: ... and every other character differs in at least this many more visible pixels
 _MIN_MARGIN = 2.0
+#: visible lit pixels in a glyph window from which the blank glyph no longer competes with the read
+_MIN_INK = 3
 #: cost of a blank column (a gap between text items) and of each lit / hidden pixel in it
 _GAP_COST, _GAP_LIT, _GAP_HIDDEN = 0.3, 4.0, 0.5
 
@@ -292,15 +294,22 @@ def _read_line(lit: np.ndarray, hidden: np.ndarray, font: Font, max_cost: float 
         if w < 0:
             break
         hits.append(_judge(x, w, i, costs[w][x], font.by_width[w][1], font.codes[w],
-                           int(hidden[:, x: x + w].sum()), max_cost, min_margin))
+                           int(hidden[:, x: x + w].sum()), max_cost, min_margin,
+                           ink=int((lit & ~hidden)[:, x: x + w].sum())))
     return hits
 
 
 def _judge(x: int, w: int, i: int, row: np.ndarray, chars: tuple[str, ...], codes: np.ndarray, n_hidden: int,
-           max_cost: float = _MAX_COST, min_margin: float = _MIN_MARGIN) -> _Hit:
-    """The character of the template chosen at ``x``, or ``?`` when the pixels do not single it out."""
+           max_cost: float = _MAX_COST, min_margin: float = _MIN_MARGIN, ink: int = 0) -> _Hit:
+    """The character of the template chosen at ``x``, or ``?`` when the pixels do not single it out.
+
+    With at least ``_MIN_INK`` visible lit pixels in the window, the blank glyph is no rival: pixels are
+    drawn there (a decimal point has 3, and differs from a blank by no more than from its own template)."""
     char, cost = chars[i], float(row[i])
-    others = row[codes != codes[i]]
+    rivals = codes != codes[i]
+    if ink >= _MIN_INK:
+        rivals &= np.array([c != " " for c in chars])
+    others = row[rivals]
     margin = float(others.min()) - cost if others.size else math.inf
     if margin < min_margin and n_hidden:
         return _Hit(x, w, "?", cost, margin, n_hidden, "hidden")

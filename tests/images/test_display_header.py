@@ -165,6 +165,14 @@ def test_real_headers_read_as_a_person_reads_them(displays: dict[str, bytes], fo
 
 
 @pytest.mark.shared_data
+def test_real_decimal_points_are_read_not_taken_for_blanks(displays: dict[str, bytes], font: H.Font) -> None:
+    # e5293_10479, read by a person: 'Ebeam 45.600 Vtx (-0.03, 0.04, 0.66) Hcal(N= 2 SumE=  0.3)'; its 3-pixel
+    # decimal points differ from the '.' template by 2 pixels and from a blank by 3
+    r = H.read_header(decode_display_rgb(displays["e5293_10479"]), "e5293_10479", font)
+    assert (r.ebeam, r.vertex, r.hcal_n, r.hcal_sume) == (45.6, (-0.03, 0.04, 0.66), 2, 0.3)
+
+
+@pytest.mark.shared_data
 def test_a_real_track_over_the_header(displays: dict[str, bytes], font: H.Font) -> None:
     # z5293_6126: red muon-chamber hits are drawn over 'Ctrk(N=' in line 1
     r = H.read_header(decode_display_rgb(displays["z5293_6126"]), "z5293_6126", font)
