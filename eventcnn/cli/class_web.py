@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from eventcnn.cli._defaults import default
+from eventcnn.cli._paths import DISPLAYS, VALUE, Input, Output, OutputFolder, Update, declare
 from eventcnn.errors import UserError
 from eventcnn.opal.suggest import suggest_indices  # light: no Keras
 
@@ -62,6 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--size", type=int, default=None, help="display size in pixels (default 200)")
     s.add_argument("--quiet", "-q", action="store_true", help="print only the addresses")
     s.set_defaults(func=run_serve)
+    declare(s, data=DISPLAYS, db=Update("the class database (SQLite)", folder=False), host=VALUE,
+            out=OutputFolder("the run folder of the class training"))
 
     e = sub.add_parser("export", help="the class's labels for `opal train`, and every vote")
     e.add_argument("--db", required=True, help="SQLite file of the class (from `class serve`)")
@@ -70,6 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--votes", default=None, help="also write every vote: display;label;student;time")
     e.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     e.set_defaults(func=run_export)
+    declare(e, db=Input("the class database (SQLite) of `eventcnn class serve`", folder=False, kind="db"),
+            out=Output("the label file"), votes=Output("the votes CSV"))
 
 
 def lan_address() -> str:

@@ -8,6 +8,9 @@ Example::
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from eventcnn.cli._paths import RUN, Output, declare
 
 
 def register(subparsers) -> None:
@@ -24,6 +27,8 @@ def register(subparsers) -> None:
                    help="no progress output (compare has none; the table, its result, is always printed)")
     p.add_argument("--overwrite", action="store_true", help="replace --out/--plot files that exist (default: refuse)")
     p.set_defaults(func=run)
+    declare(p, runs=RUN, out=Output("the Markdown table", also=lambda _args, path: [Path(path).with_suffix(".csv")]),
+            plot=Output("the PNG plot"))
 
 
 def run(args: argparse.Namespace) -> int:
