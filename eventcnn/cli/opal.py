@@ -70,6 +70,7 @@ from eventcnn.learn.recipes import (  # light: Keras is imported when training s
     SMALL_SET,
     SMALL_SET_EPOCHS,
     RecipeConfig,
+    recipe_config,
 )
 from eventcnn.learn.weights import DEFAULT_WEIGHTS
 from eventcnn.names import OPAL_CLASSES
@@ -283,6 +284,11 @@ def run_train(args: argparse.Namespace) -> int:
 
     size = check_input_size(MASTERCLASS, args.size or IMAGE_SIZE)  # before any loading
     self_train = _self_train_config(args)
+    recipe_config(args.recipe, **_recipe_overrides(args))  # every option checked when the command starts
+    if args.weights is not None:
+        from eventcnn.learn.weights import resolve_weights
+
+        resolve_weights(args.weights, MASTERCLASS)  # a wrong name or a missing file: before any loading
     out_existed = Path(args.out).exists()
     try:
         return _train(args, size, self_train)
@@ -317,13 +323,7 @@ def _train(args: argparse.Namespace, size: int, self_train: Any) -> int:
         if weights == "none":
             print(f"note: {said}", file=sys.stderr)
     resolve_weights(weights, MASTERCLASS)  # a wrong name or a damaged file fails before loading
-    # only what was given: the recipe's own epochs and fine-tuning settings are the library's
-    overrides = {"seed": args.seed, "lepton_factor": args.lepton_factor,
-                 "weights": None if str(weights).lower() == "none" else weights}
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    if args.sim_displays is not None:
-        overrides["sim_displays"] = args.sim_displays
+    overrides = {**_recipe_overrides(args), "weights": None if str(weights).lower() == "none" else weights}
     ref_labels = None
     if args.reference:
         ref = opal.load_displays(args.data, args.reference, size=8, quiet=True)
@@ -335,6 +335,16 @@ def _train(args: argparse.Namespace, size: int, self_train: Any) -> int:
         warnings.filterwarnings("ignore", message=r"(NO |very few labels)")
         mc = _masterclass(opal, data, train_labels, shown, ref_labels, self_train, overrides, args)
     return _report_train(args, mc)
+
+
+def _recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Only what was given: the recipe's own epochs and fine-tuning settings are the library's."""
+    overrides = {"seed": args.seed, "lepton_factor": args.lepton_factor}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.sim_displays is not None:
+        overrides["sim_displays"] = args.sim_displays
+    return overrides
 
 
 def _masterclass(opal: Any, data: Any, train_labels: Any, shown: Any, ref_labels: Any, self_train: Any,

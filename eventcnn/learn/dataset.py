@@ -115,8 +115,10 @@ def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list
     """
     data_dir = Path(data_dir)
     if data_dir.is_file():
-        raise UserError(f"{data_dir} is a file, not an image folder: give the folder of class "
-                        f"sub-folders (for event files: eventcnn render {data_dir} --out CreatedImages)")
+        hint = (f"a zip of OPAL event displays is trained with `eventcnn opal train --data {data_dir} --labels "
+                "LABELS`" if data_dir.suffix.lower() == ".zip" else
+                f"for event files: `eventcnn render {data_dir} --out CreatedImages`")
+        raise UserError(f"{data_dir} is a file, not an image folder: give the folder of class sub-folders ({hint})")
     if not data_dir.is_dir():
         raise FileNotFoundError(
             f"image folder {data_dir} not found: create it with `eventcnn render ... --out {data_dir}`"

@@ -43,7 +43,7 @@ import numpy as np
 from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import atomic_path, write_text_atomic
 from eventcnn.errors import UserError, check_output, few_names
-from eventcnn.events.formats import is_event_file
+from eventcnn.events.formats import ReadOptions, is_event_file
 from eventcnn.images.display_ids import display_ids
 from eventcnn.images.folder import FOLDER_METADATA, IMAGE_SUFFIXES, SELECTION, image_folder_of
 from eventcnn.images.opal_displays import CLASS_NAMES, load_displays
@@ -158,7 +158,8 @@ def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]
             selection: Any = "auto", jobs: int = 1, scheduler: str | None = None,
             labels: str | os.PathLike[str] | None = None, every: bool = False, size: int | None = None,
             crop: tuple[int, int, int, int] | None = None, tta: bool | None = None,
-            overwrite: bool = False, quiet: bool = False) -> list[dict[str, Any]]:
+            overwrite: bool = False, quiet: bool = False, absent: str | Sequence[str] | None = None,
+            ) -> list[dict[str, Any]]:
     """Classify ``inputs`` with a trained run (any kind); optionally write the rows to ``out`` (CSV).
 
     ``out`` is checked before the model is loaded (:func:`eventcnn.errors.check_output`):
@@ -171,7 +172,8 @@ def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]
     ``.root``), rendered with the run's render config after ``selection``
     (``"auto"``: the one recorded with the run, else ``paper``; ``None`` or
     ``"none"``: none) in parallel tasks (``jobs`` worker processes or the Dask
-    cluster at ``scheduler``). Rows: ``input``, ``event``, ``predicted``,
+    cluster at ``scheduler``); ``absent`` names the collections or fields the event
+    files lack on purpose (``"Electron,Jet"``: read as none, as ``render --absent``). Rows: ``input``, ``event``, ``predicted``,
     ``p_<class>`` per class, ``rejected_by`` (the first cut an event failed:
     nothing is dropped silently).
 
@@ -196,8 +198,9 @@ def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]
     kind = run_kind(run)
     given = {"selection": selection != "auto", "jobs": jobs != 1, "scheduler": scheduler is not None,
              "labels": labels is not None, "every": every, "size": size is not None,
-             "crop": crop is not None, "tta": tta is not None}
-    only = {"cms": ("labels", "every", "size", "crop", "tta"), "opal": ("selection", "jobs", "scheduler")}[kind]
+             "crop": crop is not None, "tta": tta is not None, "absent": bool(absent)}
+    only = {"cms": ("labels", "every", "size", "crop", "tta"),
+            "opal": ("selection", "jobs", "scheduler", "absent")}[kind]
     wrong = [k for k in only if given[k]]
     if wrong:
         other = "OPAL display" if kind == "cms" else "CMS image"
@@ -205,11 +208,12 @@ def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]
                         f"for {other} runs only")
     batch_size = BATCH_SIZE[kind] if batch_size is None else batch_size
     check_batch_size(batch_size)
+    ReadOptions.make(absent)  # a name that is no collection or field: said before the model is loaded
     if kind == "opal":
         return _predict_displays(run, inputs, out, batch_size=batch_size, labels=labels, every=every, size=size,
                                  crop=crop, tta=tta, quiet=quiet)
     return _predict_cms(Path(run), inputs, out, batch_size=batch_size, selection=selection, jobs=jobs,
-                        scheduler=scheduler, overwrite=overwrite, quiet=quiet)
+                        scheduler=scheduler, overwrite=overwrite, quiet=quiet, absent=absent)
 
 
 def _run_weights(run: str | os.PathLike[str]) -> str | None:
@@ -256,6 +260,9 @@ def _predict_displays(run: str | os.PathLike[str], inputs: Sequence[str | os.Pat
         names += list(displays.names[sel])
         probs.append(predict_tta(model, displays.images[sel], copies=TTA_COPIES if tta else 1,
                                  batch_size=batch_size))
+    if not names:  # nothing to classify is an error, never "0 events classified" and an empty file
+        raise UserError(f"every display of {', '.join(map(str, inputs))} has a label in {labels}: nothing to "
+                        "classify; pass --all (every=True) to predict the labelled displays too")
     probs_all = np.concatenate(probs)
     shown = display_ids(names)  # ids, never names
     if out is not None:
@@ -323,7 +330,8 @@ def _expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path]
 
 
 def _render_event_files(paths: Sequence[Path], render_cfg: dict[str, Any] | None, selection: Any, size: int,
-                        jobs: int, scheduler: str | None, quiet: bool) -> list[Any]:
+                        jobs: int, scheduler: str | None, quiet: bool,
+                        absent: str | Sequence[str] | None = None) -> list[Any]:
     """Render event files like the run's training images (in parallel tasks: ``jobs`` / ``scheduler``).
 
     One :class:`eventcnn.images.render.RenderedFile` per file, images resized to ``size``;
@@ -338,7 +346,7 @@ def _render_event_files(paths: Sequence[Path], render_cfg: dict[str, Any] | None
             "render the events with `eventcnn render` and predict the PNG files instead"
         )
     config = RenderConfig.from_dict(render_cfg)
-    done = render_files(paths, config, selection, jobs=jobs, scheduler=scheduler, quiet=quiet)
+    done = render_files(paths, config, selection, jobs=jobs, scheduler=scheduler, quiet=quiet, absent=absent)
     for part in done:
         if part.rejected and part.cutflow is not None:
             steps = "; ".join(f"{name}: {count}" for name, count in part.cutflow.steps)
@@ -370,7 +378,7 @@ def _run_selection(run_dir: Path, cfg_all: dict[str, Any], selection: Any) -> An
 
 def _predict_cms(run_dir: Path, inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None,
                  *, batch_size: int, selection: Any, jobs: int, scheduler: str | None, overwrite: bool,
-                 quiet: bool) -> list[dict[str, Any]]:
+                 quiet: bool, absent: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
     """The CMS branch of :func:`predict`: images, image and shard folders, event files."""
     from eventcnn.learn.dataset import (
         ImageSequence,  # deferred: Keras (this module stays light for OPAL)
@@ -401,8 +409,8 @@ def _predict_cms(run_dir: Path, inputs: Sequence[str | os.PathLike[str]], out: s
         seq = ImageSequence(images, None, batch_size=batch_size, size=size)
         add(np.asarray(model.predict(seq, verbose=0)), [str(f) for f in images], [""] * len(images))
     sel = _run_selection(run_dir, cfg_all, selection)
-    rendered = (_render_event_files(event_files, cfg_all.get("render_config"), sel, size, jobs, scheduler, quiet)
-                if event_files else [])
+    rendered = (_render_event_files(event_files, cfg_all.get("render_config"), sel, size, jobs, scheduler, quiet,
+                                    absent) if event_files else [])
     for f, part in zip(event_files, rendered):
         x, numbers = part.images, part.numbers
         say(f"{f}: {len(numbers)} events (selection {sel if isinstance(sel, str) else 'custom'})")
