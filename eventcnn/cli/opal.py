@@ -9,7 +9,7 @@ Sub-commands::
     eventcnn opal suggest --data ZIP [--labels CSV] [--n 10]
     eventcnn opal ids     --data ZIP --out teacher/ids.csv [--reference KEY] [--file STUDENT.csv]
     eventcnn opal simulate --events N --out DIR [--seed S] [--classes q,e,m,t] [--jobs J] [--scheduler ADDR]
-    eventcnn opal pretrain --out DIR [--events N] [--epochs E] [--export eventcnn/learn/weights]
+    eventcnn opal pretrain --out DIR [--events N] [--epochs E] [--export eventcnn/learn/weights --overwrite]
 
 ``train`` trains on the labelled events, writes the run folder (config,
 history, model, learning curves) and predicts every unlabelled event into
