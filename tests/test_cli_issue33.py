@@ -50,9 +50,10 @@ def _displays(folder: Path, n: int = 8, size: int = 24) -> tuple[Path, Path]:
 
 
 def test_class_export_never_replaces_the_class_database(tmp_path, capsys):
+    from eventcnn.opal.web.store import ClassStore
+
     db = tmp_path / "class.sqlite"
-    with sqlite3.connect(db) as con:
-        con.execute("CREATE TABLE votes (x)")
+    ClassStore(db).close()  # a class database as `class serve` makes it
     before = db.read_bytes()
     assert main(["class", "export", "--db", str(db), "--out", str(db)]) == 1
     _one_error(capsys, "--out", str(db))
@@ -60,6 +61,14 @@ def test_class_export_never_replaces_the_class_database(tmp_path, capsys):
     assert main(["class", "export", "--db", str(db), "--out", str(tmp_path / "l.csv"), "--votes", str(db)]) == 1
     _one_error(capsys, "--votes")
     assert db.read_bytes() == before
+    other = tmp_path / "notes.sqlite"  # another program's database: never changed, never taken for a class
+    with sqlite3.connect(other) as con:
+        con.execute("CREATE TABLE notes (x)")
+    con.close()
+    kept = other.read_bytes()
+    assert main(["class", "export", "--db", str(other), "--out", str(tmp_path / "l2.csv")]) == 1
+    _one_error(capsys, "not a class database")
+    assert other.read_bytes() == kept and not (tmp_path / "l2.csv").exists()
 
 
 def test_opal_ids_does_not_replace_an_existing_file_without_overwrite(tmp_path, capsys):

@@ -18,32 +18,18 @@ that is not.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import cli_commands
 
 import eventcnn.cli
 from eventcnn.cli import build_parser, main
 from eventcnn.cli._paths import Input, Name, Output, OutputFolder, Update, Value, roles_of
 
-
-def _leaves(parser: argparse.ArgumentParser, prefix: str = "") -> Iterator[tuple[str, argparse.ArgumentParser]]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            seen: set[int] = set()
-            for name, sub in action.choices.items():
-                if id(sub) in seen:  # an alias (data list / data info)
-                    continue
-                seen.add(id(sub))
-                if any(isinstance(a, argparse._SubParsersAction) for a in sub._actions):
-                    yield from _leaves(sub, f"{prefix}{name} ")
-                else:
-                    yield f"{prefix}{name}", sub
-
-
-COMMANDS = dict(_leaves(build_parser()))
+COMMANDS = cli_commands()
 
 
 def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
@@ -106,6 +92,16 @@ class World:
         if folder:
             path.mkdir(parents=True, exist_ok=True)
             (path / "inside.txt").write_text("kept\n")
+        elif role.kind == "db":  # a class database (the rules read what kind of file it is)
+            import sqlite3
+
+            from eventcnn.cli._paths import CLASS_TABLES
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with sqlite3.connect(path) as db:
+                for table in CLASS_TABLES:
+                    db.execute(f"CREATE TABLE IF NOT EXISTS {table} (x)")
+            db.close()
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(f"the input {dest}\n")
@@ -164,7 +160,7 @@ def sentinel(monkeypatch):
     """Every command replaced by a recorder: the rules run in main, before it."""
     calls: list[argparse.Namespace] = []
     parser = build_parser()
-    for _, sub in _leaves(parser):
+    for sub in cli_commands(parser).values():
         sub.set_defaults(func=lambda args: calls.append(args) or 0)
     monkeypatch.setattr(eventcnn.cli, "build_parser", lambda: parser)
     monkeypatch.delenv("EVENTCNN_DEBUG", raising=False)
@@ -349,3 +345,22 @@ def test_a_missing_empty_or_wrong_kind_input_is_one_line_naming_it(tmp_path, mon
         assert "give " in err, err  # and what to give instead
     if role.missing_ok:  # created (a label file that grows) or read as empty
         assert main(world.argv(**{dest: [world.text(dest, tmp_path / "new" / "made.dat")]})) == 0
+
+
+UPDATES = _pairs((Update,))
+
+
+@pytest.mark.parametrize("command, dest", UPDATES, ids=[f"{c}:{d}" for c, d in UPDATES])
+def test_an_input_updated_in_place_that_cannot_be_written_is_refused(tmp_path, monkeypatch, capsys, sentinel, command,
+                                                                       dest):
+    """A label file, class database or run folder the command writes in place: read-only is said at the start."""
+    monkeypatch.chdir(tmp_path)
+    world = World(command, tmp_path)
+    path = world.make_input(dest, world.role(dest, Input))
+    real_access = eventcnn.cli._paths.os.access
+
+    def access(p, mode, *a, **k):  # the tests run as root, who may write anything: the file system says no
+        return False if mode & os.W_OK and Path(p) == path else real_access(p, mode, *a, **k)
+
+    monkeypatch.setattr(eventcnn.cli._paths.os, "access", access)
+    _refused(capsys, sentinel, world.argv(**{dest: [world.text(dest, path)]}), str(path), "read-only")

@@ -18,7 +18,9 @@ enforces the rules of issue 33 for every command alike:
     replaced only with ``--overwrite``, which :func:`declare` adds to every command
     that writes a file;
 (e) every input given is there, of the right kind (a file or a folder), readable and
-    not empty: one line naming it and what to give, before any work starts.
+    not empty (an input updated in place also writable; a class database a class
+    database, read without changing it): one line naming it and what to give, before
+    any work starts.
 
 Whatever an input holds (a display zip without images, a truncated shard) is checked
 by the reader of its format, which names the file (rule d: nothing usable is an error).
@@ -29,6 +31,7 @@ command is covered by declaring its options here, without a new test.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -275,9 +278,43 @@ def _input_path(role: Input, value: Any, flag: str) -> Path | None:
                         + _hint_file(role, path))
     if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
         raise UserError(f"cannot read {named}: permission denied; make it readable or give another copy")
+    if isinstance(role, Update) and not os.access(path, os.W_OK | (os.X_OK if path.is_dir() else 0)):
+        raise UserError(f"cannot write {named}: it is read-only and the command updates it in place; "
+                        "make it writable or give a copy")
     if path.is_file() and path.stat().st_size == 0 and not role.empty_ok:
         raise UserError(f"{named} is empty (0 bytes: an interrupted download or copy?): give {give}")
+    probe = _PROBES.get(role.kind)
+    if probe is not None and path.is_file() and path.stat().st_size > 0:
+        probe(path, named, give)
     return path
+
+
+def _class_database(path: Path, named: str, give: str) -> None:
+    """A class database of ``eventcnn class serve``: read without changing it (never another SQLite file)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.OperationalError as exc:  # locked by a running server, unreadable: not a wrong kind of file
+        if "locked" in str(exc):
+            return  # in use: the command that opens it says so
+        raise UserError(f"cannot read {named} as a database ({exc}): check the file and its folder are "
+                        f"readable, or give {give}") from None
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"{named} is not a class database ({exc}): give {give}") from None
+    missing = sorted(CLASS_TABLES - tables)
+    if missing:
+        raise UserError(f"{named} is not a class database of `eventcnn class serve` (it lacks the table(s) "
+                        f"{', '.join(missing)}; it has {', '.join(sorted(tables)) or 'none'}): give {give}; "
+                        "eventcnn never adds its tables to another database")
+
+
+#: the tables every class database has (eventcnn.opal.web.store)
+CLASS_TABLES = frozenset({"meta", "displays", "students", "votes"})
+
+#: what an input of a kind must hold, checked when the command starts (read only)
+_PROBES = {"db": _class_database}
 
 
 def _hint_missing(path: Path) -> str:

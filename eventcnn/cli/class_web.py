@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--size", type=int, default=None, help="display size in pixels (default 200)")
     s.add_argument("--quiet", "-q", action="store_true", help="print only the addresses")
     s.set_defaults(func=run_serve)
-    declare(s, data=DISPLAYS, db=Update("the class database (SQLite)", folder=False), host=VALUE,
+    declare(s, data=DISPLAYS, db=Update("the class database (SQLite)", folder=False, kind="db"), host=VALUE,
             out=OutputFolder("the run folder of the class training"))
 
     e = sub.add_parser("export", help="the class's labels for `opal train`, and every vote")

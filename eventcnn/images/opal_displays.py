@@ -237,6 +237,14 @@ def read_labels(path: str | os.PathLike[str]) -> dict[str, str]:
                         "('<event>.png;<label>' lines)")
     if not path.is_file():
         raise FileNotFoundError(f"label file {path} not found (expected '<event>.png;<label>' lines)")
+    try:
+        return _read_label_lines(path)
+    except UnicodeDecodeError as exc:
+        raise LabelFormatError(f"{path}: not a text label file (byte {exc.start} is not UTF-8 text): give the "
+                               "'<event>.png;<label>' file") from None
+
+
+def _read_label_lines(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     seen_line: dict[str, int] = {}
     with open(path, encoding="utf-8-sig", newline="") as fh:

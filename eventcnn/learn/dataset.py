@@ -207,11 +207,20 @@ def save_split(split: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
 def load_split(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a split written by :func:`save_split`, checking its keys."""
     path = Path(path)
-    with open(path) as fh:
-        split = json.load(fh)
+    try:
+        split = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a split file of `eventcnn train` (not JSON: {exc})") from None
+    if not isinstance(split, dict):
+        raise UserError(f"{path}: not a split file of `eventcnn train` (a JSON object with class_names, "
+                        f"{', '.join(SPLITS)} expected, got {type(split).__name__})")
     missing = [k for k in ("class_names", *SPLITS) if k not in split]
     if missing:
         raise UserError(f"{path}: not a split file, missing key(s) {missing}")
+    for name in SPLITS:
+        rows = split[name]
+        if not isinstance(rows, list) or not all(isinstance(r, dict) and "file" in r and "class" in r for r in rows):
+            raise UserError(f"{path}: field {name!r} is not a list of {{\"file\": ..., \"class\": ...}} rows")
     return split
 
 

@@ -44,6 +44,7 @@ from eventcnn._env import quiet_from_env, sayer
 from eventcnn._io import atomic_path, write_text_atomic
 from eventcnn.errors import UserError, check_output, few_names
 from eventcnn.events.formats import ReadOptions, is_event_file
+from eventcnn.events.selection import get_selection
 from eventcnn.images.display_ids import display_ids
 from eventcnn.images.folder import FOLDER_METADATA, IMAGE_SUFFIXES, SELECTION, image_folder_of
 from eventcnn.images.opal_displays import CLASS_NAMES, load_displays
@@ -209,6 +210,8 @@ def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]
     batch_size = BATCH_SIZE[kind] if batch_size is None else batch_size
     check_batch_size(batch_size)
     ReadOptions.make(absent)  # a name that is no collection or field: said before the model is loaded
+    if kind == "cms" and selection not in ("auto", None):
+        get_selection(selection)  # a damaged selection file: said now, even when no event file needs it
     if kind == "opal":
         return _predict_displays(run, inputs, out, batch_size=batch_size, labels=labels, every=every, size=size,
                                  crop=crop, tta=tta, quiet=quiet)
