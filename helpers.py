@@ -133,13 +133,20 @@ def _table(rows) -> str:
 
 
 def results_table(metrics: dict):
-    """CNN vs baseline on the test split (accuracy, balanced accuracy, ROC AUC) as Markdown."""
-    rows = [{"classifier": "CNN", "accuracy": metrics["accuracy"], "balanced accuracy": metrics["balanced_accuracy"],
-             "macro ROC AUC": metrics["roc_auc"]["macro"]}]
+    """CNN vs baseline on the test split (accuracy, balanced accuracy, ROC AUC, with 95 % intervals) as Markdown."""
+    from eventcnn.learn.intervals import fmt
+
+    def row(name, m, signed=False):
+        return {"classifier": name, "accuracy": fmt(m.get("accuracy"), 4, signed),
+                "balanced accuracy": fmt(m.get("balanced_accuracy"), 4, signed),
+                "macro ROC AUC": fmt((m.get("roc_auc") or {}).get("macro"), 4, signed)}
+
+    rows = [row("CNN", metrics)]
     b = metrics.get("baseline") or {}
     if "accuracy" in b:
-        rows.append({"classifier": "gradient-boosted trees", "accuracy": b["accuracy"],
-                     "balanced accuracy": b["balanced_accuracy"], "macro ROC AUC": b["roc_auc"]["macro"]})
+        rows.append(row("gradient-boosted trees", b))
+    if metrics.get("cnn_minus_baseline"):
+        rows.append(row("CNN - trees (paired, same events)", metrics["cnn_minus_baseline"], signed=True))
     elif b:
         print(b.get("skipped"))
     return markdown(_table(rows))

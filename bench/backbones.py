@@ -64,8 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         run = train(cfg)
         split_file = str(run.out / "split.json")  # every run uses the first run's split
-        acc = run.metrics["accuracy"] if run.metrics else float("nan")
-        print(f"{name}: test accuracy {acc:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        from eventcnn.learn.intervals import fmt
+
+        print(f"{name}: test accuracy {fmt((run.metrics or {}).get('accuracy'), 4)} "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
         done.append(run.out)
     print(compare_runs(done, out=out / "compare.md", plot=out / "compare.png", overwrite=True))
     return 0

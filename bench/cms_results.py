@@ -5,7 +5,8 @@ Renders the real development sample (../shared/data/cms, paper selection) at
 CNN with a fixed seeded split, evaluates it on the test split, and trains the
 gradient-boosted trees on the high-level features of the SAME train events and
 tests them on the SAME test events (``eventcnn.learn.evaluate``). Prints a Markdown
-table for docs/benchmarks.md.
+table for docs/benchmarks.md: every figure with its 95 % bootstrap interval and the
+paired CNN - trees difference on the same events.
 
 Usage::
 
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from eventcnn.images.render import RenderConfig, render_to_dir
+    from eventcnn.learn.intervals import fmt
     from eventcnn.learn.train import TrainConfig, train
 
     data, work = Path(args.data), Path(args.workdir)
@@ -71,15 +73,30 @@ def main(argv: list[str] | None = None) -> int:
           f"best epoch {run.state.get('best_epoch')}")
     print(f"split (seed {args.seed}): {counts}\n")
     auc_name = "ROC AUC" if len(m["class_names"]) == 2 else "macro one-vs-rest ROC AUC"
+    print(f"figures: value [95 % interval], {m['bootstrap']['method']} ({m['bootstrap']['n_boot']} resamples, "
+          f"stratified by class); {m['n']} test events\n")
     print(f"| classifier | test accuracy | balanced accuracy | {auc_name} |")
     print("|---|---|---|---|")
-    print(f"| CNN `{args.model}` {args.size} px | {m['accuracy']:.4f} | {m['balanced_accuracy']:.4f} | {m['roc_auc']['macro']:.4f} |")
+    print(_row(f"CNN `{args.model}` {args.size} px", m))
     if "accuracy" in b:
-        print(f"| gradient-boosted trees (12 features) | {b['accuracy']:.4f} | {b['balanced_accuracy']:.4f} | {b['roc_auc']['macro']:.4f} |")
+        print(_row("gradient-boosted trees (12 features)", b))
+        print(_row("CNN - trees, paired (same events)", m["cnn_minus_baseline"], signed=True))
     else:
         print(f"| gradient-boosted trees | {b.get('skipped')} | | |")
+    sig = m["class_names"][1] if len(m["class_names"]) == 2 else m["class_names"][0]
+    rej = m["background_rejection"][sig]
+    print(f"\nCNN background rejection ({sig} as signal): "
+          + "; ".join(f"{k.split('=')[1]} signal efficiency: {fmt(v, 1)}" for k, v in rej.items()))
     print(f"\nrun folder: {run.out}")
     return 0
+
+
+def _row(name: str, m: dict, signed: bool = False) -> str:
+    from eventcnn.learn.intervals import fmt
+
+    auc = m.get("auc", (m.get("roc_auc") or {}).get("macro"))
+    return (f"| {name} | {fmt(m['accuracy'], 4, signed)} | {fmt(m['balanced_accuracy'], 4, signed)} | "
+            f"{fmt(auc, 4, signed)} |")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from eventcnn.events.sources import REGISTRY, fetch
 from eventcnn.images.display import plot_gallery, plot_kinematics
 from eventcnn.images.render import RenderConfig, render_to_dir
 from eventcnn.learn.evaluate import evaluate_run  # light: Keras is imported when the run is read
+from eventcnn.learn.intervals import fmt  # numpy only: every figure printed with its interval
 from eventcnn.limits import (
     MAX_EPOCHS,
     MAX_EVENTS,
@@ -292,6 +293,8 @@ def _summary(cfg, summary, metrics, run, times, total) -> dict[str, Any]:
         "CNN (small, images)": _scores(metrics),
         "gradient-boosted trees (high-level features)": _scores(base) if "accuracy" in base else None,
     }
+    if metrics.get("cnn_minus_baseline"):  # the same test events: the paired difference with its interval
+        row["CNN - trees (paired, same events)"] = {**_scores(metrics["cnn_minus_baseline"]), "signed": True}
     return {
         "config": cfg.to_dict(),
         "classes": metrics["class_names"],
@@ -318,15 +321,16 @@ def _scores(m: dict[str, Any]) -> dict[str, float | None]:
             "macro ROC AUC": (m.get("roc_auc") or {}).get("macro")}
 
 
-def _fmt(x: Any) -> str:
-    return f"{x:.3f}" if isinstance(x, float) else ("–" if x is None else str(x))
+def _fmt(x: Any, signed: bool = False) -> str:
+    """A figure with its interval (``0.954 [0.930, 0.972]``): a result is never printed without one."""
+    return fmt(x, 3, signed=signed)
 
 
 def _results_table(result: dict[str, Any]) -> str:
     cols = ["accuracy", "balanced accuracy", "macro ROC AUC"]
     rows = [["classifier", *cols]]
     for name, s in result["results"].items():
-        rows.append([name, *(_fmt(s.get(c)) if s else "–" for c in cols)])
+        rows.append([name, *(_fmt(s.get(c), s.get("signed", False)) if s else "–" for c in cols)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(cols) + 1)]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in rows]
@@ -350,11 +354,14 @@ def _markdown(result: dict[str, Any], out: Path) -> str:
         "| classifier | accuracy | balanced accuracy | macro ROC AUC |", "|---|---|---|---|",
     ]
     for name, s in result["results"].items():
-        cells = [_fmt(s.get(c)) if s else "–" for c in ("accuracy", "balanced accuracy", "macro ROC AUC")]
+        cells = [_fmt(s.get(c), s.get("signed", False)) if s else "–"
+                 for c in ("accuracy", "balanced accuracy", "macro ROC AUC")]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if result.get("baseline_note"):
         lines += ["", f"Baseline: {result['baseline_note']}"]
-    lines += ["", "CNN recall per class: " + ", ".join(f"{k} {v:.3f}" for k, v in result["per_class_recall"].items()),
+    lines += ["", "Figures: value [95 % interval], bootstrap over the test events (stratified by class).",
+              "", "CNN efficiency (recall) per class: "
+              + ", ".join(f"{k} {_fmt(v)}" for k, v in result["per_class_recall"].items()),
               "", "## Time per stage", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in result["stage_seconds"].items()]
     lines += [f"| **total** | {result['total_seconds']} |", "", "## Plots", ""]
@@ -368,7 +375,7 @@ def _html(result: dict[str, Any], out: Path) -> str:
     rows = "".join(
         "<tr><td>{}</td>{}</tr>".format(
             html.escape(name),
-            "".join(f"<td>{_fmt(s.get(c)) if s else '–'}</td>"
+            "".join(f"<td>{html.escape(_fmt(s.get(c), s.get('signed', False))) if s else '–'}</td>"
                     for c in ("accuracy", "balanced accuracy", "macro ROC AUC")))
         for name, s in result["results"].items()
     )

@@ -33,31 +33,38 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from eventcnn.errors import UserError
+from eventcnn.seeds import DEFAULT_SEED as _SEED
+from eventcnn.seeds import derive_rng
 
 __all__ = [
     "DEFAULT_BOOTSTRAP",
     "Estimate",
     "accuracy",
+    "background_efficiency_at",
     "balanced_accuracy",
     "binomial_interval",
     "bootstrap",
     "bootstrap_weights",
+    "f1",
+    "macro_roc_auc",
     "paired_difference",
+    "precision",
     "recall",
     "roc_auc",
     "seed_summary",
+    "signal_efficiency_at_background",
+    "vectorised",
 ]
 
 #: resamples of every bootstrap unless a caller says otherwise
 DEFAULT_BOOTSTRAP = 1000
-_SEED = 42  # eventcnn.DEFAULT_SEED (not imported: eventcnn/__init__ may import this module one day)
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,7 @@ def _weight_chunks(n: int, n_boot: int, seed: int, strata: Sequence[Any] | np.nd
         m = min(rows, n_boot - start)
         weights = np.zeros((m, n), dtype=np.float64)
         for g, members in enumerate(groups):  # one stream per (seed, chunk, stratum)
-            rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xB007, start, g]))
+            rng = derive_rng(seed, "bootstrap", start, g)
             picks = rng.integers(0, len(members), size=(m, len(members)))
             for r in range(m):
                 weights[r, members] = np.bincount(picks[r], minlength=len(members))
@@ -140,35 +147,66 @@ def _interval(samples: np.ndarray, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def bootstrap(metric: Callable[..., Any], *arrays: Any, n_boot: int = DEFAULT_BOOTSTRAP,
-              seed: int = _SEED, strata: Sequence[Any] | np.ndarray | None = None,
-              level: float = 0.95) -> Estimate:
+def bootstrap(metric: Callable[..., Any] | Mapping[str, Callable[..., Any]], *arrays: Any,
+              n_boot: int = DEFAULT_BOOTSTRAP, seed: int = _SEED,
+              strata: Sequence[Any] | np.ndarray | None = None,
+              level: float = 0.95) -> Estimate | dict[str, Estimate]:
     """The metric on all events, with a percentile bootstrap interval.
 
     ``metric(*arrays, weights=None)`` is called once for the value and once more
     with ``weights`` of shape ``(n_boot, n)`` when it accepts them (the fast metrics
     of this module do; they return one value per resample). Any other callable
     ``metric(*arrays)`` is called once per resample on the resampled arrays.
+    ``metric`` may be a mapping ``{name: metric}``: every metric is then computed
+    on the same resamples, made once, and a ``{name: Estimate}`` dict is returned.
+    A vectorised metric (:func:`vectorised`) may return several figures of one
+    pass as a mapping ``{sub: values}``; they come back as ``"name/sub"``.
 
     Example::
 
         est = bootstrap(roc_auc, y_true, y_score, strata=y_true, seed=7)
         print(f"AUC {est}")        # AUC 0.991 [0.985, 0.996]
+        both = bootstrap({"auc": roc_auc, "acc": accuracy_of_scores}, y_true, y_score)
     """
     arrays = tuple(np.asarray(a) for a in arrays)
     n = _common_length(arrays)
-    value = float(_call(metric, arrays, None))
-    samples = np.concatenate([_resampled(metric, arrays, w) for w in _weight_chunks(n, n_boot, seed, strata)])
-    return Estimate(value, _interval(samples, level), float(np.nanstd(samples)), n_boot)
+    metrics = dict(metric) if isinstance(metric, Mapping) else {"": metric}
+    values = _flat({k: _call(m, arrays, None) for k, m in metrics.items()})
+    samples: dict[str, list[np.ndarray]] = {k: [] for k in values}
+    for w in _weight_chunks(n, n_boot, seed, strata):
+        for k, v in _flat({k: _resampled(m, arrays, w) for k, m in metrics.items()}).items():
+            samples[k].append(np.asarray(v, dtype=np.float64))
+    out = {k: _estimate(float(values[k]), np.concatenate(samples[k]), level, n_boot) for k in values}
+    return out if isinstance(metric, Mapping) else out[""]
 
 
-def paired_difference(metric: Callable[..., Any], y_true: Any, score_a: Any, score_b: Any, *,
+def _flat(results: Mapping[str, Any]) -> dict[str, Any]:
+    """``{name: value}`` with the sub-figures of a metric that returns a mapping as ``name/sub``."""
+    out: dict[str, Any] = {}
+    for k, v in results.items():
+        if isinstance(v, Mapping):
+            out.update({(f"{k}/{sub}" if k else str(sub)): x for sub, x in v.items()})
+        else:
+            out[k] = v
+    return out
+
+
+def _estimate(value: float, samples: np.ndarray, level: float, n_boot: int) -> Estimate:
+    finite = samples[np.isfinite(samples)]
+    std = float(np.std(finite)) if finite.size else float("nan")
+    return Estimate(value, _interval(samples, level), std, n_boot)
+
+
+def paired_difference(metric: Callable[..., Any] | Mapping[str, Callable[..., Any]], y_true: Any,
+                      score_a: Any, score_b: Any, *,
                       n_boot: int = DEFAULT_BOOTSTRAP, seed: int = _SEED,
-                      strata: Sequence[Any] | np.ndarray | None = None, level: float = 0.95) -> Estimate:
+                      strata: Sequence[Any] | np.ndarray | None = None,
+                      level: float = 0.95) -> Estimate | dict[str, Estimate]:
     """``metric(y, a) - metric(y, b)`` on the same events, both resampled with the same draws.
 
     The interval excludes 0 when one model is better than the other beyond the
-    statistical precision of the shared test sample.
+    statistical precision of the shared test sample. ``metric`` may be a mapping
+    ``{name: metric}`` (one set of resamples for all; returns ``{name: Estimate}``).
 
     Example::
 
@@ -178,10 +216,17 @@ def paired_difference(metric: Callable[..., Any], y_true: Any, score_a: Any, sco
     y = np.asarray(y_true)
     a, b = np.asarray(score_a), np.asarray(score_b)
     n = _common_length((y, a, b))
-    value = float(_call(metric, (y, a), None)) - float(_call(metric, (y, b), None))
-    samples = np.concatenate([_resampled(metric, (y, a), w) - _resampled(metric, (y, b), w)
-                              for w in _weight_chunks(n, n_boot, seed, strata)])
-    return Estimate(value, _interval(samples, level), float(np.nanstd(samples)), n_boot)
+    metrics = dict(metric) if isinstance(metric, Mapping) else {"": metric}
+    va = _flat({k: _call(m, (y, a), None) for k, m in metrics.items()})
+    vb = _flat({k: _call(m, (y, b), None) for k, m in metrics.items()})
+    samples: dict[str, list[np.ndarray]] = {k: [] for k in va}
+    for w in _weight_chunks(n, n_boot, seed, strata):
+        ra = _flat({k: _resampled(m, (y, a), w) for k, m in metrics.items()})
+        rb = _flat({k: _resampled(m, (y, b), w) for k, m in metrics.items()})
+        for k in va:
+            samples[k].append(np.asarray(ra[k], dtype=np.float64) - np.asarray(rb[k], dtype=np.float64))
+    out = {k: _estimate(float(va[k]) - float(vb[k]), np.concatenate(samples[k]), level, n_boot) for k in va}
+    return out if isinstance(metric, Mapping) else out[""]
 
 
 def _common_length(arrays: Sequence[np.ndarray]) -> int:
@@ -206,7 +251,10 @@ def _call(metric: Callable[..., Any], arrays: Sequence[np.ndarray], weights: np.
 
 def _resampled(metric: Callable[..., Any], arrays: Sequence[np.ndarray], w: np.ndarray) -> np.ndarray:
     if _accepts_weights(metric):
-        return np.asarray(metric(*arrays, weights=w), dtype=np.float64)
+        result = metric(*arrays, weights=w)
+        if isinstance(result, Mapping):  # several figures of one pass: {sub: values}
+            return {k: np.asarray(v, dtype=np.float64) for k, v in result.items()}
+        return np.asarray(result, dtype=np.float64)
     out = np.empty(len(w))
     for i, counts in enumerate(w):
         idx = np.repeat(np.arange(w.shape[1]), counts.astype(np.int64))
@@ -217,9 +265,26 @@ def _resampled(metric: Callable[..., Any], arrays: Sequence[np.ndarray], w: np.n
     return out
 
 
-def _weighted(fn: Callable[..., Any]) -> Callable[..., Any]:
+def vectorised(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark ``fn(*arrays, weights=None)`` as a metric that takes bootstrap weights of shape ``(n_boot, n)``.
+
+    Such a metric returns one value per weight row (a float without weights);
+    :func:`bootstrap` and :func:`paired_difference` then call it once per chunk
+    of resamples instead of once per resample.
+
+    Example::
+
+        @vectorised
+        def mean_score(y, score, weights=None):
+            w = np.ones((1, len(y))) if weights is None else np.atleast_2d(weights)
+            m = (w * score).sum(1) / w.sum(1)
+            return float(m[0]) if weights is None else m
+    """
     fn._takes_weights = True  # type: ignore[attr-defined]
     return fn
+
+
+_weighted = vectorised
 
 
 def _as_2d(weights: np.ndarray | None, n: int) -> tuple[np.ndarray, bool]:
@@ -302,6 +367,126 @@ def recall(cls: Any) -> Callable[..., Any]:
 
     _recall.__name__ = f"recall_{cls}"
     return _recall
+
+
+@_weighted
+def macro_roc_auc(y_true: Any, y_prob: Any, weights: np.ndarray | None = None) -> Any:
+    """Mean one-vs-rest AUC over the classes present in ``y_true`` (integer classes; ``y_prob`` ``(n, k)``).
+
+    With ``weights`` of shape ``(n_boot, n)``: one value per row.
+    """
+    y = np.asarray(y_true)
+    p = np.asarray(y_prob, dtype=np.float64)
+    aucs = [np.atleast_1d(roc_auc(y == c, p[:, int(c)], weights=weights)) for c in np.unique(y)]
+    out = np.nanmean(np.stack(aucs), axis=0)
+    return float(out[0]) if weights is None or np.ndim(weights) == 1 else out
+
+
+def _descending_cumsums(y_sig: np.ndarray, score: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted signal and background passing a cut at each distinct score, highest score first."""
+    order = np.argsort(-score, kind="mergesort")
+    s, ys, w = score[order], y_sig[order], w[:, order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    sig = np.cumsum(np.add.reduceat(np.where(ys, w, 0.0), starts, axis=1), axis=1)
+    bkg = np.cumsum(np.add.reduceat(np.where(~ys, w, 0.0), starts, axis=1), axis=1)
+    return sig, bkg
+
+
+def background_efficiency_at(signal_efficiency: float) -> Callable[..., Any]:
+    """The metric "fraction of background kept by the cut that keeps ``signal_efficiency`` of the signal".
+
+    The cut is the highest score threshold (events with score >= threshold pass)
+    that keeps at least ``signal_efficiency`` of the signal; its inverse is the
+    background rejection at that working point. Bootstrap-ready
+    (``y_true`` 1 = signal, ``y_score``).
+
+    Example::
+
+        eff_b = bootstrap(background_efficiency_at(0.5), y, score, strata=y)
+    """
+    target = float(signal_efficiency)
+    if not 0 < target <= 1:
+        raise UserError(f"signal efficiency must be in (0, 1], got {signal_efficiency}")
+
+    @_weighted
+    def _bkg_eff(y_true: Any, y_score: Any, weights: np.ndarray | None = None) -> Any:
+        y = np.asarray(y_true).astype(bool)
+        w, single = _as_2d(weights, len(y))
+        sig, bkg = _descending_cumsums(y, np.asarray(y_score, dtype=np.float64), w)
+        ts, tb = sig[:, -1], bkg[:, -1]
+        first = np.argmax(sig >= target * ts[:, None] * (1 - 1e-12), axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            eff = np.where((ts > 0) & (tb > 0), bkg[np.arange(len(first)), first] / np.where(tb > 0, tb, 1.0), np.nan)
+        return float(eff[0]) if single else eff
+
+    _bkg_eff.__name__ = f"background_efficiency_at_{target:g}"
+    return _bkg_eff
+
+
+def signal_efficiency_at_background(background_efficiency: float) -> Callable[..., Any]:
+    """The metric "fraction of signal kept by the tightest-to-loosest cut that keeps at most ``background_efficiency`` of the background".
+
+    Bootstrap-ready (``y_true`` 1 = signal, ``y_score``).
+
+    Example::
+
+        eff_s = bootstrap(signal_efficiency_at_background(0.01), y, score, strata=y)
+    """
+    target = float(background_efficiency)
+    if not 0 <= target <= 1:
+        raise UserError(f"background efficiency must be in [0, 1], got {background_efficiency}")
+
+    @_weighted
+    def _sig_eff(y_true: Any, y_score: Any, weights: np.ndarray | None = None) -> Any:
+        y = np.asarray(y_true).astype(bool)
+        w, single = _as_2d(weights, len(y))
+        sig, bkg = _descending_cumsums(y, np.asarray(y_score, dtype=np.float64), w)
+        ts, tb = sig[:, -1], bkg[:, -1]
+        k = np.sum(bkg <= target * tb[:, None] * (1 + 1e-12), axis=1)  # cuts that keep few enough background
+        passed = np.where(k > 0, sig[np.arange(len(k)), np.maximum(k - 1, 0)], 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            eff = np.where((ts > 0) & (tb > 0), passed / np.where(ts > 0, ts, 1.0), np.nan)
+        return float(eff[0]) if single else eff
+
+    _sig_eff.__name__ = f"signal_efficiency_at_background_{target:g}"
+    return _sig_eff
+
+
+def _class_counts(y_true: Any, y_pred: Any, weights: np.ndarray | None, cls: Any
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    y, p = np.asarray(y_true), np.asarray(y_pred)
+    w, single = _as_2d(weights, len(y))
+    tp = w @ ((y == cls) & (p == cls)).astype(np.float64)
+    predicted = w @ (p == cls).astype(np.float64)
+    true = w @ (y == cls).astype(np.float64)
+    return tp, predicted, true, single
+
+
+def precision(cls: Any) -> Callable[..., Any]:
+    """The metric "fraction of events predicted as ``cls`` that are ``cls``" (purity), bootstrap-ready."""
+    @_weighted
+    def _precision(y_true: Any, y_pred: Any, weights: np.ndarray | None = None) -> Any:
+        tp, predicted, _, single = _class_counts(y_true, y_pred, weights, cls)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where(predicted > 0, tp / np.where(predicted > 0, predicted, 1.0), np.nan)
+        return float(r[0]) if single else r
+
+    _precision.__name__ = f"precision_{cls}"
+    return _precision
+
+
+def f1(cls: Any) -> Callable[..., Any]:
+    """The metric "harmonic mean of precision and recall of ``cls``", bootstrap-ready."""
+    @_weighted
+    def _f1(y_true: Any, y_pred: Any, weights: np.ndarray | None = None) -> Any:
+        tp, predicted, true, single = _class_counts(y_true, y_pred, weights, cls)
+        den = predicted + true
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where(den > 0, 2 * tp / np.where(den > 0, den, 1.0), np.nan)
+        return float(r[0]) if single else r
+
+    _f1.__name__ = f"f1_{cls}"
+    return _f1
 
 
 def binomial_interval(k: int, n: int, level: float = 0.95) -> Estimate:

@@ -40,12 +40,13 @@ def test_plot_writers_keep_the_callers_backend(tmp_path):
         sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
         from eventcnn.learn import metrics
-        from eventcnn.learn import runs
+        from eventcnn.learn import comparison
         import helpers
         out = Path({str(tmp_path)!r})
         metrics.plot_history({{"loss": [0.7, 0.5], "val_loss": [0.6, 0.55]}}, out / "h.png")
         metrics.plot_confusion_matrix([[3, 1], [0, 4]], ["a", "b"], out / "cm.png")
-        runs._plot_compare([{{"run": "r", "test_accuracy": 0.5, "auc": 0.6}}], out / "c.png")
+        comparison._plot([{{"run": "r", "test_accuracy": {{"value": 0.5, "ci95": [0.4, 0.6]}}, "auc": 0.6}}],
+                         out / "c.png")
         helpers.plot_overview(["q", "q", "e", "m", "t"], ["q", "e", "e", "m", "t"])
         assert (out / "h.png").stat().st_size > 0 and (out / "c.png").stat().st_size > 0
         print("BACKEND", matplotlib.get_backend())

@@ -19,12 +19,12 @@ def _fail_with(monkeypatch, exc: BaseException) -> None:
     """Make ``eventcnn compare r`` raise ``exc`` (compare needs no Keras; ``r`` is a folder, as the rules want)."""
     import tempfile
 
-    import eventcnn.learn.train
+    import eventcnn.learn.comparison
 
     def boom(*_a, **_k):
         raise exc
 
-    monkeypatch.setattr(eventcnn.learn.runs, "compare_runs", boom)
+    monkeypatch.setattr(eventcnn.learn.comparison, "compare_runs", boom)
     here = Path(tempfile.mkdtemp(prefix="eventcnn-cli-"))
     (here / "r").mkdir()
     monkeypatch.chdir(here)

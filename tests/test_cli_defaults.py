@@ -46,6 +46,7 @@ def _library() -> dict[tuple[str, str], Callable[[], Any]]:
     from eventcnn.images.etaphi import RenderConfig
     from eventcnn.images.render import render_to_dir
     from eventcnn.learn import evaluate, explain, predict
+    from eventcnn.learn.export import export_run
     from eventcnn.learn.pretrain import pretrain_defaults
     from eventcnn.learn.recipes import RecipeConfig
     from eventcnn.learn.train import TrainConfig
@@ -70,6 +71,7 @@ def _library() -> dict[tuple[str, str], Callable[[], Any]]:
         ("predict", "selection"): lib(predict.predict, "selection"),
         ("predict", "jobs"): lib(predict.predict, "jobs"),
         ("explain", "out"): lib(explain.explain_files, "out"),
+        ("export", "format"): lib(export_run, "format"),
         ("opal train", "recipe"): lib(RecipeConfig, "recipe"), ("opal train", "seed"): lib(RecipeConfig, "seed"),
         ("opal train", "lepton_factor"): lib(RecipeConfig, "lepton_factor"),
         ("opal train", "pseudo_threshold"): lambda: SELF_TRAIN.threshold,

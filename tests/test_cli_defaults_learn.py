@@ -1,7 +1,7 @@
 """Every command-line default of the learning commands is the library's (the command line never restates one).
 
 For each option of ``train``, ``evaluate``, ``predict``, ``explain``, ``pretrain``,
-``compare`` and ``opal train`` / ``opal predict`` / ``opal pretrain``, the test
+``compare``, ``export`` and ``opal train`` / ``opal predict`` / ``opal pretrain``, the test
 names the library setting it feeds and asserts the two defaults are equal. An
 option that is the command line's own (a file name to write, a switch that only
 the command has) is listed with the reason; a new option that is neither fails
@@ -19,12 +19,14 @@ import pytest
 
 from eventcnn.cli import build_parser
 from eventcnn.images.opal_displays import load_displays
+from eventcnn.learn.comparison import compare_runs
 from eventcnn.learn.evaluate import evaluate_run
 from eventcnn.learn.explain import explain_files
+from eventcnn.learn.export import export_run
 from eventcnn.learn.predict import predict
 from eventcnn.learn.pretrain import pretrain_defaults
 from eventcnn.learn.recipes import RecipeConfig
-from eventcnn.learn.runs import TrainConfig, compare_runs
+from eventcnn.learn.runs import TrainConfig
 from eventcnn.opal.self_training import SELF_TRAIN
 from eventcnn.opal.workflow import masterclass
 
@@ -66,13 +68,14 @@ LIBRARY: dict[str, dict[str, tuple[Any, Any]]] = {
                  "no_baseline": (_params(evaluate_run)["baseline"], _negate),
                  "quiet": (_params(evaluate_run)["quiet"], None)},
     "predict": {k: (_params(predict)[k], None) for k in ("selection", "batch_size", "tta", "jobs", "scheduler",
-                                                          "overwrite", "quiet", "absent")},
+                                                          "absent", "threads", "overwrite", "quiet")},
     "explain": {k: (_params(explain_files)[k], None) for k in ("out", "patch", "stride", "quiet")},
     "pretrain": {**{k: (pretrain_defaults("cms")[k], None) for k in (
         "events", "seed", "size", "selection", "model", "epochs", "batch_size", "lr", "patience", "augment",
         "fast", "jobs", "name", "export", "quiet")},
         "processes": (pretrain_defaults("cms")["processes"], tuple), "inputs": ({}, dict)},
-    "compare": {k: (_params(compare_runs)[k], None) for k in ("out", "plot", "overwrite")},
+    "compare": {k: (_params(compare_runs)[k], None) for k in ("out", "plot", "json_out", "reference", "overwrite")},
+    "export": {k: (_params(export_run)[k], None) for k in ("out", "format", "opset", "overwrite", "quiet")},
     "opal train": {**{k: (_fields(RecipeConfig)[k], None) for k in ("recipe", "epochs", "lepton_factor", "seed")},
                    "tta": (MASTERCLASS["tta"], None), "quiet": (False, None),
                    "self_train": (MASTERCLASS["self_train"], lambda v: v or None),
@@ -93,11 +96,14 @@ OWN = {
     "train": {"data": "the image folder a command runs on (TrainConfig needs one)",
               "out": "required"},
     "evaluate": {},
-    "predict": {"out": "the command writes a CSV by default (the library returns rows, out=None)"},
+    "predict": {"out": "the command writes a CSV by default (the library returns rows, out=None)",
+                "model": "an exported model named as an option (then every positional argument is an input); "
+                         "the library takes it as its first argument"},
     "explain": {"overwrite": "the path rules of every command (cli/_paths.py): replace existing maps"},
     "pretrain": {"out": "required", "scheduler": "the executor the command opens (open_executor), not a setting",
                  "overwrite": "the path rules of every command (cli/_paths.py): replace --export files"},
     "compare": {"quiet": "compare prints its table always; --quiet is the common flag"},
+    "export": {},
     "opal train": {"data": "required", "out": "the masterclass's run folder (masterclass() needs one)",
                    "size": "None: the displays' own IMAGE_SIZE (checked against the network before loading)",
                    "weights": "None: the library's default_weights(size) picks (the shipped ones when they fit)",

@@ -101,6 +101,10 @@ def _damaged(kind: str, where: Path, world: dict[str, Path]) -> list[Path]:
     elif kind == "weights":
         (where / "garbage.weights.h5").write_bytes(b"\x89HDF" + b"x" * 100)
         out += [where / "garbage.weights.h5"]
+    elif kind == "onnx":
+        (where / "garbage.onnx").write_bytes(b"\x08\x07" + b"not a model" * 20)
+        (where / "model.onnx").write_bytes((world["run"] / "config.json").read_bytes())  # a text file renamed
+        out += [where / "garbage.onnx", where / "model.onnx"]
     elif kind == "db":
         (where / "garbage.sqlite").write_bytes(b"not a database at all" * 10)
         other = where / "other.sqlite"
@@ -124,10 +128,13 @@ def world(cms_run, tmp_path_factory) -> dict[str, Path]:
     model = build_model("masterclass", input_shape=(64, 64, 3), weights=None, augmentation=False)
     model.save(root / "opal.keras")
     (root / "selection.json").write_text("null")
+    from eventcnn.opal.web.store import ClassStore
+
+    ClassStore(root / "class.sqlite").close()  # a class database as `class serve` makes it
     image = next((cms_run / "images" / "tt").glob("*.png"))
     return {"displays": displays, "labels": labels, "opal run": root / "opal.keras", "run": cms_run / "run",
             "images": cms_run / "images", "inputs": cms_run / "images" / "tt", "events": cms_run / "tt.json",
-            "image": image, "json": root / "selection.json", "root": root}
+            "image": image, "json": root / "selection.json", "db": root / "class.sqlite", "root": root}
 
 
 #: valid options a command needs besides its inputs (so that the damaged input is what fails)
@@ -158,7 +165,7 @@ CASES = [(c, d) for c, p in sorted(COMMANDS.items()) for d, rs in roles_of(p).it
 
 def test_every_input_kind_is_known():
     kinds = {r.kind for p in COMMANDS.values() for rs in roles_of(p).values() for r in rs if isinstance(r, Input)}
-    known = {"displays", "labels", "events", "images", "inputs", "image", "run", "json", "weights", "db"}
+    known = {"displays", "labels", "events", "images", "inputs", "image", "run", "json", "weights", "db", "onnx"}
     assert kinds <= known | set(UNCHECKED), f"input kinds this test cannot damage: {kinds - known - set(UNCHECKED)}"
     assert len(CASES) >= 25
 

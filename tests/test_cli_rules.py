@@ -162,7 +162,7 @@ def sentinel(monkeypatch):
     parser = build_parser()
     for sub in cli_commands(parser).values():
         sub.set_defaults(func=lambda args: calls.append(args) or 0)
-    monkeypatch.setattr(eventcnn.cli, "build_parser", lambda: parser)
+    monkeypatch.setattr(eventcnn.cli, "build_parser", lambda *_a: parser)
     monkeypatch.delenv("EVENTCNN_DEBUG", raising=False)
     return calls
 
@@ -223,8 +223,10 @@ def test_an_output_onto_or_into_an_input_is_refused(tmp_path, monkeypatch, capsy
             path = world.make_input(inp_dest, inp, folder=folder)
             before = _snapshot(root / "in")
             extra = {inp_dest: [world.text(inp_dest, path)]}
-            # the output is the input itself, and (a folder input) a path inside it
-            targets = [path] + ([path / "sub" / "x.csv"] if folder else [])
+            # the output is the input itself, and (a folder input) a path inside it; a folder that takes
+            # new outputs (export RUN -> RUN/model.onnx) keeps every file it holds
+            inside = path / "inside.txt" if inp.outputs_inside else path / "sub" / "x.csv"
+            targets = [path] + ([inside] if folder else [])
             writer = world.role(out, Input)  # a file updated in place is an output too
             for target in targets:
                 if writer is not None and (target != path or not (writer.folder if folder else writer.file)):
@@ -233,6 +235,10 @@ def test_an_output_onto_or_into_an_input_is_refused(tmp_path, monkeypatch, capsy
                 _refused(capsys, sentinel, world.argv(**extra), str(path))
                 checked += 1
             assert _snapshot(root / "in") == before, f"{command}: an input changed"
+            if folder and inp.outputs_inside:  # and a new file in it is fine
+                extra[out] = [world.text(out, path / "new.onnx")]
+                assert main(world.argv(**extra)) == 0, capsys.readouterr().err
+                sentinel.clear()
     assert checked
 
 

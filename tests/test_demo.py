@@ -21,9 +21,11 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
     assert summary["classes"] == ["dy", "ttjets", "wjets"]
     assert all(n >= 10 for n in summary["events_selected"].values())
     cnn = summary["results"]["CNN (small, images)"]
-    assert 0.0 <= cnn["accuracy"] <= 1.0
+    lo, hi = cnn["accuracy"]["ci95"]
+    assert 0.0 <= lo <= cnn["accuracy"]["value"] <= hi <= 1.0
     base = summary["results"]["gradient-boosted trees (high-level features)"]
-    assert base is not None and 0.0 <= base["accuracy"] <= 1.0
+    assert base is not None and 0.0 <= base["accuracy"]["value"] <= 1.0
+    assert "CNN - trees (paired, same events)" in summary["results"]
     for name in ("report.md", "report.html", "kinematics.png", "gallery.png", "run/best.keras",
                  "run/learning_curves.png", "run/confusion_matrix.png", "run/roc.png",
                  "run/config.json", "run/history.json", "run/metrics.json", "images/manifest.csv",

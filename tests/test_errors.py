@@ -151,14 +151,15 @@ def test_check_output_rules(tmp_path):
 
 
 def test_memory_error_is_one_user_line_not_an_internal_error(monkeypatch, capsys, tmp_path):
-    import eventcnn.learn.runs
+    import eventcnn.learn.comparison
 
     (tmp_path / "r").mkdir()
     monkeypatch.chdir(tmp_path)
+
     def boom(*_a, **_k):
         raise MemoryError("Unable to allocate 22.4 GiB for an array with shape (100000, 100000, 3)")
 
-    monkeypatch.setattr(eventcnn.learn.runs, "compare_runs", boom)
+    monkeypatch.setattr(eventcnn.learn.comparison, "compare_runs", boom)
     assert is_user_error(MemoryError())
     assert describe(MemoryError()).startswith("out of memory: use a smaller --size")
     assert main(["compare", "r"]) == 1

@@ -52,7 +52,7 @@ def test_the_others_use_this_home():
 
     assert displays.CLASS_NAMES is OPAL_CLASSES and pictures.CLASS_CODES is OPAL_CLASSES
     assert pictures.CLASS_WORDS is names.OPAL_WORDS and displays.CLASS_TITLES is names.OPAL_TITLES
-    assert explain.CMS_WORDS is CMS_TITLES and pretrain.LABELS is PROCESS_LABELS
+    assert explain.CMS_WORDS is CMS_TITLES and pretrain._LABELS is PROCESS_LABELS
     assert display.class_words is class_words
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices["generate"]
     process = next(a for a in sub._actions if a.dest == "process")

@@ -37,8 +37,18 @@ from eventcnn.errors import describe, is_user_error
 EXIT_INTERNAL = 3
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every discovered sub-command."""
+#: commands registered by a module of another name (every other command's module is its name)
+COMMAND_MODULES = {"predict": "evaluate", "class": "class_web"}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level parser with every discovered sub-command.
+
+    With ``command`` (the sub-command about to run) only the module that registers it
+    is imported: every command starts without paying for the others' imports
+    (``eventcnn predict --model`` starts in about a second). Help and unknown
+    commands get the full parser.
+    """
     parser = argparse.ArgumentParser(
         prog="eventcnn",
         description="Classify particle-collision events as images with CNNs.",
@@ -47,12 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks and TensorFlow's log (also EVENTCNN_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    wanted = COMMAND_MODULES.get(command or "", command)
+    for name in [wanted] if wanted in names else names:
+        module = importlib.import_module(f"{__name__}.{name}")
         module.register(sub)
     return parser
+
+
+def _command_of(argv: list[str]) -> str | None:
+    """The sub-command named in ``argv`` (the first word that is not an option), if any."""
+    for arg in argv:
+        if arg in ("-h", "--help", "--version"):
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     end = argv.index("--") if "--" in argv else len(argv)
     debug_anywhere = "--debug" in argv[:end]  # also after the sub-command: `eventcnn train ... --debug`
     argv = [a for i, a in enumerate(argv) if not (a == "--debug" and i < end)]
-    parser = build_parser()
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     if hasattr(args, "quiet"):  # one quiet flag, parsed one way: --quiet or EVENTCNN_QUIET
         args.quiet = bool(args.quiet) or quiet_from_env()

@@ -68,7 +68,9 @@ class Input:
     ``empty_ok``: a 0-byte file is fine. ``part``: the value is a tuple (``LABEL=FILE``),
     the path is this element. ``noun``: how an output inside this folder is told
     ("the run folder"). ``kind``: what it holds (events, displays, labels, images, run,
-    json, weights, db, folder, image): the hint for a file of the wrong kind.
+    json, weights, db, folder, image, onnx): the hint for a file of the wrong kind.
+    ``outputs_inside``: a folder that new outputs may be written into (``export RUN``
+    writes ``RUN/model.onnx``): only its files are guarded, never replaced.
     """
 
     what: str
@@ -80,6 +82,7 @@ class Input:
     part: int | None = None
     noun: str = ""
     kind: str = ""
+    outputs_inside: bool = False
 
     def word_set(self) -> set[str]:
         """The words (lower case) that are not paths."""
@@ -346,8 +349,9 @@ def _hint_file(role: Input, path: Path) -> str:
 
 def _guarded(inputs: list[tuple[str, Input, Path]]) -> dict[str, Any]:
     """``check_output``'s ``inputs`` and ``protected`` for the given inputs (folders with a noun are named by it)."""
-    plain = [p for _, r, p in inputs if not (r.noun and p.is_dir())]
-    named = [(f"the {r.noun}", p) for _, r, p in inputs if r.noun and p.is_dir()]
+    plain = [p for _, r, p in inputs if not (p.is_dir() and (r.noun or r.outputs_inside))]
+    plain += [f for _, r, p in inputs if r.outputs_inside and p.is_dir() for f in sorted(p.iterdir()) if f.is_file()]
+    named = [(f"the {r.noun}", p) for _, r, p in inputs if r.noun and p.is_dir() and not r.outputs_inside]
     return {"inputs": plain, "protected": named}
 
 

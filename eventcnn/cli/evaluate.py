@@ -4,11 +4,16 @@ Both take a run of any kind: one of ``eventcnn train`` (images) or of
 ``eventcnn opal train`` (OPAL displays); :func:`eventcnn.learn.evaluate.evaluate_run`
 and :func:`eventcnn.learn.predict.predict` read which from the run folder.
 
+``predict`` also takes a model exported by ``eventcnn export`` (``--model
+model.onnx``, or the ``.onnx`` file in place of the run): the same prediction on
+ONNX Runtime, which imports neither Keras nor TensorFlow.
+
 Example::
 
     eventcnn evaluate runs/small
     eventcnn predict runs/small new_events.json images/ --out predictions.csv
     eventcnn predict runs/opal centered-masked-rotated1.zip --out opal_predictions.csv
+    eventcnn predict --model small.onnx new_events.json --out predictions.csv
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from eventcnn.cli._defaults import default
 from eventcnn.cli._parallel import add_parallel_flags
 from eventcnn.cli._paths import RUN, SELECTION, VALUE, Input, Output, Update, declare
 from eventcnn.cli._reading import add_absent_flag
+from eventcnn.errors import UserError
 from eventcnn.learn.evaluate import evaluate_run  # light: Keras is imported when a run is read
+from eventcnn.learn.intervals import fmt
 from eventcnn.learn.predict import BATCH_SIZE, TTA_COPIES, predict
 from eventcnn.learn.runs import run_kind
 
@@ -32,9 +39,11 @@ def register(subparsers) -> None:
         help="evaluate a run on its test split (metrics.json, report.md, plots)",
         description=(
             "Predict the test split of a run with its best.keras: accuracy, balanced accuracy, "
-            "per-class precision/recall/F1, confusion matrices, ROC/AUC, efficiency vs rejection, "
-            "misclassified gallery, and the gradient-boosted baseline on the same events. An OPAL run "
-            "is evaluated on the displays it classified, against its reference labels."
+            "per-class efficiency/precision/F1, background rejection, confusion matrices, ROC/AUC, efficiency "
+            "vs rejection, misclassified gallery, and the gradient-boosted baseline on the same events with "
+            "the paired CNN - trees difference; every figure with its 95 % bootstrap interval "
+            "(metrics.json: {value, ci95}; test_scores.csv for `eventcnn compare`). An OPAL run is evaluated "
+            "on the displays it classified, against its reference labels."
         ),
     )
     p.add_argument("run", help="run folder written by `eventcnn train` or `eventcnn opal train`")
@@ -56,13 +65,23 @@ def register(subparsers) -> None:
             "files; events are rendered with the run's own render config after the selection. Writes a "
             "CSV with input, event, predicted class and one probability column per class. A run of "
             "`eventcnn opal train` (or its .keras file): inputs are zips or folders of event displays; "
-            "the CSV names each display by its opaque id (as `eventcnn opal predict`)."
+            "the CSV names each display by its opaque id (as `eventcnn opal predict`). A model exported "
+            "by `eventcnn export` (--model model.onnx) predicts the same on ONNX Runtime, without "
+            "TensorFlow or Keras. With --jobs 1 event files are streamed (memory flat in the number of "
+            "events); with --jobs N / --scheduler they run as tasks on the Dask cluster."
         ),
     )
-    q.add_argument("run", help="run folder written by `eventcnn train` or `eventcnn opal train`")
-    q.add_argument("inputs", nargs="+",
+    q.add_argument("run", nargs="?", default=None,
+                   help="run folder written by `eventcnn train` or `eventcnn opal train`, or a model.onnx "
+                        "(see --model)")
+    q.add_argument("inputs", nargs="*",
                    help="images, image folders (PNG, or shards from render --format shards) or event "
-                   ".json/.json.gz/.root files; for an OPAL run zips or folders of displays")
+                   ".json/.json.gz/.root files; for an OPAL run (or export) zips or folders of displays")
+    q.add_argument("--model", default=None, metavar="MODEL.onnx",
+                   help="a model written by `eventcnn export`: classify with ONNX Runtime, without TensorFlow "
+                        "or Keras (then every positional argument is an input)")
+    q.add_argument("--threads", type=int, default=default(predict, "threads"),
+                   help="ONNX Runtime's threads (default: all cores)")
     q.add_argument("--out", default="predictions.csv", help="CSV file (default: predictions.csv)")
     q.add_argument("--selection", default=default(predict, "selection"),
                    help="event selection for JSON inputs: auto (the run's, else paper), paper, none or a JSON file")
@@ -78,6 +97,7 @@ def register(subparsers) -> None:
     q.set_defaults(func=run_predict)
     declare(q, run=RUN, inputs=Input("images, image folders, shard folders or event files (for an OPAL run: zips "
                                      "or folders of displays)", kind="inputs"),
+            model=Input("a model file written by `eventcnn export` (.onnx)", folder=False, kind="onnx"),
             out=Output("the predictions CSV"), scheduler=VALUE, absent=VALUE,
             selection=replace(SELECTION, words=lambda: ["auto", *SELECTION.word_set()]))
 
@@ -87,18 +107,24 @@ def run_evaluate(args: argparse.Namespace) -> int:
     m = evaluate_run(args.run, data_dir=args.data, batch_size=args.batch_size,
                      baseline=not args.no_baseline, quiet=args.quiet)
     if not args.quiet:
-        print(f"{args.run}: accuracy {m['accuracy']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}; "
-              f"see {args.run}/report.md")
+        print(f"{args.run}: accuracy {fmt(m['accuracy'], 4)}, balanced accuracy {fmt(m['balanced_accuracy'], 4)} "
+              f"(95 % intervals); see {args.run}/report.md and metrics.json")
     return 0
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    """Run ``predict`` (Keras is imported when the model is loaded)."""
+    """Run ``predict`` (Keras is imported when a Keras model is loaded; an ONNX model needs neither it nor TF)."""
+    run, inputs = args.run, list(args.inputs)
+    if args.model is not None:  # every positional argument is an input
+        run, inputs = args.model, [a for a in [args.run, *inputs] if a is not None]
+    if run is None or not inputs:
+        raise UserError("give a run folder and at least one input (eventcnn predict RUN INPUT...), "
+                        "or an exported model: eventcnn predict --model model.onnx INPUT...")
     sel = None if args.selection == "none" else args.selection
-    rows = predict(args.run, args.inputs, args.out, batch_size=args.batch_size, selection=sel, tta=args.tta,
-                   quiet=args.quiet, jobs=args.jobs, scheduler=args.scheduler, overwrite=args.overwrite,
-                   absent=args.absent)
-    if run_kind(args.run) == "opal":  # CMS runs: the library says where it wrote; OPAL runs name displays by id
+    rows = predict(run, inputs, args.out, batch_size=args.batch_size, selection=sel, tta=args.tta,
+                   threads=args.threads, absent=args.absent, quiet=args.quiet, jobs=args.jobs,
+                   scheduler=args.scheduler, overwrite=args.overwrite)
+    if run_kind(run) == "opal":  # CMS runs: the library says where it wrote; OPAL runs name displays by id
         print(f"{len(rows)} events classified -> {args.out} (displays named by id; "
               "`eventcnn opal ids` maps ids to names for the teacher)")
     return 0

@@ -378,9 +378,16 @@ def _report_train(args: argparse.Namespace, mc: Any) -> int:
         if mc.metrics is None:
             print(f"{args.reference}: no reference label for any unlabelled event")
             return 0
-        m = mc.metrics
-        print(f"against the reference: accuracy {m['accuracy']:.3f}, "
-              f"balanced accuracy {m['balanced_accuracy']:.3f} -> {out / 'metrics.json'}")
+        import numpy as np
+
+        from eventcnn import stats
+
+        cm = np.asarray(mc.metrics["confusion_matrix"]["counts"])  # the events behind the figures, for intervals
+        y = np.repeat(np.arange(len(cm)), cm.sum(axis=1))
+        pred = np.concatenate([np.repeat(np.arange(len(cm)), row) for row in cm])
+        est = stats.bootstrap({"accuracy": stats.accuracy, "balanced": stats.balanced_accuracy}, y, pred, strata=y)
+        print(f"against the reference ({len(y)} events): accuracy {est['accuracy']}, balanced accuracy "
+              f"{est['balanced']} (95 % intervals) -> {out / 'metrics.json'}")
     return 0
 
 

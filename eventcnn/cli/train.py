@@ -127,5 +127,7 @@ def run(args: argparse.Namespace) -> int:
     )
     run_ = train(cfg)
     if run_.metrics and not args.quiet:
-        print(f"{args.out}: test accuracy {run_.metrics['accuracy']:.4f}; report in {args.out}/report.md")
+        from eventcnn.learn.intervals import fmt
+
+        print(f"{args.out}: test accuracy {fmt(run_.metrics['accuracy'], 4)}; report in {args.out}/report.md")
     return 0

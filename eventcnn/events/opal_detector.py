@@ -97,7 +97,7 @@ DETECTOR = Detector()
 #: a detector variation: the display thresholds before they were tuned to the
 #: real displays (docs/opal.md, "Tuned to the real displays"): every track above
 #: 0.4 GeV and every calorimeter deposit drawn. Fine-tuning mixes displays of
-#: both (:func:`eventcnn.opal.model.simulated_batch_pool`), so the network does
+#: both (:func:`eventcnn.learn.batches.simulated_batch_pool`), so the network does
 #: not lean on the thresholds, the least certain part of the simulation.
 LOOSE_DETECTOR = Detector(track_pt_min=0.4, photon_e_min=0.0, calo_p_min=0.0)
 

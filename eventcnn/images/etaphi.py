@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,16 @@ from PIL import Image, ImageDraw
 from eventcnn.errors import UserError
 from eventcnn.events import Events
 from eventcnn.events.selection import BTAG_WORKING_POINTS
+from eventcnn.images.stamps import draw_rings
 from eventcnn.limits import check_image_size
 
-__all__ = ["KIND_NAMES", "STYLES", "RenderConfig", "Shapes", "diameters", "draw_image", "event_shapes",
-           "render_event", "render_events"]
+__all__ = ["BLOCK_BYTES", "KIND_NAMES", "STYLES", "RenderConfig", "Shapes", "diameters", "draw_image",
+           "event_shapes", "render_blocks", "render_event", "render_events"]
 
 STYLES = ("paper", "channels")
+
+#: bytes of images :func:`render_blocks` draws at once (under glibc's 32 MB mmap threshold: buffers are reused)
+BLOCK_BYTES = 24 << 20
 
 # Object kinds in drawing order (later kinds are drawn on top).
 MET, JET, BJET, ELECTRON, MUON = range(5)
@@ -204,6 +209,16 @@ def _draw_paper(shapes: Shapes, i: int, config: RenderConfig, diam: np.ndarray) 
     return np.asarray(image)
 
 
+def _render_paper(shapes: Shapes, config: RenderConfig, diam: np.ndarray, n: int) -> np.ndarray:
+    """Every event of ``shapes`` in the paper style at once; pixel for pixel :func:`_draw_paper` (:mod:`.stamps`)."""
+    width = max(1, round(config.thickness * config.scale))
+    radius = diam / 2.0
+    line = np.minimum(width, np.maximum(1, radius.astype(np.int64)))  # min(width, max(1, int(r)))
+    palette = np.array([config.colors[name] for name in KIND_NAMES], dtype=np.uint8)
+    return draw_rings(shapes.offsets[: n + 1], shapes.x, shapes.y, radius, line, palette[shapes.kind],
+                      config.size, config.background, config.wrap_phi)
+
+
 def _disc(radius_px: float) -> tuple[np.ndarray, int]:
     """Boolean disc stamp of the given radius and its half-width."""
     half = int(math.ceil(radius_px))
@@ -244,6 +259,10 @@ def draw_image(shapes: Shapes, i: int, config: RenderConfig, diam: np.ndarray) -
 def render_events(events: Events, config: RenderConfig | None = None) -> np.ndarray:
     """All events as one uint8 array ``(n, size, size, 3)``.
 
+    The paper style is drawn for all events at once (:mod:`eventcnn.images.stamps`:
+    the same pixels as drawing each event with PIL, about 5x faster at 64 px);
+    the channels style event by event.
+
     Example::
 
         >>> render_events(events, RenderConfig(size=32)).shape   # doctest: +SKIP
@@ -252,10 +271,28 @@ def render_events(events: Events, config: RenderConfig | None = None) -> np.ndar
     config = config or RenderConfig()
     shapes = event_shapes(events, config)
     diam = diameters(shapes.pt, config)
+    if config.style == "paper":
+        return _render_paper(shapes, config, diam, len(events))
     out = np.empty((len(events), config.size, config.size, 3), dtype=np.uint8)
     for i in range(len(events)):
         out[i] = draw_image(shapes, i, config, diam)
     return out
+
+
+def render_blocks(events: Events, config: RenderConfig, max_bytes: int = BLOCK_BYTES) -> Iterator[np.ndarray]:
+    """:func:`render_events` a block at a time (at most ``max_bytes`` of images each), in event order.
+
+    What the writers of PNGs and shards draw with: the memory stays that of one block
+    whatever the number of events.
+
+    Example::
+
+        >>> sum(len(b) for b in render_blocks(events, RenderConfig(size=32)))   # doctest: +SKIP
+        100
+    """
+    step = max(1, max_bytes // (config.size * config.size * 3))
+    for start in range(0, len(events), step):
+        yield render_events(events[start : start + step], config)
 
 
 def render_event(events: Events, index: int, config: RenderConfig | None = None) -> np.ndarray:

@@ -8,8 +8,8 @@ named here and nowhere else: ``manifest.csv`` (:data:`MANIFEST`, columns
 and the lock file; :data:`FOLDER_METADATA` lists them all. Shard folders
 (``shards.csv``) are :mod:`eventcnn.images.shards`.
 
-Shared by rendering, on-disk augmentation, datasets and OPAL; numpy-free and
-Keras-free (PIL only inside :func:`open_rgb`), so every light stage can use it.
+Shared by rendering, on-disk augmentation, datasets, prediction and OPAL; Keras-free
+(PIL only inside :func:`open_rgb` and :func:`read_image`), so every light stage can use it.
 
 Example::
 
@@ -23,16 +23,19 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from eventcnn._io import write_text_atomic
 from eventcnn.errors import UserError
+from eventcnn.images.shards import parse_ref, read_shard_image
 
 __all__ = ["AUGMENT_CONFIG", "FOLDER_METADATA", "IMAGE_SUFFIXES", "LOCK", "MANIFEST", "MANIFEST_COLUMNS",
            "RENDER_CONFIG", "SELECTION", "SKIPPED", "SKIPPED_COLUMNS", "class_images", "image_folder_of",
-           "manifest_by_file", "open_rgb", "read_manifest", "read_render_config", "write_manifest",
+           "manifest_by_file", "open_rgb", "read_image", "read_manifest", "read_render_config", "write_manifest",
            "write_skipped"]
 
 #: image file types read everywhere (lower case; compared with ``Path.suffix.lower()``)
@@ -215,3 +218,39 @@ def open_rgb(path: str | os.PathLike[str]) -> Any:
         raise FileNotFoundError(f"image {path} not found") from None
     except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise UserError(f"image {path} could not be decoded ({exc}): replace or delete the file") from None
+
+
+def read_image(path: str | os.PathLike[str], size: int | Sequence[int] | None = None) -> np.ndarray:
+    """Decode one image as ``uint8 (H, W, 3)`` RGB, optionally resized (bilinear): the one image reader.
+
+    Training, evaluation, the decoded-image cache and ``predict`` (Keras or ONNX
+    Runtime) read images through it, so they see the same pixels.
+
+    ``path`` may name an image of a shard folder (``.../shard-00000.npy#17``): its
+    row is read from the memory-mapped shard, with no PNG round trip.
+
+    Example::
+
+        img = read_image("CreatedImages/ttbar/ttbar_event_1.png", size=64)
+    """
+    from PIL import Image
+
+    if parse_ref(path) is not None:  # an image of a shard folder: no decoding
+        arr = read_shard_image(path)
+        if size is None or arr.shape[:2] == _hw(size):
+            return arr
+        im = Image.fromarray(arr)
+    else:
+        im = open_rgb(path)
+    if size is not None:
+        h, w = _hw(size)
+        if im.size != (w, h):
+            im = im.resize((w, h), Image.BILINEAR)
+    return np.asarray(im, dtype=np.uint8)
+
+
+def _hw(size: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(size, int):
+        return size, size
+    h, w = size
+    return int(h), int(w)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -35,11 +36,11 @@ from eventcnn.events import BadEvent, Events
 from eventcnn.events.cms_json import EventFormatError
 from eventcnn.events.formats import ReadOptions, format_of, read_file
 from eventcnn.events.selection import CutFlow, Selection
-from eventcnn.images.etaphi import RenderConfig, diameters, draw_image, event_shapes, render_events
+from eventcnn.images.etaphi import RenderConfig, render_blocks, render_events
 from eventcnn.images.png import encode_png
 
 __all__ = ["ENTRIES_PER_TASK", "IMAGES_PER_TASK", "DrawTask", "Piece", "RenderedFile", "Scan", "ScanTask",
-           "draw_task", "image_name", "render_part_task", "scan", "selected_events"]
+           "draw_task", "image_name", "render_part_chunks", "render_part_task", "scan", "selected_events"]
 
 ENTRIES_PER_TASK = 100_000  #: NanoAOD entries read by one scan task
 IMAGES_PER_TASK = 1_000  #: PNG images drawn by one draw task
@@ -133,22 +134,24 @@ def selected_events(piece: Piece) -> Events:
 
 
 def _write_pngs(sub: Events, config: RenderConfig, out: Path, label: str) -> int:
-    """Render and write the events of ``sub`` as PNGs, each atomically; returns images written."""
-    shapes = event_shapes(sub, config)
-    diam = diameters(shapes.pt, config)
+    """Render (a block of events at a time) and write the events of ``sub`` as PNGs, each atomically."""
     folder, pid = os.fspath(out / label), os.getpid()
-    for i, number in enumerate(sub.event.tolist()):
-        name = f"{label}_event_{number}.png"  # == _image_name(label, number)
-        path, tmp = os.path.join(folder, name), os.path.join(folder, f".{name}.{pid}.tmp")
-        data = encode_png(draw_image(shapes, i, config, diam))
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+    numbers = sub.event.tolist()
+    i = 0
+    for block in render_blocks(sub, config):
+        for image in block:
+            name = f"{label}_event_{numbers[i]}.png"  # == image_name(label, number)
+            path, tmp = os.path.join(folder, name), os.path.join(folder, f".{name}.{pid}.tmp")
+            data = encode_png(image)
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+            i += 1
     return len(sub)
 
 
@@ -160,11 +163,9 @@ def _write_shard(subs: list[Events], config: RenderConfig, path: Path) -> int:
                                         shape=(total, config.size, config.size, 3))
         row = 0
         for sub in subs:
-            shapes = event_shapes(sub, config)
-            diam = diameters(shapes.pt, config)
-            for i in range(len(sub)):
-                arr[row] = draw_image(shapes, i, config, diam)
-                row += 1
+            for block in render_blocks(sub, config):
+                arr[row : row + len(block)] = block
+                row += len(block)
         arr.flush()
         del arr  # close the memory map before the rename
     return total
@@ -194,22 +195,40 @@ class RenderedFile:
     cutflow: CutFlow | None = None
 
 
-def _render_part(task: ScanTask, config: RenderConfig) -> RenderedFile:
-    ev = _load(task.source, task.start, task.stop, task.options)
+def _render_selected(source: str, ev: Events, selection: Selection | None, config: RenderConfig) -> RenderedFile:
+    """Select ``ev`` and render what passes, in memory; the rejected events with the first cut they failed."""
     rejected: list[tuple[int, str]] = []
     flow = None
     n_read = len(ev)
-    if task.selection is not None:
-        result = task.selection.select(ev)
+    if selection is not None and n_read:
+        result = selection.select(ev)
         out = ~result.passed
         rejected = list(zip(np.asarray(ev.event)[out].tolist(), result.failed_cut[out].tolist()))
-        ev, flow = task.selection.apply(ev, result)
+        ev, flow = selection.apply(ev, result)
     images = render_events(ev, config) if len(ev) else np.zeros((0, config.size, config.size, 3), np.uint8)
-    return RenderedFile(task.source, images, np.asarray(ev.event, dtype=np.int64), rejected, n_read, flow)
+    return RenderedFile(source, images, np.asarray(ev.event, dtype=np.int64), rejected, n_read, flow)
+
+
+def _render_part(task: ScanTask, config: RenderConfig) -> RenderedFile:
+    return _render_selected(task.source, _load(task.source, task.start, task.stop, task.options), task.selection,
+                            config)
 
 
 def render_part_task(args: tuple[ScanTask, RenderConfig]) -> RenderedFile:
+    """Render task (a processor): read one file or entry range, select and render it in memory."""
     return _render_part(*args)
+
+
+def render_part_chunks(task: ScanTask, config: RenderConfig, chunk: int) -> Iterator[RenderedFile]:
+    """:func:`render_part_task` ``chunk`` events at a time, in this process (the streaming of ``predict``).
+
+    A file of a format read whole (CMS JSON) is read once and its events are
+    selected and rendered ``chunk`` at a time; an entry range of a ranged format
+    (its task is already ``chunk`` entries) gives one part.
+    """
+    ev = _load(task.source, task.start, task.stop, task.options)
+    for start in range(0, max(len(ev), 1), chunk):
+        yield _render_selected(task.source, ev[start : start + chunk], task.selection, config)
 
 
 def image_name(label: str, event: int) -> str:

@@ -38,11 +38,12 @@ import numpy as np
 
 from eventcnn._io import write_json_atomic
 from eventcnn.errors import UserError, few_names
-from eventcnn.images.folder import (
+from eventcnn.images.folder import (  # noqa: F401 - read_image, _hw: the one image reader, re-exported
     IMAGE_SUFFIXES,
     MANIFEST,
+    _hw,
     class_images,
-    open_rgb,
+    read_image,
     read_manifest,
     write_manifest,
 )
@@ -51,7 +52,6 @@ from eventcnn.images.shards import (
     is_shard_folder,
     parse_ref,
     read_index,
-    read_shard_image,
     shard_ref,
 )
 from eventcnn.learn.splits import balanced_class_weight, oversample_factors
@@ -304,39 +304,6 @@ def epoch_indices(
 # ---------------------------------------------------------------------------
 # decoding
 # ---------------------------------------------------------------------------
-
-
-def read_image(path: str | os.PathLike[str], size: int | Sequence[int] | None = None) -> np.ndarray:
-    """Decode one image as ``uint8 (H, W, 3)`` RGB, optionally resized (bilinear).
-
-    ``path`` may name an image of a shard folder (``.../shard-00000.npy#17``): its
-    row is read from the memory-mapped shard, with no PNG round trip.
-
-    Example::
-
-        img = read_image("CreatedImages/ttbar/ttbar_event_1.png", size=64)
-    """
-    from PIL import Image
-
-    if parse_ref(path) is not None:  # an image of a shard folder: no decoding
-        arr = read_shard_image(path)
-        if size is None or arr.shape[:2] == _hw(size):
-            return arr
-        im = Image.fromarray(arr)
-    else:
-        im = open_rgb(path)
-    if size is not None:
-        h, w = _hw(size)
-        if im.size != (w, h):
-            im = im.resize((w, h), Image.BILINEAR)
-    return np.asarray(im, dtype=np.uint8)
-
-
-def _hw(size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(size, int):
-        return size, size
-    h, w = size
-    return int(h), int(w)
 
 
 def load_arrays(

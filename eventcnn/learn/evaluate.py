@@ -3,10 +3,15 @@
 :func:`evaluate_run` is ``eventcnn evaluate``: a ``cms`` run (``eventcnn
 train``) is evaluated on its test split with ``best.keras``: ``metrics.json``
 (CNN metrics at the top level, the gradient-boosted baseline on the same events
-under ``"baseline"``), ``report.md`` and the plots (confusion matrices, ROC,
-efficiency vs rejection, misclassified gallery); an ``opal`` run (``eventcnn
-opal train``) on the displays it classified (``split.json``), against the
-reference labels it recorded, predicted as it was trained (TTA copies).
+under ``"baseline"``, their paired difference under ``"cnn_minus_baseline"``),
+``test_scores.csv`` (every model's score of every test event, for ``eventcnn
+compare``), ``report.md`` (:func:`eventcnn.learn.report.report_markdown`) and the
+plots (confusion matrices, ROC, efficiency vs rejection, misclassified gallery);
+an ``opal`` run (``eventcnn opal train``) on the displays it classified
+(``split.json``), against the reference labels it recorded, predicted as it was
+trained (TTA copies). Both kinds write every figure as ``{"value", "ci95"}``
+(:func:`eventcnn.learn.intervals.metrics_with_intervals`: a seeded bootstrap over
+the test events, stratified by class).
 :func:`evaluate_images` scores a model on labelled images in memory (the
 masterclass evaluates the displays it classified with it). Predictions of new
 inputs: :mod:`eventcnn.learn.predict`.
@@ -15,7 +20,7 @@ Example::
 
     from eventcnn.learn.evaluate import evaluate_images, evaluate_run
     m = evaluate_run("runs/small")
-    print(m["accuracy"], m["roc_auc"]["macro"], m["baseline"]["accuracy"])
+    print(m["accuracy"], m["roc_auc"]["macro"], m["cnn_minus_baseline"]["auc"])   # {"value", "ci95"} each
     m = evaluate_images(model, images, ["q", "e", ...], out="runs/opal/eval")
 """
 
@@ -36,9 +41,11 @@ from eventcnn.images.display_ids import display_ids
 from eventcnn.images.opal_displays import CLASS_NAMES, CLASS_TITLES, label_indices, load_displays
 from eventcnn.learn import baseline as B
 from eventcnn.learn import metrics as M
+from eventcnn.learn.intervals import fmt, metrics_with_intervals, paired_metrics
 from eventcnn.learn.loop import fit_verbosity
 from eventcnn.learn.metrics import comparison_table, compute_metrics
 from eventcnn.learn.predict import predict_images, predict_tta, write_predictions
+from eventcnn.learn.report import TEST_SCORES, report_markdown, write_test_scores
 from eventcnn.learn.runs import Run, load_run_model, read_run_config, run_kind
 from eventcnn.limits import check_batch_size
 
@@ -105,9 +112,7 @@ def _evaluate_image_run(out: Path, cfg_all: dict[str, Any], data_dir: str | os.P
     say(f"evaluating {out} on {len(split['test'])} test images")
     y_prob = _predict_seq(model, seq, quiet)
     files, y_true = split_arrays(split, "test", data_dir)
-
-
-    result: dict[str, Any] = M.compute_metrics(y_true, y_prob, names)
+    result: dict[str, Any] = metrics_with_intervals(y_true, y_prob, names)  # every figure {"value", "ci95"}
     result["model"] = run.config.model
     result["freeze"] = run.config.freeze
     result["best_epoch"] = run.state.get("best_epoch")
@@ -130,15 +135,23 @@ def _evaluate_image_run(out: Path, cfg_all: dict[str, Any], data_dir: str | os.P
                                                       total_wrong=n_wrong, total=len(y_true))
     result["plots"] = {k: Path(v).name for k, v in plots.items()}
     result["test_files"] = len(files)
-    result["baseline"] = _baseline(split, data_dir, run.config.seed, names, say) if baseline else {"skipped": "disabled"}
+    result["baseline"], b_prob = (_baseline(split, data_dir, run.config.seed, names, say) if baseline
+                                  else ({"skipped": "disabled"}, None))
+    scores = {"cnn": y_prob}
+    if b_prob is not None:  # the same test events, in the same order: a paired difference
+        result["cnn_minus_baseline"] = paired_metrics(y_true, y_prob, b_prob, names)
+        scores["baseline"] = b_prob
+    write_test_scores(out / TEST_SCORES, split["test"], y_true, names, scores)
+    result["test_scores"] = TEST_SCORES
     write_json_atomic(out / "metrics.json", result)
     write_text_atomic(out / "report.md", report_markdown(result, run))
-    say(f"test accuracy {result['accuracy']:.4f}, macro AUC {result['roc_auc']['macro']}")
+    say(f"test accuracy {fmt(result['accuracy'], 4)}, macro AUC {fmt(result['roc_auc']['macro'], 4)}")
     return result
 
 
-def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[str], say) -> dict[str, Any]:
-    """The gradient-boosted baseline on the run's own train/test events.
+def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[str],
+              say) -> tuple[dict[str, Any], np.ndarray | None]:
+    """The gradient-boosted baseline on the run's own train/test events: its figures and test probabilities.
 
     Skipped (loudly, with the reason recorded in ``metrics.json``) only when the
     images cannot be traced back to their events: the manifest does not name
@@ -146,11 +159,11 @@ def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[
     Any other error propagates.
     """
 
-    def skip(reason: str) -> dict[str, Any]:
+    def skip(reason: str) -> tuple[dict[str, Any], None]:
         msg = f"baseline skipped: {reason}"
         warnings.warn(msg, UserWarning, stacklevel=3)
         say(msg)
-        return {"skipped": msg}
+        return {"skipped": msg}, None
 
     train_rows, test_rows = split["train"], split["test"]
     unnamed = [r["file"] for r in train_rows + test_rows if not (r.get("source") and r.get("event"))]
@@ -165,36 +178,9 @@ def _baseline(split: dict[str, Any], data_dir: Path, seed: int, names: Sequence[
     model = B.train_baseline(X[:n], y[:n], seed)
     prob = B.baseline_predict_proba(model, X[n:], class_names=list(names))
     index = {c: i for i, c in enumerate(names)}
-    result = compute_metrics(np.array([index[c] for c in y[n:]]), prob, list(names))
+    result = metrics_with_intervals(np.array([index[c] for c in y[n:]]), prob, list(names))
     result["model"] = B.baseline_spec(model, feature_names)
-    return result
-
-
-def report_markdown(m: dict[str, Any], run) -> str:
-    """A short Markdown report: settings, CNN vs baseline, per-class table, plots."""
-
-    cfg = run.config
-    lines = [f"# Evaluation of `{run.out}`", "",
-             f"Model `{cfg.model}` (freeze `{cfg.freeze}`, optimizer `{cfg.optimizer}`, weights `{cfg.weights}`), "
-             f"seed {cfg.seed}, best epoch {m.get('best_epoch')}, {m['n']} test images.", "", "## CNN vs baseline", ""]
-    rows = [{"classifier": "CNN", "accuracy": m["accuracy"], "balanced accuracy": m["balanced_accuracy"],
-             "macro ROC AUC": m["roc_auc"]["macro"]}]
-    b = m.get("baseline") or {}
-    if "accuracy" in b:
-        rows.append({"classifier": "gradient-boosted trees", "accuracy": b.get("accuracy"),
-                     "balanced accuracy": b.get("balanced_accuracy"),
-                     "macro ROC AUC": (b.get("roc_auc") or {}).get("macro")})
-    lines += [comparison_table(rows, digits=4), ""]
-    if "skipped" in b:
-        lines += [f"Baseline: {b['skipped']}", ""]
-    lines += ["## Per class (CNN)", ""]
-    lines += [comparison_table([{"class": k, **v, "ROC AUC": m["roc_auc"].get(k)} for k, v in m["per_class"].items()], digits=4), ""]
-    lines += ["## Confusion matrix (rows: true class)", ""]
-    names = m["class_names"]
-    cm_rows = [{"true \\ predicted": names[i], **dict(zip(names, r))} for i, r in enumerate(m["confusion_matrix"]["counts"])]
-    lines += [comparison_table(cm_rows), ""]
-    lines += ["## Plots", ""] + [f"![{k}]({v})" for k, v in m.get("plots", {}).items()]
-    return "\n".join(lines) + "\n"
+    return result, np.asarray(prob, dtype=np.float64)
 
 
 def evaluate_images(model: Any, images: np.ndarray, labels: Sequence[str] | np.ndarray,
@@ -262,15 +248,20 @@ def _evaluate_display_run(out: Path, cfg_all: dict[str, Any], data_dir: str | os
     probs = predict_tta(model, data.images[test], copies=copies)
     shown = np.array(display_ids(data.names[test]))  # misclassified.csv: ids, as predictions.csv
     m = evaluate_images(model, data.images[test], data.labels[test], out=out, names=shown, probs=probs)
-    m.update({"model": "opal", "tta_copies": copies, "best_epoch": cfg_all.get("best_epoch"),
-              "train_seconds": cfg_all.get("seconds")})
+    y_test = label_indices(data.labels[test])
+    m.update(metrics_with_intervals(y_test, probs, list(CLASS_NAMES)))  # every figure {"value", "ci95"}
+    # per-display scores, keyed by display id: `eventcnn compare` pairs OPAL runs on the displays both scored
+    write_test_scores(out / TEST_SCORES, [{"file": str(d)} for d in shown], y_test, list(CLASS_NAMES), {"cnn": probs})
+    m.update({"test_scores": TEST_SCORES, "model": "opal", "tta_copies": copies,
+              "best_epoch": cfg_all.get("best_epoch"), "train_seconds": cfg_all.get("seconds")})
     write_json_atomic(out / "metrics.json", m)
-    rows = [{"class": c, **{k: v for k, v in m["per_class"][c].items() if k in ("precision", "recall", "f1")}}
-            for c in m["per_class"]]
+    rows = [{"class": c, **{k: fmt(v) for k, v in m["per_class"][c].items() if k in ("efficiency", "precision", "f1")},
+             "support": m["per_class"][c]["support"]} for c in m["per_class"]]
     write_text_atomic(out / "report.md", "\n".join([
         f"# Evaluation of `{out}` (OPAL)", "",
         f"{len(test)} events classified by the CNN, reference labels from `{labels_file}`.", "",
-        f"accuracy {m['accuracy']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}", "",
+        f"accuracy {fmt(m['accuracy'], 4)}, balanced accuracy {fmt(m['balanced_accuracy'], 4)} "
+        "(value [95 % interval], bootstrap over the events, stratified by class)", "",
         comparison_table(rows, digits=3), ""]))
-    say(f"accuracy {m['accuracy']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}")
+    say(f"accuracy {fmt(m['accuracy'], 4)}, balanced accuracy {fmt(m['balanced_accuracy'], 4)}")
     return m

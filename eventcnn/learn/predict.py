@@ -11,7 +11,11 @@
   and event files (rendered with the run's own render config after its
   selection); an ``opal`` run (or a masterclass ``.keras`` file) classifies
   the displays of zips or folders, named by opaque id
-  (:mod:`eventcnn.images.display_ids`), with TTA as the run was trained.
+  (:mod:`eventcnn.images.display_ids`), with TTA as the run was trained. A
+  ``.onnx`` export (``eventcnn export``) is classified the same way on ONNX
+  Runtime (:class:`eventcnn.learn.onnx_runtime.OnnxClassifier`: no Keras), its
+  model card standing in for the run folder. CMS inputs go through the streamed
+  input -> score pipeline :mod:`eventcnn.learn.scoring`.
 
 TTA with 8 copies steadied small-label-set models trained from random weights
 (50 suggested labels: balanced accuracy 0.841 -> 0.891 on average over 5 seeds,
@@ -26,36 +30,43 @@ Example::
     probs = predict_images(model, images)                         # (N, classes)
     rows = predict("runs/small", ["new_events.json", "images/"], "predictions.csv")
     rows = predict("runs/opal", ["centered-masked-rotated1.zip"], "opal_predictions.csv")
+    rows = predict("opal.onnx", ["centered-masked-rotated1.zip"], "opal_predictions.csv")   # no Keras
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eventcnn._env import quiet_from_env, sayer
-from eventcnn._io import atomic_path, write_text_atomic
-from eventcnn.errors import UserError, check_output, few_names
-from eventcnn.events.formats import ReadOptions, is_event_file
+from eventcnn._env import quiet_from_env
+from eventcnn._io import atomic_path
+from eventcnn.errors import UserError, check_output
+from eventcnn.events.formats import ReadOptions
 from eventcnn.events.selection import get_selection
+from eventcnn.executor import Executor
 from eventcnn.images.display_ids import display_ids
-from eventcnn.images.folder import FOLDER_METADATA, IMAGE_SUFFIXES, SELECTION, image_folder_of
+from eventcnn.images.folder import SELECTION, image_folder_of
 from eventcnn.images.opal_displays import CLASS_NAMES, load_displays
-from eventcnn.images.render import RenderConfig, render_files
-from eventcnn.images.shards import is_shard_folder, read_index, shard_ref
 from eventcnn.learn.batches import rotate_images
+from eventcnn.learn.onnx_runtime import OnnxClassifier, is_onnx_model
 from eventcnn.learn.runs import load_run_model, read_run_config, run_kind
+from eventcnn.learn.scoring import (
+    BATCH_IMAGES,
+    expand_inputs,
+    predict_inputs,
+    write_predictions_csv,
+)
 from eventcnn.limits import check_batch_size
 
 __all__ = ["BATCH_SIZE", "TTA_COPIES", "default_tta", "predict", "predict_images",
-           "predict_tta", "write_predictions", "write_predictions_csv"]
+           "predict_tta", "run_selection", "write_predictions", "write_predictions_csv"]
 
 
 #: images per prediction batch by run kind (OPAL displays: small fixed-shape batches keep the memory low)
@@ -82,6 +93,9 @@ def default_tta(weights: str | None) -> bool:
 
 def predict_images(model: Any, images: np.ndarray, batch_size: int = BATCH_SIZE["opal"]) -> np.ndarray:
     """Class probabilities ``(N, classes)`` (float32) of ``uint8`` images, in the model's output order.
+
+    ``model``: a Keras model or an :class:`~eventcnn.learn.onnx_runtime.OnnxClassifier`
+    (anything with ``predict_on_batch`` and ``output_shape``).
 
     Small batches keep the peak memory low (the first convolution's output of
     one 200x200 image takes 5 MB in float32). The last batch is padded to
@@ -156,39 +170,46 @@ def write_predictions(path: str | os.PathLike[str], names: Sequence[str] | np.nd
 
 def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]],
             out: str | os.PathLike[str] | None = None, *, batch_size: int | None = None,
-            selection: Any = "auto", jobs: int = 1, scheduler: str | None = None,
-            labels: str | os.PathLike[str] | None = None, every: bool = False, size: int | None = None,
-            crop: tuple[int, int, int, int] | None = None, tta: bool | None = None,
-            overwrite: bool = False, quiet: bool = False, absent: str | Sequence[str] | None = None,
-            ) -> list[dict[str, Any]]:
-    """Classify ``inputs`` with a trained run (any kind); optionally write the rows to ``out`` (CSV).
+            selection: Any = "auto", jobs: int = 1, scheduler: str | None = None, executor: Executor | None = None,
+            absent: str | Sequence[str] | None = None, labels: str | os.PathLike[str] | None = None,
+            every: bool = False, size: int | None = None, crop: tuple[int, int, int, int] | None = None,
+            tta: bool | None = None, threads: int | None = None, overwrite: bool = False,
+            quiet: bool = False) -> Sequence[dict[str, Any]]:
+    """Classify ``inputs`` with a trained run (any kind) or its ONNX export; optionally write the rows to ``out``.
 
-    ``out`` is checked before the model is loaded (:func:`eventcnn.errors.check_output`):
-    never an input, never inside the run folder or an image folder, and an existing
-    file is replaced only with ``overwrite``. ``batch_size``: images per batch
+    ``run``: a run folder, a ``.keras`` file, or a ``.onnx`` file written by
+    ``eventcnn export`` (classified on ONNX Runtime, without Keras or
+    TensorFlow; ``threads``: its intra-op threads). ``out`` (CSV) is checked
+    before the model is loaded (:func:`eventcnn.errors.check_output`): never an
+    input, never inside the run folder or an image folder, and an existing file
+    is replaced only with ``overwrite``. ``batch_size``: images per batch
     (default :data:`BATCH_SIZE` of the run's kind).
 
     ``cms`` runs (``eventcnn train``): images, folders of images, shard folders
-    (``render --format shards``) and event files (``.json``, ``.json.gz``,
-    ``.root``), rendered with the run's render config after ``selection``
-    (``"auto"``: the one recorded with the run, else ``paper``; ``None`` or
-    ``"none"``: none) in parallel tasks (``jobs`` worker processes or the Dask
-    cluster at ``scheduler``); ``absent`` names the collections or fields the event
-    files lack on purpose (``"Electron,Jet"``: read as none, as ``render --absent``). Rows: ``input``, ``event``, ``predicted``,
+    (``render --format shards``) and event files of every registered format
+    (``.json``, ``.json.gz``, ``.root``: :mod:`eventcnn.events.formats`), rendered
+    with the run's render config after ``selection`` (``"auto"``: the one recorded
+    with the run, else ``paper``; ``None`` or ``"none"``: none); ``absent``: what
+    the event files lack on purpose (``--absent``). Event files are streamed
+    (:mod:`eventcnn.learn.scoring`): in this process ``jobs=1`` a chunk of events
+    at a time (flat memory), else as tasks on ``executor`` (or one opened from
+    ``jobs`` / ``scheduler``). Rows: ``input``, ``event``, ``predicted``,
     ``p_<class>`` per class, ``rejected_by`` (the first cut an event failed:
     nothing is dropped silently).
 
     ``opal`` runs (``eventcnn opal train``, or a masterclass ``.keras`` file):
     zips or folders of displays, read at the model's size (``size``, when given,
-    must be it) with ``crop``; displays ``labels`` labels are left out unless
-    ``every``. ``tta``: average :data:`TTA_COPIES` rotated/mirrored copies;
-    ``None``: as the run was trained (:func:`default_tta` of its starting
-    weights; TTA for a bare model file). Rows: ``event`` (an opaque display id,
-    never a name that gives the class away), ``predicted``, ``p_<class>``.
+    must be it) with ``crop`` (default: the one the run recorded); displays
+    ``labels`` labels are left out unless ``every``. ``tta``: average
+    :data:`TTA_COPIES` rotated/mirrored copies; ``None``: as the run was trained
+    (:func:`default_tta` of its starting weights; TTA for a bare model file; an
+    export's card says its copies). Rows: ``event`` (an opaque display id, never a
+    name that gives the class away), ``predicted``, ``p_<class>``.
 
     Example::
 
         rows = predict("runs/small", ["TTjets_json.json"], "predictions.csv")
+        rows = predict("small.onnx", ["TTjets_json.json"], "predictions.csv")     # ONNX Runtime
         rows = predict("runs/opal", ["centered-masked-rotated1.zip"], "p.csv", labels="my_labels.csv")
     """
     quiet = quiet or quiet_from_env()
@@ -196,10 +217,12 @@ def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]
     if out is not None:  # the rule of every writer, before anything else: never onto an input or the run
         check_output(out, inputs=[*inputs, *([labels] if labels else []), *([run] * (run_dir is None))],
                      protected=[("the run folder", run_dir)] if run_dir else [], overwrite=overwrite)
-    kind = run_kind(run)
+    onnx = is_onnx_model(run)
+    model = OnnxClassifier(run, threads=threads) if onnx else None  # the card says the kind
+    kind = model.kind if model is not None else run_kind(run)
     given = {"selection": selection != "auto", "jobs": jobs != 1, "scheduler": scheduler is not None,
-             "labels": labels is not None, "every": every, "size": size is not None,
-             "crop": crop is not None, "tta": tta is not None, "absent": bool(absent)}
+             "absent": absent is not None, "labels": labels is not None, "every": every,
+             "size": size is not None, "crop": crop is not None, "tta": tta is not None}
     only = {"cms": ("labels", "every", "size", "crop", "tta"),
             "opal": ("selection", "jobs", "scheduler", "absent")}[kind]
     wrong = [k for k in only if given[k]]
@@ -207,16 +230,19 @@ def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]
         other = "OPAL display" if kind == "cms" else "CMS image"
         raise UserError(f"{run} is a {kind} run: {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} "
                         f"for {other} runs only")
+    if threads is not None and not onnx:
+        raise UserError(f"threads (--threads) sets ONNX Runtime's threads: {run} is not an .onnx model")
     batch_size = BATCH_SIZE[kind] if batch_size is None else batch_size
     check_batch_size(batch_size)
     ReadOptions.make(absent)  # a name that is no collection or field: said before the model is loaded
     if kind == "cms" and selection not in ("auto", None):
         get_selection(selection)  # a damaged selection file: said now, even when no event file needs it
     if kind == "opal":
-        return _predict_displays(run, inputs, out, batch_size=batch_size, labels=labels, every=every, size=size,
-                                 crop=crop, tta=tta, quiet=quiet)
-    return _predict_cms(Path(run), inputs, out, batch_size=batch_size, selection=selection, jobs=jobs,
-                        scheduler=scheduler, overwrite=overwrite, quiet=quiet, absent=absent)
+        return _predict_displays(run, model, inputs, out, batch_size=batch_size, labels=labels, every=every,
+                                 size=size, crop=crop, tta=tta, quiet=quiet)
+    source = _onnx_source(model) if model is not None else _run_source(Path(run), batch_size)
+    return _predict_cms(source, inputs, out, batch_size=batch_size, selection=selection, jobs=jobs,
+                        scheduler=scheduler, executor=executor, absent=absent, overwrite=overwrite, quiet=quiet)
 
 
 def _run_weights(run: str | os.PathLike[str]) -> str | None:
@@ -232,6 +258,15 @@ def _run_weights(run: str | os.PathLike[str]) -> str | None:
     return weights if isinstance(weights, str) else None
 
 
+def _run_crop(run: str | os.PathLike[str]) -> tuple[int, int, int, int] | None:
+    """The crop an OPAL run's displays were read with (its ``config.json``); ``None`` for a bare model file."""
+    folder = Path(run) if Path(run).is_dir() else Path(run).parent
+    if not (folder / "config.json").is_file():
+        return None
+    crop = (read_run_config(folder, keys=("train",)).get("opal") or {}).get("crop")
+    return tuple(crop) if crop else None
+
+
 def _model_size(model: Any, run: str | os.PathLike[str], size: int | None) -> int:
     """The square input size of a display model; ``size``, when given, must be it."""
     shape = tuple(model.input_shape[1:3])
@@ -244,25 +279,32 @@ def _model_size(model: Any, run: str | os.PathLike[str], size: int | None) -> in
     return int(shape[0])
 
 
-def _predict_displays(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]],
-                      out: str | os.PathLike[str] | None, *, batch_size: int,
-                      labels: str | os.PathLike[str] | None, every: bool, size: int | None,
+def _predict_displays(run: str | os.PathLike[str], onnx: OnnxClassifier | None,
+                      inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None, *,
+                      batch_size: int, labels: str | os.PathLike[str] | None, every: bool, size: int | None,
                       crop: tuple[int, int, int, int] | None, tta: bool | None,
                       quiet: bool) -> list[dict[str, Any]]:
-    """The OPAL branch of :func:`predict`: displays of zips or folders, named by id."""
+    """The OPAL branch of :func:`predict`: displays of zips or folders, named by id (Keras or ONNX Runtime)."""
     if not inputs:
         raise UserError("no displays to predict: give a zip or folder of event displays")
-    if tta is None:  # as the run was trained; a damaged config.json fails before loading
-        tta = default_tta(_run_weights(run))
-    model = load_run_model(run)
+    if onnx is not None:  # an export: its card says how the displays were prepared and averaged
+        if list(onnx.class_names) != list(CLASS_NAMES):
+            raise UserError(f"{run}: classes {onnx.class_names}, expected the masterclass's {list(CLASS_NAMES)}")
+        card_crop = ((onnx.card.get("preprocessing") or {}).get("display") or {}).get("crop")
+        crop = crop if crop is not None else (tuple(card_crop) if card_crop else None)
+        copies = int((onnx.card.get("tta") or {}).get("copies") or 1) if tta is None else (TTA_COPIES if tta else 1)
+        model = onnx
+    else:  # as the run was trained; a damaged config.json fails before loading
+        crop = crop if crop is not None else _run_crop(run)
+        copies = TTA_COPIES if (default_tta(_run_weights(run)) if tta is None else tta) else 1
+        model = load_run_model(run)
     model_size = _model_size(model, run, size)
     names, probs = [], []
     for source in inputs:
         displays = load_displays(source, labels, size=model_size, crop=crop, quiet=quiet)
         sel = slice(None) if every or labels is None else ~displays.labelled
         names += list(displays.names[sel])
-        probs.append(predict_tta(model, displays.images[sel], copies=TTA_COPIES if tta else 1,
-                                 batch_size=batch_size))
+        probs.append(predict_tta(model, displays.images[sel], copies=copies, batch_size=batch_size))
     if not names:  # nothing to classify is an error, never "0 events classified" and an empty file
         raise UserError(f"every display of {', '.join(map(str, inputs))} has a label in {labels}: nothing to "
                         "classify; pass --all (every=True) to predict the labelled displays too")
@@ -275,166 +317,83 @@ def _predict_displays(run: str | os.PathLike[str], inputs: Sequence[str | os.Pat
             for i, k, p in zip(shown, pred, probs_all)]
 
 
+@dataclass
+class _Source:
+    """What a CMS prediction needs of its model: classes, input size, how its images were drawn, its score."""
+
+    name: str
+    class_names: list[str]
+    size: int
+    render_config: dict[str, Any] | None
+    selection: Callable[[Any], Any]  # the selection asked for ("auto", a preset, ...) -> the one to apply
+    protected: list[tuple[str, Any]]
+    load: Callable[[], Callable[[np.ndarray], np.ndarray]]  # loads the model: its score function
 
 
-def _scan_folder(folder: Path) -> list[Path]:
-    """Images under ``folder``, skipping hidden folders/files; skipped entries are counted in a warning.
+def _run_source(run_dir: Path, batch_size: int) -> _Source:
+    """A ``cms`` run folder (Keras): its config, and ``best.keras`` loaded when scoring starts."""
+    cfg_all = read_run_config(run_dir)
 
-    eventcnn's own metadata files (:data:`FOLDER_METADATA`) are not inputs and are not reported.
+    def load() -> Callable[[np.ndarray], np.ndarray]:
+        model = load_run_model(run_dir)
+        return lambda x: model.predict(x, batch_size=batch_size, verbose=0)
+
+    return _Source(str(run_dir), list(cfg_all["class_names"]), int(cfg_all["image_size"]),
+                   cfg_all.get("render_config"), lambda sel: run_selection(run_dir, cfg_all, sel)[0],
+                   [("the run folder", run_dir), ("the image folder of the run", cfg_all["train"]["data_dir"])], load)
+
+
+def _onnx_source(clf: OnnxClassifier) -> _Source:
+    """A ``cms`` export: the card says the classes, the size, the render config and the selection."""
+    pre = clf.card.get("preprocessing") or {}
+
+    def selection(sel: Any) -> Any:
+        return pre.get("selection", "paper") if sel == "auto" else sel
+
+    return _Source(str(clf.path), clf.class_names, clf.size, pre.get("render_config"), selection,
+                   [("the model file", clf.path)], lambda: clf.predict)
+
+
+def run_selection(run_dir: Path, cfg_all: dict[str, Any], selection: Any = "auto") -> tuple[Any, str]:
+    """The selection for a run's event files and where it comes from: given, else the one recorded with it.
+
+    ``"auto"``: the run's ``selection`` (null = none), else its image folder's
+    ``selection.json``, else ``paper`` (the default of ``eventcnn render``) with a
+    warning. The one rule of ``predict`` and of the export's model card.
+
+    Example::
+
+        sel, note = run_selection(Path("runs/small"), read_run_config("runs/small"))
     """
-    found: list[Path] = []
-    hidden: list[str] = []
-    other: list[str] = []
-    for root, dirs, files in os.walk(folder):
-        rel_root = Path(root).relative_to(folder)
-        hidden += [(rel_root / d).as_posix() + "/" for d in dirs if d.startswith(".") and d not in FOLDER_METADATA]
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            rel = (rel_root / name).as_posix()
-            if name in FOLDER_METADATA:
-                continue
-            if name.startswith("."):
-                hidden.append(rel)
-            elif Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                found.append(Path(root) / name)
-            else:
-                other.append(rel)
-    if hidden:
-        warnings.warn(f"{folder}: skipped {len(hidden)} hidden folder(s)/file(s): {few_names(hidden)}",
-                      UserWarning, stacklevel=3)
-    if other:
-        warnings.warn(f"{folder}: skipped {len(other)} file(s) that are not images "
-                      f"({'/'.join(IMAGE_SUFFIXES)}): {few_names(other)}", UserWarning, stacklevel=3)
-    return sorted(found)
-
-
-def _expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[Path]]:
-    images: list[Path] = []
-    events: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir() and is_shard_folder(p):  # render --format shards: every row of the index
-            images.extend(p / shard_ref(int(r["shard"]), int(r["row"])) for r in read_index(p))
-        elif p.is_dir():
-            found = _scan_folder(p)
-            if not found:
-                raise UserError(f"folder {p} holds no images ({'/'.join(IMAGE_SUFFIXES)})")
-            images.extend(found)
-        elif not p.exists():
-            raise FileNotFoundError(f"input {p} not found")
-        elif is_event_file(p):
-            events.append(p)
-        elif p.suffix.lower() in IMAGE_SUFFIXES:
-            images.append(p)
-        else:
-            raise UserError(f"input {p}: expected an image ({'/'.join(IMAGE_SUFFIXES)}), a folder of images "
-                            "or an event file (.json/.json.gz/.root)")
-    return images, events
-
-
-def _render_event_files(paths: Sequence[Path], render_cfg: dict[str, Any] | None, selection: Any, size: int,
-                        jobs: int, scheduler: str | None, quiet: bool,
-                        absent: str | Sequence[str] | None = None) -> list[Any]:
-    """Render event files like the run's training images (in parallel tasks: ``jobs`` / ``scheduler``).
-
-    One :class:`eventcnn.images.render.RenderedFile` per file, images resized to ``size``;
-    a warning per file names how many events the selection rejected.
-    """
-    from PIL import Image
-
-
-    if render_cfg is None:
-        raise UserError(
-            f"cannot render {paths[0]}: the run has no render config (its data folder had no render_config.json); "
-            "render the events with `eventcnn render` and predict the PNG files instead"
-        )
-    config = RenderConfig.from_dict(render_cfg)
-    done = render_files(paths, config, selection, jobs=jobs, scheduler=scheduler, quiet=quiet, absent=absent)
-    for part in done:
-        if part.rejected and part.cutflow is not None:
-            steps = "; ".join(f"{name}: {count}" for name, count in part.cutflow.steps)
-            warnings.warn(f"{part.source}: the selection rejected {len(part.rejected)} of {part.n_read} events, "
-                          f"which get no prediction (rows with the cut in 'rejected_by'; cut flow: {steps}); "
-                          "pass --selection none to classify every event", UserWarning, stacklevel=3)
-        if len(part.images) and part.images.shape[1:3] != (size, size):
-            part.images = np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR))
-                                    for im in part.images])
-    return done
-
-
-def _run_selection(run_dir: Path, cfg_all: dict[str, Any], selection: Any) -> Any:
-    """The selection for event files: given, else the one recorded with the run (null = none)."""
     if selection != "auto":
-        return selection
+        return selection, "given"
     if "selection" in cfg_all:
-        return cfg_all["selection"]
+        return cfg_all["selection"], "recorded with the run"
     data_sel = Path(cfg_all["train"]["data_dir"]) / SELECTION
     if data_sel.exists():
-        return str(data_sel)
+        return str(data_sel), f"from {data_sel}"
     warnings.warn(
         f"{run_dir} records no event selection and {data_sel} is missing: using the 'paper' "
         "selection for event files (pass --selection to choose)",
         stacklevel=3,
     )
-    return "paper"
+    return "paper", "the run records no selection: the 'paper' preset, the default of eventcnn render"
 
 
-def _predict_cms(run_dir: Path, inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None,
-                 *, batch_size: int, selection: Any, jobs: int, scheduler: str | None, overwrite: bool,
-                 quiet: bool, absent: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """The CMS branch of :func:`predict`: images, image and shard folders, event files."""
-    from eventcnn.learn.dataset import (
-        ImageSequence,  # deferred: Keras (this module stays light for OPAL)
-    )
-
-    say = sayer(quiet)
-    cfg_all = read_run_config(run_dir)
-    names = list(cfg_all["class_names"])
-    size = int(cfg_all["image_size"])
+def _predict_cms(source: _Source, inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None,
+                 *, batch_size: int, selection: Any, jobs: int, scheduler: str | None, executor: Executor | None,
+                 absent: Any, overwrite: bool, quiet: bool) -> Sequence[dict[str, Any]]:
+    """The CMS branch of :func:`predict`: images, image and shard folders, event files (streamed)."""
     if out is not None:
         image_folders = [f for f in dict.fromkeys(map(image_folder_of, inputs)) if f is not None]
         check_output(out, inputs=list(inputs), overwrite=overwrite,
-                     protected=[("the run folder", run_dir),
-                                ("the image folder of the run", cfg_all["train"]["data_dir"]),
-                                *[("the image folder", f) for f in image_folders]])
-    images, event_files = _expand_inputs(inputs)
+                     protected=[*source.protected, *[("the image folder", f) for f in image_folders]])
+    images, event_files = expand_inputs(inputs)
     if not images and not event_files:
         raise UserError("no inputs to predict")
-    model = load_run_model(run_dir)
-    rows: list[dict[str, Any]] = []
-
-    def add(prob: np.ndarray, inputs_: Sequence[str], events_: Sequence[Any]) -> None:
-        for p, src, ev in zip(prob, inputs_, events_):
-            rows.append({"input": src, "event": ev, "predicted": names[int(np.argmax(p))],
-                         **{f"p_{c}": float(p[i]) for i, c in enumerate(names)}})
-
-    if images:
-        seq = ImageSequence(images, None, batch_size=batch_size, size=size)
-        add(np.asarray(model.predict(seq, verbose=0)), [str(f) for f in images], [""] * len(images))
-    sel = _run_selection(run_dir, cfg_all, selection)
-    rendered = (_render_event_files(event_files, cfg_all.get("render_config"), sel, size, jobs, scheduler, quiet,
-                                    absent) if event_files else [])
-    for f, part in zip(event_files, rendered):
-        x, numbers = part.images, part.numbers
-        say(f"{f}: {len(numbers)} events (selection {sel if isinstance(sel, str) else 'custom'})")
-        if len(numbers):
-            add(np.asarray(model.predict(x, batch_size=batch_size, verbose=0)), [str(f)] * len(numbers), [int(n) for n in numbers])
-        rows.extend({"input": str(f), "event": int(ev), "predicted": "", "rejected_by": cut}
-                    for ev, cut in part.rejected)
-    if out is not None:
-        write_predictions_csv(rows, names, out)
-        n_rej = sum(1 for r in rows if r.get("rejected_by"))
-        extra = f" ({n_rej} of them rejected by the selection, with the cut in 'rejected_by')" if n_rej else ""
-        say(f"wrote {len(rows)} rows to {out}{extra}")
-    return rows
-
-
-def write_predictions_csv(rows: Sequence[dict[str, Any]], class_names: Sequence[str], path: str | os.PathLike[str]) -> Path:
-    """Write prediction rows atomically as CSV (columns input, event, predicted, p_<class>..., rejected_by)."""
-    buf = io.StringIO()
-    cols = ["input", "event", "predicted", *[f"p_{c}" for c in class_names], "rejected_by"]
-    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n", restval="")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
-    return write_text_atomic(path, buf.getvalue())
+    sel = source.selection(selection) if event_files else None
+    score = source.load()
+    return predict_inputs(score, images, event_files, source.class_names, source.size,
+                          render_config=source.render_config, selection=sel, absent=absent, executor=executor,
+                          jobs=jobs, scheduler=scheduler, out=out, batch_images=max(batch_size, BATCH_IMAGES),
+                          quiet=quiet)

@@ -7,7 +7,8 @@ A run folder ``runs/<name>/`` holds:
 - ``history.json``: a list of per-epoch rows (``{"epoch", "phase", "loss", "val_loss", ...}``);
 - ``best.keras`` / ``last.keras``: the best (validation metric) and latest model;
 - ``state.json``: resume state (``epoch``, ``best``, ``best_epoch``, ``train_seconds``, ...);
-- ``metrics.json``, ``report.md``, plots (PNG).
+- ``metrics.json`` (every figure ``{"value", "ci95"}``), ``test_scores.csv`` (every model's score of
+  every test event: ``eventcnn compare`` pairs runs on them), ``report.md``, plots (PNG).
 
 ``config.json`` records the run's ``kind`` (:data:`RUN_KINDS`): ``cms`` runs
 are written by :func:`eventcnn.learn.train.train` (an image folder), ``opal``
@@ -18,7 +19,8 @@ compare``, which branch on :func:`run_kind`. JSON only, never pickle.
 
 Example::
 
-    from eventcnn.learn.runs import Run, compare_runs
+    from eventcnn.learn.runs import Run
+    from eventcnn.learn.comparison import compare_runs
     run = Run.load("runs/small")
     print(run.config.model, run.metrics["accuracy"])
     print(compare_runs(["runs/small", "runs/vgg16"]))
@@ -39,16 +41,15 @@ from typing import Any
 import numpy as np
 
 from eventcnn import DEFAULT_SEED, __version__
-from eventcnn._io import atomic_path, write_text_atomic
-from eventcnn.errors import UserError, check_output
+from eventcnn.errors import UserError
 from eventcnn.learn.devices import COMPILE_MODES, PRECISION_MODES
-from eventcnn.learn.metrics import comparison_table
 from eventcnn.learn.metrics import plot_history as plot
+from eventcnn.learn.onnx_runtime import is_onnx_model, read_card
 from eventcnn.learn.registry import BACKBONES, FREEZE_POLICIES, MASTERCLASS_NAME, canonical_backbone
 from eventcnn.limits import MAX_EPOCHS, check_batch_size, check_count, check_image_size, check_jobs
 
-__all__ = ["COMPARE_COLUMNS", "MONITORS", "ModelFileError", "RUN_CONFIG_KEYS", "RUN_KINDS", "Run", "TrainConfig",
-           "compare_rows", "compare_runs", "load_keras_file", "load_run_model", "plot_run_history", "read_json",
+__all__ = ["MONITORS", "ModelFileError", "RUN_CONFIG_KEYS", "RUN_KINDS", "Run", "TrainConfig",
+           "load_keras_file", "load_run_model", "plot_run_history", "read_json",
            "read_run_config", "run_kind", "versions"]
 
 #: current name -> the name run folders written before the one-name-per-concept clean-up used
@@ -250,7 +251,8 @@ RUN_KINDS = ("cms", "opal")
 def run_kind(config: dict[str, Any] | str | os.PathLike[str]) -> str:
     """``"cms"`` or ``"opal"``: the ``kind`` a run folder records in ``config.json``, or a ``.keras`` file's network.
 
-    ``config``: the config already read, a run folder or a model file. Runs
+    ``config``: the config already read, a run folder or a model file (``.keras``, or
+    an ``.onnx`` export, whose model card says it). Runs
     written before ``kind`` was recorded are told apart by ``train.model``; a
     bare ``.keras`` file is an OPAL model when the network inside is the
     masterclass CNN (read from the archive's ``config.json``, nothing is loaded).
@@ -278,6 +280,8 @@ def _path_kind(path: Path) -> str:
         return run_kind(cfg if isinstance(cfg, dict) else {})
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: give a run folder or a .keras model file")
+    if is_onnx_model(path):  # an export: its model card says the kind
+        return run_kind({"kind": read_card(path).get("kind")})
     try:
         with zipfile.ZipFile(path) as archive:
             name = json.loads(archive.read("config.json")).get("config", {}).get("name")
@@ -374,97 +378,3 @@ def plot_run_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[
     curves = {k: [h.get(k, float("nan")) for h in history] for k in sorted(keys)}
     phase2 = [i for i, h in enumerate(history, start=1) if h.get("phase") == 2]
     return plot(curves, path, phase_start=phase2[0] if phase2 else None)
-
-
-# ---------------------------------------------------------------------------
-# compare
-# ---------------------------------------------------------------------------
-
-COMPARE_COLUMNS = ("run", "model", "freeze", "optimizer", "weights", "image_size", "epochs", "best_epoch",
-                   "val_accuracy", "test_accuracy", "balanced_accuracy", "auc", "baseline_accuracy",
-                   "baseline_auc", "train_seconds")
-
-
-def compare_rows(run_dirs: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]]:
-    """One row per run folder (folders without ``config.json`` are an error naming them).
-
-    Example::
-
-        rows = compare_rows(["runs/small", "runs/vgg16"])
-    """
-    rows = []
-    for d in run_dirs:
-        d = Path(d)
-        raw = read_run_config(d, keys=("train",))
-        t = raw["train"]
-        state = read_json(d / "state.json", {})
-        hist = read_json(d / "history.json", [])
-        m = read_json(d / "metrics.json", {}) or {}
-        b = m.get("baseline") or {}
-        rows.append({
-            "run": d.name, "model": t.get("model"), "freeze": t.get("freeze"), "optimizer": t.get("optimizer"),
-            "weights": Path(str(t.get("weights"))).name if t.get("weights") else "none",
-            "image_size": raw.get("image_size"), "epochs": state.get("epoch", len(hist)),
-            "best_epoch": state.get("best_epoch"),
-            "val_accuracy": max((h.get("val_accuracy", float("nan")) for h in hist), default=None),
-            "test_accuracy": m.get("accuracy"), "balanced_accuracy": m.get("balanced_accuracy"),
-            "auc": (m.get("roc_auc") or {}).get("macro"),
-            "baseline_accuracy": b.get("accuracy"), "baseline_auc": (b.get("roc_auc") or {}).get("macro"),
-            "train_seconds": state.get("train_seconds"),
-        })
-    return rows
-
-
-def compare_runs(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None = None,
-                 plot: str | os.PathLike[str] | None = None, *, overwrite: bool = False) -> str:
-    """Markdown table over run folders; with ``out`` also writes it and a CSV (same stem).
-
-    The outputs are checked first (:func:`eventcnn.errors.check_output`): never inside a
-    run folder; existing files are replaced only with ``overwrite``.
-
-    Example::
-
-        print(compare_runs(glob.glob("runs/*"), out="compare.md"))
-    """
-    import csv
-    import io
-
-
-    runs = [("the run folder", r) for r in run_dirs]
-    outputs = [*([Path(out), Path(out).with_suffix(".csv")] if out is not None else []),
-               *([Path(plot)] if plot is not None else [])]
-    for path in outputs:
-        check_output(path, protected=runs, overwrite=overwrite, flag="--plot" if plot and path == Path(plot) else "--out")
-    rows = compare_rows(run_dirs)
-    table = comparison_table(rows, COMPARE_COLUMNS, digits=4)
-    if out is not None:
-        out = Path(out)
-        write_text_atomic(out, table + "\n")
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=COMPARE_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        write_text_atomic(out.with_suffix(".csv"), buf.getvalue())
-    if plot is not None:
-        _plot_compare(rows, plot)
-    return table
-
-
-def _plot_compare(rows: list[dict[str, Any]], path: str | os.PathLike[str]) -> None:
-    from matplotlib.figure import Figure
-
-    x = np.arange(len(rows))
-    fig = Figure(figsize=(max(5, len(rows) * 0.8 + 2), 4))
-    ax = fig.subplots()
-    acc = [r["test_accuracy"] if r["test_accuracy"] is not None else np.nan for r in rows]
-    auc = [r["auc"] if r["auc"] is not None else np.nan for r in rows]
-    ax.bar(x - 0.2, acc, 0.4, label="test accuracy")
-    ax.bar(x + 0.2, auc, 0.4, label="macro ROC AUC")
-    ax.set_xticks(x, [r["run"] for r in rows], rotation=30, ha="right")
-    ax.set_ylim(0, 1)
-    ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-
-

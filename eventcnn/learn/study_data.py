@@ -49,7 +49,7 @@ from eventcnn.events.generate import generate_to_file
 from eventcnn.events.objects import ObjectArrays, object_arrays
 from eventcnn.events.selection import get_selection
 from eventcnn.images.render import RenderConfig, render_to_dir
-from eventcnn.images.shards import ShardRows, read_index, shard_ref
+from eventcnn.images.shards import INDEX_FILE, ShardRows, read_index, shard_ref
 from eventcnn.learn.baseline import event_features
 
 __all__ = [
@@ -211,7 +211,7 @@ def render_shards(
         raise UserError(f"{events_folder}: no generated pieces ({PIECES_FILE} missing or empty)")
     record = {"pieces": [f.name for f, _ in inputs], "size": int(size), "selection": str(selection)}
     stamp = out / _SHARDS_INPUTS
-    if stamp.exists() and json.loads(stamp.read_text()) == record and (out / "shards.csv").exists():
+    if stamp.exists() and json.loads(stamp.read_text()) == record and (out / INDEX_FILE).exists():
         return out
     render_to_dir([(str(f), label) for f, label in inputs], out, RenderConfig(size=size),
                   selection=selection, jobs=jobs, quiet=quiet, format="shards")
@@ -260,7 +260,7 @@ def load_views(events_folder: str | os.PathLike[str], shards: str | os.PathLike[
     shards = Path(shards)
     rows = read_index(shards)
     if not rows:
-        raise UserError(f"{shards}/shards.csv lists no image")
+        raise UserError(f"{shards / INDEX_FILE} lists no image")
     names = list(class_names)
     src = np.array([r["source"] for r in rows])
     entry = np.array([int(r["entry"]) for r in rows], dtype=np.int64)
@@ -278,7 +278,7 @@ def load_views(events_folder: str | os.PathLike[str], shards: str | os.PathLike[
         sub = events[entry[idx]]
         bad = np.flatnonzero(np.asarray(sub.event, dtype=np.int64) != event[idx])
         if len(bad):
-            raise UserError(f"{shards}/shards.csv row {int(idx[bad[0]]) + 2}: event {int(event[idx[bad[0]]])} "
+            raise UserError(f"{shards / INDEX_FILE} row {int(idx[bad[0]]) + 2}: event {int(event[idx[bad[0]]])} "
                             f"is not entry {int(entry[idx[bad[0]]])} of {path}")
         sel = get_selection(selection)
         if sel is not None:

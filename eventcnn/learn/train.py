@@ -42,6 +42,7 @@ from eventcnn.errors import UserError, check_output, check_writable
 from eventcnn.images.folder import SELECTION, read_render_config
 from eventcnn.learn.augment import physics_augmentation
 from eventcnn.learn.cache import training_sequences
+from eventcnn.learn.comparison import COMPARE_COLUMNS, compare_rows, compare_runs  # noqa: F401 - re-exported
 from eventcnn.learn.dataset import (
     get_split,
     list_images,
@@ -64,13 +65,10 @@ from eventcnn.learn.models import build_model, make_optimizer, set_freeze
 
 # the run-folder format lives in eventcnn.learn.runs; re-exported here for existing imports
 from eventcnn.learn.runs import (  # noqa: F401
-    COMPARE_COLUMNS,
     MONITORS,
     RUN_CONFIG_KEYS,
     Run,
     TrainConfig,
-    compare_rows,
-    compare_runs,
     load_run_model,
     plot_run_history,
     read_json,

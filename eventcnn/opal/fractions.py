@@ -44,6 +44,7 @@ import numpy as np
 from eventcnn.errors import UserError
 from eventcnn.opal.displays import CLASS_NAMES
 from eventcnn.opal.physics import Z_BRANCHING_PERCENT, expected_fractions
+from eventcnn.seeds import DEFAULT_SEED, derive_rng
 
 __all__ = [
     "DEFAULT_TOYS",
@@ -67,7 +68,8 @@ class FractionMeasurement:
 
     ``raw`` holds the uncorrected shares of the predicted classes (counting
     statistics only); ``pdg`` the expected values; ``counts`` the predicted
-    counts that were corrected; ``corrected_counts`` the estimated true counts.
+    counts that were corrected; ``known_counts`` those of displays of known class
+    added (``known``); ``corrected_counts`` the estimated true counts (both).
     :meth:`to_json` is the documented JSON form (see docs/opal.md).
     """
 
@@ -84,11 +86,12 @@ class FractionMeasurement:
     toys: int
     seed: int
     notes: list[str] = field(default_factory=list)
+    known_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_displays(self) -> int:
-        """How many classified displays were measured."""
-        return int(sum(self.counts.values()))
+        """How many displays were measured (classified, and of known class)."""
+        return int(sum(self.counts.values()) + sum(self.known_counts.values()))
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (plain floats and lists)."""
@@ -96,7 +99,8 @@ class FractionMeasurement:
             "method": "misidentification-corrected fractions (n_true = M^-1 n_pred), "
                       "uncertainties from seeded pseudo-experiments",
             "classes": list(self.classes), "n_displays": self.n_displays,
-            "counts": dict(self.counts), "corrected_counts": dict(self.corrected_counts),
+            "counts": dict(self.counts), "known_counts": dict(self.known_counts),
+            "corrected_counts": dict(self.corrected_counts),
             "fractions": self.fractions, "R": self.R, "R_l": self.R_l,
             "universality": self.universality, "raw": self.raw, "pdg": self.pdg,
             "confusion": {"true_x_predicted": self.confusion, "classes": list(self.classes)},
@@ -216,6 +220,16 @@ def _pdg_figures(classes: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def _known_counts(known: Mapping[str, int], classes: Sequence[str]) -> np.ndarray:
+    unknown = sorted(set(known) - set(classes))
+    if unknown:
+        raise UserError(f"known counts for unknown classes {unknown}; the classes are {list(classes)}")
+    out = np.array([int(known.get(c, 0)) for c in classes], dtype=np.float64)
+    if (out < 0).any():
+        raise UserError("known counts must not be negative")
+    return out
+
+
 def _toy_matrices(conf: np.ndarray, toys: int, rng: np.random.Generator) -> np.ndarray:
     """``toys`` misidentification matrices ``M[p, t]``, each true class's row from its Dirichlet posterior."""
     k = conf.shape[0]
@@ -225,7 +239,7 @@ def _toy_matrices(conf: np.ndarray, toys: int, rng: np.random.Generator) -> np.n
 
 def measure_fractions(predicted: Sequence[str] | np.ndarray | Mapping[str, int], confusion: Any, *,
                       classes: Sequence[str] = CLASS_NAMES, toys: int = DEFAULT_TOYS,
-                      seed: int = 42) -> FractionMeasurement:
+                      seed: int = DEFAULT_SEED, known: Mapping[str, int] | None = None) -> FractionMeasurement:
     """Measure the decay fractions of the classified displays, corrected for misidentification.
 
     ``predicted``: the predicted class of every display that is measured (or the
@@ -233,6 +247,12 @@ def measure_fractions(predicted: Sequence[str] | np.ndarray | Mapping[str, int],
     known class (:func:`confusion_counts`; from cross-validation, never from the
     displays the classifier was trained on). Every class must occur among the
     labelled displays. Seeded: the same inputs give the same numbers.
+
+    ``known``: counts per class of further displays of the same sample whose
+    class is known without the classifier (e.g. those a class labelled by hand,
+    when the classifier sorted the rest): added to the corrected counts, so the
+    fractions are those of the whole sample; in the statistical pseudo-experiments
+    the whole sample fluctuates (multinomially), the known counts need no correction.
     """
     classes = tuple(classes)
     if toys < 100:
@@ -249,16 +269,19 @@ def measure_fractions(predicted: Sequence[str] | np.ndarray | Mapping[str, int],
         neg = [c for c, x in zip(classes, n_true) if x < 0]
         notes.append(f"the corrected count of {', '.join(neg)} is negative: compatible with zero within "
                      "its uncertainty, or the confusion does not describe these displays")
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xF4AC]))
+    rng = derive_rng(seed, "fractions")
     total_n = int(n_pred.sum())
     pred_toys = rng.multinomial(total_n, n_pred / total_n, size=toys).astype(np.float64)
     m_toys = _toy_matrices(conf, toys, rng)
-    central = _derived(n_true, classes)
-    stat = _derived(_unfold(np.broadcast_to(m_hat, m_toys.shape), pred_toys), classes)
-    conf_only = _derived(_unfold(m_toys, np.broadcast_to(n_pred, pred_toys.shape)), classes)
-    both = _derived(_unfold(m_toys, pred_toys), classes)
-    raw = _derived(n_pred, classes)
-    raw_toys = _derived(pred_toys, classes)
+    n_known = np.zeros(len(classes)) if known is None else _known_counts(known, classes)
+    known_toys = (rng.multinomial(int(n_known.sum()), n_known / n_known.sum(), size=toys).astype(np.float64)
+                  if n_known.sum() else np.zeros((toys, len(classes))))
+    central = _derived(n_true + n_known, classes)
+    stat = _derived(_unfold(np.broadcast_to(m_hat, m_toys.shape), pred_toys) + known_toys, classes)
+    conf_only = _derived(_unfold(m_toys, np.broadcast_to(n_pred, pred_toys.shape)) + n_known, classes)
+    both = _derived(_unfold(m_toys, pred_toys) + known_toys, classes)
+    raw = _derived(n_pred + n_known, classes)
+    raw_toys = _derived(pred_toys + known_toys, classes)
     pdg = _pdg_figures(classes)
 
     def fig(key: str, pdg_value: float | None) -> dict[str, float]:
@@ -266,10 +289,12 @@ def measure_fractions(predicted: Sequence[str] | np.ndarray | Mapping[str, int],
 
     fractions = {c: fig(f"f_{c}", pdg["fractions"][c]) for c in classes}
     lep = set(_LEPTONS) <= set(classes) and "q" in classes
+    if known is not None:
+        notes.append(f"{int(n_known.sum())} displays of known class added to the {total_n} classified ones")
     return FractionMeasurement(
         classes=classes,
         counts={c: int(x) for c, x in zip(classes, n_pred)},
-        corrected_counts={c: float(x) for c, x in zip(classes, n_true)},
+        corrected_counts={c: float(x) for c, x in zip(classes, n_true + n_known)},
         fractions=fractions,
         R=fig("R", pdg["R"]) if lep else {},
         R_l=fig("R_l", pdg["R_l"]) if lep else {},
@@ -278,6 +303,7 @@ def measure_fractions(predicted: Sequence[str] | np.ndarray | Mapping[str, int],
                       if lep else {}),
         raw={c: {"value": float(raw[f"f_{c}"]), "stat": _clean(_spread(raw_toys[f"f_{c}"]))} for c in classes},
         pdg=pdg, confusion=conf.astype(int).tolist(), toys=int(toys), seed=int(seed), notes=notes,
+        known_counts={c: int(x) for c, x in zip(classes, n_known)} if known is not None else {},
     )
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from eventcnn.errors import UserError
-from eventcnn.opal import CLASS_NAMES, OpalData, load_displays
+from eventcnn.opal.displays import CLASS_NAMES, OpalData, load_displays
 from eventcnn.seeds import DEFAULT_SEED
 
 __all__ = [

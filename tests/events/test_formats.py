@@ -1,7 +1,7 @@
 """The registry of event formats (events.formats): what a path is, and a new format in one module + one line.
 
 A toy format registered here is read by ``read_events``, split into entry-range tasks and drawn by
-``render``, rendered in memory for ``predict`` (``render_files``), and recognised as an event file by
+``render``, rendered in memory for ``predict`` (``render_files``, streamed by ``iter_rendered``), and recognised as an event file by
 every stage (``is_event_file``), without a change anywhere else.
 """
 
@@ -29,7 +29,7 @@ from eventcnn.events.formats import (
     register_format,
     unregister_format,
 )
-from eventcnn.images.render import RenderConfig, render_files, render_to_dir
+from eventcnn.images.render import RenderConfig, iter_rendered, render_files, render_to_dir
 
 
 def _rows(path: str) -> list[dict[str, str]]:
@@ -98,6 +98,10 @@ def test_a_registered_format_is_read_rendered_and_predicted_everywhere(toy, tmp_
     # predict's input: rendered in memory
     [rendered] = render_files([toy], cfg, selection=None, entries_per_task=10)
     assert rendered.images.shape == (25, 16, 16, 3) and rendered.numbers.tolist() == list(range(1, 26))
+    # and streamed for predict: entry ranges of 7 read through the registry, the same pixels
+    parts = [part for _, part in iter_rendered([toy], cfg, selection=None, chunk=7)]
+    assert [p.n_read for p in parts] == [7, 7, 7, 4]
+    assert np.concatenate([p.images for p in parts]).tobytes() == rendered.images.tobytes()
     # the command line takes it like any event file
     assert main(["render", str(toy), "--out", str(tmp_path / "cli"), "--size", "16", "-q"]) == 0
     assert len(list(Path(tmp_path / "cli").rglob("*.png"))) == 25

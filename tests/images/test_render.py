@@ -316,6 +316,32 @@ def test_render_files_for_predict_is_the_same_on_a_cluster(tmp_path, cluster_add
     assert render_events(whole, cfg).tobytes() == one[1].images.tobytes()
 
 
+def test_iter_rendered_streams_parts_of_chunk_events_with_the_pixels_of_render_files(tmp_path, cluster_address):
+    """predict's streaming: in process every part holds at most `chunk` events (JSON read once, NanoAOD in
+    entry ranges); on a cluster the parts are its tasks; either way the same images, numbers and rejections."""
+    from eventcnn.images.render import iter_rendered, render_files
+
+    sources = [src for src, _ in _inputs(tmp_path)]
+    cfg = RenderConfig(size=16)
+    whole = render_files(sources, cfg, "lepton", quiet=True)
+
+    def joined(parts):
+        by = {k: [p for i, p in parts if i == k] for k in range(len(sources))}
+        return [(np.concatenate([p.images for p in by[k]]), np.concatenate([p.numbers for p in by[k]]),
+                 [r for p in by[k] for r in p.rejected], sum(p.n_read for p in by[k])) for k in by]
+
+    streamed = list(iter_rendered(sources, cfg, "lepton", chunk=5, quiet=True))
+    assert max(p.n_read for _, p in streamed) == 5 and [k for k, _ in streamed] == sorted(k for k, _ in streamed)
+    assert sum(1 for k, _ in streamed if k == 0) == 5  # the 23 JSON events: read once, drawn 5 at a time
+    on_cluster = list(iter_rendered(sources, cfg, "lepton", chunk=5, quiet=True, scheduler=cluster_address))
+    for parts in (streamed, on_cluster):
+        for (images, numbers, rejected, n_read), ref in zip(joined(parts), whole):
+            assert images.tobytes() == ref.images.tobytes() and np.array_equal(numbers, ref.numbers)
+            assert rejected == ref.rejected and n_read == ref.n_read
+    with pytest.raises(ValueError, match="chunk"):
+        next(iter_rendered(sources, cfg, chunk=0))
+
+
 def get_selection_apply(path):
     from eventcnn.events.selection import get_selection
 

@@ -22,7 +22,11 @@ def test_evaluate_writes_metrics_report_and_baseline(cms_run):
     assert saved["n"] == 6 and set(saved["per_class"]) == {"tt", "w"}
     assert np.asarray(saved["confusion_matrix"]["counts"]).sum() == 6
     # the baseline ran on the same 6 test events (the jet multiplicity separates these toys)
-    assert saved["baseline"]["n"] == 6 and saved["baseline"]["accuracy"] >= 0.5
+    assert saved["baseline"]["n"] == 6 and saved["baseline"]["accuracy"]["value"] >= 0.5
+    # every figure carries its interval; the CNN and the trees are compared on the same events
+    assert saved["accuracy"]["ci95"][0] <= saved["accuracy"]["value"] <= saved["accuracy"]["ci95"][1]
+    assert set(saved["cnn_minus_baseline"]["auc"]) == {"value", "ci95"}
+    assert (cms_run / "run" / "test_scores.csv").is_file()
     report = (cms_run / "run" / "report.md").read_text()
     assert "gradient-boosted trees" in report and "CNN" in report
     for plot in ("roc.png", "efficiency_rejection.png", "confusion_matrix_normalized.png"):
@@ -81,7 +85,8 @@ def test_cli_opal_run_is_evaluated_and_compared_like_a_cms_run(opal_folder, tmp_
     assert main(["evaluate", str(out), "--quiet"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["model"] == "opal" and sum(map(sum, m["confusion_matrix"]["counts"])) == 1  # ev6, the one unlabelled
-    assert m["accuracy"] == first["accuracy"]
+    assert m["accuracy"]["value"] == first["accuracy"] and len(m["accuracy"]["ci95"]) == 2
+    assert (out / "test_scores.csv").read_text().startswith("key,file,true,cnn:p_q")
     assert (out / "report.md").read_text().startswith(f"# Evaluation of `{out}` (OPAL)")
     capsys.readouterr()
     assert main(["compare", str(out)]) == 0

@@ -301,6 +301,41 @@ def test_predict_passes_absent_to_the_renderer(cms_run, tmp_path, capsys):
                  "--absent", "Electron"]) == 0
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 20 and all(r["predicted"] in ("tt", "w") for r in rows)
+def test_predict_streams_any_registered_format_in_chunks_and_passes_absent(cms_run, tmp_path, monkeypatch, capsys):
+    """Event files are read through the format registry a chunk at a time (in process), --absent reaches the
+    reader, and the rows are those of the whole file read at once."""
+    import shutil
+
+    import eventcnn.learn.scoring as scoring
+    from eventcnn.events.cms_json import read_json_events
+    from eventcnn.events.formats import EventFormat, register_format, unregister_format
+
+    calls = []
+
+    def read_range(path, start, stop, options):
+        calls.append((start, stop, options.absent))
+        return read_json_events(path)[start:stop]
+
+    fmt = EventFormat(name="ranged-json", description="CMS JSON read in entry ranges", suffixes=(".rjson",),
+                      read=lambda path, options: read_json_events(path),
+                      count=lambda path: len(read_json_events(path)), read_range=read_range)
+    path = tmp_path / "w.rjson"
+    shutil.copy(cms_run / "w.json", path)
+    register_format(fmt)
+    try:
+        whole = predict(cms_run / "run", [cms_run / "w.json"], quiet=True)
+        monkeypatch.setattr(scoring, "CHUNK_EVENTS", 7)
+        out = tmp_path / "p.csv"
+        assert main(["predict", str(cms_run / "run"), str(path), "--absent", "electron", "--out", str(out),
+                     "-q"]) == 0
+    finally:
+        unregister_format("ranged-json")
+    assert [(a, b) for a, b, _ in calls] == [(0, 7), (7, 14), (14, 20)]
+    assert all(absent == {"Electron"} for *_, absent in calls)
+    with open(out) as fh:
+        table = list(csv.DictReader(fh))
+    assert [int(r["event"]) for r in table] == [r["event"] for r in whole] == list(range(1000, 1020))
+    assert [float(r["p_w"]) for r in table] == pytest.approx([r["p_w"] for r in whole], abs=1e-6)
 
 
 def test_train_and_predict_on_a_shard_folder(cms_run, tmp_path):
@@ -346,5 +381,7 @@ def test_eventcnn_predict_classifies_displays_with_an_opal_run_as_opal_predict_d
     assert {r["predicted"] for r in rows} <= set(opal.CLASS_NAMES)
     with pytest.raises(UserError, match="selection is for CMS image runs only"):
         predict(run, [d], selection="paper")
+    with pytest.raises(UserError, match="absent is for CMS image runs only"):
+        predict(run, [d], absent="Electron")
     with pytest.raises(UserError, match="tta is for OPAL display runs only"):
         predict(cms_run / "run", [cms_run / "images"], tta=True)

@@ -58,8 +58,9 @@ def test_opal_run_is_a_common_run_folder(tiny_displays, tmp_path: Path, capsys) 
     import json
 
     from eventcnn.cli import main
+    from eventcnn.learn.comparison import compare_rows
     from eventcnn.learn.dataset import make_toy_images
-    from eventcnn.learn.runs import compare_rows, read_run_config
+    from eventcnn.learn.runs import read_run_config
     from eventcnn.learn.train import TrainConfig, train
 
     x, y = tiny_displays

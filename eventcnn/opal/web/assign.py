@@ -20,24 +20,60 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits  # comes with scikit-learn
 
+from eventcnn import __version__
+from eventcnn._env import cache_root
+from eventcnn._io import write_json_atomic
 from eventcnn.errors import UserError
+from eventcnn.opal import suggest as _suggest_module
 from eventcnn.opal.suggest import suggest
 
-__all__ = ["assign", "capacity_note", "choose_pool"]
+__all__ = ["assign", "capacity_note", "choose_pool", "pool_cache_key"]
+
+
+def pool_cache_key(source: str | os.PathLike[str], n: int, seed: int,
+                   crop: tuple[int, int, int, int] | None = None) -> str:
+    """What makes two choices of displays the same: the data's bytes, ``n``, ``seed``, ``crop``, the code.
+
+    A zip is hashed whole (a few milliseconds for the masterclass set); a folder
+    by its files' names, sizes and modification times. The source of
+    :mod:`eventcnn.opal.suggest` and eventcnn's version are part of the key, so
+    a changed choice rule never reuses an old answer.
+    """
+    h = hashlib.sha256()
+    path = Path(source)
+    if path.is_file():
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    else:
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            st = f.stat()
+            h.update(f"{f.relative_to(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    h.update(json.dumps([n, seed, list(crop) if crop else None, __version__]).encode())
+    h.update(Path(_suggest_module.__file__).read_bytes())
+    return h.hexdigest()[:40]
 
 
 def choose_pool(source: str | os.PathLike[str], n: int, seed: int = 0,
-                crop: tuple[int, int, int, int] | None = None) -> list[str]:
+                crop: tuple[int, int, int, int] | None = None, cache: bool = True) -> list[str]:
     """Event names of the ``n`` displays the class labels: exactly what ``eventcnn opal suggest`` prints.
 
     ``source``: the zip or folder of displays; nothing is labelled yet, so this
     is ``opal suggest``'s diverse first batch (:func:`eventcnn.opal.suggest.suggest`
-    with the same ``seed``), best first, without the ``.png``.
+    with the same ``seed``), best first, without the ``.png``. The choice takes
+    seconds (features, PCA, k-means); with ``cache`` it is kept in eventcnn's cache
+    (``<cache>/opal/class_pools/``, keyed by :func:`pool_cache_key`), so the next
+    new class on the same displays starts at once.
 
     Example::
 
@@ -45,7 +81,19 @@ def choose_pool(source: str | os.PathLike[str], n: int, seed: int = 0,
     """
     if n < 1:
         raise UserError(f"n must be at least 1, got {n}")
-    return [name[: -len(".png")] for name in suggest(source, None, n=n, seed=seed, crop=crop)]
+    path = None
+    if cache:
+        path = cache_root() / "opal" / "class_pools" / f"{pool_cache_key(source, n, seed, crop)}.json"
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            names = json.loads(path.read_text(encoding="utf-8"))["names"]
+            if isinstance(names, list) and len(names) <= n and all(isinstance(x, str) for x in names):
+                return names
+    with threadpool_limits(limits=1, user_api="openmp"):  # k-means on ~500 displays: one thread is faster
+        names = [name[: -len(".png")] for name in suggest(source, None, n=n, seed=seed, crop=crop)]
+    if path is not None:
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+            write_json_atomic(path, {"names": names, "n": n, "seed": seed})
+    return names
 
 
 def assign(pool: Sequence[str], coverage: Mapping[str, int], per_student: int, overlap: int = 2,

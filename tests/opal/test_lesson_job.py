@@ -1,0 +1,90 @@
+"""eventcnn.opal.lesson_job: the classroom's training job (held-out part, run by opaque id, plain errors)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eventcnn.opal.lesson_job import HELDOUT_SHARE, LESSON_FILE, PREFIX, heldout_mask
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_heldout_part_is_stratified_and_never_a_class_s_only_label() -> None:
+    labels = np.array(["q"] * 40 + ["e"] * 5 + ["m"] * 2 + ["t"] + [""] * 30)
+    m = heldout_mask(labels, HELDOUT_SHARE, seed=3)
+    assert not m[labels == ""].any()  # only class-labelled displays are held out
+    per = {c: int(m[labels == c].sum()) for c in "qemt"}
+    assert per["q"] == 12 and 1 <= per["e"] <= 2 and per["m"] == 1 and per["t"] == 0
+    assert (m == heldout_mask(labels, HELDOUT_SHARE, seed=3)).all()  # seeded
+    assert not (m == heldout_mask(labels, HELDOUT_SHARE, seed=4)).all()
+    assert not heldout_mask(np.array(["", ""]), 0.3, 1).any()
+
+
+def test_the_job_reports_a_user_mistake_in_plain_words(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"labels": {}, "seed": 1, "settings": {}}))
+    out = subprocess.run([sys.executable, "-m", "eventcnn.opal.lesson_job", "--data", str(tmp_path / "none.zip"),
+                          "--plan", str(plan), "--out", str(tmp_path / "run")], capture_output=True, text=True,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "EVENTCNN_QUIET": "1"}, timeout=120)
+    assert out.returncode == 1
+    msg = json.loads([line for line in out.stdout.splitlines() if line.startswith(PREFIX)][-1][len(PREFIX):])
+    assert "none.zip" in msg["error"] and "Error" not in msg["error"] and "Traceback" not in msg["error"]
+    assert not (tmp_path / "run" / LESSON_FILE).exists()
+
+
+@pytest.mark.slow
+def test_run_lesson_trains_by_id_and_holds_a_part_out(tmp_path: Path, class_displays) -> None:
+    from eventcnn.opal import load_displays
+    from eventcnn.opal.ids import display_ids
+    from eventcnn.opal.lesson_job import run_lesson
+
+    zip_path, truth = class_displays
+    data = load_displays(zip_path, None, size=64, quiet=True)
+    ids = np.array(display_ids(data.names))
+    names = list(data.names)
+    labelled = {i: truth[n] for i, n in zip(ids, names)}
+    labels = dict(list(labelled.items())[:20])
+    exclude = list(ids[20:22])
+    stages = []
+    lesson = run_lesson(data.images, ids, {"labels": labels, "exclude": exclude, "seed": 1,
+                                           "settings": {"epochs": 1}, "n_unsure": 2, "n_occlusion": 1},
+                        tmp_path / "run", report=lambda stage, f, **kw: stages.append(stage))
+    assert json.loads((tmp_path / "run" / LESSON_FILE).read_text()) == json.loads(json.dumps(lesson))
+    held = {i for i, _, _ in lesson["heldout"]}
+    measured = {i for i, _ in lesson["measured"]}
+    assert len(held) == 8 and held <= set(labels) and not held & measured  # 30 % of 5 per class: 2 each
+    assert measured == set(ids) - set(labels) - set(exclude)  # every display nobody labelled, no extra
+    assert lesson["trained_on"] == 12 and lesson["labels"] == 20
+    assert all(t == labels[i] for i, t, _ in lesson["heldout"])
+    assert "epoch" in stages and "occlusion" in stages
+    assert (tmp_path / "run" / "unsure_1.png").is_file() and (tmp_path / "run" / "occlusion_0.png").is_file()
+    text = "".join(p.read_text(errors="ignore") for p in (tmp_path / "run").glob("*.*") if p.suffix in (".csv", ".json"))
+    assert not any(n in text for n in names)  # the run names displays by opaque id only
+
+
+@pytest.mark.slow
+def test_the_simulated_displays_made_in_their_own_process_are_those_train_would_make(tmp_path: Path) -> None:
+    pytest.importorskip("pythia8mc", reason="simulated displays need Pythia 8 (pip install pythia8mc)")
+    from eventcnn.learn import train_arrays as opal_model  # where training looks the pool up
+    from eventcnn.learn.recipes import RecipeConfig
+    from eventcnn.opal import lesson_job
+
+    proc = lesson_job.start_simulation(8, 3, tmp_path / "pool.zip")
+    assert proc is not None and proc.wait(300) == 0
+    pngs, codes = lesson_job._read_pool(tmp_path / "pool.zip")
+    here = opal_model.simulated_batch_pool(RecipeConfig(sim_displays=8, seed=3))
+    assert pngs == here[0] and codes.tolist() == here[1].tolist()  # byte for byte
+    calls = []
+    original = opal_model.simulated_batch_pool
+    with lesson_job._use_pool(proc, tmp_path / "pool.zip", 8, 3):
+        assert opal_model.simulated_batch_pool(RecipeConfig(sim_displays=8, seed=3))[0] == pngs
+        opal_model_pool = opal_model.simulated_batch_pool
+        assert opal_model_pool is not original
+        calls.append(len(opal_model.simulated_batch_pool(RecipeConfig(sim_displays=4, seed=3))[0]))
+    assert calls == [4] and opal_model.simulated_batch_pool is original  # other settings: made in place; restored

@@ -1,0 +1,56 @@
+"""eventcnn.opal.web.supervisor: the training job seen from the server (plan by opaque id, resume, plain errors)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from eventcnn.opal.ids import display_id
+from eventcnn.opal.web.store import ClassStore
+from eventcnn.opal.web.supervisor import LESSON_FILE, STATUS_FILE, TrainingJob, figure_file
+
+NAMES = [f"e{i}_{i * 7}" for i in range(12)]
+
+
+def _store(tmp_path: Path) -> ClassStore:
+    store = ClassStore(tmp_path / "class.sqlite")
+    store.set_pool(NAMES, fingerprint="set-a")
+    return store
+
+
+def test_figure_keys_map_to_fixed_files() -> None:
+    assert figure_file("unsure3") == "unsure_3.png" and figure_file("occlusion0") == "occlusion_0.png"
+    for bad in ("unsure", "unsure12", "../x", "lesson0", "unsure-1", "occlusion_0"):
+        assert figure_file(bad) is None
+
+
+def test_a_restarted_server_shows_the_last_training(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / STATUS_FILE).write_text(json.dumps({"state": "done", "runs": 2, "finished": 1.0}))
+    (run / LESSON_FILE).write_text(json.dumps({"labels": 9, "heldout": [], "measured": []}))
+    job = TrainingJob(store, out=run, source=tmp_path / "displays.zip")
+    assert job.status()["state"] == "done" and job.status()["runs"] == 2 and job.lesson()["labels"] == 9
+    (run / LESSON_FILE).write_text("{damaged")
+    assert TrainingJob(store, out=run, source=tmp_path / "displays.zip").status()["state"] == "idle"
+
+
+def test_too_few_labels_and_a_failed_child_are_plain_words(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    job = TrainingJob(store, out=tmp_path / "new", source=tmp_path / "displays.zip")
+    assert job.status()["state"] == "idle"
+    assert job.start() and (job.join(30) or True)
+    failed = job.status()
+    assert failed["state"] == "failed" and "at least 4" in failed["error"]
+    sids = [store.add_student(f"s{i}", per_student=12) for i in range(2)]
+    for sid in sids:
+        while (nd := store.next_display(sid))["display"] is not None:
+            store.vote(sid, nd["display"], "q", f"{sid[:6]}-{nd['index']}xx")
+    assert job.labels() == {display_id(n): "q" for n in NAMES}  # by opaque id
+    assert job.start() and (job.join(120) or True)  # the displays file does not exist: the child says so
+    failed = job.status()
+    assert failed["state"] == "failed" and "displays.zip" in failed["error"], failed
+    assert "Error" not in failed["error"] and "Traceback" not in failed["error"]
+    plan = json.loads((tmp_path / "new" / "lesson_plan.json").read_text())
+    assert set(plan["labels"]) == {display_id(n) for n in NAMES} and not any(n in json.dumps(plan) for n in NAMES)
