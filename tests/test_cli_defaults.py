@@ -54,7 +54,7 @@ def _library() -> dict[tuple[str, str], Callable[[], Any]]:
     from eventcnn.opal.self_training import SELF_TRAIN
     from eventcnn.opal.simulate import simulate
     from eventcnn.opal.suggest import suggest_indices
-    from eventcnn.opal.web.assign import assign
+    from eventcnn.opal.web.settings import LessonSettings
 
     jobs = lib(open_executor, "jobs")
     table: dict[tuple[str, str], Callable[[], Any]] = {
@@ -78,8 +78,9 @@ def _library() -> dict[tuple[str, str], Callable[[], Any]]:
         ("opal train", "pseudo_per_class"): lambda: SELF_TRAIN.per_class,
         ("opal label", "order"): lib(choose_events, "order"), ("opal label", "seed"): lib(choose_events, "seed"),
         ("opal suggest", "n"): lib(suggest_indices, "n"), ("opal suggest", "seed"): lib(suggest_indices, "seed"),
-        ("class serve", "seed"): lib(suggest_indices, "seed"), ("class serve", "overlap"): lib(assign, "overlap"),
     }
+    for flag in ("students", "per_student", "overlap", "idle", "seed", "epochs", "size"):
+        table[("class serve", flag)] = lib(LessonSettings, flag)
     for flag, field in (("samples", "samples"), ("seed", "seed"), ("rotate", "max_rotation"),
                         ("rotate_probability", "rotate_probability"),
                         ("flip_probability", "flip_left_right_probability"), ("zoom", "zoom_max"),
@@ -114,8 +115,6 @@ CLI_ONLY: dict[tuple[str, str], str] = {
     ("class serve", "db"): "the class database file of the server command",
     ("class serve", "host"): "where the server listens (loopback): the command's choice",
     ("class serve", "port"): "the port of the server command",
-    ("class serve", "n"): "the displays of the class: a required argument of the session",
-    ("class serve", "per_student"): "a required argument of opal.web.assign.assign",
 }
 
 
