@@ -95,7 +95,7 @@ class World:
         elif role.kind == "db":  # a class database (the rules read what kind of file it is)
             import sqlite3
 
-            from eventcnn.cli._paths import CLASS_TABLES
+            from eventcnn.opal.web.store import CLASS_TABLES
 
             path.parent.mkdir(parents=True, exist_ok=True)
             with sqlite3.connect(path) as db:

@@ -293,12 +293,16 @@ def _input_path(role: Input, value: Any, flag: str) -> Path | None:
 
 
 def _class_database(path: Path, named: str, give: str) -> None:
-    """A class database of ``eventcnn class serve``: read without changing it (never another SQLite file)."""
+    """A class database of ``eventcnn class serve``, by the classroom's own check, read without changing it."""
     import sqlite3
 
+    from eventcnn.opal.web.store import check_class_file, check_tables  # light: no FastAPI
+
+    if not check_class_file(path):
+        return
     try:
         with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            check_tables(db, path)
     except sqlite3.OperationalError as exc:  # locked by a running server, unreadable: not a wrong kind of file
         if "locked" in str(exc):
             return  # in use: the command that opens it says so
@@ -306,15 +310,7 @@ def _class_database(path: Path, named: str, give: str) -> None:
                         f"readable, or give {give}") from None
     except sqlite3.DatabaseError as exc:
         raise UserError(f"{named} is not a class database ({exc}): give {give}") from None
-    missing = sorted(CLASS_TABLES - tables)
-    if missing:
-        raise UserError(f"{named} is not a class database of `eventcnn class serve` (it lacks the table(s) "
-                        f"{', '.join(missing)}; it has {', '.join(sorted(tables)) or 'none'}): give {give}; "
-                        "eventcnn never adds its tables to another database")
 
-
-#: the tables every class database has (eventcnn.opal.web.store)
-CLASS_TABLES = frozenset({"meta", "displays", "students", "votes"})
 
 #: what an input of a kind must hold, checked when the command starts (read only)
 _PROBES = {"db": _class_database}
