@@ -103,8 +103,12 @@ def test_pretrain_end_to_end_on_example_files(tmp_path):
         np.testing.assert_array_equal(a, b)
     # the shipped-weights lookup finds it by name/size in its folder, hash-checked
     assert shipped.resolve_weights("sim", "small", (32, 32, 3), directory=export) == export / "sim_small_32.weights.h5"
+    # the files --export holds (often the shipped weights folder) are replaced only with --overwrite
+    exported = (export / "sim_small_32.weights.h5").read_bytes()
+    assert main(argv) == 1
+    assert (export / "sim_small_32.weights.h5").read_bytes() == exported
     # re-running resumes: the finished run is not retrained, the export is unchanged
-    assert main(argv) == 0
+    assert main([*argv, "--overwrite"]) == 0
     assert json.loads((out / "sim_small_32.json").read_text())["sha256"] == meta["sha256"]
 
 
@@ -173,7 +177,7 @@ def test_opal_pretrain_is_the_same_pretraining_on_simulated_displays(tmp_path, c
     assert json.loads((out / "run" / "state.json").read_text())["epoch"] == 1
     capsys.readouterr()
     assert main([*argv, "--name", "../escaped"]) == 1  # a name is a file name inside --out, never a path
-    assert "a file name without folders" in capsys.readouterr().err
+    assert "--name: weights name '../escaped' contains '/'" in capsys.readouterr().err
     assert not (tmp_path / "escaped.weights.h5").exists()
 
 
