@@ -217,10 +217,12 @@ def load_split(path: str | os.PathLike[str]) -> dict[str, Any]:
     missing = [k for k in ("class_names", *SPLITS) if k not in split]
     if missing:
         raise UserError(f"{path}: not a split file, missing key(s) {missing}")
-    for name in SPLITS:
+    for name in SPLITS:  # CMS runs: {"file", "class"} rows; OPAL runs: display names or ids
         rows = split[name]
-        if not isinstance(rows, list) or not all(isinstance(r, dict) and "file" in r and "class" in r for r in rows):
-            raise UserError(f"{path}: field {name!r} is not a list of {{\"file\": ..., \"class\": ...}} rows")
+        if not isinstance(rows, list) or not (all(isinstance(r, dict) and "file" in r and "class" in r for r in rows)
+                                              or all(isinstance(r, str) for r in rows)):
+            raise UserError(f"{path}: field {name!r} is not a list of {{\"file\": ..., \"class\": ...}} rows "
+                            "(or of display names): the split file is damaged; train again or give another --split")
     return split
 
 
