@@ -370,3 +370,25 @@ def test_an_input_updated_in_place_that_cannot_be_written_is_refused(tmp_path, m
 
     monkeypatch.setattr(eventcnn.cli._paths.os, "access", access)
     _refused(capsys, sentinel, world.argv(**{dest: [world.text(dest, path)]}), str(path), "read-only")
+
+
+ALSO = [(c, d) for c, d in OUTPUTS if any(isinstance(r, Output) and r.also for r in roles_of(COMMANDS[c])[d])]
+
+
+@pytest.mark.parametrize("command, dest", ALSO, ids=[f"{c}:{d}" for c, d in ALSO])
+def test_the_files_written_beside_an_output_are_replaced_only_with_overwrite(tmp_path, monkeypatch, capsys, sentinel,
+                                                                             command, dest):
+    """``compare --out x.md`` also writes x.csv (and x.json), ``export --out m.onnx`` m.card.json: each is guarded."""
+    monkeypatch.chdir(tmp_path)
+    world = World(command, tmp_path)
+    target = tmp_path / "new" / "result.onnx"
+    args = world.parser.parse_args(world.argv(**{dest: [str(target)]})[len(command.split()):])
+    role = world.role(dest, Output)
+    beside = list(role.also(args, target))
+    assert beside, f"{command} {dest}: writes nothing beside {target}"
+    for other in beside:
+        other.parent.mkdir(parents=True, exist_ok=True)
+        other.write_text("earlier output")
+        _refused(capsys, sentinel, world.argv(**{dest: [str(target)]}), str(other), "--overwrite")
+        assert other.read_text() == "earlier output"
+        other.unlink()
