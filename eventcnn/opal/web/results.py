@@ -51,7 +51,7 @@ from eventcnn.opal.fractions import (
 )
 from eventcnn.stats import balanced_accuracy, binomial_interval, bootstrap
 
-__all__ = ["FORMAT", "class_results", "combine_results", "learning_curves", "lesson_results", "public_view",
+__all__ = ["FORMAT", "class_results", "combine_results", "lesson_curves", "lesson_results", "public_view",
            "read_results"]
 
 #: the ``format`` field of a results file
@@ -66,7 +66,7 @@ def _binomial(k: int, n: int) -> dict[str, Any] | None:
     return {"k": int(k), "n": int(n), **est.to_json()}
 
 
-def learning_curves(lesson: Mapping[str, Any]) -> dict[str, Any]:
+def lesson_curves(lesson: Mapping[str, Any]) -> dict[str, Any]:
     """The training's curves as the pages draw them: losses, and validation accuracy with its 95 % interval.
 
     With a validation set of a few displays an accuracy of 1.00 means little: every

@@ -38,7 +38,7 @@ from eventcnn.errors import UserError, check_output
 from eventcnn.opal.displays import load_displays, read_labels
 from eventcnn.opal.ids import display_ids, resolve
 from eventcnn.opal.web.assign import capacity_note, choose_pool
-from eventcnn.opal.web.results import learning_curves, lesson_results, public_view
+from eventcnn.opal.web.results import lesson_curves, lesson_results, public_view
 from eventcnn.opal.web.settings import DEFAULTS, LessonSettings
 from eventcnn.opal.web.store import CLASS_CODES, ClassStore
 from eventcnn.opal.web.supervisor import LABEL_FILE, TrainingJob, figure_file
@@ -202,9 +202,9 @@ class ClassSession:
         return public_view(self.results(), self.job.lesson())
 
     def curves(self) -> dict[str, Any] | None:
-        """The learning curves of the last training (:func:`eventcnn.opal.web.results.learning_curves`)."""
+        """The learning curves of the last training (:func:`eventcnn.opal.web.results.lesson_curves`)."""
         lesson = self.job.lesson()
-        return None if lesson is None else learning_curves(lesson)
+        return None if lesson is None else lesson_curves(lesson)
 
     def capacity(self) -> dict[str, Any]:
         """How the displays are shared: displays, per student, overlap, room, the line for the terminal."""

@@ -68,7 +68,7 @@ def status(request: Request, session: TeacherSession) -> dict[str, Any]:
 
 
 @router.post("/api/teacher/train", status_code=202)
-def train(session: TeacherSession) -> dict[str, Any]:
+def train_now(session: TeacherSession) -> dict[str, Any]:
     """Start training on the class's labels (409 while one runs; 400 with too few labels)."""
     if session.store.check_file():
         raise HTTPException(503, session.store.check_file())

@@ -13,7 +13,7 @@ from eventcnn.opal.fractions import confusion_counts, measure_fractions
 from eventcnn.opal.web.results import (
     class_results,
     combine_results,
-    learning_curves,
+    lesson_curves,
     lesson_results,
     public_view,
     read_results,
@@ -92,7 +92,7 @@ def test_answer_key_scores() -> None:
 
 
 def test_learning_curves_carry_the_validation_interval() -> None:
-    c = learning_curves(_lesson())
+    c = lesson_curves(_lesson())
     assert c["epochs"] == [1, 2, 3] and c["kept"] == 2 and c["validation"] == 16
     lo, hi = c["val_accuracy_ci95"][1]
     assert hi == 1.0 and 0.75 < lo < 0.83  # 16 of 16 right: at least 79 % (95 %), not "1.00"
