@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
+    "check_name",
     "check_output",
     "check_writable",
     "describe",
@@ -254,3 +255,49 @@ def check_output(
                                 f"replace it, or choose another {flag}")
     check_writable(path)
     return path
+
+
+_FORBIDDEN_NAME_CHARS = frozenset('/\\:') | {chr(c) for c in range(32)} | {chr(127)}
+_WINDOWS_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                               *(f"LPT{i}" for i in range(1, 10))})
+
+
+def check_name(name: str, *, what: str = "name", becomes: str = "one file or folder name inside the output folder",
+               flag: str = "", example: str = "run1, w_jets") -> str:
+    """``name`` if it is safe as one file or folder name: a name a user gives never becomes a path elsewhere.
+
+    The one rule for every name that becomes part of a path (``--name``, class labels,
+    class names, prefixes): non-empty, not ``.`` or ``..``, without ``/``, ``\\``, ``:``
+    or control characters, not a Windows device name (``CON``, ``NUL``, ``COM1``, ...)
+    and not ending in a space or a dot (Windows drops those). Anything else raises
+    :class:`UserError` naming the option (``flag``), the value and what to use instead.
+
+    Example::
+
+        >>> check_name("sim_small_64")
+        'sim_small_64'
+        >>> check_name("../../x", flag="--name")
+        Traceback (most recent call last):
+        ...
+        eventcnn.errors.UserError: --name: name '../../x' contains '/': a name becomes one file or folder name inside the output folder, so use a non-empty name without '/', '\\', ':' or control characters, other than '.' and '..', not a Windows device name and not ending in a space or dot (e.g. run1, w_jets)
+    """
+    problem = None
+    if not isinstance(name, str):
+        problem = f"must be a string, got {type(name).__name__}"
+    elif not name.strip():
+        problem = "is empty"
+    elif name in (".", ".."):
+        problem = "is a relative folder reference"
+    elif bad := sorted(set(name) & _FORBIDDEN_NAME_CHARS):
+        problem = f"contains {', '.join(repr(c) for c in bad)}"
+    elif name.split(".")[0].strip().upper() in _WINDOWS_RESERVED:
+        problem = "is a reserved device name on Windows (a file or folder of that name cannot be created there)"
+    elif name != name.rstrip(" ."):
+        problem = "ends with a space or a dot (Windows drops those, so two names could share one file)"
+    if problem:
+        raise UserError(
+            f"{flag + ': ' if flag else ''}{what} {name!r} {problem}: a {what} becomes {becomes}, so use a "
+            "non-empty name without '/', '\\', ':' or control characters, other than '.' and '..', not a "
+            f"Windows device name and not ending in a space or dot (e.g. {example})"
+        )
+    return name

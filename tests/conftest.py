@@ -120,6 +120,31 @@ def shift_of(out: np.ndarray, img: np.ndarray) -> int | None:
     return None
 
 
+# ---- the command line
+
+
+def cli_commands(parser=None) -> dict:
+    """``"opal train" -> its sub-parser`` for every leaf command of the ``eventcnn`` parser (aliases once)."""
+    import argparse
+
+    from eventcnn.cli import build_parser
+
+    def leaves(p, prefix=""):
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                seen: set[int] = set()
+                for name, sub in action.choices.items():
+                    if id(sub) in seen:  # an alias (data list / data info)
+                        continue
+                    seen.add(id(sub))
+                    if any(isinstance(a, argparse._SubParsersAction) for a in sub._actions):
+                        yield from leaves(sub, f"{prefix}{name} ")
+                    else:
+                        yield f"{prefix}{name}", sub
+
+    return dict(leaves(parser if parser is not None else build_parser()))
+
+
 # ---- OPAL displays (images.opal_displays, learn, opal)
 
 

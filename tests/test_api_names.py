@@ -114,10 +114,11 @@ def test_cli_quiet_is_one_flag_parsed_one_way(monkeypatch, tmp_path):
 
     seen = {}
     monkeypatch.setattr(render_cli, "run", lambda args: seen.setdefault("quiet", args.quiet) and 0)
+    (tmp_path / "x.json").write_text("{}")  # an input that is there (the path rules check it first)
     for env, flag, quiet in (("0", [], False), ("0", ["-q"], True), ("1", [], True)):
         seen.clear()
         monkeypatch.setenv("EVENTCNN_QUIET", env)
-        assert cli.main(["render", "x.json", "--out", str(tmp_path), *flag]) == 0
+        assert cli.main(["render", str(tmp_path / "x.json"), "--out", str(tmp_path / "out"), *flag]) == 0
         assert seen["quiet"] is quiet
 
 

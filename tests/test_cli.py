@@ -16,13 +16,18 @@ from eventcnn.errors import EventcnnError, UserError, describe, is_user_error
 
 
 def _fail_with(monkeypatch, exc: BaseException) -> None:
-    """Make ``eventcnn compare`` raise ``exc`` (compare needs no Keras)."""
+    """Make ``eventcnn compare r`` raise ``exc`` (compare needs no Keras; ``r`` is a folder, as the rules want)."""
+    import tempfile
+
     import eventcnn.learn.comparison
 
     def boom(*_a, **_k):
         raise exc
 
     monkeypatch.setattr(eventcnn.learn.comparison, "compare_runs", boom)
+    here = Path(tempfile.mkdtemp(prefix="eventcnn-cli-"))
+    (here / "r").mkdir()
+    monkeypatch.chdir(here)
 
 
 @pytest.mark.parametrize("exc", [KeyError("class"), TypeError("bad operand"), AttributeError("x"),

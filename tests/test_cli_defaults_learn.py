@@ -99,8 +99,9 @@ OWN = {
     "predict": {"out": "the command writes a CSV by default (the library returns rows, out=None)",
                 "model": "an exported model named as an option (then every positional argument is an input); "
                          "the library takes it as its first argument"},
-    "explain": {},
-    "pretrain": {"out": "required"},
+    "explain": {"overwrite": "the path rules of every command (cli/_paths.py): replace existing maps"},
+    "pretrain": {"out": "required", "scheduler": "the executor the command opens (open_executor), not a setting",
+                 "overwrite": "the path rules of every command (cli/_paths.py): replace --export files"},
     "compare": {"quiet": "compare prints its table always; --quiet is the common flag"},
     "export": {},
     "opal train": {"data": "required", "out": "the masterclass's run folder (masterclass() needs one)",
@@ -108,7 +109,8 @@ OWN = {
                    "weights": "None: the library's default_weights(size) picks (the shipped ones when they fit)",
                    "sim_displays": "None: the recipe's own (recipe_config: FINE_TUNE from pretrained weights)"},
     "opal predict": {"data": "required", "out": "the command writes a CSV by default"},
-    "opal pretrain": {"out": "required"},
+    "opal pretrain": {"out": "required", "scheduler": "the executor the command opens (open_executor)",
+                      "overwrite": "the path rules of every command (cli/_paths.py): replace --export files"},
 }
 
 

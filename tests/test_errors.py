@@ -126,7 +126,7 @@ def test_render_augment_and_train_refuse_outputs_on_their_inputs(setup, capsys):
     _one_error(capsys, "is the image folder")
     pytest.importorskip("Augmentor")
     assert main(["augment", str(data), "--out", str(data / "aug"), "-q"]) == 1
-    _one_error(capsys, "is the input folder")
+    _one_error(capsys, "is the image folder")
     _unchanged(tmp_path, snapshot)
 
 
@@ -150,8 +150,11 @@ def test_check_output_rules(tmp_path):
     assert is_user_error(OutputError("x"))
 
 
-def test_memory_error_is_one_user_line_not_an_internal_error(monkeypatch, capsys):
+def test_memory_error_is_one_user_line_not_an_internal_error(monkeypatch, capsys, tmp_path):
     import eventcnn.learn.comparison
+
+    (tmp_path / "r").mkdir()
+    monkeypatch.chdir(tmp_path)
 
     def boom(*_a, **_k):
         raise MemoryError("Unable to allocate 22.4 GiB for an array with shape (100000, 100000, 3)")

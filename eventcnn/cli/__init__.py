@@ -30,6 +30,7 @@ import warnings
 from eventcnn import __version__
 from eventcnn._env import quiet_from_env
 from eventcnn.cli._keras import keras_imported_quietly
+from eventcnn.cli._paths import check_paths
 from eventcnn.errors import describe, is_user_error
 
 #: exit code of an internal error (a bug in eventcnn)
@@ -108,6 +109,7 @@ def _run(args: argparse.Namespace, command: str, debug: bool) -> int:
     try:
         # TensorFlow's C++ start-up log ignores TF_CPP_MIN_LOG_LEVEL: the first Keras import is muted
         with contextlib.nullcontext() if debug else keras_imported_quietly():
+            check_paths(args)  # the path rules of every command (cli/_paths.py), before any work
             return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""The ``--absent`` flag of the commands that read event files (render, data convert; predict may add it)."""
+"""The ``--absent`` flag of the commands that read event files (render, data convert, predict)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from eventcnn.cli._defaults import default
+from eventcnn.cli._paths import IMAGE_FOLDER, Name, OutputFolder, declare
 from eventcnn.images.augment import AugmentorConfig, augment_folder
 
 
@@ -68,6 +69,8 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="re-create existing images")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+    declare(p, source=IMAGE_FOLDER, out=OutputFolder("the folder of augmented images"),
+            classes=Name("class name", becomes="one folder name inside --out"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -31,6 +31,17 @@ import time
 from pathlib import Path
 
 from eventcnn.cli._defaults import default
+from eventcnn.cli._paths import (
+    DISPLAYS,
+    LABEL_FILE,
+    VALUE,
+    Input,
+    Output,
+    OutputFolder,
+    Update,
+    Value,
+    declare,
+)
 from eventcnn.errors import UserError
 from eventcnn.opal.web.settings import LessonSettings
 
@@ -53,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--overwrite", action="store_true", help="replace existing output files")
     e.add_argument("--quiet", "-q", action="store_true", help="no progress output (the counts are printed)")
     e.set_defaults(func=run_export)
+    declare(e, db=CLASS_DB, out=Output("the label file"), votes=Output("the votes CSV"))
 
     r = sub.add_parser("results", help="the class's result (Z decay fractions with uncertainties) as JSON")
     r.add_argument("--db", required=True, help="SQLite file of the class (from `class serve`, after Train now)")
@@ -63,6 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress output (the result line is printed)")
     r.set_defaults(func=run_results)
+    declare(r, db=CLASS_DB, out=Output("the results JSON"), reference=LABEL_FILE,
+            name=Value("the class's name inside the results JSON, never a path"))
 
     c = sub.add_parser("combine", help="pool the results of several classes (as the International Masterclasses do)")
     c.add_argument("results", nargs="+", metavar="RESULTS", help="results files of `eventcnn class results`")
@@ -70,6 +84,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
     c.add_argument("--quiet", "-q", action="store_true", help="no progress output (the result line is printed)")
     c.set_defaults(func=run_combine)
+    declare(c, results=Input("results files of `eventcnn class results` (JSON)", folder=False, kind="json"),
+            out=OutputFolder("the folder of the combined results", replaces=("combined.json", "combined.png")))
+
+
+#: the class database an exporting command reads (never changed by it)
+CLASS_DB = Input("the class database (SQLite) of `eventcnn class serve`", folder=False, kind="db")
 
 
 def _register_serve(sub: argparse._SubParsersAction) -> None:
@@ -111,6 +131,8 @@ def _register_serve(sub: argparse._SubParsersAction) -> None:
                    help="display size in pixels (default %(default)s)")
     s.add_argument("--quiet", "-q", action="store_true", help="print only the addresses")
     s.set_defaults(func=run_serve)
+    declare(s, data=DISPLAYS, reference=LABEL_FILE, db=Update("the class database (SQLite)", folder=False, kind="db"),
+            host=VALUE, url=VALUE, out=OutputFolder("the run folder of the class training"))
 
 
 def _check_port(host: str, port: int) -> None:
@@ -268,6 +290,8 @@ def run_results(args: argparse.Namespace) -> int:
 
     check_output(args.out, inputs=[args.db] + ([args.reference] if args.reference else []),
                  overwrite=args.overwrite)
+    # the answer key is read before anything else: a damaged one is named at the start, whatever the class did
+    ref = {display_id(k): v for k, v in read_labels(args.reference).items()} if args.reference else None
     store = snapshot(args.db)
     run = store.meta("run")
     lesson_path = Path(run) / LESSON_FILE if run else None
@@ -278,9 +302,8 @@ def run_results(args: argparse.Namespace) -> int:
         lesson = json.loads(lesson_path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise UserError(f"{lesson_path} is damaged ({exc}); press Train now again") from None
-    ref = labels = None
-    if args.reference:
-        ref = {display_id(k): v for k, v in read_labels(args.reference).items()}
+    labels = None
+    if ref is not None:
         labels = {line.split(";")[0][:-4]: line.split(";")[1]
                   for line in (Path(run) / LABEL_FILE).read_text(encoding="utf-8").splitlines() if ";" in line}
     res = class_results(store.progress(), lesson, args.name or Path(args.db).stem, ref, labels)

@@ -8,6 +8,9 @@ Example::
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from eventcnn.cli._paths import RUN, Output, declare
 
 
 def register(subparsers) -> None:
@@ -33,6 +36,13 @@ def register(subparsers) -> None:
                    help="no progress output (compare has none; the table, its result, is always printed)")
     p.add_argument("--overwrite", action="store_true", help="replace --out/--plot files that exist (default: refuse)")
     p.set_defaults(func=run)
+    declare(p, runs=RUN, reference=RUN, out=Output("the Markdown table", also=_beside_out),
+            json_out=Output("the JSON of the figures"), plot=Output("the PNG plot"))
+
+
+def _beside_out(args: argparse.Namespace, path: Path) -> list[Path]:
+    """The files ``--out x.md`` writes beside it: ``x.csv``, and ``x.json`` unless ``--json`` names another."""
+    return [Path(path).with_suffix(".csv"), *([Path(path).with_suffix(".json")] if args.json_out is None else [])]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import sys
 
 from eventcnn.cli._defaults import default
 from eventcnn.cli._parallel import add_parallel_flags
+from eventcnn.cli._paths import EVENT_FILE, VALUE, Input, Output, OutputFolder, Value, declare
 from eventcnn.cli._reading import add_absent_flag
 from eventcnn.events.convert import (
     convert as convert_events,  # light: uproot is imported when reading
@@ -81,6 +82,8 @@ def _register_fetch(sub: argparse._SubParsersAction) -> None:
     )
     fetch.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     fetch.set_defaults(func=_fetch)
+    declare(fetch, name=Value("keys of the data registry, checked by it"), out=OutputFolder("the data folder"),
+            mirror=Input("a local mirror folder (laid out like ../shared/data)", file=False), base_url=VALUE)
 
 
 def _register_convert(sub: argparse._SubParsersAction) -> None:
@@ -101,6 +104,7 @@ def _register_convert(sub: argparse._SubParsersAction) -> None:
     convert.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     convert.add_argument("--overwrite", action="store_true", help="replace DST if it exists (default: refuse)")
     convert.set_defaults(func=_convert)
+    declare(convert, src=EVENT_FILE, dst=Output("the converted event file"), absent=VALUE, scheduler=VALUE)
 
 
 def _register_list(sub: argparse._SubParsersAction) -> None:
@@ -113,6 +117,7 @@ def _register_list(sub: argparse._SubParsersAction) -> None:
     listing.add_argument("--out", metavar="DIR", help="folder to check for fetched files")
     listing.add_argument("--quiet", "-q", action="store_true", help="no progress output (the listing is printed)")
     listing.set_defaults(func=_list)
+    declare(listing, out=Input("the folder of `eventcnn data fetch --out`", file=False))
 
 
 def _no_action(parser: argparse.ArgumentParser) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from eventcnn.cli._defaults import default
+from eventcnn.cli._paths import OutputFolder, declare
 from eventcnn.demo import DemoConfig
 
 
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tiny", action="store_true", help="a seconds-long smoke run (few events, 1 epoch)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run)
+    declare(p, out=OutputFolder("the report folder"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,9 +19,11 @@ Example::
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from eventcnn.cli._defaults import default
 from eventcnn.cli._parallel import add_parallel_flags
+from eventcnn.cli._paths import RUN, SELECTION, VALUE, Input, Output, Update, declare
 from eventcnn.cli._reading import add_absent_flag
 from eventcnn.errors import UserError
 from eventcnn.learn.evaluate import evaluate_run  # light: Keras is imported when a run is read
@@ -52,6 +54,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-baseline", action="store_true", help="skip the gradient-boosted baseline")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run_evaluate)
+    declare(p, run=Update(RUN.what, file=False, missing_ok=False, noun=RUN.noun, kind=RUN.kind),
+            data=Input("an image folder, or a zip or folder of OPAL displays"))
 
     q = subparsers.add_parser(
         "predict",
@@ -91,6 +95,11 @@ def register(subparsers) -> None:
     q.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
     q.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     q.set_defaults(func=run_predict)
+    declare(q, run=RUN, inputs=Input("images, image folders, shard folders or event files (for an OPAL run: zips "
+                                     "or folders of displays)", kind="inputs"),
+            model=Input("a model file written by `eventcnn export` (.onnx)", folder=False, kind="onnx"),
+            out=Output("the predictions CSV"), scheduler=VALUE, absent=VALUE,
+            selection=replace(SELECTION, words=lambda: ["auto", *SELECTION.word_set()]))
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from eventcnn.cli._defaults import default
+from eventcnn.cli._paths import RUN, Input, OutputFolder, declare
 from eventcnn.learn.explain import (
     explain_files,  # light: Keras is imported when the model is loaded
 )
@@ -37,6 +38,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="step in pixels (default patch/2)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run_explain)
+    declare(p, run=RUN, images=Input("image files (PNG/GIF/JPEG)", folder=False, kind="image"),
+            out=OutputFolder("the folder of maps", replaces=_maps))
+
+
+def _maps(args: argparse.Namespace) -> list[str]:
+    """The map files explain writes (and replaces) in --out."""
+    from pathlib import Path
+
+    return [f"{Path(f).stem}_occlusion.png" for f in args.images]
 
 
 def run_explain(args: argparse.Namespace) -> int:

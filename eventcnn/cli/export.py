@@ -9,13 +9,16 @@ Example::
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from eventcnn.cli._defaults import default
+from eventcnn.cli._paths import RUN, Output, declare
 from eventcnn.learn.export import (  # light: Keras only when exporting
     EXPORT_FORMATS,
     PARITY_TOLERANCE,
     export_run,
 )
+from eventcnn.learn.onnx_runtime import card_path  # light: onnxruntime only when a model is loaded
 
 
 def register(subparsers) -> None:
@@ -41,6 +44,8 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace --out (and its card) if they exist")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run)
+    declare(p, run=replace(RUN, outputs_inside=True, what="a run folder of `eventcnn train` or `eventcnn opal train`"),
+            out=Output("the ONNX model file", also=lambda _args, path: [card_path(path)]))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from eventcnn.cli._defaults import default
 from eventcnn.cli._parallel import add_parallel_flags
+from eventcnn.cli._paths import VALUE, Output, declare
 from eventcnn.errors import UserError
 from eventcnn.events.generate import generate_to_file  # light: Pythia is imported when it runs
 from eventcnn.names import PROCESS_CHOICES
@@ -50,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no progress bar (also when EVENTCNN_QUIET=1)")  # fmt: skip
     p.set_defaults(func=run)
+    declare(p, out=Output("the event file"), scheduler=VALUE)
 
 
 def run(args: argparse.Namespace) -> int:

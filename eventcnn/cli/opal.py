@@ -9,7 +9,7 @@ Sub-commands::
     eventcnn opal suggest --data ZIP [--labels CSV] [--n 10]
     eventcnn opal ids     --data ZIP --out teacher/ids.csv [--reference KEY] [--file STUDENT.csv]
     eventcnn opal simulate --events N --out DIR [--seed S] [--classes q,e,m,t] [--jobs J] [--scheduler ADDR]
-    eventcnn opal pretrain --out DIR [--events N] [--epochs E] [--export eventcnn/learn/weights]
+    eventcnn opal pretrain --out DIR [--events N] [--epochs E] [--export eventcnn/learn/weights --overwrite]
 
 ``train`` trains on the labelled events, writes the run folder (config,
 history, model, learning curves) and predicts every unlabelled event into
@@ -41,12 +41,26 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from eventcnn.cli._defaults import default
 from eventcnn.cli._opal_manchester import register as _register_manchester
 from eventcnn.cli._parallel import add_parallel_flags
+from eventcnn.cli._paths import (
+    DISPLAYS,
+    LABEL_FILE,
+    RUN,
+    VALUE,
+    WEIGHTS,
+    Name,
+    Output,
+    OutputFolder,
+    Update,
+    declare,
+)
+from eventcnn.cli.pretrain import exported_files
 from eventcnn.errors import UserError
 from eventcnn.images.opal_displays import IMAGE_SIZE
 from eventcnn.learn.predict import TTA_COPIES
@@ -57,6 +71,7 @@ from eventcnn.learn.recipes import (  # light: Keras is imported when training s
     SMALL_SET,
     SMALL_SET_EPOCHS,
     RecipeConfig,
+    recipe_config,
 )
 from eventcnn.learn.weights import DEFAULT_WEIGHTS
 from eventcnn.names import OPAL_CLASSES
@@ -122,6 +137,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_tta_arg(t)
     _add_self_train_args(t)
     t.set_defaults(func=run_train)
+    declare(t, data=DISPLAYS, labels=LABEL_FILE, reference=LABEL_FILE, crop=VALUE, out=OutputFolder("the run folder"),
+            weights=WEIGHTS)
 
     p = sub.add_parser("predict", help="classify events with a trained model (as `eventcnn predict`)")
     p.add_argument("run", metavar="RUN", help="run folder of `eventcnn opal train` (or its .keras file)")
@@ -132,10 +149,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     _add_tta_arg(p)
     p.set_defaults(func=run_predict)
+    declare(p, run=RUN, data=DISPLAYS, labels=LABEL_FILE, crop=VALUE, out=Output("the predictions CSV"))
 
     lab = sub.add_parser("label", help="label events by hand in the console (blind, resumable)")
     _add_label_args(lab)
     lab.set_defaults(func=run_label)
+    declare(lab, data=DISPLAYS, labels=Update(LABEL_FILE.what, folder=False, kind="labels"), crop=VALUE,
+            show=Output("the PNG the display to label is shown in"))
 
     _register_suggest(sub)
     _register_ids(sub)
@@ -164,6 +184,8 @@ def _register_simulation(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--name", default=default(simulate, "name"), help="zip name and event-name prefix (default %(default)s)")
     s.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     s.set_defaults(func=run_simulate)
+    declare(s, out=OutputFolder("the folder of the simulated displays", replaces=("{name}.zip", "events_list.csv")),
+            classes=VALUE, scheduler=VALUE, name=Name("zip name", becomes="the file name <name>.zip inside --out"))
 
 
 def _register_pretrain(sub: argparse._SubParsersAction) -> None:
@@ -181,12 +203,14 @@ def _register_pretrain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, default=d["patience"],
                    help="early stopping on the simulated validation loss (default %(default)s)")
     p.add_argument("--lr", type=float, default=d["lr"], help="learning rate (default %(default)s)")
-    p.add_argument("--jobs", type=int, default=d["jobs"], help="simulation worker processes (default %(default)s)")
+    add_parallel_flags(p)  # the simulation runs on the one executor
     p.add_argument("--name", default=d["name"], help="weights name (default %(default)s)")
     p.add_argument("--export", default=None,
                    help="also copy the weights + json here (eventcnn/learn/weights to ship them)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run_pretrain)
+    declare(p, out=OutputFolder("the pretraining folder"), name=Name("weights name", becomes="the file names <name>.weights.h5 and <name>.json inside --out"), scheduler=VALUE,
+            export=OutputFolder("the folder the weights are copied to", replaces=exported_files))
 
 
 def run_simulate(args: argparse.Namespace) -> int:
@@ -204,12 +228,14 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 def run_pretrain(args: argparse.Namespace) -> int:
     """Simulate, train on the simulation, write the weights (:func:`eventcnn.learn.pretrain.run_pretrain`)."""
+    from eventcnn.executor import open_executor
     from eventcnn.learn.pretrain import PretrainConfig, run_pretrain
 
-    meta = run_pretrain(PretrainConfig(args.out, dataset="opal", events=args.events, seed=args.seed,
-                                       epochs=args.epochs, steps_per_epoch=args.steps, patience=args.patience,
-                                       lr=args.lr, jobs=args.jobs, name=args.name, export=args.export,
-                                       quiet=args.quiet))
+    cfg = PretrainConfig(args.out, dataset="opal", events=args.events, seed=args.seed, epochs=args.epochs,
+                         steps_per_epoch=args.steps, patience=args.patience, lr=args.lr, jobs=args.jobs,
+                         name=args.name, export=args.export, quiet=args.quiet)
+    with open_executor(args.jobs, args.scheduler, quiet=args.quiet) as executor:  # checked first, opened once
+        meta = run_pretrain(cfg, executor=executor)
     f = meta["figures"]
     print(f"pretrained {f['epochs']} epochs (best {f['best_epoch']}, simulated validation accuracy "
           f"{f['val_accuracy']:.3f}) -> {meta['weights_file']} (sha256 {meta['sha256'][:12]}...)")
@@ -260,6 +286,11 @@ def run_train(args: argparse.Namespace) -> int:
 
     size = check_input_size(MASTERCLASS, args.size or IMAGE_SIZE)  # before any loading
     self_train = _self_train_config(args)
+    recipe_config(args.recipe, **_recipe_overrides(args))  # every option checked when the command starts
+    if args.weights is not None:
+        from eventcnn.learn.weights import resolve_weights
+
+        resolve_weights(args.weights, MASTERCLASS)  # a wrong name or a missing file: before any loading
     out_existed = Path(args.out).exists()
     try:
         return _train(args, size, self_train)
@@ -294,13 +325,7 @@ def _train(args: argparse.Namespace, size: int, self_train: Any) -> int:
         if weights == "none":
             print(f"note: {said}", file=sys.stderr)
     resolve_weights(weights, MASTERCLASS)  # a wrong name or a damaged file fails before loading
-    # only what was given: the recipe's own epochs and fine-tuning settings are the library's
-    overrides = {"seed": args.seed, "lepton_factor": args.lepton_factor,
-                 "weights": None if str(weights).lower() == "none" else weights}
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    if args.sim_displays is not None:
-        overrides["sim_displays"] = args.sim_displays
+    overrides = {**_recipe_overrides(args), "weights": None if str(weights).lower() == "none" else weights}
     ref_labels = None
     if args.reference:
         ref = opal.load_displays(args.data, args.reference, size=8, quiet=True)
@@ -312,6 +337,16 @@ def _train(args: argparse.Namespace, size: int, self_train: Any) -> int:
         warnings.filterwarnings("ignore", message=r"(NO |very few labels)")
         mc = _masterclass(opal, data, train_labels, shown, ref_labels, self_train, overrides, args)
     return _report_train(args, mc)
+
+
+def _recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Only what was given: the recipe's own epochs and fine-tuning settings are the library's."""
+    overrides = {"seed": args.seed, "lepton_factor": args.lepton_factor}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.sim_displays is not None:
+        overrides["sim_displays"] = args.sim_displays
+    return overrides
 
 
 def _masterclass(opal: Any, data: Any, train_labels: Any, shown: Any, ref_labels: Any, self_train: Any,
@@ -488,6 +523,7 @@ def _register_suggest(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--crop", type=_crop, default=None,
                    help="crop box LEFT,TOP,RIGHT,BOTTOM applied before resizing (raw displays)")
     s.set_defaults(func=run_suggest)
+    declare(s, data=DISPLAYS, labels=replace(LABEL_FILE, missing_ok=True, empty_ok=True), crop=VALUE)
 
 
 def run_suggest(args: argparse.Namespace) -> int:
@@ -526,6 +562,8 @@ def _register_ids(sub: argparse._SubParsersAction) -> None:
                    help="a student's label file or predictions.csv: write it with names for ids")
     s.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     s.set_defaults(func=run_ids)
+    declare(s, data=DISPLAYS, reference=LABEL_FILE, file=replace(LABEL_FILE, what="a label file or predictions.csv"),
+            out=Output("the id table"))
 
 
 def run_ids(args: argparse.Namespace) -> int:

@@ -12,7 +12,11 @@ Re-running the same command resumes (events, images and the run folder are kept)
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
+from eventcnn.cli._parallel import add_parallel_flags
+from eventcnn.cli._paths import EVENT_FILE, SELECTION, VALUE, Name, OutputFolder, declare
+from eventcnn.errors import UserError
 from eventcnn.learn.pretrain import (  # light: no Keras or Pythia until the run
     PretrainConfig,
     pretrain_defaults,
@@ -67,16 +71,36 @@ def register(subparsers) -> None:
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=DEFAULTS["augment"],
                    help="phi shift and eta/phi mirror augmentation (default: on)")
     p.add_argument("--fast", action="store_true", help="generate with multiparton interactions off")
-    p.add_argument("--jobs", type=int, default=DEFAULTS["jobs"],
-                   help="processes for generation and drawing (default: %(default)s)")
+    add_parallel_flags(p)  # generation and drawing run on the one executor
     p.add_argument("--name", default=DEFAULTS["name"], help="weights name (default: sim_<model>_<size>)")
     p.add_argument("--export", default=DEFAULTS["export"], help="also copy <name>.weights.h5 and <name>.json into this folder")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=run)
+    declare(p, out=OutputFolder("the pretraining folder"),
+            inputs=(Name("class label", becomes="one folder name", part=0), replace(EVENT_FILE, part=1)),
+            processes=VALUE, selection=SELECTION, model=VALUE, scheduler=VALUE,
+            name=Name("weights name", becomes="the file names <name>.weights.h5 and <name>.json inside --out"),
+            export=OutputFolder("the folder the weights are copied to", replaces=exported_files))
+
+
+def exported_files(args: argparse.Namespace) -> list[str]:
+    """The two files ``--export`` gets (and replaces): ``<name>.weights.h5`` and ``<name>.json``."""
+    from eventcnn.learn.registry import canonical_backbone
+
+    if args.export is None:
+        return []
+    name = args.name
+    if name is None:  # the library's default name of a cms pretraining (opal: --name has its default)
+        try:
+            name = f"sim_{canonical_backbone(args.model)}_{args.size}"
+        except UserError:  # a wrong --model: the library words it when the command starts
+            return []
+    return [f"{name}.weights.h5", f"{name}.json"]
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the command (imports Keras and Pythia only here)."""
+    from eventcnn.executor import open_executor
     from eventcnn.learn.pretrain import run_pretrain
 
     cfg = PretrainConfig(
@@ -85,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
         augment=args.augment, fast=args.fast, jobs=args.jobs, name=args.name, export=args.export, quiet=args.quiet,
     )
-    meta = run_pretrain(cfg)
+    with open_executor(args.jobs, args.scheduler, quiet=args.quiet) as executor:  # checked first, opened once
+        meta = run_pretrain(cfg, executor=executor)
     if not args.quiet:
         print(f"{meta['weights_file']}: load with build_model(..., weights=<file>) or eventcnn train --weights <file>")
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from eventcnn.cli._defaults import default
 from eventcnn.cli._parallel import add_parallel_flags
+from eventcnn.cli._paths import EVENT_FILE, SELECTION, VALUE, Name, OutputFolder, declare
 from eventcnn.cli._reading import add_absent_flag
 from eventcnn.errors import UserError
 from eventcnn.images.etaphi import STYLES, RenderConfig  # light: numpy and PIL, no Keras
@@ -59,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="drop bad events instead of stopping (each named; all listed in OUT/skipped.csv)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or cut flow")
     p.set_defaults(func=run)
+    declare(p, inputs=EVENT_FILE, label=Name("class label", becomes="one folder name", after="="),
+            out=OutputFolder("the image folder"), selection=SELECTION, scheduler=VALUE, absent=VALUE)
 
 
 def _path_or_url(text: str) -> Path | str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 from eventcnn.cli._defaults import default
+from eventcnn.cli._paths import IMAGE_FOLDER, VALUE, WEIGHTS, Input, OutputFolder, declare
 from eventcnn.learn.registry import (  # the one model registry (no Keras)
     BACKBONES,
     FREEZE_POLICIES,
@@ -102,6 +103,9 @@ def register(subparsers) -> None:
     p.add_argument("--no-baseline", action="store_true", help="skip the gradient-boosted baseline")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
+    declare(p, data=IMAGE_FOLDER, out=OutputFolder("the run folder"), model=VALUE, weights=WEIGHTS,
+            split=Input("a split.json written by `eventcnn train`", folder=False, kind="json"),
+            cache_dir=OutputFolder("the image cache folder"))
 
 
 def run(args: argparse.Namespace) -> int:

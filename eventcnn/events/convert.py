@@ -67,6 +67,9 @@ def convert(
         events = read_parallel(src, jobs=jobs, scheduler=scheduler, quiet=quiet, executor=executor, options=options)
     else:
         events = read_file(src, options)
+    if len(events) == 0:  # nothing to convert: an error, never an empty output file
+        raise UserError(f"{src}: the file holds no events; nothing to convert"
+                        + (f" ({len(events.bad)} bad event(s) dropped)" if getattr(events, "bad", None) else ""))
     if out_format.name == "nanoaod":
         return write_nanoaod(dst, events, layout=layout)
     return out_format.write(str(dst), events)

@@ -60,11 +60,23 @@ class Selection:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Selection:
-        """Build from a dict; unknown keys are an error that lists the valid ones."""
+        """Build from a dict; unknown keys and values of the wrong type are errors that say what is valid."""
         valid = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - valid)
         if unknown:
             raise UserError(f"unknown selection settings {unknown}; valid: {sorted(valid)}")
+        for key, value in data.items():
+            default = getattr(cls, key)
+            if isinstance(default, bool):
+                ok, want = isinstance(value, bool), "true or false"
+            elif isinstance(default, float):
+                ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+            else:  # counts (n_leptons may be null: no requirement)
+                ok = (isinstance(value, int) and not isinstance(value, bool) and value >= 0) or (
+                    value is None and key == "n_leptons")
+                want = "a whole number >= 0" + (" or null" if key == "n_leptons" else "")
+            if not ok:
+                raise UserError(f"selection setting {key!r} must be {want}, got {value!r}")
         return cls(**data)
 
     def needs(self) -> frozenset[str]:
@@ -245,9 +257,17 @@ def get_selection(spec: str | os.PathLike[str] | Selection | None) -> Selection 
     if path.suffix == ".json" and path.exists():
         try:
             data = json.loads(path.read_text())
-            return None if data is None else Selection.from_dict(data)
         except json.JSONDecodeError as exc:
             raise UserError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        except UnicodeDecodeError:
+            raise UserError(f"{path}: not a text file: give a JSON file of Selection settings") from None
+        if data is not None and not isinstance(data, dict):
+            raise UserError(f"{path}: expected a JSON object of Selection settings (or null for none), "
+                            f"got {type(data).__name__}")
+        try:
+            return None if data is None else Selection.from_dict(data)
+        except UserError as exc:
+            raise UserError(f"{path}: {exc}") from None
     raise UserError(
         f"unknown selection {text!r}: use one of {sorted(PRESETS)} or a JSON file of settings"
     )

@@ -202,7 +202,9 @@ def rename_file(src: str | os.PathLike[str], out: str | os.PathLike[str], table:
     """Copy a label file (``<id>.png;<label>``) or a CSV with an ``event`` column with names for ids.
 
     ``table``: ``{id: name}`` (:func:`id_table`). Returns how many ids were
-    replaced; ids not in ``table`` stay as they are. Written atomically.
+    replaced; ids not in ``table`` stay as they are. Written atomically. A file
+    without any id of ``table`` (not a file of these displays) is an error, and
+    nothing is written.
 
     Example::
 
@@ -213,7 +215,11 @@ def rename_file(src: str | os.PathLike[str], out: str | os.PathLike[str], table:
         raise UserError(f"--out {out} is the input file: give another file name")
     if not src.is_file():
         raise UserError(f"{src}: not a file (a label file or predictions.csv of a student)")
-    text = src.read_text(encoding="utf-8-sig")
+    try:
+        text = src.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{src}: not a text file (byte {exc.start} is not UTF-8): give a student's label "
+                        "file or predictions.csv") from None
     lines = text.splitlines()
     done = 0
 
@@ -225,14 +231,20 @@ def rename_file(src: str | os.PathLike[str], out: str | os.PathLike[str], table:
             return table[stem] + (".png" if field.strip().lower().endswith(".png") else "")
         return field
 
-    if lines and lines[0].split(",")[0].strip() == "event":  # predictions.csv / misclassified.csv
+    table_csv = bool(lines) and lines[0].split(",")[0].strip() == "event"  # predictions.csv / misclassified.csv
+    if table_csv:
         rows = list(csv.reader(lines))
         body = [[swap(r[0]), *r[1:]] if r else r for r in rows[1:]]
-        with atomic_path(out) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-            csv.writer(fh).writerows([rows[0], *body])
     else:  # masterclass label file: <event>.png;<label>
         new = [";".join([swap(line.split(";", 1)[0]), *line.split(";", 1)[1:]]) if line.strip() else line
                for line in lines]
+    if not done:  # nothing usable: an error, never a copy that changed nothing
+        raise UserError(f"{src}: no display id of these displays in it (as '<id>.png;<label>' lines or in the "
+                        "'event' column of predictions.csv): give a student's file for the same --data")
+    if table_csv:
+        with atomic_path(out) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows([rows[0], *body])
+    else:
         with atomic_path(out) as tmp:
             tmp.write_text("\n".join(new) + ("\n" if new else ""), encoding="utf-8")
     return done

@@ -113,7 +113,11 @@ class LoadReport:
         return not (self.unmatched_images or self.unmatched_labels or self.skipped)
 
     def summary(self) -> str:
-        """One human-readable paragraph; lists at most five names per kind."""
+        """One human-readable paragraph; lists at most five names per kind.
+
+        Displays without a label are counted, never named: their names (``e5293_10479``)
+        begin with the class, the answer the class is looking for.
+        """
 
         def few(items: Sequence[Any]) -> str:
             shown = ", ".join(str(i) for i in items[:5])
@@ -121,8 +125,7 @@ class LoadReport:
 
         parts = []
         if self.unmatched_images:
-            parts.append(f"{len(self.unmatched_images)} image(s) without a label: "
-                         f"{few(self.unmatched_images)}")
+            parts.append(f"{len(self.unmatched_images)} image(s) without a label")
         if self.unmatched_labels:
             parts.append(f"{len(self.unmatched_labels)} label(s) without an image: "
                          f"{few(self.unmatched_labels)}")
@@ -234,6 +237,14 @@ def read_labels(path: str | os.PathLike[str]) -> dict[str, str]:
                         "('<event>.png;<label>' lines)")
     if not path.is_file():
         raise FileNotFoundError(f"label file {path} not found (expected '<event>.png;<label>' lines)")
+    try:
+        return _read_label_lines(path)
+    except UnicodeDecodeError as exc:
+        raise LabelFormatError(f"{path}: not a text label file (byte {exc.start} is not UTF-8 text): give the "
+                               "'<event>.png;<label>' file") from None
+
+
+def _read_label_lines(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     seen_line: dict[str, int] = {}
     with open(path, encoding="utf-8-sig", newline="") as fh:
@@ -300,6 +311,22 @@ def _iter_members(source: Path) -> tuple[list[tuple[str, Any]], list[tuple[str, 
             else:
                 skipped.append((info.filename, f"not an image ({'/'.join(IMAGE_SUFFIXES)})"))
     return sorted(items, key=lambda x: x[0]), skipped
+
+
+def _nothing_usable(source: Path, members: Sequence[Any], skipped: Sequence[tuple[str, str]]) -> str:
+    """Why ``source`` gave no display: empty, only other files, or only unreadable images."""
+    what = "zip" if source.is_file() else "folder"
+    if members:
+        bad = "; ".join(f"{m} ({r})" for m, r in skipped[:3]) + (f"; ... ({len(skipped)} in all)"
+                                                                  if len(skipped) > 3 else "")
+        return (f"{source}: none of its {len(members)} display file(s) could be read: {bad}; replace them "
+                "or fetch the displays again (eventcnn data fetch opal)")
+    if skipped:
+        return (f"{source}: the {what} holds no event displays (PNG/GIF/JPEG), only {len(skipped)} other "
+                f"file(s): {', '.join(m for m, _ in skipped[:3])}{', ...' if len(skipped) > 3 else ''}; "
+                "give the zip or folder of the displays")
+    return (f"{source}: the {what} is empty (no event displays); give the zip or folder of the displays "
+            "(eventcnn data fetch opal downloads the masterclass set)")
 
 
 def _not_a_zip_reason(source: Path) -> str:
@@ -435,6 +462,8 @@ def load_displays(source: str | os.PathLike[str], labels: str | os.PathLike[str]
         if zf is not None:
             zf.close()
     images = images[: len(names)]
+    if not names:  # nothing usable is an error, never an empty success
+        raise UserError(_nothing_usable(source, members, report.skipped))
     label_arr: np.ndarray | None = None
     if labels is not None:
         table = _ids.resolve(read_labels(labels), names)  # opaque ids (students' files) -> names

@@ -60,7 +60,7 @@ from eventcnn.images.render_tasks import (
     render_part_task,
     scan,
 )
-from eventcnn.images.shards import INDEX_FILE, SHARD_SIZE, shard_name, write_index
+from eventcnn.images.shards import INDEX_FILE, SHARD_SIZE, read_index, shard_name, write_index
 from eventcnn.limits import check_memory, render_memory
 
 __all__ = ["FORMATS", "OutputFolderError", "RenderSummary", "iter_rendered", "render_files", "render_to_dir"]
@@ -72,7 +72,8 @@ class RenderSummary:
 
     ``skipped`` counts images already present (kept), ``redrawn`` present but
     broken images drawn again, ``dropped`` lists ``(source, BadEvent)`` of the
-    events that ``skip_bad`` dropped (also in ``skipped.csv``).
+    events that ``skip_bad`` dropped (also in ``skipped.csv``), ``kept`` the images
+    of a shard folder's index that this run did not draw and kept (per class).
     """
 
     out: Path
@@ -84,6 +85,7 @@ class RenderSummary:
     redrawn: dict[str, int] = field(default_factory=dict)
     cutflows: list[str] = field(default_factory=list)
     dropped: list[tuple[str, BadEvent]] = field(default_factory=list)
+    kept: dict[str, int] = field(default_factory=dict)
 
     def table(self) -> str:
         """Plain-text table: events read, selected, images written and already present."""
@@ -98,6 +100,9 @@ class RenderSummary:
         if redrawn:
             per = ", ".join(f"{k} {v}" for k, v in sorted(self.redrawn.items()) if v)
             lines.append(f"redrew {redrawn} broken image(s) found on disk ({per})")
+        if self.kept:
+            per = ", ".join(f"{k} {v}" for k, v in sorted(self.kept.items()))
+            lines.append(f"kept {sum(self.kept.values())} image(s) already in the shard index ({per})")
         return "\n".join(lines) + f"\nimages in {self.out}"
 
     def dropped_report(self, first: int = 5) -> str:
@@ -320,8 +325,8 @@ def render_to_dir(
     selection needs that an input lacks is an error naming the file.
 
     ``format="shards"`` writes ``shard-NNNNN.npy`` (``shard_size`` images each)
-    and ``shards.csv`` instead (:mod:`eventcnn.images.shards`); the folder is
-    rewritten as a whole.
+    and ``shards.csv`` instead (:mod:`eventcnn.images.shards`); the images of other
+    classes (other events) already in the folder's index are kept, as with PNGs.
 
     Work runs as tasks (a JSON file, or ``entries_per_task`` NanoAOD entries;
     ``chunk_size`` PNGs per drawing task) on ``executor`` (:mod:`eventcnn.executor`;
@@ -550,9 +555,58 @@ def _draw_shards(
     out: Path, config: RenderConfig, sel: Selection | None, options: ReadOptions, shard_size: int,
     summary: RenderSummary,
 ) -> None:
+    """Draw the chosen events into new shards and merge them into the folder's index.
+
+    The rows of the folder's index whose (class, event) this run does not draw are
+    kept (a second class rendered into a shard folder adds to it, as with PNGs); the
+    new shards are numbered after the existing ones, so the old index stays true
+    until the merged one replaces it (a failed run leaves the folder as it was).
+    Shard files no row refers to any more are removed. When nothing is kept the
+    shards are numbered from 0 again. The lock is held throughout: shard renders into
+    one folder run one after the other.
+    """
+    lock = out / LOCK
+    with file_lock(lock, remove=True):
+        new_keys = {(label, str(int(n))) for (_, label), (_, numbers) in zip(inputs, chosen) for n in numbers}
+        old = read_index(out) if (out / INDEX_FILE).is_file() else []
+        kept = [r for r in old if (r["class"], r["event"]) not in new_keys]
+        if kept:
+            base = 1 + max([int(r["shard"]) for r in old] + _shard_numbers(out))
+        else:  # everything is redrawn: numbered from 0, the old index goes first (it would promise old shards)
+            base = 0
+            (out / INDEX_FILE).unlink(missing_ok=True)
+        tasks, index = _shard_tasks(inputs, chosen, out, config, sel, options, shard_size, base, summary)
+        total = sum(len(p) for p, _ in chosen)
+        bar.reset(total=total)
+        bar.set_description("rendering")
+        bar.unit = "img"
+        try:
+            ex.map(draw_task, tasks, bar=bar, weight=lambda _t, n: n, name="shard")
+            merged = kept + index
+            write_index(out / INDEX_FILE, merged)
+            used = {int(r["shard"]) for r in merged}
+            for k in _shard_numbers(out):
+                if k not in used:
+                    (out / shard_name(k)).unlink()
+            for r in kept:
+                summary.kept[r["class"]] = summary.kept.get(r["class"], 0) + 1
+        finally:
+            _sweep_temps(out, set())
+            _write_skipped(out, summary.dropped, inputs)
+
+
+def _shard_numbers(out: Path) -> list[int]:
+    """The numbers of the shard files in ``out``."""
+    return [int(m[1]) for f in out.glob("shard-*.npy") if (m := re.fullmatch(r"shard-(\d+)\.npy", f.name))]
+
+
+def _shard_tasks(
+    inputs: list[tuple[Any, str]], chosen: list[tuple[np.ndarray, np.ndarray]], out: Path, config: RenderConfig,
+    sel: Selection | None, options: ReadOptions, shard_size: int, base: int, summary: RenderSummary,
+) -> tuple[list[DrawTask], list[dict[str, str]]]:
+    """The drawing tasks of shards ``base``, ``base + 1``, ... and their index rows (input order, then entry order)."""
     total = sum(len(p) for p, _ in chosen)
-    n_shards = -(-total // shard_size)
-    pieces: list[list[Piece]] = [[] for _ in range(n_shards)]
+    pieces: list[list[Piece]] = [[] for _ in range(-(-total // shard_size))]
     index: list[dict[str, str]] = []
     g = 0  # row of the whole job
     for (source, label), (positions, numbers) in zip(inputs, chosen):
@@ -564,28 +618,11 @@ def _draw_shards(
             pieces[k].append(Piece(str(source), label, positions[start : start + take], sel, options))
             for j in range(take):
                 index.append({"event": str(int(numbers[start + j])), "class": label, "source": str(source),
-                              "entry": str(int(positions[start + j])), "shard": str(k), "row": str(row + j)})
+                              "entry": str(int(positions[start + j])), "shard": str(base + k),
+                              "row": str(row + j)})
             start += take
             g += take
-    tasks = [DrawTask(tuple(p), config, str(out), shard_name(k)) for k, p in enumerate(pieces)]
-    lock = out / LOCK
-    with file_lock(lock, remove=True):  # the old index goes first: a failed run leaves no index promising shards
-        (out / INDEX_FILE).unlink(missing_ok=True)
-    bar.reset(total=total)
-    bar.set_description("rendering")
-    bar.unit = "img"
-    try:
-        ex.map(draw_task, tasks, bar=bar, weight=lambda _t, n: n, name="shard")
-        with file_lock(lock, remove=True):
-            for old in out.glob("shard-*.npy"):
-                m = re.fullmatch(r"shard-(\d+)\.npy", old.name)
-                if m and int(m[1]) >= n_shards:
-                    old.unlink()
-            write_index(out / INDEX_FILE, index)
-    finally:
-        with file_lock(lock, remove=True):
-            _sweep_temps(out, set())
-            _write_skipped(out, summary.dropped, inputs)
+    return [DrawTask(tuple(p), config, str(out), shard_name(base + k)) for k, p in enumerate(pieces)], index
 
 
 def _sweep_temps(out: Path, labels: set[str]) -> None:

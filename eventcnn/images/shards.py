@@ -86,7 +86,16 @@ def is_shard_folder(folder: str | os.PathLike[str]) -> bool:
 
 @lru_cache(maxsize=64)
 def _open(path: str, mtime_ns: int) -> np.ndarray:
-    arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:  # truncated (mmap longer than the file), not .npy, pickled
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            npy = fh.read(6) == b"\x93NUMPY"
+        why = ("not a .npy array file" if not npy else "truncated: shorter than its header says"
+               if "mmap length" in str(exc) else str(exc))
+        raise UserError(f"{path}: a damaged image shard ({why}; {size} bytes): an interrupted render or copy? "
+                        f"render the events again into a new folder (eventcnn render ... --format shards)") from None
     if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[3] != 3:
         raise UserError(f"{path}: not an image shard (expected uint8 (N, H, W, 3), got {arr.dtype} {arr.shape})")
     return arr

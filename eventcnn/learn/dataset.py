@@ -115,8 +115,10 @@ def list_images(data_dir: str | os.PathLike[str]) -> tuple[list[ImageItem], list
     """
     data_dir = Path(data_dir)
     if data_dir.is_file():
-        raise UserError(f"{data_dir} is a file, not an image folder: give the folder of class "
-                        f"sub-folders (for event files: eventcnn render {data_dir} --out CreatedImages)")
+        hint = (f"a zip of OPAL event displays is trained with `eventcnn opal train --data {data_dir} --labels "
+                "LABELS`" if data_dir.suffix.lower() == ".zip" else
+                f"for event files: `eventcnn render {data_dir} --out CreatedImages`")
+        raise UserError(f"{data_dir} is a file, not an image folder: give the folder of class sub-folders ({hint})")
     if not data_dir.is_dir():
         raise FileNotFoundError(
             f"image folder {data_dir} not found: create it with `eventcnn render ... --out {data_dir}`"
@@ -205,11 +207,22 @@ def save_split(split: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
 def load_split(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a split written by :func:`save_split`, checking its keys."""
     path = Path(path)
-    with open(path) as fh:
-        split = json.load(fh)
+    try:
+        split = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a split file of `eventcnn train` (not JSON: {exc})") from None
+    if not isinstance(split, dict):
+        raise UserError(f"{path}: not a split file of `eventcnn train` (a JSON object with class_names, "
+                        f"{', '.join(SPLITS)} expected, got {type(split).__name__})")
     missing = [k for k in ("class_names", *SPLITS) if k not in split]
     if missing:
         raise UserError(f"{path}: not a split file, missing key(s) {missing}")
+    for name in SPLITS:  # CMS runs: {"file", "class"} rows; OPAL runs: display names or ids
+        rows = split[name]
+        if not isinstance(rows, list) or not (all(isinstance(r, dict) and "file" in r and "class" in r for r in rows)
+                                              or all(isinstance(r, str) for r in rows)):
+            raise UserError(f"{path}: field {name!r} is not a list of {{\"file\": ..., \"class\": ...}} rows "
+                            "(or of display names): the split file is damaged; train again or give another --split")
     return split
 
 

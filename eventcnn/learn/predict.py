@@ -48,6 +48,8 @@ import numpy as np
 from eventcnn._env import quiet_from_env
 from eventcnn._io import atomic_path
 from eventcnn.errors import UserError, check_output
+from eventcnn.events.formats import ReadOptions
+from eventcnn.events.selection import get_selection
 from eventcnn.executor import Executor
 from eventcnn.images.display_ids import display_ids
 from eventcnn.images.folder import SELECTION, image_folder_of
@@ -232,6 +234,9 @@ def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]
         raise UserError(f"threads (--threads) sets ONNX Runtime's threads: {run} is not an .onnx model")
     batch_size = BATCH_SIZE[kind] if batch_size is None else batch_size
     check_batch_size(batch_size)
+    ReadOptions.make(absent)  # a name that is no collection or field: said before the model is loaded
+    if kind == "cms" and selection not in ("auto", None):
+        get_selection(selection)  # a damaged selection file: said now, even when no event file needs it
     if kind == "opal":
         return _predict_displays(run, model, inputs, out, batch_size=batch_size, labels=labels, every=every,
                                  size=size, crop=crop, tta=tta, quiet=quiet)
@@ -300,6 +305,9 @@ def _predict_displays(run: str | os.PathLike[str], onnx: OnnxClassifier | None,
         sel = slice(None) if every or labels is None else ~displays.labelled
         names += list(displays.names[sel])
         probs.append(predict_tta(model, displays.images[sel], copies=copies, batch_size=batch_size))
+    if not names:  # nothing to classify is an error, never "0 events classified" and an empty file
+        raise UserError(f"every display of {', '.join(map(str, inputs))} has a label in {labels}: nothing to "
+                        "classify; pass --all (every=True) to predict the labelled displays too")
     probs_all = np.concatenate(probs)
     shown = display_ids(names)  # ids, never names
     if out is not None:

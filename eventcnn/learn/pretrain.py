@@ -59,6 +59,7 @@ from eventcnn._io import sha256sum, write_json_atomic
 from eventcnn.errors import UserError, check_output
 from eventcnn.events.generate import generate_to_file
 from eventcnn.events.opal_detector import DETECTOR
+from eventcnn.executor import Executor, use_executor
 from eventcnn.images.opal_displays import CLASS_NAMES, load_displays
 from eventcnn.images.opal_simulation import simulate
 from eventcnn.images.render import RenderConfig, render_to_dir
@@ -233,7 +234,7 @@ class PretrainConfig:
         return shlex.join(args)
 
 
-def _event_files(cfg: PretrainConfig, out: Path, say) -> dict[str, Path]:
+def _event_files(cfg: PretrainConfig, out: Path, say, ex: Executor) -> dict[str, Path]:
     files: dict[str, Path] = {label: Path(p) for label, p in cfg.inputs.items()}
     for k, proc in enumerate(cfg.processes):
         label = _LABELS.get(proc, proc)
@@ -245,7 +246,7 @@ def _event_files(cfg: PretrainConfig, out: Path, say) -> dict[str, Path]:
         else:
             say(f"  generating {cfg.events} {proc} events (seed {cfg.seed + k})")
             generate_to_file(proc, cfg.events, path, seed=cfg.seed + k, jobs=cfg.jobs, quiet=cfg.quiet,
-                             fast=cfg.fast)
+                             fast=cfg.fast, executor=ex)
         files[label] = path
     return files
 
@@ -287,17 +288,20 @@ def export_weights(model: Any, path: str | os.PathLike[str], metadata: dict[str,
     return meta
 
 
-def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
+def run_pretrain(cfg: PretrainConfig, *, executor: Executor | None = None) -> dict[str, Any]:
     """Simulate, train and export; returns the exported metadata (+ ``weights_file``).
 
     Every stage keeps what an earlier run finished (events, images, simulated
     displays; the run folder resumes), so re-running the same command resumes.
+    The simulation (event generation and drawing; OPAL displays) runs its tasks on
+    ``executor`` (:mod:`eventcnn.executor`: the caller's, left open), else on one
+    opened for it with ``cfg.jobs`` local worker processes.
     """
     quiet = cfg.quiet or quiet_from_env()
     say = sayer(quiet)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    model, meta = (_pretrain_opal if cfg.dataset == "opal" else _pretrain_cms)(cfg, out, quiet, say)
+    model, meta = (_pretrain_opal if cfg.dataset == "opal" else _pretrain_cms)(cfg, out, quiet, say, executor)
     target = out / f"{cfg.name}.weights.h5"
     meta = export_weights(model, target, {**meta, "command": cfg.command(), "versions": versions(),
                                           "python": sys.version.split()[0]})
@@ -313,19 +317,21 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     return {**meta, "weights_file": str(target)}
 
 
-def _pretrain_cms(cfg: PretrainConfig, out: Path, quiet: bool, say: Any) -> tuple[Any, dict[str, Any]]:
+def _pretrain_cms(cfg: PretrainConfig, out: Path, quiet: bool, say: Any,
+                  executor: Executor | None) -> tuple[Any, dict[str, Any]]:
     """Generate, render and train a backbone model; its metadata."""
     from eventcnn.learn.train import (  # deferred: Keras (the CLI reads PretrainConfig)
         TrainConfig,
         train,
     )
 
-    say("[1/4] event files")
-    files = _event_files(cfg, out, say)
-    say(f"[2/4] selecting ({cfg.selection}) and drawing {cfg.size}x{cfg.size} images")
     images = out / "images"
-    summary = render_to_dir([(p, label) for label, p in files.items()], images, RenderConfig(size=cfg.size),
-                            selection=cfg.selection, jobs=cfg.jobs, quiet=quiet)
+    with use_executor(executor, cfg.jobs, quiet=quiet) as ex:  # one executor: generation and drawing
+        say("[1/4] event files")
+        files = _event_files(cfg, out, say, ex)
+        say(f"[2/4] selecting ({cfg.selection}) and drawing {cfg.size}x{cfg.size} images")
+        summary = render_to_dir([(p, label) for label, p in files.items()], images, RenderConfig(size=cfg.size),
+                                selection=cfg.selection, jobs=cfg.jobs, quiet=quiet, executor=ex)
     few = {k: v for k, v in summary.selected.items() if v < 5}
     if few:
         raise UserError(f"too few selected events to pretrain on: {few}; generate more (--events)")
@@ -366,7 +372,8 @@ def _pretrain_cms(cfg: PretrainConfig, out: Path, quiet: bool, say: Any) -> tupl
     return run.load_model(), meta
 
 
-def _pretrain_opal(cfg: PretrainConfig, out: Path, quiet: bool, say: Any) -> tuple[Any, dict[str, Any]]:
+def _pretrain_opal(cfg: PretrainConfig, out: Path, quiet: bool, say: Any,
+                   executor: Executor | None) -> tuple[Any, dict[str, Any]]:
     """Simulate displays (reused for the same events and seed) and train the masterclass CNN; its metadata."""
     sim_dir = out / "sim"
     stamp = {"events": cfg.events, "seed": cfg.seed, "detector": asdict(DETECTOR)}
@@ -375,7 +382,7 @@ def _pretrain_opal(cfg: PretrainConfig, out: Path, quiet: bool, say: Any) -> tup
     if not (stamp_file.is_file() and json.loads(stamp_file.read_text()) == stamp
             and (sim_dir / "sim.zip").is_file()):
         say(f"simulating {cfg.events} displays into {sim_dir}")
-        simulate(cfg.events, sim_dir, seed=cfg.seed, jobs=cfg.jobs, quiet=quiet)
+        simulate(cfg.events, sim_dir, seed=cfg.seed, jobs=cfg.jobs, quiet=quiet, executor=executor)
         write_json_atomic(stamp_file, stamp)
     sim_s = time.perf_counter() - t0
     data = load_displays(sim_dir / "sim.zip", sim_dir / "events_list.csv", quiet=True)

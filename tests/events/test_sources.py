@@ -541,7 +541,8 @@ def test_cli_quiet_and_error_is_one_line(
     )
     err = capsys.readouterr().err
     assert rc == 1
-    assert err.startswith("eventcnn data fetch: error: mirror folder") and err.count("\n") == 1
+    assert err.startswith(f"eventcnn data fetch: error: --mirror {tmp_path / 'no'} not found: give a local mirror "
+                          "folder") and err.count("\n") == 1
 
 
 def test_cli_list_shows_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

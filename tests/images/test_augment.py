@@ -131,7 +131,8 @@ def test_cli_augment(image_folder, tmp_path, capsys):
     assert (
         cli_main(["augment", str(image_folder), "--out", str(image_folder / "x"), "--quiet"]) == 1
     )
-    assert "separate folder" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the path rule of every command (cli/_paths.py)
+    assert f"--out {image_folder / 'x'} is the image folder {image_folder} or inside it" in err
 
 
 @pytest.mark.parametrize("content", [b"", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"])

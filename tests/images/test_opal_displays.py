@@ -104,10 +104,10 @@ def test_load_zip_skips_dirs_and_rejects_huge(tmp_path: Path, monkeypatch) -> No
     assert data.report.skipped[0][0] == "top/broken.png"
     assert not (tmp_path / "top").exists()  # nothing extracted
     monkeypatch.setattr(od, "MAX_MEMBER_BYTES", 100)
-    with pytest.warns(UserWarning, match="skipped"):
-        small = od.load_displays(z, quiet=True)
-    assert len(small) == 0  # the oversized display is reported, not read, not dropped silently
-    assert any("z1_2.png" in m and "more than" in why for m, why in small.report.skipped)
+    # nothing readable is left: an error naming every reason (the oversized display is not read, not dropped
+    # silently, and no empty set of displays is returned as if the zip held none)
+    with pytest.raises(UserError, match=r"none of its 2 display file\(s\) could be read: .*z1_2\.png.* more than"):
+        od.load_displays(z, quiet=True)
 
 
 def test_corrupt_zip_member_is_reported(tmp_path: Path) -> None:

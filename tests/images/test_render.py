@@ -370,7 +370,7 @@ def test_a_folder_as_input_and_a_failed_start_leave_no_output_folder(tmp_path, c
     out = tmp_path / "fresh"
     assert main(["render", str(folder), "--out", str(out)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "is a folder, not an event file" in err and "cannot access" not in err
+    assert err.count("\n") == 1 and "is a folder: give an event file" in err and "cannot access" not in err
     assert not out.exists()  # nothing was drawn: no empty folder (nor lock file) left behind
     existing = tmp_path / "kept"
     existing.mkdir()

@@ -173,3 +173,23 @@ def test_empty_or_truncated_image_names_the_file(tmp_path):
     for path in (empty, cut):
         with pytest.raises(ValueError, match=rf"image {path} could not be decoded"):
             read_image(path)
+
+
+def test_load_split_names_a_damaged_split_file(tmp_path):
+    """A split file that is not JSON, not an object, or has malformed rows: one line naming the file and field."""
+    from eventcnn.errors import UserError
+    from eventcnn.learn.dataset import load_split
+
+    path = tmp_path / "split.json"
+    good = {"class_names": ["a", "b"], "train": [{"file": "a/1.png", "class": "a"}], "val": [], "test": []}
+    path.write_text(json.dumps(good))
+    assert load_split(path) == good
+    path.write_text(json.dumps({**good, "train": ["d00000001", "d00000002"]}))  # an OPAL run: display ids
+    assert load_split(path)["train"] == ["d00000001", "d00000002"]
+    for text, words in (("{not json", "not JSON"), ("[1, 2]", "got list"),
+                        (json.dumps({**good, "test": [{"file": "x.png"}]}), "field 'test'"),
+                        (json.dumps({**good, "val": "a.png"}), "field 'val'")):
+        path.write_text(text)
+        with pytest.raises(UserError, match=words) as info:
+            load_split(path)
+        assert str(path) in str(info.value)

@@ -99,7 +99,9 @@ def test_cli_writes_png_for_opal_run_and_keras_file(tmp_path, capsys):
     _region_model(2).save(tmp_path / "m.keras")
     _, names, _ = explain.load_explainable(tmp_path / "m.keras")
     assert names == ["class 0", "class 1"]
-    assert main(["explain", str(tmp_path / "m.keras"), str(src), "--out", str(out), "--quiet"]) == 0
+    assert main(["explain", str(tmp_path / "m.keras"), str(src), "--out", str(out), "--quiet"]) == 1  # maps there
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["explain", str(tmp_path / "m.keras"), str(src), "--out", str(out), "--quiet", "--overwrite"]) == 0
     assert main(["explain", str(tmp_path / "missing"), str(src)]) == 1
 
 

@@ -269,6 +269,38 @@ def test_predict_nanoaod_like_json(cms_run, tmp_path):
     assert [r["p_w"] for r in nano] == pytest.approx([r["p_w"] for r in js], abs=1e-6)
 
 
+def test_predict_passes_absent_to_the_renderer(cms_run, tmp_path, capsys):
+    """`eventcnn predict --absent`: a NanoAOD file without electrons, as render reads it (issue 32 leftover)."""
+    uproot = pytest.importorskip("uproot")
+    from eventcnn.events.convert import convert
+
+    full = uproot.open(convert(cms_run / "w.json", tmp_path / "w.root"))["Events"]
+    names = full.keys()  # the branch names (iterating a TTree gives branches)
+    keep = [k for k in names if not k.startswith(("Electron", "nElectron"))]
+    arrays = full.arrays(keep, library="ak")
+    groups: dict[str, dict[str, object]] = {}
+    flat = {}
+    for key in keep:
+        prefix, _, rest = key.partition("_")
+        if prefix in ("Jet", "Muon") and rest:
+            groups.setdefault(prefix, {})[rest] = arrays[key]
+        elif not key.startswith("n"):
+            flat[key] = arrays[key]
+    import awkward as ak
+
+    branches = {**flat, **{k: ak.zip(v) for k, v in groups.items()}}
+    path = tmp_path / "noel.root"
+    with uproot.recreate(path) as f:
+        tree = f.mktree("Events", {k: (v.type if hasattr(v, "layout") else v.dtype) for k, v in branches.items()})
+        tree.extend(branches)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(cms_run / "run"), str(path), "--out", str(out), "--selection", "none", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "Electron" in err and "--absent" in err and str(path) in err and not out.exists()
+    assert main(["predict", str(cms_run / "run"), str(path), "--out", str(out), "--selection", "none", "-q",
+                 "--absent", "Electron"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 20 and all(r["predicted"] in ("tt", "w") for r in rows)
 def test_predict_streams_any_registered_format_in_chunks_and_passes_absent(cms_run, tmp_path, monkeypatch, capsys):
     """Event files are read through the format registry a chunk at a time (in process), --absent reaches the
     reader, and the rows are those of the whole file read at once."""

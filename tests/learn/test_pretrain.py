@@ -103,8 +103,12 @@ def test_pretrain_end_to_end_on_example_files(tmp_path):
         np.testing.assert_array_equal(a, b)
     # the shipped-weights lookup finds it by name/size in its folder, hash-checked
     assert shipped.resolve_weights("sim", "small", (32, 32, 3), directory=export) == export / "sim_small_32.weights.h5"
+    # the files --export holds (often the shipped weights folder) are replaced only with --overwrite
+    exported = (export / "sim_small_32.weights.h5").read_bytes()
+    assert main(argv) == 1
+    assert (export / "sim_small_32.weights.h5").read_bytes() == exported
     # re-running resumes: the finished run is not retrained, the export is unchanged
-    assert main(argv) == 0
+    assert main([*argv, "--overwrite"]) == 0
     assert json.loads((out / "sim_small_32.json").read_text())["sha256"] == meta["sha256"]
 
 
@@ -173,5 +177,28 @@ def test_opal_pretrain_is_the_same_pretraining_on_simulated_displays(tmp_path, c
     assert json.loads((out / "run" / "state.json").read_text())["epoch"] == 1
     capsys.readouterr()
     assert main([*argv, "--name", "../escaped"]) == 1  # a name is a file name inside --out, never a path
-    assert "a file name without folders" in capsys.readouterr().err
+    assert "--name: weights name '../escaped' contains '/'" in capsys.readouterr().err
     assert not (tmp_path / "escaped.weights.h5").exists()
+
+
+@pytest.mark.parametrize("command", [["opal", "pretrain", "--events", "8"],
+                                     ["pretrain", "--events", "8", "--processes", "tt", "dy"]])
+def test_pretrain_simulates_on_the_one_executor_the_command_opens(tmp_path, monkeypatch, command):
+    """--jobs / --scheduler: the command opens one executor and the simulation runs its tasks on it."""
+    import eventcnn.learn.pretrain as pretrain
+    from eventcnn.cli import main
+    from eventcnn.executor import Executor
+
+    seen = []
+
+    def stage(*_a, executor=None, **_k):
+        seen.append(executor)
+        raise KeyboardInterrupt  # stop here: the executor is what this test looks at
+
+    monkeypatch.setattr(pretrain, "simulate", stage)
+    monkeypatch.setattr(pretrain, "generate_to_file", stage)
+    assert main([*command, "--out", str(tmp_path / "pt"), "--jobs", "1", "--epochs", "1", "-q"]) == 130
+    assert len(seen) == 1 and isinstance(seen[0], Executor) and seen[0].in_process
+    # --scheduler: the stage gets the command's executor for that cluster (it connects at the first task)
+    assert main([*command, "--out", str(tmp_path / "pt"), "--scheduler", "tcp://127.0.0.1:1", "-q"]) == 130
+    assert len(seen) == 2 and not seen[1].in_process

@@ -53,7 +53,9 @@ def test_a_truncated_best_keras_is_one_clear_line_on_the_command_line(model_file
     (run / "best.keras").write_bytes(blob[:1000])
     with pytest.raises(ModelFileError, match="best.keras: corrupt or truncated"):
         load_run_model(run)
-    (tmp_path / "x.png").write_bytes(b"")
+    from PIL import Image
+
+    Image.new("RGB", (16, 16)).save(tmp_path / "x.png")  # a good image: the damaged model is what fails
     assert main(["explain", str(run / "best.keras"), str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "best.keras: corrupt or truncated model file" in err
