@@ -16,8 +16,10 @@ import sys
 from collections import Counter
 
 from eventcnn.cli._defaults import default
-from eventcnn.errors import few_names
+from eventcnn.cli._paths import DISPLAYS, Input, Output, OutputFolder, declare
+from eventcnn.errors import UserError, few_names
 from eventcnn.opal.measure import measure_challenge
+from eventcnn.opal.measure_report import MEASUREMENT_FILES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
     h.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     h.set_defaults(func=run_header)
+    declare(h, displays=DISPLAYS, out=Output("the header CSV"))
     _register_measure(sub)
 
 
@@ -62,18 +65,24 @@ def _register_measure(sub: argparse._SubParsersAction) -> None:
                    help="pseudo-experiments per uncertainty (default: %(default)s)")
     m.add_argument("--limit", type=int, default=None,
                    help="a quick sample: about this many labelled end views, other end views and side views")
-    m.add_argument("--overwrite", action="store_true", help="replace an existing DIR/measurement.json")
+    m.add_argument("--overwrite", action="store_true", help="replace an earlier report in DIR")
     m.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     m.set_defaults(func=run_measure)
+    declare(m, data=Input("a folder holding opal/ and opal_manchester/ (laid out like ../shared/data)", file=False,
+                          noun="data folder", kind="folder"),
+            out=OutputFolder("the measurement folder", replaces=MEASUREMENT_FILES))
 
 
 def run_header(args: argparse.Namespace) -> int:
     """Read every header, write the CSV, print a summary (stderr) and the CSV's path."""
-    from eventcnn.errors import check_output
     from eventcnn.images.display_header import read_headers, write_header_csv
 
-    out = check_output(args.out, inputs=[args.displays], overwrite=args.overwrite)
+    out = args.out  # checked by eventcnn.cli._paths before the command runs
     reads = read_headers(args.displays, quiet=args.quiet)
+    if not any(r.view for r in reads):  # nothing usable is an error (a display decoded has a view)
+        why = f" ({reads[0].display}: {reads[0].error})" if reads else ""
+        raise UserError(f"{args.displays}: no readable display (GIF/PNG/JPEG) in it{why}: "
+                        "give a zip or folder of OPAL displays (e.g. opal_manchester/z_displays.zip)")
     write_header_csv(out, reads)
     if not args.quiet:
         for line in summary(reads):
@@ -107,14 +116,9 @@ def summary(reads) -> list[str]:
 
 def run_measure(args: argparse.Namespace) -> int:
     """Measure, write the report, print the fractions (stderr) and the JSON's path; exit 1 if a view failed."""
-    from pathlib import Path
+    from eventcnn.opal.measure_report import write_measurement
 
-    from eventcnn.errors import UserError, check_output
-    from eventcnn.opal.measure_report import MEASUREMENT_JSON, write_measurement
-
-    out = check_output(args.out, folder=True, inputs=[p for p in [args.data] if p])
-    if (Path(out) / MEASUREMENT_JSON).exists() and not args.overwrite:
-        raise UserError(f"{Path(out) / MEASUREMENT_JSON} exists: give --overwrite to replace it")
+    out = args.out  # checked by eventcnn.cli._paths (an existing report is replaced only with --overwrite)
     result = measure_challenge(args.data, folds=args.folds, epochs=args.epochs, steps=args.steps, seed=args.seed,
                                toys=args.toys, limit=args.limit, quiet=args.quiet)
     path = write_measurement(result, out)

@@ -22,10 +22,12 @@ import numpy as np
 from eventcnn._io import write_figure_png, write_json_atomic, write_text_atomic
 from eventcnn.names import OPAL_CLASSES, OPAL_WORDS
 
-__all__ = ["MEASUREMENT_JSON", "REPORT", "measurement_markdown", "write_measurement"]
+__all__ = ["MEASUREMENT_FILES", "MEASUREMENT_JSON", "REPORT", "measurement_markdown", "write_measurement"]
 
 MEASUREMENT_JSON = "measurement.json"
 REPORT = "report.md"
+#: every file :func:`write_measurement` writes into its folder
+MEASUREMENT_FILES = (MEASUREMENT_JSON, REPORT, "fractions.png", "confusion.png")
 _SETS = (("end", "end views (CNN)"), ("side", "side views (header trees)"), ("all", "all displays (header trees)"))
 
 
