@@ -73,8 +73,14 @@ def _print(r: dict) -> None:
         if isinstance(cv, dict) and "balanced_accuracy" in cv:
             b = cv["balanced_accuracy"]
             print(f"cross-validated balanced accuracy, {key}: {b['value']:.3f} [{b['ci95'][0]:.3f}, {b['ci95'][1]:.3f}]")
-    d = r["cross_validation"]["balanced_accuracy_cnn_minus_trees"]
-    print(f"paired difference CNN - trees (same displays, same folds): {d['value']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]")
+    for key, what in (("balanced_accuracy_cnn_minus_trees", "CNN - trees (same displays, same folds)"),
+                      ("balanced_accuracy_cnn_minus_rules_where_decided", "CNN - cut rules (displays the rules decide)")):
+        d = r["cross_validation"].get(key)
+        if d:
+            print(f"paired difference {what}: {d['value']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]")
+    rules = r["cross_validation"].get("rules")
+    if rules:
+        print(f"cut rules decide {rules['displays']} displays ({rules['undecided']} lack a number they need)")
     for key, a in r["agreement"].items():
         if a:
             print(f"{key}: " + ", ".join(f"{c} {x['pull']:+.2f} sigma" + ("" if x["within_2_sigma"] else " (NOT within 2 sigma)")

@@ -66,6 +66,7 @@ from eventcnn.names import OPAL_CLASSES
 from eventcnn.opal.classic import (
     HEADER_FEATURES,
     CutRules,
+    classic_rules,
     header_matrix,
     predict_header_trees,
     train_header_trees,
@@ -326,6 +327,22 @@ def _display_counts(ch: Challenge, other_end: int, side_pred: np.ndarray) -> dic
             "predicted": {"side": {str(c): int(n) for c, n in zip(classes, counts)}}}
 
 
+def _comparison(y: np.ndarray, cnn: np.ndarray, trees: np.ndarray, rules: np.ndarray, folds: int,
+                seed: int) -> dict[str, Any]:
+    """The classifiers on the same labelled displays: the CNN and the trees (out-of-fold), the masterclass's cut
+    rules (no fitting; scored where the numbers they need were read), and the paired differences."""
+    decided = rules != ""
+    paired = {"balanced_accuracy_cnn_minus_trees":
+              stats.paired_difference(stats.balanced_accuracy, y, cnn, trees, seed=seed, strata=y).to_json()}
+    out = {"folds": folds, "displays": len(y), "cnn": _scores(y, cnn), "trees": _scores(y, trees)}
+    if decided.sum() and len(np.unique(y[decided])) > 1:
+        out["rules"] = {**_scores(y[decided], rules[decided]), "displays": int(decided.sum()),
+                        "undecided": int((~decided).sum())}
+        paired["balanced_accuracy_cnn_minus_rules_where_decided"] = stats.paired_difference(
+            stats.balanced_accuracy, y[decided], cnn[decided], rules[decided], seed=seed, strata=y[decided]).to_json()
+    return {**out, **paired}
+
+
 def measure_challenge(data: str | os.PathLike[str] | None = None, *, folds: int = MEASURE_FOLDS,
                       epochs: int = CNN_EPOCHS, steps: int = CNN_STEPS, seed: int = DEFAULT_SEED,
                       toys: int = DEFAULT_TOYS,
@@ -376,10 +393,7 @@ def measure_challenge(data: str | os.PathLike[str] | None = None, *, folds: int 
         "side_vs_end": agreement(ok["side"], ok["end"]) if {"side", "end"} <= set(ok) else None,
         **{f"{k}_vs_pdg": agreement(ok[k]) if k in ok else None for k in ("side", "end", "all")}}
     result["errors"] = [m["error"] for m in result.values() if isinstance(m, dict) and "error" in m]
-    diff = stats.paired_difference(stats.balanced_accuracy, y, cnn_pred, trees_pred, seed=seed, strata=y)
-    result["cross_validation"] = {"folds": folds, "displays": len(y), "cnn": _scores(y, cnn_pred),
-                                  "trees": _scores(y, trees_pred),
-                                  "balanced_accuracy_cnn_minus_trees": diff.to_json()}
+    result["cross_validation"] = _comparison(y, cnn_pred, trees_pred, classic_rules(ch.X[lab]), folds, seed)
     cnn_of = dict(zip(ch.names[lab], cnn_pred)) | dict(zip(ch.names[end_rest], _codes(rest_cnn)))
     trees_of = dict(zip(ch.names[lab], trees_pred)) | dict(zip(ch.names[unlabelled], trees_rest))
     result["displays"] = _display_counts(ch, len(end_rest), trees_rest[len(end_rest):])

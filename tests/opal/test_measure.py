@@ -132,6 +132,8 @@ def test_measure_writes_the_interface_json(quick_run: tuple[Path, int]) -> None:
     assert result["cross_validation"]["displays"] == d["labelled_end"] >= 4 * 4  # every class at least 2 x folds
     assert sum(map(sum, result["cross_validation"]["cnn"]["confusion"]["true_x_predicted"])) == d["labelled_end"]
     assert result["end"]["n_displays"] == d["labelled_end"] + d["other_end"]
+    rules = result["cross_validation"].get("rules")  # scored where the header gave the numbers they need
+    assert rules is None or rules["displays"] + rules["undecided"] == d["labelled_end"]
     assert (out / "report.md").read_text().startswith("# Z decay fractions")
     assert (out / "confusion.png").stat().st_size > 10_000
 
