@@ -51,6 +51,7 @@ def _library() -> dict[tuple[str, str], Callable[[], Any]]:
     from eventcnn.learn.recipes import RecipeConfig
     from eventcnn.learn.train import TrainConfig
     from eventcnn.opal.labeller import choose_events
+    from eventcnn.opal.measure import measure_challenge
     from eventcnn.opal.self_training import SELF_TRAIN
     from eventcnn.opal.simulate import simulate
     from eventcnn.opal.suggest import suggest_indices
@@ -101,6 +102,8 @@ def _library() -> dict[tuple[str, str], Callable[[], Any]]:
                         ("fractions", "fractions"), ("mixed_precision", "mixed_precision"), ("cache", "cache"),
                         ("compile", "compile"), ("workers", "workers")):
         table[("train", flag)] = lib(TrainConfig, field)
+    for flag in ("folds", "epochs", "steps", "seed", "toys"):
+        table[("opal measure", flag)] = lib(measure_challenge, flag)
     return table
 
 

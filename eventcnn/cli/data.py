@@ -51,7 +51,7 @@ def _register_fetch(sub: argparse._SubParsersAction) -> None:
     )
     fetch.add_argument(
         "name", nargs="+", metavar="NAME",
-        help="cms, opal, all (= cms + opal), or NanoAOD 2016: nano (every file), three-class "
+        help="cms, opal, manchester (the full OPAL displays), all (= cms + opal), or NanoAOD 2016: nano (every file), three-class "
         "(tt, wjets, dy) or keys tt, wjets, dy, singlemuon; with --files: nano SAMPLE (tt, wjets, dy)",
     )
     fetch.add_argument(

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from eventcnn.cli._defaults import default
+from eventcnn.cli._opal_manchester import register as _register_manchester
 from eventcnn.cli._parallel import add_parallel_flags
 from eventcnn.cli._paths import (
     DISPLAYS,
@@ -160,6 +161,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_ids(sub)
     _register_simulation(sub)
     _register_pretrain(sub)
+    _register_manchester(sub)
 
 
 def _classes(text: str) -> tuple[str, ...]:

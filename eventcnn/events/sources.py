@@ -8,6 +8,7 @@ records (file index, file and event counts). :func:`fetch` gets them all::
 
     fetch("cms")                        cms/TTjets_json.json  cms/Wjets_json.json
     fetch("opal")                       opal/centered-masked-rotated1.zip  opal/answer_key/events_list.csv
+    fetch("manchester")                 opal_manchester/z_displays.zip, z_challenge.csv, examples.zip, examples.csv
     fetch("three-class", max_events=N)  nano/<file>.first<N>.root (tt, wjets, dy; streamed)
     fetch("tt", files=3)                nano/tt/<first 3 files of record 67993>
 
@@ -38,6 +39,7 @@ from pathlib import Path
 from eventcnn._io import adler32sum, sha256sum
 from eventcnn.errors import UserError
 from eventcnn.events import download as _basics
+from eventcnn.events.bundles import bundle_files, check_bundle_zip, fetch_bundle
 from eventcnn.events.download import (
     DOWNLOAD_TIMEOUT,
     DataFormatError,
@@ -90,6 +92,10 @@ DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
 
 CMS_LICENCE = "CC0 1.0 (CMS open data)"
 OPAL_LICENCE = "unknown: not stated, see NTW-Muenster/opal-mc-ml"
+MANCHESTER_LICENCE = ("unknown: no licence stated by the source (QuarkNet-HEP/opal-masterclass); "
+                      "ask its authors before redistributing")
+_MANCHESTER = dict(dataset="opal_manchester", repo="QuarkNet-HEP/opal-masterclass",
+                   commit="ca665e18517e6701b092ce5a31d654b4941ee0a8", licence=MANCHESTER_LICENCE)
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,8 @@ class Source:
     events: int | None = None
     provenance: str = ""
     folder: str = ""  # sub-folder of <out>/<dataset> it is stored in (the answer key: "answer_key")
+    bundle: str | None = None  # published as many files (``path`` their folder), zipped here: events.bundles
+    columns: tuple[str, ...] = ()  # a CSV with this header row (checked on mirror copies)
 
     @property
     def on_github(self) -> bool:
@@ -231,6 +239,27 @@ REGISTRY: tuple[Source, ...] = (
         folder="answer_key",
     ),
     Source(
+        key="displays", filename="z_displays.zip", path="static/data", bundle="z_displays.zip", **_MANCHESTER,
+        description="the 997 OPAL displays of the Manchester/QuarkNet Z challenge (GIF as published, "
+                    "end and side views, with the header students read); published file by file, zipped here",
+    ),
+    Source(
+        key="challenge", filename="z_challenge.csv", path="data/Z-challenge.csv",
+        sha256="b9b45759800d51e47edba66c2757139fdf04993064ae1e0713ae5696cb4e9a94",
+        columns=("file_name", "event_id"), **_MANCHESTER,
+        description="the Z challenge: 'file_name,event_id', 1,003 rows (997 displays; no answer key is published)",
+    ),
+    Source(
+        key="examples", filename="examples.zip", path="static/data", bundle="examples.zip", **_MANCHESTER,
+        description="the 43 labelled teaching displays of the masterclass (x... end views, s... side views)",
+    ),
+    Source(
+        key="examples_list", filename="examples.csv", path="scripts/examples.csv",
+        sha256="f705efb4791be3a9ee3c3533cddd8e3f39070a599af0478ed30edab1fbc53f9e",
+        columns=("event_type", "file_name"), **_MANCHESTER,
+        description="the teaching displays' event types: 'event_type,file_name' (ee, mumu, tautau, qq, ...)",
+    ),
+    Source(
         key="tt", dataset="nano", label="ttjets", filename="TTToSemiLeptonic_UL16_08FCB2ED.root",
         path=f"{_UL16}/TTToSemiLeptonic_TuneCP5_13TeV-powheg-pythia8/{_MC}/120000/"
              "08FCB2ED-176B-064B-85AB-37B898773B98.root",
@@ -263,7 +292,10 @@ REGISTRY: tuple[Source, ...] = (
 )
 
 #: Data sets of :func:`fetch` besides ``"all"`` (= cms + opal) and ``"three-class"`` (tt, wjets, dy).
-DATASETS: tuple[str, ...] = ("cms", "opal", "nano")
+DATASETS: tuple[str, ...] = ("cms", "opal", "opal_manchester", "nano")
+
+#: other names of data sets
+ALIASES = {"manchester": "opal_manchester"}
 
 
 
@@ -290,13 +322,15 @@ def _want_bar(quiet: bool) -> bool:
 
 # --------------------------------------------------------------------------- fetching
 
-_CHOICES = "cms, opal, all (= cms + opal), nano, three-class, or a NanoAOD key (tt, wjets, dy, singlemuon)"
+_CHOICES = ("cms, opal, all (= cms + opal), manchester (the full OPAL displays), nano, three-class, "
+            "or a NanoAOD key (tt, wjets, dy, singlemuon)")
 
 
 def _select(names: Sequence[str], sources: Sequence[Source]) -> list[Source]:
     """The sources ``names`` ask for, in registry order (a bare key means the NanoAOD file)."""
     chosen: set[int] = set()
     for name in names:
+        name = ALIASES.get(name, name)
         if name == "all":
             hit = [i for i, s in enumerate(sources) if s.dataset in ("cms", "opal")]
         elif name == "three-class":
@@ -325,8 +359,32 @@ def _is_present(src: Source, target: Path, mirror: Path | None) -> bool:
     return False
 
 
+def _checker(src: Source) -> Callable[[Path], None]:
+    """The format check of a mirror copy: the bundle's file list, a CSV's header, or by suffix."""
+    if src.bundle:
+        return lambda p: check_bundle_zip(p, src.bundle)
+    if src.columns:
+        return lambda p: _check_columns(p, src.columns)
+    return CHECKERS[Path(src.filename).suffix.lower()]
+
+
+def _check_columns(path: Path, columns: tuple[str, ...]) -> None:
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{path}: not a UTF-8 text file ({exc})") from exc
+    header = tuple(c.strip() for c in lines[0].split(",")) if lines else ()
+    if header != columns:
+        raise DataFormatError(f"{path}, line 1: expected the columns {','.join(columns)}, found {header}")
+    if len([ln for ln in lines[1:] if ln.strip()]) == 0:
+        raise DataFormatError(f"{path}: no rows after the header")
+
+
 def _fetch_github(src: Source, target: Path, base_url: str | None, bar: bool) -> None:
     url = src.url(base_url)
+    if src.bundle:  # published file by file: each checked, then zipped
+        fetch_bundle(src.bundle, lambda name: f"{url}/{name}", target, label=src.relpath, bar=bar)
+        return
     if src.member is None:
         pooch_download(url, target, sha256=src.sha256, label=src.relpath, bar=bar)
         return
@@ -365,7 +423,7 @@ def _fetch_one(src: Source, root: Path, mirror_dir: Path | None, base_url: str |
                 f"{mirror_file} not found: the mirror {mirror_dir} must hold {src.mirror_relpath} "
                 "(layout like ../shared/data); drop --mirror / EVENTCNN_DATA_MIRROR to download instead")
         say(f"{src.relpath}: copying from mirror {mirror_dir}")
-        return copy_from_mirror(mirror_file, target, CHECKERS[Path(src.filename).suffix.lower()])
+        return copy_from_mirror(mirror_file, target, _checker(src))
     say(f"{src.relpath}: downloading {src.url(base)}")
     _fetch_github(src, target, base, bar)  # the published sha256 says it all
     return target
@@ -407,12 +465,13 @@ def fetch(
     files: int | None = None,
     stream_url: str | None = None,
 ) -> dict[str, Path]:
-    """Fetch public data: ``"cms"``, ``"opal"``, ``"all"`` (both), ``"nano"``, ``"three-class"``
+    """Fetch public data: ``"cms"``, ``"opal"``, ``"manchester"`` (``"opal_manchester"``), ``"all"`` (cms + opal), ``"nano"``, ``"three-class"``
     or NanoAOD keys (``"tt"``, ``"wjets"``, ``"dy"``, ``"singlemuon"``); a list mixes them.
 
     Files land at ``<out>/<dataset>/<file>`` (``out`` defaults to
     :func:`cache_dir`) and are returned by key: ``ttjets``, ``wjets`` (cms),
-    ``zip``, ``labels`` (opal), ``tt``, ``wjets``, ``dy``, ``singlemuon`` (nano; ``nano/wjets``
+    ``zip``, ``labels`` (opal), ``displays``, ``challenge``, ``examples``, ``examples_list``
+    (opal_manchester, also called ``"manchester"``), ``tt``, ``wjets``, ``dy``, ``singlemuon`` (nano; ``nano/wjets``
     when the cms ``wjets`` is fetched too).
     A file already there with the published checksum (or, in mirror mode,
     identical to the mirror's file) is not fetched again. A file copied from a
@@ -527,7 +586,10 @@ def format_registry(
         target = root / src.relpath
         if src.on_github:
             lines = [f"{src.relpath}  (key {src.key!r}): {src.description}", f"  source:   {src.url()}"]
-            if src.member:
+            if src.bundle:
+                lines.append(f"  files:    {len(bundle_files(src.bundle))} files <source>/<file>, each checked by "
+                             "its published sha256 (eventcnn/events/opal_manchester_files.csv), zipped here")
+            elif src.member:
                 lines.append(f"  member:   {src.member} of that gzipped tar")
                 lines.append(f"  sha256:   {src.member_sha256} (archive {src.sha256})")
             else:

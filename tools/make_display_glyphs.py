@@ -1,0 +1,359 @@
+"""Cut the glyph templates of the OPAL display font from the displays themselves.
+
+Writes ``eventcnn/images/display_glyphs.json``, which
+:mod:`eventcnn.images.display_header` reads. No OCR, no font file: the templates
+are pixels of the Manchester masterclass displays.
+
+1. *Seed*: two displays (one of each GIF scale: 590 and 584 pixels) whose header
+   a person read off the screen (``REFERENCE``). Each line is aligned with its
+   known text by dynamic programming over the pixel columns (glyph windows of 7 or
+   8 columns, free blank columns between text items); first scored by the glyph
+   windows' empty first column, then again by the Hamming distance to the glyphs
+   cut in the first pass. The windows become the first templates.
+2. *Grow*: the displays of the *template half* (a fixed half of the names, by
+   CRC-32; the other half is never used here, so that ``bench/opal_header.py``
+   can measure the reader on displays that gave it nothing) are read with the
+   templates so far. A display whose run and event equal its file name and whose
+   two lines have the layout of a header gives its glyph windows as new variants:
+   the literal text and the run and event digits (whose characters are known), and
+   the other numbers' characters when their template is clearly the nearest.
+   Three rounds.
+3. *Scale labels*: the label above the scale bar of every template-half display,
+   grouped by its pixels; each group is named by the nearest of the labels read by
+   a person (``200. cm.`` on e5293_10479 and z5299_10235, ``100. cm.`` on z5293_34932).
+
+Run::
+
+    python -m tools.make_display_glyphs ../shared/data/opal_manchester/z_displays.zip
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import zlib
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from eventcnn.images import display_header as H
+from eventcnn.images.manchester import decode_display_rgb, display_layout, iter_display_files
+
+#: headers read by a person from the screen (one display of each GIF scale)
+REFERENCE = {
+    "e5293_10479": ("Run:event 5293: 10479     Ctrk(N=  2 Sump= 89.4) Ecal(N=  4 SumE= 93.0)",
+                    "Ebeam 45.600 Vtx (-0.03, 0.04, 0.66) Hcal(N= 2 SumE=  0.3) Muon(N= 0)"),
+    "z5305_856": ("Run:event 5305:   856    Ctrk(N= 34 Sump= 63.5) Ecal(N= 47 SumE= 48.5)",
+                  "Ebeam 45.595 Vtx (-0.02, 0.05, 0.55) Hcal(N=19 SumE= 22.4) Muon(N= 1)"),
+}
+#: scale labels read by a person
+REFERENCE_SCALE = {"e5293_10479": 200, "z5299_10235": 200, "z5293_34932": 100}
+HEIGHT = 14
+ROUNDS = 6
+#: a glyph variant is kept when verified lines show it at least this often
+MIN_SEEN = 3
+#: variants this close to a more frequent one add nothing (the reader allows a few pixels)
+PRUNE = 1
+#: columns of line 1 that hold 'Run:event <run>:<event>' (the item ends before x = 190 in every display)
+PREFIX_COLUMNS = 200
+#: a glyph of the file-name alignment is counted when at most this many pixels differ from a template
+MAX_ALIGN_COST = 6.0
+#: ... and every other character's nearest template differs in at least this many more
+MIN_ALIGN_MARGIN = 2.0
+
+
+def template_half(name: str) -> bool:
+    """The fixed half of the displays the templates may come from (CRC-32 of the name is even)."""
+    return zlib.crc32(name.encode()) % 2 == 0
+
+
+def _tokens(text: str) -> list[str | None]:
+    """Characters of a known line; each run of spaces (and both ends) a free gap (None)."""
+    out: list[str | None] = [None]
+    for ch in text.strip():
+        if ch == " ":
+            if out[-1] is not None:
+                out.append(None)
+        else:
+            out.append(ch)
+    if out[-1] is not None:
+        out.append(None)
+    return out
+
+
+def _align(lit: np.ndarray, tokens: list[str | None], cost) -> list[tuple[str, int, int]]:
+    """Dynamic programming: ``(char, x, width)`` of each known character."""
+    width, n = lit.shape[1], len(tokens)
+    total = np.full((n + 1, width + 1), np.inf)
+    back: dict[tuple[int, int], tuple[int, int, bool]] = {}
+    total[0, 0] = 0.0
+    gap = 0.3 + 4.0 * lit.sum(0)
+    for k, tok in enumerate(tokens):
+        for x in range(width + 1):
+            here = total[k, x]
+            if not np.isfinite(here):
+                continue
+            if tok is None:
+                if x < width and here + gap[x] < total[k, x + 1]:
+                    total[k, x + 1], back[(k, x + 1)] = here + gap[x], (k, x, False)
+                if here < total[k + 1, x]:
+                    total[k + 1, x], back[(k + 1, x)] = here, (k, x, False)
+                continue
+            for w in (7, 8):
+                if x + w <= width:
+                    c = here + cost(tok, lit[:, x: x + w])
+                    if c < total[k + 1, x + w]:
+                        total[k + 1, x + w], back[(k + 1, x + w)] = c, (k, x, True)
+    out, k, x = [], n, width
+    while (k, x) != (0, 0):
+        pk, px, glyph = back[(k, x)]
+        if glyph:
+            out.append((tokens[pk], px, x - px))
+        k, x = pk, px
+    return out[::-1]
+
+
+def _char_costs(lit: np.ndarray, templates: dict[tuple[str, bytes], np.ndarray]) -> dict[tuple[str, int], list]:
+    """Per (character, width): the Hamming distance of the window at every x to the nearest variant."""
+    groups: dict[tuple[str, int], list[np.ndarray]] = defaultdict(list)
+    for (ch, _), bm in templates.items():
+        groups[(ch, bm.shape[1])].append(bm.ravel())
+    out = {}
+    for (ch, w), bms in groups.items():
+        if lit.shape[1] < w:
+            continue
+        win = H._windows(lit, w)
+        t = np.stack(bms).astype(np.float32)
+        d = win.sum(1, keepdims=True) + t.sum(1)[None, :] - 2.0 * win @ t.T
+        out[(ch, w)] = d.min(1).tolist()
+    return out
+
+
+def _align_prefix(lit: np.ndarray, tokens: list[str | None], costs: dict) -> list[tuple[str, int, int, float]]:
+    """The known start of a line aligned by dynamic programming: ``(char, x, width, cost)`` per glyph;
+    free gaps where ``tokens`` has None, and everything after the last token is free."""
+    width, n = lit.shape[1], len(tokens)
+    gap = (0.3 + 4.0 * lit.sum(0)).tolist()
+    inf = float("inf")
+    total = [[inf] * (width + 1) for _ in range(n + 1)]
+    back: dict[tuple[int, int], tuple[int, int, float]] = {}
+    total[0][0] = 0.0
+    for k, tok in enumerate(tokens):
+        row, nxt = total[k], total[k + 1]
+        for x in range(width + 1):
+            here = row[x]
+            if here == inf:
+                continue
+            if tok is None:
+                if x < width and here + gap[x] < row[x + 1]:
+                    row[x + 1], back[(k, x + 1)] = here + gap[x], (k, x, -1.0)
+                if here < nxt[x]:
+                    nxt[x], back[(k + 1, x)] = here, (k, x, -1.0)
+                continue
+            for w in (7, 8):
+                c = costs.get((tok, w))
+                if c is not None and x + w <= width and here + c[x] < nxt[x + w]:
+                    nxt[x + w], back[(k + 1, x + w)] = here + c[x], (k, x, c[x])
+    end = int(np.argmin(total[n]))  # the free tail: the best place to stop
+    out, k, x = [], n, end
+    while (k, x) != (0, 0):
+        pk, px, c = back[(k, x)]
+        if c >= 0:
+            out.append((tokens[pk], px, x - px, c))
+        k, x = pk, px
+    return out[::-1]
+
+
+def _bands(rgb: np.ndarray):
+    return H.text_bands(rgb, display_layout(rgb), HEIGHT)
+
+
+def seed(displays: dict[str, np.ndarray]) -> dict[tuple[str, bytes], np.ndarray]:
+    """Templates from the reference displays: two alignment passes."""
+    def first_column(ch: str, win: np.ndarray) -> float:
+        return 2.0 * win[:, 0].sum() + (5.0 if not win.any() else 0.0)
+
+    cut: dict[str, list[np.ndarray]] = defaultdict(list)
+    for name, lines in REFERENCE.items():
+        for (lit, _), text in zip(_bands(displays[name]), lines):
+            for ch, x, w in _align(lit, _tokens(text), first_column):
+                cut[ch].append(lit[:, x: x + w])
+
+    def hamming(ch: str, win: np.ndarray) -> float:
+        return min((float((t != win).sum()) for t in cut[ch] if t.shape == win.shape), default=20.0)
+
+    templates: dict[tuple[str, bytes], np.ndarray] = {}
+    for name, lines in REFERENCE.items():
+        for (lit, _), text in zip(_bands(displays[name]), lines):
+            for ch, x, w in _align(lit, _tokens(text), hamming):
+                win = lit[:, x: x + w]
+                templates[(ch, win.tobytes() + bytes([w]))] = win
+    for w in (7, 8):  # the blank glyph (a space)
+        blank = np.zeros((HEIGHT, w), bool)
+        templates[(" ", blank.tobytes() + bytes([w]))] = blank
+    return templates
+
+
+def to_json(templates: dict[tuple[str, bytes], np.ndarray], labels: list[tuple[int, np.ndarray]],
+            note: str) -> dict:
+    def rows(bm: np.ndarray) -> list[str]:
+        return ["".join("#" if v else "." for v in r) for r in bm]
+
+    glyphs = sorted(({"char": ch, "rows": rows(bm)} for (ch, _), bm in templates.items()),
+                    key=lambda g: (g["char"], len(g["rows"][0]), g["rows"]))
+    return {"height": HEIGHT, "note": note, "glyphs": glyphs,
+            "scale_labels": [{"cm": cm, "rows": rows(bm)} for cm, bm in labels]}
+
+
+
+
+def _labels(name: str, hits, n: int) -> dict[int, str] | None:
+    """The known character of each glyph of a line (literal text, run and event digits from the
+    file name, clear reads of the other numbers), or None when the line does not fit the layout."""
+    text = "".join(h.char for h in hits)
+    m = H._PATTERNS[n - 1].match(text)
+    if m is None:
+        return None
+    known: dict[int, str] = {}
+    numbers = dict(zip(("run", "event"), map(str, H.name_numbers(name) or ("", ""))))
+    for i, item in enumerate(H._LAYOUT[n - 1]):
+        if item in H.FIELDS:
+            idx = [j for j in range(m.start(item), m.end(item)) if hits[j].char != " "]
+            if item in numbers:
+                if "".join(hits[j].char for j in idx) != numbers[item]:
+                    return None  # the number does not read as the file name says: no labels here
+                known.update(zip(idx, numbers[item]))
+            else:
+                known.update((j, hits[j].char) for j in idx if hits[j].char != "?" and hits[j].margin >= 4)
+        else:
+            known.update(zip(range(m.start(f"lit{i}"), m.end(f"lit{i}")), str(item)))
+    return known
+
+
+def _not_contradicted(name: str, lit: np.ndarray, hid: np.ndarray, font: H.Font) -> bool:
+    """False when line 1 clearly reads another run or event than the file name (some displays
+    show another event than their name says: their glyphs must not be labelled by the name)."""
+    hits = H._read_line(lit, hid, font)
+    m = H._LAX[0].match("".join(h.char for h in hits))
+    if m is None:
+        return True
+    for field, digits in zip(("run", "event"), map(str, H.name_numbers(name))):
+        read = "".join(h.char for h in hits[m.start(field): m.end(field)] if h.char != " ")
+        if len(read) == len(digits) and any(a not in ("?", b) for a, b in zip(read, digits)):
+            return False
+    return True
+
+
+def grow(templates, displays: dict[str, np.ndarray], lenient: bool) -> tuple[int, Counter]:
+    """One round over the template-half displays, counting labelled glyph windows:
+
+    - the start of line 1, ``Run:event <run>:<event>``, aligned with what the file name says
+      (every glyph labelled by the name; the alignment scored against the templates so far);
+    - in lines that read with the layout of a header: the literal text (labelled by the layout)
+      and the other numbers' characters whose template is clearly the nearest.
+    """
+    font = H.font_from_json(to_json(templates, [], ""))
+    seen: Counter[tuple[str, bytes]] = Counter()
+    windows: dict[tuple[str, bytes], np.ndarray] = {}
+    fitted = 0
+    limits = (12.0, 0.5) if lenient else (H._MAX_COST, H._MIN_MARGIN)
+
+    def count(ch: str, win: np.ndarray) -> None:
+        key = (ch, win.tobytes() + bytes([win.shape[1]]))
+        seen[key] += 1
+        windows[key] = win
+
+    for name, rgb in displays.items():
+        bands = _bands(rgb)
+        run, event = H.name_numbers(name) or (None, None)
+        lit, hid = bands[0]
+        if run is not None and not hid[:, :PREFIX_COLUMNS].any() and _not_contradicted(name, lit, hid, font):
+            prefix = _tokens(f"Run:event {run}:{event:>6}")[:-1]
+            costs = _char_costs(lit[:, :PREFIX_COLUMNS], templates)
+            for ch, x, w, c in _align_prefix(lit[:, :PREFIX_COLUMNS], prefix, costs):
+                rival = min((v[x] for (o, ow), v in costs.items() if ow == w and o != ch), default=99.0)
+                if c <= MAX_ALIGN_COST and rival - c >= MIN_ALIGN_MARGIN:  # it looks most like its label
+                    count(ch, lit[:, x: x + w])
+        for n, (lit, hid) in enumerate(bands, start=1):
+            hits = H._read_line(lit, hid, font, *limits)
+            known = _labels(name, hits, n)
+            if known is None:
+                continue
+            fitted += 1
+            for j, ch in known.items():
+                h = hits[j]
+                if h.width in (7, 8) and not h.hidden:
+                    count(ch, lit[:, h.x: h.x + h.width])
+    for key, win in windows.items():
+        templates.setdefault(key, win)
+    return fitted, seen
+
+
+def prune(templates, seen: Counter) -> dict:
+    """Drop a variant within :data:`PRUNE` pixels of a more frequent variant of the same character and width."""
+    kept: dict[tuple[str, bytes], np.ndarray] = {}
+    for key in sorted(templates, key=lambda k: -seen[k]):
+        ch, win = key[0], templates[key]
+        if not any(k[0] == ch and v.shape == win.shape and int((v != win).sum()) <= PRUNE for k, v in kept.items()):
+            kept[key] = win
+    return kept
+
+
+def scale_labels(displays: dict[str, np.ndarray], all_displays: dict[str, np.ndarray]) -> list[tuple[int, np.ndarray]]:
+    """Scale-label templates: every distinct label of the template half, named by the nearer reference."""
+    label = H.scale_label
+
+    refs = [(cm, label(all_displays[name])) for name, cm in REFERENCE_SCALE.items()]
+    groups: Counter[bytes] = Counter()
+    shapes: dict[bytes, np.ndarray] = {}
+    for rgb in displays.values():
+        lab = label(rgb)
+        if lab is not None:
+            key = lab.tobytes() + bytes(lab.shape)
+            groups[key] += 1
+            shapes[key] = lab
+    out = []
+    for key, count in groups.most_common():
+        if count < 2:
+            continue  # a label seen once may be covered by a track
+        d = sorted((H._shift_distance(shapes[key], ref), cm) for cm, ref in refs)
+        rival = min((dist for dist, cm in d if cm != d[0][1]), default=999)
+        if d[0][0] <= 8 and rival - d[0][0] >= 8:
+            out.append((d[0][1], shapes[key]))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("displays", help="zip or folder of the Manchester displays (z_displays.zip)")
+    ap.add_argument("--out", default=str(H.GLYPHS_FILE), help="JSON to write (default: the shipped file)")
+    args = ap.parse_args(argv)
+    files, _ = iter_display_files(args.displays)
+    everything = {name: decode_display_rgb(data, name) for name, data in files}
+    half = {n: rgb for n, rgb in everything.items() if template_half(n)}
+    templates = seed(everything)
+    print(f"seed: {len(templates)} templates from {len(REFERENCE)} displays read by a person", file=sys.stderr)
+    for r in range(ROUNDS):
+        fitted, seen = grow(templates, half, lenient=True)
+        # keep what verified lines show at least MIN_SEEN times (a window cut once may hold a stray mark)
+        templates = {k: v for k, v in templates.items() if seen[k] >= MIN_SEEN or k[0] == " "}
+        print(f"round {r + 1}: {fitted} of {2 * len(half)} template-half lines fit the layout; "
+              f"{len(templates)} templates seen at least {MIN_SEEN} times", file=sys.stderr)
+    templates = prune(templates, seen)
+    print(f"{len(templates)} templates after dropping variants within {PRUNE} pixel of a more frequent one",
+          file=sys.stderr)
+    labels = scale_labels(everything, everything)  # labels read by a person name the groups: all displays
+    note = (f"cut from {len(half)} displays of {Path(args.displays).name} (CRC-32 of the name even) by "
+            "tools/make_display_glyphs.py; seeds: " + ", ".join(REFERENCE))
+    out = Path(args.out)
+    out.write_text(json.dumps(to_json(templates, labels, note), indent=0) + "\n", encoding="utf-8")
+    chars = Counter(ch for ch, _ in templates)
+    print(f"{len(templates)} glyph templates ({len(chars)} characters), {len(labels)} scale labels -> {out}",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
