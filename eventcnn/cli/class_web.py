@@ -42,7 +42,7 @@ from eventcnn.cli._paths import (
     Value,
     declare,
 )
-from eventcnn.errors import UserError
+from eventcnn.errors import UserError, few_names
 from eventcnn.opal.web.settings import LessonSettings
 
 
@@ -98,6 +98,10 @@ def _register_serve(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--reference", default=None,
                    help="the answer key (label file, e.g. events_list.csv; stays on this computer): example "
                         "and practice displays for the students, and the class and CNN scored at the end")
+    s.add_argument("--originals", default=None,
+                   help="zip or folder of the full OPAL displays (the Manchester set: eventcnn data fetch manchester): "
+                        "students see the original display, header included, wherever it has one of the same "
+                        "name; the CNN still reads --data")
     s.add_argument("--db", default="class.sqlite",
                    help="SQLite file of the class's votes, created when missing; the same file "
                         "again resumes the class (default %(default)s)")
@@ -131,8 +135,17 @@ def _register_serve(sub: argparse._SubParsersAction) -> None:
                    help="display size in pixels (default %(default)s)")
     s.add_argument("--quiet", "-q", action="store_true", help="print only the addresses")
     s.set_defaults(func=run_serve)
-    declare(s, data=DISPLAYS, reference=LABEL_FILE, db=Update("the class database (SQLite)", folder=False, kind="db"),
+    declare(s, data=DISPLAYS, originals=DISPLAYS, reference=LABEL_FILE, db=Update("the class database (SQLite)", folder=False, kind="db"),
             host=VALUE, url=VALUE, out=OutputFolder("the run folder of the class training"))
+
+
+def _originals(path: str | None) -> object | None:
+    """The full displays students see (``--originals``), or None; an unusable set is refused at start."""
+    if path is None:
+        return None
+    from eventcnn.images.display_originals import DisplayOriginals
+
+    return DisplayOriginals(path)
 
 
 def _check_port(host: str, port: int) -> None:
@@ -187,11 +200,12 @@ def run_serve(args: argparse.Namespace) -> int:
     _check_port(args.host, args.port)
     urls, own, note = _addresses(args)
     qr = qr or own
+    originals = _originals(args.originals)
     session = open_session(args.data, args.db, out=args.out, reference=args.reference, address=qr,
-                           quiet=args.quiet, **options)
+                           quiet=args.quiet, originals=originals, **options)
     try:
         app = create_app(session, urls or [own], qr_url=qr)
-        _print_addresses(args, session, urls, own, qr, note)
+        _print_addresses(args, session, urls, own, qr, note, originals)
         server = _server_class(uvicorn)(uvicorn.Config(app, host=args.host.strip("[]"), port=args.port,
                                                        log_level="warning", access_log=False,
                                                        timeout_graceful_shutdown=3))
@@ -234,13 +248,26 @@ def _say_ready(server: object, start: float) -> None:
 
 
 def _print_addresses(args: argparse.Namespace, session: object, urls: list[str], own: str, qr: str,
-                     note: str | None) -> None:
+                     note: str | None, originals: object | None = None) -> None:
     token = session.store.teacher_token  # type: ignore[attr-defined]
     if not args.quiet:
         import segno
 
         cap = session.capacity()  # type: ignore[attr-defined]
         print(f"{len(session.names)} displays in {Path(args.data).name}; {cap['line']}")  # type: ignore[attr-defined]
+        if originals is not None:
+            names = {str(n) for n in session.names}  # type: ignore[attr-defined]
+            shown = len(originals.names & names)  # type: ignore[attr-defined]
+            print(f"full displays: {shown} of {len(names)} shown as the original from {Path(args.originals).name} "
+                  f"(header included); the rest as in {Path(args.data).name}")
+            if originals.skipped:  # type: ignore[attr-defined]
+                skipped = [m for m, _ in originals.skipped]  # type: ignore[attr-defined]
+                print(f"warning: {len(skipped)} files of {Path(args.originals).name} are not readable displays "
+                      f"and are not shown: {few_names(skipped)}")
+            if not shown:
+                print(f"warning: no display of {Path(args.data).name} has a full display of the same name in "
+                      f"{Path(args.originals).name}: give the full displays of the same events (or leave out "
+                      "--originals)")
         print(f"votes are saved in {Path(args.db).resolve()} (start again with the same --db to go on)")
         segno.make(qr, error="m").terminal(compact=True)
     for url in urls:

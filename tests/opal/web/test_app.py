@@ -389,3 +389,25 @@ def test_thirty_students_at_once_lose_no_vote(tmp_path: Path, class_displays) ->
     assert len(times) == 120 and elapsed < 60
     assert progress["votes"] == 120 and len(progress["students"]) == 30
     assert all(s["answered"] == 4 for s in progress["students"])
+
+
+def test_students_see_the_full_display_where_one_exists(tmp_path: Path, class_displays) -> None:
+    from eventcnn.images.display_originals import DisplayOriginals
+
+    zip_path, truth = class_displays
+    full = tmp_path / "full"
+    full.mkdir()
+    for name in sorted(truth)[::2]:  # every other display has a full version of 150 x 120 pixels
+        Image.new("RGB", (150, 120), (0, 0, 200)).convert("P", palette=Image.Palette.ADAPTIVE).save(full / f"{name}.gif")
+    originals = DisplayOriginals(full)
+    session = _session(tmp_path, zip_path, originals=originals)
+    sizes = {}
+    with _client(session) as client:
+        for display_id, name in session.store.pool():
+            r = client.get(f"/api/displays/{display_id}")
+            assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+            im = Image.open(io.BytesIO(r.content))
+            assert not getattr(im, "text", {})  # no name rides along with the full display either
+            sizes[name] = im.size
+    assert sizes and all(size == ((150, 120) if name in originals.names else (64, 64)) for name, size in sizes.items())
+    assert {(150, 120), (64, 64)} <= set(sizes.values())
