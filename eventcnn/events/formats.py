@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ from eventcnn.errors import UserError
 _Events = Any
 
 __all__ = [
+    "ABSENT_COLLECTIONS",
     "BUILTIN",
     "EventFormat",
     "ReadOptions",
@@ -95,6 +97,10 @@ class ReadOptions:
         """
         names = absent.split(",") if isinstance(absent, str) else list(absent or ())
         clean = frozenset(_canonical_absent(n) for n in names if str(n).strip())
+        if unknown := sorted(n for n in clean if not _ABSENT_NAME.fullmatch(n)):
+            raise UserError(f"--absent {','.join(unknown)}: not a collection ({', '.join(ABSENT_COLLECTIONS)}) "
+                            "or a field of one (such as Muon_tightId); a misspelt name would excuse nothing, "
+                            "so check the spelling (the error of a file that lacks something names it)")
         if isinstance(selection, str):
             if selection != "all":
                 raise UserError(f"ReadOptions.make takes a Selection, None or 'all', not {selection!r}")
@@ -114,6 +120,11 @@ STRICT = ReadOptions()
 #: collection names as users may write them (any case) -> the NanoAOD spelling
 _COLLECTION_NAMES = {"jet": "Jet", "jets": "Jet", "electron": "Electron", "electrons": "Electron",
                      "muon": "Muon", "muons": "Muon", "met": "MET"}
+
+
+#: the collections ``--absent`` may name, and the pattern of the fields of one it may name
+ABSENT_COLLECTIONS: tuple[str, ...] = ("Jet", "Electron", "Muon", "MET")
+_ABSENT_NAME = re.compile(r"(Jet|Electron|Muon|MET)(_[A-Za-z][A-Za-z0-9_]*)?")
 
 
 def _canonical_absent(name: str) -> str:

@@ -125,3 +125,18 @@ def test_read_options_from_user_input():
     assert ReadOptions.make().needed("jet.tight_id")  # default: every flag is needed
     assert ReadOptions.make(selection=Selection(jet_tight_id=False)).needs == {
         "electron.tight_id", "muon.tight_id", "electron.tight_iso", "muon.tight_iso"}
+
+
+@pytest.mark.parametrize("absent", ["Nope", "electron,Muons_pt", "Jet, 42", "MET-pt"])
+def test_absent_names_that_name_nothing_are_refused(absent: str) -> None:
+    from eventcnn.events.formats import ReadOptions
+
+    with pytest.raises(UserError, match="not a collection"):
+        ReadOptions.make(absent)
+
+
+def test_absent_names_of_collections_and_their_fields() -> None:
+    from eventcnn.events.formats import ReadOptions
+
+    made = ReadOptions.make("jets, electron,MET, Muon_tightId,Muon_pfRelIso04_all")
+    assert made.absent == {"Jet", "Electron", "MET", "Muon_tightId", "Muon_pfRelIso04_all"}
