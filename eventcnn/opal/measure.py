@@ -275,9 +275,12 @@ def _codes(proba: np.ndarray) -> np.ndarray:
 
 
 def _scores(true: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
-    """Balanced accuracy (seeded bootstrap interval) and per-class recall (Clopper-Pearson) of a cross-validation."""
-    recall = {c: stats.binomial_interval(int(((true == c) & (pred == c)).sum()), int((true == c).sum())).to_json()
-              for c in OPAL_CLASSES}
+    """Balanced accuracy (seeded bootstrap interval) and per-class recall (Clopper-Pearson) of a cross-validation.
+
+    A class with no display among ``true`` has no recall (``None``), never a made-up one.
+    """
+    recall = {c: stats.binomial_interval(int(((true == c) & (pred == c)).sum()), n).to_json()
+              if (n := int((true == c).sum())) else None for c in OPAL_CLASSES}
     bal = stats.bootstrap(stats.balanced_accuracy, true, pred, seed=DEFAULT_SEED, strata=true)
     return {"balanced_accuracy": bal.to_json(), "recall": recall,
             "confusion": {"true_x_predicted": confusion_counts(true, pred).tolist(), "classes": list(OPAL_CLASSES)}}

@@ -145,3 +145,15 @@ def test_measure_refuses_to_overwrite(quick_run: tuple[Path, int], capsys) -> No
     before = (out / "measurement.json").read_bytes()
     assert main(["opal", "measure", "--out", str(out), "-q"]) == 1
     assert "--overwrite" in capsys.readouterr().err and (out / "measurement.json").read_bytes() == before
+
+
+def test_a_class_without_displays_has_no_recall_not_an_error() -> None:
+    import numpy as np
+
+    from eventcnn.opal.measure import _scores
+
+    true = np.array(list("qqqqeeemmq"))
+    pred = np.array(list("qqqeeeemmq"))
+    s = _scores(true, pred)
+    assert s["recall"]["t"] is None  # no tau among them: nothing to measure
+    assert s["recall"]["e"]["value"] == 1.0 and abs(s["recall"]["q"]["value"] - 4 / 5) < 1e-12
