@@ -38,13 +38,11 @@ Example::
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +50,7 @@ import numpy as np
 
 from eventcnn._io import atomic_path
 from eventcnn.errors import UserError
+from eventcnn.images.display_font import GLYPHS_FILE, Font, font_from_json, load_font
 from eventcnn.images.manchester import (
     DisplayLayout,
     decode_display_rgb,
@@ -68,6 +67,7 @@ __all__ = [
     "HEADER_COLUMNS",
     "Font",
     "HeaderRead",
+    "font_from_json",
     "load_font",
     "name_numbers",
     "read_header",
@@ -76,9 +76,6 @@ __all__ = [
     "scale_label",
     "write_header_csv",
 ]
-
-#: the glyph templates shipped with eventcnn (cut from the displays by tools/make_display_glyphs.py)
-GLYPHS_FILE = Path(__file__).resolve().parent / "display_glyphs.json"
 
 #: columns of ``eventcnn opal header`` (fixed: checks outside the test suite read them)
 HEADER_COLUMNS: tuple[str, ...] = ("display", "view", "run", "event", "ctrk_n", "ctrk_sump", "ecal_n",
@@ -111,66 +108,6 @@ _MIN_MARGIN = 2.0
 _MIN_INK = 3
 #: cost of a blank column (a gap between text items) and of each lit / hidden pixel in it
 _GAP_COST, _GAP_LIT, _GAP_HIDDEN = 0.3, 4.0, 0.5
-
-
-# --------------------------------------------------------------------------- the font
-
-
-@dataclass(frozen=True)
-class Font:
-    """Glyph templates: ``height`` rows; per width, the template bitmaps (``(n, height * width)``
-    float) and their characters; and the scale-bar labels (bitmaps by centimetres)."""
-
-    height: int
-    by_width: dict[int, tuple[np.ndarray, tuple[str, ...]]]
-    scale_labels: tuple[tuple[int, np.ndarray], ...]
-    codes: dict[int, np.ndarray] = field(default_factory=dict)  # per width: the characters as code points
-
-    @property
-    def chars(self) -> set[str]:
-        return {c for _, chars in self.by_width.values() for c in chars}
-
-
-def _bitmap(rows: Sequence[str]) -> np.ndarray:
-    return np.array([[ch == "#" for ch in r] for r in rows], dtype=bool)
-
-
-def font_from_json(obj: dict[str, Any]) -> Font:
-    """A :class:`Font` from the JSON form (``{"height", "glyphs": [{"char", "rows"}], "scale_labels":
-    [{"cm", "rows"}]}``); a malformed file is a clear error."""
-    try:
-        height = int(obj["height"])
-        groups: dict[int, list[tuple[str, np.ndarray]]] = {}
-        for g in obj["glyphs"]:
-            bm = _bitmap(g["rows"])
-            if bm.shape[0] != height or len(str(g["char"])) != 1:
-                raise ValueError(f"glyph {g['char']!r} is not {height} rows of one character")
-            char = "." if g["char"] == "," else str(g["char"])  # alike in this font: the layout tells them apart
-            groups.setdefault(bm.shape[1], []).append((char, bm))
-        labels = tuple((int(s["cm"]), _bitmap(s["rows"])) for s in obj.get("scale_labels", []))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"glyph templates: malformed ({exc})") from exc
-    by_width = {w: (np.stack([bm.ravel() for _, bm in items]).astype(np.float32), tuple(c for c, _ in items))
-                for w, items in sorted(groups.items())}
-    codes = {w: np.array([ord(c) for c in chars]) for w, (_, chars) in by_width.items()}
-    return Font(height, by_width, labels, codes)
-
-
-@lru_cache(maxsize=4)
-def load_font(path: str | None = None) -> Font:
-    """The glyph templates (default: the shipped ``display_glyphs.json``).
-
-    Example::
-
-        font = load_font()
-        sorted(font.chars)[:5]      # [' ', '(', ')', ',', '-']
-    """
-    p = Path(path) if path is not None else GLYPHS_FILE
-    try:
-        obj = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{p}: cannot read the glyph templates ({exc})") from exc
-    return font_from_json(obj)
 
 
 # --------------------------------------------------------------------------- pixels

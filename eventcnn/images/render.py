@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,6 @@ import numpy as np
 
 from eventcnn._io import file_lock, write_json_atomic
 from eventcnn.errors import UserError, check_output
-from eventcnn.events import BadEvent
 from eventcnn.events.formats import ReadOptions, count_entries, format_of
 from eventcnn.events.selection import CutFlow, Selection, get_selection
 from eventcnn.executor import Executor, check_jobs, use_executor
@@ -39,13 +36,13 @@ from eventcnn.images.folder import (
     MANIFEST,
     RENDER_CONFIG,
     SELECTION,
-    SKIPPED,
     manifest_by_file,
     write_manifest,
-    write_skipped,
 )
 from eventcnn.images.labels import check_label, label_from_path  # noqa: F401 - as above
 from eventcnn.images.png import encode_png, png_looks_complete  # noqa: F401 - as above
+from eventcnn.images.render_shards import draw_shards, sweep_temps, write_dropped
+from eventcnn.images.render_summary import RenderSummary
 from eventcnn.images.render_tasks import (
     ENTRIES_PER_TASK,
     IMAGES_PER_TASK,
@@ -60,61 +57,10 @@ from eventcnn.images.render_tasks import (
     render_part_task,
     scan,
 )
-from eventcnn.images.shards import INDEX_FILE, SHARD_SIZE, read_index, shard_name, write_index
+from eventcnn.images.shards import INDEX_FILE, SHARD_SIZE
 from eventcnn.limits import check_memory, render_memory
 
 __all__ = ["FORMATS", "OutputFolderError", "RenderSummary", "iter_rendered", "render_files", "render_to_dir"]
-
-
-@dataclass
-class RenderSummary:
-    """What :func:`render_to_dir` did, per class.
-
-    ``skipped`` counts images already present (kept), ``redrawn`` present but
-    broken images drawn again, ``dropped`` lists ``(source, BadEvent)`` of the
-    events that ``skip_bad`` dropped (also in ``skipped.csv``), ``kept`` the images
-    of a shard folder's index that this run did not draw and kept (per class).
-    """
-
-    out: Path
-    written: dict[str, int] = field(default_factory=dict)
-    skipped: dict[str, int] = field(default_factory=dict)
-    selected: dict[str, int] = field(default_factory=dict)
-    read: dict[str, int] = field(default_factory=dict)
-    bad: dict[str, int] = field(default_factory=dict)
-    redrawn: dict[str, int] = field(default_factory=dict)
-    cutflows: list[str] = field(default_factory=list)
-    dropped: list[tuple[str, BadEvent]] = field(default_factory=list)
-    kept: dict[str, int] = field(default_factory=dict)
-
-    def table(self) -> str:
-        """Plain-text table: events read, selected, images written and already present."""
-        rows = [("class", "read", "bad", "selected", "written", "present")]
-        for label in sorted(self.read):
-            rows.append((label, *(str(d.get(label, 0)) for d in
-                         (self.read, self.bad, self.selected, self.written, self.skipped))))
-        widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
-        lines = ["  ".join(c.rjust(w) if k else c.ljust(w) for k, (c, w) in enumerate(zip(r, widths)))
-                 for r in rows]
-        redrawn = sum(self.redrawn.values())
-        if redrawn:
-            per = ", ".join(f"{k} {v}" for k, v in sorted(self.redrawn.items()) if v)
-            lines.append(f"redrew {redrawn} broken image(s) found on disk ({per})")
-        if self.kept:
-            per = ", ".join(f"{k} {v}" for k, v in sorted(self.kept.items()))
-            lines.append(f"kept {sum(self.kept.values())} image(s) already in the shard index ({per})")
-        return "\n".join(lines) + f"\nimages in {self.out}"
-
-    def dropped_report(self, first: int = 5) -> str:
-        """The dropped bad events: the first ``first`` by source, event and field, then a count."""
-        if not self.dropped:
-            return ""
-        lines = [f"dropped {len(self.dropped)} bad event(s) (--skip-bad); all listed in "
-                 f"{self.out / SKIPPED}:"]
-        lines += [f"  {src}: {bad}" for src, bad in self.dropped[:first]]
-        if len(self.dropped) > first:
-            lines.append(f"  ... and {len(self.dropped) - first} more")
-        return "\n".join(lines)
 
 
 def _folder_settings(out: Path, config: RenderConfig, sel: Selection | None, claim: bool) -> None:
@@ -373,7 +319,7 @@ def render_to_dir(
             if format == "png":
                 _draw_pngs(ex, bar, inputs, chosen, out, config, sel, options, chunk_size, summary)
             else:
-                _draw_shards(ex, bar, inputs, chosen, out, config, sel, options, shard_size, summary)
+                draw_shards(ex, bar, inputs, chosen, out, config, sel, options, shard_size, summary)
         finally:
             bar.close()
     return summary
@@ -543,95 +489,11 @@ def _draw_pngs(
             summary.written[task.pieces[0].label] += n
     finally:
         with file_lock(lock, remove=True):  # read-merge-write: concurrent runs into one folder add up
-            _sweep_temps(out, {label for _, label in inputs})
+            sweep_temps(out, {label for _, label in inputs})
             manifest = manifest_by_file(out / MANIFEST)
             manifest.update(rows)  # the rows whose image exists: an interrupted run stays consistent
             write_manifest(out / MANIFEST, [manifest[n] for n in sorted(manifest) if (out / n).exists()])
-            _write_skipped(out, summary.dropped, inputs)
-
-
-def _draw_shards(
-    ex: Executor, bar: Any, inputs: list[tuple[Any, str]], chosen: list[tuple[np.ndarray, np.ndarray]],
-    out: Path, config: RenderConfig, sel: Selection | None, options: ReadOptions, shard_size: int,
-    summary: RenderSummary,
-) -> None:
-    """Draw the chosen events into new shards and merge them into the folder's index.
-
-    The rows of the folder's index whose (class, event) this run does not draw are
-    kept (a second class rendered into a shard folder adds to it, as with PNGs); the
-    new shards are numbered after the existing ones, so the old index stays true
-    until the merged one replaces it (a failed run leaves the folder as it was).
-    Shard files no row refers to any more are removed. When nothing is kept the
-    shards are numbered from 0 again. The lock is held throughout: shard renders into
-    one folder run one after the other.
-    """
-    lock = out / LOCK
-    with file_lock(lock, remove=True):
-        new_keys = {(label, str(int(n))) for (_, label), (_, numbers) in zip(inputs, chosen) for n in numbers}
-        old = read_index(out) if (out / INDEX_FILE).is_file() else []
-        kept = [r for r in old if (r["class"], r["event"]) not in new_keys]
-        if kept:
-            base = 1 + max([int(r["shard"]) for r in old] + _shard_numbers(out))
-        else:  # everything is redrawn: numbered from 0, the old index goes first (it would promise old shards)
-            base = 0
-            (out / INDEX_FILE).unlink(missing_ok=True)
-        tasks, index = _shard_tasks(inputs, chosen, out, config, sel, options, shard_size, base, summary)
-        total = sum(len(p) for p, _ in chosen)
-        bar.reset(total=total)
-        bar.set_description("rendering")
-        bar.unit = "img"
-        try:
-            ex.map(draw_task, tasks, bar=bar, weight=lambda _t, n: n, name="shard")
-            merged = kept + index
-            write_index(out / INDEX_FILE, merged)
-            used = {int(r["shard"]) for r in merged}
-            for k in _shard_numbers(out):
-                if k not in used:
-                    (out / shard_name(k)).unlink()
-            for r in kept:
-                summary.kept[r["class"]] = summary.kept.get(r["class"], 0) + 1
-        finally:
-            _sweep_temps(out, set())
-            _write_skipped(out, summary.dropped, inputs)
-
-
-def _shard_numbers(out: Path) -> list[int]:
-    """The numbers of the shard files in ``out``."""
-    return [int(m[1]) for f in out.glob("shard-*.npy") if (m := re.fullmatch(r"shard-(\d+)\.npy", f.name))]
-
-
-def _shard_tasks(
-    inputs: list[tuple[Any, str]], chosen: list[tuple[np.ndarray, np.ndarray]], out: Path, config: RenderConfig,
-    sel: Selection | None, options: ReadOptions, shard_size: int, base: int, summary: RenderSummary,
-) -> tuple[list[DrawTask], list[dict[str, str]]]:
-    """The drawing tasks of shards ``base``, ``base + 1``, ... and their index rows (input order, then entry order)."""
-    total = sum(len(p) for p, _ in chosen)
-    pieces: list[list[Piece]] = [[] for _ in range(-(-total // shard_size))]
-    index: list[dict[str, str]] = []
-    g = 0  # row of the whole job
-    for (source, label), (positions, numbers) in zip(inputs, chosen):
-        summary.written[label] = summary.written.get(label, 0) + len(positions)
-        start = 0
-        while start < len(positions):
-            k, row = divmod(g, shard_size)
-            take = min(shard_size - row, len(positions) - start)
-            pieces[k].append(Piece(str(source), label, positions[start : start + take], sel, options))
-            for j in range(take):
-                index.append({"event": str(int(numbers[start + j])), "class": label, "source": str(source),
-                              "entry": str(int(positions[start + j])), "shard": str(base + k),
-                              "row": str(row + j)})
-            start += take
-            g += take
-    return [DrawTask(tuple(p), config, str(out), shard_name(base + k)) for k, p in enumerate(pieces)], index
-
-
-def _sweep_temps(out: Path, labels: set[str]) -> None:
-    """Remove the temporary files a killed worker may have left (ours only: PNGs of ``labels``, shards)."""
-    for tmp in out.glob(".shard-*.npy.*.tmp"):
-        tmp.unlink(missing_ok=True)
-    for label in labels:
-        for tmp in (out / label).glob(f".{label}_event_*.png.*.tmp"):
-            tmp.unlink(missing_ok=True)
+            write_dropped(out, summary.dropped, inputs)
 
 
 def _require_selected(
@@ -649,9 +511,3 @@ def _require_selected(
                 f"class {label!r}: no event of {files} passes the selection (cut flow: {steps}); "
                 "check the input or use a looser --selection (e.g. lepton or none)"
             )
-
-
-def _write_skipped(out: Path, dropped: list[tuple[str, BadEvent]], inputs: list[tuple[Any, str]]) -> None:
-    """This run's dropped events into ``skipped.csv`` (rows of re-read sources are replaced)."""
-    write_skipped(out / SKIPPED, [{"source": src, "event": b.event, "field": b.field, "reason": b.reason}
-                                  for src, b in dropped], {str(src) for src, _ in inputs})
