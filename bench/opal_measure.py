@@ -74,7 +74,8 @@ def _print(r: dict) -> None:
             b = cv["balanced_accuracy"]
             print(f"cross-validated balanced accuracy, {key}: {b['value']:.3f} [{b['ci95'][0]:.3f}, {b['ci95'][1]:.3f}]")
     for key, what in (("balanced_accuracy_cnn_minus_trees", "CNN - trees (same displays, same folds)"),
-                      ("balanced_accuracy_cnn_minus_rules_where_decided", "CNN - cut rules (displays the rules decide)")):
+                      ("balanced_accuracy_cnn_minus_rules_where_decided", "CNN - cut rules (displays the rules decide)"),
+                      ("balanced_accuracy_cnn_and_numbers_minus_cnn", "CNN with the header numbers - CNN")):
         d = r["cross_validation"].get(key)
         if d:
             print(f"paired difference {what}: {d['value']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]")

@@ -96,6 +96,29 @@ def _fmt(f: dict[str, Any] | None) -> str:
     return f"{f['value']:.4f} ± {f['stat']:.4f} (stat) ± {f['confusion']:.4f} (mis-id)"
 
 
+_CLASSIFIERS = (("cnn", "masterclass CNN (end-view crops)"), ("trees", "gradient-boosted trees on the header numbers"),
+                ("rules", "the masterclass's cut rules (displays they decide)"),
+                ("cnn_and_numbers", "CNN output and header numbers together (stacked trees)"))
+_DIFFERENCES = (("balanced_accuracy_cnn_minus_trees", "CNN - trees"),
+                ("balanced_accuracy_cnn_minus_rules_where_decided", "CNN - cut rules (displays they decide)"),
+                ("balanced_accuracy_cnn_and_numbers_minus_cnn", "CNN with numbers - CNN"))
+
+
+def _interval(x: dict[str, Any], sign: str = "") -> str:
+    return f"{x['value']:{sign}.3f} [{x['ci95'][0]:{sign}.3f}, {x['ci95'][1]:{sign}.3f}]"
+
+
+def _comparison_lines(cv: dict[str, Any]) -> list[str]:
+    """Which classifier wins on the labelled end views: balanced accuracies and paired differences, 95 % intervals."""
+    lines = ["", f"## Which classifier wins ({cv['folds']}-fold cross-validation, {cv['displays']} labelled end views)",
+             "", "| classifier | balanced accuracy [95 %] |", "|---|---|"]
+    lines += [f"| {text} | {_interval(cv[key]['balanced_accuracy'])} |" for key, text in _CLASSIFIERS if key in cv]
+    lines += ["", "Paired differences (same displays, same folds; ahead beyond the uncertainty when the interval "
+              "excludes 0):", ""]
+    lines += [f"- {text}: {_interval(cv[key], '+')}" for key, text in _DIFFERENCES if key in cv]
+    return lines
+
+
 def measurement_markdown(result: dict[str, Any]) -> str:
     """The report's text: the three measurements beside the PDG, the agreement checks, what was not done."""
     lines = ["# Z decay fractions from the OPAL masterclass challenge", ""]
@@ -130,6 +153,7 @@ def measurement_markdown(result: dict[str, Any]) -> str:
                   "12.6 %): " + ", ".join(f"{v} {x['k']}/{x['n']} = {100 * x['value']:.1f} % "
                                           f"[{100 * x['ci95'][0]:.1f}, {100 * x['ci95'][1]:.1f}]"
                                           for v, x in low.items() if x) + "."]
+    lines += _comparison_lines(result["cross_validation"])
     lines += ["", "![fractions](fractions.png)", "", "![confusion](confusion.png)", "",
               "Side views are classified by gradient-boosted trees on the header numbers (a per-event summary "
               "that does not depend on the view), trained on the labelled end views; a side-view CNN from "

@@ -56,7 +56,8 @@ def test_report_writes_json_text_and_figures(tmp_path: Path) -> None:
     score = {"balanced_accuracy": {"value": 0.9, "ci95": [0.8, 0.95]}, "recall": {}, "confusion": cv}
     result = {"end": end, "side": side, "all": {"error": "all displays: singular", "classifier": "trees"},
               "agreement": {"side_vs_end": agreement(side, end), "side_vs_pdg": agreement(side)},
-              "cross_validation": {"folds": 2, "displays": 25, "cnn": score, "trees": score},
+              "cross_validation": {"folds": 2, "displays": 25, "cnn": score, "trees": score,
+                                   "balanced_accuracy_cnn_minus_trees": {"value": 0.05, "ci95": [0.01, 0.09]}},
               "displays": {"challenge": 1000, "labelled_end": 25, "other_end": 0, "side": 352,
                            "low_multiplicity": {"end": {"value": 0.1, "ci95": [0.05, 0.2], "k": 3, "n": 30},
                                                 "side": None}},
@@ -68,6 +69,25 @@ def test_report_writes_json_text_and_figures(tmp_path: Path) -> None:
     text = measurement_markdown(result)
     assert "| hadronic | 0.8" in text and "Not measured: all displays: singular" in text
     assert "side vs end:" in text and "was not built" in text and "end 3/30 = 10.0 %" in text
+    assert "| masterclass CNN (end-view crops) | 0.900 [0.800, 0.950] |" in text
+    assert "- CNN - trees: +0.050 [+0.010, +0.090]" in text and "cut rules (displays" not in text
+
+
+def test_the_cnn_and_the_numbers_together_are_scored_out_of_fold() -> None:
+    from eventcnn.opal.measure import _folds, _stacked_cross_validation
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.array(list(CLASSES)), [40, 12, 12, 12])
+    X = np.full((len(y), 8), np.nan)
+    X[:, 0] = np.where(y == "q", rng.integers(10, 40, len(y)), rng.integers(1, 7, len(y)))  # Ctrk N tells q apart
+    oof_cnn = np.full((len(y), 4), 0.02)
+    oof_cnn[np.arange(len(y)), [list(CLASSES).index(c) for c in y]] = 0.94  # a CNN that knows the leptons
+    proba = _stacked_cross_validation(X, oof_cnn, y, _folds(y, 3, 1), seed=1)
+    assert proba.shape == (len(y), 4) and np.allclose(proba.sum(axis=1), 1.0)
+    assert (np.array(CLASSES)[proba.argmax(axis=1)] == y).mean() > 0.9
+    noise = rng.dirichlet(np.ones(4), len(y))  # a CNN that knows nothing: the leptons cannot be told apart
+    guessed = np.array(CLASSES)[_stacked_cross_validation(X, noise, y, _folds(y, 3, 1), seed=1).argmax(axis=1)]
+    assert (guessed[y != "q"] == y[y != "q"]).mean() < 0.8
 
 
 def test_challenge_files_are_found_where_fetch_puts_them_and_in_a_mirror(tmp_path: Path) -> None:
@@ -132,6 +152,10 @@ def test_measure_writes_the_interface_json(quick_run: tuple[Path, int]) -> None:
     assert result["cross_validation"]["displays"] == d["labelled_end"] >= 4 * 4  # every class at least 2 x folds
     assert sum(map(sum, result["cross_validation"]["cnn"]["confusion"]["true_x_predicted"])) == d["labelled_end"]
     assert result["end"]["n_displays"] == d["labelled_end"] + d["other_end"]
+    both = result["cross_validation"]["cnn_and_numbers"]  # the CNN with the header numbers, out-of-fold
+    assert sum(map(sum, both["confusion"]["true_x_predicted"])) == d["labelled_end"]
+    diff = result["cross_validation"]["balanced_accuracy_cnn_and_numbers_minus_cnn"]
+    assert diff["ci95"][0] <= diff["value"] <= diff["ci95"][1]
     rules = result["cross_validation"].get("rules")  # scored where the header gave the numbers they need
     assert rules is None or rules["displays"] + rules["undecided"] == d["labelled_end"]
     assert (out / "report.md").read_text().startswith("# Z decay fractions")
