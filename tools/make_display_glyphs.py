@@ -21,6 +21,15 @@ are pixels of the Manchester masterclass displays.
 3. *Scale labels*: the label above the scale bar of every template-half display,
    grouped by its pixels; each group is named by the nearest of the labels read by
    a person (``200. cm.`` on e5293_10479 and z5299_10235, ``100. cm.`` on z5293_34932).
+4. *Cell templates* (``cells``, read by :mod:`eventcnn.images.display_cells`): per GIF
+   scale (header box width) with at least :data:`MIN_GROUP` template-half displays,
+   the character grid of line 1 (``x0`` and ``pitch`` that put the fewest lit pixels
+   on the cells' first columns) and, for each cell of ``Run:event RRRR:EEEEEE``, the
+   commonest bitmap of each character seen there at least :data:`MIN_CELL_SEEN`
+   times. The characters are labelled by the layout (``Run:event``, ``:``) and by the
+   *file name* (run and event digits): on template-half displays only; a display
+   whose name disagrees with its pixels (some do) adds a minority bitmap that the
+   commonest one outvotes.
 
 Run::
 
@@ -325,14 +334,82 @@ def scale_labels(displays: dict[str, np.ndarray], all_displays: dict[str, np.nda
     return out
 
 
+#: a GIF scale gets its own cell grid from this many template-half displays
+MIN_GROUP = 20
+#: a cell template is kept when its bitmap is the commonest of its character in its cell, seen this often
+MIN_CELL_SEEN = 2
+
+
+def fit_grid(lits: list[np.ndarray], cells: int = 21) -> tuple[float, float]:
+    """``(x0, pitch)``: the grid whose cells' first columns hold the fewest lit pixels (line 1)."""
+    profile = np.sum([lit.sum(0) for lit in lits], axis=0).astype(float)
+    best = (np.inf, 0.0, 0.0)
+    for pitch in np.arange(7.0, 7.4, 0.002):
+        for x0 in np.arange(4.0, 13.0, 0.05):
+            xs = np.floor(x0 + pitch * np.arange(cells + 1)).astype(int)
+            ink = profile[xs[xs < profile.size]].sum()
+            if ink < best[0]:
+                best = (ink, round(float(x0), 3), round(float(pitch), 4))  # as stored: cut and read alike
+    return best[1], best[2]
+
+
+def make_cells(displays: dict[str, np.ndarray]) -> list[dict]:
+    """Cell templates of ``Run:event RRRR:EEEEEE`` per GIF scale (labels: layout and file name)."""
+    from eventcnn.images import display_cells as C
+
+    groups: dict[int, list[tuple[str, np.ndarray, np.ndarray]]] = defaultdict(list)
+    for name, rgb in displays.items():
+        if H.name_numbers(name) is None:
+            continue
+        lit, hid = _bands(rgb)[0]
+        groups[lit.shape[1]].append((name, lit, hid))
+    grids, seen_all = [], {}
+    for width, items in sorted(groups.items()):
+        if len(items) < MIN_GROUP:
+            continue
+        x0, pitch = fit_grid([lit for _, lit, _ in items])
+        grid = C.CellGrid(width, x0, pitch)
+        seen: dict[tuple[int, str], Counter] = defaultdict(Counter)
+        bitmaps: dict[bytes, np.ndarray] = {}
+        for name, lit, hid in items:
+            text = C.run_event_text(*H.name_numbers(name))
+            for cell, ch in enumerate(text):
+                a, b = grid.span(cell)
+                if b > lit.shape[1] or hid[:, a:b].any():
+                    continue  # a track across the cell: its pixels are not the glyph's
+                win = lit[:, a:b]
+                key = win.tobytes()
+                seen[(cell, ch)][key] += 1
+                bitmaps[key] = win
+        cells: dict[int, dict[str, np.ndarray]] = defaultdict(dict)
+        for (cell, ch), counts in seen.items():
+            key, n = counts.most_common(1)[0]
+            if n >= MIN_CELL_SEEN:
+                cells[cell][ch] = bitmaps[key]
+                seen_all[(width, cell, ch)] = n
+        grids.append((width, x0, pitch, dict(cells)))
+        print(f"cells: box {width} px, {len(items)} displays, x0 {x0:.2f} pitch {pitch:.3f}, "
+              f"{sum(len(v) for v in cells.values())} cell templates", file=sys.stderr)
+    return C.cells_to_json(grids, seen_all)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("displays", help="zip or folder of the Manchester displays (z_displays.zip)")
     ap.add_argument("--out", default=str(H.GLYPHS_FILE), help="JSON to write (default: the shipped file)")
+    ap.add_argument("--cells-only", action="store_true",
+                    help="remake only the cell templates, keeping the glyphs and scale labels of --out")
     args = ap.parse_args(argv)
     files, _ = iter_display_files(args.displays)
     everything = {name: decode_display_rgb(data, name) for name, data in files}
     half = {n: rgb for n, rgb in everything.items() if template_half(n)}
+    out = Path(args.out)
+    if args.cells_only:
+        obj = json.loads(out.read_text(encoding="utf-8"))
+        obj["cells"] = make_cells(half)
+        out.write_text(json.dumps(obj, indent=0) + "\n", encoding="utf-8")
+        print(f"cell templates from {len(half)} template-half displays -> {out}", file=sys.stderr)
+        return 0
     templates = seed(everything)
     print(f"seed: {len(templates)} templates from {len(REFERENCE)} displays read by a person", file=sys.stderr)
     for r in range(ROUNDS):
@@ -347,8 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     labels = scale_labels(everything, everything)  # labels read by a person name the groups: all displays
     note = (f"cut from {len(half)} displays of {Path(args.displays).name} (CRC-32 of the name even) by "
             "tools/make_display_glyphs.py; seeds: " + ", ".join(REFERENCE))
-    out = Path(args.out)
-    out.write_text(json.dumps(to_json(templates, labels, note), indent=0) + "\n", encoding="utf-8")
+    obj = to_json(templates, labels, note)
+    obj["cells"] = make_cells(half)
+    out.write_text(json.dumps(obj, indent=0) + "\n", encoding="utf-8")
     chars = Counter(ch for ch, _ in templates)
     print(f"{len(templates)} glyph templates ({len(chars)} characters), {len(labels)} scale labels -> {out}",
           file=sys.stderr)

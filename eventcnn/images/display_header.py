@@ -50,6 +50,7 @@ import numpy as np
 
 from eventcnn._io import atomic_path
 from eventcnn.errors import UserError
+from eventcnn.images.display_cells import read_run_event
 from eventcnn.images.display_font import GLYPHS_FILE, Font, font_from_json, load_font
 from eventcnn.images.manchester import (
     DisplayLayout,
@@ -486,6 +487,25 @@ def _shift_distance(a: np.ndarray, t: np.ndarray) -> int:
     return int(best)
 
 
+def _run_event_on_grid(read: HeaderRead, lit: np.ndarray, hid: np.ndarray, font: Font) -> None:
+    """Run and event read cell by cell on the grid of the display's GIF scale, where one fits
+    (:mod:`eventcnn.images.display_cells`): they replace what the glyph reader made of them."""
+    got = read_run_event(lit, hid, lit.shape[1], font.cells)
+    if got is None:
+        return
+    read.hidden = [h for h in read.hidden if not h.endswith(("(run, hidden)", "(run, unreadable)",
+                                                               "(event, hidden)", "(event, unreadable)"))]
+    for k in ("run", "event"):
+        read.values[k] = getattr(got, k)
+        read.problems.pop(k, None)
+        if k in got.problems:
+            read.problems[k] = got.problems[k]
+    read.hidden[:0] = got.hidden
+    line1 = read.lines[0]
+    m = re.match(r"^\s*Run:event.*?:\s*[0-9?]*", line1)
+    read.lines = ((got.text + line1[m.end():]) if m else line1, read.lines[1])
+
+
 def read_header(rgb: np.ndarray, display: str = "", font: Font | None = None,
                 layout: DisplayLayout | None = None) -> HeaderRead:
     """Read the header (and the scale) of one display.
@@ -508,6 +528,7 @@ def read_header(rgb: np.ndarray, display: str = "", font: Font | None = None,
             read.problems[k] = str(exc)
     else:
         _parse(read, [_read_line(lit, hid, font) for lit, hid in bands])
+        _run_event_on_grid(read, *bands[0], font)
     read.scale_cm, read.scale_problem = read_scale(rgb, font)
     return read
 
