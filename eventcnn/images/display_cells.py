@@ -25,7 +25,7 @@ Example::
 
     from eventcnn.images.display_font import load_font
     from eventcnn.images.display_cells import read_run_event
-    got = read_run_event(lit, hidden, box_width=514, grids=load_font().cells)
+    got = read_run_event(lit, hidden, load_font().cells)
     got.run, got.event, got.text      # 5293, 10479, 'Run:event 5293: 10479'
 """
 
@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CELL_TEXT", "CellGrid", "RunEvent", "cells_from_json", "cells_to_json", "grid_for",
+__all__ = ["CELL_TEXT", "CellGrid", "RunEvent", "align", "cells_from_json", "cells_to_json", "grid_for",
            "read_run_event", "run_event_text"]
 
 #: cells 0-8 hold the literal ``Run:event``, 9 a blank, 10-13 the run, 14 ``:``, 15-20 the event
@@ -47,9 +47,15 @@ CELL_TEXT = "Run:event"
 LITERAL_CELLS = tuple(range(len(CELL_TEXT))) + (COLON_CELL,)
 #: a display is read on a grid when its literal cells differ from their templates in at most this many
 #: visible pixels in all (else its header is not drawn on this grid: the glyph reader reads it)
-MAX_LITERAL_COST = 30
-#: the grid is searched over shifts of at most this many pixels (the box's edge found +-1)
+MAX_LITERAL_COST = 20
+#: a literal cost this small ends the search for the grid (the literal cells of most displays fit exactly)
+CLEAR_LITERAL_COST = 4
+#: the grid is searched over shifts of at most this many pixels (the box's edge found +-1) ...
 MAX_SHIFT = 2
+#: ... plus the difference between the box's width and the grid's, up to this many pixels
+MAX_WIDTH_DIFFERENCE = 8
+#: the literal cost leaves out this many worst literal cells (a track across them)
+SPARE_LITERALS = 2
 #: a cell is read when at most this many visible pixels differ from its template ...
 MAX_COST = 5.0
 #: ... and every other character seen in that cell differs in at least this many more
@@ -160,21 +166,37 @@ def _judge(costs: np.ndarray, chars: tuple[str, ...], n_hidden: int) -> _Cell:
     return _Cell(chars[i], cost, margin, n_hidden)
 
 
-def _shift(lit: np.ndarray, hid: np.ndarray, grid: CellGrid) -> tuple[int, float]:
-    """The shift that best aligns the literal cells with their templates, and their summed cost there."""
-    best = (0, math.inf)
-    for shift in range(-MAX_SHIFT, MAX_SHIFT + 1):
-        total = 0.0
-        for cell in LITERAL_CELLS:
-            want = CELL_TEXT[cell] if cell < len(CELL_TEXT) else ":"
-            costs = _costs(lit, hid, grid, cell, shift)
-            chars = grid.cells.get(cell, (None, ()))[1]
-            if costs is None or want not in chars:
-                total = math.inf
-                break
-            total += float(min(c for c, ch in zip(costs, chars) if ch == want))
-        if total < best[1]:
-            best = (shift, total)
+def _literal_cost(lit: np.ndarray, hid: np.ndarray, grid: CellGrid, shift: int) -> float:
+    """Visible pixels by which the literal cells differ from their templates, summed over all but the
+    :data:`SPARE_LITERALS` worst (a track may cross one or two): inf when the cells fall off the box."""
+    costs = []
+    for cell in LITERAL_CELLS:
+        want = CELL_TEXT[cell] if cell < len(CELL_TEXT) else ":"
+        c = _costs(lit, hid, grid, cell, shift)
+        chars = grid.cells.get(cell, (None, ()))[1]
+        costs.append(float(min(v for v, ch in zip(c, chars) if ch == want))
+                     if c is not None and want in chars else math.inf)
+    return float(sum(sorted(costs)[: len(costs) - SPARE_LITERALS]))
+
+
+def align(lit: np.ndarray, hid: np.ndarray, grids: Sequence[CellGrid]) -> tuple[CellGrid, int, float] | None:
+    """``(grid, shift, cost)``: the grid and shift (pixels) that best put the literal ``Run:event`` and
+    ``:`` of line 1 on their templates. A box whose edge is cut or widened by a few pixels (a cropped
+    GIF, a track along the edge) is tried against each grid within as many pixels more of shift.
+    Grids are tried nearest width first, shifts smallest first; a fit within :data:`CLEAR_LITERAL_COST`
+    ends the search."""
+    best: tuple[CellGrid, int, float] | None = None
+    width = lit.shape[1]
+    for grid in sorted(grids, key=lambda g: abs(g.box_width - width)):
+        extra = abs(grid.box_width - width)
+        if extra > MAX_WIDTH_DIFFERENCE:
+            continue
+        for shift in sorted(range(-MAX_SHIFT - extra, MAX_SHIFT + extra + 1), key=abs):
+            cost = _literal_cost(lit, hid, grid, shift)
+            if best is None or cost < best[2]:
+                best = (grid, shift, cost)
+                if cost <= CLEAR_LITERAL_COST:
+                    return best
     return best
 
 
@@ -204,20 +226,17 @@ def _number(name: str, cells: list[_Cell], out: RunEvent) -> int | None:
     return int(s)
 
 
-def read_run_event(lit: np.ndarray, hid: np.ndarray, box_width: int,
-                   grids: Sequence[CellGrid]) -> RunEvent | None:
+def read_run_event(lit: np.ndarray, hid: np.ndarray, grids: Sequence[CellGrid]) -> RunEvent | None:
     """Read run and event from line 1 (``lit``, ``hid``: its lit and hidden pixels, as
-    :func:`display_header.text_bands` gives them) on the grid of this GIF scale.
+    :func:`display_header.text_bands` gives them) on the grid of its GIF scale.
 
-    None when no grid fits (no grid for this box width, or the literal ``Run:event`` is not where a grid
-    puts it): the caller then reads the line with the glyph reader.
+    None when no grid fits (the literal ``Run:event`` is nowhere a grid puts it): the caller then reads
+    the line with the glyph reader.
     """
-    grid = grid_for(box_width, grids)
-    if grid is None:
+    found = align(lit, hid, grids)
+    if found is None or found[2] > MAX_LITERAL_COST:
         return None
-    shift, literal_cost = _shift(lit, hid, grid)
-    if literal_cost > MAX_LITERAL_COST:
-        return None
+    grid, shift, _ = found
     out = RunEvent()
     read: dict[int, _Cell] = {}
     for cell in (*RUN_CELLS, *EVENT_CELLS):

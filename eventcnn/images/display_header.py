@@ -490,7 +490,7 @@ def _shift_distance(a: np.ndarray, t: np.ndarray) -> int:
 def _run_event_on_grid(read: HeaderRead, lit: np.ndarray, hid: np.ndarray, font: Font) -> None:
     """Run and event read cell by cell on the grid of the display's GIF scale, where one fits
     (:mod:`eventcnn.images.display_cells`): they replace what the glyph reader made of them."""
-    got = read_run_event(lit, hid, lit.shape[1], font.cells)
+    got = read_run_event(lit, hid, font.cells)
     if got is None:
         return
     read.hidden = [h for h in read.hidden if not h.endswith(("(run, hidden)", "(run, unreadable)",
