@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CELL_TEXT", "CellGrid", "RunEvent", "align", "cells_from_json", "cells_to_json", "grid_for",
+__all__ = ["CELL_TEXT", "CellGrid", "RunEvent", "align", "cells_from_json", "cells_to_json", "compare_cells", "grid_for",
            "read_run_event", "run_event_text"]
 
 #: cells 0-8 hold the literal ``Run:event``, 9 a blank, 10-13 the run, 14 ``:``, 15-20 the event
@@ -253,4 +253,33 @@ def read_run_event(lit: np.ndarray, hid: np.ndarray, grids: Sequence[CellGrid]) 
             out.hidden.append(f"1:{cell} ({'run' if cell in RUN_CELLS else 'event'}, {c.why})")
     out.text = (CELL_TEXT + " " + "".join(read[c].char for c in RUN_CELLS) + ":"
                 + "".join(read[c].char for c in EVENT_CELLS))
+    return out
+
+
+def compare_cells(lit: np.ndarray, hid: np.ndarray, grids: Sequence[CellGrid], text: str) -> list[dict[str, Any]]:
+    """Where the pixels of cells 10-20 look more like another character than ``text`` says (``text`` as
+    :func:`run_event_text` gives it, e.g. from a file name): per such cell, the character whose template
+    is nearest and the visible pixels by which it and the expected character's template differ (None:
+    no template of it in that cell). For scoring and explaining reads, never for reading.
+
+    Example::
+
+        compare_cells(lit, hid, font.cells, run_event_text(5297, 118862))
+        # [{'cell': 19, 'nearest': '8', 'nearest_px': 0.0, 'expected': '6', 'expected_px': 6.0}]
+    """
+    found = align(lit, hid, grids)
+    if found is None or found[2] > MAX_LITERAL_COST:
+        return []
+    grid, shift, _ = found
+    out = []
+    for cell in (*RUN_CELLS, *EVENT_CELLS):
+        costs = _costs(lit, hid, grid, cell, shift)
+        if costs is None or cell >= len(text):
+            continue
+        chars = grid.cells[cell][1]
+        i = int(np.argmin(costs))
+        if chars[i] != text[cell]:
+            want = [float(c) for c, ch in zip(costs, chars) if ch == text[cell]]
+            out.append({"cell": cell, "nearest": chars[i], "nearest_px": float(costs[i]),
+                        "expected": text[cell], "expected_px": min(want) if want else None})
     return out
