@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
                                      "shows_another_number": r in other, "cells": cells[r.display]}
                          for r in wrong},
         "shows_another_number": len(other),
+        "read_as_printed": {**stats.binomial_interval(sum(bool(r.matches_name) for r in reads) + len(other),
+                                                      len(reads)).to_json(),
+                            "note": "run:event equal to the file name, or to the other number the pixels show "
+                                    "(shows_another_number: judged by the cell templates)"},
         "not_read": sum(r.run is None or r.event is None for r in reads),
         "complete": sum(not r.error for r in reads),
         "fields_read": fields,
@@ -105,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run:event equal to the file name: {m['match']}/{m['of']} = {100 * m['value']:.2f} % "
           f"[{100 * m['ci95'][0]:.2f}, {100 * m['ci95'][1]:.2f}]; on the held-out half "
           f"{h['match']}/{h['of']} = {100 * h['value']:.2f} %")
+    p = result["read_as_printed"]
+    print(f"run:event read as printed (the name, or the other number the pixels show): "
+          f"{100 * p['value']:.2f} % [{100 * p['ci95'][0]:.2f}, {100 * p['ci95'][1]:.2f}]")
     print(f"not matching: {len(other)} displays whose pixels show another number than the name (each differing "
           "cell within 3 px of the read character's template, the name's character more than 3 px further), "
           f"{len(wrong) - len(other)} others:")
