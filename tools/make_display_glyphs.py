@@ -353,6 +353,81 @@ def fit_grid(lits: list[np.ndarray], cells: int = 21) -> tuple[float, float]:
     return best[1], best[2]
 
 
+#: numbers of line 1 that may be read on the grid: (digit positions of the format, decimals)
+GRID_FIELDS = {"ctrk_n": (3, 0), "ctrk_sump": (4, 1), "ecal_n": (3, 0), "ecal_sume": (4, 1)}
+#: a window of line 1 is a digit window of a run/event cell's phase when, on at least MIN_WINDOW_SEEN
+#: template-half displays with ink in it, this share equals one of that cell's digit templates exactly
+MIN_WINDOW_EXACT, MIN_WINDOW_SEEN = 0.6, 20
+
+
+def _field_spans(items: list[tuple[str, np.ndarray, np.ndarray, int]]) -> dict[str, tuple[float, float]]:
+    """Median first and last column of each number of line 1, as the glyph reader segments it."""
+    font = H.load_font()
+    spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for _, lit, hid, shift in items:
+        hits = H._read_line(lit, hid, font)
+        m = H._LAX[0].match("".join(h.char for h in hits))
+        if m is None:
+            continue
+        for k in GRID_FIELDS:
+            xs = [(hits[j].x - shift, hits[j].x - shift + hits[j].width) for j in range(m.start(k), m.end(k))
+                  if hits[j].char not in " ?"]
+            if xs:
+                spans[k].append((min(a for a, _ in xs), max(b for _, b in xs)))
+    return {k: (float(np.median([a for a, _ in v])), float(np.median([b for _, b in v]))) for k, v in spans.items()}
+
+
+def digit_windows(items: list[tuple[str, np.ndarray, np.ndarray, int]], grid) -> list[tuple[int, int, int]]:
+    """``(x, width, cell)``: windows of line 1 after the event whose pixels, where inked, are mostly
+    exactly a digit template of run/event cell ``cell`` (the same sub-pixel phase)."""
+    width = grid.box_width
+    lits = np.stack([np.pad(np.roll(lit, -s, 1), ((0, 0), (0, 8)))[:, :width] for _, lit, _, s in items])
+    hids = np.stack([np.pad(np.roll(hid, -s, 1), ((0, 0), (0, 8)))[:, :width] for _, _, hid, s in items])
+    found = []
+    start = int(grid.span(21)[0])
+    for x in range(start, width - 8):
+        for w in (7, 8):
+            win = lits[:, :, x: x + w].reshape(len(items), -1).astype(np.float32)
+            ok = (win.sum(1) > 0) & ~hids[:, :, x: x + w].reshape(len(items), -1).any(1)
+            if ok.sum() < MIN_WINDOW_SEEN:
+                continue
+            best = (0, -1)
+            for cell in range(15, 21):
+                t, chars = grid.cells[cell]
+                keep = [i for i, ch in enumerate(chars) if ch.isdigit()]
+                if t.shape[1] != win.shape[1] or not keep:
+                    continue
+                d = win[ok].sum(1, keepdims=True) + t[keep].sum(1) - 2.0 * win[ok] @ t[keep].T
+                best = max(best, (int((d.min(1) == 0).sum()), cell))
+            if best[0] >= MIN_WINDOW_EXACT * ok.sum():
+                found.append((best[0], x, w, best[1]))
+    kept: list[tuple[int, int, int, int]] = []
+    for f in sorted(found, reverse=True):  # overlapping windows (x +-2): the one with most exact matches
+        if all(abs(f[1] - k[1]) > 2 for k in kept):
+            kept.append(f)
+    return sorted((x, w, cell) for _, x, w, cell in kept)
+
+
+def grid_fields(items, grid) -> dict[str, tuple[int, int, list[tuple[int, int, int]]]]:
+    """The numbers of line 1 whose every digit position (but perhaps a leading one, then guarded) has a
+    digit window, 6-8 columns apart (13-15 across a decimal point)."""
+    spans, windows = _field_spans(items), digit_windows(items, grid)
+    out = {}
+    for k, (n_digits, decimals) in GRID_FIELDS.items():
+        if k not in spans:
+            continue
+        a, b = spans[k]
+        digits = [t for t in windows if a - 9 <= t[0] and t[0] + t[1] <= b + 3]
+        gaps = [q[0] - p[0] for p, q in zip(digits, digits[1:])]
+        want = [7] * (len(digits) - 1 - decimals) + [14] * decimals
+        if len(digits) not in (n_digits, n_digits - 1) or any(abs(g - w) > 1 for g, w in zip(gaps, want)):
+            print(f"cells: {k} not read on the {grid.box_width}-px grid (digit windows {digits})", file=sys.stderr)
+            continue
+        out[k] = (decimals, 0 if len(digits) == n_digits else 7, digits)
+        print(f"cells: {k} read on the {grid.box_width}-px grid: windows {digits}", file=sys.stderr)
+    return out
+
+
 def make_cells(displays: dict[str, np.ndarray]) -> list[dict]:
     """Cell templates of ``Run:event RRRR:EEEEEE`` per GIF scale (labels: layout and file name)."""
     from eventcnn.images import display_cells as C
@@ -390,7 +465,15 @@ def make_cells(displays: dict[str, np.ndarray]) -> list[dict]:
         grids.append((width, x0, pitch, dict(cells)))
         print(f"cells: box {width} px, {len(items)} displays, x0 {x0:.2f} pitch {pitch:.3f}, "
               f"{sum(len(v) for v in cells.values())} cell templates", file=sys.stderr)
-    return C.cells_to_json(grids, seen_all)
+    fields = {}
+    for grid in C.cells_from_json(C.cells_to_json(grids, seen_all)):
+        aligned = []
+        for name, lit, hid in groups[grid.box_width]:
+            found = C.align(lit, hid, [grid])
+            if found is not None and found[2] <= C.CLEAR_LITERAL_COST:
+                aligned.append((name, lit, hid, found[1]))
+        fields[grid.box_width] = grid_fields(aligned, grid)
+    return C.cells_to_json(grids, seen_all, fields)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,6 +86,10 @@ class CellGrid:
     x0: float
     pitch: float
     cells: dict[int, tuple[np.ndarray, tuple[str, ...]]] = field(default_factory=dict)
+    #: numbers of line 1 read on the grid: field -> (decimals, guard, digit windows ``(x, width, cell)``:
+    #: the window's first column in the box, its width, and the run/event cell whose templates it shares;
+    #: ``guard`` columns before the first window must be empty: a leading digit the grid does not know)
+    fields: dict[str, tuple[int, int, tuple[tuple[int, int, int], ...]]] = field(default_factory=dict)
 
     def span(self, cell: int, shift: int = 0) -> tuple[int, int]:
         """Columns ``(start, stop)`` of a cell, shifted by ``shift`` pixels."""
@@ -105,17 +109,25 @@ def cells_from_json(items: Sequence[dict[str, Any]]) -> tuple[CellGrid, ...]:
             per.setdefault(int(c["cell"]), []).append((str(c["char"]), bm))
         cells = {i: (np.stack([bm.ravel() for _, bm in v]).astype(np.float32), tuple(ch for ch, _ in v))
                  for i, v in sorted(per.items())}
-        grids.append(CellGrid(int(g["box_width"]), float(g["x0"]), float(g["pitch"]), cells))
+        fields = {str(f["field"]): (int(f["decimals"]), int(f["guard"]),
+                                    tuple((int(x), int(w), int(c)) for x, w, c in f["digits"]))
+                  for f in g.get("fields", [])}
+        grids.append(CellGrid(int(g["box_width"]), float(g["x0"]), float(g["pitch"]), cells, fields))
     return tuple(grids)
 
 
 def cells_to_json(grids: Sequence[tuple[int, float, float, dict[int, dict[str, np.ndarray]]]],
-                  seen: dict[tuple[int, int, str], int] | None = None) -> list[dict[str, Any]]:
-    """The JSON form of grids given as ``(box_width, x0, pitch, {cell: {char: bitmap}})``."""
-    seen = seen or {}
+                  seen: dict[tuple[int, int, str], int] | None = None,
+                  fields: dict[int, dict[str, tuple[int, int, list[tuple[int, int, int]]]]] | None = None
+                  ) -> list[dict[str, Any]]:
+    """The JSON form of grids given as ``(box_width, x0, pitch, {cell: {char: bitmap}})``, with the fields
+    read on the grid per box width (``{field: (decimals, guard, [(x, width, cell), ...])}``)."""
+    seen, fields = seen or {}, fields or {}
     return [{"box_width": w, "x0": round(x0, 4), "pitch": round(pitch, 5),
              "cells": [{"cell": i, "char": ch, "seen": seen.get((w, i, ch), 0), "rows": _rows(bm)}
-                       for i, per in sorted(cells.items()) for ch, bm in sorted(per.items())]}
+                       for i, per in sorted(cells.items()) for ch, bm in sorted(per.items())],
+             "fields": [{"field": k, "decimals": d, "guard": guard, "digits": [list(t) for t in digits]}
+                        for k, (d, guard, digits) in fields.get(w, {}).items()]}
             for w, x0, pitch, cells in grids]
 
 
@@ -207,6 +219,7 @@ class RunEvent:
 
     run: int | None = None
     event: int | None = None
+    values: dict[str, Any] = field(default_factory=dict)  # the grid's other fields (None: not read)
     problems: dict[str, str] = field(default_factory=dict)
     hidden: list[str] = field(default_factory=list)
     text: str = ""
@@ -253,7 +266,50 @@ def read_run_event(lit: np.ndarray, hid: np.ndarray, grids: Sequence[CellGrid]) 
             out.hidden.append(f"1:{cell} ({'run' if cell in RUN_CELLS else 'event'}, {c.why})")
     out.text = (CELL_TEXT + " " + "".join(read[c].char for c in RUN_CELLS) + ":"
                 + "".join(read[c].char for c in EVENT_CELLS))
+    for name, (decimals, guard, digits) in grid.fields.items():
+        out.values[name] = _grid_field(name, decimals, guard, digits, lit, hid, grid, shift, out)
     return out
+
+
+def _grid_field(name: str, decimals: int, guard: int, digits: tuple[tuple[int, int, int], ...], lit: np.ndarray,
+                hid: np.ndarray, grid: CellGrid, shift: int, out: RunEvent) -> Any:
+    """One number of line 1 read in its digit windows (templates of the run/event cell of the same
+    phase; digits and blank only); the ``guard`` columns before the first must be empty."""
+    a = digits[0][0] + shift
+    guard_lit, guard_hid = lit[:, max(0, a - guard): a], hid[:, max(0, a - guard): a]
+    if (guard_lit & ~guard_hid).any() or guard_hid.any():
+        why = "hidden" if guard_hid.any() and not (guard_lit & ~guard_hid).any() else "unreadable"
+        out.hidden.append(f"1:x{a - guard} ({name}, {why})")
+        out.problems[name] = ("hidden by a track drawn across the header" if why == "hidden"
+                              else "a character before the number where the layout has none")
+        return None
+    cells = []
+    for x, w, cell in digits:
+        templates, chars = grid.cells[cell]
+        keep = [i for i, ch in enumerate(chars) if ch.isdigit()]
+        win_lit, win_hid = _window(lit, x + shift, x + shift + w), _window(hid, x + shift, x + shift + w)
+        if win_lit is None or win_hid is None or win_lit.size != templates.shape[1]:
+            cells.append(_Cell("?", math.inf, 0.0, 0, "unreadable"))
+            continue
+        v = 1.0 - win_hid
+        va = v * win_lit
+        costs = va.sum() + (v - 2.0 * va) @ templates[keep].T
+        costs = np.append(costs, va.sum())  # and a blank (a leading digit that is not printed)
+        cells.append(_judge(costs, tuple(chars[i] for i in keep) + (" ",), int(win_hid.sum())))
+        if cells[-1].char == "?":
+            out.hidden.append(f"1:x{x + shift} ({name}, {cells[-1].why})")
+    bad = [c for c in cells if c.char == "?"]
+    if bad:
+        out.problems[name] = ("hidden by a track drawn across the header" if {c.why for c in bad} == {"hidden"}
+                              else "characters that match no glyph of the font in their place")
+        return None
+    text = "".join(c.char for c in cells)
+    whole, frac = (text[:-decimals], text[-decimals:]) if decimals else (text, "")
+    whole = whole.lstrip(" ")
+    if not whole.isdigit() or (len(whole) > 1 and whole[0] == "0") or (frac and not frac.isdigit()):
+        out.problems[name] = f"not a number of the header's form: {text!r}"
+        return None
+    return float(f"{whole}.{frac}") if decimals else int(whole)
 
 
 def compare_cells(lit: np.ndarray, hid: np.ndarray, grids: Sequence[CellGrid], text: str) -> list[dict[str, Any]]:

@@ -488,19 +488,23 @@ def _shift_distance(a: np.ndarray, t: np.ndarray) -> int:
 
 
 def _run_event_on_grid(read: HeaderRead, lit: np.ndarray, hid: np.ndarray, font: Font) -> None:
-    """Run and event read cell by cell on the grid of the display's GIF scale, where one fits
-    (:mod:`eventcnn.images.display_cells`): they replace what the glyph reader made of them."""
+    """Run, event and the numbers of line 1 that the grid knows, read cell by cell on the grid of the
+    display's GIF scale, where one fits (:mod:`eventcnn.images.display_cells`). They replace what the
+    glyph reader made of them: run and event always, another number when the grid reads it or finds it
+    hidden (a number the grid cannot read for another reason keeps the glyph reader's read)."""
     got = read_run_event(lit, hid, font.cells)
     if got is None:
         return
-    read.hidden = [h for h in read.hidden if not h.endswith(("(run, hidden)", "(run, unreadable)",
-                                                               "(event, hidden)", "(event, unreadable)"))]
-    for k in ("run", "event"):
-        read.values[k] = getattr(got, k)
+    decided = ["run", "event"] + [k for k, v in got.values.items()
+                                  if v is not None or got.problems.get(k, "").startswith("hidden")]
+    read.hidden = [h for h in read.hidden if not any(h.endswith((f"({k}, hidden)", f"({k}, unreadable)"))
+                                                     for k in decided)]
+    for k in decided:
+        read.values[k] = got.run if k == "run" else got.event if k == "event" else got.values[k]
         read.problems.pop(k, None)
         if k in got.problems:
             read.problems[k] = got.problems[k]
-    read.hidden[:0] = got.hidden
+    read.hidden[:0] = [h for h in got.hidden if any(f"({k}," in h for k in decided)]
     line1 = read.lines[0]
     m = re.match(r"^\s*Run:event.*?:\s*[0-9?]*", line1)
     read.lines = ((got.text + line1[m.end():]) if m else line1, read.lines[1])
