@@ -56,6 +56,8 @@ MAX_SHIFT = 2
 MAX_WIDTH_DIFFERENCE = 8
 #: the literal cost leaves out this many worst literal cells (a track across them)
 SPARE_LITERALS = 2
+#: the place of a leading digit that the grid does not know counts as hidden beyond this share of hidden pixels
+GUARD_HIDDEN = 0.3
 #: a cell is read when at most this many visible pixels differ from its template ...
 MAX_COST = 5.0
 #: ... and every other character seen in that cell differs in at least this many more
@@ -277,8 +279,9 @@ def _grid_field(name: str, decimals: int, guard: int, digits: tuple[tuple[int, i
     phase; digits and blank only); the ``guard`` columns before the first must be empty."""
     a = digits[0][0] + shift
     guard_lit, guard_hid = lit[:, max(0, a - guard): a], hid[:, max(0, a - guard): a]
-    if (guard_lit & ~guard_hid).any() or guard_hid.any():
-        why = "hidden" if guard_hid.any() and not (guard_lit & ~guard_hid).any() else "unreadable"
+    # a digit there would show some of its ink unless a track covers most of the place
+    if (guard_lit & ~guard_hid).any() or (guard_hid.size and guard_hid.mean() > GUARD_HIDDEN):
+        why = "unreadable" if (guard_lit & ~guard_hid).any() else "hidden"
         out.hidden.append(f"1:x{a - guard} ({name}, {why})")
         out.problems[name] = ("hidden by a track drawn across the header" if why == "hidden"
                               else "a character before the number where the layout has none")
