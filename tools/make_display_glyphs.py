@@ -30,6 +30,11 @@ are pixels of the Manchester masterclass displays.
    *file name* (run and event digits): on template-half displays only; a display
    whose name disagrees with its pixels (some do) adds a minority bitmap that the
    commonest one outvotes.
+5. *Numbers on the grid*: windows of line 1 after the event where, on at least
+   :data:`MIN_WINDOW_SEEN` template-half displays with ink there, a share
+   :data:`MIN_WINDOW_EXACT` equals a digit template of one run/event cell exactly (the
+   same sub-pixel phase); a number of :data:`GRID_FIELDS` whose digit places all have
+   such a window (a leading one may lack it: then it must stay blank) is read there.
 
 Run::
 

@@ -25,7 +25,11 @@ service, no network):
    covers it) is reported as hidden (``?``), one that matches no glyph as
    unreadable, never guessed; a field with such a character has no value and
    says why (``error``, ``hidden``);
-5. the lines are parsed into fields by the fixed layout above.
+5. the lines are parsed into fields by the fixed layout above;
+6. run and event (and the numbers of line 1 whose digit places the grid knows) are
+   read again cell by cell on the line's fixed character grid
+   (:mod:`eventcnn.images.display_cells`: templates per cell, which tell a 6 from
+   an 8 where the glyph templates cannot), and replace the glyph reader's read.
 
 Example::
 
