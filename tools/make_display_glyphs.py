@@ -29,7 +29,8 @@ are pixels of the Manchester masterclass displays.
    times. The characters are labelled by the layout (``Run:event``, ``:``) and by the
    *file name* (run and event digits): on template-half displays only; a display
    whose name disagrees with its pixels (some do) adds a minority bitmap that the
-   commonest one outvotes.
+   commonest one outvotes. A digit a run or event cell never showed is borrowed
+   from an event cell of the same sub-pixel phase (:data:`SAME_PHASE`).
 5. *Numbers on the grid*: windows of line 1 after the event where, on at least
    :data:`MIN_WINDOW_SEEN` template-half displays with ink there, a share
    :data:`MIN_WINDOW_EXACT` equals a digit template of one run/event cell exactly (the
@@ -433,6 +434,49 @@ def grid_fields(items, grid) -> dict[str, tuple[int, int, list[tuple[int, int, i
     return out
 
 
+#: cells whose sub-pixel phases differ by at most this much draw a digit alike (cells 11 and 16 of the
+#: 514-px scale: 36.02 px apart, their digits' commonest bitmaps are identical)
+SAME_PHASE = 0.03
+
+
+def borrow_digits(grid, cells: dict[int, dict[str, np.ndarray]]) -> int:
+    """Give the run and event cells the digits they never showed on the template half (a run such as 7575
+    in cells 10-13) from an event cell of the same sub-pixel phase: returns how many were borrowed.
+
+    Phases just below 1 and just above 0 are the same phase one column apart (the window of the first
+    starts a column earlier: cell 10 of the 514-px scale draws cell 20's digits after a blank column)."""
+    def phase(c: int) -> float:
+        return (grid.x0 + grid.pitch * c) % 1.0
+
+    def moved(bm: np.ndarray, d: float, width: int) -> np.ndarray | None:
+        if abs(d) <= SAME_PHASE:
+            out = bm
+        elif d >= 1.0 - SAME_PHASE:  # this cell's window starts one column earlier
+            out = np.hstack([np.zeros((bm.shape[0], 1), bool), bm])
+        elif d <= SAME_PHASE - 1.0 and not bm[:, 0].any():
+            out = bm[:, 1:]
+        else:
+            return None
+        out = out[:, :width]
+        return out if out.shape[1] == width and out.sum() == bm.sum() else None
+
+    n = 0
+    for cell in [*range(15, 21), *range(10, 15)]:  # the event cells first: the run cells borrow from them
+        if cell not in cells:
+            continue
+        width = next(iter(cells[cell].values())).shape[1]
+        for other in range(15, 21):
+            if other == cell or other not in cells:
+                continue
+            for ch, bm in cells[other].items():
+                if ch.isdigit() and ch not in cells[cell]:
+                    got = moved(bm, phase(cell) - phase(other), width)
+                    if got is not None:
+                        cells[cell][ch] = got
+                        n += 1
+    return n
+
+
 def make_cells(displays: dict[str, np.ndarray]) -> list[dict]:
     """Cell templates of ``Run:event RRRR:EEEEEE`` per GIF scale (labels: layout and file name)."""
     from eventcnn.images import display_cells as C
@@ -467,9 +511,11 @@ def make_cells(displays: dict[str, np.ndarray]) -> list[dict]:
             if n >= MIN_CELL_SEEN:
                 cells[cell][ch] = bitmaps[key]
                 seen_all[(width, cell, ch)] = n
+        borrowed = borrow_digits(grid, cells)
         grids.append((width, x0, pitch, dict(cells)))
         print(f"cells: box {width} px, {len(items)} displays, x0 {x0:.2f} pitch {pitch:.3f}, "
-              f"{sum(len(v) for v in cells.values())} cell templates", file=sys.stderr)
+              f"{sum(len(v) for v in cells.values())} cell templates ({borrowed} borrowed from a cell of the "
+              "same phase)", file=sys.stderr)
     fields = {}
     for grid in C.cells_from_json(C.cells_to_json(grids, seen_all)):
         aligned = []

@@ -60,6 +60,9 @@ SPARE_LITERALS = 2
 GUARD_HIDDEN = 0.3
 #: a cell is read when at most this many visible pixels differ from its template ...
 MAX_COST = 5.0
+#: ... (at most this many where the cell lacks a template of some digit: that digit is no rival there) ...
+MAX_COST_INCOMPLETE = 1.0
+DIGITS = frozenset("0123456789")
 #: ... and every other character seen in that cell differs in at least this many more
 MIN_MARGIN = 2.0
 
@@ -173,10 +176,12 @@ def _judge(costs: np.ndarray, chars: tuple[str, ...], n_hidden: int) -> _Cell:
     cost = float(costs[i])
     others = costs[np.array([c != chars[i] for c in chars])]
     margin = float(others.min()) - cost if others.size else math.inf
+    # a digit cell without a template of every digit has no rival for some: only a near-exact match reads
+    limit = MAX_COST if not chars[i].isdigit() or set(chars) >= DIGITS else MAX_COST_INCOMPLETE
     if margin < MIN_MARGIN and n_hidden:
         return _Cell("?", cost, margin, n_hidden, "hidden")
-    if cost > MAX_COST or margin < MIN_MARGIN:
-        return _Cell("?", cost, margin, n_hidden, "hidden" if n_hidden and cost > MAX_COST else "unreadable")
+    if cost > limit or margin < MIN_MARGIN:
+        return _Cell("?", cost, margin, n_hidden, "hidden" if n_hidden and cost > limit else "unreadable")
     return _Cell(chars[i], cost, margin, n_hidden)
 
 

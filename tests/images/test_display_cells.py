@@ -207,3 +207,15 @@ def test_held_out_sample_reads_what_the_pixels_show(zip_path: Path) -> None:
     unread = [r.display for r in reads if r.run is None or r.event is None]
     assert len(unread) <= 0.01 * len(reads), unread
     assert all(r.problems.get("run") or r.problems.get("event") for r in reads if r.display in unread)
+
+
+@pytest.mark.shared_data
+def test_the_teaching_examples_are_read_exactly(shared_data: Path) -> None:
+    """The 43 displays of the masterclass's teaching pages gave the templates nothing (runs 7402-7708, never
+    seen in the challenge: their run digits are read with templates borrowed from cells of the same phase)."""
+    path = shared_data / "opal_manchester" / "examples.zip"
+    if not path.is_file():
+        pytest.skip(f"{path} not found: the Manchester teaching examples are part of the shared development data")
+    reads = [_read(d, n) for n, d in iter_display_files(path)[0]]
+    assert len(reads) == 43
+    assert [(r.display, r.run, r.event) for r in reads if not r.matches_name] == []
