@@ -221,8 +221,9 @@ def align(lit: np.ndarray, hid: np.ndarray, grids: Sequence[CellGrid]) -> tuple[
 
 @dataclass
 class RunEvent:
-    """Run and event read on the grid: values (None when not read), why not, the characters not read
-    (``cell (field, hidden|unreadable)``) and the text of cells 0-20 (``?`` = not read)."""
+    """Run and event read on the grid, and the other numbers of line 1 the grid knows (``values``): None
+    when not read, with why in ``problems``; the characters not read (``1:<cell> (field, hidden|unreadable)``
+    for run and event, ``1:x<column> (field, ...)`` for the others) and the text of cells 0-20 (``?``)."""
 
     run: int | None = None
     event: int | None = None
