@@ -21,6 +21,21 @@ are pixels of the Manchester masterclass displays.
 3. *Scale labels*: the label above the scale bar of every template-half display,
    grouped by its pixels; each group is named by the nearest of the labels read by
    a person (``200. cm.`` on e5293_10479 and z5299_10235, ``100. cm.`` on z5293_34932).
+4. *Cell templates* (``cells``, read by :mod:`eventcnn.images.display_cells`): per GIF
+   scale (header box width) with at least :data:`MIN_GROUP` template-half displays,
+   the character grid of line 1 (``x0`` and ``pitch`` that put the fewest lit pixels
+   on the cells' first columns) and, for each cell of ``Run:event RRRR:EEEEEE``, the
+   commonest bitmap of each character seen there at least :data:`MIN_CELL_SEEN`
+   times. The characters are labelled by the layout (``Run:event``, ``:``) and by the
+   *file name* (run and event digits): on template-half displays only; a display
+   whose name disagrees with its pixels (some do) adds a minority bitmap that the
+   commonest one outvotes. A digit a run or event cell never showed is borrowed
+   from an event cell of the same sub-pixel phase (:data:`SAME_PHASE`).
+5. *Numbers on the grid*: windows of line 1 after the event where, on at least
+   :data:`MIN_WINDOW_SEEN` template-half displays with ink there, a share
+   :data:`MIN_WINDOW_EXACT` equals a digit template of one run/event cell exactly (the
+   same sub-pixel phase); a number of :data:`GRID_FIELDS` whose digit places all have
+   such a window (a leading one may lack it: then it must stay blank) is read there.
 
 Run::
 
@@ -325,14 +340,210 @@ def scale_labels(displays: dict[str, np.ndarray], all_displays: dict[str, np.nda
     return out
 
 
+#: a GIF scale gets its own cell grid from this many template-half displays
+MIN_GROUP = 20
+#: a cell template is kept when its bitmap is the commonest of its character in its cell, seen this often
+MIN_CELL_SEEN = 2
+
+
+def fit_grid(lits: list[np.ndarray], cells: int = 21) -> tuple[float, float]:
+    """``(x0, pitch)``: the grid whose cells' first columns hold the fewest lit pixels (line 1)."""
+    profile = np.sum([lit.sum(0) for lit in lits], axis=0).astype(float)
+    best = (np.inf, 0.0, 0.0)
+    for pitch in np.arange(7.0, 7.4, 0.002):
+        for x0 in np.arange(4.0, 13.0, 0.05):
+            xs = np.floor(x0 + pitch * np.arange(cells + 1)).astype(int)
+            ink = profile[xs[xs < profile.size]].sum()
+            if ink < best[0]:
+                best = (ink, round(float(x0), 3), round(float(pitch), 4))  # as stored: cut and read alike
+    return best[1], best[2]
+
+
+#: numbers of line 1 that may be read on the grid: (digit positions of the format, decimals)
+GRID_FIELDS = {"ctrk_n": (3, 0), "ctrk_sump": (4, 1), "ecal_n": (3, 0), "ecal_sume": (4, 1)}
+#: a window of line 1 is a digit window of a run/event cell's phase when, on at least MIN_WINDOW_SEEN
+#: template-half displays with ink in it, this share equals one of that cell's digit templates exactly
+MIN_WINDOW_EXACT, MIN_WINDOW_SEEN = 0.6, 20
+
+
+def _field_spans(items: list[tuple[str, np.ndarray, np.ndarray, int]]) -> dict[str, tuple[float, float]]:
+    """Median first and last column of each number of line 1, as the glyph reader segments it."""
+    font = H.load_font()
+    spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for _, lit, hid, shift in items:
+        hits = H._read_line(lit, hid, font)
+        m = H._LAX[0].match("".join(h.char for h in hits))
+        if m is None:
+            continue
+        for k in GRID_FIELDS:
+            xs = [(hits[j].x - shift, hits[j].x - shift + hits[j].width) for j in range(m.start(k), m.end(k))
+                  if hits[j].char not in " ?"]
+            if xs:
+                spans[k].append((min(a for a, _ in xs), max(b for _, b in xs)))
+    return {k: (float(np.median([a for a, _ in v])), float(np.median([b for _, b in v]))) for k, v in spans.items()}
+
+
+def digit_windows(items: list[tuple[str, np.ndarray, np.ndarray, int]], grid) -> list[tuple[int, int, int]]:
+    """``(x, width, cell)``: windows of line 1 after the event whose pixels, where inked, are mostly
+    exactly a digit template of run/event cell ``cell`` (the same sub-pixel phase)."""
+    width = grid.box_width
+    lits = np.stack([np.pad(np.roll(lit, -s, 1), ((0, 0), (0, 8)))[:, :width] for _, lit, _, s in items])
+    hids = np.stack([np.pad(np.roll(hid, -s, 1), ((0, 0), (0, 8)))[:, :width] for _, _, hid, s in items])
+    found = []
+    start = int(grid.span(21)[0])
+    for x in range(start, width - 8):
+        for w in (7, 8):
+            win = lits[:, :, x: x + w].reshape(len(items), -1).astype(np.float32)
+            ok = (win.sum(1) > 0) & ~hids[:, :, x: x + w].reshape(len(items), -1).any(1)
+            if ok.sum() < MIN_WINDOW_SEEN:
+                continue
+            best = (0, -1)
+            for cell in range(15, 21):
+                t, chars = grid.cells[cell]
+                keep = [i for i, ch in enumerate(chars) if ch.isdigit()]
+                if t.shape[1] != win.shape[1] or not keep:
+                    continue
+                d = win[ok].sum(1, keepdims=True) + t[keep].sum(1) - 2.0 * win[ok] @ t[keep].T
+                best = max(best, (int((d.min(1) == 0).sum()), cell))
+            if best[0] >= MIN_WINDOW_EXACT * ok.sum():
+                found.append((best[0], x, w, best[1]))
+    kept: list[tuple[int, int, int, int]] = []
+    for f in sorted(found, reverse=True):  # overlapping windows (x +-2): the one with most exact matches
+        if all(abs(f[1] - k[1]) > 2 for k in kept):
+            kept.append(f)
+    return sorted((x, w, cell) for _, x, w, cell in kept)
+
+
+def grid_fields(items, grid) -> dict[str, tuple[int, int, list[tuple[int, int, int]]]]:
+    """The numbers of line 1 whose every digit position (but perhaps a leading one, then guarded) has a
+    digit window, 6-8 columns apart (13-15 across a decimal point)."""
+    spans, windows = _field_spans(items), digit_windows(items, grid)
+    out = {}
+    for k, (n_digits, decimals) in GRID_FIELDS.items():
+        if k not in spans:
+            continue
+        a, b = spans[k]
+        digits = [t for t in windows if a - 9 <= t[0] and t[0] + t[1] <= b + 3]
+        gaps = [q[0] - p[0] for p, q in zip(digits, digits[1:])]
+        want = [7] * (len(digits) - 1 - decimals) + [14] * decimals
+        if len(digits) not in (n_digits, n_digits - 1) or any(abs(g - w) > 1 for g, w in zip(gaps, want)):
+            print(f"cells: {k} not read on the {grid.box_width}-px grid (digit windows {digits})", file=sys.stderr)
+            continue
+        out[k] = (decimals, 0 if len(digits) == n_digits else 7, digits)
+        print(f"cells: {k} read on the {grid.box_width}-px grid: windows {digits}", file=sys.stderr)
+    return out
+
+
+#: cells whose sub-pixel phases differ by at most this much draw a digit alike (cells 11 and 16 of the
+#: 514-px scale: 36.02 px apart, their digits' commonest bitmaps are identical)
+SAME_PHASE = 0.03
+
+
+def borrow_digits(grid, cells: dict[int, dict[str, np.ndarray]]) -> int:
+    """Give the run and event cells the digits they never showed on the template half (a run such as 7575
+    in cells 10-13) from an event cell of the same sub-pixel phase: returns how many were borrowed.
+
+    Phases just below 1 and just above 0 are the same phase one column apart (the window of the first
+    starts a column earlier: cell 10 of the 514-px scale draws cell 20's digits after a blank column)."""
+    def phase(c: int) -> float:
+        return (grid.x0 + grid.pitch * c) % 1.0
+
+    def moved(bm: np.ndarray, d: float, width: int) -> np.ndarray | None:
+        if abs(d) <= SAME_PHASE:
+            out = bm
+        elif d >= 1.0 - SAME_PHASE:  # this cell's window starts one column earlier
+            out = np.hstack([np.zeros((bm.shape[0], 1), bool), bm])
+        elif d <= SAME_PHASE - 1.0 and not bm[:, 0].any():
+            out = bm[:, 1:]
+        else:
+            return None
+        out = out[:, :width]
+        return out if out.shape[1] == width and out.sum() == bm.sum() else None
+
+    n = 0
+    for cell in [*range(15, 21), *range(10, 15)]:  # the event cells first: the run cells borrow from them
+        if cell not in cells:
+            continue
+        width = next(iter(cells[cell].values())).shape[1]
+        for other in range(15, 21):
+            if other == cell or other not in cells:
+                continue
+            for ch, bm in cells[other].items():
+                if ch.isdigit() and ch not in cells[cell]:
+                    got = moved(bm, phase(cell) - phase(other), width)
+                    if got is not None:
+                        cells[cell][ch] = got
+                        n += 1
+    return n
+
+
+def make_cells(displays: dict[str, np.ndarray]) -> list[dict]:
+    """Cell templates of ``Run:event RRRR:EEEEEE`` per GIF scale (labels: layout and file name)."""
+    from eventcnn.images import display_cells as C
+
+    groups: dict[int, list[tuple[str, np.ndarray, np.ndarray]]] = defaultdict(list)
+    for name, rgb in displays.items():
+        if H.name_numbers(name) is None:
+            continue
+        lit, hid = _bands(rgb)[0]
+        groups[lit.shape[1]].append((name, lit, hid))
+    grids, seen_all = [], {}
+    for width, items in sorted(groups.items()):
+        if len(items) < MIN_GROUP:
+            continue
+        x0, pitch = fit_grid([lit for _, lit, _ in items])
+        grid = C.CellGrid(width, x0, pitch)
+        seen: dict[tuple[int, str], Counter] = defaultdict(Counter)
+        bitmaps: dict[bytes, np.ndarray] = {}
+        for name, lit, hid in items:
+            text = C.run_event_text(*H.name_numbers(name))
+            for cell, ch in enumerate(text):
+                a, b = grid.span(cell)
+                if b > lit.shape[1] or hid[:, a:b].any():
+                    continue  # a track across the cell: its pixels are not the glyph's
+                win = lit[:, a:b]
+                key = win.tobytes()
+                seen[(cell, ch)][key] += 1
+                bitmaps[key] = win
+        cells: dict[int, dict[str, np.ndarray]] = defaultdict(dict)
+        for (cell, ch), counts in seen.items():
+            key, n = counts.most_common(1)[0]
+            if n >= MIN_CELL_SEEN:
+                cells[cell][ch] = bitmaps[key]
+                seen_all[(width, cell, ch)] = n
+        borrowed = borrow_digits(grid, cells)
+        grids.append((width, x0, pitch, dict(cells)))
+        print(f"cells: box {width} px, {len(items)} displays, x0 {x0:.2f} pitch {pitch:.3f}, "
+              f"{sum(len(v) for v in cells.values())} cell templates ({borrowed} borrowed from a cell of the "
+              "same phase)", file=sys.stderr)
+    fields = {}
+    for grid in C.cells_from_json(C.cells_to_json(grids, seen_all)):
+        aligned = []
+        for name, lit, hid in groups[grid.box_width]:
+            found = C.align(lit, hid, [grid])
+            if found is not None and found[2] <= C.CLEAR_LITERAL_COST:
+                aligned.append((name, lit, hid, found[1]))
+        fields[grid.box_width] = grid_fields(aligned, grid)
+    return C.cells_to_json(grids, seen_all, fields)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("displays", help="zip or folder of the Manchester displays (z_displays.zip)")
     ap.add_argument("--out", default=str(H.GLYPHS_FILE), help="JSON to write (default: the shipped file)")
+    ap.add_argument("--cells-only", action="store_true",
+                    help="remake only the cell templates, keeping the glyphs and scale labels of --out")
     args = ap.parse_args(argv)
     files, _ = iter_display_files(args.displays)
     everything = {name: decode_display_rgb(data, name) for name, data in files}
     half = {n: rgb for n, rgb in everything.items() if template_half(n)}
+    out = Path(args.out)
+    if args.cells_only:
+        obj = json.loads(out.read_text(encoding="utf-8"))
+        obj["cells"] = make_cells(half)
+        out.write_text(json.dumps(obj, indent=0) + "\n", encoding="utf-8")
+        print(f"cell templates from {len(half)} template-half displays -> {out}", file=sys.stderr)
+        return 0
     templates = seed(everything)
     print(f"seed: {len(templates)} templates from {len(REFERENCE)} displays read by a person", file=sys.stderr)
     for r in range(ROUNDS):
@@ -347,8 +558,9 @@ def main(argv: list[str] | None = None) -> int:
     labels = scale_labels(everything, everything)  # labels read by a person name the groups: all displays
     note = (f"cut from {len(half)} displays of {Path(args.displays).name} (CRC-32 of the name even) by "
             "tools/make_display_glyphs.py; seeds: " + ", ".join(REFERENCE))
-    out = Path(args.out)
-    out.write_text(json.dumps(to_json(templates, labels, note), indent=0) + "\n", encoding="utf-8")
+    obj = to_json(templates, labels, note)
+    obj["cells"] = make_cells(half)
+    out.write_text(json.dumps(obj, indent=0) + "\n", encoding="utf-8")
     chars = Counter(ch for ch, _ in templates)
     print(f"{len(templates)} glyph templates ({len(chars)} characters), {len(labels)} scale labels -> {out}",
           file=sys.stderr)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from eventcnn.errors import UserError
+from eventcnn.images.display_cells import CellGrid, cells_from_json
 
 __all__ = ["GLYPHS_FILE", "Font", "font_from_json", "load_font"]
 
@@ -26,12 +27,14 @@ GLYPHS_FILE = Path(__file__).resolve().parent / "display_glyphs.json"
 @dataclass(frozen=True)
 class Font:
     """Glyph templates: ``height`` rows; per width, the template bitmaps (``(n, height * width)``
-    float) and their characters; and the scale-bar labels (bitmaps by centimetres)."""
+    float) and their characters; the scale-bar labels (bitmaps by centimetres); and the cell grids of
+    ``Run:event`` per GIF scale (:mod:`eventcnn.images.display_cells`)."""
 
     height: int
     by_width: dict[int, tuple[np.ndarray, tuple[str, ...]]]
     scale_labels: tuple[tuple[int, np.ndarray], ...]
     codes: dict[int, np.ndarray] = field(default_factory=dict)  # per width: the characters as code points
+    cells: tuple[CellGrid, ...] = ()
 
     @property
     def chars(self) -> set[str]:
@@ -44,7 +47,7 @@ def _bitmap(rows: Sequence[str]) -> np.ndarray:
 
 def font_from_json(obj: dict[str, Any]) -> Font:
     """A :class:`Font` from the JSON form (``{"height", "glyphs": [{"char", "rows"}], "scale_labels":
-    [{"cm", "rows"}]}``); a malformed file is a clear error."""
+    [{"cm", "rows"}], "cells": [...]}``); a malformed file is a clear error."""
     try:
         height = int(obj["height"])
         groups: dict[int, list[tuple[str, np.ndarray]]] = {}
@@ -55,12 +58,13 @@ def font_from_json(obj: dict[str, Any]) -> Font:
             char = "." if g["char"] == "," else str(g["char"])  # alike in this font: the layout tells them apart
             groups.setdefault(bm.shape[1], []).append((char, bm))
         labels = tuple((int(s["cm"]), _bitmap(s["rows"])) for s in obj.get("scale_labels", []))
+        cells = cells_from_json(obj.get("cells", []))
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"glyph templates: malformed ({exc})") from exc
     by_width = {w: (np.stack([bm.ravel() for _, bm in items]).astype(np.float32), tuple(c for c, _ in items))
                 for w, items in sorted(groups.items())}
     codes = {w: np.array([ord(c) for c in chars]) for w, (_, chars) in by_width.items()}
-    return Font(height, by_width, labels, codes)
+    return Font(height, by_width, labels, codes, cells)
 
 
 @lru_cache(maxsize=4)

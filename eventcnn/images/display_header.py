@@ -25,7 +25,11 @@ service, no network):
    covers it) is reported as hidden (``?``), one that matches no glyph as
    unreadable, never guessed; a field with such a character has no value and
    says why (``error``, ``hidden``);
-5. the lines are parsed into fields by the fixed layout above.
+5. the lines are parsed into fields by the fixed layout above;
+6. run and event (and the numbers of line 1 whose digit places the grid knows) are
+   read again cell by cell on the line's fixed character grid
+   (:mod:`eventcnn.images.display_cells`: templates per cell, which tell a 6 from
+   an 8 where the glyph templates cannot), and replace the glyph reader's read.
 
 Example::
 
@@ -50,6 +54,7 @@ import numpy as np
 
 from eventcnn._io import atomic_path
 from eventcnn.errors import UserError
+from eventcnn.images.display_cells import read_run_event
 from eventcnn.images.display_font import GLYPHS_FILE, Font, font_from_json, load_font
 from eventcnn.images.manchester import (
     DisplayLayout,
@@ -486,6 +491,29 @@ def _shift_distance(a: np.ndarray, t: np.ndarray) -> int:
     return int(best)
 
 
+def _run_event_on_grid(read: HeaderRead, lit: np.ndarray, hid: np.ndarray, font: Font) -> None:
+    """Run, event and the numbers of line 1 that the grid knows, read cell by cell on the grid of the
+    display's GIF scale, where one fits (:mod:`eventcnn.images.display_cells`). They replace what the
+    glyph reader made of them: run and event always, another number when the grid reads it or finds it
+    hidden (a number the grid cannot read for another reason keeps the glyph reader's read)."""
+    got = read_run_event(lit, hid, font.cells)
+    if got is None:
+        return
+    decided = ["run", "event"] + [k for k, v in got.values.items()
+                                  if v is not None or got.problems.get(k, "").startswith("hidden")]
+    read.hidden = [h for h in read.hidden if not any(h.endswith((f"({k}, hidden)", f"({k}, unreadable)"))
+                                                     for k in decided)]
+    for k in decided:
+        read.values[k] = got.run if k == "run" else got.event if k == "event" else got.values[k]
+        read.problems.pop(k, None)
+        if k in got.problems:
+            read.problems[k] = got.problems[k]
+    read.hidden[:0] = [h for h in got.hidden if any(f"({k}," in h for k in decided)]
+    line1 = read.lines[0]
+    m = re.match(r"^\s*Run:event.*?:\s*[0-9?]*", line1)
+    read.lines = ((got.text + line1[m.end():]) if m else line1, read.lines[1])
+
+
 def read_header(rgb: np.ndarray, display: str = "", font: Font | None = None,
                 layout: DisplayLayout | None = None) -> HeaderRead:
     """Read the header (and the scale) of one display.
@@ -508,6 +536,7 @@ def read_header(rgb: np.ndarray, display: str = "", font: Font | None = None,
             read.problems[k] = str(exc)
     else:
         _parse(read, [_read_line(lit, hid, font) for lit, hid in bands])
+        _run_event_on_grid(read, *bands[0], font)
     read.scale_cm, read.scale_problem = read_scale(rgb, font)
     return read
 
