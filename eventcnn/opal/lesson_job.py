@@ -66,7 +66,8 @@ from eventcnn.opal.ids import display_ids
 from eventcnn.opal.weights import default_weights
 from eventcnn.opal.workflow import masterclass
 
-__all__ = ["HELDOUT_SHARE", "LESSON_FILE", "PREFIX", "heldout_mask", "run_lesson", "main"]
+__all__ = ["HELDOUT_SHARE", "LESSON_FILE", "PREFIX", "SIM_POOL_FILE", "heldout_mask", "main", "pool_ready", "prepare",
+           "run_lesson"]
 
 #: the share of the class's labels held out to measure the CNN's misidentification
 HELDOUT_SHARE = 0.3
@@ -74,8 +75,9 @@ HELDOUT_SHARE = 0.3
 LESSON_FILE = "lesson.json"
 #: the prefix of the JSON lines the server reads from this process's stdout
 PREFIX = "@@eventcnn-class "
-#: the simulated displays mixed into fine-tuning, made by a process of their own while Keras loads
+#: the simulated displays mixed into fine-tuning, made ahead by a process of their own (kept in the run folder)
 SIM_POOL_FILE = "sim_pool.zip"
+POOL_META = "pool.json"  # inside the pool: what it was made with
 _TRAIN_SHARE = 0.75  # of the progress bar: the epochs
 
 
@@ -132,12 +134,44 @@ def start_simulation(n: int, seed: int, path: Path) -> subprocess.Popen | None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _pool_meta(n: int, seed: int) -> dict[str, Any]:
+    """What a pool of simulated displays was made with: it is reused only for exactly these."""
+    from eventcnn import __version__
+
+    return {"n": int(n), "seed": int(seed), "eventcnn": __version__}
+
+
+def pool_ready(path: Path, n: int, seed: int) -> bool:
+    """Whether ``path`` holds the ``n`` simulated displays of ``seed`` made by this eventcnn (a finished file)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return json.loads(zf.read(POOL_META)) == _pool_meta(n, seed)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return False
+
+
 def _write_pool(n: int, seed: int, path: Path) -> None:
     pngs, codes = simulated_batch_pool(RecipeConfig(sim_displays=n, seed=seed))
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
         for k, png in enumerate(pngs):
             zf.writestr(f"{k:05d}.png", png)
         zf.writestr("codes.txt", " ".join(str(int(c)) for c in codes))
+        zf.writestr(POOL_META, json.dumps(_pool_meta(n, seed)))
+
+
+def prepare(out: Path, seed: int, settings: dict[str, Any], size: int) -> bool:
+    """Make the simulated displays a training with ``settings`` will mix in, into ``out`` (unless there already).
+
+    ``eventcnn class serve`` runs this (``python -m eventcnn.opal.lesson_job
+    --prepare``) in a process of its own at low priority when the class starts,
+    so that "Train now" finds them ready. True when a pool was written.
+    """
+    n, sim_seed = _sim_plan(size, settings | {"seed": seed})
+    if n <= 0 or importlib.util.find_spec("pythia8mc") is None or pool_ready(out / SIM_POOL_FILE, n, sim_seed):
+        return False
+    out.mkdir(parents=True, exist_ok=True)
+    _write_pool(n, sim_seed, out / SIM_POOL_FILE)
+    return True
 
 
 def _read_pool(path: Path) -> tuple[list[bytes], np.ndarray]:
@@ -149,14 +183,15 @@ def _read_pool(path: Path) -> tuple[list[bytes], np.ndarray]:
 
 @contextlib.contextmanager
 def _use_pool(proc: subprocess.Popen | None, path: Path, n: int, seed: int) -> Iterator[None]:
-    """Training takes the simulated displays made in the other process (when it made exactly those)."""
+    """Training takes the simulated displays made ahead (``path`` ready) or in the other process ``proc``."""
     original = getattr(_trainer, "simulated_batch_pool", None)
-    if proc is None or original is None:
+    ready = proc is None and n > 0 and pool_ready(path, n, seed)
+    if (proc is None and not ready) or original is None:
         yield
         return
 
     def pool(config: Any) -> tuple[list[bytes], np.ndarray]:
-        if config.sim_displays == n and config.seed == seed and proc.wait() == 0 and path.is_file():
+        if config.sim_displays == n and config.seed == seed and (ready or proc.wait() == 0) and path.is_file():
             return _read_pool(path)
         return original(config)  # other settings than planned: made here, as train() would
 
@@ -165,7 +200,7 @@ def _use_pool(proc: subprocess.Popen | None, path: Path, n: int, seed: int) -> I
         yield
     finally:
         _trainer.simulated_batch_pool = original
-        if proc.poll() is None:
+        if proc is not None and proc.poll() is None:
             proc.kill()
 
 
@@ -217,9 +252,10 @@ def _pictures(model: Any, images: np.ndarray, ids: np.ndarray, probs: np.ndarray
         write_bytes_atomic(out / f"unsure_{k}.png", _png(images[i]))
         unsure.append({"figure": f"unsure{k}", "id": str(ids[i]), "probs": [round(float(p), 4) for p in probs[i]]})
     say("occlusion", 0.9)
+    patch = max(1, images.shape[1] // 8)  # squares side by side (stride = patch): 64 covered copies a map, one pass
     for k, i in enumerate(order[:n_occlusion]):
         target = int(np.argmax(probs[i]))
-        heat = occlusion_map(model, images[i], target=target)
+        heat = occlusion_map(model, images[i], target=target, patch=patch, stride=patch)
         write_bytes_atomic(out / f"occlusion_{k}.png", _png(_overlay(images[i], heat)))
         occl.append({"figure": f"occlusion{k}", "id": str(ids[i]), "target": CLASS_NAMES[target],
                      "p": round(float(probs[i][target]), 4)})
@@ -310,9 +346,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=200)
     p.add_argument("--simulate", type=int, default=0, help="only make this many simulated displays into --out")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--prepare", default=None, metavar="SETTINGS",
+                   help="only make the simulated displays a training with these settings (JSON) mixes in, "
+                        "into the run folder --out")
     args = p.parse_args(argv)
     if args.simulate:
         _write_pool(args.simulate, args.seed, Path(args.out))
+        return 0
+    if args.prepare is not None:
+        prepare(Path(args.out), args.seed, json.loads(args.prepare), args.size)
         return 0
     log = str(Path(args.out) / "class_training.log")
 
@@ -331,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         say("loading", 0.02)
         Path(args.out).mkdir(parents=True, exist_ok=True)
         n_sim, sim_seed = _sim_plan(args.size, dict(plan.get("settings", {})) | {"seed": int(plan.get("seed", 1))})
-        simulation = start_simulation(n_sim, sim_seed, Path(args.out) / SIM_POOL_FILE)  # while Keras loads
+        if not pool_ready(Path(args.out) / SIM_POOL_FILE, n_sim, sim_seed):  # not made ahead: while Keras loads
+            simulation = start_simulation(n_sim, sim_seed, Path(args.out) / SIM_POOL_FILE)
         with warnings.catch_warnings():  # lists of unmatched names would give classes away
             warnings.simplefilter("ignore")
             data = load_displays(args.data, None, size=args.size, quiet=True)

@@ -8,13 +8,17 @@ Keras lives only there: the server's memory and interpreter lock stay free for
 the class's votes, and the child runs at a lower priority. Progress comes back as
 JSON lines (a stage code, a fraction, arguments: the pages translate them); the
 result is the run folder's ``lesson.json`` (:data:`~eventcnn.opal.lesson_job.LESSON_FILE`),
-which a restarted server shows again.
+which a restarted server shows again. :meth:`TrainingJob.prepare` (called when
+``eventcnn class serve`` starts) makes the simulated displays of fine-tuning
+ahead, in a low-priority process of their own, into the run folder: "Train now"
+finds them ready.
 
 No FastAPI, no Keras.
 
 Example::
 
     job = TrainingJob(store, out="class_run", source="displays.zip", seed=1, settings={"epochs": 12})
+    job.prepare()   # when the class starts: the simulated displays, made ahead
     job.start()
     job.status()    # {'state': 'running', 'stage': 'epoch', 'args': {'epoch': 3, 'epochs': 12}, ...}
 """
@@ -46,6 +50,10 @@ STATUS_FILE = "class_training.json"
 LABEL_FILE = "class_labels.csv"
 #: the plan the child reads
 PLAN_FILE = "lesson_plan.json"
+#: what the process making the simulated displays ahead said (its errors), in the run folder
+PREPARE_LOG = "class_prepare.log"
+#: seconds a training waits for the displays made ahead before making them itself
+PREPARE_WAIT = 300
 #: the lesson's result written by the child (``eventcnn.opal.lesson_job.LESSON_FILE``)
 LESSON_FILE = "lesson.json"
 _PREFIX = "@@eventcnn-class "  # eventcnn.opal.lesson_job.PREFIX
@@ -82,6 +90,8 @@ class TrainingJob:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._proc: subprocess.Popen | None = None
+        self._prepare: subprocess.Popen | None = None
+        self._stopped = False  # the server is closing: nothing new is started
         self._state: dict[str, Any] = {"state": "idle", "stage": "idle", "args": {}, "fraction": 0.0,
                                        "error": None, "runs": 0}
         self._lesson: dict[str, Any] | None = None
@@ -130,6 +140,38 @@ class TrainingJob:
             self._thread.start()
         return True
 
+    def prepare(self) -> bool:
+        """Start making what a training needs before any "Train now": the simulated displays of fine-tuning.
+
+        ``python -m eventcnn.opal.lesson_job --prepare`` runs in a process of its
+        own at low priority and writes them into the run folder (nothing when they
+        are there already, made for the same settings); a training waits for it
+        and then finds them. False when it runs already or the server is closing.
+        """
+        with self._lock:
+            if self._stopped or (self._prepare is not None and self._prepare.poll() is None):
+                return False
+            self.out.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, "-m", JOB_MODULE, "--prepare", json.dumps(self.settings), "--out", str(self.out),
+                   "--seed", str(self.seed), "--size", str(self.size)]
+            with open(self.out / PREPARE_LOG, "w", encoding="utf-8") as log:
+                self._prepare = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=self._env())
+        return True
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "EVENTCNN_QUIET": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+
+    def _wait_prepared(self) -> None:
+        """A training starts once the displays made ahead are there (or their process has given up)."""
+        prep = self._prepare
+        if prep is None:
+            return
+        try:
+            prep.wait(PREPARE_WAIT)
+        except subprocess.TimeoutExpired:  # the training makes them itself
+            prep.kill()
+            prep.wait()
+
     def join(self, timeout: float | None = None) -> None:
         """Wait for the running training (tests, benchmarks)."""
         if self._thread is not None:
@@ -137,13 +179,16 @@ class TrainingJob:
 
     def stop(self) -> None:
         """End a running training (server shutdown): the child is terminated, nothing is left running."""
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        with self._lock:
+            self._stopped = True
+        for proc in (self._prepare, self._proc):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         self.join(10)
 
     def _run(self) -> None:
@@ -169,13 +214,14 @@ class TrainingJob:
     def _train_in_subprocess(self, labels: dict[str, str]) -> dict[str, Any]:
         """Run :mod:`eventcnn.opal.lesson_job` (own memory, own interpreter lock) and read ``lesson.json``."""
         self.out.mkdir(parents=True, exist_ok=True)
+        self._wait_prepared()
         write_text_atomic(self.out / LABEL_FILE, "".join(f"{i}.png;{c}\n" for i, c in sorted(labels.items())))
         plan = {"labels": labels, "seed": self.seed, "settings": self.settings, "n_unsure": self.n_unsure,
                 "n_occlusion": self.n_occlusion}
         write_json_atomic(self.out / PLAN_FILE, plan)
         cmd = [sys.executable, "-m", JOB_MODULE, "--data", str(self.source), "--plan", str(self.out / PLAN_FILE),
                "--out", str(self.out), "--size", str(self.size)]
-        env = {**os.environ, "EVENTCNN_QUIET": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+        env = self._env()
         log_path = self.out / "class_training.log"
         message: dict[str, Any] = {}
         with open(log_path, "w", encoding="utf-8") as log:

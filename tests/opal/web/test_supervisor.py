@@ -54,3 +54,20 @@ def test_too_few_labels_and_a_failed_child_are_plain_words(tmp_path: Path) -> No
     assert "Error" not in failed["error"] and "Traceback" not in failed["error"]
     plan = json.loads((tmp_path / "new" / "lesson_plan.json").read_text())
     assert set(plan["labels"]) == {display_id(n) for n in NAMES} and not any(n in json.dumps(plan) for n in NAMES)
+
+
+def test_the_simulated_displays_are_made_ahead_and_a_closing_server_ends_that(tmp_path: Path) -> None:
+    import pytest
+
+    pytest.importorskip("pythia8mc", reason="simulated displays need Pythia 8 (pip install pythia8mc)")
+    from eventcnn.opal.lesson_job import SIM_POOL_FILE, pool_ready
+
+    store = _store(tmp_path)
+    settings = {"epochs": 1, "weights": "sim", "sim_displays": 8}
+    job = TrainingJob(store, out=tmp_path / "run", source=tmp_path / "displays.zip", seed=7, settings=settings)
+    assert job.prepare() and not job.prepare()  # one at a time
+    job._wait_prepared()  # what a training does first
+    assert pool_ready(tmp_path / "run" / SIM_POOL_FILE, 8, 7)  # the pool of this class's seed and settings
+    assert job.prepare()  # again: finds it there
+    job.stop()  # the server closes: the process ends with it, and nothing new starts
+    assert job._prepare.poll() is not None and not job.prepare()
