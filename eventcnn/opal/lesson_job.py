@@ -27,6 +27,12 @@ What it does (:func:`run_lesson`):
 Progress and the result go to the server as JSON lines on stdout
 (``@@eventcnn-class {...}``); stages are codes that the pages translate.
 
+"Train now" should not wait for what does not depend on the class's labels: the
+server starts this process **on standby** when the class starts (``--standby
+SETTINGS``): it makes the simulated displays of fine-tuning into the run folder
+(``sim_pool.zip``, kept for the next training with the same settings), loads
+Keras and the displays, then waits for the plan's path on stdin.
+
 Example::
 
     python -m eventcnn.opal.lesson_job --data displays.zip --plan class_run/lesson_plan.json --out class_run
@@ -66,7 +72,7 @@ from eventcnn.opal.ids import display_ids
 from eventcnn.opal.weights import default_weights
 from eventcnn.opal.workflow import masterclass
 
-__all__ = ["HELDOUT_SHARE", "LESSON_FILE", "PREFIX", "SIM_POOL_FILE", "heldout_mask", "main", "pool_ready", "prepare",
+__all__ = ["HELDOUT_SHARE", "LESSON_FILE", "PREFIX", "SIM_POOL_FILE", "heldout_mask", "main", "pool_ready",
            "run_lesson"]
 
 #: the share of the class's labels held out to measure the CNN's misidentification
@@ -157,21 +163,6 @@ def _write_pool(n: int, seed: int, path: Path) -> None:
             zf.writestr(f"{k:05d}.png", png)
         zf.writestr("codes.txt", " ".join(str(int(c)) for c in codes))
         zf.writestr(POOL_META, json.dumps(_pool_meta(n, seed)))
-
-
-def prepare(out: Path, seed: int, settings: dict[str, Any], size: int) -> bool:
-    """Make the simulated displays a training with ``settings`` will mix in, into ``out`` (unless there already).
-
-    ``eventcnn class serve`` runs this (``python -m eventcnn.opal.lesson_job
-    --prepare``) in a process of its own at low priority when the class starts,
-    so that "Train now" finds them ready. True when a pool was written.
-    """
-    n, sim_seed = _sim_plan(size, settings | {"seed": seed})
-    if n <= 0 or importlib.util.find_spec("pythia8mc") is None or pool_ready(out / SIM_POOL_FILE, n, sim_seed):
-        return False
-    out.mkdir(parents=True, exist_ok=True)
-    _write_pool(n, sim_seed, out / SIM_POOL_FILE)
-    return True
 
 
 def _read_pool(path: Path) -> tuple[list[bytes], np.ndarray]:
@@ -336,6 +327,41 @@ def _plain(exc: BaseException, log: str) -> str:
     return f"the training stopped because of an error in eventcnn (a bug); the details are in {log}"
 
 
+def _load(data: str, size: int) -> Any:
+    with warnings.catch_warnings():  # lists of unmatched names would give classes away
+        warnings.simplefilter("ignore")
+        return load_displays(data, None, size=size, quiet=True)
+
+
+def _standby(args: argparse.Namespace) -> tuple[Any, subprocess.Popen | None]:
+    """Make ready before "Train now": the simulated displays, Keras, the displays; then wait for the plan.
+
+    Returns the displays and the process making the simulated displays (None
+    when they were there already) once the server has written the plan's path
+    on stdin; the displays are None when it closed stdin (the class ended) or
+    the readying failed (the trace goes to stderr; the server then starts a
+    fresh job, which says what is wrong).
+    """
+    n, seed = _sim_plan(args.size, json.loads(args.standby) | {"seed": args.seed})
+    path = Path(args.out) / SIM_POOL_FILE
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    simulation = None if pool_ready(path, n, seed) else start_simulation(n, seed, path)  # Pythia apart
+    try:
+        data = _load(args.data, args.size)
+        import keras  # noqa: F401 - loaded ahead: the training starts without the wait
+        import matplotlib.pyplot  # noqa: F401 - the learning curves
+    except Exception:  # noqa: BLE001 - the fresh job started instead reports it in plain words
+        traceback.print_exc()
+        data = None
+    line = sys.stdin.readline().strip() if data is not None else ""
+    if not line:
+        if simulation is not None:  # the pool is kept for the next class's start when it gets done
+            simulation.wait()
+        return None, None
+    args.plan = line
+    return data, simulation
+
+
 def main(argv: list[str] | None = None) -> int:
     """The child process: progress and the result as JSON lines on stdout; exit 0 when done."""
     p = argparse.ArgumentParser(prog="python -m eventcnn.opal.lesson_job",
@@ -346,16 +372,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=200)
     p.add_argument("--simulate", type=int, default=0, help="only make this many simulated displays into --out")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--prepare", default=None, metavar="SETTINGS",
-                   help="only make the simulated displays a training with these settings (JSON) mixes in, "
-                        "into the run folder --out")
+    p.add_argument("--standby", default=None, metavar="SETTINGS",
+                   help="make ready for a training with these settings (JSON; the simulated displays into --out, "
+                        "Keras, the displays), then read the plan's path from stdin and train")
     args = p.parse_args(argv)
     if args.simulate:
         _write_pool(args.simulate, args.seed, Path(args.out))
         return 0
-    if args.prepare is not None:
-        prepare(Path(args.out), args.seed, json.loads(args.prepare), args.size)
-        return 0
+    if hasattr(signal, "SIGTERM"):  # stopped by the server: end in order (the simulation process too)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    data = simulation = None
+    if args.standby is not None:
+        data, simulation = _standby(args)
+        if data is None:
+            return 1
     log = str(Path(args.out) / "class_training.log")
 
     def emit(msg: dict[str, Any]) -> None:
@@ -364,20 +394,20 @@ def main(argv: list[str] | None = None) -> int:
     def say(stage: str, fraction: float, **kw: Any) -> None:
         emit({"stage": stage, "fraction": round(float(fraction), 4), "args": kw})
 
-    if hasattr(signal, "SIGTERM"):  # stopped by the server: end in order (the simulation process too)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    simulation = None
     try:
         with open(args.plan, encoding="utf-8") as fh:
             plan = json.load(fh)
         say("loading", 0.02)
         Path(args.out).mkdir(parents=True, exist_ok=True)
         n_sim, sim_seed = _sim_plan(args.size, dict(plan.get("settings", {})) | {"seed": int(plan.get("seed", 1))})
-        if not pool_ready(Path(args.out) / SIM_POOL_FILE, n_sim, sim_seed):  # not made ahead: while Keras loads
-            simulation = start_simulation(n_sim, sim_seed, Path(args.out) / SIM_POOL_FILE)
-        with warnings.catch_warnings():  # lists of unmatched names would give classes away
-            warnings.simplefilter("ignore")
-            data = load_displays(args.data, None, size=args.size, quiet=True)
+        if simulation is not None and (n_sim, sim_seed) != _sim_plan(args.size, json.loads(args.standby)
+                                                                     | {"seed": args.seed}):
+            simulation.kill()  # made ahead for other settings than the plan's
+            simulation.wait()
+            simulation = None
+        if simulation is None and not pool_ready(Path(args.out) / SIM_POOL_FILE, n_sim, sim_seed):
+            simulation = start_simulation(n_sim, sim_seed, Path(args.out) / SIM_POOL_FILE)  # while Keras loads
+        data = data if data is not None else _load(args.data, args.size)
         lesson = run_lesson(data.images, np.array(display_ids(data.names)), plan, args.out, report=say,
                             simulation=simulation)
     except BaseException as exc:  # noqa: BLE001 - one line for the teacher page, the trace in the log

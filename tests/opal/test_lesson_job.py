@@ -132,7 +132,7 @@ def test_a_pool_made_ahead_is_used_only_for_exactly_its_settings(tmp_path: Path)
     assert not lesson_job.pool_ready(path, 8, 3)
 
 
-def test_prepare_writes_the_pool_the_training_will_ask_for(tmp_path: Path) -> None:
+def test_the_standby_makes_the_pool_the_training_will_ask_for(tmp_path: Path) -> None:
     pytest.importorskip("pythia8mc", reason="simulated displays need Pythia 8 (pip install pythia8mc)")
     from eventcnn.learn import train_arrays as opal_model
     from eventcnn.learn.recipes import RecipeConfig
@@ -140,14 +140,16 @@ def test_prepare_writes_the_pool_the_training_will_ask_for(tmp_path: Path) -> No
 
     settings = {"epochs": 1, "weights": "sim", "sim_displays": 8}
     assert lesson_job._sim_plan(200, settings | {"seed": 5}) == (8, 5)
-    out = subprocess.run([sys.executable, "-m", "eventcnn.opal.lesson_job", "--prepare", json.dumps(settings),
-                          "--seed", "5", "--out", str(tmp_path / "run")], capture_output=True, text=True,
-                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "EVENTCNN_QUIET": "1"}, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
+    cmd = [sys.executable, "-m", "eventcnn.opal.lesson_job", "--standby", json.dumps(settings), "--seed", "5",
+           "--data", str(tmp_path / "none.zip"), "--out", str(tmp_path / "run")]
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "EVENTCNN_QUIET": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, stdin=subprocess.DEVNULL)
+    assert out.returncode == 1 and "none.zip" in out.stderr  # no displays: it gives up, the pool made all the same
     path = tmp_path / "run" / lesson_job.SIM_POOL_FILE
     assert lesson_job.pool_ready(path, 8, 5)
     pngs, codes = lesson_job._read_pool(path)
     here = opal_model.simulated_batch_pool(RecipeConfig(sim_displays=8, seed=5))
     assert pngs == here[0] and codes.tolist() == here[1].tolist()  # byte for byte what training would make
     stamp = path.stat().st_mtime_ns
-    assert not lesson_job.prepare(tmp_path / "run", 5, settings, 200) and path.stat().st_mtime_ns == stamp  # kept
+    assert subprocess.run(cmd, capture_output=True, env=env, timeout=300, stdin=subprocess.DEVNULL).returncode == 1
+    assert path.stat().st_mtime_ns == stamp  # there already: kept, not made again

@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -50,10 +51,8 @@ STATUS_FILE = "class_training.json"
 LABEL_FILE = "class_labels.csv"
 #: the plan the child reads
 PLAN_FILE = "lesson_plan.json"
-#: what the process making the simulated displays ahead said (its errors), in the run folder
-PREPARE_LOG = "class_prepare.log"
-#: seconds a training waits for the displays made ahead before making them itself
-PREPARE_WAIT = 300
+#: what the process on standby says (its errors) until it trains, in the run folder
+STANDBY_LOG = "class_standby.log"
 #: the lesson's result written by the child (``eventcnn.opal.lesson_job.LESSON_FILE``)
 LESSON_FILE = "lesson.json"
 _PREFIX = "@@eventcnn-class "  # eventcnn.opal.lesson_job.PREFIX
@@ -90,8 +89,9 @@ class TrainingJob:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._proc: subprocess.Popen | None = None
-        self._prepare: subprocess.Popen | None = None
+        self._standby: subprocess.Popen | None = None  # the next training's process, made ready (prepare)
         self._stopped = False  # the server is closing: nothing new is started
+        self._standby_wanted = False  # prepare() was called: keep a process on standby after each training
         self._state: dict[str, Any] = {"state": "idle", "stage": "idle", "args": {}, "fraction": 0.0,
                                        "error": None, "runs": 0}
         self._lesson: dict[str, Any] | None = None
@@ -141,36 +141,43 @@ class TrainingJob:
         return True
 
     def prepare(self) -> bool:
-        """Start making what a training needs before any "Train now": the simulated displays of fine-tuning.
+        """Start the next training's process on standby, so that "Train now" need not wait for it.
 
-        ``python -m eventcnn.opal.lesson_job --prepare`` runs in a process of its
-        own at low priority and writes them into the run folder (nothing when they
-        are there already, made for the same settings); a training waits for it
-        and then finds them. False when it runs already or the server is closing.
+        ``python -m eventcnn.opal.lesson_job --standby`` runs at low priority: it
+        makes the simulated displays of fine-tuning into the run folder (kept for
+        later trainings with the same settings), loads Keras and the displays,
+        then waits for a plan. A training hands its plan to it (or starts a fresh
+        process when it is gone). False when one is waiting already or the server
+        is closing.
         """
         with self._lock:
-            if self._stopped or (self._prepare is not None and self._prepare.poll() is None):
+            self._standby_wanted = True
+            if self._stopped or (self._standby is not None and self._standby.poll() is None):
                 return False
             self.out.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", JOB_MODULE, "--prepare", json.dumps(self.settings), "--out", str(self.out),
-                   "--seed", str(self.seed), "--size", str(self.size)]
-            with open(self.out / PREPARE_LOG, "w", encoding="utf-8") as log:
-                self._prepare = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=self._env())
+            cmd = [sys.executable, "-m", JOB_MODULE, "--standby", json.dumps(self.settings), "--data",
+                   str(self.source), "--out", str(self.out), "--seed", str(self.seed), "--size", str(self.size)]
+            with open(self.out / STANDBY_LOG, "w", encoding="utf-8") as log:
+                self._standby = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                                 text=True, env=self._env())
         return True
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, "EVENTCNN_QUIET": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
 
-    def _wait_prepared(self) -> None:
-        """A training starts once the displays made ahead are there (or their process has given up)."""
-        prep = self._prepare
-        if prep is None:
-            return
+    def _take_standby(self, plan: Path) -> subprocess.Popen | None:
+        """The process on standby, handed ``plan``; None when there is none (or it has ended)."""
+        with self._lock:
+            proc, self._standby = self._standby, None
+        if proc is None or proc.poll() is not None or proc.stdin is None:
+            return None
         try:
-            prep.wait(PREPARE_WAIT)
-        except subprocess.TimeoutExpired:  # the training makes them itself
-            prep.kill()
-            prep.wait()
+            proc.stdin.write(f"{plan}\n")
+            proc.stdin.close()
+        except OSError:  # it ended meanwhile: a fresh process instead
+            proc.wait()
+            return None
+        return proc
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the running training (tests, benchmarks)."""
@@ -181,7 +188,7 @@ class TrainingJob:
         """End a running training (server shutdown): the child is terminated, nothing is left running."""
         with self._lock:
             self._stopped = True
-        for proc in (self._prepare, self._proc):
+        for proc in (self._standby, self._proc):
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 try:
@@ -192,6 +199,13 @@ class TrainingJob:
         self.join(10)
 
     def _run(self) -> None:
+        try:
+            self._run_once()
+        finally:
+            if self._standby_wanted:  # the next "Train now" finds its process ready too
+                self.prepare()
+
+    def _run_once(self) -> None:
         try:
             labels = self.labels()
             if len(labels) < MIN_LABELS:
@@ -214,18 +228,23 @@ class TrainingJob:
     def _train_in_subprocess(self, labels: dict[str, str]) -> dict[str, Any]:
         """Run :mod:`eventcnn.opal.lesson_job` (own memory, own interpreter lock) and read ``lesson.json``."""
         self.out.mkdir(parents=True, exist_ok=True)
-        self._wait_prepared()
         write_text_atomic(self.out / LABEL_FILE, "".join(f"{i}.png;{c}\n" for i, c in sorted(labels.items())))
         plan = {"labels": labels, "seed": self.seed, "settings": self.settings, "n_unsure": self.n_unsure,
                 "n_occlusion": self.n_occlusion}
         write_json_atomic(self.out / PLAN_FILE, plan)
         cmd = [sys.executable, "-m", JOB_MODULE, "--data", str(self.source), "--plan", str(self.out / PLAN_FILE),
                "--out", str(self.out), "--size", str(self.size)]
-        env = self._env()
         log_path = self.out / "class_training.log"
         message: dict[str, Any] = {}
-        with open(log_path, "w", encoding="utf-8") as log:
-            self._proc = proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+        proc = self._take_standby(self.out / PLAN_FILE)
+        with contextlib.ExitStack() as stack:
+            if proc is None:
+                log = stack.enter_context(open(log_path, "w", encoding="utf-8"))
+                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=self._env())
+            else:  # it writes to its own log: the training's log from now on
+                with contextlib.suppress(OSError):
+                    os.replace(self.out / STANDBY_LOG, log_path)
+            self._proc = proc
             assert proc.stdout is not None
             for line in proc.stdout:
                 if not line.startswith(_PREFIX):
