@@ -104,11 +104,17 @@ def run_job(data: Path, labels: dict[str, str], seed: int, settings: dict, out: 
 def score(lesson: dict, truth_by_id: dict[str, str], labels_by_id: dict[str, str]) -> dict:
     """The CNN against the key on what was measured; the class's corrected fractions."""
     from eventcnn.opal.web.results import lesson_results
+    from eventcnn.stats import balanced_accuracy, bootstrap
 
     res = lesson_results(lesson, truth_by_id, labels_by_id)
     ref = res["reference"]
     meas = (res.get("measurement") or {}).get("fractions", {})
+    unseen = [(truth_by_id[i], p) for i, p in lesson["measured"]] + [(truth_by_id[i], p) for i, _, p in lesson["heldout"]]
+    true, pred = np.array([t for t, _ in unseen]), np.array([p for _, p in unseen])
     return {"balanced_accuracy": ref["cnn_balanced_accuracy"], "accuracy": ref["cnn_vs_key"]["value"],
+            "confusion_measured": ref["confusion_cnn_vs_key"],  # key x CNN, q e m t
+            # every display the CNN never trained on (the held-out class labels too): more leptons, less noise
+            "balanced_accuracy_unseen": bootstrap(balanced_accuracy, true, pred, seed=42).to_json(),
             "fractions": {c: {"value": round(f["value"], 4), "stat": round(f["stat"], 4)} for c, f in meas.items()},
             "true_fractions": {c: round(v, 4) for c, v in ref["true_fractions"].items()},
             "epochs": len(lesson["history"]), "best_epoch": lesson["best_epoch"], "job_seconds": lesson["seconds"]}
@@ -118,6 +124,7 @@ def summarise(rows: list[dict]) -> dict:
     from eventcnn.stats import seed_summary
 
     out = {"balanced_accuracy": seed_summary([r["score"]["balanced_accuracy"]["value"] for r in rows]),
+           "balanced_accuracy_unseen": seed_summary([r["score"]["balanced_accuracy_unseen"]["value"] for r in rows]),
            "accuracy": seed_summary([r["score"]["accuracy"] for r in rows]),
            "wall_s": seed_summary([r["wall_s"] for r in rows]), "cpu_s": seed_summary([r["cpu_s"] for r in rows])}
     for c in "qemt":
@@ -125,6 +132,10 @@ def summarise(rows: list[dict]) -> dict:
         if vals:
             out[f"fraction_{c}"] = seed_summary(vals)
     return out
+
+
+def _ci(e: dict) -> str:
+    return f"[{e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}]"
 
 
 def fmt(s: dict, digits: int = 3) -> str:
@@ -143,12 +154,14 @@ def run_setting(name: str, args, data: Path, labels: dict, truth_id: dict, label
         s = r["score"]
         print(f"[{name}] seed {seed}: wall {r['wall_s']:.0f} s, CPU {r['cpu_s']:.0f} s, peak {r['peak_rss_mib']} MiB, "
               f"load {r['load'][0]}-{r['load'][1]}; {s['epochs']} epochs (kept {s['best_epoch']}); "
-              f"balanced accuracy {s['balanced_accuracy']['value']:.3f} {s['balanced_accuracy']['ci95']}, "
+              f"balanced accuracy {s['balanced_accuracy']['value']:.3f} {_ci(s['balanced_accuracy'])} (all not "
+              f"trained on: {s['balanced_accuracy_unseen']['value']:.3f} {_ci(s['balanced_accuracy_unseen'])}), "
               f"accuracy {s['accuracy']:.3f}; fractions "
               + ", ".join(f"{c} {f['value']:.3f}+-{f['stat']:.3f}" for c, f in s["fractions"].items()), flush=True)
         print("   stages: " + ", ".join(f"{n} {t:.1f}" for n, t in r["stages"]), flush=True)
     summary = summarise(rows)
-    print(f"[{name}] {json.dumps(settings)} over seeds {args.seeds}: balanced accuracy {fmt(summary['balanced_accuracy'])}, "
+    print(f"[{name}] {json.dumps(settings)} over seeds {args.seeds}: balanced accuracy {fmt(summary['balanced_accuracy'])} "
+          f"(all not trained on {fmt(summary['balanced_accuracy_unseen'])}), "
           f"accuracy {fmt(summary['accuracy'])}, wall {fmt(summary['wall_s'], 0)} s, CPU {fmt(summary['cpu_s'], 0)} s",
           flush=True)
     return {"settings": settings, "runs": rows, "summary": summary}

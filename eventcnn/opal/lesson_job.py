@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn import __version__
 from eventcnn._io import atomic_path, write_bytes_atomic, write_json_atomic
 from eventcnn.errors import describe, is_user_error
 from eventcnn.learn import (
@@ -142,8 +143,6 @@ def start_simulation(n: int, seed: int, path: Path) -> subprocess.Popen | None:
 
 def _pool_meta(n: int, seed: int) -> dict[str, Any]:
     """What a pool of simulated displays was made with: it is reused only for exactly these."""
-    from eventcnn import __version__
-
     return {"n": int(n), "seed": int(seed), "eventcnn": __version__}
 
 
@@ -347,13 +346,19 @@ def _standby(args: argparse.Namespace) -> tuple[Any, subprocess.Popen | None]:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     simulation = None if pool_ready(path, n, seed) else start_simulation(n, seed, path)  # Pythia apart
     try:
-        data = _load(args.data, args.size)
-        import keras  # noqa: F401 - loaded ahead: the training starts without the wait
-        import matplotlib.pyplot  # noqa: F401 - the learning curves
-    except Exception:  # noqa: BLE001 - the fresh job started instead reports it in plain words
-        traceback.print_exc()
-        data = None
-    line = sys.stdin.readline().strip() if data is not None else ""
+        try:
+            data = _load(args.data, args.size)
+            import keras  # noqa: F401 - loaded ahead: the training starts without the wait
+            import matplotlib.pyplot  # noqa: F401 - the learning curves
+        except Exception:  # noqa: BLE001 - the fresh job started instead reports it in plain words
+            traceback.print_exc()
+            data = None
+        line = sys.stdin.readline().strip() if data is not None else ""
+    except BaseException:  # stopped by the server while waiting: the simulation ends too
+        if simulation is not None:
+            simulation.kill()
+            simulation.wait()
+        raise
     if not line:
         if simulation is not None:  # the pool is kept for the next class's start when it gets done
             simulation.wait()

@@ -17,10 +17,10 @@ No FastAPI, no Keras.
 
 Example::
 
-    job = TrainingJob(store, out="class_run", source="displays.zip", seed=1, settings={"epochs": 12})
-    job.prepare()   # when the class starts: the simulated displays, made ahead
+    job = TrainingJob(store, out="class_run", source="displays.zip", seed=1, settings={"epochs": 4})
+    job.prepare()   # when the class starts: its process waits ready (simulated displays, Keras)
     job.start()
-    job.status()    # {'state': 'running', 'stage': 'epoch', 'args': {'epoch': 3, 'epochs': 12}, ...}
+    job.status()    # {"state": "running", "stage": "epoch", "args": {"epoch": 3, "epochs": 4}, ...}
 """
 
 from __future__ import annotations
