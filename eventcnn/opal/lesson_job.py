@@ -73,11 +73,14 @@ from eventcnn.opal.ids import display_ids
 from eventcnn.opal.weights import default_weights
 from eventcnn.opal.workflow import masterclass
 
-__all__ = ["HELDOUT_SHARE", "LESSON_FILE", "PREFIX", "SIM_POOL_FILE", "heldout_mask", "main", "pool_ready",
+__all__ = ["HELDOUT_SHARE", "LESSON_FILE", "LESSON_LEARNING_RATE", "PREFIX", "SIM_POOL_FILE", "heldout_mask", "main", "pool_ready",
            "run_lesson"]
 
 #: the share of the class's labels held out to measure the CNN's misidentification
 HELDOUT_SHARE = 0.3
+#: fine-tuning's learning rate in the lesson (from pretrained weights, unless the settings give one): its
+#: 4 epochs at 1e-4 score as 12 at the recipe's 3e-5 in a third of the time (bench/lesson_job.py, docs/benchmarks.md)
+LESSON_LEARNING_RATE = 1e-4
 #: what a finished training leaves in the run folder for the pages and ``eventcnn class results``
 LESSON_FILE = "lesson.json"
 #: the prefix of the JSON lines the server reads from this process's stdout
@@ -117,6 +120,8 @@ def _pretrained(size: int, settings: dict[str, Any]) -> tuple[dict[str, Any], di
         extra["weights"] = weights
     used = settings.get("weights", extra.get("weights", "none"))
     info = {"weights": str(used), "said": said if "weights" not in settings else f"weights {used}"}
+    if used != "none" and "learning_rate" not in settings:
+        extra["learning_rate"] = LESSON_LEARNING_RATE  # the lesson's few epochs (LessonSettings.epochs)
     if used != "none" and "sim_displays" not in settings and importlib.util.find_spec("pythia8mc") is None:
         extra["sim_displays"] = 0  # fine-tuning mixes in simulated displays: those need Pythia 8
         info["sim"] = "no Pythia 8 installed: fine-tuned on the class's displays alone"

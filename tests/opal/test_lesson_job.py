@@ -153,3 +153,13 @@ def test_the_standby_makes_the_pool_the_training_will_ask_for(tmp_path: Path) ->
     stamp = path.stat().st_mtime_ns
     assert subprocess.run(cmd, capture_output=True, env=env, timeout=300, stdin=subprocess.DEVNULL).returncode == 1
     assert path.stat().st_mtime_ns == stamp  # there already: kept, not made again
+
+
+def test_the_lesson_fine_tunes_pretrained_weights_at_its_own_learning_rate() -> None:
+    from eventcnn.opal import lesson_job
+
+    extra, info = lesson_job._pretrained(200, {"epochs": 4})
+    assert info["weights"] != "none"  # the shipped 200-px weights
+    assert extra["learning_rate"] == lesson_job.LESSON_LEARNING_RATE
+    assert "learning_rate" not in lesson_job._pretrained(200, {"learning_rate": 3e-5})[0]  # given: kept as given
+    assert "learning_rate" not in lesson_job._pretrained(200, {"weights": "none"})[0]  # from scratch: the recipe's
