@@ -79,7 +79,7 @@ __all__ = ["HELDOUT_SHARE", "LESSON_FILE", "LESSON_LEARNING_RATE", "PREFIX", "SI
 #: the share of the class's labels held out to measure the CNN's misidentification
 HELDOUT_SHARE = 0.3
 #: fine-tuning's learning rate in the lesson (from pretrained weights, unless the settings give one): its
-#: 4 epochs at 1e-4 score better than 4 at the recipe's 3e-5, close to 12 at 3e-5 (bench/lesson_job.py, docs/benchmarks.md)
+#: 4 epochs at 1e-4: the accuracy of 12 at the recipe's 3e-5, balanced accuracy ~0.01 lower (bench/lesson_job.py, docs/benchmarks.md)
 LESSON_LEARNING_RATE = 1e-4
 #: what a finished training leaves in the run folder for the pages and ``eventcnn class results``
 LESSON_FILE = "lesson.json"
