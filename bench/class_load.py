@@ -307,7 +307,10 @@ def main() -> None:
     p.add_argument("--data", default=str(SHARED / "centered-masked-rotated1.zip"))
     p.add_argument("--reference", default=str(SHARED / "events_list.csv"), help="the answer key")
     p.add_argument("--students", type=int, default=30)
-    p.add_argument("--epochs", type=int, default=12, help="at most this many epochs (class serve --epochs)")
+    from eventcnn.opal.web.settings import DEFAULTS
+
+    p.add_argument("--epochs", type=int, default=DEFAULTS.epochs,
+                   help="at most this many epochs (class serve --epochs; default: the lesson's, %(default)s)")
     p.add_argument("--pace", type=float, default=1.0, help="seconds between a student's answers while training")
     p.add_argument("--reference-train", action="store_true", help="also time `eventcnn opal train` on the labels")
     p.add_argument("--seed", type=int, default=0)

@@ -28,6 +28,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from eventcnn.cli._defaults import default
@@ -209,7 +210,7 @@ def run_serve(args: argparse.Namespace) -> int:
         server = _server_class(uvicorn)(uvicorn.Config(app, host=args.host.strip("[]"), port=args.port,
                                                        log_level="warning", access_log=False,
                                                        timeout_graceful_shutdown=3))
-        threading.Thread(target=_say_ready, args=(server, start), daemon=True).start()
+        threading.Thread(target=_say_ready, args=(server, start, session.job.prepare), daemon=True).start()
         server.run()
     finally:
         session.close()  # the training child ends, the log is emptied into the --db file, the lock released
@@ -240,11 +241,13 @@ def _server_class(uvicorn: object) -> type:
     return ClassServer
 
 
-def _say_ready(server: object, start: float) -> None:
+def _say_ready(server: object, start: float, then: Callable[[], object] | None = None) -> None:
     while not getattr(server, "started", False) and not getattr(server, "should_exit", False):
         time.sleep(0.01)
     if getattr(server, "started", False):  # once the socket listens: the start-up time of docs/benchmarks.md
         print(f"ready in {time.perf_counter() - start:.1f} s; Ctrl-C stops the server", flush=True)
+        if then is not None:  # the simulated displays of fine-tuning, made ahead at low priority
+            then()
 
 
 def _print_addresses(args: argparse.Namespace, session: object, urls: list[str], own: str, qr: str,

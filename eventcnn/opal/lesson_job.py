@@ -27,6 +27,12 @@ What it does (:func:`run_lesson`):
 Progress and the result go to the server as JSON lines on stdout
 (``@@eventcnn-class {...}``); stages are codes that the pages translate.
 
+"Train now" should not wait for what does not depend on the class's labels: the
+server starts this process **on standby** when the class starts (``--standby
+SETTINGS``): it makes the simulated displays of fine-tuning into the run folder
+(``sim_pool.zip``, kept for the next training with the same settings), loads
+Keras and the displays, then waits for the plan's path on stdin.
+
 Example::
 
     python -m eventcnn.opal.lesson_job --data displays.zip --plan class_run/lesson_plan.json --out class_run
@@ -53,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn import __version__
 from eventcnn._io import atomic_path, write_bytes_atomic, write_json_atomic
 from eventcnn.errors import describe, is_user_error
 from eventcnn.learn import (
@@ -66,16 +73,21 @@ from eventcnn.opal.ids import display_ids
 from eventcnn.opal.weights import default_weights
 from eventcnn.opal.workflow import masterclass
 
-__all__ = ["HELDOUT_SHARE", "LESSON_FILE", "PREFIX", "heldout_mask", "run_lesson", "main"]
+__all__ = ["HELDOUT_SHARE", "LESSON_FILE", "LESSON_LEARNING_RATE", "PREFIX", "SIM_POOL_FILE", "heldout_mask", "main", "pool_ready",
+           "run_lesson"]
 
 #: the share of the class's labels held out to measure the CNN's misidentification
 HELDOUT_SHARE = 0.3
+#: fine-tuning's learning rate in the lesson (from pretrained weights, unless the settings give one): its
+#: 4 epochs at 1e-4: the accuracy of 12 at the recipe's 3e-5, balanced accuracy ~0.01 lower (bench/lesson_job.py, docs/benchmarks.md)
+LESSON_LEARNING_RATE = 1e-4
 #: what a finished training leaves in the run folder for the pages and ``eventcnn class results``
 LESSON_FILE = "lesson.json"
 #: the prefix of the JSON lines the server reads from this process's stdout
 PREFIX = "@@eventcnn-class "
-#: the simulated displays mixed into fine-tuning, made by a process of their own while Keras loads
+#: the simulated displays mixed into fine-tuning, made ahead by a process of their own (kept in the run folder)
 SIM_POOL_FILE = "sim_pool.zip"
+POOL_META = "pool.json"  # inside the pool: what it was made with
 _TRAIN_SHARE = 0.75  # of the progress bar: the epochs
 
 
@@ -108,6 +120,8 @@ def _pretrained(size: int, settings: dict[str, Any]) -> tuple[dict[str, Any], di
         extra["weights"] = weights
     used = settings.get("weights", extra.get("weights", "none"))
     info = {"weights": str(used), "said": said if "weights" not in settings else f"weights {used}"}
+    if used != "none" and "learning_rate" not in settings:
+        extra["learning_rate"] = LESSON_LEARNING_RATE  # the lesson's few epochs (LessonSettings.epochs)
     if used != "none" and "sim_displays" not in settings and importlib.util.find_spec("pythia8mc") is None:
         extra["sim_displays"] = 0  # fine-tuning mixes in simulated displays: those need Pythia 8
         info["sim"] = "no Pythia 8 installed: fine-tuned on the class's displays alone"
@@ -132,12 +146,27 @@ def start_simulation(n: int, seed: int, path: Path) -> subprocess.Popen | None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _pool_meta(n: int, seed: int) -> dict[str, Any]:
+    """What a pool of simulated displays was made with: it is reused only for exactly these."""
+    return {"n": int(n), "seed": int(seed), "eventcnn": __version__}
+
+
+def pool_ready(path: Path, n: int, seed: int) -> bool:
+    """Whether ``path`` holds the ``n`` simulated displays of ``seed`` made by this eventcnn (a finished file)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return json.loads(zf.read(POOL_META)) == _pool_meta(n, seed)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return False
+
+
 def _write_pool(n: int, seed: int, path: Path) -> None:
     pngs, codes = simulated_batch_pool(RecipeConfig(sim_displays=n, seed=seed))
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
         for k, png in enumerate(pngs):
             zf.writestr(f"{k:05d}.png", png)
         zf.writestr("codes.txt", " ".join(str(int(c)) for c in codes))
+        zf.writestr(POOL_META, json.dumps(_pool_meta(n, seed)))
 
 
 def _read_pool(path: Path) -> tuple[list[bytes], np.ndarray]:
@@ -149,14 +178,15 @@ def _read_pool(path: Path) -> tuple[list[bytes], np.ndarray]:
 
 @contextlib.contextmanager
 def _use_pool(proc: subprocess.Popen | None, path: Path, n: int, seed: int) -> Iterator[None]:
-    """Training takes the simulated displays made in the other process (when it made exactly those)."""
+    """Training takes the simulated displays made ahead (``path`` ready) or in the other process ``proc``."""
     original = getattr(_trainer, "simulated_batch_pool", None)
-    if proc is None or original is None:
+    ready = proc is None and n > 0 and pool_ready(path, n, seed)
+    if (proc is None and not ready) or original is None:
         yield
         return
 
     def pool(config: Any) -> tuple[list[bytes], np.ndarray]:
-        if config.sim_displays == n and config.seed == seed and proc.wait() == 0 and path.is_file():
+        if config.sim_displays == n and config.seed == seed and (ready or proc.wait() == 0) and path.is_file():
             return _read_pool(path)
         return original(config)  # other settings than planned: made here, as train() would
 
@@ -165,7 +195,7 @@ def _use_pool(proc: subprocess.Popen | None, path: Path, n: int, seed: int) -> I
         yield
     finally:
         _trainer.simulated_batch_pool = original
-        if proc.poll() is None:
+        if proc is not None and proc.poll() is None:
             proc.kill()
 
 
@@ -217,9 +247,10 @@ def _pictures(model: Any, images: np.ndarray, ids: np.ndarray, probs: np.ndarray
         write_bytes_atomic(out / f"unsure_{k}.png", _png(images[i]))
         unsure.append({"figure": f"unsure{k}", "id": str(ids[i]), "probs": [round(float(p), 4) for p in probs[i]]})
     say("occlusion", 0.9)
+    patch = max(1, images.shape[1] // 8)  # squares side by side (stride = patch): 64 covered copies a map, one pass
     for k, i in enumerate(order[:n_occlusion]):
         target = int(np.argmax(probs[i]))
-        heat = occlusion_map(model, images[i], target=target)
+        heat = occlusion_map(model, images[i], target=target, patch=patch, stride=patch)
         write_bytes_atomic(out / f"occlusion_{k}.png", _png(_overlay(images[i], heat)))
         occl.append({"figure": f"occlusion{k}", "id": str(ids[i]), "target": CLASS_NAMES[target],
                      "p": round(float(probs[i][target]), 4)})
@@ -300,6 +331,47 @@ def _plain(exc: BaseException, log: str) -> str:
     return f"the training stopped because of an error in eventcnn (a bug); the details are in {log}"
 
 
+def _load(data: str, size: int) -> Any:
+    with warnings.catch_warnings():  # lists of unmatched names would give classes away
+        warnings.simplefilter("ignore")
+        return load_displays(data, None, size=size, quiet=True)
+
+
+def _standby(args: argparse.Namespace) -> tuple[Any, subprocess.Popen | None]:
+    """Make ready before "Train now": the simulated displays, Keras, the displays; then wait for the plan.
+
+    Returns the displays and the process making the simulated displays (None
+    when they were there already) once the server has written the plan's path
+    on stdin; the displays are None when it closed stdin (the class ended) or
+    the readying failed (the trace goes to stderr; the server then starts a
+    fresh job, which says what is wrong).
+    """
+    n, seed = _sim_plan(args.size, json.loads(args.standby) | {"seed": args.seed})
+    path = Path(args.out) / SIM_POOL_FILE
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    simulation = None if pool_ready(path, n, seed) else start_simulation(n, seed, path)  # Pythia apart
+    try:
+        try:
+            data = _load(args.data, args.size)
+            import keras  # noqa: F401 - loaded ahead: the training starts without the wait
+            import matplotlib.pyplot  # noqa: F401 - the learning curves
+        except Exception:  # noqa: BLE001 - the fresh job started instead reports it in plain words
+            traceback.print_exc()
+            data = None
+        line = sys.stdin.readline().strip() if data is not None else ""
+    except BaseException:  # stopped by the server while waiting: the simulation ends too
+        if simulation is not None:
+            simulation.kill()
+            simulation.wait()
+        raise
+    if not line:
+        if simulation is not None:  # the pool is kept for the next class's start when it gets done
+            simulation.wait()
+        return None, None
+    args.plan = line
+    return data, simulation
+
+
 def main(argv: list[str] | None = None) -> int:
     """The child process: progress and the result as JSON lines on stdout; exit 0 when done."""
     p = argparse.ArgumentParser(prog="python -m eventcnn.opal.lesson_job",
@@ -310,10 +382,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=200)
     p.add_argument("--simulate", type=int, default=0, help="only make this many simulated displays into --out")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--standby", default=None, metavar="SETTINGS",
+                   help="make ready for a training with these settings (JSON; the simulated displays into --out, "
+                        "Keras, the displays), then read the plan's path from stdin and train")
     args = p.parse_args(argv)
     if args.simulate:
         _write_pool(args.simulate, args.seed, Path(args.out))
         return 0
+    if hasattr(signal, "SIGTERM"):  # stopped by the server: end in order (the simulation process too)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    data = simulation = None
+    if args.standby is not None:
+        data, simulation = _standby(args)
+        if data is None:
+            return 1
     log = str(Path(args.out) / "class_training.log")
 
     def emit(msg: dict[str, Any]) -> None:
@@ -322,19 +404,20 @@ def main(argv: list[str] | None = None) -> int:
     def say(stage: str, fraction: float, **kw: Any) -> None:
         emit({"stage": stage, "fraction": round(float(fraction), 4), "args": kw})
 
-    if hasattr(signal, "SIGTERM"):  # stopped by the server: end in order (the simulation process too)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    simulation = None
     try:
         with open(args.plan, encoding="utf-8") as fh:
             plan = json.load(fh)
         say("loading", 0.02)
         Path(args.out).mkdir(parents=True, exist_ok=True)
         n_sim, sim_seed = _sim_plan(args.size, dict(plan.get("settings", {})) | {"seed": int(plan.get("seed", 1))})
-        simulation = start_simulation(n_sim, sim_seed, Path(args.out) / SIM_POOL_FILE)  # while Keras loads
-        with warnings.catch_warnings():  # lists of unmatched names would give classes away
-            warnings.simplefilter("ignore")
-            data = load_displays(args.data, None, size=args.size, quiet=True)
+        if simulation is not None and (n_sim, sim_seed) != _sim_plan(args.size, json.loads(args.standby)
+                                                                     | {"seed": args.seed}):
+            simulation.kill()  # made ahead for other settings than the plan's
+            simulation.wait()
+            simulation = None
+        if simulation is None and not pool_ready(Path(args.out) / SIM_POOL_FILE, n_sim, sim_seed):
+            simulation = start_simulation(n_sim, sim_seed, Path(args.out) / SIM_POOL_FILE)  # while Keras loads
+        data = data if data is not None else _load(args.data, args.size)
         lesson = run_lesson(data.images, np.array(display_ids(data.names)), plan, args.out, report=say,
                             simulation=simulation)
     except BaseException as exc:  # noqa: BLE001 - one line for the teacher page, the trace in the log

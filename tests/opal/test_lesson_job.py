@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +89,77 @@ def test_the_simulated_displays_made_in_their_own_process_are_those_train_would_
         assert opal_model_pool is not original
         calls.append(len(opal_model.simulated_batch_pool(RecipeConfig(sim_displays=4, seed=3))[0]))
     assert calls == [4] and opal_model.simulated_batch_pool is original  # other settings: made in place; restored
+
+
+def _pool_zip(path: Path, n: int, seed: int) -> tuple[list[bytes], list[int]]:
+    """A pool file as ``prepare`` writes it, with made-up PNG bytes (no Pythia)."""
+    from eventcnn.opal import lesson_job
+
+    pngs, codes = [f"png{k}".encode() for k in range(n)], [k % 4 for k in range(n)]
+    with zipfile.ZipFile(path, "w") as zf:
+        for k, png in enumerate(pngs):
+            zf.writestr(f"{k:05d}.png", png)
+        zf.writestr("codes.txt", " ".join(map(str, codes)))
+        zf.writestr(lesson_job.POOL_META, json.dumps(lesson_job._pool_meta(n, seed)))
+    return pngs, codes
+
+
+def test_a_pool_made_ahead_is_used_only_for_exactly_its_settings(tmp_path: Path) -> None:
+    from eventcnn.learn import train_arrays as opal_model
+    from eventcnn.learn.recipes import RecipeConfig
+    from eventcnn.opal import lesson_job
+
+    path = tmp_path / lesson_job.SIM_POOL_FILE
+    assert not lesson_job.pool_ready(path, 8, 3)  # nothing there
+    pngs, codes = _pool_zip(path, 8, 3)
+    assert lesson_job.pool_ready(path, 8, 3)
+    assert not lesson_job.pool_ready(path, 8, 4) and not lesson_job.pool_ready(path, 12, 3)
+    original = opal_model.simulated_batch_pool
+    made: list[int] = []
+    opal_model.simulated_batch_pool = lambda config: (made.append(config.sim_displays), ([b"x"] * 4, np.zeros(4)))[1]
+    try:
+        with lesson_job._use_pool(None, path, 8, 3):  # no simulation process: the file made ahead
+            got, got_codes = opal_model.simulated_batch_pool(RecipeConfig(sim_displays=8, seed=3))
+            assert got == pngs and got_codes.tolist() == codes and made == []
+            opal_model.simulated_batch_pool(RecipeConfig(sim_displays=4, seed=3))  # other settings: made here
+            assert made == [4]
+        with lesson_job._use_pool(None, path, 8, 4):  # a pool of another seed is never taken
+            opal_model.simulated_batch_pool(RecipeConfig(sim_displays=8, seed=4))
+            assert made == [4, 8]
+    finally:
+        opal_model.simulated_batch_pool = original
+    path.write_bytes(b"not a zip")  # a damaged file counts as missing
+    assert not lesson_job.pool_ready(path, 8, 3)
+
+
+def test_the_standby_makes_the_pool_the_training_will_ask_for(tmp_path: Path) -> None:
+    pytest.importorskip("pythia8mc", reason="simulated displays need Pythia 8 (pip install pythia8mc)")
+    from eventcnn.learn import train_arrays as opal_model
+    from eventcnn.learn.recipes import RecipeConfig
+    from eventcnn.opal import lesson_job
+
+    settings = {"epochs": 1, "weights": "sim", "sim_displays": 8}
+    assert lesson_job._sim_plan(200, settings | {"seed": 5}) == (8, 5)
+    cmd = [sys.executable, "-m", "eventcnn.opal.lesson_job", "--standby", json.dumps(settings), "--seed", "5",
+           "--data", str(tmp_path / "none.zip"), "--out", str(tmp_path / "run")]
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "EVENTCNN_QUIET": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, stdin=subprocess.DEVNULL)
+    assert out.returncode == 1 and "none.zip" in out.stderr  # no displays: it gives up, the pool made all the same
+    path = tmp_path / "run" / lesson_job.SIM_POOL_FILE
+    assert lesson_job.pool_ready(path, 8, 5)
+    pngs, codes = lesson_job._read_pool(path)
+    here = opal_model.simulated_batch_pool(RecipeConfig(sim_displays=8, seed=5))
+    assert pngs == here[0] and codes.tolist() == here[1].tolist()  # byte for byte what training would make
+    stamp = path.stat().st_mtime_ns
+    assert subprocess.run(cmd, capture_output=True, env=env, timeout=300, stdin=subprocess.DEVNULL).returncode == 1
+    assert path.stat().st_mtime_ns == stamp  # there already: kept, not made again
+
+
+def test_the_lesson_fine_tunes_pretrained_weights_at_its_own_learning_rate() -> None:
+    from eventcnn.opal import lesson_job
+
+    extra, info = lesson_job._pretrained(200, {"epochs": 4})
+    assert info["weights"] != "none"  # the shipped 200-px weights
+    assert extra["learning_rate"] == lesson_job.LESSON_LEARNING_RATE
+    assert "learning_rate" not in lesson_job._pretrained(200, {"learning_rate": 3e-5})[0]  # given: kept as given
+    assert "learning_rate" not in lesson_job._pretrained(200, {"weights": "none"})[0]  # from scratch: the recipe's

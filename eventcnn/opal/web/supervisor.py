@@ -8,19 +8,24 @@ Keras lives only there: the server's memory and interpreter lock stay free for
 the class's votes, and the child runs at a lower priority. Progress comes back as
 JSON lines (a stage code, a fraction, arguments: the pages translate them); the
 result is the run folder's ``lesson.json`` (:data:`~eventcnn.opal.lesson_job.LESSON_FILE`),
-which a restarted server shows again.
+which a restarted server shows again. :meth:`TrainingJob.prepare` (called when
+``eventcnn class serve`` starts) makes the simulated displays of fine-tuning
+ahead, in a low-priority process of their own, into the run folder: "Train now"
+finds them ready.
 
 No FastAPI, no Keras.
 
 Example::
 
-    job = TrainingJob(store, out="class_run", source="displays.zip", seed=1, settings={"epochs": 12})
+    job = TrainingJob(store, out="class_run", source="displays.zip", seed=1, settings={"epochs": 4})
+    job.prepare()   # when the class starts: its process waits ready (simulated displays, Keras)
     job.start()
-    job.status()    # {'state': 'running', 'stage': 'epoch', 'args': {'epoch': 3, 'epochs': 12}, ...}
+    job.status()    # {"state": "running", "stage": "epoch", "args": {"epoch": 3, "epochs": 4}, ...}
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -46,6 +51,8 @@ STATUS_FILE = "class_training.json"
 LABEL_FILE = "class_labels.csv"
 #: the plan the child reads
 PLAN_FILE = "lesson_plan.json"
+#: what the process on standby says (its errors) until it trains, in the run folder
+STANDBY_LOG = "class_standby.log"
 #: the lesson's result written by the child (``eventcnn.opal.lesson_job.LESSON_FILE``)
 LESSON_FILE = "lesson.json"
 _PREFIX = "@@eventcnn-class "  # eventcnn.opal.lesson_job.PREFIX
@@ -82,6 +89,9 @@ class TrainingJob:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._proc: subprocess.Popen | None = None
+        self._standby: subprocess.Popen | None = None  # the next training's process, made ready (prepare)
+        self._stopped = False  # the server is closing: nothing new is started
+        self._standby_wanted = False  # prepare() was called: keep a process on standby after each training
         self._state: dict[str, Any] = {"state": "idle", "stage": "idle", "args": {}, "fraction": 0.0,
                                        "error": None, "runs": 0}
         self._lesson: dict[str, Any] | None = None
@@ -130,6 +140,45 @@ class TrainingJob:
             self._thread.start()
         return True
 
+    def prepare(self) -> bool:
+        """Start the next training's process on standby, so that "Train now" need not wait for it.
+
+        ``python -m eventcnn.opal.lesson_job --standby`` runs at low priority: it
+        makes the simulated displays of fine-tuning into the run folder (kept for
+        later trainings with the same settings), loads Keras and the displays,
+        then waits for a plan. A training hands its plan to it (or starts a fresh
+        process when it is gone). False when one is waiting already or the server
+        is closing.
+        """
+        with self._lock:
+            self._standby_wanted = True
+            if self._stopped or (self._standby is not None and self._standby.poll() is None):
+                return False
+            self.out.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, "-m", JOB_MODULE, "--standby", json.dumps(self.settings), "--data",
+                   str(self.source), "--out", str(self.out), "--seed", str(self.seed), "--size", str(self.size)]
+            with open(self.out / STANDBY_LOG, "w", encoding="utf-8") as log:
+                self._standby = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                                 text=True, env=self._env())
+        return True
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "EVENTCNN_QUIET": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+
+    def _take_standby(self, plan: Path) -> subprocess.Popen | None:
+        """The process on standby, handed ``plan``; None when there is none (or it has ended)."""
+        with self._lock:
+            proc, self._standby = self._standby, None
+        if proc is None or proc.poll() is not None or proc.stdin is None:
+            return None
+        try:
+            proc.stdin.write(f"{plan}\n")
+            proc.stdin.close()
+        except OSError:  # it ended meanwhile: a fresh process instead
+            proc.wait()
+            return None
+        return proc
+
     def join(self, timeout: float | None = None) -> None:
         """Wait for the running training (tests, benchmarks)."""
         if self._thread is not None:
@@ -137,16 +186,26 @@ class TrainingJob:
 
     def stop(self) -> None:
         """End a running training (server shutdown): the child is terminated, nothing is left running."""
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        with self._lock:
+            self._stopped = True
+        for proc in (self._standby, self._proc):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         self.join(10)
 
     def _run(self) -> None:
+        try:
+            self._run_once()
+        finally:
+            if self._standby_wanted:  # the next "Train now" finds its process ready too
+                self.prepare()
+
+    def _run_once(self) -> None:
         try:
             labels = self.labels()
             if len(labels) < MIN_LABELS:
@@ -175,11 +234,17 @@ class TrainingJob:
         write_json_atomic(self.out / PLAN_FILE, plan)
         cmd = [sys.executable, "-m", JOB_MODULE, "--data", str(self.source), "--plan", str(self.out / PLAN_FILE),
                "--out", str(self.out), "--size", str(self.size)]
-        env = {**os.environ, "EVENTCNN_QUIET": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
         log_path = self.out / "class_training.log"
         message: dict[str, Any] = {}
-        with open(log_path, "w", encoding="utf-8") as log:
-            self._proc = proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+        proc = self._take_standby(self.out / PLAN_FILE)
+        with contextlib.ExitStack() as stack:
+            if proc is None:
+                log = stack.enter_context(open(log_path, "w", encoding="utf-8"))
+                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=self._env())
+            else:  # it writes to its own log: the training's log from now on
+                with contextlib.suppress(OSError):
+                    os.replace(self.out / STANDBY_LOG, log_path)
+            self._proc = proc
             assert proc.stdout is not None
             for line in proc.stdout:
                 if not line.startswith(_PREFIX):
