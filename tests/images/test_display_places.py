@@ -181,3 +181,28 @@ def test_teaching_examples_two_views_of_one_event_read_alike(shared_data: Path) 
     assert pairs > 150
     assert sum(r.ecal_n is not None for r in reads.values()) == 43
     assert sum(r.hcal_n is not None for r in reads.values()) >= 40
+
+
+# --------------------------------------------------------------------------- the label checks of the tool
+
+
+def test_the_tools_label_checks_drop_what_two_labels_or_two_shapes_claim() -> None:
+    from tools import make_display_places as T
+
+    one, four, blank = _glyph(1), _glyph(4), np.zeros((14, 7), bool)
+    near_one = one.copy()
+    near_one[3, 2] = not near_one[3, 2]
+    key = lambda bm: bm.tobytes() + b"\x07"  # noqa: E731
+    # a 4 that the glyph reader reads as 1 beside the real 1s, and a GIF variant of the 1 one pixel off
+    places = {"hcal_sume": [{key(one): ("1", one, 40), key(four): ("1", four, 30), key(blank): (" ", blank, 9)}],
+              "muon_n": [{key(one): ("1", one, 20), key(near_one): ("1", near_one, 4)}]}
+    T._one_shape(places, 514, lambda s: None)
+    assert [ch for ch, _, _ in places["hcal_sume"][0].values()] == [" "]
+    assert len(places["muon_n"][0]) == 2
+    # one glyph with two labels in two places: dropped in both; an unlabelled copy of a labelled glyph takes it
+    places = {"vtx_x": [{key(four): ("4", four, 10)}, {key(one): (None, one, 5)}],
+              "hcal_n": [{key(four): ("1", four, 12), key(one): ("1", one, 30)}]}
+    T._cross_check(places, 514, lambda s: None)
+    assert places["vtx_x"][0] == {} and places["hcal_n"][0] == {key(one): ("1", one, 30)}
+    assert places["vtx_x"][1][key(one)][0] == "1"
+    assert T._partial(np.pad(one[:, 2:5], ((0, 0), (0, 4))), "4") and not T._partial(four, "4")
