@@ -527,6 +527,16 @@ def make_cells(displays: dict[str, np.ndarray]) -> list[dict]:
     return C.cells_to_json(grids, seen_all, fields)
 
 
+def _keep_places(cells: list[dict], old: dict) -> list[dict]:
+    """The place templates of the file being replaced, per box width (``tools/make_display_places.py`` makes them:
+    rerun it after new cell templates)."""
+    places = {g["box_width"]: g["places"] for g in old.get("cells", []) if "places" in g}
+    for g in cells:
+        if g["box_width"] in places:
+            g["places"] = places[g["box_width"]]
+    return cells
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("displays", help="zip or folder of the Manchester displays (z_displays.zip)")
@@ -540,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     if args.cells_only:
         obj = json.loads(out.read_text(encoding="utf-8"))
-        obj["cells"] = make_cells(half)
+        obj["cells"] = _keep_places(make_cells(half), obj)
         out.write_text(json.dumps(obj, indent=0) + "\n", encoding="utf-8")
         print(f"cell templates from {len(half)} template-half displays -> {out}", file=sys.stderr)
         return 0
@@ -559,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     note = (f"cut from {len(half)} displays of {Path(args.displays).name} (CRC-32 of the name even) by "
             "tools/make_display_glyphs.py; seeds: " + ", ".join(REFERENCE))
     obj = to_json(templates, labels, note)
-    obj["cells"] = make_cells(half)
+    obj["cells"] = _keep_places(make_cells(half), json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {})
     out.write_text(json.dumps(obj, indent=0) + "\n", encoding="utf-8")
     chars = Counter(ch for ch, _ in templates)
     print(f"{len(templates)} glyph templates ({len(chars)} characters), {len(labels)} scale labels -> {out}",

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from eventcnn.images.display_places import PlaceFields, places_from_json
+
 __all__ = ["CELL_TEXT", "CellGrid", "RunEvent", "align", "cells_from_json", "cells_to_json", "compare_cells", "grid_for",
            "read_run_event", "run_event_text"]
 
@@ -95,6 +97,8 @@ class CellGrid:
     #: the window's first column in the box, its width, and the run/event cell whose templates it shares;
     #: ``guard`` columns before the first window must be empty: a leading digit the grid does not know)
     fields: dict[str, tuple[int, int, tuple[tuple[int, int, int], ...]]] = field(default_factory=dict)
+    #: numbers of lines 1 and 2 read in their own character places (:mod:`eventcnn.images.display_places`)
+    places: PlaceFields = field(default_factory=dict)
 
     def span(self, cell: int, shift: int = 0) -> tuple[int, int]:
         """Columns ``(start, stop)`` of a cell, shifted by ``shift`` pixels."""
@@ -117,7 +121,8 @@ def cells_from_json(items: Sequence[dict[str, Any]]) -> tuple[CellGrid, ...]:
         fields = {str(f["field"]): (int(f["decimals"]), int(f["guard"]),
                                     tuple((int(x), int(w), int(c)) for x, w, c in f["digits"]))
                   for f in g.get("fields", [])}
-        grids.append(CellGrid(int(g["box_width"]), float(g["x0"]), float(g["pitch"]), cells, fields))
+        places = places_from_json(g.get("places", []))
+        grids.append(CellGrid(int(g["box_width"]), float(g["x0"]), float(g["pitch"]), cells, fields, places))
     return tuple(grids)
 
 
@@ -231,6 +236,8 @@ class RunEvent:
     problems: dict[str, str] = field(default_factory=dict)
     hidden: list[str] = field(default_factory=list)
     text: str = ""
+    grid: CellGrid | None = None  # the grid and shift the line was read on
+    shift: int = 0
 
 
 def _number(name: str, cells: list[_Cell], out: RunEvent) -> int | None:
@@ -258,7 +265,7 @@ def read_run_event(lit: np.ndarray, hid: np.ndarray, grids: Sequence[CellGrid]) 
     if found is None or found[2] > MAX_LITERAL_COST:
         return None
     grid, shift, _ = found
-    out = RunEvent()
+    out = RunEvent(grid=grid, shift=shift)
     read: dict[int, _Cell] = {}
     for cell in (*RUN_CELLS, *EVENT_CELLS):
         costs = _costs(lit, hid, grid, cell, shift)

@@ -56,6 +56,7 @@ from eventcnn._io import atomic_path
 from eventcnn.errors import UserError
 from eventcnn.images.display_cells import read_run_event
 from eventcnn.images.display_font import GLYPHS_FILE, Font, font_from_json, load_font
+from eventcnn.images.display_places import read_places
 from eventcnn.images.manchester import (
     DisplayLayout,
     decode_display_rgb,
@@ -491,24 +492,38 @@ def _shift_distance(a: np.ndarray, t: np.ndarray) -> int:
     return int(best)
 
 
-def _run_event_on_grid(read: HeaderRead, lit: np.ndarray, hid: np.ndarray, font: Font) -> None:
-    """Run, event and the numbers of line 1 that the grid knows, read cell by cell on the grid of the
-    display's GIF scale, where one fits (:mod:`eventcnn.images.display_cells`). They replace what the
-    glyph reader made of them: run and event always, another number when the grid reads it or finds it
-    hidden (a number the grid cannot read for another reason keeps the glyph reader's read)."""
-    got = read_run_event(lit, hid, font.cells)
+def _decide(read: HeaderRead, keys: list[str], values: dict[str, Any], problems: dict[str, str],
+            hidden: list[str]) -> None:
+    """The grid's read of ``keys`` replaces the glyph reader's (values, problems, hidden characters)."""
+    read.hidden = [h for h in read.hidden if not any(h.endswith((f"({k}, hidden)", f"({k}, unreadable)"))
+                                                     for k in keys)]
+    for k in keys:
+        read.values[k] = values[k]
+        read.problems.pop(k, None)
+        if k in problems:
+            read.problems[k] = problems[k]
+    read.hidden[:0] = [h for h in hidden if any(f"({k}," in h for k in keys)]
+
+
+def _run_event_on_grid(read: HeaderRead, bands: list[tuple[np.ndarray, np.ndarray]], font: Font) -> None:
+    """Run, event and the numbers that the grid knows, read cell by cell on the grid of the display's
+    GIF scale, where one fits (:mod:`eventcnn.images.display_cells`; lines 1 and 2 in their character
+    places: :mod:`eventcnn.images.display_places`). They replace what the glyph reader made of them:
+    run and event always, another number when the grid reads it or finds it hidden (a number the grid
+    cannot read for another reason keeps the glyph reader's read)."""
+    got = read_run_event(*bands[0], font.cells)
     if got is None:
         return
-    decided = ["run", "event"] + [k for k, v in got.values.items()
-                                  if v is not None or got.problems.get(k, "").startswith("hidden")]
-    read.hidden = [h for h in read.hidden if not any(h.endswith((f"({k}, hidden)", f"({k}, unreadable)"))
-                                                     for k in decided)]
-    for k in decided:
-        read.values[k] = got.run if k == "run" else got.event if k == "event" else got.values[k]
-        read.problems.pop(k, None)
-        if k in got.problems:
-            read.problems[k] = got.problems[k]
-    read.hidden[:0] = [h for h in got.hidden if any(f"({k}," in h for k in decided)]
+    values = {"run": got.run, "event": got.event, **got.values}
+    problems, hidden = dict(got.problems), list(got.hidden)
+    if got.grid is not None and got.grid.places:
+        placed = read_places(bands, got.grid.places, got.shift, skip=tuple(got.values))
+        values.update(placed.values)
+        problems.update(placed.problems)
+        hidden += placed.hidden
+    decided = ["run", "event"] + [k for k, v in values.items() if k not in ("run", "event")
+                                  and (v is not None or problems.get(k, "").startswith("hidden"))]
+    _decide(read, decided, values, problems, hidden)
     line1 = read.lines[0]
     m = re.match(r"^\s*Run:event.*?:\s*[0-9?]*", line1)
     read.lines = ((got.text + line1[m.end():]) if m else line1, read.lines[1])
@@ -536,7 +551,7 @@ def read_header(rgb: np.ndarray, display: str = "", font: Font | None = None,
             read.problems[k] = str(exc)
     else:
         _parse(read, [_read_line(lit, hid, font) for lit, hid in bands])
-        _run_event_on_grid(read, *bands[0], font)
+        _run_event_on_grid(read, bands, font)
     read.scale_cm, read.scale_problem = read_scale(rgb, font)
     return read
 
