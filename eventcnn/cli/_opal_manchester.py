@@ -63,6 +63,9 @@ def _register_measure(sub: argparse._SubParsersAction) -> None:
                    help="seed of folds, training and pseudo-experiments (default: %(default)s)")
     m.add_argument("--toys", type=int, default=default(measure_challenge, "toys"),
                    help="pseudo-experiments per uncertainty (default: %(default)s)")
+    m.add_argument("--no-header-cnn", dest="header_cnn", action="store_false",
+                   help="do not train the CNN that also reads the header numbers (one per fold, about as long "
+                        "as the fold's CNN); the comparison then lacks it")
     m.add_argument("--limit", type=int, default=None,
                    help="a quick sample: about this many labelled end views, other end views and side views")
     m.add_argument("--overwrite", action="store_true", help="replace an earlier report in DIR")
@@ -120,7 +123,7 @@ def run_measure(args: argparse.Namespace) -> int:
 
     out = args.out  # checked by eventcnn.cli._paths (an existing report is replaced only with --overwrite)
     result = measure_challenge(args.data, folds=args.folds, epochs=args.epochs, steps=args.steps, seed=args.seed,
-                               toys=args.toys, limit=args.limit, quiet=args.quiet)
+                               toys=args.toys, header_cnn=args.header_cnn, limit=args.limit, quiet=args.quiet)
     path = write_measurement(result, out)
     for key in ("end", "side", "all"):
         m = result[key]

@@ -9,9 +9,10 @@ set's mean and spread; a number not read is set to the mean), joined before a
 new softmax. Keras 3 layers only (backend-neutral).
 
 Training (:func:`train_header_cnn`): class-balanced batches of 16, the images
-rotated by any angle and mirrored inside the model (as the default recipe), a
-stratified 20 % of the labelled displays held out for early stopping on the
-class-balanced validation loss (patience 8, best weights restored), Adam.
+rotated by any angle and mirrored inside the model (as the default recipe), 20 %
+of the labelled displays held out for early stopping on the class-balanced
+validation loss (stratified by class when every class has two displays and the
+held-out part one per class; patience 8, best weights restored), Adam.
 
 Example::
 
@@ -112,7 +113,10 @@ def train_header_cnn(images: np.ndarray, X: np.ndarray, labels: Any, base: Any |
         raise UserError(f"{len(images)} images, {len(X)} header rows and {len(y)} labels: one of each per display")
     keras.utils.set_random_seed(seed)
     idx = np.arange(len(y))
-    tr, va = train_test_split(idx, test_size=val_fraction, stratify=y, random_state=seed)
+    counts = np.bincount(y)
+    n_val = int(np.ceil(val_fraction * len(y)))
+    stratify = y if (counts[counts > 0] >= 2).all() and n_val >= np.count_nonzero(counts) else None
+    tr, va = train_test_split(idx, test_size=val_fraction, stratify=stratify, random_state=seed)
     mean = np.nanmean(X[tr], axis=0)
     std = np.nanstd(X[tr], axis=0)
     std[~(std > 0)] = 1.0

@@ -27,6 +27,11 @@ misidentification correction), three times:
   ``all_combined``: the end and side measurements pooled
   (:func:`~eventcnn.opal.fractions.combine_measurements`).
 
+Which classifier wins (``cross_validation``): on the labelled end views, same folds, the CNN, the header
+trees, the masterclass's cut rules, the CNN's output and the numbers stacked in trees, and the CNN that
+also reads the numbers (:mod:`eventcnn.opal.header_cnn`, started from each fold's CNN; ``header_cnn=False``
+leaves it out), each with its balanced accuracy and the paired difference to the CNN.
+
 Example::
 
     result = measure_challenge("~/.cache/eventcnn", folds=5, epochs=8, seed=42)
@@ -77,6 +82,7 @@ from eventcnn.opal.fractions import (
     confusion_counts,
     measure_fractions,
 )
+from eventcnn.opal.header_cnn import predict_header_cnn, train_header_cnn
 from eventcnn.seeds import DEFAULT_SEED, derive_rng, derive_seed
 
 __all__ = ["CNN_EPOCHS", "CNN_STEPS", "Challenge", "challenge_files", "MEASURE_FOLDS", "agreement", "load_challenge", "low_multiplicity",
@@ -90,6 +96,9 @@ MEASURE_FOLDS = 5
 CNN_EPOCHS = 8
 #: training batches per epoch (the recipe's); the tests' quick path uses a few
 CNN_STEPS = 32
+#: the CNN with the header numbers (started from each fold's CNN, at most ``epochs`` epochs) stops after this many
+#: epochs without a better validation loss
+HEADER_CNN_PATIENCE = 3
 #: the trees stop early on an internal stratified 20 % split only with this many displays of every class
 _TREES_EARLY_STOP_MIN = 10
 
@@ -233,11 +242,14 @@ def _folds(y: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
 
 
 def _cnn_cross_validation(crops: np.ndarray, y: np.ndarray, test_sets: Sequence[np.ndarray], others: np.ndarray,
-                          epochs: int, steps: int, seed: int, say: Any,
-                          quiet: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold CNN probabilities of the labelled crops, and the fold CNNs' mean on ``others``."""
+                          epochs: int, steps: int, seed: int, say: Any, quiet: bool,
+                          X: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Out-of-fold CNN probabilities of the labelled crops, the fold CNNs' mean on ``others`` and, given the
+    header numbers ``X`` of the labelled displays, the out-of-fold probabilities of the CNN that also reads
+    them (:mod:`eventcnn.opal.header_cnn`, started from the fold's CNN, trained on the same fold)."""
     oof = np.zeros((len(y), len(OPAL_CLASSES)))
     rest = np.zeros((len(others), len(OPAL_CLASSES)))
+    oof_header = np.zeros((len(y), len(OPAL_CLASSES))) if X is not None else None
     for k, test in enumerate(test_sets):
         t0 = time.perf_counter()
         train = np.setdiff1d(np.arange(len(y)), test)
@@ -247,7 +259,15 @@ def _cnn_cross_validation(crops: np.ndarray, y: np.ndarray, test_sets: Sequence[
         if len(others):
             rest += predict_images(result.model, others) / len(test_sets)
         say(f"fold {k + 1}/{len(test_sets)}: CNN trained on {len(train)} displays in {time.perf_counter() - t0:.0f} s")
-    return oof, rest
+        if X is not None and oof_header is not None:
+            t0 = time.perf_counter()
+            hc = train_header_cnn(crops[train], X[train], y[train], base=result.model, epochs=epochs,
+                                  steps_per_epoch=steps, patience=HEADER_CNN_PATIENCE,
+                                  seed=derive_seed(seed, "measure-header-cnn", k))
+            oof_header[test] = predict_header_cnn(hc, crops[test], X[test])
+            say(f"fold {k + 1}/{len(test_sets)}: the CNN with the header numbers trained in "
+                f"{time.perf_counter() - t0:.0f} s ({len(hc.history)} epochs)")
+    return oof, rest, oof_header
 
 
 def low_multiplicity(X: np.ndarray, views: np.ndarray) -> dict[str, Any]:
@@ -347,10 +367,11 @@ def _display_counts(ch: Challenge, other_end: int, side_pred: np.ndarray) -> dic
 
 
 def _comparison(y: np.ndarray, cnn: np.ndarray, trees: np.ndarray, rules: np.ndarray, folds: int,
-                seed: int, stacked: np.ndarray | None = None) -> dict[str, Any]:
+                seed: int, stacked: np.ndarray | None = None, header_cnn: np.ndarray | None = None) -> dict[str, Any]:
     """The classifiers on the same labelled displays: the CNN and the trees (out-of-fold), the masterclass's cut
-    rules (no fitting; scored where the numbers they need were read), the CNN with the header numbers
-    (``stacked``, out-of-fold) and the paired differences."""
+    rules (no fitting; scored where the numbers they need were read), the CNN's output and the header numbers
+    together (``stacked`` trees, out-of-fold), the CNN that also reads the numbers (``header_cnn``, out-of-fold)
+    and the paired differences."""
     decided = rules != ""
     paired = {"balanced_accuracy_cnn_minus_trees":
               stats.paired_difference(stats.balanced_accuracy, y, cnn, trees, seed=seed, strata=y).to_json()}
@@ -359,6 +380,10 @@ def _comparison(y: np.ndarray, cnn: np.ndarray, trees: np.ndarray, rules: np.nda
         out["cnn_and_numbers"] = _scores(y, stacked)
         paired["balanced_accuracy_cnn_and_numbers_minus_cnn"] = stats.paired_difference(
             stats.balanced_accuracy, y, stacked, cnn, seed=seed, strata=y).to_json()
+    if header_cnn is not None:
+        out["cnn_with_header"] = _scores(y, header_cnn)
+        paired["balanced_accuracy_cnn_with_header_minus_cnn"] = stats.paired_difference(
+            stats.balanced_accuracy, y, header_cnn, cnn, seed=seed, strata=y).to_json()
     if decided.sum() and len(np.unique(y[decided])) > 1:
         out["rules"] = {**_scores(y[decided], rules[decided]), "displays": int(decided.sum()),
                         "undecided": int((~decided).sum())}
@@ -369,7 +394,7 @@ def _comparison(y: np.ndarray, cnn: np.ndarray, trees: np.ndarray, rules: np.nda
 
 def measure_challenge(data: str | os.PathLike[str] | None = None, *, folds: int = MEASURE_FOLDS,
                       epochs: int = CNN_EPOCHS, steps: int = CNN_STEPS, seed: int = DEFAULT_SEED,
-                      toys: int = DEFAULT_TOYS,
+                      toys: int = DEFAULT_TOYS, header_cnn: bool = True,
                       limit: int | None = None, quiet: bool = False) -> dict[str, Any]:
     """The measurement's JSON: ``end``, ``side``, ``all`` (each :meth:`FractionMeasurement.to_json`
     plus ``classifier``), ``all_combined``, ``agreement``, ``cross_validation``, ``displays``, ``config``.
@@ -394,8 +419,8 @@ def measure_challenge(data: str | os.PathLike[str] | None = None, *, folds: int 
         f"{len(side)} side views; {folds}-fold cross-validation")
     crops = np.stack([ch.crops[n] for n in ch.names[lab]])
     others = np.stack([ch.crops[n] for n in ch.names[end_rest]]) if len(end_rest) else crops[:0]
-    oof_cnn, rest_cnn = _cnn_cross_validation(crops, y, test_sets, others, epochs, steps, seed,
-                                              say, quiet)
+    oof_cnn, rest_cnn, oof_header = _cnn_cross_validation(crops, y, test_sets, others, epochs, steps, seed,
+                                                          say, quiet, ch.X[lab] if header_cnn else None)
     cnn_pred = _codes(oof_cnn)
     trees_pred = _codes(_tree_cross_validation(ch.X[lab], y, test_sets, seed))
     full_trees = _trees(ch.X[lab], y, derive_seed(seed, "measure-trees", "all"))
@@ -419,7 +444,7 @@ def measure_challenge(data: str | os.PathLike[str] | None = None, *, folds: int 
     result["errors"] = [m["error"] for m in result.values() if isinstance(m, dict) and "error" in m]
     stacked = _codes(_stacked_cross_validation(ch.X[lab], oof_cnn, y, test_sets, seed))
     result["cross_validation"] = _comparison(y, cnn_pred, trees_pred, classic_rules(ch.X[lab]), folds, seed,
-                                             stacked)
+                                             stacked, _codes(oof_header) if oof_header is not None else None)
     cnn_of = dict(zip(ch.names[lab], cnn_pred)) | dict(zip(ch.names[end_rest], _codes(rest_cnn)))
     trees_of = dict(zip(ch.names[lab], trees_pred)) | dict(zip(ch.names[unlabelled], trees_rest))
     result["displays"] = _display_counts(ch, len(end_rest), trees_rest[len(end_rest):])
@@ -429,6 +454,8 @@ def measure_challenge(data: str | os.PathLike[str] | None = None, *, folds: int 
         say(f"{len(ch.left_out)} displays left out: {few_names(sorted(ch.left_out), 5)}")
     result["config"] = {"data": str(data) if data is not None else str(cache_dir()), "folds": folds, "epochs": epochs,
                         "steps_per_epoch": steps, "seed": seed, "toys": toys, "limit": limit,
+                        "header_cnn": ({"epochs_at_most": epochs, "patience": HEADER_CNN_PATIENCE} if header_cnn
+                                       else None),
                         "seconds": round(time.perf_counter() - t_start, 1),
                         "side_view_cnn": "not built: side views are classified by the header numbers only",
                         "licence": "the Manchester/QuarkNet displays and the OPAL data state no licence; "

@@ -98,10 +98,12 @@ def _fmt(f: dict[str, Any] | None) -> str:
 
 _CLASSIFIERS = (("cnn", "masterclass CNN (end-view crops)"), ("trees", "gradient-boosted trees on the header numbers"),
                 ("rules", "the masterclass's cut rules (displays they decide)"),
-                ("cnn_and_numbers", "CNN output and header numbers together (stacked trees)"))
+                ("cnn_and_numbers", "CNN output and header numbers together (stacked trees)"),
+                ("cnn_with_header", "the CNN that also reads the header numbers (second input)"))
 _DIFFERENCES = (("balanced_accuracy_cnn_minus_trees", "CNN - trees"),
                 ("balanced_accuracy_cnn_minus_rules_where_decided", "CNN - cut rules (displays they decide)"),
-                ("balanced_accuracy_cnn_and_numbers_minus_cnn", "CNN with numbers - CNN"))
+                ("balanced_accuracy_cnn_and_numbers_minus_cnn", "CNN output and numbers (stacked) - CNN"),
+                ("balanced_accuracy_cnn_with_header_minus_cnn", "CNN reading the numbers too - CNN"))
 
 
 def _interval(x: dict[str, Any], sign: str = "") -> str:

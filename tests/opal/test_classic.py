@@ -91,3 +91,17 @@ def test_header_cnn_trains_and_predicts_on_small_displays() -> None:
     p = predict_header_cnn(hc, images[:5], X[:5])
     assert p.shape == (5, 4) and np.allclose(p.sum(1), 1.0, atol=1e-4)
     assert len(hc.history) == 2 and np.isfinite(hc.features(np.full((1, 8), np.nan))).all()
+
+
+@pytest.mark.slow
+def test_header_cnn_trains_when_a_class_is_too_rare_to_stratify() -> None:
+    from eventcnn.learn.models import masterclass_network
+    from eventcnn.opal.header_cnn import train_header_cnn
+
+    rng = np.random.default_rng(1)
+    X, y = _toy(4, rng)
+    keep = np.concatenate([np.flatnonzero(y != y[0]), np.flatnonzero(y == y[0])[:1]])  # one display of a class
+    images = rng.integers(0, 255, (len(keep), 60, 60, 3), dtype=np.uint8)
+    hc = train_header_cnn(images, X[keep], y[keep], base=masterclass_network((60, 60, 3)), seed=2, epochs=1,
+                          steps_per_epoch=1, batch_size=4)
+    assert len(hc.history) == 1 and np.isfinite(hc.history[0]["val_loss"])

@@ -156,6 +156,12 @@ def test_measure_writes_the_interface_json(quick_run: tuple[Path, int]) -> None:
     assert sum(map(sum, both["confusion"]["true_x_predicted"])) == d["labelled_end"]
     diff = result["cross_validation"]["balanced_accuracy_cnn_and_numbers_minus_cnn"]
     assert diff["ci95"][0] <= diff["value"] <= diff["ci95"][1]
+    reading = result["cross_validation"]["cnn_with_header"]  # the two-input CNN, out-of-fold on the same folds
+    assert sum(map(sum, reading["confusion"]["true_x_predicted"])) == d["labelled_end"]
+    diff = result["cross_validation"]["balanced_accuracy_cnn_with_header_minus_cnn"]
+    assert diff["ci95"][0] <= diff["value"] <= diff["ci95"][1]
+    assert result["config"]["header_cnn"] == {"epochs_at_most": 1, "patience": 3}
+    assert "CNN reading the numbers too - CNN" in (out / "report.md").read_text()
     rules = result["cross_validation"].get("rules")  # scored where the header gave the numbers they need
     assert rules is None or rules["displays"] + rules["undecided"] == d["labelled_end"]
     assert (out / "report.md").read_text().startswith("# Z decay fractions")

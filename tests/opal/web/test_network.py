@@ -21,7 +21,8 @@ import pytest
 
 from eventcnn.opal.web import network
 
-ROOT = Path(__file__).resolve().parents[3]
+from ._server import default_path, start_class_server
+
 IP = shutil.which("ip") or ("/usr/sbin/ip" if Path("/usr/sbin/ip").exists() else None)
 
 
@@ -54,20 +55,8 @@ def _add_interface(ns: str, address: str) -> None:
 
 
 def _serve_in(ns: str, tmp_path: Path, zip_path: Path, port: int) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([IP, "netns", "exec", ns, sys.executable, "-m", "eventcnn", "class", "serve",
-                             "--data", str(zip_path), "--db", str(tmp_path / "c.sqlite"), "--host", "0.0.0.0",
-                             "--port", str(port), "--n", "8", "--size", "64"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                                 "HOME": str(tmp_path), "EVENTCNN_QUIET": ""})
-    lines: list[str] = []
-    while not any(line.startswith("ready") for line in lines):
-        line = proc.stdout.readline()
-        if not line:
-            proc.wait(10)
-            raise AssertionError("".join(lines))
-        lines.append(line)
-    return proc, "".join(lines)
+    return start_class_server(tmp_path, zip_path, port, "--host", "0.0.0.0", prefix=(IP, "netns", "exec", ns),
+                              path=default_path())
 
 
 def _fetch_in(ns: str, url: str, headers: dict | None = None) -> dict:

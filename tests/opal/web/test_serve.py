@@ -8,8 +8,6 @@ import shutil
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,6 +21,8 @@ from eventcnn.opal import read_labels  # noqa: E402
 from eventcnn.opal.ids import display_id  # noqa: E402
 from eventcnn.opal.web.session import open_session  # noqa: E402
 
+from ._server import start_class_server  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -34,20 +34,7 @@ def _free_port() -> int:
 
 def _serve(tmp_path: Path, zip_path: Path, port: int, *extra: str, db: str = "c.sqlite"):
     """``eventcnn class serve`` in its own process; returns (process, printed lines) once it listens."""
-    proc = subprocess.Popen([sys.executable, "-m", "eventcnn", "class", "serve", "--data", str(zip_path),
-                             "--db", str(tmp_path / db), "--port", str(port), "--n", "8", "--size", "64",
-                             *extra],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "EVENTCNN_QUIET": "",
-                                 "HOME": str(tmp_path)})
-    lines: list[str] = []
-    while not any(line.startswith("ready") for line in lines):
-        line = proc.stdout.readline()
-        if not line:
-            proc.wait(10)
-            raise AssertionError("".join(lines))
-        lines.append(line)
-    return proc, "".join(lines)
+    return start_class_server(tmp_path, zip_path, port, *extra, db=db)
 
 
 def _post(url: str, body: dict) -> dict:
