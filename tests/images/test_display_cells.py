@@ -158,11 +158,8 @@ def test_cell_templates_round_trip_through_json() -> None:
 
 
 @pytest.fixture(scope="module")
-def zip_path(shared_data: Path) -> Path:
-    path = shared_data / "opal_manchester" / "z_displays.zip"
-    if not path.is_file():
-        pytest.skip(f"{path} not found: the Manchester displays are part of the shared development data")
-    return path
+def zip_path(manchester_zip: Path) -> Path:
+    return manchester_zip
 
 
 def _read(data: bytes, name: str) -> H.HeaderRead:
