@@ -102,7 +102,7 @@ def _library() -> dict[tuple[str, str], Callable[[], Any]]:
                         ("fractions", "fractions"), ("mixed_precision", "mixed_precision"), ("cache", "cache"),
                         ("compile", "compile"), ("workers", "workers")):
         table[("train", flag)] = lib(TrainConfig, field)
-    for flag in ("folds", "epochs", "steps", "seed", "toys"):
+    for flag in ("folds", "epochs", "steps", "seed", "toys", "header_cnn"):
         table[("opal measure", flag)] = lib(measure_challenge, flag)
     return table
 

@@ -82,7 +82,6 @@ from eventcnn.opal.fractions import (
     confusion_counts,
     measure_fractions,
 )
-from eventcnn.opal.header_cnn import predict_header_cnn, train_header_cnn
 from eventcnn.seeds import DEFAULT_SEED, derive_rng, derive_seed
 
 __all__ = ["CNN_EPOCHS", "CNN_STEPS", "Challenge", "challenge_files", "MEASURE_FOLDS", "agreement", "load_challenge", "low_multiplicity",
@@ -260,6 +259,11 @@ def _cnn_cross_validation(crops: np.ndarray, y: np.ndarray, test_sets: Sequence[
             rest += predict_images(result.model, others) / len(test_sets)
         say(f"fold {k + 1}/{len(test_sets)}: CNN trained on {len(train)} displays in {time.perf_counter() - t0:.0f} s")
         if X is not None and oof_header is not None:
+            from eventcnn.opal.header_cnn import (  # deferred: Keras
+                predict_header_cnn,
+                train_header_cnn,
+            )
+
             t0 = time.perf_counter()
             hc = train_header_cnn(crops[train], X[train], y[train], base=result.model, epochs=epochs,
                                   steps_per_epoch=steps, patience=HEADER_CNN_PATIENCE,
