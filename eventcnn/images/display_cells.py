@@ -38,7 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from eventcnn.images.display_places import PlaceFields, places_from_json
+from eventcnn.images.display_places import (
+    PlaceFields,
+    bitmap_from_rows,
+    places_from_json,
+    rows_from_bitmap,
+)
 
 __all__ = ["CELL_TEXT", "CellGrid", "RunEvent", "align", "cells_from_json", "cells_to_json", "compare_cells", "grid_for",
            "read_run_event", "run_event_text"]
@@ -75,14 +80,6 @@ def run_event_text(run: int, event: int) -> str:
     return f"{CELL_TEXT} {run:4d}:{event:6d}"
 
 
-def _bitmap(rows: Sequence[str]) -> np.ndarray:
-    return np.array([[ch == "#" for ch in r] for r in rows], dtype=bool)
-
-
-def _rows(bm: np.ndarray) -> list[str]:
-    return ["".join("#" if v else "." for v in r) for r in bm]
-
-
 @dataclass(frozen=True)
 class CellGrid:
     """The character grid of one GIF scale: cell ``i`` spans columns ``[floor(x0 + pitch i),
@@ -112,7 +109,7 @@ def cells_from_json(items: Sequence[dict[str, Any]]) -> tuple[CellGrid, ...]:
     for g in items:
         per: dict[int, list[tuple[str, np.ndarray]]] = {}
         for c in g["cells"]:
-            bm = _bitmap(c["rows"])
+            bm = bitmap_from_rows(c["rows"])
             if len(str(c["char"])) != 1:
                 raise ValueError(f"cell template {c['char']!r} is not one character")
             per.setdefault(int(c["cell"]), []).append((str(c["char"]), bm))
@@ -134,7 +131,7 @@ def cells_to_json(grids: Sequence[tuple[int, float, float, dict[int, dict[str, n
     read on the grid per box width (``{field: (decimals, guard, [(x, width, cell), ...])}``)."""
     seen, fields = seen or {}, fields or {}
     return [{"box_width": w, "x0": round(x0, 4), "pitch": round(pitch, 5),
-             "cells": [{"cell": i, "char": ch, "seen": seen.get((w, i, ch), 0), "rows": _rows(bm)}
+             "cells": [{"cell": i, "char": ch, "seen": seen.get((w, i, ch), 0), "rows": rows_from_bitmap(bm)}
                        for i, per in sorted(cells.items()) for ch, bm in sorted(per.items())],
              "fields": [{"field": k, "decimals": d, "guard": guard, "digits": [list(t) for t in digits]}
                         for k, (d, guard, digits) in fields.get(w, {}).items()]}

@@ -7,7 +7,6 @@ from the displays by ``tools/make_display_glyphs.py``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from eventcnn.errors import UserError
 from eventcnn.images.display_cells import CellGrid, cells_from_json
+from eventcnn.images.display_places import bitmap_from_rows
 
 __all__ = ["GLYPHS_FILE", "Font", "font_from_json", "load_font"]
 
@@ -41,10 +41,6 @@ class Font:
         return {c for _, chars in self.by_width.values() for c in chars}
 
 
-def _bitmap(rows: Sequence[str]) -> np.ndarray:
-    return np.array([[ch == "#" for ch in r] for r in rows], dtype=bool)
-
-
 def font_from_json(obj: dict[str, Any]) -> Font:
     """A :class:`Font` from the JSON form (``{"height", "glyphs": [{"char", "rows"}], "scale_labels":
     [{"cm", "rows"}], "cells": [...]}``); a malformed file is a clear error."""
@@ -52,12 +48,12 @@ def font_from_json(obj: dict[str, Any]) -> Font:
         height = int(obj["height"])
         groups: dict[int, list[tuple[str, np.ndarray]]] = {}
         for g in obj["glyphs"]:
-            bm = _bitmap(g["rows"])
+            bm = bitmap_from_rows(g["rows"])
             if bm.shape[0] != height or len(str(g["char"])) != 1:
                 raise ValueError(f"glyph {g['char']!r} is not {height} rows of one character")
             char = "." if g["char"] == "," else str(g["char"])  # alike in this font: the layout tells them apart
             groups.setdefault(bm.shape[1], []).append((char, bm))
-        labels = tuple((int(s["cm"]), _bitmap(s["rows"])) for s in obj.get("scale_labels", []))
+        labels = tuple((int(s["cm"]), bitmap_from_rows(s["rows"])) for s in obj.get("scale_labels", []))
         cells = cells_from_json(obj.get("cells", []))
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"glyph templates: malformed ({exc})") from exc

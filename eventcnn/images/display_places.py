@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Place", "PlaceRead", "places_from_json", "places_to_json", "read_places"]
+__all__ = ["Place", "PlaceRead", "bitmap_from_rows", "places_from_json", "places_to_json", "read_places",
+           "rows_from_bitmap"]
 
 #: a place is read when at most this many visible pixels differ from its template ...
 MAX_COST = 5.0
@@ -66,11 +67,14 @@ class Place:
 PlaceFields = dict[str, tuple[int, tuple[Place, ...]]]
 
 
-def _bitmap(rows: Sequence[str]) -> np.ndarray:
+def bitmap_from_rows(rows: Sequence[str]) -> np.ndarray:
+    """A template bitmap from its text form in ``display_glyphs.json`` (``#`` lit, ``.`` dark), e.g.
+    ``bitmap_from_rows(["#.", ".#"])``."""
     return np.array([[ch == "#" for ch in r] for r in rows], dtype=bool)
 
 
-def _rows(bm: np.ndarray) -> list[str]:
+def rows_from_bitmap(bm: np.ndarray) -> list[str]:
+    """The text form of a template bitmap (the inverse of :func:`bitmap_from_rows`)."""
     return ["".join("#" if v else "." for v in r) for r in bm]
 
 
@@ -81,7 +85,7 @@ def places_from_json(items: Sequence[dict[str, Any]]) -> PlaceFields:
     for f in items:
         places = []
         for p in f["places"]:
-            bms = [_bitmap(t["rows"]) for t in p["templates"]]
+            bms = [bitmap_from_rows(t["rows"]) for t in p["templates"]]
             chars = tuple(str(t["char"]) for t in p["templates"])
             if not bms or any(len(c) != 1 for c in chars) or any(b.shape[1] != int(p["width"]) for b in bms):
                 raise ValueError(f"place templates of {f['field']!r} at x {p['x']}: malformed")
@@ -96,7 +100,7 @@ def places_to_json(fields: dict[str, tuple[int, Sequence[tuple[int, int, int, Se
     """The JSON form of fields given as ``{field: (decimals, [(line, x, width, [(char, bitmap, seen)])])}``."""
     return [{"field": k, "decimals": d,
              "places": [{"line": line, "x": x, "width": w,
-                         "templates": [{"char": ch, "seen": n, "rows": _rows(bm)} for ch, bm, n in tmpl]}
+                         "templates": [{"char": ch, "seen": n, "rows": rows_from_bitmap(bm)} for ch, bm, n in tmpl]}
                         for line, x, w, tmpl in places]}
             for k, (d, places) in fields.items()]
 

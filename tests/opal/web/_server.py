@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -28,8 +27,3 @@ def start_class_server(tmp_path: Path, zip_path: Path, port: int, *extra: str, d
             raise AssertionError("".join(lines))
         lines.append(line)
     return proc, "".join(lines)
-
-
-def default_path() -> str:
-    """This process's PATH (the network tests need ``ip`` on it)."""
-    return os.environ.get("PATH", "/usr/bin:/bin")

@@ -21,7 +21,7 @@ import pytest
 
 from eventcnn.opal.web import network
 
-from ._server import default_path, start_class_server
+from ._server import start_class_server
 
 IP = shutil.which("ip") or ("/usr/sbin/ip" if Path("/usr/sbin/ip").exists() else None)
 
@@ -56,7 +56,7 @@ def _add_interface(ns: str, address: str) -> None:
 
 def _serve_in(ns: str, tmp_path: Path, zip_path: Path, port: int) -> tuple[subprocess.Popen, str]:
     return start_class_server(tmp_path, zip_path, port, "--host", "0.0.0.0", prefix=(IP, "netns", "exec", ns),
-                              path=default_path())
+                              path=os.environ.get("PATH", "/usr/bin:/bin"))
 
 
 def _fetch_in(ns: str, url: str, headers: dict | None = None) -> dict:
