@@ -19,6 +19,10 @@ name even; ``--half odd`` for the cross-fit) is looked at, and never a file name
    is sure (margin >= 2; at least half of the bitmap's sightings), and the window holds
    more than 3 columns of it. 3, 5, 6, 8, 9 are never named by the glyph reader: it
    reads line-2 8s as 3 or 6 (and never reads an 8 on line 2 of the 506-px scale).
+   A bitmap that none of these names takes its label from :data:`BY_EYE`
+   (``tools/display_places_by_eye.json``: line-1 Ecal N / SumE bitmaps read by a person,
+   keyed by grid, field, place and exact pixels); it never overrides another source
+   (a disagreement drops the bitmap and is logged).
 3. *Checks*: a glyph drawn with identical pixels in two places of a line must carry one
    label (else dropped), and an unlabelled bitmap identical to a labelled one takes its
    label; one character drawn two ways (beyond :data:`MAX_VARIANT` pixels) in one place
@@ -47,7 +51,7 @@ import numpy as np
 
 from eventcnn.images import display_cells as C
 from eventcnn.images import display_header as H
-from eventcnn.images.display_places import places_to_json
+from eventcnn.images.display_places import bitmap_from_rows, places_to_json
 from eventcnn.images.manchester import decode_display_rgb, display_layout, iter_display_files
 from tools.make_display_glyphs import template_half
 
@@ -66,6 +70,19 @@ MIN_SHARED = 3
 #: the templates of one character in one place differ by at most this many pixels (the GIFs' variants);
 #: more, and one of them is not that character (the glyph reader reads some 4s as 1, some 8s as 3)
 MAX_VARIANT = 2
+#: bitmaps read by a person (see the module docstring, step 2)
+BY_EYE = Path(__file__).with_name("display_places_by_eye.json")
+
+
+def _by_eye(path: Path = BY_EYE) -> dict[tuple[int, str, int, bytes], str]:
+    """``(grid width, field, place, bitmap bytes) -> char`` of the labels read by a person."""
+    if not path.exists():
+        return {}
+    out = {}
+    for e in json.loads(path.read_text(encoding="utf-8"))["labels"]:
+        bm = bitmap_from_rows(e["rows"])
+        out[(int(e["grid"]), str(e["field"]), int(e["place"]), bm.tobytes() + bytes([bm.shape[1]]))] = str(e["char"])
+    return out
 
 
 def _items(displays: dict[str, np.ndarray]):
@@ -173,6 +190,7 @@ def _clusters(items, grid, name: str, windows, log) -> list[dict[bytes, tuple[st
     known = _cell_digits(grid) if line == 0 else {}
     n_places, decimals = FORMAT[name][1:]
     point = n_places - 1 - decimals if decimals else -1
+    eye = _by_eye()
     out = []
     for p, (x, w) in enumerate(windows):
         bms: dict[bytes, np.ndarray] = {}
@@ -203,6 +221,11 @@ def _clusters(items, grid, name: str, windows, log) -> list[dict[bytes, tuple[st
                 label = None
             else:
                 label = glyph
+            by_eye = eye.get((grid.box_width, name, p, key))
+            if by_eye is not None and label not in (None, by_eye):
+                log(f"{grid.box_width} {name} x{x}: read {by_eye!r} by eye, {label!r} by the tool: dropped")
+                continue
+            label = label or by_eye
             if label is None:
                 log(f"{grid.box_width} {name} x{x}: bitmap seen {n}x not labelled by the glyph reader "
                     f"({dict(reads[key])})")
@@ -262,12 +285,15 @@ def _cross_check(clusters, width: int, log) -> None:
 
 def _one_shape(clusters, width: int, log) -> None:
     """A character drawn two ways in one place (beyond :data:`MAX_VARIANT` pixels) is no label there: all
-    its templates in that place are dropped."""
+    its templates in that place are dropped. Bitmaps read by eye are not compared (a person has looked
+    at each: their variants are the GIFs' own)."""
+    eye = _by_eye()
     for name, places in clusters.items():
-        for place in places:
+        for p, place in enumerate(places):
             by: dict[str, list[tuple[int, bytes, np.ndarray]]] = defaultdict(list)
             for key, (ch, bm, n) in place.items():
-                by[ch].append((n, key, bm))
+                if (width, name, p, key) not in eye:
+                    by[ch].append((n, key, bm))
             for ch, got in by.items():
                 got.sort(key=lambda t: -t[0])
                 if ch not in " ." and any(int((bm != got[0][2]).sum()) > MAX_VARIANT for _, _, bm in got[1:]):
