@@ -20,9 +20,9 @@ name even; ``--half odd`` for the cross-fit) is looked at, and never a file name
    more than 3 columns of it. 3, 5, 6, 8, 9 are never named by the glyph reader: it
    reads line-2 8s as 3 or 6 (and never reads an 8 on line 2 of the 506-px scale).
    A bitmap that none of these names takes its label from :data:`BY_EYE`
-   (``tools/display_places_by_eye.json``: line-1 Ecal N / SumE bitmaps read by a person,
-   keyed by grid, field, place and exact pixels); it never overrides another source
-   (a disagreement drops the bitmap and is logged).
+   (``tools/display_places_by_eye.json``: bitmaps read by a person, keyed by grid, field,
+   place and exact pixels); it never overrides another source: a disagreement drops the
+   bitmap and is logged (a line-2 6 that the glyph reader reads as 0, a 4 read as 1).
 3. *Checks*: a glyph drawn with identical pixels in two places of a line must carry one
    label (else dropped), and an unlabelled bitmap identical to a labelled one takes its
    label; one character drawn two ways (beyond :data:`MAX_VARIANT` pixels) in one place
