@@ -21,8 +21,9 @@ name even; ``--half odd`` for the cross-fit) is looked at, and never a file name
    reads line-2 8s as 3 or 6 (and never reads an 8 on line 2 of the 506-px scale).
    A bitmap that none of these names takes its label from :data:`BY_EYE`
    (``tools/display_places_by_eye.json``: bitmaps read by a person, keyed by grid, field,
-   place and exact pixels); it never overrides another source: a disagreement drops the
-   bitmap and is logged (a line-2 6 that the glyph reader reads as 0, a 4 read as 1).
+   place and exact pixels). On line 2 a person's read wins over the glyph reader's (a 6
+   or 8 that it reads as 0, a 4 read as 1: logged); on line 1 a disagreement with a cell
+   template drops the bitmap (none occurs).
 3. *Checks*: a glyph drawn with identical pixels in two places of a line must carry one
    label (else dropped), and an unlabelled bitmap identical to a labelled one takes its
    label; one character drawn two ways (beyond :data:`MAX_VARIANT` pixels) in one place
@@ -223,9 +224,11 @@ def _clusters(items, grid, name: str, windows, log) -> list[dict[bytes, tuple[st
                 label = glyph
             by_eye = eye.get((grid.box_width, name, p, key))
             if by_eye is not None and label not in (None, by_eye):
-                log(f"{grid.box_width} {name} x{x}: read {by_eye!r} by eye, {label!r} by the tool: dropped")
-                continue
-            label = label or by_eye
+                if line == 0:  # a cell template is a file name's digit: neither source wins
+                    log(f"{grid.box_width} {name} x{x}: read {by_eye!r} by eye, {label!r} by a cell template: dropped")
+                    continue
+                log(f"{grid.box_width} {name} x{x}: read {by_eye!r} by eye, {label!r} by the glyph reader: {by_eye!r}")
+            label = by_eye or label
             if label is None:
                 log(f"{grid.box_width} {name} x{x}: bitmap seen {n}x not labelled by the glyph reader "
                     f"({dict(reads[key])})")
@@ -261,19 +264,26 @@ def make_places(displays: dict[str, np.ndarray], log=lambda s: print(s, file=sys
 def _cross_check(clusters, width: int, log) -> None:
     """Labels across the places of a line: a glyph drawn with identical pixels (empty columns aside) in two
     places must carry one label, else every template of it is dropped; an unlabelled bitmap identical to a
-    labelled template of another place takes its label; one still unlabelled is dropped."""
+    labelled template of another place takes its label; one still unlabelled is dropped. A glyph read by a
+    person on line 2 carries that read in every place (the glyph reader's other names for it are its misreads)."""
     labels: dict[tuple[int, bytes], set[str]] = defaultdict(set)
     for name, places in clusters.items():
         for place in places:
             for ch, bm, _ in place.values():
                 if ch is not None and ch != " ":
                     labels[(FORMAT[name][0], _trim(bm))].add(ch)
+    for (w, name, _, key), ch in _by_eye().items():
+        if w == width and FORMAT[name][0] == 1 and ch != " ":
+            labels[(1, _trim(np.frombuffer(key[:-1], bool).reshape(-1, key[-1])))] = {ch}
     for name, places in clusters.items():
         line = FORMAT[name][0]
         for place in places:
             for key, (ch, bm, n) in list(place.items()):
                 got = labels.get((line, _trim(bm)), set())
-                if len(got) > 1:
+                if len(got) == 1 and ch not in (None, *got):
+                    log(f"{width} {name}: a bitmap seen {n}x named {ch!r} is the {next(iter(got))!r} read by a person")
+                    place[key] = (next(iter(got)), bm, n)
+                elif len(got) > 1:
                     log(f"{width} {name}: one glyph labelled {sorted(got)} in different places: dropped")
                     del place[key]
                 elif ch is None and got:

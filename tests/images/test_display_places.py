@@ -109,14 +109,15 @@ CHECKED_BY_EYE = {
     "z5305_11863": {"vtx_y": 0.04}, "z5293_24598": {"vtx_y": 0.01}, "z5293_48736": {"ecal_n": 36},
     "z5297_127232": {"ecal_n": 65}, "z5297_96181": {"ecal_sume": 47.1},
 }
-#: the digits the glyph reader confuses with one another on the header's lines
-CONFUSED = set("35689")
+#: (read in places, read by the glyph reader): its known misreads of a digit, each looked at by eye
+GLYPH_MISREADS = {("8", "6"), ("8", "3"), ("9", "0"), ("6", "0"), ("8", "0"), ("4", "1")}
 #: values the glyph reader misreads (an 8 as 6, a 9 as 0, a 6 as 8, an 8 as 3), read right in places with the
 #: line-1 labels of tools/display_places_by_eye.json and the cell templates; each checked by eye on the header
 CORRECTED = {
     "z5293_11894": {"ecal_sume": 33.9}, "z5299_18997": {"ecal_sume": 59.4}, "z5293_12254": {"ecal_sume": 58.8},
     "e5293_16425": {"ecal_sume": 88.4}, "z5299_45104": {"ecal_sume": 69.8},
     "z5293_13404": {"ecal_n": 60}, "z5305_11863": {"ecal_sume": 49.9}, "z5297_122303": {"ecal_sume": 78.1},
+    "z5293_21767": {"hcal_sume": 8.4}, "z5299_22778": {"hcal_sume": 8.0}, "z5293_15219": {"muon_n": 4},
 }
 
 
@@ -163,22 +164,24 @@ def test_a_real_track_across_hcal_n_is_hidden(zip_path: Path) -> None:
 @pytest.mark.shared_data
 @pytest.mark.slow
 def test_held_out_half_agrees_with_the_glyph_reader(zip_path: Path) -> None:
-    """Every 6th display of the half that gave the templates nothing: where both readers read a number,
-    they agree (the cross-fit of docs/benchmarks.md, both ways on all displays: 0 disagreements)."""
+    """Every 6th display of the half that gave the templates nothing: where both readers read a number, they
+    agree but for the glyph reader's known misreads of a digit (docs/benchmarks.md)."""
     files = [(n, d) for n, d in iter_display_files(zip_path)[0] if zlib.crc32(n.encode()) % 2 == 1][::6]
     font = H.load_font()
     glyph = _glyph_only(font)
-    both = 0
+    both = differ = 0
     for name, data in files:
         rgb = decode_display_rgb(data, name)
         a, b = H.read_header(rgb, name, font), H.read_header(rgb, name, glyph)
-        for k in ("ecal_n", "vtx_x", "vtx_y", "vtx_z", "hcal_n", "hcal_sume", "muon_n"):
-            # the glyph reader confuses 3 5 6 8 9 on these lines (8 read as 3 or 6, 9 as 0): only the others count
-            if a.values.get(k) is not None and b.values.get(k) is not None and not CONFUSED & set(f"{a.values[k]}"
-                                                                                                  f"{b.values[k]}"):
+        for k, decimals in (("ecal_n", 0), ("ecal_sume", 1), ("vtx_x", 2), ("vtx_y", 2), ("vtx_z", 2), ("hcal_n", 0),
+                            ("hcal_sume", 1), ("muon_n", 0)):
+            if a.values.get(k) is not None and b.values.get(k) is not None:
                 both += 1
-                assert a.values[k] == b.values[k], (name, k, a.values[k], b.values[k])
-    assert both > 200
+                x, y = f"{a.values[k]:.{decimals}f}", f"{b.values[k]:.{decimals}f}"
+                misread = {(p, q) for p, q in zip(x, y) if p != q}
+                assert len(x) == len(y) and misread <= GLYPH_MISREADS, (name, k, x, y)
+                differ += bool(misread)
+    assert both > 500 and differ < both / 5
 
 
 @pytest.mark.shared_data
