@@ -6,6 +6,7 @@ would run them. They take the real data from ../shared/data as a mirror.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -86,3 +87,28 @@ def test_notebook_04_never_shows_the_true_class_counts_before_the_reveal():
     before = "\n".join(c.source for c in nb.cells[:reveal] if c.cell_type == "code")
     assert "counts()" not in before and "data.labels[rest])" not in before
     assert "data.counts()" in "\n".join(c.source for c in nb.cells[reveal:])
+
+
+@pytest.mark.parametrize("tool", ["make_nb01", "make_nb02", "make_nb03", "make_nb04", "make_nb05"])
+def test_the_notebook_tools_make_the_notebooks_in_git(tool: str, tmp_path: Path, monkeypatch) -> None:
+    """tools/make_nbXX.py writes each notebook: a cell edited by hand in the notebook alone would be lost at the
+    next rebuild. The cells' sources must be what the tool makes (cell ids and outputs aside)."""
+    import importlib
+
+    from tools import notebook_template
+
+    made: list[tuple[Path, Path]] = []
+
+    def build(path, *args, **kwargs):
+        out = notebook_template.build_notebook(tmp_path / Path(path).name, *args, **kwargs)
+        made.append((ROOT / path, out))
+        return out
+
+    module = importlib.import_module(f"tools.{tool}")
+    monkeypatch.setattr(module, "build_notebook", build)
+    module.main()
+    assert made
+    for committed, rebuilt in made:
+        sources = [["".join(c["source"]) for c in json.loads(p.read_text(encoding="utf-8"))["cells"]]
+                   for p in (committed, rebuilt)]
+        assert sources[0] == sources[1], f"{committed.name}: differs from what tools/{tool}.py makes"

@@ -83,4 +83,11 @@ cells += [
          "print(nano_summary.table())"),
 ]
 
-build_notebook("notebooks/01_create_images.ipynb", "01 - From events to images", PARAMS, cells, INTRO)
+
+
+def main() -> None:
+    build_notebook("notebooks/01_create_images.ipynb", "01 - From events to images", PARAMS, cells, INTRO)
+
+
+if __name__ == "__main__":
+    main()

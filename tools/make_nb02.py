@@ -86,4 +86,11 @@ cells = [
          "])\nmodel.summary()"),
 ]
 
-build_notebook("notebooks/02_augment.ipynb", "02 - Augmentation", PARAMS, cells, INTRO)
+
+
+def main() -> None:
+    build_notebook("notebooks/02_augment.ipynb", "02 - Augmentation", PARAMS, cells, INTRO)
+
+
+if __name__ == "__main__":
+    main()

@@ -124,6 +124,10 @@ cells = [
          "    print(f'{plot} not found: run python bench/sim_transfer.py')"),
 ]
 
-if __name__ == "__main__":
+def main() -> None:
     build_notebook("notebooks/03_transfer_learning.ipynb", "Transfer learning: CNNs on event images",
                    PARAMS, cells, intro=INTRO)
+
+
+if __name__ == "__main__":
+    main()

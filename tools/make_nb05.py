@@ -95,6 +95,10 @@ cells = [
          "        print(f'{path.name} not found: run python bench/representations.py')"),
 ]
 
-if __name__ == "__main__":
+def main() -> None:
     build_notebook("notebooks/05_representations.ipynb", "Which representation wins: images, object sets or features?",
                    PARAMS, [code("import helpers"), *cells], intro=INTRO)
+
+
+if __name__ == "__main__":
+    main()
