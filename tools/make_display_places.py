@@ -57,7 +57,7 @@ from eventcnn.images.manchester import decode_display_rgb, display_layout, iter_
 from tools.make_display_glyphs import template_half
 
 #: the numbers read in places: field -> (line 0/1, places of the Fortran format, decimals)
-FORMAT = {"ecal_n": (0, 3, 0), "ecal_sume": (0, 5, 1), "ebeam": (1, 6, 3), "vtx_x": (1, 5, 2),
+FORMAT = {"ctrk_n": (0, 3, 0), "ctrk_sump": (0, 5, 1), "ecal_n": (0, 3, 0), "ecal_sume": (0, 5, 1), "ebeam": (1, 6, 3), "vtx_x": (1, 5, 2),
           "vtx_y": (1, 5, 2), "vtx_z": (1, 5, 2), "hcal_n": (1, 2, 0), "hcal_sume": (1, 5, 1),
           "muon_n": (1, 2, 0)}
 #: a bitmap of a place becomes a template when seen (and labelled alike) on this many displays

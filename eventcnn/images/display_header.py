@@ -517,7 +517,9 @@ def _run_event_on_grid(read: HeaderRead, bands: list[tuple[np.ndarray, np.ndarra
     values = {"run": got.run, "event": got.event, **got.values}
     problems, hidden = dict(got.problems), list(got.hidden)
     if got.grid is not None and got.grid.places:
-        placed = read_places(bands, got.grid.places, got.shift, skip=tuple(got.values))
+        decided_by_grid = tuple(k for k, v in got.values.items()
+                                if v is not None or got.problems.get(k, "").startswith("hidden"))
+        placed = read_places(bands, got.grid.places, got.shift, skip=decided_by_grid)
         values.update(placed.values)
         problems.update(placed.problems)
         hidden += placed.hidden
