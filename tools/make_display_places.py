@@ -57,8 +57,8 @@ from eventcnn.images.manchester import decode_display_rgb, display_layout, iter_
 from tools.make_display_glyphs import template_half
 
 #: the numbers read in places: field -> (line 0/1, places of the Fortran format, decimals)
-FORMAT = {"ctrk_n": (0, 3, 0), "ctrk_sump": (0, 5, 1), "ecal_n": (0, 3, 0), "ecal_sume": (0, 5, 1), "ebeam": (1, 6, 3), "vtx_x": (1, 5, 2),
-          "vtx_y": (1, 5, 2), "vtx_z": (1, 5, 2), "hcal_n": (1, 2, 0), "hcal_sume": (1, 5, 1),
+FORMAT = {"ctrk_n": (0, 3, 0), "ctrk_sump": (0, 5, 1), "ecal_n": (0, 3, 0), "ecal_sume": (0, 5, 1),
+          "ebeam": (1, 6, 3), "vtx_x": (1, 5, 2), "vtx_y": (1, 5, 2), "vtx_z": (1, 5, 2), "hcal_n": (1, 2, 0), "hcal_sume": (1, 5, 1),
           "muon_n": (1, 2, 0)}
 #: a bitmap of a place becomes a template when seen (and labelled alike) on this many displays
 MIN_SEEN = 3
@@ -73,9 +73,11 @@ MIN_SHARED = 3
 MAX_VARIANT = 2
 #: bitmaps read by a person (see the module docstring, step 2)
 BY_EYE = Path(__file__).with_name("display_places_by_eye.json")
+#: ``(grid width, field, place, bitmap bytes + width) -> char``
+ByEye = dict[tuple[int, str, int, bytes], str]
 
 
-def _by_eye(path: Path = BY_EYE) -> dict[tuple[int, str, int, bytes], str]:
+def _by_eye(path: Path = BY_EYE) -> ByEye:
     """``(grid width, field, place, bitmap bytes) -> char`` of the labels read by a person."""
     if not path.exists():
         return {}
@@ -185,13 +187,14 @@ def _cell_digits(grid) -> dict[bytes, str]:
     return out
 
 
-def _clusters(items, grid, name: str, windows, log) -> list[dict[bytes, tuple[str, np.ndarray, int]]]:
+def _clusters(items, grid, name: str, windows, log,
+              eye: ByEye | None = None) -> list[dict[bytes, tuple[str, np.ndarray, int]]]:
     """Per place: bitmap key -> (label, bitmap, seen), before the cross-place check."""
     line = FORMAT[name][0]
     known = _cell_digits(grid) if line == 0 else {}
     n_places, decimals = FORMAT[name][1:]
     point = n_places - 1 - decimals if decimals else -1
-    eye = _by_eye()
+    eye = eye or {}
     out = []
     for p, (x, w) in enumerate(windows):
         bms: dict[bytes, np.ndarray] = {}
@@ -240,12 +243,13 @@ def _clusters(items, grid, name: str, windows, log) -> list[dict[bytes, tuple[st
 def make_places(displays: dict[str, np.ndarray], log=lambda s: print(s, file=sys.stderr)) -> dict[int, list]:
     """``{box_width: places JSON}`` for each grid of the shipped font."""
     items = _items(displays)
+    eye = _by_eye()
     result = {}
     for grid in H.load_font().cells:
         fields = {name: _windows(items, grid, name) for name in FORMAT}
-        clusters = {name: _clusters(items, grid, name, w, log) for name, w in fields.items()}
-        _cross_check(clusters, grid.box_width, log)
-        _one_shape(clusters, grid.box_width, log)
+        clusters = {name: _clusters(items, grid, name, w, log, eye) for name, w in fields.items()}
+        _cross_check(clusters, grid.box_width, log, eye)
+        _one_shape(clusters, grid.box_width, log, eye)
         _borrow(fields, clusters, log, grid.box_width)
         out = {}
         for name, places in clusters.items():
@@ -261,7 +265,7 @@ def make_places(displays: dict[str, np.ndarray], log=lambda s: print(s, file=sys
     return result
 
 
-def _cross_check(clusters, width: int, log) -> None:
+def _cross_check(clusters, width: int, log, eye: ByEye | None = None) -> None:
     """Labels across the places of a line: a glyph drawn with identical pixels (empty columns aside) in two
     places must carry one label, else every template of it is dropped; an unlabelled bitmap identical to a
     labelled template of another place takes its label; one still unlabelled is dropped. A glyph read by a
@@ -272,7 +276,7 @@ def _cross_check(clusters, width: int, log) -> None:
             for ch, bm, _ in place.values():
                 if ch is not None and ch != " ":
                     labels[(FORMAT[name][0], _trim(bm))].add(ch)
-    for (w, name, _, key), ch in _by_eye().items():
+    for (w, name, _, key), ch in (eye or {}).items():
         if w == width and FORMAT[name][0] == 1 and ch != " ":
             labels[(1, _trim(np.frombuffer(key[:-1], bool).reshape(-1, key[-1])))] = {ch}
     for name, places in clusters.items():
@@ -293,11 +297,11 @@ def _cross_check(clusters, width: int, log) -> None:
                     del place[key]
 
 
-def _one_shape(clusters, width: int, log) -> None:
+def _one_shape(clusters, width: int, log, eye: ByEye | None = None) -> None:
     """A character drawn two ways in one place (beyond :data:`MAX_VARIANT` pixels) is no label there: all
     its templates in that place are dropped. Bitmaps read by eye are not compared (a person has looked
     at each: their variants are the GIFs' own)."""
-    eye = _by_eye()
+    eye = eye or {}
     for name, places in clusters.items():
         for p, place in enumerate(places):
             by: dict[str, list[tuple[int, bytes, np.ndarray]]] = defaultdict(list)
