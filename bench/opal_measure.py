@@ -1,5 +1,6 @@
 """The Z measurement over the whole masterclass challenge: fractions with uncertainties vs the PDG, and the
-issue's target (issue 35): side-view fractions within 2 sigma of the end-view ones and of the PDG.
+issue's targets (issue 35): side-view fractions within 2 sigma of the end-view ones and of the PDG; the CNN
+ahead of the cut rules and of the boosted trees by more than the uncertainty of each paired difference.
 
 Runs :func:`eventcnn.opal.measure.measure_challenge` (what ``eventcnn opal measure`` runs) on the
 Manchester displays of ``--shared`` and writes the report (measurement.json, report.md, figures)
@@ -97,6 +98,12 @@ def _print(r: dict) -> None:
     ok = bool(target) and all(x["within_2_sigma"] for k in ("side_vs_end", "side_vs_pdg")
                               for x in r["agreement"][k].values())
     print(f"target (side within 2 sigma of end and of the PDG for every class): {'met' if ok else 'NOT met'}")
+    lead = [r["cross_validation"].get(k) for k in ("balanced_accuracy_cnn_minus_trees",
+                                                    "balanced_accuracy_cnn_minus_rules_where_decided")]
+    if all(lead):
+        ahead = all(d["ci95"][0] > 0 for d in lead)
+        print(f"target (the CNN ahead of the trees and of the cut rules beyond the uncertainty of each difference): "
+              f"{'met' if ahead else 'NOT met'}")
     bench = r.get("bench") or {}
     if bench:
         print(f"{bench['seconds']:.0f} s; load {bench['load_before'][0]:.2f} before, {bench['load_after'][0]:.2f} after; "
